@@ -1,0 +1,483 @@
+//! Validation and compilation of policies: every problem is reported with where it is, and a
+//! policy that validates compiles into matchers the engine runs without re-parsing anything.
+
+use regex::{Regex, RegexBuilder};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::criteria::{self, Criterion, Needs, Target, ValueKind};
+use crate::policy::{BooleanOperator, EventSource, LifecycleStage, Policy, Severity};
+
+/// Regexes are compiled with this size limit; the regex crate matches in linear time, so the only
+/// risk left is size.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// One problem in one policy.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("policy '{policy}': {path}{}{message}", if path.is_empty() { "" } else { ": " })]
+pub struct ValidationError {
+    pub policy: String,
+    /// JSON path of the problem, e.g. `policySections[0].policyGroups[1].values[0]`.
+    pub path: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparator {
+    Eq,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Comparator {
+    pub fn holds(self, actual: f64, wanted: f64) -> bool {
+        match self {
+            Comparator::Eq => (actual - wanted).abs() < 1e-9,
+            Comparator::Lt => actual < wanted,
+            Comparator::Le => actual <= wanted,
+            Comparator::Gt => actual > wanted,
+            Comparator::Ge => actual >= wanted,
+        }
+    }
+}
+
+/// One compiled value of a group.
+#[derive(Debug, Clone)]
+pub enum Matcher {
+    Bool(bool),
+    Regex(Regex),
+    /// Lower-cased prefix.
+    Prefix(String),
+    Number(Comparator, f64),
+    KeyValue { key: Regex, value: Option<Regex> },
+    Env { source: Option<Regex>, name: Option<Regex>, value: Option<Regex> },
+    /// Upper case, without `CAP_`.
+    Capability(String),
+    /// Upper case.
+    Enum(String),
+    /// A value of a criterion the engine cannot evaluate from a manifest; checked for syntax only.
+    Unevaluated,
+}
+
+impl Matcher {
+    pub fn matches_str(&self, s: &str) -> bool {
+        match self {
+            Matcher::Regex(r) => r.is_match(s),
+            Matcher::Prefix(p) => s.to_lowercase().starts_with(p.as_str()),
+            Matcher::Enum(e) => s.eq_ignore_ascii_case(e),
+            Matcher::Capability(c) => s.eq_ignore_ascii_case(c),
+            _ => false,
+        }
+    }
+
+    pub fn matches_number(&self, n: f64) -> bool {
+        matches!(self, Matcher::Number(cmp, wanted) if cmp.holds(n, *wanted))
+    }
+
+    pub fn matches_bool(&self, b: bool) -> bool {
+        matches!(self, Matcher::Bool(wanted) if *wanted == b)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CompiledGroup {
+    pub criterion: &'static Criterion,
+    pub negate: bool,
+    pub operator: BooleanOperator,
+    pub values: Vec<Matcher>,
+    /// The values as written, for messages.
+    pub raw_values: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CompiledSection {
+    pub name: String,
+    pub groups: Vec<CompiledGroup>,
+}
+
+impl CompiledSection {
+    pub fn has_target(&self, target: Target) -> bool {
+        self.groups.iter().any(|g| g.criterion.target == target)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CompiledScope {
+    pub cluster: Option<String>,
+    pub namespace: Option<Regex>,
+    pub label: Option<(String, Regex)>,
+    pub cluster_label: Option<(String, Regex)>,
+    pub namespace_label: Option<(String, Regex)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CompiledExclusion {
+    pub name: String,
+    pub deployment_name: Option<String>,
+    pub scope: Option<CompiledScope>,
+    pub image_name: Option<String>,
+    pub expires: Option<OffsetDateTime>,
+}
+
+/// A validated policy ready to evaluate.
+#[derive(Debug, Clone)]
+pub struct CompiledPolicy {
+    pub policy: Policy,
+    pub sections: Vec<CompiledSection>,
+    pub scopes: Vec<CompiledScope>,
+    pub exclusions: Vec<CompiledExclusion>,
+    pub skip_init_containers: bool,
+    /// What the policy needs beyond a manifest (image data, cluster context...).
+    pub needs: Vec<Needs>,
+}
+
+fn whole_regex(pattern: &str) -> Result<Regex, String> {
+    RegexBuilder::new(&format!("^(?:{pattern})$"))
+        .case_insensitive(true)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| format!("invalid regular expression '{pattern}': {}", first_line(&e.to_string())))
+}
+
+fn optional_regex(pattern: &str) -> Result<Option<Regex>, String> {
+    if pattern.is_empty() { Ok(None) } else { whole_regex(pattern).map(Some) }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().last().unwrap_or(s).trim().to_string()
+}
+
+fn parse_comparator(value: &str) -> (Comparator, &str) {
+    let v = value.trim();
+    for (prefix, cmp) in [
+        ("<=", Comparator::Le),
+        (">=", Comparator::Ge),
+        ("<", Comparator::Lt),
+        (">", Comparator::Gt),
+        ("=", Comparator::Eq),
+    ] {
+        if let Some(rest) = v.strip_prefix(prefix) {
+            return (cmp, rest.trim());
+        }
+    }
+    (Comparator::Eq, v)
+}
+
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "t" | "yes" | "y" | "1" => Some(true),
+        "false" | "f" | "no" | "n" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+const DOCKERFILE_INSTRUCTIONS: &[&str] = &[
+    "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
+    "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",
+];
+const VULN_SEVERITIES: &[&str] = &["UNKNOWN", "LOW", "MODERATE", "IMPORTANT", "CRITICAL"];
+
+/// Compiles one value of a criterion, or says precisely what is wrong with it.
+pub fn compile_value(criterion: &Criterion, value: &str) -> Result<Matcher, String> {
+    let matcher = match criterion.kind {
+        ValueKind::Bool => Matcher::Bool(
+            parse_bool(value).ok_or_else(|| format!("'{value}' is not a boolean (true or false)"))?,
+        ),
+        ValueKind::Regex => {
+            if value.is_empty() {
+                return Err("value is empty".to_string());
+            }
+            Matcher::Regex(whole_regex(value)?)
+        }
+        ValueKind::Prefix => {
+            if value.is_empty() {
+                return Err("value is empty".to_string());
+            }
+            Matcher::Prefix(value.to_lowercase())
+        }
+        ValueKind::Number | ValueKind::Integer => {
+            let (cmp, number) = parse_comparator(value);
+            let n: f64 = number
+                .parse()
+                .ok()
+                .filter(|n: &f64| n.is_finite())
+                .ok_or_else(|| format!("'{value}' is not a number with an optional comparator (<, <=, >, >=)"))?;
+            if criterion.kind == ValueKind::Integer && n.fract() != 0.0 {
+                return Err(format!("'{value}' is not a whole number"));
+            }
+            Matcher::Number(cmp, n)
+        }
+        ValueKind::KeyValue => {
+            let (key, val) = value.split_once('=').unwrap_or((value, ""));
+            if key.is_empty() {
+                return Err(format!("'{value}' has an empty key; expected key=value"));
+            }
+            Matcher::KeyValue { key: whole_regex(key)?, value: optional_regex(val)? }
+        }
+        ValueKind::EnvVar => {
+            let mut parts = value.splitn(3, '=');
+            let source = parts.next().unwrap_or_default();
+            let name = parts.next().unwrap_or_default();
+            let val = parts.next().unwrap_or_default();
+            const SOURCES: &[&str] =
+                &["UNSET", "RAW", "SECRET_KEY", "CONFIG_MAP_KEY", "FIELD", "RESOURCE_FIELD", "UNKNOWN"];
+            if !source.is_empty() && !SOURCES.contains(&source.to_ascii_uppercase().as_str()) {
+                return Err(format!(
+                    "'{source}' is not an environment variable source; expected one of {}",
+                    SOURCES.join(", ")
+                ));
+            }
+            if source.is_empty() && name.is_empty() && val.is_empty() {
+                return Err("value is empty; expected SOURCE=NAME=VALUE".to_string());
+            }
+            Matcher::Env {
+                source: optional_regex(source)?,
+                name: optional_regex(name)?,
+                value: optional_regex(val)?,
+            }
+        }
+        ValueKind::Capability => {
+            let cap = value.trim().to_ascii_uppercase();
+            let cap = cap.strip_prefix("CAP_").unwrap_or(&cap).to_string();
+            let valid = !cap.is_empty() && cap.chars().all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit());
+            if !valid {
+                return Err(format!("'{value}' is not a Linux capability name"));
+            }
+            Matcher::Capability(cap)
+        }
+        ValueKind::Enum(allowed) => {
+            let upper = value.trim().to_ascii_uppercase();
+            if !allowed.contains(&upper.as_str()) {
+                return Err(format!("'{value}' is not one of {}", allowed.join(", ")));
+            }
+            Matcher::Enum(upper)
+        }
+        ValueKind::DockerfileLine => {
+            let (instruction, rest) = value.split_once('=').unwrap_or((value, ""));
+            if !DOCKERFILE_INSTRUCTIONS.contains(&instruction.to_ascii_uppercase().as_str()) {
+                return Err(format!("'{instruction}' is not a Dockerfile instruction"));
+            }
+            optional_regex(rest)?;
+            Matcher::Unevaluated
+        }
+        ValueKind::Severity => {
+            let (_, sev) = parse_comparator(value);
+            if !VULN_SEVERITIES.contains(&sev.to_ascii_uppercase().as_str()) {
+                return Err(format!(
+                    "'{value}' is not a severity; expected an optional comparator and one of {}",
+                    VULN_SEVERITIES.join(", ")
+                ));
+            }
+            Matcher::Unevaluated
+        }
+    };
+    // Criteria that need data a manifest does not have keep their syntax check only.
+    if criterion.needs == Needs::ImageData || criterion.needs == Needs::RuntimeEvent {
+        return Ok(Matcher::Unevaluated);
+    }
+    Ok(matcher)
+}
+
+fn compile_scope(scope: &crate::policy::Scope) -> Result<CompiledScope, String> {
+    let label = |l: &Option<crate::policy::LabelMatch>| -> Result<Option<(String, Regex)>, String> {
+        match l {
+            Some(l) if !l.key.is_empty() => {
+                let value = if l.value.is_empty() { ".*" } else { l.value.as_str() };
+                Ok(Some((l.key.clone(), whole_regex(value)?)))
+            }
+            Some(_) => Err("label has an empty key".to_string()),
+            None => Ok(None),
+        }
+    };
+    if !scope.cluster.is_empty() && scope.cluster_label.is_some() {
+        return Err("cluster and clusterLabel cannot both be set".to_string());
+    }
+    if !scope.namespace.is_empty() && scope.namespace_label.is_some() {
+        return Err("namespace and namespaceLabel cannot both be set".to_string());
+    }
+    Ok(CompiledScope {
+        cluster: Some(scope.cluster.clone()).filter(|c| !c.is_empty()),
+        namespace: optional_regex(&scope.namespace)?,
+        label: label(&scope.label)?,
+        cluster_label: label(&scope.cluster_label)?,
+        namespace_label: label(&scope.namespace_label)?,
+    })
+}
+
+/// Validates a policy and compiles it. All problems are returned, not just the first.
+pub fn compile(policy: &Policy) -> Result<CompiledPolicy, Vec<ValidationError>> {
+    let mut errors = Vec::new();
+    let name = if policy.name.is_empty() { policy.id.clone() } else { policy.name.clone() };
+    let mut err = |path: String, message: String| {
+        errors.push(ValidationError { policy: name.clone(), path, message });
+    };
+    if policy.name.trim().is_empty() {
+        err("name".into(), "policy has no name".into());
+    }
+    if policy.lifecycle_stages.is_empty() {
+        err("lifecycleStages".into(), "at least one lifecycle stage is required (BUILD, DEPLOY, RUNTIME)".into());
+    }
+    if policy.severity == Severity::Unset {
+        err("severity".into(), "severity is required (LOW_SEVERITY, MEDIUM_SEVERITY, HIGH_SEVERITY, CRITICAL_SEVERITY)".into());
+    }
+    let runtime = policy.has_stage(LifecycleStage::Runtime);
+    match (runtime, policy.event_source) {
+        (true, EventSource::NotApplicable) => err(
+            "eventSource".into(),
+            "a RUNTIME policy needs an event source (DEPLOYMENT_EVENT, AUDIT_LOG_EVENT or NODE_EVENT)".into(),
+        ),
+        (false, src) if src != EventSource::NotApplicable => err(
+            "eventSource".into(),
+            "event source must be NOT_APPLICABLE for BUILD and DEPLOY policies".into(),
+        ),
+        _ => {}
+    }
+    for (i, action) in policy.enforcement_actions.iter().enumerate() {
+        if let Some(stage) = action.stage() {
+            if !policy.has_stage(stage) {
+                err(
+                    format!("enforcementActions[{i}]"),
+                    format!("enforcement {action:?} needs the {stage:?} lifecycle stage, which the policy does not have"),
+                );
+            }
+        }
+    }
+    if policy.policy_sections.is_empty() {
+        err("policySections".into(), "policy has no criteria (policySections is empty)".into());
+    }
+    let mut sections = Vec::new();
+    let mut needs = Vec::new();
+    let mut has_runtime_criterion = false;
+    for (si, section) in policy.policy_sections.iter().enumerate() {
+        if section.policy_groups.is_empty() {
+            err(format!("policySections[{si}]"), "section has no criteria".into());
+        }
+        let mut groups = Vec::new();
+        for (gi, group) in section.policy_groups.iter().enumerate() {
+            let path = format!("policySections[{si}].policyGroups[{gi}]");
+            let Some(criterion) = criteria::lookup(&group.field_name) else {
+                let hint = criteria::suggest(&group.field_name)
+                    .map(|s| format!(" (did you mean '{s}'?)"))
+                    .unwrap_or_default();
+                err(format!("{path}.fieldName"), format!("unknown field name '{}'{hint}", group.field_name));
+                continue;
+            };
+            if criterion.target == Target::Event {
+                has_runtime_criterion = true;
+            }
+            for stage in &policy.lifecycle_stages {
+                let allowed = match stage {
+                    // BUILD evaluates images only, as ACS's image-only matcher does.
+                    LifecycleStage::Build => {
+                        criterion.stages.contains(&LifecycleStage::Build)
+                    }
+                    s => criterion.stages.contains(s),
+                };
+                if !allowed {
+                    err(
+                        format!("{path}.fieldName"),
+                        format!("criterion '{}' is not allowed in a {stage:?} policy", criterion.name),
+                    );
+                }
+            }
+            if group.negate && criterion.negate_forbidden {
+                err(format!("{path}.negate"), format!("criterion '{}' cannot be negated", criterion.name));
+            }
+            if group.values.is_empty() {
+                err(format!("{path}.values"), format!("criterion '{}' has no values", criterion.name));
+            }
+            if criterion.single_value
+                && (group.values.len() > 1 || group.boolean_operator == BooleanOperator::And)
+            {
+                err(
+                    format!("{path}.values"),
+                    format!("criterion '{}' takes exactly one value and no AND/OR operator", criterion.name),
+                );
+            }
+            let mut values = Vec::new();
+            for (vi, v) in group.values.iter().enumerate() {
+                match compile_value(criterion, &v.value) {
+                    Ok(m) => values.push(m),
+                    Err(message) => err(format!("{path}.values[{vi}]"), message),
+                }
+            }
+            if criterion.needs != Needs::Manifest && !needs.contains(&criterion.needs) {
+                needs.push(criterion.needs);
+            }
+            groups.push(CompiledGroup {
+                criterion,
+                negate: group.negate,
+                operator: group.boolean_operator,
+                values,
+                raw_values: group.values.iter().map(|v| v.value.clone()).collect(),
+            });
+        }
+        sections.push(CompiledSection { name: section.section_name.clone(), groups });
+    }
+    if runtime && !has_runtime_criterion && !policy.policy_sections.is_empty() {
+        err(
+            "policySections".into(),
+            "a RUNTIME policy needs at least one runtime criterion (process, network flow, Kubernetes event, audit log or file)".into(),
+        );
+    }
+    let mut scopes = Vec::new();
+    for (i, s) in policy.scope.iter().enumerate() {
+        match compile_scope(s) {
+            Ok(s) => scopes.push(s),
+            Err(m) => err(format!("scope[{i}]"), m),
+        }
+    }
+    let mut exclusions = Vec::new();
+    let deploy_or_runtime = policy.has_stage(LifecycleStage::Deploy) || runtime;
+    for (i, e) in policy.exclusions.iter().enumerate() {
+        let path = format!("exclusions[{i}]");
+        if e.deployment.is_some() && !deploy_or_runtime {
+            err(path.clone(), "deployment exclusions apply only to DEPLOY and RUNTIME policies".into());
+        }
+        if e.image.is_some() && !policy.has_stage(LifecycleStage::Build) {
+            err(path.clone(), "image exclusions apply only to BUILD policies".into());
+        }
+        let scope = match e.deployment.as_ref().and_then(|d| d.scope.as_ref()) {
+            Some(s) if s.cluster_label.is_some() || s.namespace_label.is_some() => {
+                err(format!("{path}.deployment.scope"), "exclusion scopes cannot use cluster or namespace labels".into());
+                None
+            }
+            Some(s) => match compile_scope(s) {
+                Ok(s) => Some(s),
+                Err(m) => {
+                    err(format!("{path}.deployment.scope"), m);
+                    None
+                }
+            },
+            None => None,
+        };
+        let expires = match &e.expiration {
+            Some(t) => match OffsetDateTime::parse(t, &Rfc3339) {
+                Ok(t) => Some(t),
+                Err(_) => {
+                    err(format!("{path}.expiration"), format!("'{t}' is not an RFC 3339 timestamp"));
+                    None
+                }
+            },
+            None => None,
+        };
+        exclusions.push(CompiledExclusion {
+            name: e.name.clone(),
+            deployment_name: e.deployment.as_ref().map(|d| d.name.clone()).filter(|n| !n.is_empty()),
+            scope,
+            image_name: e.image.as_ref().map(|i| i.name.clone()).filter(|n| !n.is_empty()),
+            expires,
+        });
+    }
+    let skip_init_containers = policy
+        .evaluation_filter
+        .as_ref()
+        .is_some_and(|f| f.skip_container_types.iter().any(|t| t.eq_ignore_ascii_case("INIT")));
+    if errors.is_empty() {
+        Ok(CompiledPolicy { policy: policy.clone(), sections, scopes, exclusions, skip_init_containers, needs })
+    } else {
+        Err(errors)
+    }
+}

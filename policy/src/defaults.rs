@@ -1,0 +1,1 @@
+//! The default policies, embedded in the binary as ACS-format JSON files.

@@ -1,0 +1,710 @@
+//! The normalized deployment: every workload kind reduced to what policies look at.
+//!
+//! ```text
+//!  Deployment ┐
+//!  StatefulSet│
+//!  DaemonSet  │                                   ┌ containers (init flagged) ─ image, security
+//!  ReplicaSet ├─ Workload ── Deployment::from ──▶ │   context (pod ⊕ container), env, mounts,
+//!  RC, Job,   │   (k8s-openapi)                   │   ports, resources, probes
+//!  CronJob,   │                                   └ labels, annotations, host namespaces, service
+//!  Pod, DC    ┘                                     account, replicas, selector
+//! ```
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1 as apps;
+use k8s_openapi::api::batch::v1 as batch;
+use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use serde::{Deserialize, Serialize};
+
+use crate::image::ImageName;
+use crate::quantity::{bytes_to_mb, parse_quantity};
+
+/// The workload kinds Rampart normalizes, with their Kubernetes spelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum WorkloadKind {
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    ReplicaSet,
+    ReplicationController,
+    Job,
+    CronJob,
+    Pod,
+    DeploymentConfig,
+}
+
+impl WorkloadKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkloadKind::Deployment => "Deployment",
+            WorkloadKind::StatefulSet => "StatefulSet",
+            WorkloadKind::DaemonSet => "DaemonSet",
+            WorkloadKind::ReplicaSet => "ReplicaSet",
+            WorkloadKind::ReplicationController => "ReplicationController",
+            WorkloadKind::Job => "Job",
+            WorkloadKind::CronJob => "CronJob",
+            WorkloadKind::Pod => "Pod",
+            WorkloadKind::DeploymentConfig => "DeploymentConfig",
+        }
+    }
+}
+
+/// OpenShift's `apps.openshift.io/v1` DeploymentConfig, reduced to the fields Rampart reads
+/// (k8s-openapi has no OpenShift types).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct DeploymentConfig {
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: Option<DeploymentConfigSpec>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct DeploymentConfigSpec {
+    pub replicas: Option<i32>,
+    #[serde(default)]
+    pub selector: Option<BTreeMap<String, String>>,
+    pub template: Option<core::PodTemplateSpec>,
+}
+
+/// A parsed Kubernetes workload object of any supported kind.
+#[derive(Debug, Clone)]
+pub enum Workload {
+    Deployment(apps::Deployment),
+    StatefulSet(apps::StatefulSet),
+    DaemonSet(apps::DaemonSet),
+    ReplicaSet(apps::ReplicaSet),
+    ReplicationController(core::ReplicationController),
+    Job(batch::Job),
+    CronJob(batch::CronJob),
+    Pod(core::Pod),
+    DeploymentConfig(DeploymentConfig),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EnvSource {
+    Raw,
+    SecretKey,
+    ConfigMapKey,
+    Field,
+    ResourceField,
+    Unknown,
+}
+
+impl EnvSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnvSource::Raw => "RAW",
+            EnvSource::SecretKey => "SECRET_KEY",
+            EnvSource::ConfigMapKey => "CONFIG_MAP_KEY",
+            EnvSource::Field => "FIELD",
+            EnvSource::ResourceField => "RESOURCE_FIELD",
+            EnvSource::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EnvVar {
+    pub name: String,
+    /// The literal value for RAW, else a description of the reference (`secret/key`).
+    pub value: String,
+    pub source: EnvSource,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SeccompType {
+    Unconfined,
+    RuntimeDefault,
+    Localhost,
+}
+
+impl SeccompType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeccompType::Unconfined => "UNCONFINED",
+            SeccompType::RuntimeDefault => "RUNTIME_DEFAULT",
+            SeccompType::Localhost => "LOCALHOST",
+        }
+    }
+}
+
+/// The effective security context of one container: pod-level settings merged under
+/// container-level ones, as the kubelet does.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct SecurityContext {
+    pub privileged: bool,
+    /// Effective value; `allow_privilege_escalation_set` tells whether the manifest said so.
+    pub allow_privilege_escalation: bool,
+    pub allow_privilege_escalation_set: bool,
+    pub read_only_root_filesystem: bool,
+    pub run_as_user: Option<i64>,
+    pub run_as_group: Option<i64>,
+    pub run_as_non_root: Option<bool>,
+    /// Upper case, without `CAP_`.
+    pub add_capabilities: Vec<String>,
+    pub drop_capabilities: Vec<String>,
+    /// `None` when neither pod nor container sets one (the runtime then runs unconfined unless
+    /// the kubelet's SeccompDefault is on).
+    pub seccomp: Option<SeccompType>,
+    /// `unconfined`, `runtime/default`, `localhost/<profile>`, or empty when unset.
+    pub apparmor: String,
+    pub proc_mount: Option<String>,
+}
+
+impl SecurityContext {
+    /// True when the container cannot run as UID 0.
+    pub fn runs_as_non_root(&self) -> bool {
+        self.run_as_user.map_or(self.run_as_non_root == Some(true), |u| u > 0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct Resources {
+    /// Cores; 0 when unset, as ACS reports it.
+    pub cpu_request: f64,
+    pub cpu_limit: f64,
+    /// MB (MiB); 0 when unset.
+    pub memory_request: f64,
+    pub memory_limit: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Mount {
+    pub name: String,
+    /// Host path, secret name, config map name, claim name... empty when the type has none.
+    pub source: String,
+    pub destination: String,
+    pub read_only: bool,
+    /// `HostPath`, `Secret`, `ConfigMap`, `EmptyDir`, `PersistentVolumeClaim`, ...
+    pub volume_type: String,
+    /// `NONE`, `HOSTTOCONTAINER` or `BIDIRECTIONAL`.
+    pub propagation: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Port {
+    pub name: String,
+    pub container_port: i64,
+    pub protocol: String,
+    /// A `hostPort` binds the port on the node: exposure level HOST.
+    pub host_port: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Container {
+    pub name: String,
+    pub is_init: bool,
+    pub image: ImageName,
+    pub security_context: SecurityContext,
+    pub env: Vec<EnvVar>,
+    pub resources: Resources,
+    pub mounts: Vec<Mount>,
+    pub ports: Vec<Port>,
+    pub liveness_probe: bool,
+    pub readiness_probe: bool,
+}
+
+impl Container {
+    /// `container 'x'` or `init container 'x'`, for messages.
+    pub fn describe(&self) -> String {
+        if self.is_init {
+            format!("init container '{}'", self.name)
+        } else {
+            format!("container '{}'", self.name)
+        }
+    }
+
+    /// Names that appear more than once in the container's env list.
+    pub fn duplicate_env_names(&self) -> Vec<&str> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut dups = Vec::new();
+        for e in &self.env {
+            if !seen.insert(e.name.as_str()) && !dups.contains(&e.name.as_str()) {
+                dups.push(e.name.as_str());
+            }
+        }
+        dups
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Deployment {
+    pub name: String,
+    pub namespace: String,
+    pub kind: WorkloadKind,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub pod_labels: BTreeMap<String, String>,
+    /// `None` for kinds without replicas (DaemonSet).
+    pub replicas: Option<i64>,
+    pub service_account: String,
+    /// True when the pod uses the deprecated `serviceAccount` field instead of
+    /// `serviceAccountName`.
+    pub deprecated_service_account_field: bool,
+    pub automount_service_account_token: bool,
+    pub host_network: bool,
+    pub host_pid: bool,
+    pub host_ipc: bool,
+    pub runtime_class: String,
+    pub sysctls: Vec<(String, String)>,
+    /// False when a selector is declared and does not select the pod template's labels.
+    pub selector_matches_pod_labels: bool,
+    pub containers: Vec<Container>,
+}
+
+/// Sysctls Kubernetes considers safe (namespaced and isolated); anything else needs the kubelet's
+/// `--allowed-unsafe-sysctls` and weakens node isolation.
+pub const SAFE_SYSCTLS: &[&str] = &[
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+];
+
+impl Deployment {
+    pub fn unsafe_sysctls(&self) -> Vec<&str> {
+        self.sysctls
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .filter(|n| !SAFE_SYSCTLS.contains(n))
+            .collect()
+    }
+
+    /// Normalizes any workload kind. `default_namespace` fills objects that name none.
+    pub fn from_workload(workload: &Workload, default_namespace: &str) -> Deployment {
+        let (kind, meta, replicas, selector, template): (
+            WorkloadKind,
+            &ObjectMeta,
+            Option<i64>,
+            Selector,
+            Option<&core::PodTemplateSpec>,
+        ) = match workload {
+            Workload::Deployment(d) => {
+                let spec = d.spec.as_ref();
+                (
+                    WorkloadKind::Deployment,
+                    &d.metadata,
+                    Some(spec.and_then(|s| s.replicas).unwrap_or(1).into()),
+                    Selector::from_label_selector(spec.map(|s| &s.selector)),
+                    spec.map(|s| &s.template),
+                )
+            }
+            Workload::StatefulSet(d) => {
+                let spec = d.spec.as_ref();
+                (
+                    WorkloadKind::StatefulSet,
+                    &d.metadata,
+                    Some(spec.and_then(|s| s.replicas).unwrap_or(1).into()),
+                    Selector::from_label_selector(spec.map(|s| &s.selector)),
+                    spec.map(|s| &s.template),
+                )
+            }
+            Workload::DaemonSet(d) => {
+                let spec = d.spec.as_ref();
+                (
+                    WorkloadKind::DaemonSet,
+                    &d.metadata,
+                    None,
+                    Selector::from_label_selector(spec.map(|s| &s.selector)),
+                    spec.map(|s| &s.template),
+                )
+            }
+            Workload::ReplicaSet(d) => {
+                let spec = d.spec.as_ref();
+                (
+                    WorkloadKind::ReplicaSet,
+                    &d.metadata,
+                    Some(spec.and_then(|s| s.replicas).unwrap_or(1).into()),
+                    Selector::from_label_selector(spec.map(|s| &s.selector)),
+                    spec.and_then(|s| s.template.as_ref()),
+                )
+            }
+            Workload::ReplicationController(d) => {
+                let spec = d.spec.as_ref();
+                (
+                    WorkloadKind::ReplicationController,
+                    &d.metadata,
+                    Some(spec.and_then(|s| s.replicas).unwrap_or(1).into()),
+                    Selector::Map(spec.and_then(|s| s.selector.clone())),
+                    spec.and_then(|s| s.template.as_ref()),
+                )
+            }
+            Workload::Job(d) => {
+                let spec = d.spec.as_ref();
+                (
+                    WorkloadKind::Job,
+                    &d.metadata,
+                    Some(spec.and_then(|s| s.parallelism).unwrap_or(1).into()),
+                    // Jobs generate their selector unless manualSelector is set.
+                    if spec.and_then(|s| s.manual_selector) == Some(true) {
+                        Selector::from_label_selector(spec.and_then(|s| s.selector.as_ref()))
+                    } else {
+                        Selector::None
+                    },
+                    spec.map(|s| &s.template),
+                )
+            }
+            Workload::CronJob(d) => {
+                let job = d.spec.as_ref().and_then(|s| s.job_template.spec.as_ref());
+                (
+                    WorkloadKind::CronJob,
+                    &d.metadata,
+                    Some(job.and_then(|s| s.parallelism).unwrap_or(1).into()),
+                    Selector::None,
+                    job.map(|s| &s.template),
+                )
+            }
+            Workload::Pod(p) => {
+                let template = core::PodTemplateSpec {
+                    metadata: Some(p.metadata.clone()),
+                    spec: p.spec.clone(),
+                };
+                return Deployment::build(
+                    WorkloadKind::Pod,
+                    &p.metadata,
+                    Some(1),
+                    Selector::None,
+                    Some(&template),
+                    default_namespace,
+                );
+            }
+            Workload::DeploymentConfig(d) => {
+                let spec = d.spec.as_ref();
+                (
+                    WorkloadKind::DeploymentConfig,
+                    &d.metadata,
+                    Some(spec.and_then(|s| s.replicas).unwrap_or(1).into()),
+                    Selector::Map(spec.and_then(|s| s.selector.clone())),
+                    spec.and_then(|s| s.template.as_ref()),
+                )
+            }
+        };
+        Deployment::build(kind, meta, replicas, selector, template, default_namespace)
+    }
+
+    fn build(
+        kind: WorkloadKind,
+        meta: &ObjectMeta,
+        replicas: Option<i64>,
+        selector: Selector,
+        template: Option<&core::PodTemplateSpec>,
+        default_namespace: &str,
+    ) -> Deployment {
+        let pod_meta = template.and_then(|t| t.metadata.as_ref());
+        let pod_labels = pod_meta.and_then(|m| m.labels.clone()).unwrap_or_default();
+        let pod_annotations = pod_meta.and_then(|m| m.annotations.clone()).unwrap_or_default();
+        let empty = core::PodSpec::default();
+        let spec = template.and_then(|t| t.spec.as_ref()).unwrap_or(&empty);
+        let service_account_name = spec.service_account_name.clone().unwrap_or_default();
+        let deprecated_sa = spec.service_account.clone().unwrap_or_default();
+        let service_account = if !service_account_name.is_empty() {
+            service_account_name.clone()
+        } else if !deprecated_sa.is_empty() {
+            deprecated_sa.clone()
+        } else {
+            "default".to_string()
+        };
+        let pod_sc = spec.security_context.as_ref();
+        let mut annotations = meta.annotations.clone().unwrap_or_default();
+        // Pod-template annotations also describe the workload (AppArmor and seccomp live there);
+        // the object's own annotations win on conflict.
+        for (k, v) in &pod_annotations {
+            annotations.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        let volumes = spec.volumes.as_deref().unwrap_or_default();
+        let init = spec.init_containers.as_deref().unwrap_or_default().iter().map(|c| (c, true));
+        let regular = spec.containers.iter().map(|c| (c, false));
+        let containers = init
+            .chain(regular)
+            .map(|(c, is_init)| {
+                convert_container(c, is_init, pod_sc, volumes, &pod_annotations)
+            })
+            .collect();
+        Deployment {
+            name: meta.name.clone().unwrap_or_default(),
+            namespace: meta
+                .namespace
+                .clone()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| default_namespace.to_string()),
+            kind,
+            labels: meta.labels.clone().unwrap_or_default(),
+            annotations,
+            replicas,
+            service_account,
+            deprecated_service_account_field: !deprecated_sa.is_empty()
+                && service_account_name.is_empty(),
+            automount_service_account_token: spec.automount_service_account_token.unwrap_or(true),
+            host_network: spec.host_network.unwrap_or(false),
+            host_pid: spec.host_pid.unwrap_or(false),
+            host_ipc: spec.host_ipc.unwrap_or(false),
+            runtime_class: spec.runtime_class_name.clone().unwrap_or_default(),
+            sysctls: pod_sc
+                .and_then(|s| s.sysctls.as_ref())
+                .map(|s| s.iter().map(|s| (s.name.clone(), s.value.clone())).collect())
+                .unwrap_or_default(),
+            selector_matches_pod_labels: selector.matches(&pod_labels),
+            pod_labels,
+            containers,
+        }
+    }
+}
+
+enum Selector {
+    None,
+    Map(Option<BTreeMap<String, String>>),
+    Label(LabelSelector),
+}
+
+impl Selector {
+    fn from_label_selector(s: Option<&LabelSelector>) -> Selector {
+        s.map_or(Selector::None, |s| Selector::Label(s.clone()))
+    }
+
+    fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        match self {
+            Selector::None | Selector::Map(None) => true,
+            Selector::Map(Some(m)) => m.iter().all(|(k, v)| labels.get(k) == Some(v)),
+            Selector::Label(s) => {
+                let exprs_ok = s.match_expressions.iter().flatten().all(|e| {
+                    let values = e.values.as_deref().unwrap_or_default();
+                    let value = labels.get(&e.key);
+                    match e.operator.as_str() {
+                        "In" => value.is_some_and(|v| values.contains(v)),
+                        "NotIn" => value.is_none_or(|v| !values.contains(v)),
+                        "Exists" => value.is_some(),
+                        "DoesNotExist" => value.is_none(),
+                        _ => false,
+                    }
+                });
+                let labels_ok = s
+                    .match_labels
+                    .iter()
+                    .flatten()
+                    .all(|(k, v)| labels.get(k) == Some(v));
+                exprs_ok && labels_ok
+            }
+        }
+    }
+}
+
+fn normalize_capability(c: &str) -> String {
+    let upper = c.trim().to_ascii_uppercase();
+    upper.strip_prefix("CAP_").map(str::to_string).unwrap_or(upper)
+}
+
+fn seccomp_from_field(t: &str) -> Option<SeccompType> {
+    match t {
+        "RuntimeDefault" => Some(SeccompType::RuntimeDefault),
+        "Localhost" => Some(SeccompType::Localhost),
+        "Unconfined" => Some(SeccompType::Unconfined),
+        _ => None,
+    }
+}
+
+fn seccomp_from_annotation(v: &str) -> Option<SeccompType> {
+    match v {
+        "runtime/default" | "docker/default" => Some(SeccompType::RuntimeDefault),
+        "unconfined" => Some(SeccompType::Unconfined),
+        v if v.starts_with("localhost/") => Some(SeccompType::Localhost),
+        _ => None,
+    }
+}
+
+fn apparmor_from_field(p: &core::AppArmorProfile) -> String {
+    match p.type_.as_str() {
+        "Unconfined" => "unconfined".to_string(),
+        "RuntimeDefault" => "runtime/default".to_string(),
+        "Localhost" => format!("localhost/{}", p.localhost_profile.as_deref().unwrap_or_default()),
+        other => other.to_ascii_lowercase(),
+    }
+}
+
+fn convert_container(
+    c: &core::Container,
+    is_init: bool,
+    pod_sc: Option<&core::PodSecurityContext>,
+    volumes: &[core::Volume],
+    pod_annotations: &BTreeMap<String, String>,
+) -> Container {
+    let sc = c.security_context.as_ref();
+    let privileged = sc.and_then(|s| s.privileged).unwrap_or(false);
+    let caps = sc.and_then(|s| s.capabilities.as_ref());
+    let add_capabilities: Vec<String> =
+        caps.and_then(|c| c.add.as_ref()).into_iter().flatten().map(|c| normalize_capability(c)).collect();
+    let drop_capabilities: Vec<String> =
+        caps.and_then(|c| c.drop.as_ref()).into_iter().flatten().map(|c| normalize_capability(c)).collect();
+    let ape_set = sc.and_then(|s| s.allow_privilege_escalation);
+    // Kubernetes lets a process gain privileges unless told otherwise, and always when privileged
+    // or holding CAP_SYS_ADMIN.
+    let allow_privilege_escalation = privileged
+        || add_capabilities.iter().any(|c| c == "SYS_ADMIN" || c == "ALL")
+        || ape_set.unwrap_or(true);
+    let seccomp = sc
+        .and_then(|s| s.seccomp_profile.as_ref())
+        .and_then(|p| seccomp_from_field(&p.type_))
+        .or_else(|| {
+            pod_annotations
+                .get(&format!("container.seccomp.security.alpha.kubernetes.io/{}", c.name))
+                .and_then(|v| seccomp_from_annotation(v))
+        })
+        .or_else(|| {
+            pod_sc.and_then(|s| s.seccomp_profile.as_ref()).and_then(|p| seccomp_from_field(&p.type_))
+        })
+        .or_else(|| {
+            pod_annotations
+                .get("seccomp.security.alpha.kubernetes.io/pod")
+                .and_then(|v| seccomp_from_annotation(v))
+        });
+    let apparmor = sc
+        .and_then(|s| s.app_armor_profile.as_ref())
+        .map(apparmor_from_field)
+        .or_else(|| {
+            pod_annotations
+                .get(&format!("container.apparmor.security.beta.kubernetes.io/{}", c.name))
+                .cloned()
+        })
+        .or_else(|| pod_sc.and_then(|s| s.app_armor_profile.as_ref()).map(apparmor_from_field))
+        .unwrap_or_default();
+    let security_context = SecurityContext {
+        privileged,
+        allow_privilege_escalation,
+        allow_privilege_escalation_set: ape_set.is_some(),
+        read_only_root_filesystem: sc.and_then(|s| s.read_only_root_filesystem).unwrap_or(false),
+        run_as_user: sc.and_then(|s| s.run_as_user).or_else(|| pod_sc.and_then(|s| s.run_as_user)),
+        run_as_group: sc
+            .and_then(|s| s.run_as_group)
+            .or_else(|| pod_sc.and_then(|s| s.run_as_group)),
+        run_as_non_root: sc
+            .and_then(|s| s.run_as_non_root)
+            .or_else(|| pod_sc.and_then(|s| s.run_as_non_root)),
+        add_capabilities,
+        drop_capabilities,
+        seccomp,
+        apparmor,
+        proc_mount: sc.and_then(|s| s.proc_mount.clone()),
+    };
+    let env = c
+        .env
+        .iter()
+        .flatten()
+        .map(|e| {
+            let (source, value) = match &e.value_from {
+                None => (EnvSource::Raw, e.value.clone().unwrap_or_default()),
+                Some(from) => {
+                    if let Some(s) = &from.secret_key_ref {
+                        (EnvSource::SecretKey, format!("{}/{}", s.name, s.key))
+                    } else if let Some(s) = &from.config_map_key_ref {
+                        (EnvSource::ConfigMapKey, format!("{}/{}", s.name, s.key))
+                    } else if let Some(s) = &from.field_ref {
+                        (EnvSource::Field, s.field_path.clone())
+                    } else if let Some(s) = &from.resource_field_ref {
+                        (EnvSource::ResourceField, s.resource.clone())
+                    } else {
+                        (EnvSource::Unknown, String::new())
+                    }
+                }
+            };
+            EnvVar { name: e.name.clone(), value, source }
+        })
+        .collect();
+    let quantity = |map: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>,
+                    key: &str| {
+        map.and_then(|m| m.get(key)).and_then(|q| parse_quantity(&q.0)).unwrap_or(0.0)
+    };
+    let res = c.resources.as_ref();
+    let requests = res.and_then(|r| r.requests.as_ref());
+    let limits = res.and_then(|r| r.limits.as_ref());
+    let resources = Resources {
+        cpu_request: quantity(requests, "cpu"),
+        cpu_limit: quantity(limits, "cpu"),
+        memory_request: bytes_to_mb(quantity(requests, "memory")),
+        memory_limit: bytes_to_mb(quantity(limits, "memory")),
+    };
+    let mounts = c
+        .volume_mounts
+        .iter()
+        .flatten()
+        .map(|m| {
+            let volume = volumes.iter().find(|v| v.name == m.name);
+            let (volume_type, source) = volume.map(describe_volume).unwrap_or_default();
+            Mount {
+                name: m.name.clone(),
+                source,
+                destination: m.mount_path.clone(),
+                read_only: m.read_only.unwrap_or(false),
+                volume_type,
+                propagation: match m.mount_propagation.as_deref() {
+                    Some("Bidirectional") => "BIDIRECTIONAL",
+                    Some("HostToContainer") => "HOSTTOCONTAINER",
+                    _ => "NONE",
+                }
+                .to_string(),
+            }
+        })
+        .collect();
+    let ports = c
+        .ports
+        .iter()
+        .flatten()
+        .map(|p| Port {
+            name: p.name.clone().unwrap_or_default(),
+            container_port: p.container_port.into(),
+            protocol: p.protocol.clone().unwrap_or_else(|| "TCP".to_string()).to_ascii_uppercase(),
+            host_port: p.host_port.filter(|h| *h > 0).map(i64::from),
+        })
+        .collect();
+    Container {
+        name: c.name.clone(),
+        is_init,
+        image: ImageName::parse(c.image.as_deref().unwrap_or_default()),
+        security_context,
+        env,
+        resources,
+        mounts,
+        ports,
+        liveness_probe: c.liveness_probe.is_some(),
+        readiness_probe: c.readiness_probe.is_some(),
+    }
+}
+
+/// (type, source) of a pod volume, in ACS's vocabulary.
+fn describe_volume(v: &core::Volume) -> (String, String) {
+    let (t, s): (&str, String) = if let Some(h) = &v.host_path {
+        ("HostPath", h.path.clone())
+    } else if let Some(s) = &v.secret {
+        ("Secret", s.secret_name.clone().unwrap_or_default())
+    } else if let Some(c) = &v.config_map {
+        ("ConfigMap", c.name.clone())
+    } else if v.empty_dir.is_some() {
+        ("EmptyDir", String::new())
+    } else if let Some(p) = &v.persistent_volume_claim {
+        ("PersistentVolumeClaim", p.claim_name.clone())
+    } else if v.projected.is_some() {
+        ("Projected", String::new())
+    } else if v.downward_api.is_some() {
+        ("DownwardAPI", String::new())
+    } else if let Some(n) = &v.nfs {
+        ("NFS", format!("{}:{}", n.server, n.path))
+    } else if let Some(c) = &v.csi {
+        ("CSI", c.driver.clone())
+    } else if v.ephemeral.is_some() {
+        ("Ephemeral", String::new())
+    } else if let Some(i) = &v.image {
+        ("Image", i.reference.clone().unwrap_or_default())
+    } else {
+        ("Unknown", String::new())
+    };
+    (t.to_string(), s)
+}

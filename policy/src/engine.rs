@@ -1,0 +1,553 @@
+//! Evaluates compiled policies against a normalized deployment.
+//!
+//! Semantics (ACS's): a policy is violated when any section matches; a section matches when all
+//! its groups match; a group matches when any (OR) or every (AND) value matches; `negate` inverts a
+//! group. Groups on the same element kind must match the same element: "privileged AND image tag
+//! latest" means one container that is both. Evaluation is three-valued: a criterion that needs
+//! data a manifest lacks is *unknown*, and a policy that could only be decided with that data is
+//! reported as not evaluable — never as passing.
+
+use std::collections::BTreeMap;
+
+use time::OffsetDateTime;
+
+use crate::compile::{CompiledGroup, CompiledPolicy, CompiledScope, CompiledSection, Matcher};
+use crate::criteria::{Field, Needs, Target};
+use crate::deployment::{Container, Deployment, EnvVar, Mount, Port};
+use crate::policy::BooleanOperator;
+
+/// What the engine knows beyond the deployment itself.
+#[derive(Debug, Clone)]
+pub struct EvalContext<'a> {
+    /// Exclusions whose expiration lies before this instant no longer apply.
+    pub now: OffsetDateTime,
+    pub cluster: Option<&'a str>,
+    pub namespace_labels: Option<&'a BTreeMap<String, String>>,
+    pub cluster_labels: Option<&'a BTreeMap<String, String>>,
+}
+
+impl Default for EvalContext<'_> {
+    fn default() -> Self {
+        EvalContext { now: OffsetDateTime::now_utc(), cluster: None, namespace_labels: None, cluster_labels: None }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Pass,
+    Violated(Vec<String>),
+    /// The policy could match, but deciding needs the listed data.
+    NotEvaluable(Vec<&'static str>),
+    /// The policy's scope does not include the deployment.
+    OutOfScope,
+    /// An exclusion (named) covers the deployment.
+    Excluded(String),
+}
+
+/// Three-valued match of a section, group or element.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tri {
+    Match(Vec<String>),
+    NoMatch,
+    Unknown(Vec<Needs>),
+}
+
+impl Tri {
+    fn and(self, other: Tri) -> Tri {
+        match (self, other) {
+            (Tri::NoMatch, _) | (_, Tri::NoMatch) => Tri::NoMatch,
+            (Tri::Unknown(mut a), Tri::Unknown(b)) => {
+                merge_needs(&mut a, b);
+                Tri::Unknown(a)
+            }
+            (Tri::Unknown(a), _) | (_, Tri::Unknown(a)) => Tri::Unknown(a),
+            (Tri::Match(mut a), Tri::Match(b)) => {
+                a.extend(b);
+                Tri::Match(a)
+            }
+        }
+    }
+
+    /// Folds the results of several alternatives (elements, sections): any match wins.
+    fn any(results: impl IntoIterator<Item = Tri>) -> Tri {
+        let mut messages = Vec::new();
+        let mut matched = false;
+        let mut unknown = Vec::new();
+        let mut any_unknown = false;
+        for r in results {
+            match r {
+                Tri::Match(m) => {
+                    matched = true;
+                    for msg in m {
+                        if !messages.contains(&msg) {
+                            messages.push(msg);
+                        }
+                    }
+                }
+                Tri::Unknown(n) => {
+                    any_unknown = true;
+                    merge_needs(&mut unknown, n);
+                }
+                Tri::NoMatch => {}
+            }
+        }
+        if matched {
+            Tri::Match(messages)
+        } else if any_unknown {
+            Tri::Unknown(unknown)
+        } else {
+            Tri::NoMatch
+        }
+    }
+}
+
+fn merge_needs(into: &mut Vec<Needs>, from: Vec<Needs>) {
+    for n in from {
+        if !into.contains(&n) {
+            into.push(n);
+        }
+    }
+}
+
+/// Evaluates one policy against one deployment.
+pub fn evaluate(policy: &CompiledPolicy, deployment: &Deployment, ctx: &EvalContext<'_>) -> Outcome {
+    if !policy.scopes.is_empty() && !policy.scopes.iter().any(|s| scope_matches(s, deployment, ctx)) {
+        return Outcome::OutOfScope;
+    }
+    for e in &policy.exclusions {
+        if e.expires.is_some_and(|t| t <= ctx.now) {
+            continue;
+        }
+        if e.deployment_name.is_none() && e.scope.is_none() {
+            continue;
+        }
+        let name_ok = e.deployment_name.as_ref().is_none_or(|n| *n == deployment.name);
+        let scope_ok = e.scope.as_ref().is_none_or(|s| scope_matches(s, deployment, ctx));
+        if name_ok && scope_ok {
+            return Outcome::Excluded(e.name.clone());
+        }
+    }
+    let result = Tri::any(policy.sections.iter().map(|s| evaluate_section(s, policy, deployment)));
+    match result {
+        Tri::Match(messages) => Outcome::Violated(messages),
+        Tri::NoMatch => Outcome::Pass,
+        Tri::Unknown(needs) => Outcome::NotEvaluable(needs.into_iter().map(Needs::describe).collect()),
+    }
+}
+
+fn scope_matches(scope: &CompiledScope, d: &Deployment, ctx: &EvalContext<'_>) -> bool {
+    let label_ok = |want: &Option<(String, regex::Regex)>, labels: Option<&BTreeMap<String, String>>| match want {
+        None => true,
+        Some((k, v)) => labels.and_then(|l| l.get(k)).is_some_and(|actual| v.is_match(actual)),
+    };
+    scope.cluster.as_deref().is_none_or(|c| ctx.cluster == Some(c))
+        && scope.namespace.as_ref().is_none_or(|r| r.is_match(&d.namespace))
+        && label_ok(&scope.label, Some(&d.labels))
+        && label_ok(&scope.namespace_label, ctx.namespace_labels)
+        && label_ok(&scope.cluster_label, ctx.cluster_labels)
+}
+
+fn evaluate_section(section: &CompiledSection, policy: &CompiledPolicy, d: &Deployment) -> Tri {
+    let mut result = Tri::Match(Vec::new());
+    for g in section.groups.iter().filter(|g| g.criterion.target == Target::Deployment) {
+        result = result.and(deployment_group(g, d));
+        if result == Tri::NoMatch {
+            return Tri::NoMatch;
+        }
+    }
+    let per_container = section.groups.iter().any(|g| {
+        matches!(g.criterion.target, Target::Container | Target::Port | Target::Volume | Target::Env)
+    });
+    if !per_container {
+        return result;
+    }
+    let containers = d.containers.iter().filter(|c| !(policy.skip_init_containers && c.is_init));
+    let containers = Tri::any(containers.map(|c| evaluate_container(section, c)));
+    result.and(containers)
+}
+
+fn evaluate_container(section: &CompiledSection, c: &Container) -> Tri {
+    let mut result = Tri::Match(Vec::new());
+    for g in section.groups.iter().filter(|g| g.criterion.target == Target::Container) {
+        result = result.and(container_group(g, c));
+        if result == Tri::NoMatch {
+            return Tri::NoMatch;
+        }
+    }
+    if section.has_target(Target::Port) {
+        result = result.and(elements(section, Target::Port, &c.ports, |g, p| port_group(g, c, p)));
+    }
+    if section.has_target(Target::Volume) {
+        result = result.and(elements(section, Target::Volume, &c.mounts, |g, m| volume_group(g, c, m)));
+    }
+    if section.has_target(Target::Env) {
+        result = result.and(elements(section, Target::Env, &c.env, |g, e| env_group(g, c, e)));
+    }
+    result
+}
+
+/// Some element of the list must satisfy every group on that element kind.
+fn elements<T>(section: &CompiledSection, target: Target, items: &[T], eval: impl Fn(&CompiledGroup, &T) -> Tri) -> Tri {
+    Tri::any(items.iter().map(|item| {
+        section
+            .groups
+            .iter()
+            .filter(|g| g.criterion.target == target)
+            .fold(Tri::Match(Vec::new()), |acc, g| if acc == Tri::NoMatch { acc } else { acc.and(eval(g, item)) })
+    }))
+}
+
+/// Applies a group's values (with its operator and negation) to the candidate values an element
+/// offers. `describe` turns the matched candidates into messages, and runs only on a match.
+fn match_candidates<C>(
+    g: &CompiledGroup,
+    candidates: &[C],
+    matches: impl Fn(&Matcher, &C) -> bool,
+    describe: impl Fn(&C) -> String,
+) -> Tri {
+    let hit = |m: &Matcher| candidates.iter().any(|c| matches(m, c));
+    let matched = match g.operator {
+        BooleanOperator::Or => g.values.iter().any(hit),
+        BooleanOperator::And => !g.values.is_empty() && g.values.iter().all(hit),
+    };
+    if matched != g.negate {
+        let messages: Vec<String> = if g.negate {
+            candidates.iter().map(&describe).collect()
+        } else {
+            candidates.iter().filter(|c| g.values.iter().any(|m| matches(m, c))).map(&describe).collect()
+        };
+        Tri::Match(messages)
+    } else {
+        Tri::NoMatch
+    }
+}
+
+fn bool_group(g: &CompiledGroup, actual: bool, describe: impl Fn(bool) -> String) -> Tri {
+    match_candidates(g, &[actual], |m, b| m.matches_bool(*b), |b| describe(*b))
+}
+
+fn str_group(g: &CompiledGroup, actual: &str, describe: impl Fn(&str) -> String) -> Tri {
+    match_candidates(g, &[actual], |m, s| m.matches_str(s), |s| describe(s))
+}
+
+fn number_group(g: &CompiledGroup, actual: f64, describe: impl Fn(f64) -> String) -> Tri {
+    match_candidates(g, &[actual], |m, n| m.matches_number(*n), |n| describe(*n))
+}
+
+fn unknown(g: &CompiledGroup) -> Tri {
+    Tri::Unknown(vec![g.criterion.needs])
+}
+
+fn key_value_matches(m: &Matcher, (k, v): &(&String, &String)) -> bool {
+    match m {
+        Matcher::KeyValue { key, value } => key.is_match(k) && value.as_ref().is_none_or(|r| r.is_match(v)),
+        _ => false,
+    }
+}
+
+fn deployment_group(g: &CompiledGroup, d: &Deployment) -> Tri {
+    let kind = d.kind.as_str();
+    match g.criterion.field {
+        Field::Namespace => str_group(g, &d.namespace, |n| format!("{kind} is in namespace '{n}'")),
+        Field::ServiceAccount => {
+            str_group(g, &d.service_account, |s| format!("{kind} uses service account '{s}'"))
+        }
+        Field::AutomountServiceAccountToken => bool_group(g, d.automount_service_account_token, |b| {
+            if b {
+                format!("{kind} mounts the service account token automatically")
+            } else {
+                format!("{kind} does not mount the service account token")
+            }
+        }),
+        Field::HostNetwork => bool_group(g, d.host_network, |b| {
+            format!("{kind} {} the host's network namespace", if b { "uses" } else { "does not use" })
+        }),
+        Field::HostPid => bool_group(g, d.host_pid, |b| {
+            format!("{kind} {} the host's process ID namespace", if b { "uses" } else { "does not use" })
+        }),
+        Field::HostIpc => bool_group(g, d.host_ipc, |b| {
+            format!("{kind} {} the host's IPC namespace", if b { "uses" } else { "does not use" })
+        }),
+        Field::Replicas => match d.replicas {
+            Some(r) => number_group(g, r as f64, |n| format!("{kind} has {n} replica{}", if n == 1.0 { "" } else { "s" })),
+            None => Tri::NoMatch,
+        },
+        Field::RuntimeClass => str_group(g, &d.runtime_class, |r| {
+            if r.is_empty() {
+                format!("{kind} sets no runtime class")
+            } else {
+                format!("{kind} uses runtime class '{r}'")
+            }
+        }),
+        Field::DisallowedAnnotation => {
+            let pairs: Vec<_> = d.annotations.iter().collect();
+            match_candidates(g, &pairs, key_value_matches, |(k, v)| {
+                format!("Disallowed annotation found: '{k}={v}'")
+            })
+        }
+        Field::RequiredLabel | Field::RequiredAnnotation => {
+            let (what, map) = if g.criterion.field == Field::RequiredLabel {
+                ("label", &d.labels)
+            } else {
+                ("annotation", &d.annotations)
+            };
+            let pairs: Vec<_> = map.iter().collect();
+            // ACS compiles these as "map should not contain": with OR any missing value violates,
+            // with AND only all of them missing does.
+            let present = |m: &Matcher| pairs.iter().any(|p| key_value_matches(m, p));
+            let missing: Vec<&String> = g
+                .values
+                .iter()
+                .zip(&g.raw_values)
+                .filter(|(m, _)| !present(m))
+                .map(|(_, raw)| raw)
+                .collect();
+            let violated = match g.operator {
+                BooleanOperator::Or => !missing.is_empty(),
+                BooleanOperator::And => missing.len() == g.values.len(),
+            };
+            if violated {
+                Tri::Match(missing.iter().map(|raw| format!("Required {what} not found (found {what}s: {}); expected one matching '{raw}'", describe_map(map))).collect())
+            } else {
+                Tri::NoMatch
+            }
+        }
+        Field::UnsafeSysctl => {
+            let unsafe_ones = d.unsafe_sysctls();
+            bool_group(g, !unsafe_ones.is_empty(), |b| {
+                if b {
+                    format!("{kind} sets unsafe sysctls: {}", unsafe_ones.join(", "))
+                } else {
+                    format!("{kind} sets no unsafe sysctl")
+                }
+            })
+        }
+        Field::SelectorMatchesPodLabels => bool_group(g, d.selector_matches_pod_labels, |b| {
+            if b {
+                format!("{kind} selector matches its pod template labels")
+            } else {
+                format!("{kind} selector does not match its pod template labels ({})", describe_map(&d.pod_labels))
+            }
+        }),
+        Field::DeprecatedServiceAccountField => bool_group(g, d.deprecated_service_account_field, |b| {
+            if b {
+                format!("{kind} uses the deprecated serviceAccount field ('{}') instead of serviceAccountName", d.service_account)
+            } else {
+                format!("{kind} uses serviceAccountName")
+            }
+        }),
+        _ => unknown(g),
+    }
+}
+
+fn describe_map(map: &BTreeMap<String, String>) -> String {
+    if map.is_empty() {
+        return "none".to_string();
+    }
+    map.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+}
+
+fn upper_first(s: String) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + chars.as_str(),
+        None => s,
+    }
+}
+
+fn container_group(g: &CompiledGroup, c: &Container) -> Tri {
+    let who = upper_first(c.describe());
+    let sc = &c.security_context;
+    match g.criterion.field {
+        Field::ContainerName => str_group(g, &c.name, |n| format!("{who} has name '{n}'")),
+        Field::PrivilegedContainer => bool_group(g, sc.privileged, |b| {
+            if b { format!("{who} is privileged") } else { format!("{who} is not privileged") }
+        }),
+        Field::AllowPrivilegeEscalation => bool_group(g, sc.allow_privilege_escalation, |b| match (b, sc.allow_privilege_escalation_set) {
+            (true, true) => format!("{who} allows privilege escalation"),
+            (true, false) => format!("{who} allows privilege escalation (allowPrivilegeEscalation is not set to false)"),
+            (false, _) => format!("{who} does not allow privilege escalation"),
+        }),
+        Field::ReadOnlyRootFilesystem => bool_group(g, sc.read_only_root_filesystem, |b| {
+            if b {
+                format!("{who} uses a read-only root filesystem")
+            } else {
+                format!("{who} uses a read-write root filesystem")
+            }
+        }),
+        Field::AddCapabilities => {
+            let added = &sc.add_capabilities;
+            let matches = |m: &Matcher, cap: &String| match m {
+                Matcher::Capability(want) => cap == want || cap == "ALL",
+                _ => false,
+            };
+            match_candidates(g, added, matches, |cap| format!("{who} adds capability {cap}"))
+        }
+        Field::DropCapabilities => {
+            let dropped = |want: &str| sc.drop_capabilities.iter().any(|d| d == want || d == "ALL");
+            let not_dropped: Vec<&str> = g
+                .values
+                .iter()
+                .filter_map(|m| match m {
+                    Matcher::Capability(want) if !dropped(want) => Some(want.as_str()),
+                    _ => None,
+                })
+                .collect();
+            let violated = match g.operator {
+                BooleanOperator::Or => !not_dropped.is_empty(),
+                BooleanOperator::And => not_dropped.len() == g.values.len(),
+            };
+            if violated {
+                let have = if sc.drop_capabilities.is_empty() {
+                    "drops none".to_string()
+                } else {
+                    format!("drops {}", sc.drop_capabilities.join(", "))
+                };
+                Tri::Match(vec![format!("{who} does not drop expected capabilities ({}; it {have})", not_dropped.join(", "))])
+            } else {
+                Tri::NoMatch
+            }
+        }
+        Field::AppArmorProfile => str_group(g, &sc.apparmor, |p| {
+            if p.is_empty() {
+                format!("{who} has no AppArmor profile set")
+            } else {
+                format!("{who} has AppArmor profile '{p}'")
+            }
+        }),
+        Field::SeccompProfileType => {
+            // Unset means the runtime's default of running unconfined, as ACS reads it.
+            let actual = sc.seccomp.map_or("UNCONFINED", |s| s.as_str());
+            str_group(g, actual, |s| {
+                if sc.seccomp.is_none() {
+                    format!("{who} has no seccomp profile set (runs {s})")
+                } else {
+                    format!("{who} has seccomp profile type {s}")
+                }
+            })
+        }
+        Field::ContainerCpuRequest => number_group(g, c.resources.cpu_request, |n| resource_message(&who, "CPU request", n, "cores")),
+        Field::ContainerCpuLimit => number_group(g, c.resources.cpu_limit, |n| resource_message(&who, "CPU limit", n, "cores")),
+        Field::ContainerMemoryRequest => number_group(g, c.resources.memory_request, |n| resource_message(&who, "memory request", n, "MB")),
+        Field::ContainerMemoryLimit => number_group(g, c.resources.memory_limit, |n| resource_message(&who, "memory limit", n, "MB")),
+        Field::LivenessProbeDefined => bool_group(g, c.liveness_probe, |b| {
+            if b { format!("{who} defines a liveness probe") } else { format!("{who} does not define a liveness probe") }
+        }),
+        Field::ReadinessProbeDefined => bool_group(g, c.readiness_probe, |b| {
+            if b { format!("{who} defines a readiness probe") } else { format!("{who} does not define a readiness probe") }
+        }),
+        Field::ImageRegistry => str_group(g, &c.image.registry, |r| format!("{who} uses image '{}' from registry '{r}'", c.image.full_name)),
+        Field::ImageRemote => str_group(g, &c.image.remote, |r| format!("{who} uses image '{}' with remote '{r}'", c.image.full_name)),
+        Field::ImageTag => str_group(g, &c.image.tag, |t| format!("{who} uses image '{}' with tag '{t}'", c.image.full_name)),
+        Field::RunAsNonRoot => bool_group(g, sc.runs_as_non_root(), |b| {
+            if b {
+                format!("{who} runs as a non-root user")
+            } else {
+                match sc.run_as_user {
+                    Some(0) => format!("{who} runs as root (runAsUser: 0)"),
+                    _ => format!("{who} may run as root (neither runAsNonRoot: true nor a non-zero runAsUser is set)"),
+                }
+            }
+        }),
+        Field::DuplicateEnvironmentVariable => {
+            let dups = c.duplicate_env_names();
+            bool_group(g, !dups.is_empty(), |b| {
+                if b {
+                    format!("{who} defines environment variables more than once: {}", dups.join(", "))
+                } else {
+                    format!("{who} defines each environment variable once")
+                }
+            })
+        }
+        Field::UnmaskedProcMount => {
+            let unmasked = sc.proc_mount.as_deref() == Some("Unmasked");
+            bool_group(g, unmasked, |b| {
+                if b { format!("{who} mounts /proc unmasked (procMount: Unmasked)") } else { format!("{who} uses the default /proc mount") }
+            })
+        }
+        _ => unknown(g),
+    }
+}
+
+fn resource_message(who: &str, what: &str, n: f64, unit: &str) -> String {
+    if n == 0.0 {
+        format!("{who} has no {what} set")
+    } else {
+        format!("{who} has a {what} of {n} {unit}")
+    }
+}
+
+fn port_group(g: &CompiledGroup, c: &Container, p: &Port) -> Tri {
+    let who = upper_first(c.describe());
+    let port = format!("{}/{}", p.container_port, p.protocol);
+    match g.criterion.field {
+        Field::ExposedPort => number_group(g, p.container_port as f64, |_| format!("{who} exposes port {port}")),
+        Field::ExposedPortProtocol => str_group(g, &p.protocol, |_| format!("{who} exposes port {port}")),
+        // A hostPort is known from the manifest; Services that expose the port are not.
+        Field::ExposedNodePort => match p.host_port {
+            Some(h) if !g.negate && g.values.iter().any(|m| m.matches_number(h as f64)) => {
+                Tri::Match(vec![format!("{who} exposes port {port} on node port {h} (hostPort)")])
+            }
+            _ => unknown(g),
+        },
+        Field::PortExposureMethod => {
+            let host = Matcher::Enum("HOST".into());
+            let wants_host = g.values.iter().any(|m| matches!((m, &host), (Matcher::Enum(a), Matcher::Enum(b)) if a == b));
+            match p.host_port {
+                Some(h) if !g.negate && wants_host => {
+                    Tri::Match(vec![format!("{who} exposes port {port} with exposure HOST (hostPort {h})")])
+                }
+                _ => unknown(g),
+            }
+        }
+        _ => unknown(g),
+    }
+}
+
+fn volume_group(g: &CompiledGroup, c: &Container, m: &Mount) -> Tri {
+    let who = upper_first(c.describe());
+    let describe = || {
+        let source = if m.source.is_empty() { String::new() } else { format!(" {}", m.source) };
+        let access = if m.read_only { "read-only" } else { "writable" };
+        let propagation = if m.propagation == "NONE" { String::new() } else { format!(", propagation {}", m.propagation) };
+        format!("{who} mounts volume '{}' ({}{source}) at {} ({access}{propagation})", m.name, m.volume_type, m.destination)
+    };
+    match g.criterion.field {
+        Field::VolumeName => str_group(g, &m.name, |_| describe()),
+        Field::VolumeSource => str_group(g, &m.source, |_| describe()),
+        Field::VolumeDestination => str_group(g, &m.destination, |_| describe()),
+        Field::VolumeType => str_group(g, &m.volume_type, |_| describe()),
+        Field::MountPropagation => str_group(g, &m.propagation, |_| describe()),
+        Field::WritableMountedVolume => bool_group(g, !m.read_only, |_| describe()),
+        Field::WritableHostMount => bool_group(g, m.volume_type == "HostPath" && !m.read_only, |_| describe()),
+        _ => unknown(g),
+    }
+}
+
+fn env_group(g: &CompiledGroup, c: &Container, e: &EnvVar) -> Tri {
+    let who = c.describe();
+    match g.criterion.field {
+        Field::EnvironmentVariable => {
+            let matches = |m: &Matcher, e: &&EnvVar| match m {
+                Matcher::Env { source, name, value } => {
+                    source.as_ref().is_none_or(|r| r.is_match(e.source.as_str()))
+                        && name.as_ref().is_none_or(|r| r.is_match(&e.name))
+                        && value.as_ref().is_none_or(|r| e.source == crate::deployment::EnvSource::Raw && r.is_match(&e.value))
+                }
+                _ => false,
+            };
+            match_candidates(g, &[e], matches, |e| {
+                let origin = match e.source {
+                    crate::deployment::EnvSource::Raw => "has a raw value".to_string(),
+                    crate::deployment::EnvSource::SecretKey => format!("is set from secret key '{}'", e.value),
+                    crate::deployment::EnvSource::ConfigMapKey => format!("is set from config map key '{}'", e.value),
+                    crate::deployment::EnvSource::Field => format!("is set from field '{}'", e.value),
+                    crate::deployment::EnvSource::ResourceField => format!("is set from resource field '{}'", e.value),
+                    crate::deployment::EnvSource::Unknown => "is set from an unknown source".to_string(),
+                };
+                format!("Environment variable '{}' in {who} {origin}", e.name)
+            })
+        }
+        _ => unknown(g),
+    }
+}

@@ -1,0 +1,27 @@
+//! Rampart's domain model and policy engine. Pure: no IO, no clocks read implicitly, no network.
+//!
+//! ```text
+//!  manifest text ─▶ manifest::parse_text ─▶ Workload ─▶ Deployment::from_workload ─▶ Deployment
+//!                                                                                       │
+//!  ACS policy JSON ─▶ policy::parse_policies ─▶ compile::compile ─▶ CompiledPolicy ─────┤
+//!                                                                                       ▼
+//!                                                         engine::evaluate ─▶ Outcome per policy
+//! ```
+//!
+//! The same engine runs in the CLI, Central, the Sensor and the admission controller.
+
+pub mod compile;
+pub mod criteria;
+pub mod defaults;
+pub mod deployment;
+pub mod engine;
+pub mod image;
+pub mod manifest;
+pub mod policy;
+pub mod quantity;
+pub mod yaml;
+
+pub use compile::{CompiledPolicy, ValidationError, compile};
+pub use deployment::{Container, Deployment, Workload, WorkloadKind};
+pub use engine::{EvalContext, Outcome, evaluate};
+pub use policy::{LifecycleStage, Policy, Severity};

@@ -1,0 +1,359 @@
+//! Kubernetes manifests (YAML or JSON text) → workload objects, document by document.
+//!
+//! A broken document is reported with its index and line and never stops the others; `kind: List`
+//! is flattened; objects that are not workloads are counted by kind so a summary can say what was
+//! skipped. JSON input takes serde_json directly (the fast path).
+
+use k8s_openapi::api::apps::v1 as apps;
+use k8s_openapi::api::batch::v1 as batch;
+use k8s_openapi::api::core::v1 as core;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::deployment::{DeploymentConfig, Workload};
+use crate::yaml::{self, DocumentText};
+
+/// Where an object came from inside one input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// 1-based document index in the stream.
+    pub document: usize,
+    /// 1-based line of the document (or of the stream for JSON) where the object starts.
+    pub line: usize,
+    /// 0-based index inside a `kind: List`.
+    pub list_index: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ManifestObject {
+    pub location: Location,
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    pub namespace: Option<String>,
+    pub body: ObjectBody,
+}
+
+#[derive(Debug, Clone)]
+pub enum ObjectBody {
+    Workload(Box<Workload>),
+    /// A Kubernetes kind Rampart knows but does not evaluate (Service, ConfigMap, ...).
+    NotAWorkload,
+    /// A kind Rampart does not know (a CRD, a typo).
+    UnknownKind,
+}
+
+/// A document or object that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub document: usize,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+/// One document's worth of results.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub objects: Vec<ManifestObject>,
+    pub problems: Vec<Problem>,
+}
+
+impl Parsed {
+    fn extend(&mut self, other: Parsed) {
+        self.objects.extend(other.objects);
+        self.problems.extend(other.problems);
+    }
+}
+
+/// True when the text is JSON rather than YAML (it starts with `{` or `[`).
+pub fn looks_like_json(text: &str) -> bool {
+    text.trim_start_matches('\u{feff}').trim_start().starts_with(['{', '['])
+}
+
+/// Splits a text into the units that can be parsed independently (and in parallel).
+pub fn split(text: &str) -> Vec<DocumentText<'_>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if looks_like_json(text) {
+        vec![DocumentText { text, first_line: 1 }]
+    } else {
+        yaml::split_documents(text)
+    }
+}
+
+/// Parses one unit returned by [`split`]; `document` is its 1-based index.
+pub fn parse_unit(unit: DocumentText<'_>, document: usize) -> Parsed {
+    if looks_like_json(unit.text) {
+        return parse_json_stream(unit.text, document);
+    }
+    match yaml::parse_document(unit) {
+        Ok(value) => objects_from_value(value, document, unit.first_line),
+        Err(e) => Parsed {
+            objects: Vec::new(),
+            problems: vec![Problem {
+                document,
+                line: e.line,
+                message: format!("invalid YAML: {}", e.message),
+            }],
+        },
+    }
+}
+
+/// Parses a whole text sequentially (the CLI parallelizes over [`split`] instead).
+pub fn parse_text(text: &str) -> Parsed {
+    let mut all = Parsed::default();
+    for (i, unit) in split(text).into_iter().enumerate() {
+        all.extend(parse_unit(unit, i + 1));
+    }
+    all
+}
+
+fn parse_json_stream(text: &str, first_document: usize) -> Parsed {
+    let mut all = Parsed::default();
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    let mut document = first_document;
+    loop {
+        let start = stream.byte_offset();
+        match stream.next() {
+            None => break,
+            Some(Ok(value)) => {
+                let skipped_ws = text[start..].len() - text[start..].trim_start().len();
+                let line = line_of(text, start + skipped_ws);
+                // A top-level JSON array is a list of objects.
+                if let Value::Array(items) = value {
+                    for (i, item) in items.into_iter().enumerate() {
+                        let mut parsed = objects_from_value(item, document, line);
+                        parsed.objects.iter_mut().for_each(|o| o.location.list_index = Some(i));
+                        all.extend(parsed);
+                    }
+                } else {
+                    all.extend(objects_from_value(value, document, line));
+                }
+                document += 1;
+            }
+            Some(Err(e)) => {
+                all.problems.push(Problem {
+                    document,
+                    line: Some(e.line()),
+                    message: format!("invalid JSON: {e}"),
+                });
+                break;
+            }
+        }
+    }
+    all
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1
+}
+
+fn str_field<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// Turns one document's value into objects (several for `kind: List`).
+pub fn objects_from_value(value: Value, document: usize, line: usize) -> Parsed {
+    let mut parsed = Parsed::default();
+    match value {
+        Value::Null => {}
+        Value::Object(_) => {
+            if str_field(&value, "kind") == "List" || str_field(&value, "kind").ends_with("List") && value.get("items").is_some_and(Value::is_array) {
+                let items = match value {
+                    Value::Object(mut m) => m.remove("items"),
+                    _ => None,
+                };
+                for (i, item) in items.and_then(|v| match v {
+                    Value::Array(a) => Some(a),
+                    _ => None,
+                }).into_iter().flatten().enumerate() {
+                    match classify(item, document, line) {
+                        Ok(mut o) => {
+                            o.location.list_index = Some(i);
+                            parsed.objects.push(o);
+                        }
+                        Err(message) => parsed.problems.push(Problem {
+                            document,
+                            line: Some(line),
+                            message: format!("item {i} of the List: {message}"),
+                        }),
+                    }
+                }
+            } else {
+                match classify(value, document, line) {
+                    Ok(o) => parsed.objects.push(o),
+                    Err(message) => parsed.problems.push(Problem { document, line: Some(line), message }),
+                }
+            }
+        }
+        other => parsed.problems.push(Problem {
+            document,
+            line: Some(line),
+            message: format!("expected a Kubernetes object (a mapping), found {}", type_name(&other)),
+        }),
+    }
+    parsed
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a sequence",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+/// Kinds that are part of Kubernetes (or common add-ons) but are not workloads.
+const KNOWN_NON_WORKLOADS: &[&str] = &[
+    "APIService",
+    "CSIDriver",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ConfigMap",
+    "CustomResourceDefinition",
+    "Endpoints",
+    "EndpointSlice",
+    "Gateway",
+    "HTTPRoute",
+    "HorizontalPodAutoscaler",
+    "Ingress",
+    "IngressClass",
+    "Lease",
+    "LimitRange",
+    "MutatingWebhookConfiguration",
+    "Namespace",
+    "NetworkPolicy",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "PodDisruptionBudget",
+    "PodTemplate",
+    "PriorityClass",
+    "ResourceQuota",
+    "Role",
+    "RoleBinding",
+    "Route",
+    "RuntimeClass",
+    "Secret",
+    "Service",
+    "ServiceAccount",
+    "StorageClass",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+    "ValidatingWebhookConfiguration",
+    "VerticalPodAutoscaler",
+    "VolumeAttachment",
+];
+
+fn group_of(api_version: &str) -> &str {
+    api_version.rsplit_once('/').map_or("", |(g, _)| g)
+}
+
+fn classify(value: Value, document: usize, line: usize) -> Result<ManifestObject, String> {
+    let api_version = str_field(&value, "apiVersion").to_string();
+    let kind = str_field(&value, "kind").to_string();
+    if kind.is_empty() {
+        return Err("object has no `kind`".to_string());
+    }
+    let meta = value.get("metadata");
+    let name = meta
+        .and_then(|m| m.get("name").or_else(|| m.get("generateName")))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let namespace = meta.and_then(|m| m.get("namespace")).and_then(Value::as_str).map(str::to_string);
+    let group = group_of(&api_version);
+    let apps_group = matches!(group, "apps" | "extensions");
+    let body = match (group, kind.as_str()) {
+        (g, "Deployment") if apps_group || g.is_empty() => {
+            ObjectBody::Workload(Box::new(Workload::Deployment(decode::<apps::Deployment>(&value)?)))
+        }
+        (_, "StatefulSet") if apps_group => {
+            ObjectBody::Workload(Box::new(Workload::StatefulSet(decode::<apps::StatefulSet>(&value)?)))
+        }
+        (_, "DaemonSet") if apps_group => {
+            ObjectBody::Workload(Box::new(Workload::DaemonSet(decode::<apps::DaemonSet>(&value)?)))
+        }
+        (_, "ReplicaSet") if apps_group => {
+            ObjectBody::Workload(Box::new(Workload::ReplicaSet(decode::<apps::ReplicaSet>(&value)?)))
+        }
+        ("", "ReplicationController") => ObjectBody::Workload(Box::new(
+            Workload::ReplicationController(decode::<core::ReplicationController>(&value)?),
+        )),
+        ("", "Pod") => ObjectBody::Workload(Box::new(Workload::Pod(decode::<core::Pod>(&value)?))),
+        ("batch", "Job") => ObjectBody::Workload(Box::new(Workload::Job(decode::<batch::Job>(&value)?))),
+        ("batch", "CronJob") => {
+            ObjectBody::Workload(Box::new(Workload::CronJob(decode::<batch::CronJob>(&value)?)))
+        }
+        ("apps.openshift.io" | "", "DeploymentConfig") => ObjectBody::Workload(Box::new(
+            Workload::DeploymentConfig(decode::<DeploymentConfig>(&value)?),
+        )),
+        (_, k) if KNOWN_NON_WORKLOADS.contains(&k) => ObjectBody::NotAWorkload,
+        _ => ObjectBody::UnknownKind,
+    };
+    Ok(ManifestObject {
+        location: Location { document, line, list_index: None },
+        api_version,
+        kind,
+        name,
+        namespace,
+        body,
+    })
+}
+
+/// Decodes from a borrowed value; on failure, decodes again tracking the path so the error says
+/// which field is wrong (the happy path pays nothing for it).
+fn decode<T: DeserializeOwned>(value: &Value) -> Result<T, String> {
+    match T::deserialize(value) {
+        Ok(v) => Ok(v),
+        Err(_) => match serde_path_to_error::deserialize::<_, T>(value) {
+            Ok(v) => Ok(v),
+            Err(e) => Err(format!("invalid {}: {}: {}", str_field(value, "kind"), e.path(), e.inner())),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_documents_do_not_hide_good_ones() {
+        let text = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: a}\nspec:\n  selector: {}\n  template: {spec: {containers: [{name: c, image: nginx}]}}\n---\nkind: [oops\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    ports: [{containerPort: notanumber}]\n---\napiVersion: v1\nkind: Service\nmetadata: {name: s}\n---\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n";
+        let parsed = parse_text(text);
+        let kinds: Vec<_> = parsed.objects.iter().map(|o| (o.kind.as_str(), o.location.document)).collect();
+        assert_eq!(kinds, vec![("Deployment", 1), ("Service", 4), ("Widget", 5)]);
+        assert!(matches!(parsed.objects[2].body, ObjectBody::UnknownKind));
+        assert_eq!(parsed.problems.len(), 2, "{:?}", parsed.problems);
+        assert_eq!(parsed.problems[0].document, 2);
+        assert!(parsed.problems[0].message.starts_with("invalid YAML"), "{:?}", parsed.problems[0]);
+        assert_eq!(parsed.problems[1].document, 3);
+        assert_eq!(parsed.problems[1].line, Some(9));
+        assert!(
+            parsed.problems[1].message.contains("spec.containers[0].ports[0].containerPort"),
+            "{:?}",
+            parsed.problems[1]
+        );
+    }
+
+    #[test]
+    fn lists_and_json_streams() {
+        let list = r#"{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a"}},{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"b"}}]}
+{"apiVersion":"v1","kind":"Pod","metadata":{"name":"c"}}"#;
+        let parsed = parse_text(list);
+        assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+        let names: Vec<_> = parsed
+            .objects
+            .iter()
+            .map(|o| (o.name.as_str(), o.location.document, o.location.line, o.location.list_index))
+            .collect();
+        assert_eq!(names, vec![("a", 1, 1, Some(0)), ("b", 1, 1, Some(1)), ("c", 2, 2, None)]);
+    }
+
+    #[test]
+    fn a_scalar_document_is_a_problem_not_a_crash() {
+        let parsed = parse_text("just a string\n");
+        assert_eq!(parsed.problems[0].message, "expected a Kubernetes object (a mapping), found a string");
+    }
+}
