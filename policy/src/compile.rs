@@ -51,8 +51,15 @@ pub enum Matcher {
     /// Lower-cased prefix.
     Prefix(String),
     Number(Comparator, f64),
-    KeyValue { key: Regex, value: Option<Regex> },
-    Env { source: Option<Regex>, name: Option<Regex>, value: Option<Regex> },
+    KeyValue {
+        key: Regex,
+        value: Option<Regex>,
+    },
+    Env {
+        source: Option<Regex>,
+        name: Option<Regex>,
+        value: Option<Regex>,
+    },
     /// Upper case, without `CAP_`.
     Capability(String),
     /// Upper case.
@@ -138,11 +145,20 @@ fn whole_regex(pattern: &str) -> Result<Regex, String> {
         .case_insensitive(true)
         .size_limit(REGEX_SIZE_LIMIT)
         .build()
-        .map_err(|e| format!("invalid regular expression '{pattern}': {}", first_line(&e.to_string())))
+        .map_err(|e| {
+            format!(
+                "invalid regular expression '{pattern}': {}",
+                first_line(&e.to_string())
+            )
+        })
 }
 
 fn optional_regex(pattern: &str) -> Result<Option<Regex>, String> {
-    if pattern.is_empty() { Ok(None) } else { whole_regex(pattern).map(Some) }
+    if pattern.is_empty() {
+        Ok(None)
+    } else {
+        whole_regex(pattern).map(Some)
+    }
 }
 
 fn first_line(s: &str) -> String {
@@ -174,8 +190,24 @@ fn parse_bool(value: &str) -> Option<bool> {
 }
 
 const DOCKERFILE_INSTRUCTIONS: &[&str] = &[
-    "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
-    "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",
+    "ADD",
+    "ARG",
+    "CMD",
+    "COPY",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "FROM",
+    "HEALTHCHECK",
+    "LABEL",
+    "MAINTAINER",
+    "ONBUILD",
+    "RUN",
+    "SHELL",
+    "STOPSIGNAL",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
 ];
 const VULN_SEVERITIES: &[&str] = &["UNKNOWN", "LOW", "MODERATE", "IMPORTANT", "CRITICAL"];
 
@@ -183,7 +215,8 @@ const VULN_SEVERITIES: &[&str] = &["UNKNOWN", "LOW", "MODERATE", "IMPORTANT", "C
 pub fn compile_value(criterion: &Criterion, value: &str) -> Result<Matcher, String> {
     let matcher = match criterion.kind {
         ValueKind::Bool => Matcher::Bool(
-            parse_bool(value).ok_or_else(|| format!("'{value}' is not a boolean (true or false)"))?,
+            parse_bool(value)
+                .ok_or_else(|| format!("'{value}' is not a boolean (true or false)"))?,
         ),
         ValueKind::Regex => {
             if value.is_empty() {
@@ -203,7 +236,9 @@ pub fn compile_value(criterion: &Criterion, value: &str) -> Result<Matcher, Stri
                 .parse()
                 .ok()
                 .filter(|n: &f64| n.is_finite())
-                .ok_or_else(|| format!("'{value}' is not a number with an optional comparator (<, <=, >, >=)"))?;
+                .ok_or_else(|| {
+                    format!("'{value}' is not a number with an optional comparator (<, <=, >, >=)")
+                })?;
             if criterion.kind == ValueKind::Integer && n.fract() != 0.0 {
                 return Err(format!("'{value}' is not a whole number"));
             }
@@ -214,15 +249,25 @@ pub fn compile_value(criterion: &Criterion, value: &str) -> Result<Matcher, Stri
             if key.is_empty() {
                 return Err(format!("'{value}' has an empty key; expected key=value"));
             }
-            Matcher::KeyValue { key: whole_regex(key)?, value: optional_regex(val)? }
+            Matcher::KeyValue {
+                key: whole_regex(key)?,
+                value: optional_regex(val)?,
+            }
         }
         ValueKind::EnvVar => {
             let mut parts = value.splitn(3, '=');
             let source = parts.next().unwrap_or_default();
             let name = parts.next().unwrap_or_default();
             let val = parts.next().unwrap_or_default();
-            const SOURCES: &[&str] =
-                &["UNSET", "RAW", "SECRET_KEY", "CONFIG_MAP_KEY", "FIELD", "RESOURCE_FIELD", "UNKNOWN"];
+            const SOURCES: &[&str] = &[
+                "UNSET",
+                "RAW",
+                "SECRET_KEY",
+                "CONFIG_MAP_KEY",
+                "FIELD",
+                "RESOURCE_FIELD",
+                "UNKNOWN",
+            ];
             if !source.is_empty() && !SOURCES.contains(&source.to_ascii_uppercase().as_str()) {
                 return Err(format!(
                     "'{source}' is not an environment variable source; expected one of {}",
@@ -241,7 +286,10 @@ pub fn compile_value(criterion: &Criterion, value: &str) -> Result<Matcher, Stri
         ValueKind::Capability => {
             let cap = value.trim().to_ascii_uppercase();
             let cap = cap.strip_prefix("CAP_").unwrap_or(&cap).to_string();
-            let valid = !cap.is_empty() && cap.chars().all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit());
+            let valid = !cap.is_empty()
+                && cap
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit());
             if !valid {
                 return Err(format!("'{value}' is not a Linux capability name"));
             }
@@ -284,7 +332,11 @@ fn compile_scope(scope: &crate::policy::Scope) -> Result<CompiledScope, String> 
     let label = |l: &Option<crate::policy::LabelMatch>| -> Result<Option<(String, Regex)>, String> {
         match l {
             Some(l) if !l.key.is_empty() => {
-                let value = if l.value.is_empty() { ".*" } else { l.value.as_str() };
+                let value = if l.value.is_empty() {
+                    ".*"
+                } else {
+                    l.value.as_str()
+                };
                 Ok(Some((l.key.clone(), whole_regex(value)?)))
             }
             Some(_) => Err("label has an empty key".to_string()),
@@ -309,15 +361,26 @@ fn compile_scope(scope: &crate::policy::Scope) -> Result<CompiledScope, String> 
 /// Validates a policy and compiles it. All problems are returned, not just the first.
 pub fn compile(policy: &Policy) -> Result<CompiledPolicy, Vec<ValidationError>> {
     let mut errors = Vec::new();
-    let name = if policy.name.is_empty() { policy.id.clone() } else { policy.name.clone() };
+    let name = if policy.name.is_empty() {
+        policy.id.clone()
+    } else {
+        policy.name.clone()
+    };
     let mut err = |path: String, message: String| {
-        errors.push(ValidationError { policy: name.clone(), path, message });
+        errors.push(ValidationError {
+            policy: name.clone(),
+            path,
+            message,
+        });
     };
     if policy.name.trim().is_empty() {
         err("name".into(), "policy has no name".into());
     }
     if policy.lifecycle_stages.is_empty() {
-        err("lifecycleStages".into(), "at least one lifecycle stage is required (BUILD, DEPLOY, RUNTIME)".into());
+        err(
+            "lifecycleStages".into(),
+            "at least one lifecycle stage is required (BUILD, DEPLOY, RUNTIME)".into(),
+        );
     }
     if policy.severity == Severity::Unset {
         err("severity".into(), "severity is required (LOW_SEVERITY, MEDIUM_SEVERITY, HIGH_SEVERITY, CRITICAL_SEVERITY)".into());
@@ -339,20 +402,28 @@ pub fn compile(policy: &Policy) -> Result<CompiledPolicy, Vec<ValidationError>> 
             if !policy.has_stage(stage) {
                 err(
                     format!("enforcementActions[{i}]"),
-                    format!("enforcement {action:?} needs the {stage:?} lifecycle stage, which the policy does not have"),
+                    format!(
+                        "enforcement {action:?} needs the {stage:?} lifecycle stage, which the policy does not have"
+                    ),
                 );
             }
         }
     }
     if policy.policy_sections.is_empty() {
-        err("policySections".into(), "policy has no criteria (policySections is empty)".into());
+        err(
+            "policySections".into(),
+            "policy has no criteria (policySections is empty)".into(),
+        );
     }
     let mut sections = Vec::new();
     let mut needs = Vec::new();
     let mut has_runtime_criterion = false;
     for (si, section) in policy.policy_sections.iter().enumerate() {
         if section.policy_groups.is_empty() {
-            err(format!("policySections[{si}]"), "section has no criteria".into());
+            err(
+                format!("policySections[{si}]"),
+                "section has no criteria".into(),
+            );
         }
         let mut groups = Vec::new();
         for (gi, group) in section.policy_groups.iter().enumerate() {
@@ -361,7 +432,10 @@ pub fn compile(policy: &Policy) -> Result<CompiledPolicy, Vec<ValidationError>> 
                 let hint = criteria::suggest(&group.field_name)
                     .map(|s| format!(" (did you mean '{s}'?)"))
                     .unwrap_or_default();
-                err(format!("{path}.fieldName"), format!("unknown field name '{}'{hint}", group.field_name));
+                err(
+                    format!("{path}.fieldName"),
+                    format!("unknown field name '{}'{hint}", group.field_name),
+                );
                 continue;
             };
             if criterion.target == Target::Event {
@@ -370,30 +444,40 @@ pub fn compile(policy: &Policy) -> Result<CompiledPolicy, Vec<ValidationError>> 
             for stage in &policy.lifecycle_stages {
                 let allowed = match stage {
                     // BUILD evaluates images only, as ACS's image-only matcher does.
-                    LifecycleStage::Build => {
-                        criterion.stages.contains(&LifecycleStage::Build)
-                    }
+                    LifecycleStage::Build => criterion.stages.contains(&LifecycleStage::Build),
                     s => criterion.stages.contains(s),
                 };
                 if !allowed {
                     err(
                         format!("{path}.fieldName"),
-                        format!("criterion '{}' is not allowed in a {stage:?} policy", criterion.name),
+                        format!(
+                            "criterion '{}' is not allowed in a {stage:?} policy",
+                            criterion.name
+                        ),
                     );
                 }
             }
             if group.negate && criterion.negate_forbidden {
-                err(format!("{path}.negate"), format!("criterion '{}' cannot be negated", criterion.name));
+                err(
+                    format!("{path}.negate"),
+                    format!("criterion '{}' cannot be negated", criterion.name),
+                );
             }
             if group.values.is_empty() {
-                err(format!("{path}.values"), format!("criterion '{}' has no values", criterion.name));
+                err(
+                    format!("{path}.values"),
+                    format!("criterion '{}' has no values", criterion.name),
+                );
             }
             if criterion.single_value
                 && (group.values.len() > 1 || group.boolean_operator == BooleanOperator::And)
             {
                 err(
                     format!("{path}.values"),
-                    format!("criterion '{}' takes exactly one value and no AND/OR operator", criterion.name),
+                    format!(
+                        "criterion '{}' takes exactly one value and no AND/OR operator",
+                        criterion.name
+                    ),
                 );
             }
             let mut values = Vec::new();
@@ -414,7 +498,10 @@ pub fn compile(policy: &Policy) -> Result<CompiledPolicy, Vec<ValidationError>> 
                 raw_values: group.values.iter().map(|v| v.value.clone()).collect(),
             });
         }
-        sections.push(CompiledSection { name: section.section_name.clone(), groups });
+        sections.push(CompiledSection {
+            name: section.section_name.clone(),
+            groups,
+        });
     }
     if runtime && !has_runtime_criterion && !policy.policy_sections.is_empty() {
         err(
@@ -434,14 +521,23 @@ pub fn compile(policy: &Policy) -> Result<CompiledPolicy, Vec<ValidationError>> 
     for (i, e) in policy.exclusions.iter().enumerate() {
         let path = format!("exclusions[{i}]");
         if e.deployment.is_some() && !deploy_or_runtime {
-            err(path.clone(), "deployment exclusions apply only to DEPLOY and RUNTIME policies".into());
+            err(
+                path.clone(),
+                "deployment exclusions apply only to DEPLOY and RUNTIME policies".into(),
+            );
         }
         if e.image.is_some() && !policy.has_stage(LifecycleStage::Build) {
-            err(path.clone(), "image exclusions apply only to BUILD policies".into());
+            err(
+                path.clone(),
+                "image exclusions apply only to BUILD policies".into(),
+            );
         }
         let scope = match e.deployment.as_ref().and_then(|d| d.scope.as_ref()) {
             Some(s) if s.cluster_label.is_some() || s.namespace_label.is_some() => {
-                err(format!("{path}.deployment.scope"), "exclusion scopes cannot use cluster or namespace labels".into());
+                err(
+                    format!("{path}.deployment.scope"),
+                    "exclusion scopes cannot use cluster or namespace labels".into(),
+                );
                 None
             }
             Some(s) => match compile_scope(s) {
@@ -457,7 +553,10 @@ pub fn compile(policy: &Policy) -> Result<CompiledPolicy, Vec<ValidationError>> 
             Some(t) => match OffsetDateTime::parse(t, &Rfc3339) {
                 Ok(t) => Some(t),
                 Err(_) => {
-                    err(format!("{path}.expiration"), format!("'{t}' is not an RFC 3339 timestamp"));
+                    err(
+                        format!("{path}.expiration"),
+                        format!("'{t}' is not an RFC 3339 timestamp"),
+                    );
                     None
                 }
             },
@@ -465,18 +564,34 @@ pub fn compile(policy: &Policy) -> Result<CompiledPolicy, Vec<ValidationError>> 
         };
         exclusions.push(CompiledExclusion {
             name: e.name.clone(),
-            deployment_name: e.deployment.as_ref().map(|d| d.name.clone()).filter(|n| !n.is_empty()),
+            deployment_name: e
+                .deployment
+                .as_ref()
+                .map(|d| d.name.clone())
+                .filter(|n| !n.is_empty()),
             scope,
-            image_name: e.image.as_ref().map(|i| i.name.clone()).filter(|n| !n.is_empty()),
+            image_name: e
+                .image
+                .as_ref()
+                .map(|i| i.name.clone())
+                .filter(|n| !n.is_empty()),
             expires,
         });
     }
-    let skip_init_containers = policy
-        .evaluation_filter
-        .as_ref()
-        .is_some_and(|f| f.skip_container_types.iter().any(|t| t.eq_ignore_ascii_case("INIT")));
+    let skip_init_containers = policy.evaluation_filter.as_ref().is_some_and(|f| {
+        f.skip_container_types
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case("INIT"))
+    });
     if errors.is_empty() {
-        Ok(CompiledPolicy { policy: policy.clone(), sections, scopes, exclusions, skip_init_containers, needs })
+        Ok(CompiledPolicy {
+            policy: policy.clone(),
+            sections,
+            scopes,
+            exclusions,
+            skip_init_containers,
+            needs,
+        })
     } else {
         Err(errors)
     }

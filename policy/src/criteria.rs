@@ -180,7 +180,12 @@ const R: &[LifecycleStage] = &[Runtime];
 const SECCOMP: &[&str] = &["UNCONFINED", "RUNTIME_DEFAULT", "LOCALHOST"];
 const PROPAGATION: &[&str] = &["NONE", "HOSTTOCONTAINER", "BIDIRECTIONAL"];
 const EXPOSURE: &[&str] = &["UNSET", "EXTERNAL", "NODE", "HOST", "INTERNAL", "ROUTE"];
-const RBAC: &[&str] = &["DEFAULT", "ELEVATED_IN_NAMESPACE", "ELEVATED_CLUSTER_WIDE", "CLUSTER_ADMIN"];
+const RBAC: &[&str] = &[
+    "DEFAULT",
+    "ELEVATED_IN_NAMESPACE",
+    "ELEVATED_CLUSTER_WIDE",
+    "CLUSTER_ADMIN",
+];
 const KUBE_RESOURCES: &[&str] = &[
     "PODS_EXEC",
     "PODS_PORTFORWARD",
@@ -194,8 +199,15 @@ const KUBE_RESOURCES: &[&str] = &[
     "EGRESS_FIREWALLS",
 ];
 const API_VERBS: &[&str] = &["CREATE", "DELETE", "GET", "PATCH", "UPDATE"];
-const FILE_OPS: &[&str] =
-    &["OPEN", "CREATE", "RENAME", "UNLINK", "OWNERSHIP_CHANGE", "PERMISSION_CHANGE", "XATTR_CHANGE"];
+const FILE_OPS: &[&str] = &[
+    "OPEN",
+    "CREATE",
+    "RENAME",
+    "UNLINK",
+    "OWNERSHIP_CHANGE",
+    "PERMISSION_CHANGE",
+    "XATTR_CHANGE",
+];
 
 macro_rules! criterion {
     ($field:ident, $name:literal, $stages:expr, $target:ident, $needs:ident, $kind:expr $(, $flag:ident)*) => {
@@ -222,91 +234,688 @@ use ValueKind as K;
 
 /// All criteria, in ACS's order, then Rampart's extensions.
 pub static CRITERIA: &[Criterion] = &[
-    criterion!(AddCapabilities, "Add Capabilities", DR, Container, Manifest, K::Capability, no_negate),
-    criterion!(AllowPrivilegeEscalation, "Allow Privilege Escalation", DR, Container, Manifest, K::Bool, no_negate, single),
-    criterion!(AppArmorProfile, "AppArmor Profile", DR, Container, Manifest, K::Regex),
-    criterion!(AutomountServiceAccountToken, "Automount Service Account Token", DR, Deployment, Manifest, K::Bool, no_negate, single),
-    criterion!(ContainerCpuLimit, "Container CPU Limit", DR, Container, Manifest, K::Number, no_negate),
-    criterion!(ContainerCpuRequest, "Container CPU Request", DR, Container, Manifest, K::Number, no_negate),
-    criterion!(ContainerMemoryLimit, "Container Memory Limit", DR, Container, Manifest, K::Number, no_negate),
-    criterion!(ContainerMemoryRequest, "Container Memory Request", DR, Container, Manifest, K::Number, no_negate),
-    criterion!(ContainerName, "Container Name", DR, Container, Manifest, K::Regex),
+    criterion!(
+        AddCapabilities,
+        "Add Capabilities",
+        DR,
+        Container,
+        Manifest,
+        K::Capability,
+        no_negate
+    ),
+    criterion!(
+        AllowPrivilegeEscalation,
+        "Allow Privilege Escalation",
+        DR,
+        Container,
+        Manifest,
+        K::Bool,
+        no_negate,
+        single
+    ),
+    criterion!(
+        AppArmorProfile,
+        "AppArmor Profile",
+        DR,
+        Container,
+        Manifest,
+        K::Regex
+    ),
+    criterion!(
+        AutomountServiceAccountToken,
+        "Automount Service Account Token",
+        DR,
+        Deployment,
+        Manifest,
+        K::Bool,
+        no_negate,
+        single
+    ),
+    criterion!(
+        ContainerCpuLimit,
+        "Container CPU Limit",
+        DR,
+        Container,
+        Manifest,
+        K::Number,
+        no_negate
+    ),
+    criterion!(
+        ContainerCpuRequest,
+        "Container CPU Request",
+        DR,
+        Container,
+        Manifest,
+        K::Number,
+        no_negate
+    ),
+    criterion!(
+        ContainerMemoryLimit,
+        "Container Memory Limit",
+        DR,
+        Container,
+        Manifest,
+        K::Number,
+        no_negate
+    ),
+    criterion!(
+        ContainerMemoryRequest,
+        "Container Memory Request",
+        DR,
+        Container,
+        Manifest,
+        K::Number,
+        no_negate
+    ),
+    criterion!(
+        ContainerName,
+        "Container Name",
+        DR,
+        Container,
+        Manifest,
+        K::Regex
+    ),
     criterion!(Cve, "CVE", BDR, Container, ImageData, K::Regex),
-    criterion!(Cvss, "CVSS", BDR, Container, ImageData, K::Number, no_negate),
-    criterion!(DaysSinceCveFixAvailable, "Days Since CVE Fix Was Available", BDR, Container, ImageData, K::Integer, no_negate, single),
-    criterion!(DaysSinceCveFirstDiscoveredInImage, "Days Since CVE Was First Discovered In Image", BDR, Container, ImageData, K::Integer, no_negate, single),
-    criterion!(DaysSinceCveFirstDiscoveredInSystem, "Days Since CVE Was First Discovered In System", BDR, Container, ImageData, K::Integer, no_negate, single),
-    criterion!(DaysSinceCvePublished, "Days Since CVE Was Published", BDR, Container, ImageData, K::Integer, no_negate, single),
-    criterion!(DisallowedAnnotation, "Disallowed Annotation", DR, Deployment, Manifest, K::KeyValue, no_negate),
-    criterion!(DisallowedImageLabel, "Disallowed Image Label", BDR, Container, ImageData, K::KeyValue, no_negate),
-    criterion!(DockerfileLine, "Dockerfile Line", BDR, Container, ImageData, K::DockerfileLine, no_negate),
-    criterion!(DropCapabilities, "Drop Capabilities", DR, Container, Manifest, K::Capability, no_negate),
-    criterion!(EnvironmentVariable, "Environment Variable", DR, Env, Manifest, K::EnvVar, no_negate),
-    criterion!(ExposedNodePort, "Exposed Node Port", DR, Port, ClusterServices, K::Number),
+    criterion!(
+        Cvss,
+        "CVSS",
+        BDR,
+        Container,
+        ImageData,
+        K::Number,
+        no_negate
+    ),
+    criterion!(
+        DaysSinceCveFixAvailable,
+        "Days Since CVE Fix Was Available",
+        BDR,
+        Container,
+        ImageData,
+        K::Integer,
+        no_negate,
+        single
+    ),
+    criterion!(
+        DaysSinceCveFirstDiscoveredInImage,
+        "Days Since CVE Was First Discovered In Image",
+        BDR,
+        Container,
+        ImageData,
+        K::Integer,
+        no_negate,
+        single
+    ),
+    criterion!(
+        DaysSinceCveFirstDiscoveredInSystem,
+        "Days Since CVE Was First Discovered In System",
+        BDR,
+        Container,
+        ImageData,
+        K::Integer,
+        no_negate,
+        single
+    ),
+    criterion!(
+        DaysSinceCvePublished,
+        "Days Since CVE Was Published",
+        BDR,
+        Container,
+        ImageData,
+        K::Integer,
+        no_negate,
+        single
+    ),
+    criterion!(
+        DisallowedAnnotation,
+        "Disallowed Annotation",
+        DR,
+        Deployment,
+        Manifest,
+        K::KeyValue,
+        no_negate
+    ),
+    criterion!(
+        DisallowedImageLabel,
+        "Disallowed Image Label",
+        BDR,
+        Container,
+        ImageData,
+        K::KeyValue,
+        no_negate
+    ),
+    criterion!(
+        DockerfileLine,
+        "Dockerfile Line",
+        BDR,
+        Container,
+        ImageData,
+        K::DockerfileLine,
+        no_negate
+    ),
+    criterion!(
+        DropCapabilities,
+        "Drop Capabilities",
+        DR,
+        Container,
+        Manifest,
+        K::Capability,
+        no_negate
+    ),
+    criterion!(
+        EnvironmentVariable,
+        "Environment Variable",
+        DR,
+        Env,
+        Manifest,
+        K::EnvVar,
+        no_negate
+    ),
+    criterion!(
+        ExposedNodePort,
+        "Exposed Node Port",
+        DR,
+        Port,
+        ClusterServices,
+        K::Number
+    ),
     criterion!(ExposedPort, "Exposed Port", DR, Port, Manifest, K::Number),
-    criterion!(ExposedPortProtocol, "Exposed Port Protocol", DR, Port, Manifest, K::Prefix),
-    criterion!(FileOperation, "File Operation", R, Event, RuntimeEvent, K::Enum(FILE_OPS)),
-    criterion!(FilePath, "File Path", R, Event, RuntimeEvent, K::Regex, no_negate),
-    criterion!(Fixable, "Fixable", BDR, Container, ImageData, K::Bool, no_negate, single),
+    criterion!(
+        ExposedPortProtocol,
+        "Exposed Port Protocol",
+        DR,
+        Port,
+        Manifest,
+        K::Prefix
+    ),
+    criterion!(
+        FileOperation,
+        "File Operation",
+        R,
+        Event,
+        RuntimeEvent,
+        K::Enum(FILE_OPS)
+    ),
+    criterion!(
+        FilePath,
+        "File Path",
+        R,
+        Event,
+        RuntimeEvent,
+        K::Regex,
+        no_negate
+    ),
+    criterion!(
+        Fixable,
+        "Fixable",
+        BDR,
+        Container,
+        ImageData,
+        K::Bool,
+        no_negate,
+        single
+    ),
     criterion!(FixedBy, "Fixed By", BDR, Container, ImageData, K::Regex),
-    criterion!(HasEgressNetworkPolicy, "Has Egress Network Policy", DR, Deployment, ClusterNetworkPolicies, K::Bool, single),
-    criterion!(HasIngressNetworkPolicy, "Has Ingress Network Policy", DR, Deployment, ClusterNetworkPolicies, K::Bool, single),
-    criterion!(HostIpc, "Host IPC", DR, Deployment, Manifest, K::Bool, no_negate, single),
-    criterion!(HostNetwork, "Host Network", DR, Deployment, Manifest, K::Bool, no_negate, single),
-    criterion!(HostPid, "Host PID", DR, Deployment, Manifest, K::Bool, no_negate, single),
-    criterion!(ImageAge, "Image Age", BDR, Container, ImageData, K::Integer, no_negate, single),
-    criterion!(ImageComponent, "Image Component", BDR, Container, ImageData, K::KeyValue, no_negate),
+    criterion!(
+        HasEgressNetworkPolicy,
+        "Has Egress Network Policy",
+        DR,
+        Deployment,
+        ClusterNetworkPolicies,
+        K::Bool,
+        single
+    ),
+    criterion!(
+        HasIngressNetworkPolicy,
+        "Has Ingress Network Policy",
+        DR,
+        Deployment,
+        ClusterNetworkPolicies,
+        K::Bool,
+        single
+    ),
+    criterion!(
+        HostIpc,
+        "Host IPC",
+        DR,
+        Deployment,
+        Manifest,
+        K::Bool,
+        no_negate,
+        single
+    ),
+    criterion!(
+        HostNetwork,
+        "Host Network",
+        DR,
+        Deployment,
+        Manifest,
+        K::Bool,
+        no_negate,
+        single
+    ),
+    criterion!(
+        HostPid,
+        "Host PID",
+        DR,
+        Deployment,
+        Manifest,
+        K::Bool,
+        no_negate,
+        single
+    ),
+    criterion!(
+        ImageAge,
+        "Image Age",
+        BDR,
+        Container,
+        ImageData,
+        K::Integer,
+        no_negate,
+        single
+    ),
+    criterion!(
+        ImageComponent,
+        "Image Component",
+        BDR,
+        Container,
+        ImageData,
+        K::KeyValue,
+        no_negate
+    ),
     criterion!(ImageOs, "Image OS", BDR, Container, ImageData, K::Regex),
-    criterion!(ImageRegistry, "Image Registry", BDR, Container, Manifest, K::Regex),
-    criterion!(ImageRemote, "Image Remote", BDR, Container, Manifest, K::Regex),
-    criterion!(ImageScanAge, "Image Scan Age", BDR, Container, ImageData, K::Integer, no_negate, single),
-    criterion!(ImageSignatureVerifiedBy, "Image Signature Verified By", BDR, Container, ImageData, K::Regex, no_negate),
+    criterion!(
+        ImageRegistry,
+        "Image Registry",
+        BDR,
+        Container,
+        Manifest,
+        K::Regex
+    ),
+    criterion!(
+        ImageRemote,
+        "Image Remote",
+        BDR,
+        Container,
+        Manifest,
+        K::Regex
+    ),
+    criterion!(
+        ImageScanAge,
+        "Image Scan Age",
+        BDR,
+        Container,
+        ImageData,
+        K::Integer,
+        no_negate,
+        single
+    ),
+    criterion!(
+        ImageSignatureVerifiedBy,
+        "Image Signature Verified By",
+        BDR,
+        Container,
+        ImageData,
+        K::Regex,
+        no_negate
+    ),
     criterion!(ImageTag, "Image Tag", BDR, Container, Manifest, K::Regex),
     criterion!(ImageUser, "Image User", BDR, Container, ImageData, K::Regex),
-    criterion!(IsImpersonatedUser, "Is Impersonated User", R, Event, RuntimeEvent, K::Bool, no_negate, single),
-    criterion!(KubernetesApiVerb, "Kubernetes API Verb", R, Event, RuntimeEvent, K::Enum(API_VERBS), no_negate),
-    criterion!(KubernetesResource, "Kubernetes Resource", R, Event, RuntimeEvent, K::Enum(KUBE_RESOURCES), no_negate),
-    criterion!(KubernetesResourceName, "Kubernetes Resource Name", R, Event, RuntimeEvent, K::Regex),
-    criterion!(KubernetesUserGroups, "Kubernetes User Groups", R, Event, RuntimeEvent, K::Regex),
-    criterion!(KubernetesUserName, "Kubernetes User Name", R, Event, RuntimeEvent, K::Regex),
-    criterion!(LivenessProbeDefined, "Liveness Probe Defined", DR, Container, Manifest, K::Bool, no_negate, single),
-    criterion!(MinimumRbacPermissions, "Minimum RBAC Permissions", DR, Deployment, ClusterRbac, K::Enum(RBAC), single),
-    criterion!(MountPropagation, "Mount Propagation", DR, Volume, Manifest, K::Enum(PROPAGATION)),
+    criterion!(
+        IsImpersonatedUser,
+        "Is Impersonated User",
+        R,
+        Event,
+        RuntimeEvent,
+        K::Bool,
+        no_negate,
+        single
+    ),
+    criterion!(
+        KubernetesApiVerb,
+        "Kubernetes API Verb",
+        R,
+        Event,
+        RuntimeEvent,
+        K::Enum(API_VERBS),
+        no_negate
+    ),
+    criterion!(
+        KubernetesResource,
+        "Kubernetes Resource",
+        R,
+        Event,
+        RuntimeEvent,
+        K::Enum(KUBE_RESOURCES),
+        no_negate
+    ),
+    criterion!(
+        KubernetesResourceName,
+        "Kubernetes Resource Name",
+        R,
+        Event,
+        RuntimeEvent,
+        K::Regex
+    ),
+    criterion!(
+        KubernetesUserGroups,
+        "Kubernetes User Groups",
+        R,
+        Event,
+        RuntimeEvent,
+        K::Regex
+    ),
+    criterion!(
+        KubernetesUserName,
+        "Kubernetes User Name",
+        R,
+        Event,
+        RuntimeEvent,
+        K::Regex
+    ),
+    criterion!(
+        LivenessProbeDefined,
+        "Liveness Probe Defined",
+        DR,
+        Container,
+        Manifest,
+        K::Bool,
+        no_negate,
+        single
+    ),
+    criterion!(
+        MinimumRbacPermissions,
+        "Minimum RBAC Permissions",
+        DR,
+        Deployment,
+        ClusterRbac,
+        K::Enum(RBAC),
+        single
+    ),
+    criterion!(
+        MountPropagation,
+        "Mount Propagation",
+        DR,
+        Volume,
+        Manifest,
+        K::Enum(PROPAGATION)
+    ),
     criterion!(Namespace, "Namespace", DR, Deployment, Manifest, K::Regex),
-    criterion!(NvdCvss, "NVD CVSS", BDR, Container, ImageData, K::Number, no_negate),
-    criterion!(PortExposureMethod, "Port Exposure Method", DR, Port, ClusterServices, K::Enum(EXPOSURE)),
-    criterion!(PrivilegedContainer, "Privileged Container", DR, Container, Manifest, K::Bool, no_negate, single),
-    criterion!(ProcessAncestor, "Process Ancestor", R, Event, RuntimeEvent, K::Regex),
-    criterion!(ProcessArguments, "Process Arguments", R, Event, RuntimeEvent, K::Regex),
-    criterion!(ProcessName, "Process Name", R, Event, RuntimeEvent, K::Regex),
+    criterion!(
+        NvdCvss,
+        "NVD CVSS",
+        BDR,
+        Container,
+        ImageData,
+        K::Number,
+        no_negate
+    ),
+    criterion!(
+        PortExposureMethod,
+        "Port Exposure Method",
+        DR,
+        Port,
+        ClusterServices,
+        K::Enum(EXPOSURE)
+    ),
+    criterion!(
+        PrivilegedContainer,
+        "Privileged Container",
+        DR,
+        Container,
+        Manifest,
+        K::Bool,
+        no_negate,
+        single
+    ),
+    criterion!(
+        ProcessAncestor,
+        "Process Ancestor",
+        R,
+        Event,
+        RuntimeEvent,
+        K::Regex
+    ),
+    criterion!(
+        ProcessArguments,
+        "Process Arguments",
+        R,
+        Event,
+        RuntimeEvent,
+        K::Regex
+    ),
+    criterion!(
+        ProcessName,
+        "Process Name",
+        R,
+        Event,
+        RuntimeEvent,
+        K::Regex
+    ),
     criterion!(ProcessUid, "Process UID", R, Event, RuntimeEvent, K::Prefix),
-    criterion!(ReadOnlyRootFilesystem, "Read-Only Root Filesystem", DR, Container, Manifest, K::Bool, no_negate, single),
-    criterion!(ReadinessProbeDefined, "Readiness Probe Defined", DR, Container, Manifest, K::Bool, single),
+    criterion!(
+        ReadOnlyRootFilesystem,
+        "Read-Only Root Filesystem",
+        DR,
+        Container,
+        Manifest,
+        K::Bool,
+        no_negate,
+        single
+    ),
+    criterion!(
+        ReadinessProbeDefined,
+        "Readiness Probe Defined",
+        DR,
+        Container,
+        Manifest,
+        K::Bool,
+        single
+    ),
     criterion!(Replicas, "Replicas", DR, Deployment, Manifest, K::Number),
-    criterion!(RequiredAnnotation, "Required Annotation", DR, Deployment, Manifest, K::KeyValue, no_negate),
-    criterion!(RequiredImageLabel, "Required Image Label", BDR, Container, ImageData, K::KeyValue, no_negate),
-    criterion!(RequiredLabel, "Required Label", DR, Deployment, Manifest, K::KeyValue, no_negate),
-    criterion!(RuntimeClass, "Runtime Class", DR, Deployment, Manifest, K::Regex),
-    criterion!(SeccompProfileType, "Seccomp Profile Type", DR, Container, Manifest, K::Enum(SECCOMP), single),
-    criterion!(ServiceAccount, "Service Account", DR, Deployment, Manifest, K::Regex),
-    criterion!(Severity, "Severity", BDR, Container, ImageData, K::Severity, no_negate),
-    criterion!(SourceIpAddress, "Source IP Address", R, Event, RuntimeEvent, K::Regex),
-    criterion!(UnexpectedNetworkFlowDetected, "Unexpected Network Flow Detected", R, Event, RuntimeEvent, K::Bool, no_negate, single),
-    criterion!(UnexpectedProcessExecuted, "Unexpected Process Executed", R, Event, RuntimeEvent, K::Bool, no_negate, single),
-    criterion!(UnscannedImage, "Unscanned Image", BDR, Container, ImageData, K::Bool, no_negate, single),
+    criterion!(
+        RequiredAnnotation,
+        "Required Annotation",
+        DR,
+        Deployment,
+        Manifest,
+        K::KeyValue,
+        no_negate
+    ),
+    criterion!(
+        RequiredImageLabel,
+        "Required Image Label",
+        BDR,
+        Container,
+        ImageData,
+        K::KeyValue,
+        no_negate
+    ),
+    criterion!(
+        RequiredLabel,
+        "Required Label",
+        DR,
+        Deployment,
+        Manifest,
+        K::KeyValue,
+        no_negate
+    ),
+    criterion!(
+        RuntimeClass,
+        "Runtime Class",
+        DR,
+        Deployment,
+        Manifest,
+        K::Regex
+    ),
+    criterion!(
+        SeccompProfileType,
+        "Seccomp Profile Type",
+        DR,
+        Container,
+        Manifest,
+        K::Enum(SECCOMP),
+        single
+    ),
+    criterion!(
+        ServiceAccount,
+        "Service Account",
+        DR,
+        Deployment,
+        Manifest,
+        K::Regex
+    ),
+    criterion!(
+        Severity,
+        "Severity",
+        BDR,
+        Container,
+        ImageData,
+        K::Severity,
+        no_negate
+    ),
+    criterion!(
+        SourceIpAddress,
+        "Source IP Address",
+        R,
+        Event,
+        RuntimeEvent,
+        K::Regex
+    ),
+    criterion!(
+        UnexpectedNetworkFlowDetected,
+        "Unexpected Network Flow Detected",
+        R,
+        Event,
+        RuntimeEvent,
+        K::Bool,
+        no_negate,
+        single
+    ),
+    criterion!(
+        UnexpectedProcessExecuted,
+        "Unexpected Process Executed",
+        R,
+        Event,
+        RuntimeEvent,
+        K::Bool,
+        no_negate,
+        single
+    ),
+    criterion!(
+        UnscannedImage,
+        "Unscanned Image",
+        BDR,
+        Container,
+        ImageData,
+        K::Bool,
+        no_negate,
+        single
+    ),
     criterion!(UserAgent, "User Agent", R, Event, RuntimeEvent, K::Regex),
-    criterion!(VolumeDestination, "Volume Destination", DR, Volume, Manifest, K::Regex),
+    criterion!(
+        VolumeDestination,
+        "Volume Destination",
+        DR,
+        Volume,
+        Manifest,
+        K::Regex
+    ),
     criterion!(VolumeName, "Volume Name", DR, Volume, Manifest, K::Regex),
-    criterion!(VolumeSource, "Volume Source", DR, Volume, Manifest, K::Regex),
+    criterion!(
+        VolumeSource,
+        "Volume Source",
+        DR,
+        Volume,
+        Manifest,
+        K::Regex
+    ),
     criterion!(VolumeType, "Volume Type", DR, Volume, Manifest, K::Regex),
-    criterion!(WritableHostMount, "Writable Host Mount", DR, Volume, Manifest, K::Bool, no_negate, single),
-    criterion!(WritableMountedVolume, "Writable Mounted Volume", DR, Volume, Manifest, K::Bool, no_negate, single),
-    criterion!(RunAsNonRoot, "Run As Non-Root", DR, Container, Manifest, K::Bool, no_negate, single, extension),
-    criterion!(UnsafeSysctl, "Unsafe Sysctl", DR, Deployment, Manifest, K::Bool, no_negate, single, extension),
-    criterion!(DuplicateEnvironmentVariable, "Duplicate Environment Variable", DR, Container, Manifest, K::Bool, no_negate, single, extension),
-    criterion!(SelectorMatchesPodLabels, "Selector Matches Pod Labels", DR, Deployment, Manifest, K::Bool, no_negate, single, extension),
-    criterion!(UnmaskedProcMount, "Unmasked Proc Mount", DR, Container, Manifest, K::Bool, no_negate, single, extension),
-    criterion!(DeprecatedServiceAccountField, "Deprecated Service Account Field", DR, Deployment, Manifest, K::Bool, no_negate, single, extension),
+    criterion!(
+        WritableHostMount,
+        "Writable Host Mount",
+        DR,
+        Volume,
+        Manifest,
+        K::Bool,
+        no_negate,
+        single
+    ),
+    criterion!(
+        WritableMountedVolume,
+        "Writable Mounted Volume",
+        DR,
+        Volume,
+        Manifest,
+        K::Bool,
+        no_negate,
+        single
+    ),
+    criterion!(
+        RunAsNonRoot,
+        "Run As Non-Root",
+        DR,
+        Container,
+        Manifest,
+        K::Bool,
+        no_negate,
+        single,
+        extension
+    ),
+    criterion!(
+        UnsafeSysctl,
+        "Unsafe Sysctl",
+        DR,
+        Deployment,
+        Manifest,
+        K::Bool,
+        no_negate,
+        single,
+        extension
+    ),
+    criterion!(
+        DuplicateEnvironmentVariable,
+        "Duplicate Environment Variable",
+        DR,
+        Container,
+        Manifest,
+        K::Bool,
+        no_negate,
+        single,
+        extension
+    ),
+    criterion!(
+        SelectorMatchesPodLabels,
+        "Selector Matches Pod Labels",
+        DR,
+        Deployment,
+        Manifest,
+        K::Bool,
+        no_negate,
+        single,
+        extension
+    ),
+    criterion!(
+        UnmaskedProcMount,
+        "Unmasked Proc Mount",
+        DR,
+        Container,
+        Manifest,
+        K::Bool,
+        no_negate,
+        single,
+        extension
+    ),
+    criterion!(
+        DeprecatedServiceAccountField,
+        "Deprecated Service Account Field",
+        DR,
+        Deployment,
+        Manifest,
+        K::Bool,
+        no_negate,
+        single,
+        extension
+    ),
 ];
 
 /// Looks a criterion up by its exact `fieldName`.

@@ -159,7 +159,8 @@ pub struct SecurityContext {
 impl SecurityContext {
     /// True when the container cannot run as UID 0.
     pub fn runs_as_non_root(&self) -> bool {
-        self.run_as_user.map_or(self.run_as_non_root == Some(true), |u| u > 0)
+        self.run_as_user
+            .map_or(self.run_as_non_root == Some(true), |u| u > 0)
     }
 }
 
@@ -403,7 +404,9 @@ impl Deployment {
     ) -> Deployment {
         let pod_meta = template.and_then(|t| t.metadata.as_ref());
         let pod_labels = pod_meta.and_then(|m| m.labels.clone()).unwrap_or_default();
-        let pod_annotations = pod_meta.and_then(|m| m.annotations.clone()).unwrap_or_default();
+        let pod_annotations = pod_meta
+            .and_then(|m| m.annotations.clone())
+            .unwrap_or_default();
         let empty = core::PodSpec::default();
         let spec = template.and_then(|t| t.spec.as_ref()).unwrap_or(&empty);
         let service_account_name = spec.service_account_name.clone().unwrap_or_default();
@@ -423,13 +426,16 @@ impl Deployment {
             annotations.entry(k.clone()).or_insert_with(|| v.clone());
         }
         let volumes = spec.volumes.as_deref().unwrap_or_default();
-        let init = spec.init_containers.as_deref().unwrap_or_default().iter().map(|c| (c, true));
+        let init = spec
+            .init_containers
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(|c| (c, true));
         let regular = spec.containers.iter().map(|c| (c, false));
         let containers = init
             .chain(regular)
-            .map(|(c, is_init)| {
-                convert_container(c, is_init, pod_sc, volumes, &pod_annotations)
-            })
+            .map(|(c, is_init)| convert_container(c, is_init, pod_sc, volumes, &pod_annotations))
             .collect();
         Deployment {
             name: meta.name.clone().unwrap_or_default(),
@@ -452,7 +458,11 @@ impl Deployment {
             runtime_class: spec.runtime_class_name.clone().unwrap_or_default(),
             sysctls: pod_sc
                 .and_then(|s| s.sysctls.as_ref())
-                .map(|s| s.iter().map(|s| (s.name.clone(), s.value.clone())).collect())
+                .map(|s| {
+                    s.iter()
+                        .map(|s| (s.name.clone(), s.value.clone()))
+                        .collect()
+                })
                 .unwrap_or_default(),
             selector_matches_pod_labels: selector.matches(&pod_labels),
             pod_labels,
@@ -501,7 +511,10 @@ impl Selector {
 
 fn normalize_capability(c: &str) -> String {
     let upper = c.trim().to_ascii_uppercase();
-    upper.strip_prefix("CAP_").map(str::to_string).unwrap_or(upper)
+    upper
+        .strip_prefix("CAP_")
+        .map(str::to_string)
+        .unwrap_or(upper)
 }
 
 fn seccomp_from_field(t: &str) -> Option<SeccompType> {
@@ -526,7 +539,10 @@ fn apparmor_from_field(p: &core::AppArmorProfile) -> String {
     match p.type_.as_str() {
         "Unconfined" => "unconfined".to_string(),
         "RuntimeDefault" => "runtime/default".to_string(),
-        "Localhost" => format!("localhost/{}", p.localhost_profile.as_deref().unwrap_or_default()),
+        "Localhost" => format!(
+            "localhost/{}",
+            p.localhost_profile.as_deref().unwrap_or_default()
+        ),
         other => other.to_ascii_lowercase(),
     }
 }
@@ -541,26 +557,41 @@ fn convert_container(
     let sc = c.security_context.as_ref();
     let privileged = sc.and_then(|s| s.privileged).unwrap_or(false);
     let caps = sc.and_then(|s| s.capabilities.as_ref());
-    let add_capabilities: Vec<String> =
-        caps.and_then(|c| c.add.as_ref()).into_iter().flatten().map(|c| normalize_capability(c)).collect();
-    let drop_capabilities: Vec<String> =
-        caps.and_then(|c| c.drop.as_ref()).into_iter().flatten().map(|c| normalize_capability(c)).collect();
+    let add_capabilities: Vec<String> = caps
+        .and_then(|c| c.add.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|c| normalize_capability(c))
+        .collect();
+    let drop_capabilities: Vec<String> = caps
+        .and_then(|c| c.drop.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|c| normalize_capability(c))
+        .collect();
     let ape_set = sc.and_then(|s| s.allow_privilege_escalation);
     // Kubernetes lets a process gain privileges unless told otherwise, and always when privileged
     // or holding CAP_SYS_ADMIN.
     let allow_privilege_escalation = privileged
-        || add_capabilities.iter().any(|c| c == "SYS_ADMIN" || c == "ALL")
+        || add_capabilities
+            .iter()
+            .any(|c| c == "SYS_ADMIN" || c == "ALL")
         || ape_set.unwrap_or(true);
     let seccomp = sc
         .and_then(|s| s.seccomp_profile.as_ref())
         .and_then(|p| seccomp_from_field(&p.type_))
         .or_else(|| {
             pod_annotations
-                .get(&format!("container.seccomp.security.alpha.kubernetes.io/{}", c.name))
+                .get(&format!(
+                    "container.seccomp.security.alpha.kubernetes.io/{}",
+                    c.name
+                ))
                 .and_then(|v| seccomp_from_annotation(v))
         })
         .or_else(|| {
-            pod_sc.and_then(|s| s.seccomp_profile.as_ref()).and_then(|p| seccomp_from_field(&p.type_))
+            pod_sc
+                .and_then(|s| s.seccomp_profile.as_ref())
+                .and_then(|p| seccomp_from_field(&p.type_))
         })
         .or_else(|| {
             pod_annotations
@@ -572,17 +603,28 @@ fn convert_container(
         .map(apparmor_from_field)
         .or_else(|| {
             pod_annotations
-                .get(&format!("container.apparmor.security.beta.kubernetes.io/{}", c.name))
+                .get(&format!(
+                    "container.apparmor.security.beta.kubernetes.io/{}",
+                    c.name
+                ))
                 .cloned()
         })
-        .or_else(|| pod_sc.and_then(|s| s.app_armor_profile.as_ref()).map(apparmor_from_field))
+        .or_else(|| {
+            pod_sc
+                .and_then(|s| s.app_armor_profile.as_ref())
+                .map(apparmor_from_field)
+        })
         .unwrap_or_default();
     let security_context = SecurityContext {
         privileged,
         allow_privilege_escalation,
         allow_privilege_escalation_set: ape_set.is_some(),
-        read_only_root_filesystem: sc.and_then(|s| s.read_only_root_filesystem).unwrap_or(false),
-        run_as_user: sc.and_then(|s| s.run_as_user).or_else(|| pod_sc.and_then(|s| s.run_as_user)),
+        read_only_root_filesystem: sc
+            .and_then(|s| s.read_only_root_filesystem)
+            .unwrap_or(false),
+        run_as_user: sc
+            .and_then(|s| s.run_as_user)
+            .or_else(|| pod_sc.and_then(|s| s.run_as_user)),
         run_as_group: sc
             .and_then(|s| s.run_as_group)
             .or_else(|| pod_sc.and_then(|s| s.run_as_group)),
@@ -616,12 +658,20 @@ fn convert_container(
                     }
                 }
             };
-            EnvVar { name: e.name.clone(), value, source }
+            EnvVar {
+                name: e.name.clone(),
+                value,
+                source,
+            }
         })
         .collect();
-    let quantity = |map: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>,
+    let quantity = |map: Option<
+        &BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
+    >,
                     key: &str| {
-        map.and_then(|m| m.get(key)).and_then(|q| parse_quantity(&q.0)).unwrap_or(0.0)
+        map.and_then(|m| m.get(key))
+            .and_then(|q| parse_quantity(&q.0))
+            .unwrap_or(0.0)
     };
     let res = c.resources.as_ref();
     let requests = res.and_then(|r| r.requests.as_ref());
@@ -661,7 +711,11 @@ fn convert_container(
         .map(|p| Port {
             name: p.name.clone().unwrap_or_default(),
             container_port: p.container_port.into(),
-            protocol: p.protocol.clone().unwrap_or_else(|| "TCP".to_string()).to_ascii_uppercase(),
+            protocol: p
+                .protocol
+                .clone()
+                .unwrap_or_else(|| "TCP".to_string())
+                .to_ascii_uppercase(),
             host_port: p.host_port.filter(|h| *h > 0).map(i64::from),
         })
         .collect();

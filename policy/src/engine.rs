@@ -28,7 +28,12 @@ pub struct EvalContext<'a> {
 
 impl Default for EvalContext<'_> {
     fn default() -> Self {
-        EvalContext { now: OffsetDateTime::now_utc(), cluster: None, namespace_labels: None, cluster_labels: None }
+        EvalContext {
+            now: OffsetDateTime::now_utc(),
+            cluster: None,
+            namespace_labels: None,
+            cluster_labels: None,
+        }
     }
 }
 
@@ -110,8 +115,17 @@ fn merge_needs(into: &mut Vec<Needs>, from: Vec<Needs>) {
 }
 
 /// Evaluates one policy against one deployment.
-pub fn evaluate(policy: &CompiledPolicy, deployment: &Deployment, ctx: &EvalContext<'_>) -> Outcome {
-    if !policy.scopes.is_empty() && !policy.scopes.iter().any(|s| scope_matches(s, deployment, ctx)) {
+pub fn evaluate(
+    policy: &CompiledPolicy,
+    deployment: &Deployment,
+    ctx: &EvalContext<'_>,
+) -> Outcome {
+    if !policy.scopes.is_empty()
+        && !policy
+            .scopes
+            .iter()
+            .any(|s| scope_matches(s, deployment, ctx))
+    {
         return Outcome::OutOfScope;
     }
     for e in &policy.exclusions {
@@ -121,27 +135,54 @@ pub fn evaluate(policy: &CompiledPolicy, deployment: &Deployment, ctx: &EvalCont
         if e.deployment_name.is_none() && e.scope.is_none() {
             continue;
         }
-        let name_ok = e.deployment_name.as_ref().is_none_or(|n| *n == deployment.name);
-        let scope_ok = e.scope.as_ref().is_none_or(|s| scope_matches(s, deployment, ctx));
+        let name_ok = e
+            .deployment_name
+            .as_ref()
+            .is_none_or(|n| *n == deployment.name);
+        let scope_ok = e
+            .scope
+            .as_ref()
+            .is_none_or(|s| scope_matches(s, deployment, ctx));
         if name_ok && scope_ok {
             return Outcome::Excluded(e.name.clone());
         }
     }
-    let result = Tri::any(policy.sections.iter().map(|s| evaluate_section(s, policy, deployment)));
+    let result = Tri::any(
+        policy
+            .sections
+            .iter()
+            .map(|s| evaluate_section(s, policy, deployment)),
+    );
     match result {
+        Tri::Match(messages) if messages.is_empty() => Outcome::Violated(vec![format!(
+            "{} {} matches the policy criteria",
+            deployment.kind.as_str(),
+            deployment.name
+        )]),
         Tri::Match(messages) => Outcome::Violated(messages),
         Tri::NoMatch => Outcome::Pass,
-        Tri::Unknown(needs) => Outcome::NotEvaluable(needs.into_iter().map(Needs::describe).collect()),
+        Tri::Unknown(needs) => {
+            Outcome::NotEvaluable(needs.into_iter().map(Needs::describe).collect())
+        }
     }
 }
 
 fn scope_matches(scope: &CompiledScope, d: &Deployment, ctx: &EvalContext<'_>) -> bool {
-    let label_ok = |want: &Option<(String, regex::Regex)>, labels: Option<&BTreeMap<String, String>>| match want {
+    let label_ok = |want: &Option<(String, regex::Regex)>,
+                    labels: Option<&BTreeMap<String, String>>| match want {
         None => true,
-        Some((k, v)) => labels.and_then(|l| l.get(k)).is_some_and(|actual| v.is_match(actual)),
+        Some((k, v)) => labels
+            .and_then(|l| l.get(k))
+            .is_some_and(|actual| v.is_match(actual)),
     };
-    scope.cluster.as_deref().is_none_or(|c| ctx.cluster == Some(c))
-        && scope.namespace.as_ref().is_none_or(|r| r.is_match(&d.namespace))
+    scope
+        .cluster
+        .as_deref()
+        .is_none_or(|c| ctx.cluster == Some(c))
+        && scope
+            .namespace
+            .as_ref()
+            .is_none_or(|r| r.is_match(&d.namespace))
         && label_ok(&scope.label, Some(&d.labels))
         && label_ok(&scope.namespace_label, ctx.namespace_labels)
         && label_ok(&scope.cluster_label, ctx.cluster_labels)
@@ -149,51 +190,82 @@ fn scope_matches(scope: &CompiledScope, d: &Deployment, ctx: &EvalContext<'_>) -
 
 fn evaluate_section(section: &CompiledSection, policy: &CompiledPolicy, d: &Deployment) -> Tri {
     let mut result = Tri::Match(Vec::new());
-    for g in section.groups.iter().filter(|g| g.criterion.target == Target::Deployment) {
+    for g in section
+        .groups
+        .iter()
+        .filter(|g| g.criterion.target == Target::Deployment)
+    {
         result = result.and(deployment_group(g, d));
         if result == Tri::NoMatch {
             return Tri::NoMatch;
         }
     }
     let per_container = section.groups.iter().any(|g| {
-        matches!(g.criterion.target, Target::Container | Target::Port | Target::Volume | Target::Env)
+        matches!(
+            g.criterion.target,
+            Target::Container | Target::Port | Target::Volume | Target::Env
+        )
     });
     if !per_container {
         return result;
     }
-    let containers = d.containers.iter().filter(|c| !(policy.skip_init_containers && c.is_init));
+    let containers = d
+        .containers
+        .iter()
+        .filter(|c| !(policy.skip_init_containers && c.is_init));
     let containers = Tri::any(containers.map(|c| evaluate_container(section, c)));
     result.and(containers)
 }
 
 fn evaluate_container(section: &CompiledSection, c: &Container) -> Tri {
     let mut result = Tri::Match(Vec::new());
-    for g in section.groups.iter().filter(|g| g.criterion.target == Target::Container) {
+    for g in section
+        .groups
+        .iter()
+        .filter(|g| g.criterion.target == Target::Container)
+    {
         result = result.and(container_group(g, c));
         if result == Tri::NoMatch {
             return Tri::NoMatch;
         }
     }
     if section.has_target(Target::Port) {
-        result = result.and(elements(section, Target::Port, &c.ports, |g, p| port_group(g, c, p)));
+        result = result.and(elements(section, Target::Port, &c.ports, |g, p| {
+            port_group(g, c, p)
+        }));
     }
     if section.has_target(Target::Volume) {
-        result = result.and(elements(section, Target::Volume, &c.mounts, |g, m| volume_group(g, c, m)));
+        result = result.and(elements(section, Target::Volume, &c.mounts, |g, m| {
+            volume_group(g, c, m)
+        }));
     }
     if section.has_target(Target::Env) {
-        result = result.and(elements(section, Target::Env, &c.env, |g, e| env_group(g, c, e)));
+        result = result.and(elements(section, Target::Env, &c.env, |g, e| {
+            env_group(g, c, e)
+        }));
     }
     result
 }
 
 /// Some element of the list must satisfy every group on that element kind.
-fn elements<T>(section: &CompiledSection, target: Target, items: &[T], eval: impl Fn(&CompiledGroup, &T) -> Tri) -> Tri {
+fn elements<T>(
+    section: &CompiledSection,
+    target: Target,
+    items: &[T],
+    eval: impl Fn(&CompiledGroup, &T) -> Tri,
+) -> Tri {
     Tri::any(items.iter().map(|item| {
         section
             .groups
             .iter()
             .filter(|g| g.criterion.target == target)
-            .fold(Tri::Match(Vec::new()), |acc, g| if acc == Tri::NoMatch { acc } else { acc.and(eval(g, item)) })
+            .fold(Tri::Match(Vec::new()), |acc, g| {
+                if acc == Tri::NoMatch {
+                    acc
+                } else {
+                    acc.and(eval(g, item))
+                }
+            })
     }))
 }
 
@@ -211,10 +283,16 @@ fn match_candidates<C>(
         BooleanOperator::And => !g.values.is_empty() && g.values.iter().all(hit),
     };
     if matched != g.negate {
+        // A negated group states what the object is not; the other groups of the section say
+        // what it is, so it adds no message of its own.
         let messages: Vec<String> = if g.negate {
-            candidates.iter().map(&describe).collect()
+            Vec::new()
         } else {
-            candidates.iter().filter(|c| g.values.iter().any(|m| matches(m, c))).map(&describe).collect()
+            candidates
+                .iter()
+                .filter(|c| g.values.iter().any(|m| matches(m, c)))
+                .map(&describe)
+                .collect()
         };
         Tri::Match(messages)
     } else {
@@ -240,7 +318,9 @@ fn unknown(g: &CompiledGroup) -> Tri {
 
 fn key_value_matches(m: &Matcher, (k, v): &(&String, &String)) -> bool {
     match m {
-        Matcher::KeyValue { key, value } => key.is_match(k) && value.as_ref().is_none_or(|r| r.is_match(v)),
+        Matcher::KeyValue { key, value } => {
+            key.is_match(k) && value.as_ref().is_none_or(|r| r.is_match(v))
+        }
         _ => false,
     }
 }
@@ -249,27 +329,40 @@ fn deployment_group(g: &CompiledGroup, d: &Deployment) -> Tri {
     let kind = d.kind.as_str();
     match g.criterion.field {
         Field::Namespace => str_group(g, &d.namespace, |n| format!("{kind} is in namespace '{n}'")),
-        Field::ServiceAccount => {
-            str_group(g, &d.service_account, |s| format!("{kind} uses service account '{s}'"))
-        }
-        Field::AutomountServiceAccountToken => bool_group(g, d.automount_service_account_token, |b| {
-            if b {
-                format!("{kind} mounts the service account token automatically")
-            } else {
-                format!("{kind} does not mount the service account token")
-            }
+        Field::ServiceAccount => str_group(g, &d.service_account, |s| {
+            format!("{kind} uses service account '{s}'")
         }),
+        Field::AutomountServiceAccountToken => {
+            bool_group(g, d.automount_service_account_token, |b| {
+                if b {
+                    format!("{kind} mounts the service account token automatically")
+                } else {
+                    format!("{kind} does not mount the service account token")
+                }
+            })
+        }
         Field::HostNetwork => bool_group(g, d.host_network, |b| {
-            format!("{kind} {} the host's network namespace", if b { "uses" } else { "does not use" })
+            format!(
+                "{kind} {} the host's network namespace",
+                if b { "uses" } else { "does not use" }
+            )
         }),
         Field::HostPid => bool_group(g, d.host_pid, |b| {
-            format!("{kind} {} the host's process ID namespace", if b { "uses" } else { "does not use" })
+            format!(
+                "{kind} {} the host's process ID namespace",
+                if b { "uses" } else { "does not use" }
+            )
         }),
         Field::HostIpc => bool_group(g, d.host_ipc, |b| {
-            format!("{kind} {} the host's IPC namespace", if b { "uses" } else { "does not use" })
+            format!(
+                "{kind} {} the host's IPC namespace",
+                if b { "uses" } else { "does not use" }
+            )
         }),
         Field::Replicas => match d.replicas {
-            Some(r) => number_group(g, r as f64, |n| format!("{kind} has {n} replica{}", if n == 1.0 { "" } else { "s" })),
+            Some(r) => number_group(g, r as f64, |n| {
+                format!("{kind} has {n} replica{}", if n == 1.0 { "" } else { "s" })
+            }),
             None => Tri::NoMatch,
         },
         Field::RuntimeClass => str_group(g, &d.runtime_class, |r| {
@@ -326,16 +419,24 @@ fn deployment_group(g: &CompiledGroup, d: &Deployment) -> Tri {
             if b {
                 format!("{kind} selector matches its pod template labels")
             } else {
-                format!("{kind} selector does not match its pod template labels ({})", describe_map(&d.pod_labels))
+                format!(
+                    "{kind} selector does not match its pod template labels ({})",
+                    describe_map(&d.pod_labels)
+                )
             }
         }),
-        Field::DeprecatedServiceAccountField => bool_group(g, d.deprecated_service_account_field, |b| {
-            if b {
-                format!("{kind} uses the deprecated serviceAccount field ('{}') instead of serviceAccountName", d.service_account)
-            } else {
-                format!("{kind} uses serviceAccountName")
-            }
-        }),
+        Field::DeprecatedServiceAccountField => {
+            bool_group(g, d.deprecated_service_account_field, |b| {
+                if b {
+                    format!(
+                        "{kind} uses the deprecated serviceAccount field ('{}') instead of serviceAccountName",
+                        d.service_account
+                    )
+                } else {
+                    format!("{kind} uses serviceAccountName")
+                }
+            })
+        }
         _ => unknown(g),
     }
 }
@@ -344,7 +445,10 @@ fn describe_map(map: &BTreeMap<String, String>) -> String {
     if map.is_empty() {
         return "none".to_string();
     }
-    map.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+    map.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn upper_first(s: String) -> String {
@@ -361,13 +465,23 @@ fn container_group(g: &CompiledGroup, c: &Container) -> Tri {
     match g.criterion.field {
         Field::ContainerName => str_group(g, &c.name, |n| format!("{who} has name '{n}'")),
         Field::PrivilegedContainer => bool_group(g, sc.privileged, |b| {
-            if b { format!("{who} is privileged") } else { format!("{who} is not privileged") }
+            if b {
+                format!("{who} is privileged")
+            } else {
+                format!("{who} is not privileged")
+            }
         }),
-        Field::AllowPrivilegeEscalation => bool_group(g, sc.allow_privilege_escalation, |b| match (b, sc.allow_privilege_escalation_set) {
-            (true, true) => format!("{who} allows privilege escalation"),
-            (true, false) => format!("{who} allows privilege escalation (allowPrivilegeEscalation is not set to false)"),
-            (false, _) => format!("{who} does not allow privilege escalation"),
-        }),
+        Field::AllowPrivilegeEscalation => {
+            bool_group(g, sc.allow_privilege_escalation, |b| {
+                match (b, sc.allow_privilege_escalation_set) {
+                    (true, true) => format!("{who} allows privilege escalation"),
+                    (true, false) => format!(
+                        "{who} allows privilege escalation (allowPrivilegeEscalation is not set to false)"
+                    ),
+                    (false, _) => format!("{who} does not allow privilege escalation"),
+                }
+            })
+        }
         Field::ReadOnlyRootFilesystem => bool_group(g, sc.read_only_root_filesystem, |b| {
             if b {
                 format!("{who} uses a read-only root filesystem")
@@ -381,7 +495,9 @@ fn container_group(g: &CompiledGroup, c: &Container) -> Tri {
                 Matcher::Capability(want) => cap == want || cap == "ALL",
                 _ => false,
             };
-            match_candidates(g, added, matches, |cap| format!("{who} adds capability {cap}"))
+            match_candidates(g, added, matches, |cap| {
+                format!("{who} adds capability {cap}")
+            })
         }
         Field::DropCapabilities => {
             let dropped = |want: &str| sc.drop_capabilities.iter().any(|d| d == want || d == "ALL");
@@ -403,7 +519,10 @@ fn container_group(g: &CompiledGroup, c: &Container) -> Tri {
                 } else {
                     format!("drops {}", sc.drop_capabilities.join(", "))
                 };
-                Tri::Match(vec![format!("{who} does not drop expected capabilities ({}; it {have})", not_dropped.join(", "))])
+                Tri::Match(vec![format!(
+                    "{who} does not drop expected capabilities ({}; it {have})",
+                    not_dropped.join(", ")
+                )])
             } else {
                 Tri::NoMatch
             }
@@ -426,26 +545,55 @@ fn container_group(g: &CompiledGroup, c: &Container) -> Tri {
                 }
             })
         }
-        Field::ContainerCpuRequest => number_group(g, c.resources.cpu_request, |n| resource_message(&who, "CPU request", n, "cores")),
-        Field::ContainerCpuLimit => number_group(g, c.resources.cpu_limit, |n| resource_message(&who, "CPU limit", n, "cores")),
-        Field::ContainerMemoryRequest => number_group(g, c.resources.memory_request, |n| resource_message(&who, "memory request", n, "MB")),
-        Field::ContainerMemoryLimit => number_group(g, c.resources.memory_limit, |n| resource_message(&who, "memory limit", n, "MB")),
+        Field::ContainerCpuRequest => number_group(g, c.resources.cpu_request, |n| {
+            resource_message(&who, "CPU request", n, "cores")
+        }),
+        Field::ContainerCpuLimit => number_group(g, c.resources.cpu_limit, |n| {
+            resource_message(&who, "CPU limit", n, "cores")
+        }),
+        Field::ContainerMemoryRequest => number_group(g, c.resources.memory_request, |n| {
+            resource_message(&who, "memory request", n, "MB")
+        }),
+        Field::ContainerMemoryLimit => number_group(g, c.resources.memory_limit, |n| {
+            resource_message(&who, "memory limit", n, "MB")
+        }),
+        // Init containers cannot have probes: the probe criteria do not apply to them.
+        Field::LivenessProbeDefined | Field::ReadinessProbeDefined if c.is_init => Tri::NoMatch,
         Field::LivenessProbeDefined => bool_group(g, c.liveness_probe, |b| {
-            if b { format!("{who} defines a liveness probe") } else { format!("{who} does not define a liveness probe") }
+            if b {
+                format!("{who} defines a liveness probe")
+            } else {
+                format!("{who} does not define a liveness probe")
+            }
         }),
         Field::ReadinessProbeDefined => bool_group(g, c.readiness_probe, |b| {
-            if b { format!("{who} defines a readiness probe") } else { format!("{who} does not define a readiness probe") }
+            if b {
+                format!("{who} defines a readiness probe")
+            } else {
+                format!("{who} does not define a readiness probe")
+            }
         }),
-        Field::ImageRegistry => str_group(g, &c.image.registry, |r| format!("{who} uses image '{}' from registry '{r}'", c.image.full_name)),
-        Field::ImageRemote => str_group(g, &c.image.remote, |r| format!("{who} uses image '{}' with remote '{r}'", c.image.full_name)),
-        Field::ImageTag => str_group(g, &c.image.tag, |t| format!("{who} uses image '{}' with tag '{t}'", c.image.full_name)),
+        Field::ImageRegistry => str_group(g, &c.image.registry, |r| {
+            format!(
+                "{who} uses image '{}' from registry '{r}'",
+                c.image.full_name
+            )
+        }),
+        Field::ImageRemote => str_group(g, &c.image.remote, |r| {
+            format!("{who} uses image '{}' with remote '{r}'", c.image.full_name)
+        }),
+        Field::ImageTag => str_group(g, &c.image.tag, |t| {
+            format!("{who} uses image '{}' with tag '{t}'", c.image.full_name)
+        }),
         Field::RunAsNonRoot => bool_group(g, sc.runs_as_non_root(), |b| {
             if b {
                 format!("{who} runs as a non-root user")
             } else {
                 match sc.run_as_user {
                     Some(0) => format!("{who} runs as root (runAsUser: 0)"),
-                    _ => format!("{who} may run as root (neither runAsNonRoot: true nor a non-zero runAsUser is set)"),
+                    _ => format!(
+                        "{who} may run as root (neither runAsNonRoot: true nor a non-zero runAsUser is set)"
+                    ),
                 }
             }
         }),
@@ -453,7 +601,10 @@ fn container_group(g: &CompiledGroup, c: &Container) -> Tri {
             let dups = c.duplicate_env_names();
             bool_group(g, !dups.is_empty(), |b| {
                 if b {
-                    format!("{who} defines environment variables more than once: {}", dups.join(", "))
+                    format!(
+                        "{who} defines environment variables more than once: {}",
+                        dups.join(", ")
+                    )
                 } else {
                     format!("{who} defines each environment variable once")
                 }
@@ -462,7 +613,11 @@ fn container_group(g: &CompiledGroup, c: &Container) -> Tri {
         Field::UnmaskedProcMount => {
             let unmasked = sc.proc_mount.as_deref() == Some("Unmasked");
             bool_group(g, unmasked, |b| {
-                if b { format!("{who} mounts /proc unmasked (procMount: Unmasked)") } else { format!("{who} uses the default /proc mount") }
+                if b {
+                    format!("{who} mounts /proc unmasked (procMount: Unmasked)")
+                } else {
+                    format!("{who} uses the default /proc mount")
+                }
             })
         }
         _ => unknown(g),
@@ -481,22 +636,31 @@ fn port_group(g: &CompiledGroup, c: &Container, p: &Port) -> Tri {
     let who = upper_first(c.describe());
     let port = format!("{}/{}", p.container_port, p.protocol);
     match g.criterion.field {
-        Field::ExposedPort => number_group(g, p.container_port as f64, |_| format!("{who} exposes port {port}")),
-        Field::ExposedPortProtocol => str_group(g, &p.protocol, |_| format!("{who} exposes port {port}")),
+        Field::ExposedPort => number_group(g, p.container_port as f64, |_| {
+            format!("{who} exposes port {port}")
+        }),
+        Field::ExposedPortProtocol => {
+            str_group(g, &p.protocol, |_| format!("{who} exposes port {port}"))
+        }
         // A hostPort is known from the manifest; Services that expose the port are not.
         Field::ExposedNodePort => match p.host_port {
             Some(h) if !g.negate && g.values.iter().any(|m| m.matches_number(h as f64)) => {
-                Tri::Match(vec![format!("{who} exposes port {port} on node port {h} (hostPort)")])
+                Tri::Match(vec![format!(
+                    "{who} exposes port {port} on node port {h} (hostPort)"
+                )])
             }
             _ => unknown(g),
         },
         Field::PortExposureMethod => {
             let host = Matcher::Enum("HOST".into());
-            let wants_host = g.values.iter().any(|m| matches!((m, &host), (Matcher::Enum(a), Matcher::Enum(b)) if a == b));
+            let wants_host = g
+                .values
+                .iter()
+                .any(|m| matches!((m, &host), (Matcher::Enum(a), Matcher::Enum(b)) if a == b));
             match p.host_port {
-                Some(h) if !g.negate && wants_host => {
-                    Tri::Match(vec![format!("{who} exposes port {port} with exposure HOST (hostPort {h})")])
-                }
+                Some(h) if !g.negate && wants_host => Tri::Match(vec![format!(
+                    "{who} exposes port {port} with exposure HOST (hostPort {h})"
+                )]),
                 _ => unknown(g),
             }
         }
@@ -507,10 +671,21 @@ fn port_group(g: &CompiledGroup, c: &Container, p: &Port) -> Tri {
 fn volume_group(g: &CompiledGroup, c: &Container, m: &Mount) -> Tri {
     let who = upper_first(c.describe());
     let describe = || {
-        let source = if m.source.is_empty() { String::new() } else { format!(" {}", m.source) };
+        let source = if m.source.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", m.source)
+        };
         let access = if m.read_only { "read-only" } else { "writable" };
-        let propagation = if m.propagation == "NONE" { String::new() } else { format!(", propagation {}", m.propagation) };
-        format!("{who} mounts volume '{}' ({}{source}) at {} ({access}{propagation})", m.name, m.volume_type, m.destination)
+        let propagation = if m.propagation == "NONE" {
+            String::new()
+        } else {
+            format!(", propagation {}", m.propagation)
+        };
+        format!(
+            "{who} mounts volume '{}' ({}{source}) at {} ({access}{propagation})",
+            m.name, m.volume_type, m.destination
+        )
     };
     match g.criterion.field {
         Field::VolumeName => str_group(g, &m.name, |_| describe()),
@@ -519,7 +694,11 @@ fn volume_group(g: &CompiledGroup, c: &Container, m: &Mount) -> Tri {
         Field::VolumeType => str_group(g, &m.volume_type, |_| describe()),
         Field::MountPropagation => str_group(g, &m.propagation, |_| describe()),
         Field::WritableMountedVolume => bool_group(g, !m.read_only, |_| describe()),
-        Field::WritableHostMount => bool_group(g, m.volume_type == "HostPath" && !m.read_only, |_| describe()),
+        Field::WritableHostMount => {
+            bool_group(g, m.volume_type == "HostPath" && !m.read_only, |_| {
+                describe()
+            })
+        }
         _ => unknown(g),
     }
 }
@@ -529,21 +708,39 @@ fn env_group(g: &CompiledGroup, c: &Container, e: &EnvVar) -> Tri {
     match g.criterion.field {
         Field::EnvironmentVariable => {
             let matches = |m: &Matcher, e: &&EnvVar| match m {
-                Matcher::Env { source, name, value } => {
-                    source.as_ref().is_none_or(|r| r.is_match(e.source.as_str()))
+                Matcher::Env {
+                    source,
+                    name,
+                    value,
+                } => {
+                    source
+                        .as_ref()
+                        .is_none_or(|r| r.is_match(e.source.as_str()))
                         && name.as_ref().is_none_or(|r| r.is_match(&e.name))
-                        && value.as_ref().is_none_or(|r| e.source == crate::deployment::EnvSource::Raw && r.is_match(&e.value))
+                        && value.as_ref().is_none_or(|r| {
+                            e.source == crate::deployment::EnvSource::Raw && r.is_match(&e.value)
+                        })
                 }
                 _ => false,
             };
             match_candidates(g, &[e], matches, |e| {
                 let origin = match e.source {
                     crate::deployment::EnvSource::Raw => "has a raw value".to_string(),
-                    crate::deployment::EnvSource::SecretKey => format!("is set from secret key '{}'", e.value),
-                    crate::deployment::EnvSource::ConfigMapKey => format!("is set from config map key '{}'", e.value),
-                    crate::deployment::EnvSource::Field => format!("is set from field '{}'", e.value),
-                    crate::deployment::EnvSource::ResourceField => format!("is set from resource field '{}'", e.value),
-                    crate::deployment::EnvSource::Unknown => "is set from an unknown source".to_string(),
+                    crate::deployment::EnvSource::SecretKey => {
+                        format!("is set from secret key '{}'", e.value)
+                    }
+                    crate::deployment::EnvSource::ConfigMapKey => {
+                        format!("is set from config map key '{}'", e.value)
+                    }
+                    crate::deployment::EnvSource::Field => {
+                        format!("is set from field '{}'", e.value)
+                    }
+                    crate::deployment::EnvSource::ResourceField => {
+                        format!("is set from resource field '{}'", e.value)
+                    }
+                    crate::deployment::EnvSource::Unknown => {
+                        "is set from an unknown source".to_string()
+                    }
                 };
                 format!("Environment variable '{}' in {who} {origin}", e.name)
             })

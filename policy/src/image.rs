@@ -32,10 +32,17 @@ impl ImageName {
         // A tag is what follows the last ':' after the last '/'.
         let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
         let (name, tag) = match rest[last_slash..].rfind(':') {
-            Some(i) => (&rest[..last_slash + i], rest[last_slash + i + 1..].to_string()),
+            Some(i) => (
+                &rest[..last_slash + i],
+                rest[last_slash + i + 1..].to_string(),
+            ),
             None => (rest, String::new()),
         };
-        let tag = if tag.is_empty() && digest.is_none() { "latest".to_string() } else { tag };
+        let tag = if tag.is_empty() && digest.is_none() {
+            "latest".to_string()
+        } else {
+            tag
+        };
         let (registry, remote) = match name.split_once('/') {
             Some((first, rest))
                 if first.contains('.') || first.contains(':') || first == "localhost" =>
@@ -54,7 +61,13 @@ impl ImageName {
         } else {
             remote
         };
-        ImageName { full_name, registry, remote, tag, digest }
+        ImageName {
+            full_name,
+            registry,
+            remote,
+            tag,
+            digest,
+        }
     }
 }
 
@@ -69,12 +82,36 @@ mod tests {
 
     #[test]
     fn docker_hub_defaults() {
-        assert_eq!(parts("nginx"), ("docker.io".into(), "library/nginx".into(), "latest".into(), None));
-        assert_eq!(parts("nginx:1.27"), ("docker.io".into(), "library/nginx".into(), "1.27".into(), None));
-        assert_eq!(parts("bitnami/redis:7"), ("docker.io".into(), "bitnami/redis".into(), "7".into(), None));
+        assert_eq!(
+            parts("nginx"),
+            (
+                "docker.io".into(),
+                "library/nginx".into(),
+                "latest".into(),
+                None
+            )
+        );
+        assert_eq!(
+            parts("nginx:1.27"),
+            (
+                "docker.io".into(),
+                "library/nginx".into(),
+                "1.27".into(),
+                None
+            )
+        );
+        assert_eq!(
+            parts("bitnami/redis:7"),
+            ("docker.io".into(), "bitnami/redis".into(), "7".into(), None)
+        );
         assert_eq!(
             parts("index.docker.io/library/busybox"),
-            ("docker.io".into(), "library/busybox".into(), "latest".into(), None)
+            (
+                "docker.io".into(),
+                "library/busybox".into(),
+                "latest".into(),
+                None
+            )
         );
     }
 
@@ -82,7 +119,12 @@ mod tests {
     fn registries_ports_and_digests() {
         assert_eq!(
             parts("localhost:5000/team/app:v2"),
-            ("localhost:5000".into(), "team/app".into(), "v2".into(), None)
+            (
+                "localhost:5000".into(),
+                "team/app".into(),
+                "v2".into(),
+                None
+            )
         );
         assert_eq!(
             parts("gcr.io/google-samples/microservices-demo/frontend@sha256:abc"),
@@ -95,8 +137,16 @@ mod tests {
         );
         assert_eq!(
             parts("quay.io/app:1.0@sha256:def"),
-            ("quay.io".into(), "app".into(), "1.0".into(), Some("sha256:def".into()))
+            (
+                "quay.io".into(),
+                "app".into(),
+                "1.0".into(),
+                Some("sha256:def".into())
+            )
         );
-        assert_eq!(parts("localhost/app"), ("localhost".into(), "app".into(), "latest".into(), None));
+        assert_eq!(
+            parts("localhost/app"),
+            ("localhost".into(), "app".into(), "latest".into(), None)
+        );
     }
 }

@@ -67,14 +67,19 @@ impl Parsed {
 
 /// True when the text is JSON rather than YAML (it starts with `{` or `[`).
 pub fn looks_like_json(text: &str) -> bool {
-    text.trim_start_matches('\u{feff}').trim_start().starts_with(['{', '['])
+    text.trim_start_matches('\u{feff}')
+        .trim_start()
+        .starts_with(['{', '['])
 }
 
 /// Splits a text into the units that can be parsed independently (and in parallel).
 pub fn split(text: &str) -> Vec<DocumentText<'_>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if looks_like_json(text) {
-        vec![DocumentText { text, first_line: 1 }]
+        vec![DocumentText {
+            text,
+            first_line: 1,
+        }]
     } else {
         yaml::split_documents(text)
     }
@@ -122,7 +127,10 @@ fn parse_json_stream(text: &str, first_document: usize) -> Parsed {
                 if let Value::Array(items) = value {
                     for (i, item) in items.into_iter().enumerate() {
                         let mut parsed = objects_from_value(item, document, line);
-                        parsed.objects.iter_mut().for_each(|o| o.location.list_index = Some(i));
+                        parsed
+                            .objects
+                            .iter_mut()
+                            .for_each(|o| o.location.list_index = Some(i));
                         all.extend(parsed);
                     }
                 } else {
@@ -144,7 +152,11 @@ fn parse_json_stream(text: &str, first_document: usize) -> Parsed {
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 fn str_field<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -157,15 +169,23 @@ pub fn objects_from_value(value: Value, document: usize, line: usize) -> Parsed 
     match value {
         Value::Null => {}
         Value::Object(_) => {
-            if str_field(&value, "kind") == "List" || str_field(&value, "kind").ends_with("List") && value.get("items").is_some_and(Value::is_array) {
+            // `List` and typed lists (`DeploymentList`) carry their objects in `items`.
+            if str_field(&value, "kind").ends_with("List")
+                && value.get("items").is_some_and(Value::is_array)
+            {
                 let items = match value {
                     Value::Object(mut m) => m.remove("items"),
                     _ => None,
                 };
-                for (i, item) in items.and_then(|v| match v {
-                    Value::Array(a) => Some(a),
-                    _ => None,
-                }).into_iter().flatten().enumerate() {
+                for (i, item) in items
+                    .and_then(|v| match v {
+                        Value::Array(a) => Some(a),
+                        _ => None,
+                    })
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
                     match classify(item, document, line) {
                         Ok(mut o) => {
                             o.location.list_index = Some(i);
@@ -181,14 +201,21 @@ pub fn objects_from_value(value: Value, document: usize, line: usize) -> Parsed 
             } else {
                 match classify(value, document, line) {
                     Ok(o) => parsed.objects.push(o),
-                    Err(message) => parsed.problems.push(Problem { document, line: Some(line), message }),
+                    Err(message) => parsed.problems.push(Problem {
+                        document,
+                        line: Some(line),
+                        message,
+                    }),
                 }
             }
         }
         other => parsed.problems.push(Problem {
             document,
             line: Some(line),
-            message: format!("expected a Kubernetes object (a mapping), found {}", type_name(&other)),
+            message: format!(
+                "expected a Kubernetes object (a mapping), found {}",
+                type_name(&other)
+            ),
         }),
     }
     parsed
@@ -220,6 +247,7 @@ const KNOWN_NON_WORKLOADS: &[&str] = &[
     "HorizontalPodAutoscaler",
     "Ingress",
     "IngressClass",
+    "Kustomization",
     "Lease",
     "LimitRange",
     "MutatingWebhookConfiguration",
@@ -262,38 +290,55 @@ fn classify(value: Value, document: usize, line: usize) -> Result<ManifestObject
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let namespace = meta.and_then(|m| m.get("namespace")).and_then(Value::as_str).map(str::to_string);
+    let namespace = meta
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let group = group_of(&api_version);
     let apps_group = matches!(group, "apps" | "extensions");
     let body = match (group, kind.as_str()) {
-        (g, "Deployment") if apps_group || g.is_empty() => {
-            ObjectBody::Workload(Box::new(Workload::Deployment(decode::<apps::Deployment>(&value)?)))
-        }
-        (_, "StatefulSet") if apps_group => {
-            ObjectBody::Workload(Box::new(Workload::StatefulSet(decode::<apps::StatefulSet>(&value)?)))
-        }
-        (_, "DaemonSet") if apps_group => {
-            ObjectBody::Workload(Box::new(Workload::DaemonSet(decode::<apps::DaemonSet>(&value)?)))
-        }
-        (_, "ReplicaSet") if apps_group => {
-            ObjectBody::Workload(Box::new(Workload::ReplicaSet(decode::<apps::ReplicaSet>(&value)?)))
-        }
-        ("", "ReplicationController") => ObjectBody::Workload(Box::new(
-            Workload::ReplicationController(decode::<core::ReplicationController>(&value)?),
+        (g, "Deployment") if apps_group || g.is_empty() => ObjectBody::Workload(Box::new(
+            Workload::Deployment(decode::<apps::Deployment>(&value)?),
         )),
+        (_, "StatefulSet") if apps_group => ObjectBody::Workload(Box::new(Workload::StatefulSet(
+            decode::<apps::StatefulSet>(&value)?,
+        ))),
+        (_, "DaemonSet") if apps_group => ObjectBody::Workload(Box::new(Workload::DaemonSet(
+            decode::<apps::DaemonSet>(&value)?,
+        ))),
+        (_, "ReplicaSet") if apps_group => ObjectBody::Workload(Box::new(Workload::ReplicaSet(
+            decode::<apps::ReplicaSet>(&value)?,
+        ))),
+        ("", "ReplicationController") => {
+            ObjectBody::Workload(Box::new(Workload::ReplicationController(decode::<
+                core::ReplicationController,
+            >(
+                &value
+            )?)))
+        }
         ("", "Pod") => ObjectBody::Workload(Box::new(Workload::Pod(decode::<core::Pod>(&value)?))),
-        ("batch", "Job") => ObjectBody::Workload(Box::new(Workload::Job(decode::<batch::Job>(&value)?))),
-        ("batch", "CronJob") => {
-            ObjectBody::Workload(Box::new(Workload::CronJob(decode::<batch::CronJob>(&value)?)))
+        ("batch", "Job") => {
+            ObjectBody::Workload(Box::new(Workload::Job(decode::<batch::Job>(&value)?)))
         }
-        ("apps.openshift.io" | "", "DeploymentConfig") => ObjectBody::Workload(Box::new(
-            Workload::DeploymentConfig(decode::<DeploymentConfig>(&value)?),
-        )),
+        ("batch", "CronJob") => {
+            ObjectBody::Workload(Box::new(Workload::CronJob(decode::<batch::CronJob>(
+                &value,
+            )?)))
+        }
+        ("apps.openshift.io" | "", "DeploymentConfig") => {
+            ObjectBody::Workload(Box::new(Workload::DeploymentConfig(decode::<
+                DeploymentConfig,
+            >(&value)?)))
+        }
         (_, k) if KNOWN_NON_WORKLOADS.contains(&k) => ObjectBody::NotAWorkload,
         _ => ObjectBody::UnknownKind,
     };
     Ok(ManifestObject {
-        location: Location { document, line, list_index: None },
+        location: Location {
+            document,
+            line,
+            list_index: None,
+        },
         api_version,
         kind,
         name,
@@ -309,7 +354,12 @@ fn decode<T: DeserializeOwned>(value: &Value) -> Result<T, String> {
         Ok(v) => Ok(v),
         Err(_) => match serde_path_to_error::deserialize::<_, T>(value) {
             Ok(v) => Ok(v),
-            Err(e) => Err(format!("invalid {}: {}: {}", str_field(value, "kind"), e.path(), e.inner())),
+            Err(e) => Err(format!(
+                "invalid {}: {}: {}",
+                str_field(value, "kind"),
+                e.path(),
+                e.inner()
+            )),
         },
     }
 }
@@ -322,16 +372,29 @@ mod tests {
     fn bad_documents_do_not_hide_good_ones() {
         let text = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: a}\nspec:\n  selector: {}\n  template: {spec: {containers: [{name: c, image: nginx}]}}\n---\nkind: [oops\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    ports: [{containerPort: notanumber}]\n---\napiVersion: v1\nkind: Service\nmetadata: {name: s}\n---\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n";
         let parsed = parse_text(text);
-        let kinds: Vec<_> = parsed.objects.iter().map(|o| (o.kind.as_str(), o.location.document)).collect();
-        assert_eq!(kinds, vec![("Deployment", 1), ("Service", 4), ("Widget", 5)]);
+        let kinds: Vec<_> = parsed
+            .objects
+            .iter()
+            .map(|o| (o.kind.as_str(), o.location.document))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![("Deployment", 1), ("Service", 4), ("Widget", 5)]
+        );
         assert!(matches!(parsed.objects[2].body, ObjectBody::UnknownKind));
         assert_eq!(parsed.problems.len(), 2, "{:?}", parsed.problems);
         assert_eq!(parsed.problems[0].document, 2);
-        assert!(parsed.problems[0].message.starts_with("invalid YAML"), "{:?}", parsed.problems[0]);
+        assert!(
+            parsed.problems[0].message.starts_with("invalid YAML"),
+            "{:?}",
+            parsed.problems[0]
+        );
         assert_eq!(parsed.problems[1].document, 3);
         assert_eq!(parsed.problems[1].line, Some(9));
         assert!(
-            parsed.problems[1].message.contains("spec.containers[0].ports[0].containerPort"),
+            parsed.problems[1]
+                .message
+                .contains("spec.containers[0].ports[0].containerPort"),
             "{:?}",
             parsed.problems[1]
         );
@@ -346,14 +409,31 @@ mod tests {
         let names: Vec<_> = parsed
             .objects
             .iter()
-            .map(|o| (o.name.as_str(), o.location.document, o.location.line, o.location.list_index))
+            .map(|o| {
+                (
+                    o.name.as_str(),
+                    o.location.document,
+                    o.location.line,
+                    o.location.list_index,
+                )
+            })
             .collect();
-        assert_eq!(names, vec![("a", 1, 1, Some(0)), ("b", 1, 1, Some(1)), ("c", 2, 2, None)]);
+        assert_eq!(
+            names,
+            vec![
+                ("a", 1, 1, Some(0)),
+                ("b", 1, 1, Some(1)),
+                ("c", 2, 2, None)
+            ]
+        );
     }
 
     #[test]
     fn a_scalar_document_is_a_problem_not_a_crash() {
         let parsed = parse_text("just a string\n");
-        assert_eq!(parsed.problems[0].message, "expected a Kubernetes object (a mapping), found a string");
+        assert_eq!(
+            parsed.problems[0].message,
+            "expected a Kubernetes object (a mapping), found a string"
+        );
     }
 }

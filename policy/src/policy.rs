@@ -16,7 +16,9 @@ pub enum LifecycleStage {
     Runtime,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 pub enum Severity {
     #[default]
     #[serde(rename = "UNSET_SEVERITY")]
@@ -254,9 +256,17 @@ pub struct Policy {
     pub last_updated: Option<String>,
     #[serde(default, rename = "SORTName", skip_serializing_if = "String::is_empty")]
     pub sort_name: String,
-    #[serde(default, rename = "SORTLifecycleStage", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "SORTLifecycleStage",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub sort_lifecycle_stage: String,
-    #[serde(default, rename = "SORTEnforcement", skip_serializing_if = "is_default")]
+    #[serde(
+        default,
+        rename = "SORTEnforcement",
+        skip_serializing_if = "is_default"
+    )]
     pub sort_enforcement: bool,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub policy_version: String,
@@ -285,12 +295,16 @@ impl Policy {
     /// admission controller.
     pub fn enforces_at_deploy(&self) -> bool {
         self.enforcement_actions.iter().any(|a| {
-            matches!(a, EnforcementAction::ScaleToZero | EnforcementAction::UnsatisfiableNodeConstraint)
+            matches!(
+                a,
+                EnforcementAction::ScaleToZero | EnforcementAction::UnsatisfiableNodeConstraint
+            )
         })
     }
 
     pub fn enforces_at_build(&self) -> bool {
-        self.enforcement_actions.contains(&EnforcementAction::FailBuild)
+        self.enforcement_actions
+            .contains(&EnforcementAction::FailBuild)
     }
 
     /// The policy name as a lower-case slug: `Latest tag` → `latest-tag`.
@@ -326,13 +340,20 @@ pub struct PolicyList {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("invalid policy JSON at line {line}, column {column}: {message}")]
-    Json { line: usize, column: usize, message: String },
+    Json {
+        line: usize,
+        column: usize,
+        message: String,
+    },
 }
 
 /// Reads one policy or a `{"policies": [...]}` export.
 pub fn parse_policies(text: &str) -> Result<Vec<Policy>, LoadError> {
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| json_error(&e))?;
-    let result = if value.get("policies").is_some_and(serde_json::Value::is_array) {
+    let result = if value
+        .get("policies")
+        .is_some_and(serde_json::Value::is_array)
+    {
         serde_json::from_str::<PolicyList>(text).map(|l| l.policies)
     } else {
         serde_json::from_str::<Policy>(text).map(|p| vec![p])
@@ -343,8 +364,14 @@ pub fn parse_policies(text: &str) -> Result<Vec<Policy>, LoadError> {
 fn json_error(e: &serde_json::Error) -> LoadError {
     let message = e.to_string();
     // serde_json appends " at line X column Y"; the position is reported separately.
-    let message = message.rsplit_once(" at line ").map_or(message.clone(), |(m, _)| m.to_string());
-    LoadError::Json { line: e.line(), column: e.column(), message }
+    let message = message
+        .rsplit_once(" at line ")
+        .map_or(message.clone(), |(m, _)| m.to_string());
+    LoadError::Json {
+        line: e.line(),
+        column: e.column(),
+        message,
+    }
 }
 
 #[cfg(test)]
@@ -355,22 +382,28 @@ mod tests {
     fn slugs() {
         assert_eq!(slugify("Latest tag"), "latest-tag");
         assert_eq!(
-            slugify("Docker CIS 5.9 and 5.20: Ensure that the host's network namespace is not shared"),
+            slugify(
+                "Docker CIS 5.9 and 5.20: Ensure that the host's network namespace is not shared"
+            ),
             "docker-cis-5-9-and-5-20-ensure-that-the-host-s-network-namespace-is-not-shared"
         );
     }
 
     #[test]
     fn unknown_keys_are_named() {
-        let err = parse_policies(r#"{"name": "x", "lifecycleStages": ["DEPLOY"], "sevrity": "LOW_SEVERITY"}"#)
-            .expect_err("typo");
+        let err = parse_policies(
+            r#"{"name": "x", "lifecycleStages": ["DEPLOY"], "sevrity": "LOW_SEVERITY"}"#,
+        )
+        .expect_err("typo");
         assert!(err.to_string().contains("unknown field `sevrity`"), "{err}");
     }
 
     #[test]
     fn whitelists_is_read_as_exclusions() {
-        let p = parse_policies(r#"{"name": "x", "whitelists": [{"name": "w", "deployment": {"name": "d"}}]}"#)
-            .expect("old export");
+        let p = parse_policies(
+            r#"{"name": "x", "whitelists": [{"name": "w", "deployment": {"name": "d"}}]}"#,
+        )
+        .expect("old export");
         assert_eq!(p[0].exclusions[0].name, "w");
     }
 }

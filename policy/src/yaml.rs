@@ -51,7 +51,10 @@ pub fn split_documents<'a>(input: &'a str) -> Vec<DocumentText<'a>> {
     let push = |docs: &mut Vec<DocumentText<'a>>, from: usize, to: usize, line: usize| {
         let text = &input[from..to];
         if has_content(text) {
-            docs.push(DocumentText { text, first_line: line });
+            docs.push(DocumentText {
+                text,
+                first_line: line,
+            });
         }
     };
     for line in input.split_inclusive('\n') {
@@ -127,11 +130,17 @@ impl<'a> Composer<'a> {
     }
 
     fn scan_error(&self, e: &ScanError) -> YamlError {
-        YamlError { message: e.info().to_string(), line: Some(e.marker().line() + self.line_offset) }
+        YamlError {
+            message: e.info().to_string(),
+            line: Some(e.marker().line() + self.line_offset),
+        }
     }
 
     fn error(&self, message: impl Into<String>) -> YamlError {
-        YamlError { message: message.into(), line: Some(self.last_line) }
+        YamlError {
+            message: message.into(),
+            line: Some(self.last_line),
+        }
     }
 
     fn document(&mut self) -> Result<Value, YamlError> {
@@ -340,7 +349,10 @@ mod tests {
     use serde_json::json;
 
     fn parse(text: &str) -> Result<Value, YamlError> {
-        parse_document(DocumentText { text, first_line: 1 })
+        parse_document(DocumentText {
+            text,
+            first_line: 1,
+        })
     }
 
     #[test]
@@ -375,7 +387,10 @@ mod tests {
     #[test]
     fn anchors_aliases_and_merge_keys() {
         let v = parse("base: &b {x: 1, y: 2}\nc:\n  <<: *b\n  y: 3\nd: *b\n").expect("valid");
-        assert_eq!(v, json!({"base": {"x": 1, "y": 2}, "c": {"x": 1, "y": 3}, "d": {"x": 1, "y": 2}}));
+        assert_eq!(
+            v,
+            json!({"base": {"x": 1, "y": 2}, "c": {"x": 1, "y": 3}, "d": {"x": 1, "y": 2}})
+        );
     }
 
     #[test]
@@ -396,13 +411,19 @@ mod tests {
         let doc = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
         let err = parse(&doc).expect_err("must be bounded");
         // The parser's own recursion guard or ours, whichever trips first: an error either way.
-        assert!(err.message.contains("nests deeper") || err.message.contains("recursion limit"), "{err}");
+        assert!(
+            err.message.contains("nests deeper") || err.message.contains("recursion limit"),
+            "{err}"
+        );
     }
 
     #[test]
     fn syntax_errors_carry_the_absolute_line() {
-        let err = parse_document(DocumentText { text: "a: 1\nb: [1, 2\n", first_line: 10 })
-            .expect_err("unterminated flow sequence");
+        let err = parse_document(DocumentText {
+            text: "a: 1\nb: [1, 2\n",
+            first_line: 10,
+        })
+        .expect_err("unterminated flow sequence");
         assert!(err.line.is_some_and(|l| l >= 10), "{err:?}");
     }
 

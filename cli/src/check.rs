@@ -1,0 +1,223 @@
+//! `rampart deployment check`: manifests in, findings out.
+//!
+//! ```text
+//!  sources ─split─▶ (source, document) units ──rayon──▶ parse ▶ normalize ▶ evaluate ──▶ Report
+//! ```
+//! Units are independent, so both cores parse and evaluate; results are reassembled in input
+//! order so output is deterministic.
+
+use std::collections::BTreeMap;
+
+use rampart_policy::compile::CompiledPolicy;
+use rampart_policy::manifest::{self, ObjectBody};
+use rampart_policy::{Deployment, EvalContext, Outcome, Severity, evaluate};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::input::Source;
+
+/// Annotation prefix that suppresses a policy on one object: `rampart.io/ignore-policy.<id-or-slug>: reason`.
+pub const IGNORE_PREFIX: &str = "rampart.io/ignore-policy.";
+
+#[derive(Debug, Serialize)]
+pub struct Finding {
+    pub policy_id: String,
+    pub policy: String,
+    pub severity: Severity,
+    pub breaks_build: bool,
+    pub violations: Vec<String>,
+    pub remediation: String,
+    /// The reason from the suppression annotation, when the object suppresses this policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NotEvaluated {
+    pub policy: String,
+    pub needs: Vec<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ObjectReport {
+    pub file: String,
+    pub document: usize,
+    pub line: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub list_index: Option<usize>,
+    pub kind: String,
+    pub name: String,
+    pub namespace: String,
+    pub findings: Vec<Finding>,
+    pub not_evaluated: Vec<NotEvaluated>,
+}
+
+impl ObjectReport {
+    /// `Deployment shop/checkout`
+    pub fn display(&self) -> String {
+        format!("{} {}/{}", self.kind, self.namespace, self.name)
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct InputProblem {
+    pub file: String,
+    pub document: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub objects: Vec<ObjectReport>,
+    pub problems: Vec<InputProblem>,
+    /// Non-workload kinds found and skipped, with counts.
+    pub skipped_kinds: BTreeMap<String, usize>,
+    /// Kinds Rampart does not know at all (CRDs, typos), with counts.
+    pub unknown_kinds: BTreeMap<String, usize>,
+    pub policies_evaluated: usize,
+}
+
+impl Report {
+    pub fn active_findings(&self) -> impl Iterator<Item = (&ObjectReport, &Finding)> {
+        self.objects.iter().flat_map(|o| {
+            o.findings
+                .iter()
+                .filter(|f| f.suppressed.is_none())
+                .map(move |f| (o, f))
+        })
+    }
+}
+
+/// Evaluates every workload in the sources against the policies.
+pub fn run_check(sources: &[Source], policies: &[CompiledPolicy], ctx: &EvalContext<'_>) -> Report {
+    let units: Vec<(usize, usize, rampart_policy::yaml::DocumentText<'_>)> = sources
+        .iter()
+        .enumerate()
+        .flat_map(|(si, s)| {
+            manifest::split(&s.text)
+                .into_iter()
+                .enumerate()
+                .map(move |(di, u)| (si, di + 1, u))
+        })
+        .collect();
+    let per_unit: Vec<(Vec<ObjectReport>, Vec<InputProblem>, Vec<(String, bool)>)> = units
+        .par_iter()
+        .map(|(si, doc, unit)| {
+            let file = &sources[*si].name;
+            let parsed = manifest::parse_unit(*unit, *doc);
+            let mut objects = Vec::new();
+            let mut kinds = Vec::new();
+            for object in parsed.objects {
+                match &object.body {
+                    ObjectBody::Workload(w) => {
+                        let deployment = Deployment::from_workload(w, "default");
+                        objects.push(evaluate_object(
+                            file,
+                            &object.location,
+                            &deployment,
+                            policies,
+                            ctx,
+                        ));
+                    }
+                    ObjectBody::NotAWorkload => kinds.push((object.kind.clone(), false)),
+                    ObjectBody::UnknownKind => kinds.push((object.kind.clone(), true)),
+                }
+            }
+            let problems = parsed
+                .problems
+                .into_iter()
+                .map(|p| InputProblem {
+                    file: file.clone(),
+                    document: p.document,
+                    line: p.line,
+                    message: p.message,
+                })
+                .collect();
+            (objects, problems, kinds)
+        })
+        .collect();
+    let mut report = Report {
+        policies_evaluated: policies.len(),
+        ..Report::default()
+    };
+    for (objects, problems, kinds) in per_unit {
+        report.objects.extend(objects);
+        report.problems.extend(problems);
+        for (kind, unknown) in kinds {
+            let map = if unknown {
+                &mut report.unknown_kinds
+            } else {
+                &mut report.skipped_kinds
+            };
+            *map.entry(kind).or_default() += 1;
+        }
+    }
+    report
+}
+
+fn suppression<'a>(deployment: &'a Deployment, policy: &CompiledPolicy) -> Option<&'a str> {
+    let slug = policy.policy.slug();
+    // Annotation name parts are capped at 63 characters, so long slugs match on their prefix.
+    let short_slug = slug.get(..63).unwrap_or(&slug).trim_end_matches('-');
+    deployment.annotations.iter().find_map(|(k, v)| {
+        let wanted = k.strip_prefix(IGNORE_PREFIX)?;
+        let hit = (!policy.policy.id.is_empty() && wanted == policy.policy.id)
+            || wanted == slug
+            || wanted == short_slug;
+        hit.then_some(v.as_str())
+    })
+}
+
+fn evaluate_object(
+    file: &str,
+    location: &manifest::Location,
+    deployment: &Deployment,
+    policies: &[CompiledPolicy],
+    ctx: &EvalContext<'_>,
+) -> ObjectReport {
+    let mut findings = Vec::new();
+    let mut not_evaluated = Vec::new();
+    for policy in policies {
+        match evaluate(policy, deployment, ctx) {
+            Outcome::Violated(violations) => findings.push(Finding {
+                policy_id: policy.policy.id.clone(),
+                policy: policy.policy.name.clone(),
+                severity: policy.policy.severity,
+                breaks_build: policy.policy.enforces_at_deploy(),
+                violations,
+                remediation: policy.policy.remediation.clone(),
+                suppressed: suppression(deployment, policy).map(|r| {
+                    if r.is_empty() {
+                        "no reason given".to_string()
+                    } else {
+                        r.to_string()
+                    }
+                }),
+            }),
+            Outcome::NotEvaluable(needs) => not_evaluated.push(NotEvaluated {
+                policy: policy.policy.name.clone(),
+                needs,
+            }),
+            Outcome::Pass | Outcome::OutOfScope | Outcome::Excluded(_) => {}
+        }
+    }
+    // Most severe first, then by name, so every output lists findings the same way.
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.policy.cmp(&b.policy))
+    });
+    ObjectReport {
+        file: file.to_string(),
+        document: location.document,
+        line: location.line,
+        list_index: location.list_index,
+        kind: deployment.kind.as_str().to_string(),
+        name: deployment.name.clone(),
+        namespace: deployment.namespace.clone(),
+        findings,
+        not_evaluated,
+    }
+}

@@ -1,0 +1,205 @@
+//! The `rampart` command. `main.rs` only installs process-wide state and calls [`run`].
+//!
+//! Exit codes: 0 clean or nothing failing, 1 failing violations (or invalid policies for
+//! `policy validate`), 2 usage or input error.
+
+pub mod check;
+pub mod input;
+pub mod output;
+pub mod policies;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use rampart_policy::{EvalContext, Severity};
+
+use crate::check::Finding;
+use crate::output::Format;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rampart",
+    version,
+    about = "Kubernetes security: build, deploy and runtime policies, ACS-compatible"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check workload manifests against deploy-time policies.
+    Deployment {
+        #[command(subcommand)]
+        command: DeploymentCommand,
+    },
+    /// List, validate and export policies.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeploymentCommand {
+    /// Evaluate workloads in YAML/JSON manifests (files, directories or `-` for stdin).
+    Check(CheckArgs),
+}
+
+/// Where policies come from: the embedded defaults, plus or instead of custom ones.
+#[derive(Debug, Args, Clone)]
+pub struct PolicySourceArgs {
+    /// Custom ACS-format policies (a JSON file or a directory of them); repeatable. A custom
+    /// policy with the id or name of a default replaces it.
+    #[arg(
+        long = "policies",
+        value_name = "DIR|FILE",
+        env = "RAMPART_POLICIES",
+        value_delimiter = ','
+    )]
+    pub policies: Vec<String>,
+    /// Use only the custom policies, not the defaults.
+    #[arg(long, env = "RAMPART_REPLACE_DEFAULTS")]
+    pub replace_defaults: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// Violations of policies with deploy-time enforcement (like roxctl).
+    Enforced,
+    /// Any violation.
+    Any,
+    /// Never fail because of violations.
+    Never,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Manifest file, directory (recursive; .yaml/.yml/.json) or `-` for stdin; repeatable.
+    #[arg(short = 'f', long = "file", required = true, value_name = "PATH")]
+    pub files: Vec<String>,
+    #[command(flatten)]
+    pub source: PolicySourceArgs,
+    /// Only policies in these categories (comma-separated, case-insensitive).
+    #[arg(short = 'c', long, value_delimiter = ',', env = "RAMPART_CATEGORIES")]
+    pub categories: Vec<String>,
+    /// Only policies of at least this severity (low, medium, high, critical).
+    #[arg(long, value_parser = parse_severity, env = "RAMPART_SEVERITY_AT_LEAST")]
+    pub severity_at_least: Option<Severity>,
+    /// Only these policies (name, id or slug; repeatable); names a disabled policy to run it.
+    #[arg(long, value_name = "POLICY")]
+    pub include: Vec<String>,
+    /// Skip these policies (name, id or slug; repeatable).
+    #[arg(long, value_name = "POLICY")]
+    pub exclude: Vec<String>,
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Table, env = "RAMPART_OUTPUT")]
+    pub output: Format,
+    /// Which violations make the command exit 1.
+    #[arg(long, value_enum, default_value_t = FailOn::Enforced, env = "RAMPART_FAIL_ON")]
+    pub fail_on: FailOn,
+    /// Cluster name, for policies scoped to a cluster.
+    #[arg(long, env = "RAMPART_CLUSTER")]
+    pub cluster: Option<String>,
+    /// Largest accepted input (each file, or stdin), in bytes.
+    #[arg(long, default_value_t = 64 * 1024 * 1024, env = "RAMPART_MAX_INPUT_BYTES")]
+    pub max_input_bytes: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// List the policies (defaults plus custom ones).
+    List {
+        #[command(flatten)]
+        source: PolicySourceArgs,
+        #[arg(short = 'o', long, value_enum, default_value_t = ListFormat::Table)]
+        output: ListFormat,
+    },
+    /// Validate ACS-format policy files; exits 1 with every error found.
+    Validate {
+        /// A policy JSON file (single policy or `{"policies": [...]}`) or a directory of them.
+        #[arg(short = 'f', long = "file", required = true, value_name = "FILE|DIR")]
+        files: Vec<String>,
+    },
+    /// Print policies as an ACS export (`{"policies": [...]}`), ready for ACS or `--policies`.
+    Export {
+        #[command(flatten)]
+        source: PolicySourceArgs,
+        /// Only these policies (name, id or slug; repeatable).
+        #[arg(long, value_name = "POLICY")]
+        include: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+fn parse_severity(s: &str) -> Result<Severity, String> {
+    Severity::parse_short(s)
+        .ok_or_else(|| format!("'{s}' is not a severity (low, medium, high, critical)"))
+}
+
+/// Runs a parsed command line, writing to the given streams; returns the exit code.
+pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitCode {
+    let result = match cli.command {
+        Command::Deployment {
+            command: DeploymentCommand::Check(args),
+        } => deployment_check(args, out, err),
+        Command::Policy { command } => policies::run(command, out, err),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn deployment_check(
+    args: CheckArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let all = policies::load(&args.source)?;
+    let selected = policies::select(
+        all,
+        &policies::Selection {
+            stage: rampart_policy::LifecycleStage::Deploy,
+            categories: &args.categories,
+            severity_at_least: args.severity_at_least,
+            include: &args.include,
+            exclude: &args.exclude,
+        },
+    )?;
+    let sources = input::read_sources(&args.files, args.max_input_bytes)?;
+    let ctx = EvalContext {
+        cluster: args.cluster.as_deref(),
+        ..EvalContext::default()
+    };
+    let report = check::run_check(&sources, &selected, &ctx);
+    let fail_on = args.fail_on;
+    let failing = move |f: &Finding| match fail_on {
+        FailOn::Enforced => f.breaks_build,
+        FailOn::Any => true,
+        FailOn::Never => false,
+    };
+    let rendered = output::render(args.output, &report, &failing);
+    out.write_all(rendered.as_bytes())?;
+    if args.output != Format::Table {
+        // Machine-readable output goes to stdout alone; the human summary goes to stderr.
+        err.write_all(output::summary(&report, &failing).as_bytes())?;
+    }
+    let code = if !report.problems.is_empty() {
+        2
+    } else if report.active_findings().any(|(_, f)| failing(f)) {
+        1
+    } else {
+        0
+    };
+    Ok(ExitCode::from(code))
+}
