@@ -91,7 +91,7 @@ pub fn parse_unit(unit: DocumentText<'_>, document: usize) -> Parsed {
         return parse_json_stream(unit.text, document);
     }
     match yaml::parse_document(unit) {
-        Ok(value) => objects_from_value(value, document, unit.first_line),
+        Ok(value) => objects_from_value(value, document, unit.content_line()),
         Err(e) => Parsed {
             objects: Vec::new(),
             problems: vec![Problem {
@@ -390,7 +390,7 @@ mod tests {
             parsed.problems[0]
         );
         assert_eq!(parsed.problems[1].document, 3);
-        assert_eq!(parsed.problems[1].line, Some(9));
+        assert_eq!(parsed.problems[1].line, Some(10));
         assert!(
             parsed.problems[1]
                 .message

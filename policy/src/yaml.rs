@@ -29,6 +29,22 @@ pub struct DocumentText<'a> {
     pub first_line: usize,
 }
 
+impl DocumentText<'_> {
+    /// 1-based line of the document's first content line (after comments, blanks and markers):
+    /// where a report should point for the object.
+    pub fn content_line(&self) -> usize {
+        let skipped = self
+            .text
+            .lines()
+            .take_while(|l| {
+                let t = l.trim();
+                t.is_empty() || t.starts_with('#') || l.starts_with('%') || t == "---"
+            })
+            .count();
+        self.first_line + skipped
+    }
+}
+
 /// Why a YAML document could not be turned into a value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}{}", line.map(|l| format!(" (line {l})")).unwrap_or_default())]

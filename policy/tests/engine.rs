@@ -11,7 +11,9 @@ use rampart_policy::{Deployment, EvalContext, Outcome, evaluate};
 /// `spec.template.spec`) and extra metadata lines.
 fn workload(metadata: &str, pod_spec: &str) -> Deployment {
     let indent = |s: &str, n: usize| {
-        s.lines().map(|l| format!("{}{l}\n", " ".repeat(n))).collect::<String>()
+        s.lines()
+            .map(|l| format!("{}{l}\n", " ".repeat(n)))
+            .collect::<String>()
     };
     let yaml = format!(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\n{}spec:\n  selector:\n    matchLabels: {{app: web}}\n  template:\n    metadata:\n      labels: {{app: web}}\n    spec:\n{}",
@@ -46,7 +48,10 @@ automountServiceAccountToken: false
 serviceAccountName: web";
 
 fn policy(field: &str, values: &[&str], negate: bool, and: bool) -> Policy {
-    let values: Vec<_> = values.iter().map(|v| serde_json::json!({"value": v})).collect();
+    let values: Vec<_> = values
+        .iter()
+        .map(|v| serde_json::json!({"value": v}))
+        .collect();
     let json = serde_json::json!({
         "name": format!("test {field}"),
         "severity": "LOW_SEVERITY",
@@ -56,7 +61,9 @@ fn policy(field: &str, values: &[&str], negate: bool, and: bool) -> Policy {
             "booleanOperator": if and { "AND" } else { "OR" }, "values": values
         }]}]
     });
-    parse_policies(&json.to_string()).expect("valid JSON").remove(0)
+    parse_policies(&json.to_string())
+        .expect("valid JSON")
+        .remove(0)
 }
 
 fn outcome(p: &Policy, d: &Deployment) -> Outcome {
@@ -83,88 +90,399 @@ fn check(name: &str, got: Outcome, want: Want) {
 }
 
 /// (field, value, violating pod spec, message fragment, passing pod spec)
-type Case = (&'static str, &'static str, &'static str, &'static str, &'static str);
+type Case = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+);
 
 const CRITERIA_CASES: &[Case] = &[
-    ("Privileged Container", "true", "containers: [{name: app, image: a:1, securityContext: {privileged: true}}]", "Container 'app' is privileged", SAFE),
-    ("Allow Privilege Escalation", "true", "containers: [{name: app, image: a:1}]", "allows privilege escalation", SAFE),
-    ("Read-Only Root Filesystem", "false", "containers: [{name: app, image: a:1}]", "read-write root filesystem", SAFE),
-    ("Add Capabilities", "SYS_ADMIN", "containers: [{name: app, image: a:1, securityContext: {capabilities: {add: [CAP_SYS_ADMIN]}}}]", "adds capability SYS_ADMIN", SAFE),
-    ("Drop Capabilities", "NET_RAW", "containers: [{name: app, image: a:1, securityContext: {capabilities: {drop: [CHOWN]}}}]", "does not drop expected capabilities (NET_RAW", SAFE),
-    ("AppArmor Profile", "unconfined", "containers: [{name: app, image: a:1, securityContext: {appArmorProfile: {type: Unconfined}}}]", "AppArmor profile 'unconfined'", SAFE),
-    ("Seccomp Profile Type", "UNCONFINED", "containers: [{name: app, image: a:1}]", "no seccomp profile set", SAFE),
-    ("Container CPU Request", "0", "containers: [{name: app, image: a:1}]", "no CPU request set", SAFE),
-    ("Container CPU Limit", "> 0.4", SAFE, "CPU limit of 0.5 cores", "containers: [{name: app, image: a:1}]"),
-    ("Container Memory Request", ">= 64", SAFE, "memory request of 64 MB", "containers: [{name: app, image: a:1}]"),
-    ("Container Memory Limit", "0", "containers: [{name: app, image: a:1}]", "no memory limit set", SAFE),
-    ("Container Name", "ap+", SAFE, "has name 'app'", "containers: [{name: other, image: a:1}]"),
-    ("Liveness Probe Defined", "false", "containers: [{name: app, image: a:1}]", "does not define a liveness probe", SAFE),
-    ("Readiness Probe Defined", "false", "containers: [{name: app, image: a:1}]", "does not define a readiness probe", SAFE),
-    ("Image Registry", "docker\\.io", "containers: [{name: app, image: nginx:1.27}]", "from registry 'docker.io'", SAFE),
-    ("Image Remote", ".*/nginx", "containers: [{name: app, image: nginx:1.27}]", "with remote 'library/nginx'", SAFE),
-    ("Image Tag", "latest", "containers: [{name: app, image: nginx}]", "with tag 'latest'", SAFE),
+    (
+        "Privileged Container",
+        "true",
+        "containers: [{name: app, image: a:1, securityContext: {privileged: true}}]",
+        "Container 'app' is privileged",
+        SAFE,
+    ),
+    (
+        "Allow Privilege Escalation",
+        "true",
+        "containers: [{name: app, image: a:1}]",
+        "allows privilege escalation",
+        SAFE,
+    ),
+    (
+        "Read-Only Root Filesystem",
+        "false",
+        "containers: [{name: app, image: a:1}]",
+        "read-write root filesystem",
+        SAFE,
+    ),
+    (
+        "Add Capabilities",
+        "SYS_ADMIN",
+        "containers: [{name: app, image: a:1, securityContext: {capabilities: {add: [CAP_SYS_ADMIN]}}}]",
+        "adds capability SYS_ADMIN",
+        SAFE,
+    ),
+    (
+        "Drop Capabilities",
+        "NET_RAW",
+        "containers: [{name: app, image: a:1, securityContext: {capabilities: {drop: [CHOWN]}}}]",
+        "does not drop expected capabilities (NET_RAW",
+        SAFE,
+    ),
+    (
+        "AppArmor Profile",
+        "unconfined",
+        "containers: [{name: app, image: a:1, securityContext: {appArmorProfile: {type: Unconfined}}}]",
+        "AppArmor profile 'unconfined'",
+        SAFE,
+    ),
+    (
+        "Seccomp Profile Type",
+        "UNCONFINED",
+        "containers: [{name: app, image: a:1}]",
+        "no seccomp profile set",
+        SAFE,
+    ),
+    (
+        "Container CPU Request",
+        "0",
+        "containers: [{name: app, image: a:1}]",
+        "no CPU request set",
+        SAFE,
+    ),
+    (
+        "Container CPU Limit",
+        "> 0.4",
+        SAFE,
+        "CPU limit of 0.5 cores",
+        "containers: [{name: app, image: a:1}]",
+    ),
+    (
+        "Container Memory Request",
+        ">= 64",
+        SAFE,
+        "memory request of 64 MB",
+        "containers: [{name: app, image: a:1}]",
+    ),
+    (
+        "Container Memory Limit",
+        "0",
+        "containers: [{name: app, image: a:1}]",
+        "no memory limit set",
+        SAFE,
+    ),
+    (
+        "Container Name",
+        "ap+",
+        SAFE,
+        "has name 'app'",
+        "containers: [{name: other, image: a:1}]",
+    ),
+    (
+        "Liveness Probe Defined",
+        "false",
+        "containers: [{name: app, image: a:1}]",
+        "does not define a liveness probe",
+        SAFE,
+    ),
+    (
+        "Readiness Probe Defined",
+        "false",
+        "containers: [{name: app, image: a:1}]",
+        "does not define a readiness probe",
+        SAFE,
+    ),
+    (
+        "Image Registry",
+        "docker\\.io",
+        "containers: [{name: app, image: nginx:1.27}]",
+        "from registry 'docker.io'",
+        SAFE,
+    ),
+    (
+        "Image Remote",
+        ".*/nginx",
+        "containers: [{name: app, image: nginx:1.27}]",
+        "with remote 'library/nginx'",
+        SAFE,
+    ),
+    (
+        "Image Tag",
+        "latest",
+        "containers: [{name: app, image: nginx}]",
+        "with tag 'latest'",
+        SAFE,
+    ),
     ("Namespace", "shop", SAFE, "in namespace 'shop'", "SKIP"),
-    ("Service Account", "default", "containers: [{name: app, image: a:1}]", "service account 'default'", SAFE),
-    ("Automount Service Account Token", "true", "containers: [{name: app, image: a:1}]", "mounts the service account token", SAFE),
-    ("Host Network", "true", "hostNetwork: true\ncontainers: [{name: app, image: a:1}]", "uses the host's network namespace", SAFE),
-    ("Host PID", "true", "hostPID: true\ncontainers: [{name: app, image: a:1}]", "process ID namespace", SAFE),
-    ("Host IPC", "true", "hostIPC: true\ncontainers: [{name: app, image: a:1}]", "IPC namespace", SAFE),
-    ("Runtime Class", "gvisor", "runtimeClassName: gvisor\ncontainers: [{name: app, image: a:1}]", "runtime class 'gvisor'", SAFE),
-    ("Exposed Port", "22", "containers: [{name: app, image: a:1, ports: [{containerPort: 22}]}]", "exposes port 22/TCP", SAFE),
-    ("Exposed Port Protocol", "UDP", "containers: [{name: app, image: a:1, ports: [{containerPort: 53, protocol: UDP}]}]", "exposes port 53/UDP", "containers: [{name: app, image: a:1, ports: [{containerPort: 53}]}]"),
-    ("Exposed Node Port", "<= 1024", "containers: [{name: app, image: a:1, ports: [{containerPort: 80, hostPort: 80}]}]", "node port 80 (hostPort)", SAFE),
-    ("Port Exposure Method", "HOST", "containers: [{name: app, image: a:1, ports: [{containerPort: 80, hostPort: 8080}]}]", "exposure HOST", SAFE),
-    ("Volume Name", "sock", "containers: [{name: app, image: a:1, volumeMounts: [{name: sock, mountPath: /s}]}]\nvolumes: [{name: sock, hostPath: {path: /var/run/docker.sock}}]", "mounts volume 'sock' (HostPath /var/run/docker.sock)", SAFE),
-    ("Volume Source", "/etc(/.*)?", "containers: [{name: app, image: a:1, volumeMounts: [{name: h, mountPath: /h, readOnly: true}]}]\nvolumes: [{name: h, hostPath: {path: /etc/kubernetes}}]", "(HostPath /etc/kubernetes) at /h (read-only)", SAFE),
-    ("Volume Destination", "/data", "containers: [{name: app, image: a:1, volumeMounts: [{name: d, mountPath: /data}]}]\nvolumes: [{name: d, emptyDir: {}}]", "at /data (writable)", SAFE),
-    ("Volume Type", "Secret", "containers: [{name: app, image: a:1, volumeMounts: [{name: s, mountPath: /s}]}]\nvolumes: [{name: s, secret: {secretName: creds}}]", "(Secret creds)", SAFE),
-    ("Mount Propagation", "BIDIRECTIONAL", "containers: [{name: app, image: a:1, volumeMounts: [{name: d, mountPath: /d, mountPropagation: Bidirectional}]}]\nvolumes: [{name: d, hostPath: {path: /mnt}}]", "propagation BIDIRECTIONAL", SAFE),
-    ("Writable Mounted Volume", "true", "containers: [{name: app, image: a:1, volumeMounts: [{name: d, mountPath: /d}]}]\nvolumes: [{name: d, emptyDir: {}}]", "(writable)", SAFE),
-    ("Writable Host Mount", "true", "containers: [{name: app, image: a:1, volumeMounts: [{name: d, mountPath: /d}]}]\nvolumes: [{name: d, hostPath: {path: /mnt}}]", "(HostPath /mnt) at /d (writable)", "containers: [{name: app, image: a:1, volumeMounts: [{name: d, mountPath: /d}]}]\nvolumes: [{name: d, emptyDir: {}}]"),
-    ("Environment Variable", "RAW=.*PASSWORD.*=", "containers: [{name: app, image: a:1, env: [{name: DB_PASSWORD, value: hunter2}]}]", "Environment variable 'DB_PASSWORD' in container 'app' has a raw value", "containers: [{name: app, image: a:1, env: [{name: DB_PASSWORD, valueFrom: {secretKeyRef: {name: db, key: pw}}}]}]"),
-    ("Environment Variable", "SECRET_KEY==", "containers: [{name: app, image: a:1, env: [{name: TOKEN, valueFrom: {secretKeyRef: {name: api, key: token}}}]}]", "is set from secret key 'api/token'", SAFE),
-    ("Replicas", "< 2", "containers: [{name: app, image: a:1}]", "has 1 replica", "SKIP"),
-    ("Run As Non-Root", "false", "containers: [{name: app, image: a:1}]", "may run as root", SAFE),
-    ("Run As Non-Root", "false", "securityContext: {runAsNonRoot: true}\ncontainers: [{name: app, image: a:1, securityContext: {runAsUser: 0}}]", "runs as root (runAsUser: 0)", "securityContext: {runAsUser: 1000}\ncontainers: [{name: app, image: a:1}]"),
-    ("Unsafe Sysctl", "true", "securityContext: {sysctls: [{name: kernel.msgmax, value: '65536'}]}\ncontainers: [{name: app, image: a:1}]", "unsafe sysctls: kernel.msgmax", "securityContext: {sysctls: [{name: net.ipv4.tcp_syncookies, value: '1'}]}\ncontainers: [{name: app, image: a:1}]"),
-    ("Duplicate Environment Variable", "true", "containers: [{name: app, image: a:1, env: [{name: A, value: '1'}, {name: A, value: '2'}]}]", "more than once: A", SAFE),
-    ("Unmasked Proc Mount", "true", "containers: [{name: app, image: a:1, securityContext: {procMount: Unmasked}}]", "procMount: Unmasked", SAFE),
-    ("Deprecated Service Account Field", "true", "serviceAccount: legacy\ncontainers: [{name: app, image: a:1}]", "deprecated serviceAccount field ('legacy')", SAFE),
+    (
+        "Service Account",
+        "default",
+        "containers: [{name: app, image: a:1}]",
+        "service account 'default'",
+        SAFE,
+    ),
+    (
+        "Automount Service Account Token",
+        "true",
+        "containers: [{name: app, image: a:1}]",
+        "mounts the service account token",
+        SAFE,
+    ),
+    (
+        "Host Network",
+        "true",
+        "hostNetwork: true\ncontainers: [{name: app, image: a:1}]",
+        "uses the host's network namespace",
+        SAFE,
+    ),
+    (
+        "Host PID",
+        "true",
+        "hostPID: true\ncontainers: [{name: app, image: a:1}]",
+        "process ID namespace",
+        SAFE,
+    ),
+    (
+        "Host IPC",
+        "true",
+        "hostIPC: true\ncontainers: [{name: app, image: a:1}]",
+        "IPC namespace",
+        SAFE,
+    ),
+    (
+        "Runtime Class",
+        "gvisor",
+        "runtimeClassName: gvisor\ncontainers: [{name: app, image: a:1}]",
+        "runtime class 'gvisor'",
+        SAFE,
+    ),
+    (
+        "Exposed Port",
+        "22",
+        "containers: [{name: app, image: a:1, ports: [{containerPort: 22}]}]",
+        "exposes port 22/TCP",
+        SAFE,
+    ),
+    (
+        "Exposed Port Protocol",
+        "UDP",
+        "containers: [{name: app, image: a:1, ports: [{containerPort: 53, protocol: UDP}]}]",
+        "exposes port 53/UDP",
+        "containers: [{name: app, image: a:1, ports: [{containerPort: 53}]}]",
+    ),
+    (
+        "Exposed Node Port",
+        "<= 1024",
+        "containers: [{name: app, image: a:1, ports: [{containerPort: 80, hostPort: 80}]}]",
+        "node port 80 (hostPort)",
+        SAFE,
+    ),
+    (
+        "Port Exposure Method",
+        "HOST",
+        "containers: [{name: app, image: a:1, ports: [{containerPort: 80, hostPort: 8080}]}]",
+        "exposure HOST",
+        SAFE,
+    ),
+    (
+        "Volume Name",
+        "sock",
+        "containers: [{name: app, image: a:1, volumeMounts: [{name: sock, mountPath: /s}]}]\nvolumes: [{name: sock, hostPath: {path: /var/run/docker.sock}}]",
+        "mounts volume 'sock' (HostPath /var/run/docker.sock)",
+        SAFE,
+    ),
+    (
+        "Volume Source",
+        "/etc(/.*)?",
+        "containers: [{name: app, image: a:1, volumeMounts: [{name: h, mountPath: /h, readOnly: true}]}]\nvolumes: [{name: h, hostPath: {path: /etc/kubernetes}}]",
+        "(HostPath /etc/kubernetes) at /h (read-only)",
+        SAFE,
+    ),
+    (
+        "Volume Destination",
+        "/data",
+        "containers: [{name: app, image: a:1, volumeMounts: [{name: d, mountPath: /data}]}]\nvolumes: [{name: d, emptyDir: {}}]",
+        "at /data (writable)",
+        SAFE,
+    ),
+    (
+        "Volume Type",
+        "Secret",
+        "containers: [{name: app, image: a:1, volumeMounts: [{name: s, mountPath: /s}]}]\nvolumes: [{name: s, secret: {secretName: creds}}]",
+        "(Secret creds)",
+        SAFE,
+    ),
+    (
+        "Mount Propagation",
+        "BIDIRECTIONAL",
+        "containers: [{name: app, image: a:1, volumeMounts: [{name: d, mountPath: /d, mountPropagation: Bidirectional}]}]\nvolumes: [{name: d, hostPath: {path: /mnt}}]",
+        "propagation BIDIRECTIONAL",
+        SAFE,
+    ),
+    (
+        "Writable Mounted Volume",
+        "true",
+        "containers: [{name: app, image: a:1, volumeMounts: [{name: d, mountPath: /d}]}]\nvolumes: [{name: d, emptyDir: {}}]",
+        "(writable)",
+        SAFE,
+    ),
+    (
+        "Writable Host Mount",
+        "true",
+        "containers: [{name: app, image: a:1, volumeMounts: [{name: d, mountPath: /d}]}]\nvolumes: [{name: d, hostPath: {path: /mnt}}]",
+        "(HostPath /mnt) at /d (writable)",
+        "containers: [{name: app, image: a:1, volumeMounts: [{name: d, mountPath: /d}]}]\nvolumes: [{name: d, emptyDir: {}}]",
+    ),
+    (
+        "Environment Variable",
+        "RAW=.*PASSWORD.*=",
+        "containers: [{name: app, image: a:1, env: [{name: DB_PASSWORD, value: hunter2}]}]",
+        "Environment variable 'DB_PASSWORD' in container 'app' has a raw value",
+        "containers: [{name: app, image: a:1, env: [{name: DB_PASSWORD, valueFrom: {secretKeyRef: {name: db, key: pw}}}]}]",
+    ),
+    (
+        "Environment Variable",
+        "SECRET_KEY==",
+        "containers: [{name: app, image: a:1, env: [{name: TOKEN, valueFrom: {secretKeyRef: {name: api, key: token}}}]}]",
+        "is set from secret key 'api/token'",
+        SAFE,
+    ),
+    (
+        "Replicas",
+        "< 2",
+        "containers: [{name: app, image: a:1}]",
+        "has 1 replica",
+        "SKIP",
+    ),
+    (
+        "Run As Non-Root",
+        "false",
+        "containers: [{name: app, image: a:1}]",
+        "may run as root",
+        SAFE,
+    ),
+    (
+        "Run As Non-Root",
+        "false",
+        "securityContext: {runAsNonRoot: true}\ncontainers: [{name: app, image: a:1, securityContext: {runAsUser: 0}}]",
+        "runs as root (runAsUser: 0)",
+        "securityContext: {runAsUser: 1000}\ncontainers: [{name: app, image: a:1}]",
+    ),
+    (
+        "Unsafe Sysctl",
+        "true",
+        "securityContext: {sysctls: [{name: kernel.msgmax, value: '65536'}]}\ncontainers: [{name: app, image: a:1}]",
+        "unsafe sysctls: kernel.msgmax",
+        "securityContext: {sysctls: [{name: net.ipv4.tcp_syncookies, value: '1'}]}\ncontainers: [{name: app, image: a:1}]",
+    ),
+    (
+        "Duplicate Environment Variable",
+        "true",
+        "containers: [{name: app, image: a:1, env: [{name: A, value: '1'}, {name: A, value: '2'}]}]",
+        "more than once: A",
+        SAFE,
+    ),
+    (
+        "Unmasked Proc Mount",
+        "true",
+        "containers: [{name: app, image: a:1, securityContext: {procMount: Unmasked}}]",
+        "procMount: Unmasked",
+        SAFE,
+    ),
+    (
+        "Deprecated Service Account Field",
+        "true",
+        "serviceAccount: legacy\ncontainers: [{name: app, image: a:1}]",
+        "deprecated serviceAccount field ('legacy')",
+        SAFE,
+    ),
 ];
 
 #[test]
 fn every_evaluable_criterion_violates_and_passes() {
     for (field, value, violating, fragment, passing) in CRITERIA_CASES {
         let p = policy(field, &[value], false, false);
-        check(&format!("{field}={value} violating"), outcome(&p, &workload("", violating)), Want::Violated(fragment));
+        check(
+            &format!("{field}={value} violating"),
+            outcome(&p, &workload("", violating)),
+            Want::Violated(fragment),
+        );
         if *passing != "SKIP" {
-            check(&format!("{field}={value} passing"), outcome(&p, &workload("", passing)), Want::Pass);
+            check(
+                &format!("{field}={value} passing"),
+                outcome(&p, &workload("", passing)),
+                Want::Pass,
+            );
         }
     }
 }
 
 #[test]
 fn metadata_criteria() {
-    let labelled = workload("labels: {team: payments}\nannotations: {owner: alice, admission.rampart.io/break-glass: 'INC-42'}", SAFE);
+    let labelled = workload(
+        "labels: {team: payments}\nannotations: {owner: alice, admission.rampart.io/break-glass: 'INC-42'}",
+        SAFE,
+    );
     let bare = workload("", SAFE);
     let required_label = policy("Required Label", &["owner|team=.+"], false, false);
-    check("required label present", outcome(&required_label, &labelled), Want::Pass);
-    check("required label missing", outcome(&required_label, &bare), Want::Violated("Required label not found"));
+    check(
+        "required label present",
+        outcome(&required_label, &labelled),
+        Want::Pass,
+    );
+    check(
+        "required label missing",
+        outcome(&required_label, &bare),
+        Want::Violated("Required label not found"),
+    );
     let required_annotation = policy("Required Annotation", &["owner=.+"], false, false);
-    check("required annotation present", outcome(&required_annotation, &labelled), Want::Pass);
-    check("required annotation missing", outcome(&required_annotation, &bare), Want::Violated("Required annotation not found"));
-    let disallowed = policy("Disallowed Annotation", &["admission.rampart.io/break-glass="], false, false);
-    check("disallowed annotation", outcome(&disallowed, &labelled), Want::Violated("admission.rampart.io/break-glass=INC-42"));
-    check("disallowed annotation absent", outcome(&disallowed, &bare), Want::Pass);
+    check(
+        "required annotation present",
+        outcome(&required_annotation, &labelled),
+        Want::Pass,
+    );
+    check(
+        "required annotation missing",
+        outcome(&required_annotation, &bare),
+        Want::Violated("Required annotation not found"),
+    );
+    let disallowed = policy(
+        "Disallowed Annotation",
+        &["admission.rampart.io/break-glass="],
+        false,
+        false,
+    );
+    check(
+        "disallowed annotation",
+        outcome(&disallowed, &labelled),
+        Want::Violated("admission.rampart.io/break-glass=INC-42"),
+    );
+    check(
+        "disallowed annotation absent",
+        outcome(&disallowed, &bare),
+        Want::Pass,
+    );
     let mismatched = mismatched_selector();
     let selector = policy("Selector Matches Pod Labels", &["false"], false, false);
-    check("mismatched selector", outcome(&selector, &mismatched), Want::Violated("does not match its pod template labels (app=b)"));
+    check(
+        "mismatched selector",
+        outcome(&selector, &mismatched),
+        Want::Violated("does not match its pod template labels (app=b)"),
+    );
     check("matching selector", outcome(&selector, &bare), Want::Pass);
 }
 
 #[test]
 fn criteria_needing_more_than_a_manifest_are_not_evaluable() {
-    let d = workload("", "containers: [{name: app, image: a:1, ports: [{containerPort: 8080}]}]");
+    let d = workload(
+        "",
+        "containers: [{name: app, image: a:1, ports: [{containerPort: 8080}]}]",
+    );
     for (field, value) in [
         ("CVE", "CVE-2021-44228"),
         ("Image Age", "30"),
@@ -174,26 +492,100 @@ fn criteria_needing_more_than_a_manifest_are_not_evaluable() {
         ("Port Exposure Method", "EXTERNAL"),
         ("Exposed Node Port", "> 30000"),
     ] {
-        check(field, outcome(&policy(field, &[value], false, false), &d), Want::NotEvaluable);
+        check(
+            field,
+            outcome(&policy(field, &[value], false, false), &d),
+            Want::NotEvaluable,
+        );
     }
 }
 
 /// (description, section groups as JSON, pod spec, violated?)
 const BOOLEAN_CASES: &[(&str, &str, &str, Option<bool>)] = &[
-    ("groups are ANDed: both hold", r#"[{"fieldName":"Privileged Container","values":[{"value":"true"}]},{"fieldName":"Image Tag","values":[{"value":"latest"}]}]"#, "containers: [{name: a, image: nginx, securityContext: {privileged: true}}]", Some(true)),
-    ("groups are ANDed: one fails", r#"[{"fieldName":"Privileged Container","values":[{"value":"true"}]},{"fieldName":"Image Tag","values":[{"value":"latest"}]}]"#, "containers: [{name: a, image: nginx:1, securityContext: {privileged: true}}]", Some(false)),
-    ("container groups must match the same container", r#"[{"fieldName":"Privileged Container","values":[{"value":"true"}]},{"fieldName":"Image Tag","values":[{"value":"latest"}]}]"#, "containers: [{name: a, image: nginx, securityContext: {privileged: false}}, {name: b, image: nginx:1, securityContext: {privileged: true}}]", Some(false)),
-    ("values are ORed by default", r#"[{"fieldName":"Image Tag","values":[{"value":"latest"},{"value":"dev"}]}]"#, "containers: [{name: a, image: nginx:dev}]", Some(true)),
-    ("AND values must all hold", r#"[{"fieldName":"Exposed Port","booleanOperator":"AND","values":[{"value":"> 1000"},{"value":"< 2000"}]}]"#, "containers: [{name: a, image: x:1, ports: [{containerPort: 2222}]}]", Some(false)),
-    ("AND values all hold", r#"[{"fieldName":"Exposed Port","booleanOperator":"AND","values":[{"value":"> 1000"},{"value":"< 2000"}]}]"#, "containers: [{name: a, image: x:1, ports: [{containerPort: 1500}]}]", Some(true)),
-    ("AND over list elements: each value by some capability", r#"[{"fieldName":"Add Capabilities","booleanOperator":"AND","values":[{"value":"NET_ADMIN"},{"value":"SYS_TIME"}]}]"#, "containers: [{name: a, image: x:1, securityContext: {capabilities: {add: [NET_ADMIN]}}}]", Some(false)),
-    ("negate inverts a group", r#"[{"fieldName":"Namespace","negate":true,"values":[{"value":"shop"}]}]"#, "containers: [{name: a, image: x:1}]", Some(false)),
-    ("negate with another group", r#"[{"fieldName":"Namespace","negate":true,"values":[{"value":"kube-.*"}]},{"fieldName":"Host Network","values":[{"value":"true"}]}]"#, "hostNetwork: true\ncontainers: [{name: a, image: x:1}]", Some(true)),
-    ("regex is whole-string", r#"[{"fieldName":"Image Tag","values":[{"value":"late"}]}]"#, "containers: [{name: a, image: nginx}]", Some(false)),
-    ("regex is case-insensitive", r#"[{"fieldName":"Image Tag","values":[{"value":"LATEST"}]}]"#, "containers: [{name: a, image: nginx}]", Some(true)),
-    ("volume groups must match the same volume", r#"[{"fieldName":"Volume Type","values":[{"value":"HostPath"}]},{"fieldName":"Writable Mounted Volume","values":[{"value":"true"}]}]"#, "containers: [{name: a, image: x:1, volumeMounts: [{name: h, mountPath: /h, readOnly: true}, {name: e, mountPath: /e}]}]\nvolumes: [{name: h, hostPath: {path: /x}}, {name: e, emptyDir: {}}]", Some(false)),
-    ("unknown AND false is false", r#"[{"fieldName":"CVE","values":[{"value":"CVE-1"}]},{"fieldName":"Privileged Container","values":[{"value":"true"}]}]"#, "containers: [{name: a, image: x:1}]", Some(false)),
-    ("unknown AND true is unknown", r#"[{"fieldName":"CVE","values":[{"value":"CVE-1"}]},{"fieldName":"Privileged Container","values":[{"value":"true"}]}]"#, "containers: [{name: a, image: x:1, securityContext: {privileged: true}}]", None),
+    (
+        "groups are ANDed: both hold",
+        r#"[{"fieldName":"Privileged Container","values":[{"value":"true"}]},{"fieldName":"Image Tag","values":[{"value":"latest"}]}]"#,
+        "containers: [{name: a, image: nginx, securityContext: {privileged: true}}]",
+        Some(true),
+    ),
+    (
+        "groups are ANDed: one fails",
+        r#"[{"fieldName":"Privileged Container","values":[{"value":"true"}]},{"fieldName":"Image Tag","values":[{"value":"latest"}]}]"#,
+        "containers: [{name: a, image: nginx:1, securityContext: {privileged: true}}]",
+        Some(false),
+    ),
+    (
+        "container groups must match the same container",
+        r#"[{"fieldName":"Privileged Container","values":[{"value":"true"}]},{"fieldName":"Image Tag","values":[{"value":"latest"}]}]"#,
+        "containers: [{name: a, image: nginx, securityContext: {privileged: false}}, {name: b, image: nginx:1, securityContext: {privileged: true}}]",
+        Some(false),
+    ),
+    (
+        "values are ORed by default",
+        r#"[{"fieldName":"Image Tag","values":[{"value":"latest"},{"value":"dev"}]}]"#,
+        "containers: [{name: a, image: nginx:dev}]",
+        Some(true),
+    ),
+    (
+        "AND values must all hold",
+        r#"[{"fieldName":"Exposed Port","booleanOperator":"AND","values":[{"value":"> 1000"},{"value":"< 2000"}]}]"#,
+        "containers: [{name: a, image: x:1, ports: [{containerPort: 2222}]}]",
+        Some(false),
+    ),
+    (
+        "AND values all hold",
+        r#"[{"fieldName":"Exposed Port","booleanOperator":"AND","values":[{"value":"> 1000"},{"value":"< 2000"}]}]"#,
+        "containers: [{name: a, image: x:1, ports: [{containerPort: 1500}]}]",
+        Some(true),
+    ),
+    (
+        "AND over list elements: each value by some capability",
+        r#"[{"fieldName":"Add Capabilities","booleanOperator":"AND","values":[{"value":"NET_ADMIN"},{"value":"SYS_TIME"}]}]"#,
+        "containers: [{name: a, image: x:1, securityContext: {capabilities: {add: [NET_ADMIN]}}}]",
+        Some(false),
+    ),
+    (
+        "negate inverts a group",
+        r#"[{"fieldName":"Namespace","negate":true,"values":[{"value":"shop"}]}]"#,
+        "containers: [{name: a, image: x:1}]",
+        Some(false),
+    ),
+    (
+        "negate with another group",
+        r#"[{"fieldName":"Namespace","negate":true,"values":[{"value":"kube-.*"}]},{"fieldName":"Host Network","values":[{"value":"true"}]}]"#,
+        "hostNetwork: true\ncontainers: [{name: a, image: x:1}]",
+        Some(true),
+    ),
+    (
+        "regex is whole-string",
+        r#"[{"fieldName":"Image Tag","values":[{"value":"late"}]}]"#,
+        "containers: [{name: a, image: nginx}]",
+        Some(false),
+    ),
+    (
+        "regex is case-insensitive",
+        r#"[{"fieldName":"Image Tag","values":[{"value":"LATEST"}]}]"#,
+        "containers: [{name: a, image: nginx}]",
+        Some(true),
+    ),
+    (
+        "volume groups must match the same volume",
+        r#"[{"fieldName":"Volume Type","values":[{"value":"HostPath"}]},{"fieldName":"Writable Mounted Volume","values":[{"value":"true"}]}]"#,
+        "containers: [{name: a, image: x:1, volumeMounts: [{name: h, mountPath: /h, readOnly: true}, {name: e, mountPath: /e}]}]\nvolumes: [{name: h, hostPath: {path: /x}}, {name: e, emptyDir: {}}]",
+        Some(false),
+    ),
+    (
+        "unknown AND false is false",
+        r#"[{"fieldName":"CVE","values":[{"value":"CVE-1"}]},{"fieldName":"Privileged Container","values":[{"value":"true"}]}]"#,
+        "containers: [{name: a, image: x:1}]",
+        Some(false),
+    ),
+    (
+        "unknown AND true is unknown",
+        r#"[{"fieldName":"CVE","values":[{"value":"CVE-1"}]},{"fieldName":"Privileged Container","values":[{"value":"true"}]}]"#,
+        "containers: [{name: a, image: x:1, securityContext: {privileged: true}}]",
+        None,
+    ),
 ];
 
 #[test]
@@ -215,8 +607,19 @@ fn boolean_semantics() {
         {"policyGroups":[{"fieldName":"Host PID","values":[{"value":"true"}]}]},
         {"policyGroups":[{"fieldName":"Host IPC","values":[{"value":"true"}]}]}]}"#;
     let p = parse_policies(json).expect("valid").remove(0);
-    check("sections ORed", outcome(&p, &workload("", "hostIPC: true\ncontainers: [{name: a, image: x:1}]")), Want::Violated("IPC"));
-    check("sections ORed, none", outcome(&p, &workload("", SAFE)), Want::Pass);
+    check(
+        "sections ORed",
+        outcome(
+            &p,
+            &workload("", "hostIPC: true\ncontainers: [{name: a, image: x:1}]"),
+        ),
+        Want::Violated("IPC"),
+    );
+    check(
+        "sections ORed, none",
+        outcome(&p, &workload("", SAFE)),
+        Want::Pass,
+    );
 }
 
 #[test]
@@ -229,7 +632,11 @@ fn scope_and_exclusions() {
     let p = parse_policies(json).expect("valid").remove(0);
     let d = workload("", "containers: [{name: a, image: nginx}]");
     // The exclusion for `web` has expired, so it is evaluated.
-    check("expired exclusion", outcome(&p, &d), Want::Violated("latest"));
+    check(
+        "expired exclusion",
+        outcome(&p, &d),
+        Want::Violated("latest"),
+    );
     let mut api = d.clone();
     api.name = "api".into();
     assert_eq!(outcome(&p, &api), Outcome::Excluded("api is fine".into()));
@@ -242,65 +649,191 @@ fn scope_and_exclusions() {
 #[test]
 fn every_default_deploy_policy_has_a_violating_and_a_passing_fixture() {
     let cases: &[(&str, &str)] = &[
-        ("CAP_SYS_ADMIN capability added", "containers: [{name: a, image: x:1, securityContext: {capabilities: {add: [SYS_ADMIN]}}}]"),
-        ("Container using read-write root filesystem", "containers: [{name: a, image: x:1}]"),
-        ("Container with privilege escalation allowed", "containers: [{name: a, image: x:1, securityContext: {allowPrivilegeEscalation: true}}]"),
-        ("Docker CIS 5.1 Ensure that, if applicable, an AppArmor Profile is enabled", "containers: [{name: a, image: x:1, securityContext: {appArmorProfile: {type: Unconfined}}}]"),
-        ("Docker CIS 5.15: Ensure that the host's process namespace is not shared", "hostPID: true\ncontainers: [{name: a, image: x:1}]"),
-        ("Docker CIS 5.16: Ensure that the host's IPC namespace is not shared", "hostIPC: true\ncontainers: [{name: a, image: x:1}]"),
-        ("Docker CIS 5.19: Ensure mount propagation mode is not enabled", "containers: [{name: a, image: x:1, volumeMounts: [{name: d, mountPath: /d, mountPropagation: Bidirectional}]}]\nvolumes: [{name: d, hostPath: {path: /mnt}}]"),
-        ("Docker CIS 5.21: Ensure the default seccomp profile is not disabled", "containers: [{name: a, image: x:1}]"),
-        ("Docker CIS 5.7: Ensure privileged ports are not mapped within containers", "containers: [{name: a, image: x:1, ports: [{containerPort: 80, hostPort: 80}]}]"),
-        ("Docker CIS 5.9 and 5.20: Ensure that the host's network namespace is not shared", "hostNetwork: true\ncontainers: [{name: a, image: x:1}]"),
-        ("Drop All Capabilities", "containers: [{name: a, image: x:1}]"),
-        ("Environment Variable Contains Secret", "containers: [{name: a, image: x:1, env: [{name: API_TOKEN, value: abc}]}]"),
-        ("Kubernetes Dashboard Deployed", "containers: [{name: a, image: kubernetesui/dashboard:v2.7.0}]"),
-        ("Mount Container Runtime Socket", "containers: [{name: a, image: x:1, volumeMounts: [{name: s, mountPath: /var/run/docker.sock}]}]\nvolumes: [{name: s, hostPath: {path: /var/run/docker.sock}}]"),
-        ("Mounting Sensitive Host Directories", "containers: [{name: a, image: x:1, volumeMounts: [{name: s, mountPath: /host-etc}]}]\nvolumes: [{name: s, hostPath: {path: /etc}}]"),
-        ("No CPU request or memory limit specified", "containers: [{name: a, image: x:1}]"),
-        ("Pod Service Account Token Automatically Mounted", "containers: [{name: a, image: x:1}]"),
-        ("Privileged Container", "containers: [{name: a, image: x:1, securityContext: {privileged: true}}]"),
-        ("Secret Mounted as Environment Variable", "containers: [{name: a, image: x:1, env: [{name: T, valueFrom: {secretKeyRef: {name: s, key: k}}}]}]"),
-        ("Secure Shell (ssh) Port Exposed", "containers: [{name: a, image: x:1, ports: [{containerPort: 22}]}]"),
+        (
+            "CAP_SYS_ADMIN capability added",
+            "containers: [{name: a, image: x:1, securityContext: {capabilities: {add: [SYS_ADMIN]}}}]",
+        ),
+        (
+            "Container using read-write root filesystem",
+            "containers: [{name: a, image: x:1}]",
+        ),
+        (
+            "Container with privilege escalation allowed",
+            "containers: [{name: a, image: x:1, securityContext: {allowPrivilegeEscalation: true}}]",
+        ),
+        (
+            "Docker CIS 5.1 Ensure that, if applicable, an AppArmor Profile is enabled",
+            "containers: [{name: a, image: x:1, securityContext: {appArmorProfile: {type: Unconfined}}}]",
+        ),
+        (
+            "Docker CIS 5.15: Ensure that the host's process namespace is not shared",
+            "hostPID: true\ncontainers: [{name: a, image: x:1}]",
+        ),
+        (
+            "Docker CIS 5.16: Ensure that the host's IPC namespace is not shared",
+            "hostIPC: true\ncontainers: [{name: a, image: x:1}]",
+        ),
+        (
+            "Docker CIS 5.19: Ensure mount propagation mode is not enabled",
+            "containers: [{name: a, image: x:1, volumeMounts: [{name: d, mountPath: /d, mountPropagation: Bidirectional}]}]\nvolumes: [{name: d, hostPath: {path: /mnt}}]",
+        ),
+        (
+            "Docker CIS 5.21: Ensure the default seccomp profile is not disabled",
+            "containers: [{name: a, image: x:1}]",
+        ),
+        (
+            "Docker CIS 5.7: Ensure privileged ports are not mapped within containers",
+            "containers: [{name: a, image: x:1, ports: [{containerPort: 80, hostPort: 80}]}]",
+        ),
+        (
+            "Docker CIS 5.9 and 5.20: Ensure that the host's network namespace is not shared",
+            "hostNetwork: true\ncontainers: [{name: a, image: x:1}]",
+        ),
+        (
+            "Drop All Capabilities",
+            "containers: [{name: a, image: x:1}]",
+        ),
+        (
+            "Environment Variable Contains Secret",
+            "containers: [{name: a, image: x:1, env: [{name: API_TOKEN, value: abc}]}]",
+        ),
+        (
+            "Kubernetes Dashboard Deployed",
+            "containers: [{name: a, image: kubernetesui/dashboard:v2.7.0}]",
+        ),
+        (
+            "Mount Container Runtime Socket",
+            "containers: [{name: a, image: x:1, volumeMounts: [{name: s, mountPath: /var/run/docker.sock}]}]\nvolumes: [{name: s, hostPath: {path: /var/run/docker.sock}}]",
+        ),
+        (
+            "Mounting Sensitive Host Directories",
+            "containers: [{name: a, image: x:1, volumeMounts: [{name: s, mountPath: /host-etc}]}]\nvolumes: [{name: s, hostPath: {path: /etc}}]",
+        ),
+        (
+            "No CPU request or memory limit specified",
+            "containers: [{name: a, image: x:1}]",
+        ),
+        (
+            "Pod Service Account Token Automatically Mounted",
+            "containers: [{name: a, image: x:1}]",
+        ),
+        (
+            "Privileged Container",
+            "containers: [{name: a, image: x:1, securityContext: {privileged: true}}]",
+        ),
+        (
+            "Secret Mounted as Environment Variable",
+            "containers: [{name: a, image: x:1, env: [{name: T, valueFrom: {secretKeyRef: {name: s, key: k}}}]}]",
+        ),
+        (
+            "Secure Shell (ssh) Port Exposed",
+            "containers: [{name: a, image: x:1, ports: [{containerPort: 22}]}]",
+        ),
         ("Latest tag", "containers: [{name: a, image: nginx}]"),
-        ("Container may run as root", "containers: [{name: a, image: x:1}]"),
-        ("Container does not drop NET_RAW", "containers: [{name: a, image: x:1}]"),
-        ("Sensitive host path mounted", "containers: [{name: a, image: x:1, volumeMounts: [{name: r, mountPath: /host}]}]\nvolumes: [{name: r, hostPath: {path: /}}]"),
-        ("Unsafe sysctls", "securityContext: {sysctls: [{name: kernel.sem, value: '1'}]}\ncontainers: [{name: a, image: x:1}]"),
-        ("Duplicate environment variables", "containers: [{name: a, image: x:1, env: [{name: X, value: '1'}, {name: X, value: '2'}]}]"),
-        ("Default service account used", "containers: [{name: a, image: x:1}]"),
-        ("Writable host mount", "containers: [{name: a, image: x:1, volumeMounts: [{name: h, mountPath: /h}]}]\nvolumes: [{name: h, hostPath: {path: /opt}}]"),
-        ("Unmasked /proc mount", "containers: [{name: a, image: x:1, securityContext: {procMount: Unmasked}}]"),
-        ("Deprecated serviceAccount field", "serviceAccount: old\ncontainers: [{name: a, image: x:1}]"),
+        (
+            "Container may run as root",
+            "containers: [{name: a, image: x:1}]",
+        ),
+        (
+            "Container does not drop NET_RAW",
+            "containers: [{name: a, image: x:1}]",
+        ),
+        (
+            "Sensitive host path mounted",
+            "containers: [{name: a, image: x:1, volumeMounts: [{name: r, mountPath: /host}]}]\nvolumes: [{name: r, hostPath: {path: /}}]",
+        ),
+        (
+            "Unsafe sysctls",
+            "securityContext: {sysctls: [{name: kernel.sem, value: '1'}]}\ncontainers: [{name: a, image: x:1}]",
+        ),
+        (
+            "Duplicate environment variables",
+            "containers: [{name: a, image: x:1, env: [{name: X, value: '1'}, {name: X, value: '2'}]}]",
+        ),
+        (
+            "Default service account used",
+            "containers: [{name: a, image: x:1}]",
+        ),
+        (
+            "Writable host mount",
+            "containers: [{name: a, image: x:1, volumeMounts: [{name: h, mountPath: /h}]}]\nvolumes: [{name: h, hostPath: {path: /opt}}]",
+        ),
+        (
+            "Unmasked /proc mount",
+            "containers: [{name: a, image: x:1, securityContext: {procMount: Unmasked}}]",
+        ),
+        (
+            "Deprecated serviceAccount field",
+            "serviceAccount: old\ncontainers: [{name: a, image: x:1}]",
+        ),
         ("No liveness probe", "containers: [{name: a, image: x:1}]"),
         ("No readiness probe", "containers: [{name: a, image: x:1}]"),
     ];
     // Metadata-only policies and those needing more data are covered below.
     let metadata_cases: &[(&str, &str)] = &[
-        ("Emergency Deployment Annotation", "annotations: {admission.stackrox.io/break-glass: 'yes'}"),
-        ("Required Annotation: Email", "annotations: {email: not-an-address}"),
-        ("Required Annotation: Owner/Team", "annotations: {contact: x}"),
+        (
+            "Emergency Deployment Annotation",
+            "annotations: {admission.stackrox.io/break-glass: 'yes'}",
+        ),
+        (
+            "Required Annotation: Email",
+            "annotations: {email: not-an-address}",
+        ),
+        (
+            "Required Annotation: Owner/Team",
+            "annotations: {contact: x}",
+        ),
         ("Required Label: Owner/Team", "labels: {app: web}"),
     ];
-    let passing_metadata = "labels: {team: shop}\nannotations: {owner: shop-team, email: shop@example.com}";
+    let passing_metadata =
+        "labels: {team: shop}\nannotations: {owner: shop-team, email: shop@example.com}";
     let policies = default_policies();
-    let find = |name: &str| policies.iter().find(|p| p.name == name).unwrap_or_else(|| panic!("no default policy {name}"));
+    let find = |name: &str| {
+        policies
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("no default policy {name}"))
+    };
     let mut covered = std::collections::BTreeSet::new();
     for (name, violating) in cases {
         let p = find(name);
-        check(name, outcome(p, &workload("", violating)), Want::Violated(""));
-        check(name, outcome(p, &workload(passing_metadata, SAFE)), Want::Pass);
+        check(
+            name,
+            outcome(p, &workload("", violating)),
+            Want::Violated(""),
+        );
+        check(
+            name,
+            outcome(p, &workload(passing_metadata, SAFE)),
+            Want::Pass,
+        );
         covered.insert(*name);
     }
     for (name, metadata) in metadata_cases {
         let p = find(name);
-        check(name, outcome(p, &workload(metadata, SAFE)), Want::Violated(""));
-        check(name, outcome(p, &workload(passing_metadata, SAFE)), Want::Pass);
+        check(
+            name,
+            outcome(p, &workload(metadata, SAFE)),
+            Want::Violated(""),
+        );
+        check(
+            name,
+            outcome(p, &workload(passing_metadata, SAFE)),
+            Want::Pass,
+        );
         covered.insert(*name);
     }
     let name = "Selector does not match pod labels";
-    check(name, outcome(find(name), &mismatched_selector()), Want::Violated("does not match"));
-    check(name, outcome(find(name), &workload(passing_metadata, SAFE)), Want::Pass);
+    check(
+        name,
+        outcome(find(name), &mismatched_selector()),
+        Want::Violated("does not match"),
+    );
+    check(
+        name,
+        outcome(find(name), &workload(passing_metadata, SAFE)),
+        Want::Pass,
+    );
     covered.insert(name);
     // Cluster-context policies: undecidable from a manifest, never a silent pass.
     for name in [
@@ -309,19 +842,43 @@ fn every_default_deploy_policy_has_a_violating_and_a_passing_fixture() {
         "Deployments with externally exposed endpoints",
     ] {
         let p = find(name);
-        check(name, outcome(p, &workload("", "containers: [{name: a, image: x:1, ports: [{containerPort: 8080}]}]")), Want::NotEvaluable);
+        check(
+            name,
+            outcome(
+                p,
+                &workload(
+                    "",
+                    "containers: [{name: a, image: x:1, ports: [{containerPort: 8080}]}]",
+                ),
+            ),
+            Want::NotEvaluable,
+        );
         covered.insert(name);
     }
     // Image-data policies: not evaluable until a scan exists; the privileged ones pass when the
     // container is not privileged (the manifest part already decides).
-    for p in policies.iter().filter(|p| p.has_stage(rampart_policy::LifecycleStage::Deploy) && !covered.contains(p.name.as_str())) {
+    for p in policies.iter().filter(|p| {
+        p.has_stage(rampart_policy::LifecycleStage::Deploy) && !covered.contains(p.name.as_str())
+    }) {
         let compiled = compile(p).expect("valid");
         assert!(
-            compiled.needs.contains(&rampart_policy::criteria::Needs::ImageData),
+            compiled
+                .needs
+                .contains(&rampart_policy::criteria::Needs::ImageData),
             "default policy '{}' has no fixture",
             p.name
         );
-        check(&p.name, outcome(p, &workload("", "containers: [{name: a, image: x:1, securityContext: {privileged: true}}]")), Want::NotEvaluable);
+        check(
+            &p.name,
+            outcome(
+                p,
+                &workload(
+                    "",
+                    "containers: [{name: a, image: x:1, securityContext: {privileged: true}}]",
+                ),
+            ),
+            Want::NotEvaluable,
+        );
         if p.name.contains("Privileged") {
             check(&p.name, outcome(p, &workload("", SAFE)), Want::Pass);
         }
@@ -358,11 +915,17 @@ fn acs_policies_round_trip_unchanged() {
     }]}"#;
     let imported = parse_policies(export).expect("ACS export loads");
     compile(&imported[0]).expect("and validates");
-    let exported = serde_json::to_value(rampart_policy::policy::PolicyList { policies: imported.clone() }).expect("serializes");
+    let exported = serde_json::to_value(rampart_policy::policy::PolicyList {
+        policies: imported.clone(),
+    })
+    .expect("serializes");
     let original: serde_json::Value = serde_json::from_str(export).expect("json");
     // `isDefault: false` is the proto3 default and is not written back, as ACS does.
     let mut original_without_defaults = original.clone();
-    original_without_defaults["policies"][0].as_object_mut().expect("object").remove("isDefault");
+    original_without_defaults["policies"][0]
+        .as_object_mut()
+        .expect("object")
+        .remove("isDefault");
     assert_eq!(exported, original_without_defaults);
     let reimported = parse_policies(&exported.to_string()).expect("re-import");
     assert_eq!(reimported, imported);
@@ -389,7 +952,10 @@ fn validation_names_every_problem() {
       ]}]}"#;
     let p = parse_policies(json).expect("parses");
     let errors = compile(&p[0]).expect_err("invalid");
-    let text: Vec<String> = errors.iter().map(|e| format!("{}: {}", e.path, e.message)).collect();
+    let text: Vec<String> = errors
+        .iter()
+        .map(|e| format!("{}: {}", e.path, e.message))
+        .collect();
     let expect = [
         "severity: severity is required",
         "enforcementActions[0]: enforcement KillPod needs the Runtime lifecycle stage",
@@ -405,6 +971,9 @@ fn validation_names_every_problem() {
         "exclusions[0].expiration: 'tomorrow' is not an RFC 3339 timestamp",
     ];
     for e in expect {
-        assert!(text.iter().any(|t| t.starts_with(e)), "missing {e:?} in {text:#?}");
+        assert!(
+            text.iter().any(|t| t.starts_with(e)),
+            "missing {e:?} in {text:#?}"
+        );
     }
 }

@@ -1,0 +1,375 @@
+//! The `rampart` command end to end: outputs (snapshots), exit codes, bad input, policies.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use clap::Parser;
+
+const MIXED: &str = "tests/fixtures/mixed.yaml";
+
+/// Runs the CLI in-process from the crate directory; returns (exit code, stdout, stderr).
+fn rampart(args: &[&str]) -> (u8, String, String) {
+    let cli =
+        rampart_cli::Cli::try_parse_from(std::iter::once("rampart").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("bad test arguments: {e}"));
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let code = rampart_cli::run(cli, &mut out, &mut err);
+    // ExitCode has no accessor; its Debug form carries the number.
+    let code_text = format!("{code:?}");
+    let code: u8 = code_text
+        .trim_start_matches("ExitCode(unix_exit_status(")
+        .trim_end_matches("))")
+        .parse()
+        .unwrap_or_else(|_| panic!("unexpected ExitCode debug form {code_text}"));
+    (
+        code,
+        String::from_utf8(out).expect("utf8"),
+        String::from_utf8(err).expect("utf8"),
+    )
+}
+
+#[test]
+fn table_output_and_summary() {
+    let (code, out, _) = rampart(&["deployment", "check", "-f", MIXED, "--fail-on", "never"]);
+    assert_eq!(code, 2, "a broken document makes it an input error");
+    insta::assert_snapshot!("table", out);
+}
+
+#[test]
+fn json_output() {
+    let (_, out, err) = rampart(&["deployment", "check", "-f", MIXED, "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("stdout is JSON alone");
+    assert!(
+        err.contains("Checked 2 workload object(s)"),
+        "summary goes to stderr: {err}"
+    );
+    insta::assert_snapshot!("json", serde_json::to_string_pretty(&v).expect("json"));
+}
+
+#[test]
+fn csv_output() {
+    let (_, out, _) = rampart(&[
+        "deployment",
+        "check",
+        "-f",
+        MIXED,
+        "-o",
+        "csv",
+        "--severity-at-least",
+        "high",
+    ]);
+    insta::assert_snapshot!("csv", out);
+}
+
+#[test]
+fn junit_output() {
+    let (_, out, _) = rampart(&[
+        "deployment",
+        "check",
+        "-f",
+        MIXED,
+        "-o",
+        "junit",
+        "--categories",
+        "privileges",
+    ]);
+    insta::assert_snapshot!("junit", out);
+}
+
+#[test]
+fn sarif_output_validates_against_the_2_1_0_schema() {
+    let (_, out, _) = rampart(&["deployment", "check", "-f", MIXED, "-o", "sarif"]);
+    let sarif: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("schemas/sarif-schema-2.1.0.json")).expect("schema");
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(&sarif)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // GitHub code scanning needs a file and a line for each result.
+    let results = sarif["runs"][0]["results"].as_array().expect("results");
+    assert!(!results.is_empty());
+    for r in results {
+        let loc = &r["locations"][0]["physicalLocation"];
+        assert_eq!(loc["artifactLocation"]["uri"], MIXED);
+        assert!(loc["region"]["startLine"].as_u64().is_some_and(|l| l >= 2));
+    }
+    insta::assert_snapshot!("sarif", out);
+}
+
+#[test]
+fn exit_codes_follow_fail_on() {
+    // Only the first document of the mixed file, to keep input errors out of the picture.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = std::fs::read_to_string(MIXED).expect("fixture");
+    let first = text.split("\n---\n").next().expect("first document");
+    let file = dir.path().join("legacy.yaml");
+    std::fs::write(&file, first).expect("write");
+    let file = file.to_str().expect("utf8 path");
+    // Defaults have no deploy-time enforcement, as in ACS: nothing breaks the build.
+    assert_eq!(rampart(&["deployment", "check", "-f", file]).0, 0);
+    assert_eq!(
+        rampart(&["deployment", "check", "-f", file, "--fail-on", "any"]).0,
+        1
+    );
+    assert_eq!(
+        rampart(&["deployment", "check", "-f", file, "--fail-on", "never"]).0,
+        0
+    );
+    // An enforced custom policy breaks it.
+    let (code, out, _) = rampart(&[
+        "deployment",
+        "check",
+        "-f",
+        file,
+        "--policies",
+        "tests/fixtures/enforced-policy.json",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    let row = out
+        .lines()
+        .find(|l| l.contains("No privileged containers in shop"))
+        .expect("row");
+    assert!(row.contains("| CRITICAL | yes"), "{row}");
+}
+
+#[test]
+fn suppression_annotation_hides_a_finding_with_its_reason() {
+    let (_, out, _) = rampart(&["deployment", "check", "-f", MIXED, "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let legacy = &v["results"][0];
+    let suppressed: Vec<_> = legacy["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f.get("suppressed").is_some())
+        .collect();
+    assert_eq!(suppressed.len(), 1);
+    assert_eq!(suppressed[0]["policy"], "No readiness probe");
+    assert_eq!(suppressed[0]["suppressed"], "batch worker, no traffic");
+}
+
+#[test]
+fn bad_input_is_reported_and_the_rest_still_checked() {
+    let (code, out, _) = rampart(&["deployment", "check", "-f", MIXED]);
+    assert_eq!(code, 2);
+    assert!(
+        out.contains("error: tests/fixtures/mixed.yaml (document 3, line"),
+        "{out}"
+    );
+    assert!(out.contains("Deployment shop/legacy"), "{out}");
+    assert!(
+        out.contains("Unknown kinds (not evaluated): Widget (1)."),
+        "{out}"
+    );
+    assert!(
+        out.contains("Skipped non-workload objects: Service (1)."),
+        "{out}"
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let latin1 = dir.path().join("latin1.yaml");
+    std::fs::write(&latin1, b"kind: Pod\nmetadata: {name: caf\xe9}\n").expect("write");
+    let (code, _, err) = rampart(&["deployment", "check", "-f", latin1.to_str().expect("path")]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("is not valid UTF-8 (first invalid byte at offset 30)"),
+        "{err}"
+    );
+
+    let big = dir.path().join("big.yaml");
+    std::fs::write(&big, "a: 1\n".repeat(1000)).expect("write");
+    let (code, _, err) = rampart(&[
+        "deployment",
+        "check",
+        "-f",
+        big.to_str().expect("path"),
+        "--max-input-bytes",
+        "100",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("is larger than the 100-byte limit"), "{err}");
+
+    let (code, _, err) = rampart(&["deployment", "check", "-f", "does/not/exist.yaml"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("does/not/exist.yaml does not exist"), "{err}");
+
+    let (code, _, err) = rampart(&[
+        "deployment",
+        "check",
+        "-f",
+        MIXED,
+        "--include",
+        "No Such Policy",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no policy named 'No Such Policy'"), "{err}");
+}
+
+#[test]
+fn directories_are_walked_recursively() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("a/b")).expect("mkdir");
+    let pod = |name: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec: {{containers: [{{name: c, image: x:1}}]}}\n"
+        )
+    };
+    std::fs::write(dir.path().join("a/one.yml"), pod("one")).expect("write");
+    std::fs::write(dir.path().join("a/b/two.json"), r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"two"},"spec":{"containers":[{"name":"c","image":"x:1"}]}}"#).expect("write");
+    std::fs::write(dir.path().join("a/b/notes.txt"), pod("ignored")).expect("write");
+    let (code, out, _) = rampart(&[
+        "deployment",
+        "check",
+        "-f",
+        dir.path().to_str().expect("path"),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let names: Vec<_> = v["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["two", "one"],
+        "sorted paths: a/b/two.json before a/one.yml"
+    );
+}
+
+#[test]
+fn stdin_works_for_helm_pipelines() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args([
+            "deployment",
+            "check",
+            "-f",
+            "-",
+            "-o",
+            "json",
+            "--include",
+            "Privileged Container",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(std::fs::read(MIXED).expect("fixture").as_slice())
+        .expect("write");
+    let output = child.wait_with_output().expect("wait");
+    let v: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(v["results"][0]["file"], "<stdin>");
+    assert_eq!(
+        v["results"][0]["findings"][0]["policy"],
+        "Privileged Container"
+    );
+    assert_eq!(
+        v["results"][0]["findings"][0]["violations"][0],
+        "Container 'worker' is privileged"
+    );
+}
+
+#[test]
+fn microservices_demo_corpus() {
+    let corpus = Path::new("../../shared/corpus/microservices-demo");
+    if !corpus.exists() {
+        eprintln!("skipping: {} is absent", corpus.display());
+        return;
+    }
+    let (code, out, _) = rampart(&[
+        "deployment",
+        "check",
+        "-f",
+        corpus.to_str().expect("path"),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 0, "no input errors and nothing enforced");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    // 12 workloads in kubernetes-manifests, 12 in release/kubernetes-manifests.yaml; the istio
+    // manifests are CRDs and are listed as unknown kinds.
+    assert_eq!(v["summary"]["objects"], 24);
+    assert!(
+        v["summary"]["unknownKinds"]["VirtualService"]
+            .as_u64()
+            .is_some(),
+        "{}",
+        v["summary"]
+    );
+    let redis = v["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["name"] == "redis-cart")
+        .expect("redis-cart");
+    let policies: Vec<_> = redis["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| f["policy"].as_str().unwrap_or_default())
+        .collect();
+    assert!(
+        policies.contains(&"Pod Service Account Token Automatically Mounted"),
+        "{policies:?}"
+    );
+}
+
+#[test]
+fn policy_validate_reports_every_error_and_exits_1() {
+    let (code, out, err) = rampart(&[
+        "policy",
+        "validate",
+        "-f",
+        "tests/fixtures/invalid-policy.json",
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(out, "1 valid, 1 invalid\n");
+    assert!(err.contains("policy 'typo' at policySections[0].policyGroups[0].fieldName: unknown field name 'Image Tagg' (did you mean 'Image Tag'?)"), "{err}");
+    let (code, out, _) = rampart(&[
+        "policy",
+        "validate",
+        "-f",
+        "tests/fixtures/enforced-policy.json",
+    ]);
+    assert_eq!((code, out.as_str()), (0, "1 valid, 0 invalid\n"));
+}
+
+#[test]
+fn policy_export_round_trips_through_policies_flag() {
+    let (code, exported, _) = rampart(&["policy", "export", "--include", "latest-tag"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&exported).expect("json");
+    assert_eq!(v["policies"][0]["name"], "Latest tag");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("export.json");
+    std::fs::write(&file, &exported).expect("write");
+    let (_, reexported, _) = rampart(&[
+        "policy",
+        "export",
+        "--replace-defaults",
+        "--policies",
+        file.to_str().expect("path"),
+    ]);
+    assert_eq!(reexported, exported);
+}
+
+#[test]
+fn policy_list_shows_defaults() {
+    let (code, out, _) = rampart(&["policy", "list"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("| Privileged Container "), "{out}");
+    assert!(out.contains("64 policies."), "{out}");
+}
