@@ -90,6 +90,9 @@ impl Report {
     }
 }
 
+/// What one document yields: evaluated objects, problems, and (kind, unknown?) of the rest.
+type UnitResult = (Vec<ObjectReport>, Vec<InputProblem>, Vec<(String, bool)>);
+
 /// Evaluates every workload in the sources against the policies.
 pub fn run_check(sources: &[Source], policies: &[CompiledPolicy], ctx: &EvalContext<'_>) -> Report {
     let units: Vec<(usize, usize, rampart_policy::yaml::DocumentText<'_>)> = sources
@@ -102,7 +105,7 @@ pub fn run_check(sources: &[Source], policies: &[CompiledPolicy], ctx: &EvalCont
                 .map(move |(di, u)| (si, di + 1, u))
         })
         .collect();
-    let per_unit: Vec<(Vec<ObjectReport>, Vec<InputProblem>, Vec<(String, bool)>)> = units
+    let per_unit: Vec<UnitResult> = units
         .par_iter()
         .map(|(si, doc, unit)| {
             let file = &sources[*si].name;

@@ -15,10 +15,11 @@ use crate::{ListFormat, PolicyCommand, PolicySourceArgs};
 /// Policy JSON files are small; anything bigger is a mistake (or an attack).
 const MAX_POLICY_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
-/// Reads every policy file under the paths: (file, policies or the reason it could not be read).
-fn read_policy_files(
-    paths: &[String],
-) -> anyhow::Result<Vec<(String, Result<Vec<Policy>, String>)>> {
+/// A policy file's name and its policies, or the reason it could not be read.
+type PolicyFile = (String, Result<Vec<Policy>, String>);
+
+/// Reads every policy file under the paths.
+fn read_policy_files(paths: &[String]) -> anyhow::Result<Vec<PolicyFile>> {
     let mut files = Vec::new();
     for p in paths {
         let path = Path::new(p);

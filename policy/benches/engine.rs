@@ -29,16 +29,24 @@ fn engine(c: &mut Criterion) {
     let ctx = EvalContext::default();
     let mut group = c.benchmark_group("engine");
     group.throughput(Throughput::Elements(1));
-    group.bench_function(format!("all_{}_enabled_deploy_policies_one_deployment", policies.len()), |b| {
-        b.iter(|| {
-            for p in &policies {
-                black_box(evaluate(p, black_box(&deployment), &ctx));
-            }
-        })
-    });
+    group.bench_function(
+        format!(
+            "all_{}_enabled_deploy_policies_one_deployment",
+            policies.len()
+        ),
+        |b| {
+            b.iter(|| {
+                for p in &policies {
+                    black_box(evaluate(p, black_box(&deployment), &ctx));
+                }
+            })
+        },
+    );
     group.bench_function("normalize_typical_deployment", |b| {
         let parsed = parse_text(include_str!("fixtures/typical-deployment.yaml"));
-        let ObjectBody::Workload(w) = &parsed.objects[0].body else { panic!("workload") };
+        let ObjectBody::Workload(w) = &parsed.objects[0].body else {
+            panic!("workload")
+        };
         b.iter(|| Deployment::from_workload(black_box(w), "default"))
     });
     group.finish();

@@ -398,15 +398,15 @@ pub fn compile(policy: &Policy) -> Result<CompiledPolicy, Vec<ValidationError>> 
         _ => {}
     }
     for (i, action) in policy.enforcement_actions.iter().enumerate() {
-        if let Some(stage) = action.stage() {
-            if !policy.has_stage(stage) {
-                err(
-                    format!("enforcementActions[{i}]"),
-                    format!(
-                        "enforcement {action:?} needs the {stage:?} lifecycle stage, which the policy does not have"
-                    ),
-                );
-            }
+        if let Some(stage) = action.stage()
+            && !policy.has_stage(stage)
+        {
+            err(
+                format!("enforcementActions[{i}]"),
+                format!(
+                    "enforcement {action:?} needs the {stage:?} lifecycle stage, which the policy does not have"
+                ),
+            );
         }
     }
     if policy.policy_sections.is_empty() {

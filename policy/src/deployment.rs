@@ -69,7 +69,9 @@ pub struct DeploymentConfigSpec {
     pub template: Option<core::PodTemplateSpec>,
 }
 
-/// A parsed Kubernetes workload object of any supported kind.
+/// A parsed Kubernetes workload object of any supported kind. Objects are boxed by their owners
+/// (`ObjectBody::Workload(Box<Workload>)`), so the size spread between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Workload {
     Deployment(apps::Deployment),

@@ -451,16 +451,35 @@ fn describe_map(map: &BTreeMap<String, String>) -> String {
         .join(", ")
 }
 
-fn upper_first(s: String) -> String {
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(f) => f.to_uppercase().collect::<String>() + chars.as_str(),
-        None => s,
+/// "Container 'x'" / "init container 'x'", formatted only when a message is actually built
+/// (evaluation that does not match allocates nothing).
+#[derive(Clone, Copy)]
+struct Who<'a> {
+    container: &'a Container,
+    capitalized: bool,
+}
+
+impl std::fmt::Display for Who<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match (self.container.is_init, self.capitalized) {
+            (true, true) => "Init container",
+            (true, false) => "init container",
+            (false, true) => "Container",
+            (false, false) => "container",
+        };
+        write!(f, "{kind} '{}'", self.container.name)
+    }
+}
+
+fn who(c: &Container) -> Who<'_> {
+    Who {
+        container: c,
+        capitalized: true,
     }
 }
 
 fn container_group(g: &CompiledGroup, c: &Container) -> Tri {
-    let who = upper_first(c.describe());
+    let who = who(c);
     let sc = &c.security_context;
     match g.criterion.field {
         Field::ContainerName => str_group(g, &c.name, |n| format!("{who} has name '{n}'")),
@@ -546,16 +565,16 @@ fn container_group(g: &CompiledGroup, c: &Container) -> Tri {
             })
         }
         Field::ContainerCpuRequest => number_group(g, c.resources.cpu_request, |n| {
-            resource_message(&who, "CPU request", n, "cores")
+            resource_message(who, "CPU request", n, "cores")
         }),
         Field::ContainerCpuLimit => number_group(g, c.resources.cpu_limit, |n| {
-            resource_message(&who, "CPU limit", n, "cores")
+            resource_message(who, "CPU limit", n, "cores")
         }),
         Field::ContainerMemoryRequest => number_group(g, c.resources.memory_request, |n| {
-            resource_message(&who, "memory request", n, "MB")
+            resource_message(who, "memory request", n, "MB")
         }),
         Field::ContainerMemoryLimit => number_group(g, c.resources.memory_limit, |n| {
-            resource_message(&who, "memory limit", n, "MB")
+            resource_message(who, "memory limit", n, "MB")
         }),
         // Init containers cannot have probes: the probe criteria do not apply to them.
         Field::LivenessProbeDefined | Field::ReadinessProbeDefined if c.is_init => Tri::NoMatch,
@@ -624,7 +643,7 @@ fn container_group(g: &CompiledGroup, c: &Container) -> Tri {
     }
 }
 
-fn resource_message(who: &str, what: &str, n: f64, unit: &str) -> String {
+fn resource_message(who: Who<'_>, what: &str, n: f64, unit: &str) -> String {
     if n == 0.0 {
         format!("{who} has no {what} set")
     } else {
@@ -633,8 +652,8 @@ fn resource_message(who: &str, what: &str, n: f64, unit: &str) -> String {
 }
 
 fn port_group(g: &CompiledGroup, c: &Container, p: &Port) -> Tri {
-    let who = upper_first(c.describe());
-    let port = format!("{}/{}", p.container_port, p.protocol);
+    let who = who(c);
+    let port = format_args!("{}/{}", p.container_port, p.protocol);
     match g.criterion.field {
         Field::ExposedPort => number_group(g, p.container_port as f64, |_| {
             format!("{who} exposes port {port}")
@@ -669,7 +688,7 @@ fn port_group(g: &CompiledGroup, c: &Container, p: &Port) -> Tri {
 }
 
 fn volume_group(g: &CompiledGroup, c: &Container, m: &Mount) -> Tri {
-    let who = upper_first(c.describe());
+    let who = who(c);
     let describe = || {
         let source = if m.source.is_empty() {
             String::new()
@@ -704,7 +723,10 @@ fn volume_group(g: &CompiledGroup, c: &Container, m: &Mount) -> Tri {
 }
 
 fn env_group(g: &CompiledGroup, c: &Container, e: &EnvVar) -> Tri {
-    let who = c.describe();
+    let who = Who {
+        container: c,
+        capitalized: false,
+    };
     match g.criterion.field {
         Field::EnvironmentVariable => {
             let matches = |m: &Matcher, e: &&EnvVar| match m {

@@ -11,15 +11,14 @@ pub fn parse_quantity(text: &str) -> Option<f64> {
         .unwrap_or(text.len());
     let (number, suffix) = text.split_at(split);
     // A decimal exponent (`1e3`, `1E-3`) is part of the number, not a suffix.
-    if let Some(exp) = suffix.strip_prefix(['e', 'E']) {
-        if !exp.is_empty()
-            && exp
-                .trim_start_matches(['+', '-'])
-                .chars()
-                .all(|c| c.is_ascii_digit())
-        {
-            return text.parse::<f64>().ok();
-        }
+    if let Some(exp) = suffix.strip_prefix(['e', 'E'])
+        && !exp.is_empty()
+        && exp
+            .trim_start_matches(['+', '-'])
+            .chars()
+            .all(|c| c.is_ascii_digit())
+    {
+        return text.parse::<f64>().ok();
     }
     let base: f64 = number.parse().ok()?;
     let multiplier = match suffix {

@@ -63,7 +63,6 @@ pub fn split_documents<'a>(input: &'a str) -> Vec<DocumentText<'a>> {
     let mut start = 0usize;
     let mut start_line = 1usize;
     let mut offset = 0usize;
-    let mut line_no = 1usize;
     let push = |docs: &mut Vec<DocumentText<'a>>, from: usize, to: usize, line: usize| {
         let text = &input[from..to];
         if has_content(text) {
@@ -73,7 +72,7 @@ pub fn split_documents<'a>(input: &'a str) -> Vec<DocumentText<'a>> {
             });
         }
     };
-    for line in input.split_inclusive('\n') {
+    for (line_no, line) in (1usize..).zip(input.split_inclusive('\n')) {
         let trimmed = line.trim_end_matches(['\n', '\r']);
         let is_start = is_marker(trimmed, "---");
         let is_end = is_marker(trimmed, "...");
@@ -89,7 +88,6 @@ pub fn split_documents<'a>(input: &'a str) -> Vec<DocumentText<'a>> {
             }
         }
         offset += line.len();
-        line_no += 1;
     }
     push(&mut docs, start, input.len(), start_line);
     docs
