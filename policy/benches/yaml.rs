@@ -1,5 +1,6 @@
 //! Why Rampart parses YAML the way it does: the candidates, measured on one typical
 //! ~4.8 KB Deployment (`fixtures/typical-deployment.yaml`) deserialized into k8s-openapi types.
+//! `rampart_saphyr_parser_composer` is what Rampart ships (see `src/yaml.rs`).
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use k8s_openapi::api::apps::v1::Deployment;
 use std::hint::black_box;
@@ -13,6 +14,13 @@ fn yaml_parsers(c: &mut Criterion) {
     .expect("serializes");
     let mut group = c.benchmark_group("parse_deployment");
     group.throughput(Throughput::Elements(1));
+    group.bench_function("rampart_saphyr_parser_composer", |b| {
+        b.iter(|| {
+            let parsed = rampart_policy::manifest::parse_text(black_box(YAML));
+            assert_eq!(parsed.objects.len(), 1);
+            parsed
+        })
+    });
     group.bench_function("serde_saphyr", |b| {
         b.iter(|| serde_saphyr::from_str::<Deployment>(black_box(YAML)).expect("parses"))
     });
