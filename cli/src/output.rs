@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use rampart_policy::Severity;
-use serde_json::json;
 
 use crate::check::{Finding, Report};
 
@@ -244,60 +243,203 @@ fn security_severity(s: Severity) -> &'static str {
     }
 }
 
+// SARIF 2.1.0, as typed structs serialized directly: a tree of `serde_json::Value`s for tens of
+// thousands of results costs seconds and hundreds of megabytes.
+#[derive(serde::Serialize)]
+struct SarifText<'a> {
+    text: &'a str,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SarifRule<'a> {
+    id: String,
+    name: String,
+    short_description: SarifText<'a>,
+    full_description: SarifText<'a>,
+    help: SarifText<'a>,
+    default_configuration: SarifLevel,
+    properties: SarifRuleProperties,
+}
+
+#[derive(serde::Serialize)]
+struct SarifLevel {
+    level: &'static str,
+}
+
+#[derive(serde::Serialize)]
+struct SarifRuleProperties {
+    #[serde(rename = "security-severity")]
+    security_severity: &'static str,
+    tags: [&'static str; 2],
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SarifResult<'a> {
+    rule_id: String,
+    rule_index: usize,
+    level: &'static str,
+    message: SarifMessage,
+    locations: [SarifLocation<'a>; 1],
+    partial_fingerprints: SarifFingerprints,
+}
+
+#[derive(serde::Serialize)]
+struct SarifMessage {
+    text: String,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SarifLocation<'a> {
+    physical_location: SarifPhysical,
+    logical_locations: [SarifLogical<'a>; 1],
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SarifPhysical {
+    artifact_location: SarifArtifact,
+    region: SarifRegion,
+}
+
+#[derive(serde::Serialize)]
+struct SarifArtifact {
+    uri: String,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SarifRegion {
+    start_line: usize,
+}
+
+#[derive(serde::Serialize)]
+struct SarifLogical<'a> {
+    name: String,
+    kind: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct SarifFingerprints {
+    #[serde(rename = "rampartObject/v1")]
+    object: String,
+}
+
 fn sarif(report: &Report) -> String {
     // One rule per violated policy, in first-seen order.
     let mut rule_index: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut rules = Vec::new();
-    let mut results = Vec::new();
+    let mut rules: Vec<SarifRule<'_>> = Vec::new();
+    let mut pending = Vec::new();
     for (object, f) in report.active_findings() {
-        let rule_id = if f.policy_id.is_empty() {
-            rampart_policy::policy::slugify(&f.policy)
-        } else {
-            f.policy_id.clone()
-        };
         let index = *rule_index.entry(&f.policy).or_insert_with(|| {
-            rules.push(json!({
-                "id": rule_id,
-                "name": rampart_policy::policy::slugify(&f.policy),
-                "shortDescription": {"text": f.policy},
-                "fullDescription": {"text": f.policy},
-                "help": {"text": f.remediation},
-                "defaultConfiguration": {"level": sarif_level(f.severity)},
-                "properties": {"security-severity": security_severity(f.severity), "tags": ["security", "kubernetes"]}
-            }));
+            let slug = rampart_policy::policy::slugify(&f.policy);
+            rules.push(SarifRule {
+                id: if f.policy_id.is_empty() {
+                    slug.clone()
+                } else {
+                    f.policy_id.clone()
+                },
+                name: slug,
+                short_description: SarifText { text: &f.policy },
+                full_description: SarifText { text: &f.policy },
+                help: SarifText {
+                    text: &f.remediation,
+                },
+                default_configuration: SarifLevel {
+                    level: sarif_level(f.severity),
+                },
+                properties: SarifRuleProperties {
+                    security_severity: security_severity(f.severity),
+                    tags: ["security", "kubernetes"],
+                },
+            });
             rules.len() - 1
         });
-        results.push(json!({
-            "ruleId": rule_id,
-            "ruleIndex": index,
-            "level": sarif_level(f.severity),
-            "message": {"text": format!("{}: {}", object.display(), f.violations.join("; "))},
-            "locations": [{
-                "physicalLocation": {
-                    "artifactLocation": {"uri": sarif_uri(&object.file)},
-                    "region": {"startLine": object.line}
-                },
-                "logicalLocations": [{"name": object.display(), "kind": "object"}]
-            }],
-            "partialFingerprints": {"rampartObject/v1": format!("{}/{}/{}/{}", object.kind, object.namespace, object.name, rule_id)}
-        }));
+        pending.push((object, f, index));
     }
-    let value = json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "rampart",
-                "informationUri": "https://github.com/rampart-sec/rampart",
-                "semanticVersion": env!("CARGO_PKG_VERSION"),
-                "rules": rules
-            }},
-            "results": results
-        }]
-    });
-    let mut s = serde_json::to_string_pretty(&value).unwrap_or_default();
+    let results: Vec<SarifResult<'_>> = pending
+        .into_iter()
+        .map(|(object, f, index)| {
+            let rule_id = rules[index].id.clone();
+            let fingerprint = format!(
+                "{}/{}/{}/{rule_id}",
+                object.kind, object.namespace, object.name
+            );
+            SarifResult {
+                rule_id,
+                rule_index: index,
+                level: sarif_level(f.severity),
+                message: SarifMessage {
+                    text: format!("{}: {}", object.display(), f.violations.join("; ")),
+                },
+                locations: [SarifLocation {
+                    physical_location: SarifPhysical {
+                        artifact_location: SarifArtifact {
+                            uri: sarif_uri(&object.file),
+                        },
+                        region: SarifRegion {
+                            start_line: object.line,
+                        },
+                    },
+                    logical_locations: [SarifLogical {
+                        name: object.display(),
+                        kind: "object",
+                    }],
+                }],
+                partial_fingerprints: SarifFingerprints {
+                    object: fingerprint,
+                },
+            }
+        })
+        .collect();
+    let log = SarifLog {
+        schema: "https://json.schemastore.org/sarif-2.1.0.json",
+        version: "2.1.0",
+        runs: [SarifRun {
+            tool: SarifTool {
+                driver: SarifDriver {
+                    name: "rampart",
+                    information_uri: "https://github.com/rampart-sec/rampart",
+                    semantic_version: env!("CARGO_PKG_VERSION"),
+                    rules,
+                },
+            },
+            results,
+        }],
+    };
+    let mut s = serde_json::to_string_pretty(&log).unwrap_or_default();
     s.push('\n');
     s
+}
+
+#[derive(serde::Serialize)]
+struct SarifLog<'a> {
+    #[serde(rename = "$schema")]
+    schema: &'static str,
+    version: &'static str,
+    runs: [SarifRun<'a>; 1],
+}
+
+#[derive(serde::Serialize)]
+struct SarifRun<'a> {
+    tool: SarifTool<'a>,
+    results: Vec<SarifResult<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct SarifTool<'a> {
+    driver: SarifDriver<'a>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SarifDriver<'a> {
+    name: &'static str,
+    information_uri: &'static str,
+    semantic_version: &'static str,
+    rules: Vec<SarifRule<'a>>,
 }
 
 /// SARIF wants URIs: forward slashes, relative paths kept relative for code scanning.
