@@ -277,11 +277,7 @@ fn match_candidates<C>(
     matches: impl Fn(&Matcher, &C) -> bool,
     describe: impl Fn(&C) -> String,
 ) -> Tri {
-    let hit = |m: &Matcher| candidates.iter().any(|c| matches(m, c));
-    let matched = match g.operator {
-        BooleanOperator::Or => g.values.iter().any(hit),
-        BooleanOperator::And => !g.values.is_empty() && g.values.iter().all(hit),
-    };
+    let matched = holds(g, |m| candidates.iter().any(|c| matches(m, c)));
     if matched != g.negate {
         // A negated group states what the object is not; the other groups of the section say
         // what it is, so it adds no message of its own.
@@ -297,6 +293,14 @@ fn match_candidates<C>(
         Tri::Match(messages)
     } else {
         Tri::NoMatch
+    }
+}
+
+/// Whether the group's values hold under its operator (before negation).
+fn holds(g: &CompiledGroup, value_holds: impl Fn(&Matcher) -> bool) -> bool {
+    match g.operator {
+        BooleanOperator::Or => g.values.iter().any(value_holds),
+        BooleanOperator::And => !g.values.is_empty() && g.values.iter().all(value_holds),
     }
 }
 
@@ -663,7 +667,7 @@ fn port_group(g: &CompiledGroup, c: &Container, p: &Port) -> Tri {
         }
         // A hostPort is known from the manifest; Services that expose the port are not.
         Field::ExposedNodePort => match p.host_port {
-            Some(h) if !g.negate && g.values.iter().any(|m| m.matches_number(h as f64)) => {
+            Some(h) if !g.negate && holds(g, |m| m.matches_number(h as f64)) => {
                 Tri::Match(vec![format!(
                     "{who} exposes port {port} on node port {h} (hostPort)"
                 )])
@@ -672,10 +676,10 @@ fn port_group(g: &CompiledGroup, c: &Container, p: &Port) -> Tri {
         },
         Field::PortExposureMethod => {
             let host = Matcher::Enum("HOST".into());
-            let wants_host = g
-                .values
-                .iter()
-                .any(|m| matches!((m, &host), (Matcher::Enum(a), Matcher::Enum(b)) if a == b));
+            let wants_host = holds(
+                g,
+                |m| matches!((m, &host), (Matcher::Enum(a), Matcher::Enum(b)) if a == b),
+            );
             match p.host_port {
                 Some(h) if !g.negate && wants_host => Tri::Match(vec![format!(
                     "{who} exposes port {port} with exposure HOST (hostPort {h})"

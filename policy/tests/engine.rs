@@ -835,6 +835,13 @@ fn every_default_deploy_policy_has_a_violating_and_a_passing_fixture() {
         Want::Pass,
     );
     covered.insert(name);
+    // A host port above 1024 is not privileged; whether a Service maps a low node port is unknown.
+    let name = "Docker CIS 5.7: Ensure privileged ports are not mapped within containers";
+    let high = workload(
+        "",
+        "containers: [{name: a, image: x:1, ports: [{containerPort: 80, hostPort: 8080}]}]",
+    );
+    check(name, outcome(find(name), &high), Want::NotEvaluable);
     // Cluster-context policies: undecidable from a manifest, never a silent pass.
     for name in [
         "Deployments should have at least one egress Network Policy",
