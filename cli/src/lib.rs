@@ -86,7 +86,7 @@ pub struct CheckArgs {
     #[arg(short = 'c', long, value_delimiter = ',', env = "RAMPART_CATEGORIES")]
     pub categories: Vec<String>,
     /// Only policies of at least this severity (low, medium, high, critical).
-    #[arg(long, value_parser = parse_severity, env = "RAMPART_SEVERITY_AT_LEAST")]
+    #[arg(long, value_name = "SEVERITY", value_parser = parse_severity, env = "RAMPART_SEVERITY_AT_LEAST")]
     pub severity_at_least: Option<Severity>,
     /// Only these policies (name, id or slug; repeatable); names a disabled policy to run it.
     #[arg(long, value_name = "POLICY")]
@@ -94,6 +94,7 @@ pub struct CheckArgs {
     /// Skip these policies (name, id or slug; repeatable).
     #[arg(long, value_name = "POLICY")]
     pub exclude: Vec<String>,
+    /// Output format; machine formats keep stdout clean and print the summary on stderr.
     #[arg(short = 'o', long, value_enum, default_value_t = Format::Table, env = "RAMPART_OUTPUT")]
     pub output: Format,
     /// Which violations make the command exit 1.
@@ -113,6 +114,7 @@ pub enum PolicyCommand {
     List {
         #[command(flatten)]
         source: PolicySourceArgs,
+        /// Output format.
         #[arg(short = 'o', long, value_enum, default_value_t = ListFormat::Table)]
         output: ListFormat,
     },

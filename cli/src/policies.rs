@@ -147,7 +147,13 @@ pub fn run(
 ) -> anyhow::Result<ExitCode> {
     match command {
         PolicyCommand::List { source, output } => {
-            let policies = load(&source)?;
+            let mut policies = load(&source)?;
+            policies.sort_by(|a, b| {
+                a.policy
+                    .name
+                    .to_lowercase()
+                    .cmp(&b.policy.name.to_lowercase())
+            });
             match output {
                 ListFormat::Json => {
                     let list: Vec<_> = policies
