@@ -88,8 +88,23 @@ pub fn split(text: &str) -> Vec<DocumentText<'_>> {
 /// Parses one unit returned by [`split`]; `document` is its 1-based index.
 pub fn parse_unit(unit: DocumentText<'_>, document: usize) -> Parsed {
     if looks_like_json(unit.text) {
-        return parse_json_stream(unit.text, document);
+        let parsed = parse_json_stream(unit.text, document);
+        // `{kind: Pod}` is YAML flow syntax, not JSON: when nothing parsed as JSON, read the text
+        // as a YAML stream instead (sequentially; this is the rare case).
+        if !parsed.objects.is_empty() || parsed.problems.is_empty() {
+            return parsed;
+        }
+        let mut all = Parsed::default();
+        for (i, doc) in yaml::split_documents(unit.text).into_iter().enumerate() {
+            all.extend(parse_yaml_unit(doc, document + i));
+        }
+        // Neither JSON nor YAML: the JSON error describes what the author meant to write.
+        return if all.objects.is_empty() { parsed } else { all };
     }
+    parse_yaml_unit(unit, document)
+}
+
+fn parse_yaml_unit(unit: DocumentText<'_>, document: usize) -> Parsed {
     match yaml::parse_document(unit) {
         Ok(value) => objects_from_value(value, document, unit.content_line()),
         Err(e) => Parsed {
@@ -425,6 +440,28 @@ mod tests {
                 ("b", 1, 1, Some(1)),
                 ("c", 2, 2, None)
             ]
+        );
+    }
+
+    #[test]
+    fn yaml_flow_mappings_are_not_mistaken_for_json() {
+        let parsed = parse_text(
+            "{apiVersion: v1, kind: Pod, metadata: {name: flow}}\n---\n{apiVersion: v1, kind: Pod, metadata: {name: two}}\n",
+        );
+        assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+        let names: Vec<_> = parsed
+            .objects
+            .iter()
+            .map(|o| (o.name.as_str(), o.location.document))
+            .collect();
+        assert_eq!(names, vec![("flow", 1), ("two", 2)]);
+        // Broken JSON is still reported as a problem.
+        let broken = parse_text("{\"kind\": \"Pod\"");
+        assert_eq!(broken.problems.len(), 1, "{:?}", broken.problems);
+        assert!(
+            broken.problems[0].message.starts_with("invalid JSON"),
+            "{:?}",
+            broken.problems
         );
     }
 
