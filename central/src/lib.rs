@@ -1,0 +1,12 @@
+//! Rampart Central: where every cluster's deployments, policies and alerts meet.
+//!
+//! ```text
+//!  Sensors ──mTLS gRPC──▶ ingest ──group commit──▶ store (sled, behind store::Backend)
+//!                           │                          ▲
+//!                           └─▶ detection/alerts ──────┘◀── HTTP API (axum) ◀── CLI, UI
+//! ```
+//!
+//! Built so far: the store. The stream service, PKI, API and auth follow.
+
+pub mod model;
+pub mod store;

@@ -1,0 +1,44 @@
+//! What Central stores, as plain serde records (JSON in the store, so a record is readable with
+//! any tool and a future PostgreSQL backend can keep it as `jsonb`).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ConnectionState {
+    /// No Sensor has connected yet.
+    #[default]
+    Never,
+    Connected,
+    Disconnected,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Cluster {
+    pub id: String,
+    pub name: String,
+    pub created_unix_ms: i64,
+    pub last_contact_unix_ms: Option<i64>,
+    pub sensor_version: String,
+    pub connection: ConnectionState,
+    /// Highest Sensor sequence number stored durably.
+    pub acked_seq: u64,
+    /// Runtime events the Sensor reported dropping while Central was away.
+    pub dropped_events: u64,
+}
+
+/// A workload as the Sensor last reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentRecord {
+    pub cluster_id: String,
+    pub id: String,
+    pub namespace: String,
+    pub name: String,
+    pub kind: String,
+    /// The Kubernetes object as JSON.
+    pub object: serde_json::Value,
+    pub content_hash: u64,
+    pub updated_unix_ms: i64,
+}

@@ -1,0 +1,324 @@
+//! Central's store: a narrow key-value [`Backend`] (sled today; PostgreSQL can implement the same
+//! five operations) under a typed [`Store`] that owns schema versions and migrations.
+//!
+//! Durability model: [`Backend::apply`] is atomic; [`Backend::flush`] is the durability point.
+//! Ingest applies many batches and flushes once per group before acknowledging them all — a flush
+//! per message would cap ingest at the disk's sync rate.
+
+mod sled_backend;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use sled_backend::SledBackend;
+
+use crate::model::{Cluster, DeploymentRecord};
+
+/// The schema this build reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("storage backend failed: {0}")]
+    Backend(String),
+    #[error("corrupt record {table}/{key}: {source}")]
+    Corrupt {
+        table: &'static str,
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(
+        "store schema version {found} is newer than this Central understands ({supported}); upgrade Central"
+    )]
+    TooNew { found: u32, supported: u32 },
+    #[error("invalid key {0:?}: keys must be non-empty and must not contain NUL")]
+    InvalidKey(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The tables Central keeps. Keys are strings; values are JSON records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Table {
+    Meta,
+    Clusters,
+    /// Key: `cluster_id \0 deployment_id`, so one cluster's deployments are one prefix.
+    Deployments,
+    Policies,
+    Alerts,
+    Pki,
+}
+
+impl Table {
+    pub const ALL: [Table; 6] = [
+        Table::Meta,
+        Table::Clusters,
+        Table::Deployments,
+        Table::Policies,
+        Table::Alerts,
+        Table::Pki,
+    ];
+
+    /// Position in [`Table::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Meta => "meta",
+            Table::Clusters => "clusters",
+            Table::Deployments => "deployments",
+            Table::Policies => "policies",
+            Table::Alerts => "alerts",
+            Table::Pki => "pki",
+        }
+    }
+}
+
+/// Writes applied together or not at all.
+#[derive(Debug, Default, Clone)]
+pub struct WriteBatch {
+    pub ops: Vec<Op>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Op {
+    Put {
+        table: Table,
+        key: String,
+        value: Vec<u8>,
+    },
+    Delete {
+        table: Table,
+        key: String,
+    },
+}
+
+impl WriteBatch {
+    pub fn put<T: Serialize>(&mut self, table: Table, key: &str, value: &T) -> Result<()> {
+        check_key(key)?;
+        self.put_unchecked(table, key.to_string(), value)
+    }
+
+    pub fn delete(&mut self, table: Table, key: &str) -> Result<()> {
+        check_key(key)?;
+        self.ops.push(Op::Delete {
+            table,
+            key: key.to_string(),
+        });
+        Ok(())
+    }
+
+    /// For composite keys whose parts were checked by the caller.
+    fn put_unchecked<T: Serialize>(&mut self, table: Table, key: String, value: &T) -> Result<()> {
+        let value = serde_json::to_vec(value)
+            .map_err(|e| Error::Backend(format!("serialize {}: {e}", table.name())))?;
+        self.ops.push(Op::Put { table, key, value });
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+fn check_key(key: &str) -> Result<()> {
+    if key.is_empty() || key.contains('\0') {
+        return Err(Error::InvalidKey(key.to_string()));
+    }
+    Ok(())
+}
+
+/// The storage operations Central needs, and no more.
+pub trait Backend: Send + Sync + 'static {
+    fn get(&self, table: Table, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Up to `limit` entries whose key starts with `prefix`, in key order, after `after`.
+    fn scan(
+        &self,
+        table: Table,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>>;
+    /// Applies the batch atomically (not yet durably).
+    fn apply(&self, batch: &WriteBatch) -> Result<()>;
+    /// Makes everything applied so far durable.
+    fn flush(&self) -> Result<()>;
+}
+
+/// Typed access over a backend.
+#[derive(Debug)]
+pub struct Store<B: Backend> {
+    backend: B,
+}
+
+/// A schema migration: from version `to - 1` to `to`.
+struct Migration {
+    to: u32,
+    run: fn(&dyn Backend) -> Result<()>,
+}
+
+/// Version 1 is the first schema: nothing to transform, only the version to record.
+const MIGRATIONS: &[Migration] = &[Migration {
+    to: 1,
+    run: |_| Ok(()),
+}];
+
+fn deployment_key(cluster_id: &str, deployment_id: &str) -> String {
+    format!("{cluster_id}\0{deployment_id}")
+}
+
+impl<B: Backend> Store<B> {
+    /// Opens the store and migrates it to [`SCHEMA_VERSION`]; refuses a newer schema.
+    pub fn open(backend: B) -> Result<Store<B>> {
+        let store = Store { backend };
+        let found: u32 = store.get(Table::Meta, "schema_version")?.unwrap_or(0);
+        if found > SCHEMA_VERSION {
+            return Err(Error::TooNew {
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        for m in MIGRATIONS.iter().filter(|m| m.to > found) {
+            (m.run)(&store.backend)?;
+            let mut batch = WriteBatch::default();
+            batch.put(Table::Meta, "schema_version", &m.to)?;
+            store.backend.apply(&batch)?;
+        }
+        store.backend.flush()?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    pub fn schema_version(&self) -> Result<u32> {
+        Ok(self.get(Table::Meta, "schema_version")?.unwrap_or(0))
+    }
+
+    fn get<T: DeserializeOwned>(&self, table: Table, key: &str) -> Result<Option<T>> {
+        match self.backend.get(table, key)? {
+            None => Ok(None),
+            Some(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|source| Error::Corrupt {
+                        table: table.name(),
+                        key: key.to_string(),
+                        source,
+                    })
+            }
+        }
+    }
+
+    fn scan_typed<T: DeserializeOwned>(
+        &self,
+        table: Table,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, T)>> {
+        self.backend
+            .scan(table, prefix, after, limit)?
+            .into_iter()
+            .map(|(k, v)| {
+                serde_json::from_slice(&v)
+                    .map(|t| (k.clone(), t))
+                    .map_err(|source| Error::Corrupt {
+                        table: table.name(),
+                        key: k,
+                        source,
+                    })
+            })
+            .collect()
+    }
+
+    pub fn apply(&self, batch: &WriteBatch) -> Result<()> {
+        self.backend.apply(batch)
+    }
+
+    pub fn flush(&self) -> Result<()> {
+        self.backend.flush()
+    }
+
+    pub fn cluster(&self, id: &str) -> Result<Option<Cluster>> {
+        self.get(Table::Clusters, id)
+    }
+
+    pub fn clusters(&self) -> Result<Vec<Cluster>> {
+        Ok(self
+            .scan_typed(Table::Clusters, "", None, usize::MAX)?
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect())
+    }
+
+    pub fn deployment(&self, cluster_id: &str, id: &str) -> Result<Option<DeploymentRecord>> {
+        self.get(Table::Deployments, &deployment_key(cluster_id, id))
+    }
+
+    /// One page of a cluster's deployments, in id order, after the id `after`.
+    pub fn deployments(
+        &self,
+        cluster_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DeploymentRecord>> {
+        let prefix = format!("{cluster_id}\0");
+        let after = after.map(|a| deployment_key(cluster_id, a));
+        Ok(self
+            .scan_typed(Table::Deployments, &prefix, after.as_deref(), limit)?
+            .into_iter()
+            .map(|(_, d)| d)
+            .collect())
+    }
+
+    /// The ids of every deployment stored for a cluster (for reconciliation after a resync),
+    /// read page by page so memory stays bounded by the page, not the fleet.
+    pub fn for_each_deployment_id(&self, cluster_id: &str, mut f: impl FnMut(&str)) -> Result<()> {
+        let prefix = format!("{cluster_id}\0");
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .backend
+                .scan(Table::Deployments, &prefix, after.as_deref(), 1000)?;
+            let Some((last, _)) = page.last() else {
+                return Ok(());
+            };
+            let last = last.clone();
+            for (k, _) in &page {
+                f(&k[prefix.len()..]);
+            }
+            after = Some(last);
+        }
+    }
+}
+
+/// Writes for deployments, so callers never build keys by hand.
+impl WriteBatch {
+    pub fn put_deployment(&mut self, d: &DeploymentRecord) -> Result<()> {
+        check_key(&d.cluster_id)?;
+        check_key(&d.id)?;
+        self.put_unchecked(Table::Deployments, deployment_key(&d.cluster_id, &d.id), d)
+    }
+
+    pub fn delete_deployment(&mut self, cluster_id: &str, id: &str) -> Result<()> {
+        check_key(cluster_id)?;
+        check_key(id)?;
+        self.ops.push(Op::Delete {
+            table: Table::Deployments,
+            key: deployment_key(cluster_id, id),
+        });
+        Ok(())
+    }
+
+    pub fn put_cluster(&mut self, c: &Cluster) -> Result<()> {
+        self.put(Table::Clusters, &c.id, c)
+    }
+}
+
+#[cfg(test)]
+mod tests;

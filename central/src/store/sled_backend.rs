@@ -1,0 +1,109 @@
+//! The embedded backend: one sled database, one tree per table.
+
+use std::path::Path;
+
+use super::{Backend, Error, Op, Result, Table, WriteBatch};
+use sled::Transactional;
+
+#[derive(Debug, Clone)]
+pub struct SledBackend {
+    db: sled::Db,
+    trees: [sled::Tree; 6],
+}
+
+fn backend_error(e: impl std::fmt::Display) -> Error {
+    Error::Backend(e.to_string())
+}
+
+impl SledBackend {
+    /// Opens (or creates) the database in `dir`. sled's own periodic flush is turned off: Central
+    /// decides when data is durable.
+    pub fn open(dir: &Path) -> Result<SledBackend> {
+        let db = sled::Config::new()
+            .path(dir)
+            .flush_every_ms(None)
+            .open()
+            .map_err(|e| Error::Backend(format!("cannot open store in {}: {e}", dir.display())))?;
+        let open = |t: Table| db.open_tree(t.name()).map_err(backend_error);
+        let [t0, t1, t2, t3, t4, t5] = Table::ALL;
+        let trees = [
+            open(t0)?,
+            open(t1)?,
+            open(t2)?,
+            open(t3)?,
+            open(t4)?,
+            open(t5)?,
+        ];
+        Ok(SledBackend { db, trees })
+    }
+
+    fn tree(&self, table: Table) -> &sled::Tree {
+        &self.trees[table.index()]
+    }
+}
+
+impl Backend for SledBackend {
+    fn get(&self, table: Table, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .tree(table)
+            .get(key.as_bytes())
+            .map_err(backend_error)?
+            .map(|v| v.to_vec()))
+    }
+
+    fn scan(
+        &self,
+        table: Table,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        let tree = self.tree(table);
+        let iter = match after {
+            // Start strictly after `after`: append a NUL byte, the smallest possible successor.
+            Some(a) => tree.range(format!("{a}\0").into_bytes()..),
+            None => tree.range(prefix.as_bytes().to_vec()..),
+        };
+        let mut out = Vec::new();
+        for item in iter {
+            let (k, v) = item.map_err(backend_error)?;
+            if !k.starts_with(prefix.as_bytes()) || out.len() >= limit {
+                break;
+            }
+            let key = String::from_utf8(k.to_vec())
+                .map_err(|_| Error::Backend(format!("non-UTF-8 key in {}", table.name())))?;
+            out.push((key, v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn apply(&self, batch: &WriteBatch) -> Result<()> {
+        // One transaction across all trees: the batch lands whole or not at all.
+        let [t0, t1, t2, t3, t4, t5] = &self.trees;
+        (t0, t1, t2, t3, t4, t5)
+            .transaction(|trees| {
+                let trees = [&trees.0, &trees.1, &trees.2, &trees.3, &trees.4, &trees.5];
+                for op in &batch.ops {
+                    let (table, key) = match op {
+                        Op::Put { table, key, .. } | Op::Delete { table, key } => (*table, key),
+                    };
+                    let tree = trees[table.index()];
+                    match op {
+                        Op::Put { value, .. } => {
+                            tree.insert(key.as_bytes(), value.as_slice())?;
+                        }
+                        Op::Delete { .. } => {
+                            tree.remove(key.as_bytes())?;
+                        }
+                    }
+                }
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| Error::Backend(format!("write batch: {e:?}")))
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.db.flush().map_err(backend_error)?;
+        Ok(())
+    }
+}
