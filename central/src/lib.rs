@@ -8,5 +8,6 @@
 //!
 //! Built so far: the store. The stream service, PKI, API and auth follow.
 
+pub mod commit;
 pub mod model;
 pub mod store;

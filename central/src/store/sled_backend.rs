@@ -78,7 +78,24 @@ impl Backend for SledBackend {
     }
 
     fn apply(&self, batch: &WriteBatch) -> Result<()> {
-        // One transaction across all trees: the batch lands whole or not at all.
+        let table_of = |op: &Op| match op {
+            Op::Put { table, .. } | Op::Delete { table, .. } => *table,
+        };
+        // Single-table batches (the ingest common case) use sled's atomic batch, far cheaper
+        // than a transaction across every tree.
+        if let Some(first) = batch.ops.first().map(table_of)
+            && batch.ops.iter().all(|op| table_of(op) == first)
+        {
+            let mut b = sled::Batch::default();
+            for op in &batch.ops {
+                match op {
+                    Op::Put { key, value, .. } => b.insert(key.as_bytes(), value.as_slice()),
+                    Op::Delete { key, .. } => b.remove(key.as_bytes()),
+                }
+            }
+            return self.tree(first).apply_batch(b).map_err(backend_error);
+        }
+        // Otherwise one transaction across all trees: the batch lands whole or not at all.
         let [t0, t1, t2, t3, t4, t5] = &self.trees;
         (t0, t1, t2, t3, t4, t5)
             .transaction(|trees| {
