@@ -10,4 +10,5 @@
 
 pub mod commit;
 pub mod model;
+pub mod pki;
 pub mod store;

@@ -15,15 +15,36 @@ fn backend_error(e: impl std::fmt::Display) -> Error {
     Error::Backend(e.to_string())
 }
 
+/// How long `open` waits for a previous owner of the directory (a Central that is still shutting
+/// down, or sled's background threads releasing it) before giving up.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn open_waiting_for_lock(dir: &Path, wait: std::time::Duration) -> Result<sled::Db> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match sled::Config::new().path(dir).flush_every_ms(None).open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => {
+                return Err(Error::Backend(format!(
+                    "cannot open store in {}: {e}",
+                    dir.display()
+                )));
+            }
+        }
+    }
+}
+
 impl SledBackend {
     /// Opens (or creates) the database in `dir`. sled's own periodic flush is turned off: Central
     /// decides when data is durable.
     pub fn open(dir: &Path) -> Result<SledBackend> {
-        let db = sled::Config::new()
-            .path(dir)
-            .flush_every_ms(None)
-            .open()
-            .map_err(|e| Error::Backend(format!("cannot open store in {}: {e}", dir.display())))?;
+        let db = open_waiting_for_lock(dir, LOCK_WAIT)?;
         let open = |t: Table| db.open_tree(t.name()).map_err(backend_error);
         let [t0, t1, t2, t3, t4, t5] = Table::ALL;
         let trees = [

@@ -1,0 +1,552 @@
+//! Central's internal CA, init bundles and service identities.
+//!
+//! Central generates a CA on first start (ECDSA P-256, 5 years) and keeps it in its store. An
+//! init bundle is issued per cluster: Sensor, Admission controller and Collector leaf certificates
+//! (1 year) whose subject names the service and the cluster, and whose organizational unit is the
+//! bundle id. Whoever presents a certificate *is* that service of that cluster: no message can
+//! claim another identity. Revoking a bundle refuses every certificate it issued at the next
+//! handshake.
+//!
+//! ```text
+//!  CN = sensor.<cluster>   O = rampart   OU = <bundle id>   SAN = sensor.rampart.svc
+//! ```
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, RwLock};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
+};
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{
+    DigitallySignedStruct, DistinguishedName as TlsDistinguishedName, RootCertStore,
+    SignatureScheme,
+};
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+const ORGANIZATION: &str = "rampart";
+const CA_VALIDITY: Duration = Duration::days(5 * 365);
+const LEAF_VALIDITY: Duration = Duration::days(365);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("certificate generation failed: {0}")]
+    Generate(#[from] rcgen::Error),
+    #[error("invalid certificate: {0}")]
+    Parse(String),
+    #[error(
+        "invalid cluster name {0:?}: use 1-63 lower-case letters, digits and '-', starting with a letter"
+    )]
+    ClusterName(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The services a certificate can identify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Service {
+    Sensor,
+    AdmissionControl,
+    Collector,
+}
+
+impl Service {
+    pub const ALL: [Service; 3] = [
+        Service::Sensor,
+        Service::AdmissionControl,
+        Service::Collector,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Service::Sensor => "sensor",
+            Service::AdmissionControl => "admission-control",
+            Service::Collector => "collector",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Service> {
+        Service::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// Who is on the other end of a verified connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub service: Service,
+    pub cluster: String,
+    pub bundle_id: String,
+}
+
+/// The CA as stored (PEM). The key is a secret: never logged, stored only in Central's store.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct StoredCa {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for StoredCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredCa")
+            .field("cert_pem", &self.cert_pem)
+            .field("key_pem", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Metadata of an issued bundle, as listed by `init-bundle list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BundleRecord {
+    pub id: String,
+    pub cluster: String,
+    pub created_unix: i64,
+    pub expires_unix: i64,
+    pub revoked: bool,
+}
+
+/// One service's certificate and key, PEM.
+#[derive(Clone)]
+pub struct IssuedCert {
+    pub service: Service,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for IssuedCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedCert")
+            .field("service", &self.service)
+            .field("key_pem", &"<redacted>")
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct InitBundle {
+    pub record: BundleRecord,
+    pub ca_pem: String,
+    pub certs: Vec<IssuedCert>,
+}
+
+impl InitBundle {
+    /// The bundle as a Kubernetes Secret manifest per service (`--output-secrets`).
+    pub fn to_secrets_yaml(&self, namespace: &str) -> String {
+        let mut out = String::new();
+        for c in &self.certs {
+            let indent = |s: &str| s.lines().map(|l| format!("    {l}\n")).collect::<String>();
+            out.push_str(&format!(
+                "apiVersion: v1\nkind: Secret\ntype: Opaque\nmetadata:\n  name: rampart-{service}-tls\n  namespace: {namespace}\n  labels:\n    app.kubernetes.io/part-of: rampart\n    rampart.io/init-bundle-id: \"{id}\"\n    rampart.io/cluster: \"{cluster}\"\nstringData:\n  ca.pem: |\n{ca}  cert.pem: |\n{cert}  key.pem: |\n{key}---\n",
+                service = c.service.as_str(),
+                id = self.record.id,
+                cluster = self.record.cluster,
+                ca = indent(&self.ca_pem),
+                cert = indent(&c.cert_pem),
+                key = indent(&c.key_pem),
+            ));
+        }
+        out
+    }
+}
+
+/// A loaded CA that can issue certificates.
+pub struct CertificateAuthority {
+    stored: StoredCa,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl std::fmt::Debug for CertificateAuthority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateAuthority")
+            .finish_non_exhaustive()
+    }
+}
+
+fn random_serial() -> SerialNumber {
+    let id = uuid::Uuid::new_v4();
+    let mut bytes = id.as_bytes().to_vec();
+    bytes[0] &= 0x7f; // positive
+    SerialNumber::from_slice(&bytes)
+}
+
+fn validate_cluster_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::ClusterName(name.to_string()))
+    }
+}
+
+impl CertificateAuthority {
+    /// A new self-signed CA.
+    pub fn generate(now: OffsetDateTime) -> Result<CertificateAuthority> {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, ORGANIZATION);
+        // A distinct name per installation: another Rampart's certificates then fail as "unknown
+        // issuer" rather than matching this CA by name.
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        dn.push(
+            DnType::CommonName,
+            format!("Rampart internal CA {}", &id[..12]),
+        );
+        params.distinguished_name = dn;
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        params.not_before = now - Duration::minutes(5);
+        params.not_after = now + CA_VALIDITY;
+        params.serial_number = Some(random_serial());
+        let cert = params.self_signed(&key)?;
+        let stored = StoredCa {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        };
+        CertificateAuthority::load(stored)
+    }
+
+    /// Loads a CA from its stored form.
+    pub fn load(stored: StoredCa) -> Result<CertificateAuthority> {
+        let key = KeyPair::from_pem(&stored.key_pem)?;
+        let issuer = Issuer::from_ca_cert_pem(&stored.cert_pem, key)?;
+        Ok(CertificateAuthority { stored, issuer })
+    }
+
+    pub fn stored(&self) -> &StoredCa {
+        &self.stored
+    }
+
+    pub fn cert_pem(&self) -> &str {
+        &self.stored.cert_pem
+    }
+
+    /// The CA certificate in DER, for trust stores.
+    pub fn cert_der(&self) -> Result<CertificateDer<'static>> {
+        pem_to_der(&self.stored.cert_pem)
+    }
+
+    /// Issues a bundle for `cluster`: one certificate per service.
+    pub fn issue_bundle(&self, cluster: &str, now: OffsetDateTime) -> Result<InitBundle> {
+        self.issue_bundle_valid(cluster, now, now + LEAF_VALIDITY)
+    }
+
+    /// Like [`issue_bundle`](Self::issue_bundle) with an explicit expiry (tests use a past one).
+    pub fn issue_bundle_valid(
+        &self,
+        cluster: &str,
+        now: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> Result<InitBundle> {
+        validate_cluster_name(cluster)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut certs = Vec::new();
+        for service in Service::ALL {
+            let key = KeyPair::generate()?;
+            let mut params =
+                CertificateParams::new(vec![format!("{}.rampart.svc", service.as_str())])?;
+            let mut dn = DistinguishedName::new();
+            dn.push(DnType::OrganizationName, ORGANIZATION);
+            dn.push(DnType::OrganizationalUnitName, id.as_str());
+            dn.push(
+                DnType::CommonName,
+                format!("{}.{cluster}", service.as_str()),
+            );
+            params.distinguished_name = dn;
+            params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+            params.extended_key_usages = vec![
+                ExtendedKeyUsagePurpose::ClientAuth,
+                ExtendedKeyUsagePurpose::ServerAuth,
+            ];
+            params.not_before = now - Duration::minutes(5);
+            params.not_after = not_after;
+            params.serial_number = Some(random_serial());
+            params.use_authority_key_identifier_extension = true;
+            let cert = params.signed_by(&key, &self.issuer)?;
+            certs.push(IssuedCert {
+                service,
+                cert_pem: cert.pem(),
+                key_pem: key.serialize_pem(),
+            });
+        }
+        Ok(InitBundle {
+            record: BundleRecord {
+                id,
+                cluster: cluster.to_string(),
+                created_unix: now.unix_timestamp(),
+                expires_unix: not_after.unix_timestamp(),
+                revoked: false,
+            },
+            ca_pem: self.stored.cert_pem.clone(),
+            certs,
+        })
+    }
+}
+
+/// First certificate of a PEM text, as DER.
+pub fn pem_to_der(pem: &str) -> Result<CertificateDer<'static>> {
+    let (_, parsed) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+        .map_err(|e| Error::Parse(e.to_string()))?;
+    Ok(CertificateDer::from(parsed.contents))
+}
+
+/// Reads the identity a (verified) certificate carries.
+pub fn identity_of(cert: &CertificateDer<'_>) -> Result<Identity> {
+    let (_, x509) = x509_parser::parse_x509_certificate(cert.as_ref())
+        .map_err(|e| Error::Parse(e.to_string()))?;
+    let subject = x509.subject();
+    let first = |it: &mut dyn Iterator<Item = &x509_parser::x509::AttributeTypeAndValue<'_>>| {
+        it.next().and_then(|a| a.as_str().ok()).map(str::to_string)
+    };
+    let cn = first(&mut subject.iter_common_name())
+        .ok_or_else(|| Error::Parse("no common name".into()))?;
+    let bundle_id = first(&mut subject.iter_organizational_unit())
+        .ok_or_else(|| Error::Parse("no bundle id (OU)".into()))?;
+    let (service, cluster) = cn
+        .split_once('.')
+        .ok_or_else(|| Error::Parse(format!("common name {cn:?} is not <service>.<cluster>")))?;
+    let service = Service::parse(service)
+        .ok_or_else(|| Error::Parse(format!("unknown service {service:?}")))?;
+    validate_cluster_name(cluster)?;
+    Ok(Identity {
+        service,
+        cluster: cluster.to_string(),
+        bundle_id,
+    })
+}
+
+/// The set of revoked bundle ids, shared with the verifier and updated live.
+#[derive(Debug, Clone, Default)]
+pub struct Revocations(Arc<RwLock<BTreeSet<String>>>);
+
+impl Revocations {
+    pub fn revoke(&self, bundle_id: &str) {
+        if let Ok(mut set) = self.0.write() {
+            set.insert(bundle_id.to_string());
+        }
+    }
+
+    pub fn is_revoked(&self, bundle_id: &str) -> bool {
+        // A poisoned lock means a writer panicked mid-update: refuse rather than trust.
+        self.0.read().map_or(true, |set| set.contains(bundle_id))
+    }
+}
+
+/// Verifies client certificates: chain to Central's CA and validity (rustls/webpki), then a
+/// Rampart identity in the subject and a bundle that is not revoked.
+#[derive(Debug)]
+pub struct ClientVerifier {
+    inner: Arc<dyn ClientCertVerifier>,
+    revocations: Revocations,
+}
+
+impl ClientVerifier {
+    pub fn new(
+        ca: CertificateDer<'static>,
+        revocations: Revocations,
+    ) -> Result<Arc<ClientVerifier>> {
+        let mut roots = RootCertStore::empty();
+        roots.add(ca).map_err(|e| Error::Parse(e.to_string()))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let inner =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| Error::Parse(e.to_string()))?;
+        Ok(Arc::new(ClientVerifier { inner, revocations }))
+    }
+}
+
+impl ClientCertVerifier for ClientVerifier {
+    fn root_hint_subjects(&self) -> &[TlsDistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let verified = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)?;
+        let identity = identity_of(end_entity).map_err(|e| {
+            rustls::Error::General(format!("not a Rampart service certificate: {e}"))
+        })?;
+        if self.revocations.is_revoked(&identity.bundle_id) {
+            return Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::Revoked,
+            ));
+        }
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+
+    fn unix(t: OffsetDateTime) -> UnixTime {
+        UnixTime::since_unix_epoch(std::time::Duration::from_secs(t.unix_timestamp() as u64))
+    }
+
+    fn sensor_der(bundle: &InitBundle) -> CertificateDer<'static> {
+        let sensor = bundle
+            .certs
+            .iter()
+            .find(|c| c.service == Service::Sensor)
+            .expect("sensor cert");
+        pem_to_der(&sensor.cert_pem).expect("der")
+    }
+
+    #[test]
+    fn a_bundle_identifies_each_service_of_its_cluster() {
+        let ca = CertificateAuthority::generate(now()).expect("ca");
+        let bundle = ca.issue_bundle("prod-eu", now()).expect("bundle");
+        assert_eq!(bundle.certs.len(), 3);
+        for c in &bundle.certs {
+            let id = identity_of(&pem_to_der(&c.cert_pem).expect("der")).expect("identity");
+            assert_eq!(
+                id,
+                Identity {
+                    service: c.service,
+                    cluster: "prod-eu".into(),
+                    bundle_id: bundle.record.id.clone()
+                }
+            );
+        }
+        let yaml = bundle.to_secrets_yaml("rampart");
+        assert_eq!(yaml.matches("kind: Secret").count(), 3);
+        assert!(yaml.contains("name: rampart-sensor-tls"));
+    }
+
+    #[test]
+    fn the_ca_survives_a_store_round_trip() {
+        let ca = CertificateAuthority::generate(now()).expect("ca");
+        let json = serde_json::to_string(ca.stored()).expect("json");
+        let reloaded =
+            CertificateAuthority::load(serde_json::from_str(&json).expect("parse")).expect("load");
+        let bundle = reloaded
+            .issue_bundle("c1", now())
+            .expect("issue with the reloaded CA");
+        let verifier = ClientVerifier::new(ca.cert_der().expect("der"), Revocations::default())
+            .expect("verifier");
+        verifier
+            .verify_client_cert(&sensor_der(&bundle), &[], unix(now()))
+            .expect("trusted by the original CA");
+        assert!(
+            !format!("{:?}", ca.stored()).contains("PRIVATE KEY"),
+            "keys never appear in debug output"
+        );
+    }
+
+    #[test]
+    fn other_ca_revoked_and_expired_certificates_are_refused() {
+        let ca = CertificateAuthority::generate(now()).expect("ca");
+        let revocations = Revocations::default();
+        let verifier = ClientVerifier::new(ca.cert_der().expect("der"), revocations.clone())
+            .expect("verifier");
+        let good = ca.issue_bundle("c1", now()).expect("bundle");
+        verifier
+            .verify_client_cert(&sensor_der(&good), &[], unix(now()))
+            .expect("valid");
+
+        let stranger = CertificateAuthority::generate(now())
+            .expect("other ca")
+            .issue_bundle("c1", now())
+            .expect("bundle");
+        let err = verifier
+            .verify_client_cert(&sensor_der(&stranger), &[], unix(now()))
+            .expect_err("other CA");
+        assert!(
+            matches!(
+                err,
+                rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::UnknownIssuer
+                        | rustls::CertificateError::BadSignature
+                )
+            ),
+            "{err:?}"
+        );
+
+        let expired = ca
+            .issue_bundle_valid("c1", now() - Duration::days(400), now() - Duration::days(1))
+            .expect("bundle");
+        let err = verifier
+            .verify_client_cert(&sensor_der(&expired), &[], unix(now()))
+            .expect_err("expired");
+        assert!(
+            matches!(
+                err,
+                rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::Expired
+                        | rustls::CertificateError::ExpiredContext { .. }
+                )
+            ),
+            "{err:?}"
+        );
+
+        revocations.revoke(&good.record.id);
+        let err = verifier
+            .verify_client_cert(&sensor_der(&good), &[], unix(now()))
+            .expect_err("revoked");
+        assert!(
+            matches!(
+                err,
+                rustls::Error::InvalidCertificate(rustls::CertificateError::Revoked)
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn cluster_names_are_checked() {
+        let ca = CertificateAuthority::generate(now()).expect("ca");
+        for bad in ["", "Prod", "a.b", "-x", &"x".repeat(64)] {
+            assert!(
+                matches!(ca.issue_bundle(bad, now()), Err(Error::ClusterName(_))),
+                "{bad:?}"
+            );
+        }
+    }
+}
