@@ -21,6 +21,7 @@ fn record(i: usize) -> DeploymentRecord {
         object: serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": format!("app-{i}"), "namespace": "shop", "labels": {"app": "web"}}, "spec": {"replicas": 3}}),
         content_hash: i as u64,
         updated_unix_ms: 1_700_000_000_000,
+        generation: 1,
     }
 }
 

@@ -9,6 +9,8 @@
 //! Built so far: the store. The stream service, PKI, API and auth follow.
 
 pub mod commit;
+pub mod hub;
 pub mod model;
 pub mod pki;
 pub mod store;
+pub mod tls;

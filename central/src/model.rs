@@ -26,6 +26,9 @@ pub struct Cluster {
     pub acked_seq: u64,
     /// Runtime events the Sensor reported dropping while Central was away.
     pub dropped_events: u64,
+    /// Incremented at every Sensor hello; objects not refreshed in the current generation are
+    /// removed when the Sensor's sync marker arrives.
+    pub sync_generation: u64,
 }
 
 /// A workload as the Sensor last reported it.
@@ -41,4 +44,23 @@ pub struct DeploymentRecord {
     pub object: serde_json::Value,
     pub content_hash: u64,
     pub updated_unix_ms: i64,
+    /// The cluster's sync generation when the Sensor last sent (or confirmed) this object.
+    #[serde(default)]
+    pub generation: u64,
+}
+
+/// Any other cluster object the Sensor reports (pods, namespaces, services, RBAC, nodes...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceRecord {
+    pub cluster_id: String,
+    /// `Pod`, `Namespace`, `NetworkPolicy`, ...
+    pub kind: String,
+    pub id: String,
+    pub namespace: String,
+    pub name: String,
+    pub object: serde_json::Value,
+    pub content_hash: u64,
+    #[serde(default)]
+    pub generation: u64,
 }

@@ -297,6 +297,30 @@ impl CertificateAuthority {
     }
 }
 
+impl CertificateAuthority {
+    /// Central's own serving certificate for the given DNS names or IP addresses (cert PEM, key PEM).
+    pub fn issue_server_cert(
+        &self,
+        names: &[String],
+        now: OffsetDateTime,
+    ) -> Result<(String, String)> {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(names.to_vec())?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, ORGANIZATION);
+        dn.push(DnType::CommonName, "central");
+        params.distinguished_name = dn;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.not_before = now - Duration::minutes(5);
+        params.not_after = now + LEAF_VALIDITY;
+        params.serial_number = Some(random_serial());
+        params.use_authority_key_identifier_extension = true;
+        let cert = params.signed_by(&key, &self.issuer)?;
+        Ok((cert.pem(), key.serialize_pem()))
+    }
+}
+
 /// First certificate of a PEM text, as DER.
 pub fn pem_to_der(pem: &str) -> Result<CertificateDer<'static>> {
     let (_, parsed) = x509_parser::pem::parse_x509_pem(pem.as_bytes())

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 
 pub use sled_backend::SledBackend;
 
-use crate::model::{Cluster, DeploymentRecord};
+use crate::model::{Cluster, DeploymentRecord, ResourceRecord};
 
 /// The schema this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -48,16 +48,19 @@ pub enum Table {
     Policies,
     Alerts,
     Pki,
+    /// Key: `cluster_id \0 kind \0 id`.
+    Resources,
 }
 
 impl Table {
-    pub const ALL: [Table; 6] = [
+    pub const ALL: [Table; 7] = [
         Table::Meta,
         Table::Clusters,
         Table::Deployments,
         Table::Policies,
         Table::Alerts,
         Table::Pki,
+        Table::Resources,
     ];
 
     /// Position in [`Table::ALL`].
@@ -73,6 +76,7 @@ impl Table {
             Table::Policies => "policies",
             Table::Alerts => "alerts",
             Table::Pki => "pki",
+            Table::Resources => "resources",
         }
     }
 }
@@ -276,6 +280,43 @@ impl<B: Backend> Store<B> {
             .collect())
     }
 
+    pub fn resource(
+        &self,
+        cluster_id: &str,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<ResourceRecord>> {
+        self.get(Table::Resources, &resource_key(cluster_id, kind, id))
+    }
+
+    /// Visits every stored record of a cluster, deployments and other resources, page by page
+    /// (memory bounded by the page size). `f` gets (table, key, generation).
+    pub fn for_each_cluster_object(
+        &self,
+        cluster_id: &str,
+        mut f: impl FnMut(Table, &str, u64),
+    ) -> Result<()> {
+        #[derive(serde::Deserialize)]
+        struct Generation {
+            #[serde(default)]
+            generation: u64,
+        }
+        let prefix = format!("{cluster_id}\0");
+        for table in [Table::Deployments, Table::Resources] {
+            let mut after: Option<String> = None;
+            loop {
+                let page = self.scan_typed::<Generation>(table, &prefix, after.as_deref(), 1000)?;
+                let Some((last, _)) = page.last() else { break };
+                let last = last.clone();
+                for (k, g) in &page {
+                    f(table, k, g.generation);
+                }
+                after = Some(last);
+            }
+        }
+        Ok(())
+    }
+
     /// The ids of every deployment stored for a cluster (for reconciliation after a resync),
     /// read page by page so memory stays bounded by the page, not the fleet.
     pub fn for_each_deployment_id(&self, cluster_id: &str, mut f: impl FnMut(&str)) -> Result<()> {
@@ -297,8 +338,34 @@ impl<B: Backend> Store<B> {
     }
 }
 
+fn resource_key(cluster_id: &str, kind: &str, id: &str) -> String {
+    format!("{cluster_id}\0{kind}\0{id}")
+}
+
 /// Writes for deployments, so callers never build keys by hand.
 impl WriteBatch {
+    pub fn put_resource(&mut self, r: &ResourceRecord) -> Result<()> {
+        check_key(&r.cluster_id)?;
+        check_key(&r.kind)?;
+        check_key(&r.id)?;
+        self.put_unchecked(
+            Table::Resources,
+            resource_key(&r.cluster_id, &r.kind, &r.id),
+            r,
+        )
+    }
+
+    pub fn delete_resource(&mut self, cluster_id: &str, kind: &str, id: &str) -> Result<()> {
+        check_key(cluster_id)?;
+        check_key(kind)?;
+        check_key(id)?;
+        self.ops.push(Op::Delete {
+            table: Table::Resources,
+            key: resource_key(cluster_id, kind, id),
+        });
+        Ok(())
+    }
+
     pub fn put_deployment(&mut self, d: &DeploymentRecord) -> Result<()> {
         check_key(&d.cluster_id)?;
         check_key(&d.id)?;

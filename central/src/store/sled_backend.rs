@@ -8,7 +8,7 @@ use sled::Transactional;
 #[derive(Debug, Clone)]
 pub struct SledBackend {
     db: sled::Db,
-    trees: [sled::Tree; 6],
+    trees: [sled::Tree; 7],
 }
 
 fn backend_error(e: impl std::fmt::Display) -> Error {
@@ -46,7 +46,7 @@ impl SledBackend {
     pub fn open(dir: &Path) -> Result<SledBackend> {
         let db = open_waiting_for_lock(dir, LOCK_WAIT)?;
         let open = |t: Table| db.open_tree(t.name()).map_err(backend_error);
-        let [t0, t1, t2, t3, t4, t5] = Table::ALL;
+        let [t0, t1, t2, t3, t4, t5, t6] = Table::ALL;
         let trees = [
             open(t0)?,
             open(t1)?,
@@ -54,6 +54,7 @@ impl SledBackend {
             open(t3)?,
             open(t4)?,
             open(t5)?,
+            open(t6)?,
         ];
         Ok(SledBackend { db, trees })
     }
@@ -117,10 +118,12 @@ impl Backend for SledBackend {
             return self.tree(first).apply_batch(b).map_err(backend_error);
         }
         // Otherwise one transaction across all trees: the batch lands whole or not at all.
-        let [t0, t1, t2, t3, t4, t5] = &self.trees;
-        (t0, t1, t2, t3, t4, t5)
+        let [t0, t1, t2, t3, t4, t5, t6] = &self.trees;
+        (t0, t1, t2, t3, t4, t5, t6)
             .transaction(|trees| {
-                let trees = [&trees.0, &trees.1, &trees.2, &trees.3, &trees.4, &trees.5];
+                let trees = [
+                    &trees.0, &trees.1, &trees.2, &trees.3, &trees.4, &trees.5, &trees.6,
+                ];
                 for op in &batch.ops {
                     let (table, key) = match op {
                         Op::Put { table, key, .. } | Op::Delete { table, key } => (*table, key),

@@ -15,6 +15,7 @@ fn deployment(cluster: &str, id: &str) -> DeploymentRecord {
         object: serde_json::json!({"kind": "Deployment", "metadata": {"name": format!("web-{id}")}}),
         content_hash: 1,
         updated_unix_ms: 0,
+        generation: 0,
     }
 }
 

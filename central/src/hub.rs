@@ -1,0 +1,523 @@
+//! The Sensor hub: one session per connected Sensor stream.
+//!
+//! ```text
+//!  hello ─▶ identity check ─▶ cluster record (generation + 1, durable) ─▶ CentralHello{acked_seq}
+//!        ─▶ PolicySync ─▶ loop: event ─▶ WriteBatch(+ cluster.acked_seq) ─▶ committer ─▶ Ack(seq)
+//!                               synced ─▶ (wait for durable) ─▶ reconcile stale generation
+//! ```
+//!
+//! A message is acknowledged only after the flush that contains it, and acks leave in sequence
+//! order. Resent messages at or below the durable position are skipped, so replays are harmless.
+
+use std::collections::BTreeSet;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rampart_proto::v1::msg_from_sensor::Msg as FromSensor;
+use rampart_proto::v1::msg_to_sensor::Msg as ToSensor;
+use rampart_proto::v1::sensor_service_server::SensorService;
+use rampart_proto::v1::{
+    self, Ack, CentralHello, MsgFromSensor, MsgToSensor, Notice, NoticeKind, PolicySync,
+    ResourceAction, ResourceEvent, ResourceKind,
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::commit::{Committer, Durable};
+use crate::model::{Cluster, ConnectionState, DeploymentRecord, ResourceRecord};
+use crate::pki::{Identity, Service, identity_of};
+use crate::store::{Backend, Store, Table, WriteBatch};
+use crate::tls::RefusalLog;
+
+/// How long a new stream may take to send its hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
+/// Messages submitted but not yet acknowledged, per stream: the back-pressure window.
+const ACK_WINDOW: usize = 4096;
+/// Outgoing messages queued per stream.
+const OUTBOUND_QUEUE: usize = 1024;
+
+pub const CENTRAL_CAPABILITIES: &[&str] = &[
+    rampart_proto::capabilities::DURABLE_ACKS,
+    rampart_proto::capabilities::LOCAL_DETECTION,
+];
+
+/// The policies Sensors receive, as ACS JSON, with their revision.
+#[derive(Debug, Clone)]
+pub struct PolicySet {
+    pub revision: String,
+    pub policies_json: Vec<Vec<u8>>,
+}
+
+pub struct Hub<B: Backend> {
+    store: Arc<Store<B>>,
+    committer: Committer,
+    policies: Arc<PolicySet>,
+    refusals: RefusalLog,
+}
+
+impl<B: Backend> std::fmt::Debug for Hub<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").finish_non_exhaustive()
+    }
+}
+
+impl<B: Backend> Hub<B> {
+    pub fn new(
+        store: Arc<Store<B>>,
+        committer: Committer,
+        policies: Arc<PolicySet>,
+        refusals: RefusalLog,
+    ) -> Hub<B> {
+        Hub {
+            store,
+            committer,
+            policies,
+            refusals,
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn internal(e: impl std::fmt::Display) -> Status {
+    tracing::error!(error = %e, "sensor session failed");
+    Status::internal("internal error; see Central's log")
+}
+
+type OutStream = Pin<Box<dyn Stream<Item = Result<MsgToSensor, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl<B: Backend> SensorService for Hub<B> {
+    type CommunicateStream = OutStream;
+
+    async fn communicate(
+        &self,
+        request: Request<Streaming<MsgFromSensor>>,
+    ) -> Result<Response<Self::CommunicateStream>, Status> {
+        let peer = request
+            .remote_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let identity = match request.peer_certs().and_then(|c| c.first().cloned()) {
+            Some(cert) => identity_of(&cert)
+                .map_err(|e| Status::unauthenticated(format!("client certificate: {e}")))?,
+            None => return Err(Status::unauthenticated("a client certificate is required")),
+        };
+        if identity.service != Service::Sensor {
+            let reason = format!(
+                "{} certificate of cluster {} used on the Sensor stream",
+                identity.service.as_str(),
+                identity.cluster
+            );
+            self.refusals.record(peer, reason.clone());
+            return Err(Status::permission_denied(reason));
+        }
+        let (out, rx) = mpsc::channel(OUTBOUND_QUEUE);
+        let session = Session {
+            store: Arc::clone(&self.store),
+            committer: self.committer.clone(),
+            policies: Arc::clone(&self.policies),
+            refusals: self.refusals.clone(),
+            identity,
+            peer,
+            out: out.clone(),
+        };
+        let inbound = request.into_inner();
+        tokio::spawn(async move {
+            let cluster = session.identity.cluster.clone();
+            if let Err(status) = session.run(inbound).await {
+                tracing::info!(%cluster, code = ?status.code(), message = status.message(), "sensor stream ended with an error");
+                let _ = out.send(Err(status)).await;
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+}
+
+struct Session<B: Backend> {
+    store: Arc<Store<B>>,
+    committer: Committer,
+    policies: Arc<PolicySet>,
+    refusals: RefusalLog,
+    identity: Identity,
+    peer: String,
+    out: mpsc::Sender<Result<MsgToSensor, Status>>,
+}
+
+enum AckItem {
+    Durable(u64, Durable),
+    Barrier(oneshot::Sender<()>),
+}
+
+fn to_sensor(msg: ToSensor) -> Result<MsgToSensor, Status> {
+    Ok(MsgToSensor { msg: Some(msg) })
+}
+
+fn kind_name(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::Unspecified => "Unspecified",
+        ResourceKind::Deployment => "Deployment",
+        ResourceKind::Pod => "Pod",
+        ResourceKind::Namespace => "Namespace",
+        ResourceKind::NetworkPolicy => "NetworkPolicy",
+        ResourceKind::Service => "Service",
+        ResourceKind::Route => "Route",
+        ResourceKind::ServiceAccount => "ServiceAccount",
+        ResourceKind::Role => "Role",
+        ResourceKind::ClusterRole => "ClusterRole",
+        ResourceKind::RoleBinding => "RoleBinding",
+        ResourceKind::ClusterRoleBinding => "ClusterRoleBinding",
+        ResourceKind::Node => "Node",
+        ResourceKind::Secret => "Secret",
+    }
+}
+
+impl<B: Backend> Session<B> {
+    async fn send(&self, msg: ToSensor) -> Result<(), Status> {
+        self.out
+            .send(to_sensor(msg))
+            .await
+            .map_err(|_| Status::cancelled("the Sensor went away"))
+    }
+
+    async fn notice(&self, kind: NoticeKind, seq: u64, message: String) -> Result<(), Status> {
+        tracing::warn!(cluster = %self.identity.cluster, seq, %message, "notice to sensor");
+        self.send(ToSensor::Notice(Notice {
+            kind: kind as i32,
+            seq,
+            message,
+        }))
+        .await
+    }
+
+    async fn run(self, mut inbound: Streaming<MsgFromSensor>) -> Result<(), Status> {
+        let first = tokio::time::timeout(HELLO_TIMEOUT, inbound.message())
+            .await
+            .map_err(|_| Status::deadline_exceeded("no SensorHello within 30 s"))??;
+        let Some(MsgFromSensor {
+            msg: Some(FromSensor::Hello(hello)),
+            ..
+        }) = first
+        else {
+            return Err(Status::failed_precondition(
+                "the first message must be a SensorHello",
+            ));
+        };
+        if !hello.cluster_name.is_empty() && hello.cluster_name != self.identity.cluster {
+            let reason = format!(
+                "certificate is for cluster '{}' but the Sensor says it is cluster '{}'",
+                self.identity.cluster, hello.cluster_name
+            );
+            self.refusals.record(self.peer.clone(), reason.clone());
+            return Err(Status::permission_denied(reason));
+        }
+        let negotiated = rampart_proto::negotiate(
+            rampart_proto::PROTOCOL_MINOR,
+            CENTRAL_CAPABILITIES,
+            hello.protocol_minor,
+            &hello.capabilities,
+        );
+        let mut cluster = self
+            .store
+            .cluster(&self.identity.cluster)
+            .map_err(internal)?
+            .unwrap_or_else(|| Cluster {
+                id: self.identity.cluster.clone(),
+                name: self.identity.cluster.clone(),
+                created_unix_ms: now_ms(),
+                ..Cluster::default()
+            });
+        cluster.sync_generation += 1;
+        cluster.connection = ConnectionState::Connected;
+        cluster.last_contact_unix_ms = Some(now_ms());
+        cluster.sensor_version = hello.sensor_version.clone();
+        cluster.dropped_events = hello.dropped_events;
+        let mut batch = WriteBatch::default();
+        batch.put_cluster(&cluster).map_err(internal)?;
+        self.committer.commit(batch).await.map_err(internal)?;
+        tracing::info!(cluster = %cluster.id, sensor_version = %hello.sensor_version, acked_seq = cluster.acked_seq, generation = cluster.sync_generation, "sensor connected");
+        self.send(ToSensor::Hello(CentralHello {
+            protocol_minor: negotiated.protocol_minor,
+            central_version: env!("CARGO_PKG_VERSION").to_string(),
+            capabilities: negotiated.capabilities,
+            cluster_id: cluster.id.clone(),
+            cluster_name: cluster.name.clone(),
+            acked_seq: cluster.acked_seq,
+        }))
+        .await?;
+        if hello.policy_revision != self.policies.revision {
+            self.send(ToSensor::PolicySync(PolicySync {
+                revision: self.policies.revision.clone(),
+                policies_json: self.policies.policies_json.clone(),
+            }))
+            .await?;
+        }
+
+        let (acks, ack_rx) = mpsc::channel::<AckItem>(ACK_WINDOW);
+        let acker = tokio::spawn(send_acks(ack_rx, self.out.clone()));
+        let result = self.stream_loop(&mut inbound, &mut cluster, &acks).await;
+        drop(acks);
+        let _ = acker.await;
+
+        // Whatever happened, record that the Sensor is gone (best effort; the stream is over).
+        cluster.connection = ConnectionState::Disconnected;
+        cluster.last_contact_unix_ms = Some(now_ms());
+        let mut batch = WriteBatch::default();
+        if batch.put_cluster(&cluster).is_ok() {
+            let _ = self.committer.commit(batch).await;
+        }
+        tracing::info!(cluster = %cluster.id, acked_seq = cluster.acked_seq, "sensor disconnected");
+        result
+    }
+
+    async fn stream_loop(
+        &self,
+        inbound: &mut Streaming<MsgFromSensor>,
+        cluster: &mut Cluster,
+        acks: &mpsc::Sender<AckItem>,
+    ) -> Result<(), Status> {
+        while let Some(message) = inbound.message().await? {
+            let seq = message.seq;
+            if seq != 0 && seq <= cluster.acked_seq {
+                continue; // a resend of something already durable
+            }
+            let mut batch = WriteBatch::default();
+            match message.msg {
+                Some(FromSensor::Event(event)) => {
+                    if let Err(problem) = self.event_ops(cluster, &event, &mut batch) {
+                        self.notice(NoticeKind::InvalidMessage, seq, problem)
+                            .await?;
+                        batch = WriteBatch::default();
+                    }
+                }
+                Some(FromSensor::Synced(marker)) => {
+                    // Reconciliation reads the store: everything before the marker must be in it.
+                    let (done, wait) = oneshot::channel();
+                    acks.send(AckItem::Barrier(done))
+                        .await
+                        .map_err(|_| Status::cancelled("ack pipeline stopped"))?;
+                    let _ = wait.await;
+                    let removed = self.reconcile(cluster, &marker).await?;
+                    tracing::info!(cluster = %cluster.id, removed, "reconciled after sync");
+                }
+                Some(FromSensor::Health(h)) => {
+                    cluster.dropped_events = h.dropped_events;
+                    cluster.last_contact_unix_ms = Some(now_ms());
+                }
+                Some(FromSensor::Hello(_)) => {
+                    self.notice(
+                        NoticeKind::InvalidMessage,
+                        seq,
+                        "SensorHello is only valid as the first message".into(),
+                    )
+                    .await?;
+                }
+                Some(
+                    FromSensor::AlertResults(_)
+                    | FromSensor::Process(_)
+                    | FromSensor::NetworkFlows(_)
+                    | FromSensor::EnforcementReport(_),
+                ) => {
+                    self.notice(
+                        NoticeKind::UnsupportedMessage,
+                        seq,
+                        "this Central does not store this message kind yet".into(),
+                    )
+                    .await?;
+                }
+                None => {
+                    self.notice(
+                        NoticeKind::UnsupportedMessage,
+                        seq,
+                        "unknown message kind (newer Sensor?)".into(),
+                    )
+                    .await?;
+                }
+            }
+            if seq == 0 {
+                continue;
+            }
+            // The durable position moves with the data: both land in the same write.
+            cluster.acked_seq = seq;
+            batch.put_cluster(cluster).map_err(internal)?;
+            let durable = self.committer.submit(batch).await.map_err(internal)?;
+            acks.send(AckItem::Durable(seq, durable))
+                .await
+                .map_err(|_| Status::cancelled("ack pipeline stopped"))?;
+        }
+        Ok(())
+    }
+
+    /// The writes for one resource event, or why it is invalid.
+    fn event_ops(
+        &self,
+        cluster: &Cluster,
+        event: &ResourceEvent,
+        batch: &mut WriteBatch,
+    ) -> Result<(), String> {
+        let kind = ResourceKind::try_from(event.kind).unwrap_or(ResourceKind::Unspecified);
+        if kind == ResourceKind::Unspecified {
+            return Err(format!(
+                "resource event {} has no known kind ({})",
+                event.id, event.kind
+            ));
+        }
+        if event.id.is_empty() || event.id.contains('\0') {
+            return Err("resource event without a valid id".to_string());
+        }
+        let action = ResourceAction::try_from(event.action).unwrap_or(ResourceAction::Unspecified);
+        let kind_str = kind_name(kind);
+        match action {
+            ResourceAction::Remove => {
+                let r = if kind == ResourceKind::Deployment {
+                    batch.delete_deployment(&cluster.id, &event.id)
+                } else {
+                    batch.delete_resource(&cluster.id, kind_str, &event.id)
+                };
+                r.map_err(|e| e.to_string())
+            }
+            ResourceAction::Create | ResourceAction::Update | ResourceAction::Sync => {
+                let object: serde_json::Value = serde_json::from_slice(&event.object_json)
+                    .map_err(|e| {
+                        format!("resource event {}: object is not valid JSON: {e}", event.id)
+                    })?;
+                if !object.is_object() {
+                    return Err(format!(
+                        "resource event {}: object is not a JSON object",
+                        event.id
+                    ));
+                }
+                let r = if kind == ResourceKind::Deployment {
+                    let workload_kind = object
+                        .get("kind")
+                        .and_then(|k| k.as_str())
+                        .unwrap_or("Deployment")
+                        .to_string();
+                    batch.put_deployment(&DeploymentRecord {
+                        cluster_id: cluster.id.clone(),
+                        id: event.id.clone(),
+                        namespace: event.namespace.clone(),
+                        name: event.name.clone(),
+                        kind: workload_kind,
+                        object,
+                        content_hash: event.content_hash,
+                        updated_unix_ms: now_ms(),
+                        generation: cluster.sync_generation,
+                    })
+                } else {
+                    batch.put_resource(&ResourceRecord {
+                        cluster_id: cluster.id.clone(),
+                        kind: kind_str.to_string(),
+                        id: event.id.clone(),
+                        namespace: event.namespace.clone(),
+                        name: event.name.clone(),
+                        object,
+                        content_hash: event.content_hash,
+                        generation: cluster.sync_generation,
+                    })
+                };
+                r.map_err(|e| e.to_string())
+            }
+            ResourceAction::Unspecified => {
+                Err(format!("resource event {} has no action", event.id))
+            }
+        }
+    }
+
+    /// Removes what the Sensor no longer reports: objects of this cluster whose generation is
+    /// older than the current one and that the marker does not list as unchanged.
+    async fn reconcile(&self, cluster: &Cluster, marker: &v1::SyncMarker) -> Result<usize, Status> {
+        let unchanged: BTreeSet<&str> = marker.unchanged_ids.iter().map(String::as_str).collect();
+        let mut stale = Vec::new();
+        let mut refresh = Vec::new();
+        self.store
+            .for_each_cluster_object(&cluster.id, |table, key, generation| {
+                if generation >= cluster.sync_generation {
+                    return;
+                }
+                let id = key.rsplit('\0').next().unwrap_or_default();
+                if unchanged.contains(id) {
+                    refresh.push((table, key.to_string()));
+                } else {
+                    stale.push((table, key.to_string()));
+                }
+            })
+            .map_err(internal)?;
+        let removed = stale.len();
+        for chunk in stale.chunks(1000) {
+            let mut batch = WriteBatch::default();
+            for (table, key) in chunk {
+                batch.ops.push(crate::store::Op::Delete {
+                    table: *table,
+                    key: key.clone(),
+                });
+            }
+            self.committer.commit(batch).await.map_err(internal)?;
+        }
+        // Unchanged objects move to the current generation so the next resync keeps them.
+        for chunk in refresh.chunks(1000) {
+            let mut batch = WriteBatch::default();
+            for (table, key) in chunk {
+                let mut parts = key.split('\0');
+                let (cluster_id, rest) =
+                    (parts.next().unwrap_or_default(), parts.collect::<Vec<_>>());
+                match (table, rest.as_slice()) {
+                    (Table::Deployments, [id]) => {
+                        if let Some(mut d) =
+                            self.store.deployment(cluster_id, id).map_err(internal)?
+                        {
+                            d.generation = cluster.sync_generation;
+                            batch.put_deployment(&d).map_err(internal)?;
+                        }
+                    }
+                    (Table::Resources, [kind, id]) => {
+                        if let Some(mut r) = self
+                            .store
+                            .resource(cluster_id, kind, id)
+                            .map_err(internal)?
+                        {
+                            r.generation = cluster.sync_generation;
+                            batch.put_resource(&r).map_err(internal)?;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            self.committer.commit(batch).await.map_err(internal)?;
+        }
+        Ok(removed)
+    }
+}
+
+/// Sends `Ack(seq)` as each submitted write becomes durable, in submission order.
+async fn send_acks(
+    mut items: mpsc::Receiver<AckItem>,
+    out: mpsc::Sender<Result<MsgToSensor, Status>>,
+) {
+    while let Some(item) = items.recv().await {
+        match item {
+            AckItem::Barrier(done) => {
+                let _ = done.send(());
+            }
+            AckItem::Durable(seq, durable) => {
+                if let Err(e) = durable.wait().await {
+                    let _ = out.send(Err(internal(e))).await;
+                    return;
+                }
+                if out
+                    .send(to_sensor(ToSensor::Ack(Ack { seq })))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! Sensor streams against a real Central hub on loopback with real mTLS: durable acks, resume
+//! after reconnect, reconciliation, and every kind of certificate refusal.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rampart_central::commit::Committer;
+use rampart_central::hub::{Hub, PolicySet};
+use rampart_central::pki::{CertificateAuthority, InitBundle, Revocations, Service};
+use rampart_central::store::{SledBackend, Store};
+use rampart_central::tls::{self, RefusalLog};
+use rampart_proto::v1::msg_from_sensor::Msg as FromSensor;
+use rampart_proto::v1::msg_to_sensor::Msg as ToSensor;
+use rampart_proto::v1::sensor_service_client::SensorServiceClient;
+use rampart_proto::v1::sensor_service_server::SensorServiceServer;
+use rampart_proto::v1::{
+    MsgFromSensor, MsgToSensor, ResourceAction, ResourceEvent, ResourceKind, SensorHello,
+    SyncMarker,
+};
+use tokio::sync::mpsc;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+struct Central {
+    addr: SocketAddr,
+    ca: CertificateAuthority,
+    store: Arc<Store<SledBackend>>,
+    revocations: Revocations,
+    refusals: RefusalLog,
+    _dir: tempfile::TempDir,
+}
+
+async fn start_central() -> Central {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store =
+        Arc::new(Store::open(SledBackend::open(dir.path()).expect("backend")).expect("store"));
+    let (committer, _task) = Committer::spawn(Arc::clone(&store), 4096, 1000);
+    let ca = CertificateAuthority::generate(time::OffsetDateTime::now_utc()).expect("ca");
+    let revocations = Revocations::default();
+    let config = tls::server_config(&ca, &["localhost".to_string()], revocations.clone())
+        .expect("tls config");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let refusals = RefusalLog::default();
+    let policies = Arc::new(PolicySet {
+        revision: "r1".into(),
+        policies_json: vec![br#"{"name":"p"}"#.to_vec()],
+    });
+    let hub = Hub::new(Arc::clone(&store), committer, policies, refusals.clone());
+    let incoming = tls::incoming(listener, config, refusals.clone());
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(SensorServiceServer::new(hub))
+            .serve_with_incoming(incoming),
+    );
+    Central {
+        addr,
+        ca,
+        store,
+        revocations,
+        refusals,
+        _dir: dir,
+    }
+}
+
+fn cert_of(bundle: &InitBundle, service: Service) -> Identity {
+    let c = bundle
+        .certs
+        .iter()
+        .find(|c| c.service == service)
+        .expect("service cert");
+    Identity::from_pem(&c.cert_pem, &c.key_pem)
+}
+
+async fn connect(
+    central: &Central,
+    ca_pem: &str,
+    identity: Identity,
+) -> Result<SensorServiceClient<Channel>, tonic::transport::Error> {
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca_pem))
+        .identity(identity)
+        .domain_name("localhost");
+    let channel = Channel::from_shared(format!("https://{}", central.addr))
+        .expect("uri")
+        .tls_config(tls)?
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await?;
+    Ok(SensorServiceClient::new(channel))
+}
+
+/// An open stream: send with `tx`, read Central's messages from `rx`.
+#[derive(Debug)]
+struct Stream {
+    tx: mpsc::Sender<MsgFromSensor>,
+    rx: tonic::Streaming<MsgToSensor>,
+}
+
+async fn open_stream(
+    client: &mut SensorServiceClient<Channel>,
+    cluster: &str,
+) -> Result<Stream, tonic::Status> {
+    let (tx, rx) = mpsc::channel(8192);
+    tx.send(MsgFromSensor {
+        seq: 0,
+        msg: Some(FromSensor::Hello(SensorHello {
+            protocol_minor: 0,
+            sensor_version: "test".into(),
+            cluster_name: cluster.into(),
+            ..SensorHello::default()
+        })),
+    })
+    .await
+    .expect("queue hello");
+    let rx = client
+        .communicate(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await?
+        .into_inner();
+    Ok(Stream { tx, rx })
+}
+
+async fn next(stream: &mut Stream) -> Result<ToSensor, tonic::Status> {
+    let msg = tokio::time::timeout(Duration::from_secs(20), stream.rx.message())
+        .await
+        .expect("Central answers within 20 s")?
+        .expect("stream open");
+    Ok(msg.msg.expect("message has a body"))
+}
+
+/// Reads until the ack for `seq`, returning notices seen on the way.
+async fn until_ack(stream: &mut Stream, seq: u64) -> Vec<rampart_proto::v1::Notice> {
+    let mut notices = Vec::new();
+    loop {
+        match next(stream).await.expect("no error") {
+            ToSensor::Ack(a) if a.seq >= seq => return notices,
+            ToSensor::Notice(n) => notices.push(n),
+            _ => {}
+        }
+    }
+}
+
+fn deployment_event(seq: u64, i: usize) -> MsgFromSensor {
+    let object = serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": format!("web-{i}"), "namespace": "shop", "uid": format!("uid-{i}")},
+        "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "nginx"}]}}}
+    });
+    MsgFromSensor {
+        seq,
+        msg: Some(FromSensor::Event(ResourceEvent {
+            action: ResourceAction::Sync as i32,
+            kind: ResourceKind::Deployment as i32,
+            id: format!("uid-{i}"),
+            namespace: "shop".into(),
+            name: format!("web-{i}"),
+            object_json: serde_json::to_vec(&object).expect("json"),
+            content_hash: i as u64,
+            context: None,
+        })),
+    }
+}
+
+fn synced(seq: u64) -> MsgFromSensor {
+    MsgFromSensor {
+        seq,
+        msg: Some(FromSensor::Synced(SyncMarker {
+            kinds: vec![ResourceKind::Deployment as i32],
+            unchanged_ids: vec![],
+        })),
+    }
+}
+
+fn stored(central: &Central, cluster: &str) -> usize {
+    let mut n = 0;
+    central
+        .store
+        .for_each_deployment_id(cluster, |_| n += 1)
+        .expect("scan");
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_ack_resume_and_reconcile() {
+    let central = start_central().await;
+    let bundle = central
+        .ca
+        .issue_bundle("prod", time::OffsetDateTime::now_utc())
+        .expect("bundle");
+    let mut client = connect(&central, &bundle.ca_pem, cert_of(&bundle, Service::Sensor))
+        .await
+        .expect("connect");
+
+    let mut stream = open_stream(&mut client, "prod").await.expect("stream");
+    let ToSensor::Hello(hello) = next(&mut stream).await.expect("hello") else {
+        panic!("first message is CentralHello")
+    };
+    assert_eq!((hello.cluster_id.as_str(), hello.acked_seq), ("prod", 0));
+    assert!(
+        matches!(next(&mut stream).await.expect("sync"), ToSensor::PolicySync(p) if p.revision == "r1")
+    );
+    for i in 0..1000 {
+        stream
+            .tx
+            .send(deployment_event(i as u64 + 1, i))
+            .await
+            .expect("send");
+    }
+    stream.tx.send(synced(1001)).await.expect("send");
+    let notices = until_ack(&mut stream, 1001).await;
+    assert!(notices.is_empty(), "{notices:?}");
+    assert_eq!(stored(&central, "prod"), 1000);
+    drop(stream);
+
+    // Reconnect: Central says where it is durable; resent messages are skipped; the resync
+    // reports 900 deployments and the other 100 are reconciled away.
+    let mut stream = open_stream(&mut client, "prod").await.expect("stream");
+    let ToSensor::Hello(hello) = next(&mut stream).await.expect("hello") else {
+        panic!("CentralHello")
+    };
+    assert_eq!(hello.acked_seq, 1001);
+    for seq in 995..=1001 {
+        stream
+            .tx
+            .send(deployment_event(seq, 5000 + seq as usize))
+            .await
+            .expect("resend");
+    }
+    for i in 0..900 {
+        stream
+            .tx
+            .send(deployment_event(1002 + i as u64, i))
+            .await
+            .expect("send");
+    }
+    stream.tx.send(synced(1902)).await.expect("send");
+    until_ack(&mut stream, 1902).await;
+    assert_eq!(
+        stored(&central, "prod"),
+        900,
+        "resends below the durable position were skipped and stale objects removed"
+    );
+    let cluster = central
+        .store
+        .cluster("prod")
+        .expect("get")
+        .expect("cluster");
+    assert_eq!(cluster.acked_seq, 1902);
+    assert_eq!(cluster.sync_generation, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_and_unknown_messages_get_notices_and_still_advance() {
+    let central = start_central().await;
+    let bundle = central
+        .ca
+        .issue_bundle("dev", time::OffsetDateTime::now_utc())
+        .expect("bundle");
+    let mut client = connect(&central, &bundle.ca_pem, cert_of(&bundle, Service::Sensor))
+        .await
+        .expect("connect");
+    let mut stream = open_stream(&mut client, "dev").await.expect("stream");
+    let mut bad = deployment_event(1, 1);
+    if let Some(FromSensor::Event(e)) = &mut bad.msg {
+        e.object_json = b"{not json".to_vec();
+    }
+    stream.tx.send(bad).await.expect("send");
+    stream
+        .tx
+        .send(MsgFromSensor { seq: 2, msg: None })
+        .await
+        .expect("send");
+    stream.tx.send(deployment_event(3, 3)).await.expect("send");
+    let notices = until_ack(&mut stream, 3).await;
+    assert_eq!(notices.len(), 2, "{notices:?}");
+    assert!(notices[0].message.contains("not valid JSON"), "{notices:?}");
+    assert!(
+        notices[1].message.contains("unknown message kind"),
+        "{notices:?}"
+    );
+    assert_eq!(
+        stored(&central, "dev"),
+        1,
+        "the valid event is stored, the invalid one is not"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_that_must_not_speak_for_a_cluster_are_refused() {
+    let central = start_central().await;
+    let now = time::OffsetDateTime::now_utc();
+    let bundle = central.ca.issue_bundle("cluster-a", now).expect("bundle");
+
+    // Cluster A's certificate claiming to be cluster B.
+    let mut client = connect(&central, &bundle.ca_pem, cert_of(&bundle, Service::Sensor))
+        .await
+        .expect("connect");
+    let err = match open_stream(&mut client, "cluster-b").await {
+        Ok(mut s) => next(&mut s).await.expect_err("refused"),
+        Err(e) => e,
+    };
+    assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
+    assert!(
+        err.message()
+            .contains("certificate is for cluster 'cluster-a'"),
+        "{err:?}"
+    );
+
+    // An admission-controller certificate on the Sensor stream.
+    let mut client = connect(
+        &central,
+        &bundle.ca_pem,
+        cert_of(&bundle, Service::AdmissionControl),
+    )
+    .await
+    .expect("connect");
+    let err = open_stream(&mut client, "cluster-a")
+        .await
+        .expect_err("wrong service");
+    assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
+
+    // A certificate from another CA: the handshake fails.
+    let stranger = CertificateAuthority::generate(now)
+        .expect("ca")
+        .issue_bundle("cluster-a", now)
+        .expect("bundle");
+    let refused_before = central.refusals.total();
+    let result = match connect(
+        &central,
+        &bundle.ca_pem,
+        cert_of(&stranger, Service::Sensor),
+    )
+    .await
+    {
+        Err(e) => Err(e.to_string()),
+        Ok(mut c) => open_stream(&mut c, "cluster-a")
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+    };
+    assert!(
+        result.is_err(),
+        "a foreign CA's certificate must not get a stream"
+    );
+
+    // A revoked bundle: refused at the next handshake.
+    central.revocations.revoke(&bundle.record.id);
+    let result = match connect(&central, &bundle.ca_pem, cert_of(&bundle, Service::Sensor)).await {
+        Err(e) => Err(e.to_string()),
+        Ok(mut c) => open_stream(&mut c, "cluster-a")
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+    };
+    assert!(
+        result.is_err(),
+        "a revoked certificate must not get a stream"
+    );
+
+    // Refusals are visible to operators.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while central.refusals.total() < refused_before + 2 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let reasons: Vec<String> = central
+        .refusals
+        .latest()
+        .into_iter()
+        .map(|r| r.reason)
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("UnknownIssuer") || r.contains("BadSignature")),
+        "{reasons:?}"
+    );
+    assert!(reasons.iter().any(|r| r.contains("Revoked")), "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("cluster-b")),
+        "{reasons:?}"
+    );
+}
