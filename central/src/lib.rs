@@ -12,5 +12,6 @@ pub mod commit;
 pub mod hub;
 pub mod model;
 pub mod pki;
+pub mod server;
 pub mod store;
 pub mod tls;

@@ -6,14 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rampart_central::commit::Committer;
-use rampart_central::hub::{Hub, PolicySet};
+use rampart_central::hub::PolicySet;
 use rampart_central::pki::{CertificateAuthority, InitBundle, Revocations, Service};
+use rampart_central::server::SensorListener;
 use rampart_central::store::{SledBackend, Store};
-use rampart_central::tls::{self, RefusalLog};
+use rampart_central::tls::RefusalLog;
 use rampart_proto::v1::msg_from_sensor::Msg as FromSensor;
 use rampart_proto::v1::msg_to_sensor::Msg as ToSensor;
 use rampart_proto::v1::sensor_service_client::SensorServiceClient;
-use rampart_proto::v1::sensor_service_server::SensorServiceServer;
 use rampart_proto::v1::{
     MsgFromSensor, MsgToSensor, ResourceAction, ResourceEvent, ResourceKind, SensorHello,
     SyncMarker,
@@ -38,24 +38,23 @@ async fn start_central() -> Central {
     let (committer, _task) = Committer::spawn(Arc::clone(&store), 4096, 1000);
     let ca = CertificateAuthority::generate(time::OffsetDateTime::now_utc()).expect("ca");
     let revocations = Revocations::default();
-    let config = tls::server_config(&ca, &["localhost".to_string()], revocations.clone())
-        .expect("tls config");
+    let refusals = RefusalLog::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let refusals = RefusalLog::default();
-    let policies = Arc::new(PolicySet {
-        revision: "r1".into(),
-        policies_json: vec![br#"{"name":"p"}"#.to_vec()],
-    });
-    let hub = Hub::new(Arc::clone(&store), committer, policies, refusals.clone());
-    let incoming = tls::incoming(listener, config, refusals.clone());
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(SensorServiceServer::new(hub))
-            .serve_with_incoming(incoming),
-    );
+    let (addr, _server) = SensorListener {
+        store: Arc::clone(&store),
+        committer,
+        policies: Arc::new(PolicySet {
+            revision: "r1".into(),
+            policies_json: vec![br#"{"name":"p"}"#.to_vec()],
+        }),
+        revocations: revocations.clone(),
+        refusals: refusals.clone(),
+        server_names: vec!["localhost".to_string()],
+    }
+    .start(&ca, listener)
+    .expect("listener");
     Central {
         addr,
         ca,
