@@ -12,6 +12,7 @@ pub mod commit;
 pub mod hub;
 pub mod model;
 pub mod pki;
+pub mod runtime;
 pub mod server;
 pub mod store;
 pub mod tls;

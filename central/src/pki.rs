@@ -564,6 +564,38 @@ mod tests {
     }
 
     #[test]
+    fn the_ca_bundles_and_revocations_persist() {
+        use crate::store::{SledBackend, Store};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (ca_pem, bundle_id) = {
+            let store =
+                Store::open(SledBackend::open(dir.path()).expect("backend")).expect("store");
+            let ca = persist::load_or_create_ca(&store, now()).expect("ca");
+            let b = persist::issue_bundle(&store, &ca, "c1", now()).expect("bundle");
+            persist::issue_bundle(&store, &ca, "c2", now()).expect("bundle");
+            let revocations = Revocations::default();
+            let revoked = persist::revoke(&store, &revocations, "c1").expect("revoke");
+            assert_eq!(revoked.len(), 1);
+            assert!(revocations.is_revoked(&b.record.id));
+            assert!(matches!(
+                persist::revoke(&store, &revocations, "nope"),
+                Err(persist::Error::NoSuchBundle(_))
+            ));
+            (ca.cert_pem().to_string(), b.record.id)
+        };
+        let store = Store::open(SledBackend::open(dir.path()).expect("backend")).expect("store");
+        let ca = persist::load_or_create_ca(&store, now()).expect("ca");
+        assert_eq!(ca.cert_pem(), ca_pem, "the same CA after a restart");
+        let bundles = persist::bundles(&store).expect("list");
+        assert_eq!(bundles.len(), 2);
+        assert!(
+            persist::load_revocations(&store)
+                .expect("revocations")
+                .is_revoked(&bundle_id)
+        );
+    }
+
+    #[test]
     fn cluster_names_are_checked() {
         let ca = CertificateAuthority::generate(now()).expect("ca");
         for bad in ["", "Prod", "a.b", "-x", &"x".repeat(64)] {
@@ -572,5 +604,98 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+}
+
+/// The CA, bundles and revocations as Central keeps them in its store (table `pki`).
+pub mod persist {
+    use super::*;
+    use crate::store::{Backend, Store, Table, WriteBatch};
+
+    const CA_KEY: &str = "ca";
+    const BUNDLE_PREFIX: &str = "bundle/";
+
+    #[derive(Debug, thiserror::Error)]
+    pub enum Error {
+        #[error(transparent)]
+        Store(#[from] crate::store::Error),
+        #[error(transparent)]
+        Pki(#[from] super::Error),
+        #[error("no init bundle with id or cluster name {0:?}")]
+        NoSuchBundle(String),
+    }
+
+    /// Loads the CA, creating and storing it (durably) on first start.
+    pub fn load_or_create_ca<B: Backend>(
+        store: &Store<B>,
+        now: OffsetDateTime,
+    ) -> Result<CertificateAuthority, Error> {
+        if let Some(stored) = store.get_record::<StoredCa>(Table::Pki, CA_KEY)? {
+            return Ok(CertificateAuthority::load(stored)?);
+        }
+        let ca = CertificateAuthority::generate(now)?;
+        let mut batch = WriteBatch::default();
+        batch.put(Table::Pki, CA_KEY, ca.stored())?;
+        store.apply(&batch)?;
+        store.flush()?;
+        Ok(ca)
+    }
+
+    /// Issues a bundle and records it (durably) before returning it.
+    pub fn issue_bundle<B: Backend>(
+        store: &Store<B>,
+        ca: &CertificateAuthority,
+        cluster: &str,
+        now: OffsetDateTime,
+    ) -> Result<InitBundle, Error> {
+        let bundle = ca.issue_bundle(cluster, now)?;
+        let mut batch = WriteBatch::default();
+        batch.put(
+            Table::Pki,
+            &format!("{BUNDLE_PREFIX}{}", bundle.record.id),
+            &bundle.record,
+        )?;
+        store.apply(&batch)?;
+        store.flush()?;
+        Ok(bundle)
+    }
+
+    pub fn bundles<B: Backend>(store: &Store<B>) -> Result<Vec<BundleRecord>, Error> {
+        Ok(store.scan_records(Table::Pki, BUNDLE_PREFIX)?)
+    }
+
+    /// Revokes every bundle whose id or cluster name is `id_or_cluster`; returns what it revoked.
+    pub fn revoke<B: Backend>(
+        store: &Store<B>,
+        revocations: &Revocations,
+        id_or_cluster: &str,
+    ) -> Result<Vec<BundleRecord>, Error> {
+        let mut revoked = Vec::new();
+        let mut batch = WriteBatch::default();
+        for mut b in bundles(store)? {
+            if (b.id == id_or_cluster || b.cluster == id_or_cluster) && !b.revoked {
+                b.revoked = true;
+                batch.put(Table::Pki, &format!("{BUNDLE_PREFIX}{}", b.id), &b)?;
+                revoked.push(b);
+            }
+        }
+        if revoked.is_empty() {
+            return Err(Error::NoSuchBundle(id_or_cluster.to_string()));
+        }
+        store.apply(&batch)?;
+        store.flush()?;
+        for b in &revoked {
+            revocations.revoke(&b.id);
+        }
+        Ok(revoked)
+    }
+
+    /// The revocation set as stored, for a starting Central.
+    pub fn load_revocations<B: Backend>(store: &Store<B>) -> Result<Revocations, Error> {
+        let revocations = Revocations::default();
+        for b in bundles(store)?.into_iter().filter(|b| b.revoked) {
+            revocations.revoke(&b.id);
+        }
+        Ok(revocations)
     }
 }

@@ -3,6 +3,7 @@
 //! Exit codes: 0 clean or nothing failing, 1 failing violations (or invalid policies for
 //! `policy validate`), 2 usage or input error.
 
+pub mod central_cmd;
 pub mod check;
 pub mod input;
 pub mod output;
@@ -39,6 +40,11 @@ pub enum Command {
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
+    },
+    /// Run Central and manage cluster certificates.
+    Central {
+        #[command(subcommand)]
+        command: central_cmd::CentralCommand,
     },
 }
 
@@ -152,6 +158,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitCode {
             command: DeploymentCommand::Check(args),
         } => deployment_check(args, out, err),
         Command::Policy { command } => policies::run(command, out, err),
+        Command::Central { command } => central_cmd::run(command, out),
     };
     match result {
         Ok(code) => code,

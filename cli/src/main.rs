@@ -3,8 +3,18 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // The one TLS crypto provider, installed before anything can build a TLS config.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RAMPART_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,h2=warn,tower=warn,hyper=warn,sled=warn")
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let cli = rampart_cli::Cli::parse();
-    let stdout = std::io::stdout();
-    let stderr = std::io::stderr();
-    rampart_cli::run(cli, &mut stdout.lock(), &mut stderr.lock())
+    // Unlocked handles: a lock held here for the whole run would block every other thread that
+    // logs (tracing writes to stderr from the runtime's workers).
+    rampart_cli::run(cli, &mut std::io::stdout(), &mut std::io::stderr())
 }

@@ -240,6 +240,20 @@ impl<B: Backend> Store<B> {
             .collect()
     }
 
+    /// A record of any table by key.
+    pub fn get_record<T: DeserializeOwned>(&self, table: Table, key: &str) -> Result<Option<T>> {
+        self.get(table, key)
+    }
+
+    /// Every record of a table under a key prefix (for small tables such as `pki`).
+    pub fn scan_records<T: DeserializeOwned>(&self, table: Table, prefix: &str) -> Result<Vec<T>> {
+        Ok(self
+            .scan_typed(table, prefix, None, usize::MAX)?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect())
+    }
+
     pub fn apply(&self, batch: &WriteBatch) -> Result<()> {
         self.backend.apply(batch)
     }
