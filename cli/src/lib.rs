@@ -46,6 +46,9 @@ pub enum Command {
         #[command(subcommand)]
         command: central_cmd::CentralCommand,
     },
+    /// Run everything on this machine with embedded defaults (today: Central with its store in
+    /// ./rampart-data and the Sensor endpoint).
+    Up(central_cmd::StartArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,6 +162,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitCode {
         } => deployment_check(args, out, err),
         Command::Policy { command } => policies::run(command, out, err),
         Command::Central { command } => central_cmd::run(command, out),
+        Command::Up(args) => central_cmd::run(central_cmd::CentralCommand::Start(args), out),
     };
     match result {
         Ok(code) => code,
