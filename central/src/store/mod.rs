@@ -100,6 +100,14 @@ pub enum Op {
     },
 }
 
+impl Op {
+    pub fn table(&self) -> Table {
+        match self {
+            Op::Put { table, .. } | Op::Delete { table, .. } => *table,
+        }
+    }
+}
+
 impl WriteBatch {
     pub fn put<T: Serialize>(&mut self, table: Table, key: &str, value: &T) -> Result<()> {
         check_key(key)?;

@@ -100,13 +100,10 @@ impl Backend for SledBackend {
     }
 
     fn apply(&self, batch: &WriteBatch) -> Result<()> {
-        let table_of = |op: &Op| match op {
-            Op::Put { table, .. } | Op::Delete { table, .. } => *table,
-        };
         // Single-table batches (the ingest common case) use sled's atomic batch, far cheaper
         // than a transaction across every tree.
-        if let Some(first) = batch.ops.first().map(table_of)
-            && batch.ops.iter().all(|op| table_of(op) == first)
+        if let Some(first) = batch.ops.first().map(Op::table)
+            && batch.ops.iter().all(|op| op.table() == first)
         {
             let mut b = sled::Batch::default();
             for op in &batch.ops {
@@ -125,15 +122,12 @@ impl Backend for SledBackend {
                     &trees.0, &trees.1, &trees.2, &trees.3, &trees.4, &trees.5, &trees.6,
                 ];
                 for op in &batch.ops {
-                    let (table, key) = match op {
-                        Op::Put { table, key, .. } | Op::Delete { table, key } => (*table, key),
-                    };
-                    let tree = trees[table.index()];
+                    let tree = trees[op.table().index()];
                     match op {
-                        Op::Put { value, .. } => {
+                        Op::Put { key, value, .. } => {
                             tree.insert(key.as_bytes(), value.as_slice())?;
                         }
-                        Op::Delete { .. } => {
+                        Op::Delete { key, .. } => {
                             tree.remove(key.as_bytes())?;
                         }
                     }
