@@ -8,6 +8,7 @@
 //!
 //! Built so far: the store. The stream service, PKI, API and auth follow.
 
+pub mod alerts;
 pub mod commit;
 pub mod hub;
 pub mod model;

@@ -1,0 +1,307 @@
+//! The alert lifecycle, ACS-compatible: ACTIVE, RESOLVED, ATTEMPTED.
+//!
+//! Deploy-time alerts merge by policy + deployment: re-evaluating a deployment updates the active
+//! alert of each violated policy (or opens one) and resolves the active alerts of policies it no
+//! longer violates. A policy that cannot be evaluated (it needs data Central does not have yet)
+//! neither opens nor resolves anything. ATTEMPTED alerts (admission denials) are never resolved
+//! automatically. Runtime violations merge into one alert per policy + deployment, capped.
+//!
+//! This module decides; the caller writes the decisions in the same batch as the event that
+//! caused them.
+
+use rampart_policy::compile::CompiledPolicy;
+use rampart_policy::{Outcome, Severity};
+use serde::{Deserialize, Serialize};
+
+/// Most runtime violations kept on one alert (ACS keeps 40).
+pub const MAX_RUNTIME_VIOLATIONS: usize = 40;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AlertState {
+    Active,
+    Resolved,
+    Attempted,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertRecord {
+    pub id: String,
+    pub policy_id: String,
+    pub policy_name: String,
+    pub severity: Severity,
+    pub categories: Vec<String>,
+    /// `DEPLOY` or `RUNTIME`.
+    pub lifecycle_stage: String,
+    pub cluster_id: String,
+    pub namespace: String,
+    pub deployment_id: String,
+    pub deployment_name: String,
+    pub deployment_kind: String,
+    pub state: AlertState,
+    pub violations: Vec<String>,
+    pub first_occurred_unix_ms: i64,
+    pub time_unix_ms: i64,
+    pub resolved_unix_ms: Option<i64>,
+}
+
+/// The deployment an evaluation was about.
+#[derive(Debug, Clone)]
+pub struct Subject<'a> {
+    pub cluster_id: &'a str,
+    pub deployment_id: &'a str,
+    pub deployment: &'a rampart_policy::Deployment,
+}
+
+/// What to write after evaluating one deployment.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Decisions {
+    /// New or updated ACTIVE alerts.
+    pub upsert: Vec<AlertRecord>,
+    /// Previously ACTIVE alerts, now RESOLVED.
+    pub resolve: Vec<AlertRecord>,
+}
+
+/// Applies deploy-time outcomes to the deployment's currently active deploy-time alerts.
+/// `new_id` names a new alert.
+pub fn decide_deploy_time(
+    subject: &Subject<'_>,
+    outcomes: &[(&CompiledPolicy, Outcome)],
+    active: &[AlertRecord],
+    now_ms: i64,
+    mut new_id: impl FnMut() -> String,
+) -> Decisions {
+    let mut decisions = Decisions::default();
+    for (policy, outcome) in outcomes {
+        let p = &policy.policy;
+        let existing = active
+            .iter()
+            .find(|a| a.policy_id == p.id && a.state == AlertState::Active);
+        match outcome {
+            Outcome::Violated(violations) => match existing {
+                Some(a) if a.violations == *violations => {}
+                Some(a) => {
+                    let mut a = a.clone();
+                    a.violations = violations.clone();
+                    a.time_unix_ms = now_ms;
+                    decisions.upsert.push(a);
+                }
+                None => decisions.upsert.push(AlertRecord {
+                    id: new_id(),
+                    policy_id: p.id.clone(),
+                    policy_name: p.name.clone(),
+                    severity: p.severity,
+                    categories: p.categories.clone(),
+                    lifecycle_stage: "DEPLOY".to_string(),
+                    cluster_id: subject.cluster_id.to_string(),
+                    namespace: subject.deployment.namespace.clone(),
+                    deployment_id: subject.deployment_id.to_string(),
+                    deployment_name: subject.deployment.name.clone(),
+                    deployment_kind: subject.deployment.kind.as_str().to_string(),
+                    state: AlertState::Active,
+                    violations: violations.clone(),
+                    first_occurred_unix_ms: now_ms,
+                    time_unix_ms: now_ms,
+                    resolved_unix_ms: None,
+                }),
+            },
+            Outcome::Pass | Outcome::OutOfScope | Outcome::Excluded(_) => {
+                if let Some(a) = existing {
+                    decisions.resolve.push(resolved(a, now_ms));
+                }
+            }
+            // Undecidable today: leave whatever is there as it is.
+            Outcome::NotEvaluable(_) => {}
+        }
+    }
+    // Active alerts of policies that were not evaluated at all (deleted or disabled) resolve too.
+    for a in active.iter().filter(|a| a.state == AlertState::Active) {
+        if !outcomes.iter().any(|(p, _)| p.policy.id == a.policy_id) {
+            decisions.resolve.push(resolved(a, now_ms));
+        }
+    }
+    decisions
+}
+
+/// Every active alert of a deployment that is gone resolves.
+pub fn decide_removed(active: &[AlertRecord], now_ms: i64) -> Vec<AlertRecord> {
+    active
+        .iter()
+        .filter(|a| a.state == AlertState::Active)
+        .map(|a| resolved(a, now_ms))
+        .collect()
+}
+
+fn resolved(a: &AlertRecord, now_ms: i64) -> AlertRecord {
+    let mut a = a.clone();
+    a.state = AlertState::Resolved;
+    a.resolved_unix_ms = Some(now_ms);
+    a.time_unix_ms = now_ms;
+    a
+}
+
+/// Merges new runtime violations into an alert, keeping the newest `MAX_RUNTIME_VIOLATIONS`.
+/// Returns whether anything new was added (worth notifying).
+pub fn merge_runtime(alert: &mut AlertRecord, new: &[String], now_ms: i64) -> bool {
+    let before = alert.violations.len();
+    for v in new {
+        if !alert.violations.contains(v) {
+            alert.violations.push(v.clone());
+        }
+    }
+    let added = alert.violations.len() > before;
+    if alert.violations.len() > MAX_RUNTIME_VIOLATIONS {
+        let excess = alert.violations.len() - MAX_RUNTIME_VIOLATIONS;
+        alert.violations.drain(..excess);
+    }
+    if added {
+        alert.time_unix_ms = now_ms;
+    }
+    added
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rampart_policy::compile::compile;
+    use rampart_policy::manifest::{ObjectBody, parse_text};
+    use rampart_policy::policy::parse_policies;
+    use rampart_policy::{Deployment, EvalContext, evaluate};
+
+    fn deployment(privileged: bool) -> Deployment {
+        let yaml = format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: web, namespace: shop}}\nspec: {{containers: [{{name: app, image: nginx:1, securityContext: {{privileged: {privileged}}}}}]}}\n"
+        );
+        match &parse_text(&yaml).objects[0].body {
+            ObjectBody::Workload(w) => Deployment::from_workload(w, "default"),
+            _ => panic!("workload"),
+        }
+    }
+
+    fn privileged_policy() -> CompiledPolicy {
+        let p = parse_policies(
+            r#"{"id":"p1","name":"Privileged","severity":"HIGH_SEVERITY","lifecycleStages":["DEPLOY"],
+               "policySections":[{"policyGroups":[{"fieldName":"Privileged Container","values":[{"value":"true"}]}]}]}"#,
+        )
+        .expect("policy")
+        .remove(0);
+        compile(&p).expect("compiles")
+    }
+
+    fn decide(
+        d: &Deployment,
+        policy: &CompiledPolicy,
+        active: &[AlertRecord],
+        now: i64,
+    ) -> Decisions {
+        let outcome = evaluate(policy, d, &EvalContext::default());
+        let subject = Subject {
+            cluster_id: "c1",
+            deployment_id: "uid-1",
+            deployment: d,
+        };
+        let mut n = 0;
+        decide_deploy_time(&subject, &[(policy, outcome)], active, now, || {
+            n += 1;
+            format!("alert-{n}")
+        })
+    }
+
+    #[test]
+    fn an_alert_opens_updates_merges_and_resolves() {
+        let policy = privileged_policy();
+        let bad = deployment(true);
+        let opened = decide(&bad, &policy, &[], 100);
+        assert_eq!(opened.upsert.len(), 1);
+        let alert = opened.upsert[0].clone();
+        assert_eq!(
+            (
+                alert.state,
+                alert.policy_name.as_str(),
+                alert.namespace.as_str()
+            ),
+            (AlertState::Active, "Privileged", "shop")
+        );
+        assert_eq!(
+            alert.violations,
+            vec!["Container 'app' is privileged".to_string()]
+        );
+
+        // Same violations again: nothing to write (merge by policy + deployment, no duplicate).
+        assert_eq!(
+            decide(&bad, &policy, std::slice::from_ref(&alert), 200),
+            Decisions::default()
+        );
+
+        // Fixed: the alert resolves, keeping its id and first occurrence.
+        let fixed = decide(
+            &deployment(false),
+            &policy,
+            std::slice::from_ref(&alert),
+            300,
+        );
+        assert!(fixed.upsert.is_empty());
+        assert_eq!(fixed.resolve.len(), 1);
+        assert_eq!(fixed.resolve[0].id, alert.id);
+        assert_eq!(
+            (fixed.resolve[0].state, fixed.resolve[0].resolved_unix_ms),
+            (AlertState::Resolved, Some(300))
+        );
+        assert_eq!(fixed.resolve[0].first_occurred_unix_ms, 100);
+    }
+
+    #[test]
+    fn not_evaluable_neither_opens_nor_resolves_and_attempted_stays() {
+        let policy = privileged_policy();
+        let d = deployment(true);
+        let subject = Subject {
+            cluster_id: "c1",
+            deployment_id: "uid-1",
+            deployment: &d,
+        };
+        let alert = decide(&d, &policy, &[], 1).upsert.remove(0);
+        let undecided = decide_deploy_time(
+            &subject,
+            &[(&policy, Outcome::NotEvaluable(vec!["image scan data"]))],
+            std::slice::from_ref(&alert),
+            2,
+            || unreachable!("no new alert"),
+        );
+        assert_eq!(undecided, Decisions::default());
+        let mut attempted = alert.clone();
+        attempted.state = AlertState::Attempted;
+        assert!(
+            decide_removed(&[attempted], 3).is_empty(),
+            "attempted alerts are resolved by users only"
+        );
+        // A deleted deployment resolves its active alerts.
+        assert_eq!(
+            decide_removed(std::slice::from_ref(&alert), 3)[0].state,
+            AlertState::Resolved
+        );
+        // A policy no longer evaluated (disabled or deleted) resolves its alert.
+        let gone = decide_deploy_time(&subject, &[], std::slice::from_ref(&alert), 4, || {
+            unreachable!("no new alert")
+        });
+        assert_eq!(gone.resolve.len(), 1);
+    }
+
+    #[test]
+    fn runtime_violations_merge_with_a_cap() {
+        let policy = privileged_policy();
+        let mut alert = decide(&deployment(true), &policy, &[], 1).upsert.remove(0);
+        assert!(
+            !merge_runtime(&mut alert, &["Container 'app' is privileged".into()], 2),
+            "nothing new"
+        );
+        let new: Vec<String> = (0..50).map(|i| format!("process /bin/sh #{i}")).collect();
+        assert!(merge_runtime(&mut alert, &new, 3));
+        assert_eq!(alert.violations.len(), MAX_RUNTIME_VIOLATIONS);
+        assert_eq!(
+            alert.violations.last().map(String::as_str),
+            Some("process /bin/sh #49"),
+            "the newest are kept"
+        );
+    }
+}
