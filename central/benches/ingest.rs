@@ -74,6 +74,9 @@ async fn stream_ingest(events: u64) -> f64 {
     let (addr, _server) = SensorListener {
         store,
         committer,
+        detector: Arc::new(rampart_central::detect::Detector::new(
+            &rampart_policy::defaults::default_policies(),
+        )),
         policies: Arc::new(PolicySet {
             revision: "r".into(),
             policies_json: vec![],

@@ -305,3 +305,76 @@ mod tests {
         );
     }
 }
+
+/// Where alerts live in the store: `a/<id>` holds each alert; `active/<cluster>\0<deployment>\0<policy>`
+/// points at the active one of a (deployment, policy) pair.
+pub mod persist {
+    use super::AlertRecord;
+    use crate::store::{Backend, Op, Result, Store, Table, WriteBatch};
+
+    fn record_key(id: &str) -> String {
+        format!("a/{id}")
+    }
+
+    fn active_prefix(cluster: &str, deployment: &str) -> String {
+        format!("active/{cluster}\0{deployment}\0")
+    }
+
+    /// The active alerts of one deployment.
+    pub fn active_for<B: Backend>(
+        store: &Store<B>,
+        cluster: &str,
+        deployment: &str,
+    ) -> Result<Vec<AlertRecord>> {
+        let ids: Vec<String> =
+            store.scan_records(Table::Alerts, &active_prefix(cluster, deployment))?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(a) = store.get_record::<AlertRecord>(Table::Alerts, &record_key(&id))? {
+                out.push(a);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn get<B: Backend>(store: &Store<B>, id: &str) -> Result<Option<AlertRecord>> {
+        store.get_record(Table::Alerts, &record_key(id))
+    }
+
+    /// Every alert (small installations, tests); the API pages through `a/` instead.
+    pub fn all<B: Backend>(store: &Store<B>) -> Result<Vec<AlertRecord>> {
+        store.scan_records(Table::Alerts, "a/")
+    }
+
+    /// Writes an active (new or updated) alert and its index entry.
+    pub fn put_active(batch: &mut WriteBatch, a: &AlertRecord) -> Result<()> {
+        batch.put(Table::Alerts, &record_key(&a.id), a)?;
+        let index = format!(
+            "{}{}",
+            active_prefix(&a.cluster_id, &a.deployment_id),
+            a.policy_id
+        );
+        batch.ops.push(Op::Put {
+            table: Table::Alerts,
+            key: index,
+            value: serde_json::to_vec(&a.id)
+                .map_err(|e| crate::store::Error::Backend(e.to_string()))?,
+        });
+        Ok(())
+    }
+
+    /// Writes a resolved alert and drops its index entry.
+    pub fn put_resolved(batch: &mut WriteBatch, a: &AlertRecord) -> Result<()> {
+        batch.put(Table::Alerts, &record_key(&a.id), a)?;
+        let index = format!(
+            "{}{}",
+            active_prefix(&a.cluster_id, &a.deployment_id),
+            a.policy_id
+        );
+        batch.ops.push(Op::Delete {
+            table: Table::Alerts,
+            key: index,
+        });
+        Ok(())
+    }
+}

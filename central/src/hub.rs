@@ -9,7 +9,7 @@
 //! A message is acknowledged only after the flush that contains it, and acks leave in sequence
 //! order. Resent messages at or below the durable position are skipped, so replays are harmless.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +25,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::alerts::{self, AlertRecord, Subject};
 use crate::commit::{Committer, Durable};
+use crate::detect::Detector;
 use crate::model::{Cluster, ConnectionState, DeploymentRecord, ResourceRecord};
 use crate::pki::{Identity, Service, identity_of};
 use crate::store::{Backend, Store, Table, WriteBatch};
@@ -54,6 +56,7 @@ pub struct Hub<B: Backend> {
     store: Arc<Store<B>>,
     committer: Committer,
     policies: Arc<PolicySet>,
+    detector: Arc<Detector>,
     refusals: RefusalLog,
 }
 
@@ -68,12 +71,14 @@ impl<B: Backend> Hub<B> {
         store: Arc<Store<B>>,
         committer: Committer,
         policies: Arc<PolicySet>,
+        detector: Arc<Detector>,
         refusals: RefusalLog,
     ) -> Hub<B> {
         Hub {
             store,
             committer,
             policies,
+            detector,
             refusals,
         }
     }
@@ -121,6 +126,7 @@ impl<B: Backend> SensorService for Hub<B> {
             store: Arc::clone(&self.store),
             committer: self.committer.clone(),
             policies: Arc::clone(&self.policies),
+            detector: Arc::clone(&self.detector),
             refusals: self.refusals.clone(),
             identity,
             peer,
@@ -144,10 +150,52 @@ struct Session<B: Backend> {
     store: Arc<Store<B>>,
     committer: Committer,
     policies: Arc<PolicySet>,
+    detector: Arc<Detector>,
     refusals: RefusalLog,
     identity: Identity,
     peer: String,
     out: mpsc::Sender<Result<MsgToSensor, Status>>,
+}
+
+/// Active alerts decided by this session but perhaps not yet durable, so the next event for the
+/// same deployment decides from them and not from a store that has not caught up. Bounded: an
+/// entry older than the ack window is durable, and the store answers for it.
+#[derive(Default)]
+struct Overlay {
+    active: HashMap<String, (u64, Vec<AlertRecord>)>,
+    order: VecDeque<(u64, String)>,
+    submissions: u64,
+}
+
+const OVERLAY_SPAN: u64 = 2 * ACK_WINDOW as u64 + 2;
+
+impl Overlay {
+    fn get(&self, deployment: &str) -> Option<&Vec<AlertRecord>> {
+        self.active.get(deployment).map(|(_, a)| a)
+    }
+
+    fn set(&mut self, deployment: &str, active: Vec<AlertRecord>) {
+        self.submissions += 1;
+        self.active
+            .insert(deployment.to_string(), (self.submissions, active));
+        self.order
+            .push_back((self.submissions, deployment.to_string()));
+        while let Some((n, _)) = self.order.front() {
+            if n + OVERLAY_SPAN >= self.submissions {
+                break;
+            }
+            if let Some((n, d)) = self.order.pop_front()
+                && self.active.get(&d).is_some_and(|(set_at, _)| *set_at == n)
+            {
+                self.active.remove(&d);
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.active.clear();
+        self.order.clear();
+    }
 }
 
 enum AckItem {
@@ -261,7 +309,10 @@ impl<B: Backend> Session<B> {
 
         let (acks, ack_rx) = mpsc::channel::<AckItem>(ACK_WINDOW);
         let acker = tokio::spawn(send_acks(ack_rx, self.out.clone()));
-        let result = self.stream_loop(&mut inbound, &mut cluster, &acks).await;
+        let mut overlay = Overlay::default();
+        let result = self
+            .stream_loop(&mut inbound, &mut cluster, &acks, &mut overlay)
+            .await;
         drop(acks);
         let _ = acker.await;
 
@@ -281,6 +332,7 @@ impl<B: Backend> Session<B> {
         inbound: &mut Streaming<MsgFromSensor>,
         cluster: &mut Cluster,
         acks: &mpsc::Sender<AckItem>,
+        overlay: &mut Overlay,
     ) -> Result<(), Status> {
         while let Some(message) = inbound.message().await? {
             let seq = message.seq;
@@ -290,7 +342,7 @@ impl<B: Backend> Session<B> {
             let mut batch = WriteBatch::default();
             match message.msg {
                 Some(FromSensor::Event(event)) => {
-                    if let Err(problem) = self.event_ops(cluster, &event, &mut batch) {
+                    if let Err(problem) = self.event_ops(cluster, &event, &mut batch, overlay) {
                         self.notice(NoticeKind::InvalidMessage, seq, problem)
                             .await?;
                         batch = WriteBatch::default();
@@ -303,6 +355,8 @@ impl<B: Backend> Session<B> {
                         .await
                         .map_err(|_| Status::cancelled("ack pipeline stopped"))?;
                     let _ = wait.await;
+                    // Everything submitted is durable now: the store is the truth again.
+                    overlay.clear();
                     let removed = self.reconcile(cluster, &marker).await?;
                     tracing::info!(cluster = %cluster.id, removed, "reconciled after sync");
                 }
@@ -360,6 +414,7 @@ impl<B: Backend> Session<B> {
         cluster: &Cluster,
         event: &ResourceEvent,
         batch: &mut WriteBatch,
+        overlay: &mut Overlay,
     ) -> Result<(), String> {
         let kind = ResourceKind::try_from(event.kind).unwrap_or(ResourceKind::Unspecified);
         if kind == ResourceKind::Unspecified {
@@ -375,12 +430,21 @@ impl<B: Backend> Session<B> {
         let kind_str = kind_name(kind);
         match action {
             ResourceAction::Remove => {
-                let r = if kind == ResourceKind::Deployment {
-                    batch.delete_deployment(&cluster.id, &event.id)
+                if kind == ResourceKind::Deployment {
+                    batch
+                        .delete_deployment(&cluster.id, &event.id)
+                        .map_err(|e| e.to_string())?;
+                    let active = self.active_alerts(overlay, &cluster.id, &event.id)?;
+                    for a in alerts::decide_removed(&active, now_ms()) {
+                        alerts::persist::put_resolved(batch, &a).map_err(|e| e.to_string())?;
+                    }
+                    overlay.set(&event.id, Vec::new());
+                    Ok(())
                 } else {
-                    batch.delete_resource(&cluster.id, kind_str, &event.id)
-                };
-                r.map_err(|e| e.to_string())
+                    batch
+                        .delete_resource(&cluster.id, kind_str, &event.id)
+                        .map_err(|e| e.to_string())
+                }
             }
             ResourceAction::Create | ResourceAction::Update | ResourceAction::Sync => {
                 let object: serde_json::Value = serde_json::from_slice(&event.object_json)
@@ -399,6 +463,7 @@ impl<B: Backend> Session<B> {
                         .and_then(|k| k.as_str())
                         .unwrap_or("Deployment")
                         .to_string();
+                    self.detect(cluster, event, &object, batch, overlay)?;
                     batch.put_deployment(&DeploymentRecord {
                         cluster_id: cluster.id.clone(),
                         id: event.id.clone(),
@@ -430,6 +495,58 @@ impl<B: Backend> Session<B> {
         }
     }
 
+    fn active_alerts(
+        &self,
+        overlay: &Overlay,
+        cluster: &str,
+        deployment: &str,
+    ) -> Result<Vec<AlertRecord>, String> {
+        match overlay.get(deployment) {
+            Some(active) => Ok(active.clone()),
+            None => alerts::persist::active_for(&self.store, cluster, deployment)
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Evaluates the deploy-time policies on a workload and writes the alert decisions into the
+    /// same batch as the workload itself.
+    fn detect(
+        &self,
+        cluster: &Cluster,
+        event: &ResourceEvent,
+        object: &serde_json::Value,
+        batch: &mut WriteBatch,
+        overlay: &mut Overlay,
+    ) -> Result<(), String> {
+        let Some(deployment) = Detector::normalize(object, &event.namespace) else {
+            return Ok(());
+        };
+        let outcomes = self.detector.evaluate(&deployment, &cluster.id);
+        let mut active = self.active_alerts(overlay, &cluster.id, &event.id)?;
+        let subject = Subject {
+            cluster_id: &cluster.id,
+            deployment_id: &event.id,
+            deployment: &deployment,
+        };
+        let decisions = alerts::decide_deploy_time(&subject, &outcomes, &active, now_ms(), || {
+            uuid::Uuid::new_v4().to_string()
+        });
+        if decisions.upsert.is_empty() && decisions.resolve.is_empty() {
+            return Ok(());
+        }
+        for a in &decisions.resolve {
+            alerts::persist::put_resolved(batch, a).map_err(|e| e.to_string())?;
+            active.retain(|x| x.id != a.id);
+        }
+        for a in decisions.upsert {
+            alerts::persist::put_active(batch, &a).map_err(|e| e.to_string())?;
+            active.retain(|x| x.id != a.id);
+            active.push(a);
+        }
+        overlay.set(&event.id, active);
+        Ok(())
+    }
+
     /// Removes what the Sensor no longer reports: objects of this cluster whose generation is
     /// older than the current one and that the marker does not list as unchanged.
     async fn reconcile(&self, cluster: &Cluster, marker: &v1::SyncMarker) -> Result<usize, Status> {
@@ -457,6 +574,16 @@ impl<B: Backend> Session<B> {
                     table: *table,
                     key: key.clone(),
                 });
+                // A deployment that is gone resolves its deploy-time alerts.
+                if *table == Table::Deployments
+                    && let Some(id) = key.rsplit('\0').next()
+                {
+                    let active = alerts::persist::active_for(&self.store, &cluster.id, id)
+                        .map_err(internal)?;
+                    for a in alerts::decide_removed(&active, now_ms()) {
+                        alerts::persist::put_resolved(&mut batch, &a).map_err(internal)?;
+                    }
+                }
             }
             self.committer.commit(batch).await.map_err(internal)?;
         }

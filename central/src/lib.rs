@@ -10,6 +10,7 @@
 
 pub mod alerts;
 pub mod commit;
+pub mod detect;
 pub mod hub;
 pub mod model;
 pub mod pki;

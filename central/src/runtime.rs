@@ -87,6 +87,9 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         store: Arc::clone(&store),
         committer,
         policies: Arc::new(default_policy_set()),
+        detector: Arc::new(crate::detect::Detector::new(
+            &rampart_policy::defaults::default_policies(),
+        )),
         revocations,
         refusals: refusals.clone(),
         server_names: config.server_names.clone(),

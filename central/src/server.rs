@@ -8,6 +8,7 @@ use rampart_proto::v1::sensor_service_server::SensorServiceServer;
 use tokio::net::TcpListener;
 
 use crate::commit::Committer;
+use crate::detect::Detector;
 use crate::hub::{Hub, PolicySet};
 use crate::pki::{CertificateAuthority, Revocations};
 use crate::store::{Backend, Store};
@@ -30,6 +31,7 @@ pub struct SensorListener<B: Backend> {
     pub store: Arc<Store<B>>,
     pub committer: Committer,
     pub policies: Arc<PolicySet>,
+    pub detector: Arc<Detector>,
     pub revocations: Revocations,
     pub refusals: RefusalLog,
     /// DNS names or IPs Sensors dial; Central's serving certificate covers them.
@@ -55,6 +57,7 @@ impl<B: Backend> SensorListener<B> {
             self.store,
             self.committer,
             self.policies,
+            self.detector,
             self.refusals.clone(),
         );
         let service = SensorServiceServer::new(hub)

@@ -45,6 +45,9 @@ async fn start_central() -> Central {
     let (addr, _server) = SensorListener {
         store: Arc::clone(&store),
         committer,
+        detector: Arc::new(rampart_central::detect::Detector::new(
+            &rampart_policy::defaults::default_policies(),
+        )),
         policies: Arc::new(PolicySet {
             revision: "r1".into(),
             policies_json: vec![br#"{"name":"p"}"#.to_vec()],
@@ -380,5 +383,122 @@ async fn certificates_that_must_not_speak_for_a_cluster_are_refused() {
     assert!(
         reasons.iter().any(|r| r.contains("cluster-b")),
         "{reasons:?}"
+    );
+}
+
+fn workload_event(seq: u64, name: &str, privileged: bool, action: ResourceAction) -> MsgFromSensor {
+    let object = serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "shop", "uid": format!("uid-{name}")},
+        "spec": {"selector": {"matchLabels": {"app": name}}, "template": {
+            "metadata": {"labels": {"app": name}},
+            "spec": {"containers": [{"name": "app", "image": "nginx:1.27", "securityContext": {"privileged": privileged}}]}}}
+    });
+    MsgFromSensor {
+        seq,
+        msg: Some(FromSensor::Event(ResourceEvent {
+            action: action as i32,
+            kind: ResourceKind::Deployment as i32,
+            id: format!("uid-{name}"),
+            namespace: "shop".into(),
+            name: name.into(),
+            object_json: serde_json::to_vec(&object).expect("json"),
+            content_hash: seq,
+            context: None,
+        })),
+    }
+}
+
+fn privileged_alerts(central: &Central) -> Vec<(String, rampart_central::alerts::AlertState)> {
+    let mut out: Vec<_> = rampart_central::alerts::persist::all(&central.store)
+        .expect("alerts")
+        .into_iter()
+        .filter(|a| a.policy_name == "Privileged Container")
+        .map(|a| (a.deployment_name, a.state))
+        .collect();
+    out.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then(format!("{:?}", a.1).cmp(&format!("{:?}", b.1)))
+    });
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_time_alerts_open_resolve_on_fix_delete_and_resync() {
+    use rampart_central::alerts::AlertState::{Active, Resolved};
+    let central = start_central().await;
+    let bundle = central
+        .ca
+        .issue_bundle("prod", time::OffsetDateTime::now_utc())
+        .expect("bundle");
+    let mut client = connect(&central, &bundle.ca_pem, cert_of(&bundle, Service::Sensor))
+        .await
+        .expect("connect");
+    let mut stream = open_stream(&mut client, "prod").await.expect("stream");
+    let sends = [
+        workload_event(1, "a", true, ResourceAction::Sync),
+        workload_event(2, "b", true, ResourceAction::Sync),
+        workload_event(3, "c", true, ResourceAction::Sync),
+        workload_event(4, "d", false, ResourceAction::Sync),
+        // Same content again right away: merged into the same alert, not a second one.
+        workload_event(5, "a", true, ResourceAction::Update),
+        synced(6),
+    ];
+    for m in sends {
+        stream.tx.send(m).await.expect("send");
+    }
+    until_ack(&mut stream, 6).await;
+    assert_eq!(
+        privileged_alerts(&central),
+        vec![
+            ("a".into(), Active),
+            ("b".into(), Active),
+            ("c".into(), Active)
+        ]
+    );
+    // Fix a, delete b; then a resync that no longer contains c.
+    stream
+        .tx
+        .send(workload_event(7, "a", false, ResourceAction::Update))
+        .await
+        .expect("send");
+    stream
+        .tx
+        .send(workload_event(8, "b", true, ResourceAction::Remove))
+        .await
+        .expect("send");
+    until_ack(&mut stream, 8).await;
+    drop(stream);
+    let mut stream = open_stream(&mut client, "prod").await.expect("stream");
+    stream
+        .tx
+        .send(workload_event(9, "a", false, ResourceAction::Sync))
+        .await
+        .expect("send");
+    stream
+        .tx
+        .send(workload_event(10, "d", false, ResourceAction::Sync))
+        .await
+        .expect("send");
+    stream.tx.send(synced(11)).await.expect("send");
+    until_ack(&mut stream, 11).await;
+    assert_eq!(
+        privileged_alerts(&central),
+        vec![
+            ("a".into(), Resolved),
+            ("b".into(), Resolved),
+            ("c".into(), Resolved)
+        ],
+        "fixed, deleted and reconciled-away deployments resolve their alerts"
+    );
+    // Other default policies fired too, with specific messages.
+    let all = rampart_central::alerts::persist::all(&central.store).expect("alerts");
+    let a_latest = all
+        .iter()
+        .find(|x| x.deployment_name == "c" && x.policy_name == "Privileged Container")
+        .expect("c alert");
+    assert_eq!(
+        a_latest.violations,
+        vec!["Container 'app' is privileged".to_string()]
     );
 }

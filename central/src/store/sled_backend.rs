@@ -19,14 +19,19 @@ fn backend_error(e: impl std::fmt::Display) -> Error {
 /// down, or sled's background threads releasing it) before giving up.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// sled reports a held lock as an IO error wrapping `WouldBlock` (the wrapper's own kind is
+/// `Other`, so the message is what identifies it).
+fn is_lock_contention(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("could not acquire lock")
+}
+
 fn open_waiting_for_lock(dir: &Path, wait: std::time::Duration) -> Result<sled::Db> {
     let deadline = std::time::Instant::now() + wait;
     loop {
         match sled::Config::new().path(dir).flush_every_ms(None).open() {
             Ok(db) => return Ok(db),
             Err(sled::Error::Io(e))
-                if e.kind() == std::io::ErrorKind::WouldBlock
-                    && std::time::Instant::now() < deadline =>
+                if is_lock_contention(&e) && std::time::Instant::now() < deadline =>
             {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
