@@ -71,6 +71,7 @@ impl Committer {
                         merged.ops.extend(job.batch.ops);
                         waiting.push(job.done);
                     }
+                    merged.compact();
                     let result = store
                         .apply(&merged)
                         .and_then(|()| store.flush())

