@@ -58,7 +58,42 @@ pub struct Hub<B: Backend> {
     policies: Arc<PolicySet>,
     detector: Arc<Detector>,
     refusals: RefusalLog,
+    slots: Arc<Slots>,
 }
+
+/// One stream per cluster: a new connection supersedes the old one (a restarted Sensor must not
+/// wait for the old TCP connection to time out), and only starts once the old one has stopped,
+/// so two streams never interleave one cluster's sequence numbers.
+#[derive(Debug, Default)]
+struct Slots {
+    by_cluster: std::sync::Mutex<HashMap<String, Arc<ClusterSlot>>>,
+    next_session: std::sync::atomic::AtomicU64,
+}
+
+#[derive(Debug)]
+struct ClusterSlot {
+    /// The session that owns the cluster now; older sessions stop when it changes.
+    owner: tokio::sync::watch::Sender<u64>,
+    running: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Slots {
+    fn slot(&self, cluster: &str) -> Arc<ClusterSlot> {
+        let mut map = self
+            .by_cluster
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(map.entry(cluster.to_string()).or_insert_with(|| {
+            Arc::new(ClusterSlot {
+                owner: tokio::sync::watch::channel(0).0,
+                running: Arc::new(tokio::sync::Mutex::new(())),
+            })
+        }))
+    }
+}
+
+/// How long a new stream waits for the one it supersedes to stop.
+const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl<B: Backend> std::fmt::Debug for Hub<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -80,6 +115,7 @@ impl<B: Backend> Hub<B> {
             policies,
             detector,
             refusals,
+            slots: Arc::default(),
         }
     }
 }
@@ -128,6 +164,7 @@ impl<B: Backend> SensorService for Hub<B> {
             policies: Arc::clone(&self.policies),
             detector: Arc::clone(&self.detector),
             refusals: self.refusals.clone(),
+            slots: Arc::clone(&self.slots),
             identity,
             peer,
             out: out.clone(),
@@ -152,6 +189,7 @@ struct Session<B: Backend> {
     policies: Arc<PolicySet>,
     detector: Arc<Detector>,
     refusals: RefusalLog,
+    slots: Arc<Slots>,
     identity: Identity,
     peer: String,
     out: mpsc::Sender<Result<MsgToSensor, Status>>,
@@ -265,6 +303,28 @@ impl<B: Backend> Session<B> {
             self.refusals.record(self.peer.clone(), reason.clone());
             return Err(Status::permission_denied(reason));
         }
+        // Take the cluster over from any earlier stream, and wait until that one has stopped.
+        let slot = self.slots.slot(&self.identity.cluster);
+        let session_id = self
+            .slots
+            .next_session
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        slot.owner.send_replace(session_id);
+        let _running =
+            tokio::time::timeout(TAKEOVER_TIMEOUT, Arc::clone(&slot.running).lock_owned())
+                .await
+                .map_err(|_| {
+                    Status::unavailable(
+                        "the previous connection of this cluster did not stop; retry",
+                    )
+                })?;
+        let mut owner = slot.owner.subscribe();
+        if *owner.borrow_and_update() != session_id {
+            return Err(Status::aborted(
+                "superseded by a newer connection from the same cluster",
+            ));
+        }
         let negotiated = rampart_proto::negotiate(
             rampart_proto::PROTOCOL_MINOR,
             CENTRAL_CAPABILITIES,
@@ -311,7 +371,14 @@ impl<B: Backend> Session<B> {
         let acker = tokio::spawn(send_acks(ack_rx, self.out.clone()));
         let mut overlay = Overlay::default();
         let result = self
-            .stream_loop(&mut inbound, &mut cluster, &acks, &mut overlay)
+            .stream_loop(
+                &mut inbound,
+                &mut cluster,
+                &acks,
+                &mut overlay,
+                &mut owner,
+                session_id,
+            )
             .await;
         drop(acks);
         let _ = acker.await;
@@ -333,8 +400,21 @@ impl<B: Backend> Session<B> {
         cluster: &mut Cluster,
         acks: &mpsc::Sender<AckItem>,
         overlay: &mut Overlay,
+        owner: &mut tokio::sync::watch::Receiver<u64>,
+        session_id: u64,
     ) -> Result<(), Status> {
-        while let Some(message) = inbound.message().await? {
+        loop {
+            let message = tokio::select! {
+                m = inbound.message() => m?,
+                changed = owner.changed() => {
+                    if changed.is_err() || *owner.borrow() != session_id {
+                        tracing::info!(cluster = %cluster.id, "a newer connection took over this cluster");
+                        return Err(Status::aborted("superseded by a newer connection from the same cluster"));
+                    }
+                    continue;
+                }
+            };
+            let Some(message) = message else { break };
             let seq = message.seq;
             if seq != 0 && seq <= cluster.acked_seq {
                 continue; // a resend of something already durable

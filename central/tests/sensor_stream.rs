@@ -502,3 +502,45 @@ async fn deploy_time_alerts_open_resolve_on_fix_delete_and_resync() {
         vec!["Container 'app' is privileged".to_string()]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_connection_of_the_same_cluster_supersedes_the_old_one() {
+    let central = start_central().await;
+    let bundle = central
+        .ca
+        .issue_bundle("prod", time::OffsetDateTime::now_utc())
+        .expect("bundle");
+    let mut client = connect(&central, &bundle.ca_pem, cert_of(&bundle, Service::Sensor))
+        .await
+        .expect("connect");
+    let mut old = open_stream(&mut client, "prod").await.expect("stream");
+    assert!(matches!(
+        next(&mut old).await.expect("hello"),
+        ToSensor::Hello(_)
+    ));
+    old.tx.send(deployment_event(1, 1)).await.expect("send");
+    until_ack(&mut old, 1).await;
+
+    // A second Sensor of the same cluster (say, a restarted pod whose old connection lingers).
+    let mut new = open_stream(&mut client, "prod").await.expect("stream");
+    let ToSensor::Hello(hello) = next(&mut new).await.expect("hello") else {
+        panic!("CentralHello")
+    };
+    assert_eq!(
+        hello.acked_seq, 1,
+        "the new stream starts from the old one's durable position"
+    );
+    // The old stream is told why it ends.
+    let err = loop {
+        match next(&mut old).await {
+            Ok(_) => continue,
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err.code(), tonic::Code::Aborted, "{err:?}");
+    assert!(err.message().contains("superseded"), "{err:?}");
+    // And the new one works.
+    new.tx.send(deployment_event(2, 2)).await.expect("send");
+    until_ack(&mut new, 2).await;
+    assert_eq!(stored(&central, "prod"), 2);
+}
