@@ -346,19 +346,23 @@ pub mod persist {
         store.scan_records(Table::Alerts, "a/")
     }
 
-    /// Writes an active (new or updated) alert and its index entry.
-    pub fn put_active(batch: &mut WriteBatch, a: &AlertRecord) -> Result<()> {
-        batch.put(Table::Alerts, &record_key(&a.id), a)?;
-        let index = format!(
+    fn index_key(a: &AlertRecord) -> String {
+        format!(
             "{}{}",
             active_prefix(&a.cluster_id, &a.deployment_id),
             a.policy_id
-        );
+        )
+    }
+
+    /// Writes an active (new or updated) alert and its index entry.
+    pub fn put_active(batch: &mut WriteBatch, a: &AlertRecord) -> Result<()> {
+        batch.put(Table::Alerts, &record_key(&a.id), a)?;
+        let value =
+            serde_json::to_vec(&a.id).map_err(|e| crate::store::Error::Backend(e.to_string()))?;
         batch.ops.push(Op::Put {
             table: Table::Alerts,
-            key: index,
-            value: serde_json::to_vec(&a.id)
-                .map_err(|e| crate::store::Error::Backend(e.to_string()))?,
+            key: index_key(a),
+            value,
         });
         Ok(())
     }
@@ -366,14 +370,9 @@ pub mod persist {
     /// Writes a resolved alert and drops its index entry.
     pub fn put_resolved(batch: &mut WriteBatch, a: &AlertRecord) -> Result<()> {
         batch.put(Table::Alerts, &record_key(&a.id), a)?;
-        let index = format!(
-            "{}{}",
-            active_prefix(&a.cluster_id, &a.deployment_id),
-            a.policy_id
-        );
         batch.ops.push(Op::Delete {
             table: Table::Alerts,
-            key: index,
+            key: index_key(a),
         });
         Ok(())
     }

@@ -95,6 +95,17 @@ async fn connect(
     Ok(SensorServiceClient::new(channel))
 }
 
+/// A connected client holding a fresh Sensor certificate for `cluster`.
+async fn sensor_client(central: &Central, cluster: &str) -> SensorServiceClient<Channel> {
+    let bundle = central
+        .ca
+        .issue_bundle(cluster, time::OffsetDateTime::now_utc())
+        .expect("bundle");
+    connect(central, &bundle.ca_pem, cert_of(&bundle, Service::Sensor))
+        .await
+        .expect("connect")
+}
+
 /// An open stream: send with `tx`, read Central's messages from `rx`.
 #[derive(Debug)]
 struct Stream {
@@ -188,13 +199,7 @@ fn stored(central: &Central, cluster: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_ack_resume_and_reconcile() {
     let central = start_central().await;
-    let bundle = central
-        .ca
-        .issue_bundle("prod", time::OffsetDateTime::now_utc())
-        .expect("bundle");
-    let mut client = connect(&central, &bundle.ca_pem, cert_of(&bundle, Service::Sensor))
-        .await
-        .expect("connect");
+    let mut client = sensor_client(&central, "prod").await;
 
     let mut stream = open_stream(&mut client, "prod").await.expect("stream");
     let ToSensor::Hello(hello) = next(&mut stream).await.expect("hello") else {
@@ -257,13 +262,7 @@ async fn sync_ack_resume_and_reconcile() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_and_unknown_messages_get_notices_and_still_advance() {
     let central = start_central().await;
-    let bundle = central
-        .ca
-        .issue_bundle("dev", time::OffsetDateTime::now_utc())
-        .expect("bundle");
-    let mut client = connect(&central, &bundle.ca_pem, cert_of(&bundle, Service::Sensor))
-        .await
-        .expect("connect");
+    let mut client = sensor_client(&central, "dev").await;
     let mut stream = open_stream(&mut client, "dev").await.expect("stream");
     let mut bad = deployment_event(1, 1);
     if let Some(FromSensor::Event(e)) = &mut bad.msg {
@@ -427,13 +426,7 @@ fn privileged_alerts(central: &Central) -> Vec<(String, rampart_central::alerts:
 async fn deploy_time_alerts_open_resolve_on_fix_delete_and_resync() {
     use rampart_central::alerts::AlertState::{Active, Resolved};
     let central = start_central().await;
-    let bundle = central
-        .ca
-        .issue_bundle("prod", time::OffsetDateTime::now_utc())
-        .expect("bundle");
-    let mut client = connect(&central, &bundle.ca_pem, cert_of(&bundle, Service::Sensor))
-        .await
-        .expect("connect");
+    let mut client = sensor_client(&central, "prod").await;
     let mut stream = open_stream(&mut client, "prod").await.expect("stream");
     let sends = [
         workload_event(1, "a", true, ResourceAction::Sync),
@@ -506,13 +499,7 @@ async fn deploy_time_alerts_open_resolve_on_fix_delete_and_resync() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_connection_of_the_same_cluster_supersedes_the_old_one() {
     let central = start_central().await;
-    let bundle = central
-        .ca
-        .issue_bundle("prod", time::OffsetDateTime::now_utc())
-        .expect("bundle");
-    let mut client = connect(&central, &bundle.ca_pem, cert_of(&bundle, Service::Sensor))
-        .await
-        .expect("connect");
+    let mut client = sensor_client(&central, "prod").await;
     let mut old = open_stream(&mut client, "prod").await.expect("stream");
     assert!(matches!(
         next(&mut old).await.expect("hello"),
