@@ -106,6 +106,28 @@ async fn sensor_client(central: &Central, cluster: &str) -> SensorServiceClient<
         .expect("connect")
 }
 
+/// Connects and opens a stream; any failure on the way as text.
+async fn try_stream(
+    central: &Central,
+    ca_pem: &str,
+    identity: Identity,
+    cluster: &str,
+) -> Result<(), String> {
+    let mut client = connect(central, ca_pem, identity)
+        .await
+        .map_err(|e| e.to_string())?;
+    open_stream(&mut client, cluster)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+async fn send_all(stream: &Stream, messages: impl IntoIterator<Item = MsgFromSensor>) {
+    for m in messages {
+        stream.tx.send(m).await.expect("send");
+    }
+}
+
 /// An open stream: send with `tx`, read Central's messages from `rx`.
 #[derive(Debug)]
 struct Stream {
@@ -329,19 +351,13 @@ async fn certificates_that_must_not_speak_for_a_cluster_are_refused() {
         .issue_bundle("cluster-a", now)
         .expect("bundle");
     let refused_before = central.refusals.total();
-    let result = match connect(
+    let result = try_stream(
         &central,
         &bundle.ca_pem,
         cert_of(&stranger, Service::Sensor),
+        "cluster-a",
     )
-    .await
-    {
-        Err(e) => Err(e.to_string()),
-        Ok(mut c) => open_stream(&mut c, "cluster-a")
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string()),
-    };
+    .await;
     assert!(
         result.is_err(),
         "a foreign CA's certificate must not get a stream"
@@ -349,13 +365,13 @@ async fn certificates_that_must_not_speak_for_a_cluster_are_refused() {
 
     // A revoked bundle: refused at the next handshake.
     central.revocations.revoke(&bundle.record.id);
-    let result = match connect(&central, &bundle.ca_pem, cert_of(&bundle, Service::Sensor)).await {
-        Err(e) => Err(e.to_string()),
-        Ok(mut c) => open_stream(&mut c, "cluster-a")
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string()),
-    };
+    let result = try_stream(
+        &central,
+        &bundle.ca_pem,
+        cert_of(&bundle, Service::Sensor),
+        "cluster-a",
+    )
+    .await;
     assert!(
         result.is_err(),
         "a revoked certificate must not get a stream"
@@ -450,29 +466,25 @@ async fn deploy_time_alerts_open_resolve_on_fix_delete_and_resync() {
         ]
     );
     // Fix a, delete b; then a resync that no longer contains c.
-    stream
-        .tx
-        .send(workload_event(7, "a", false, ResourceAction::Update))
-        .await
-        .expect("send");
-    stream
-        .tx
-        .send(workload_event(8, "b", true, ResourceAction::Remove))
-        .await
-        .expect("send");
+    send_all(
+        &stream,
+        [
+            workload_event(7, "a", false, ResourceAction::Update),
+            workload_event(8, "b", true, ResourceAction::Remove),
+        ],
+    )
+    .await;
     until_ack(&mut stream, 8).await;
     drop(stream);
     let mut stream = open_stream(&mut client, "prod").await.expect("stream");
-    stream
-        .tx
-        .send(workload_event(9, "a", false, ResourceAction::Sync))
-        .await
-        .expect("send");
-    stream
-        .tx
-        .send(workload_event(10, "d", false, ResourceAction::Sync))
-        .await
-        .expect("send");
+    send_all(
+        &stream,
+        [
+            workload_event(9, "a", false, ResourceAction::Sync),
+            workload_event(10, "d", false, ResourceAction::Sync),
+        ],
+    )
+    .await;
     stream.tx.send(synced(11)).await.expect("send");
     until_ack(&mut stream, 11).await;
     assert_eq!(

@@ -213,15 +213,6 @@ pub struct Container {
 }
 
 impl Container {
-    /// `container 'x'` or `init container 'x'`, for messages.
-    pub fn describe(&self) -> String {
-        if self.is_init {
-            format!("init container '{}'", self.name)
-        } else {
-            format!("container '{}'", self.name)
-        }
-    }
-
     /// Names that appear more than once in the container's env list.
     pub fn duplicate_env_names(&self) -> Vec<&str> {
         let mut seen = std::collections::BTreeSet::new();

@@ -328,8 +328,30 @@ impl<B: Backend> Store<B> {
         self.get(Table::Resources, &resource_key(cluster_id, kind, id))
     }
 
-    /// Visits every stored record of a cluster, deployments and other resources, page by page
-    /// (memory bounded by the page size). `f` gets (table, key, generation).
+    /// Visits every raw entry under a prefix, page by page: memory stays bounded by the page,
+    /// not by the fleet.
+    fn for_each_raw(
+        &self,
+        table: Table,
+        prefix: &str,
+        mut f: impl FnMut(&str, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.backend.scan(table, prefix, after.as_deref(), 1000)?;
+            let Some((last, _)) = page.last() else {
+                return Ok(());
+            };
+            let last = last.clone();
+            for (k, v) in &page {
+                f(k, v)?;
+            }
+            after = Some(last);
+        }
+    }
+
+    /// Visits every stored record of a cluster, deployments and other resources. `f` gets
+    /// (table, key, generation).
     pub fn for_each_cluster_object(
         &self,
         cluster_id: &str,
@@ -342,38 +364,26 @@ impl<B: Backend> Store<B> {
         }
         let prefix = format!("{cluster_id}\0");
         for table in [Table::Deployments, Table::Resources] {
-            let mut after: Option<String> = None;
-            loop {
-                let page = self.scan_typed::<Generation>(table, &prefix, after.as_deref(), 1000)?;
-                let Some((last, _)) = page.last() else { break };
-                let last = last.clone();
-                for (k, g) in &page {
-                    f(table, k, g.generation);
-                }
-                after = Some(last);
-            }
+            self.for_each_raw(table, &prefix, |k, v| {
+                let g: Generation = serde_json::from_slice(v).map_err(|source| Error::Corrupt {
+                    table: table.name(),
+                    key: k.to_string(),
+                    source,
+                })?;
+                f(table, k, g.generation);
+                Ok(())
+            })?;
         }
         Ok(())
     }
 
-    /// The ids of every deployment stored for a cluster (for reconciliation after a resync),
-    /// read page by page so memory stays bounded by the page, not the fleet.
+    /// The ids of every deployment stored for a cluster.
     pub fn for_each_deployment_id(&self, cluster_id: &str, mut f: impl FnMut(&str)) -> Result<()> {
         let prefix = format!("{cluster_id}\0");
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .backend
-                .scan(Table::Deployments, &prefix, after.as_deref(), 1000)?;
-            let Some((last, _)) = page.last() else {
-                return Ok(());
-            };
-            let last = last.clone();
-            for (k, _) in &page {
-                f(&k[prefix.len()..]);
-            }
-            after = Some(last);
-        }
+        self.for_each_raw(Table::Deployments, &prefix, |k, _| {
+            f(&k[prefix.len()..]);
+            Ok(())
+        })
     }
 }
 
