@@ -3,13 +3,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// One input text and the name reports use for it.
-#[derive(Debug)]
-pub struct Source {
-    /// The path as the user can find it again (relative when given relative), or `<stdin>`.
-    pub name: String,
-    pub text: String,
-}
+pub use rampart_policy::check::Source;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {

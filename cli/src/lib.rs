@@ -4,7 +4,6 @@
 //! `policy validate`), 2 usage or input error.
 
 pub mod central_cmd;
-pub mod check;
 pub mod input;
 pub mod output;
 pub mod policies;
@@ -15,8 +14,8 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use rampart_policy::{EvalContext, Severity};
 
-use crate::check::Finding;
 use crate::output::Format;
+use rampart_policy::check::Finding;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -181,7 +180,7 @@ fn deployment_check(
     let all = policies::load(&args.source)?;
     let selected = policies::select(
         all,
-        &policies::Selection {
+        &rampart_policy::check::Selection {
             stage: rampart_policy::LifecycleStage::Deploy,
             categories: &args.categories,
             severity_at_least: args.severity_at_least,
@@ -194,7 +193,7 @@ fn deployment_check(
         cluster: args.cluster.as_deref(),
         ..EvalContext::default()
     };
-    let report = check::run_check(&sources, &selected, &ctx);
+    let report = rampart_policy::check::run_check(&sources, &selected, &ctx);
     let fail_on = args.fail_on;
     let failing = move |f: &Finding| match fail_on {
         FailOn::Enforced => f.breaks_build,

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use rampart_policy::Severity;
 
-use crate::check::{Finding, Report};
+use rampart_policy::check::{Finding, Report};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -135,7 +135,7 @@ pub fn summary(report: &Report, failing: &dyn Fn(&Finding) -> bool) -> String {
             let entry = not_evaluated.entry(&n.policy).or_default();
             entry.0 += 1;
             for need in &n.needs {
-                if !entry.1.contains(need) {
+                if !entry.1.contains(&need.as_str()) {
                     entry.1.push(need);
                 }
             }
@@ -199,8 +199,8 @@ struct JsonSummary<'a> {
 
 #[derive(serde::Serialize)]
 struct JsonReport<'a> {
-    results: &'a [crate::check::ObjectReport],
-    problems: &'a [crate::check::InputProblem],
+    results: &'a [rampart_policy::check::ObjectReport],
+    problems: &'a [rampart_policy::check::InputProblem],
     summary: JsonSummary<'a>,
 }
 

@@ -5,10 +5,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+use rampart_policy::check::{self, Selection, names_policy};
 use rampart_policy::compile::{CompiledPolicy, ValidationError, compile};
 use rampart_policy::defaults::default_policies;
 use rampart_policy::policy::{Policy, PolicyList, parse_policies};
-use rampart_policy::{LifecycleStage, Severity};
 
 use crate::{ListFormat, PolicyCommand, PolicySourceArgs};
 
@@ -94,50 +94,12 @@ pub fn load(args: &PolicySourceArgs) -> anyhow::Result<Vec<CompiledPolicy>> {
     Ok(compiled)
 }
 
-pub struct Selection<'a> {
-    pub stage: LifecycleStage,
-    pub categories: &'a [String],
-    pub severity_at_least: Option<Severity>,
-    pub include: &'a [String],
-    pub exclude: &'a [String],
-}
-
-fn names_policy(wanted: &str, p: &Policy) -> bool {
-    let w = wanted.trim();
-    (!p.id.is_empty() && w == p.id) || w.eq_ignore_ascii_case(&p.name) || w == p.slug()
-}
-
 /// Applies the command-line filters. Naming an unknown policy is an error, not a silent no-op.
 pub fn select(
     all: Vec<CompiledPolicy>,
     sel: &Selection<'_>,
 ) -> anyhow::Result<Vec<CompiledPolicy>> {
-    for wanted in sel.include.iter().chain(sel.exclude) {
-        if !all.iter().any(|p| names_policy(wanted, &p.policy)) {
-            bail!("no policy named '{wanted}' (see `rampart policy list`)");
-        }
-    }
-    Ok(all
-        .into_iter()
-        .filter(|c| {
-            let p = &c.policy;
-            let included = if sel.include.is_empty() {
-                !p.disabled
-            } else {
-                sel.include.iter().any(|w| names_policy(w, p))
-            };
-            included
-                && p.has_stage(sel.stage)
-                && !sel.exclude.iter().any(|w| names_policy(w, p))
-                && sel.severity_at_least.is_none_or(|s| p.severity >= s)
-                && (sel.categories.is_empty()
-                    || p.categories.iter().any(|c| {
-                        sel.categories
-                            .iter()
-                            .any(|w| w.trim().eq_ignore_ascii_case(c))
-                    }))
-        })
-        .collect())
+    check::select(all, sel).map_err(|e| anyhow::anyhow!("{e} (see `rampart policy list`)"))
 }
 
 pub fn run(

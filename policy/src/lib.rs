@@ -10,6 +10,7 @@
 //!
 //! The same engine runs in the CLI, Central, the Sensor and the admission controller.
 
+pub mod check;
 pub mod compile;
 pub mod criteria;
 pub mod defaults;

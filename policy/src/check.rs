@@ -1,4 +1,5 @@
-//! `rampart deployment check`: manifests in, findings out.
+//! Checking manifests: what `rampart deployment check` runs locally and Central's
+//! `/v1/detect/deploy/yaml` runs for `--remote`, so both give the same report.
 //!
 //! ```text
 //!  sources ─split─▶ (source, document) units ──rayon──▶ parse ▶ normalize ▶ evaluate ──▶ Report
@@ -8,18 +9,26 @@
 
 use std::collections::BTreeMap;
 
-use rampart_policy::compile::CompiledPolicy;
-use rampart_policy::manifest::{self, ObjectBody};
-use rampart_policy::{Deployment, EvalContext, Outcome, Severity, evaluate};
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::input::Source;
+use crate::compile::CompiledPolicy;
+use crate::manifest::{self, ObjectBody};
+use crate::policy::Policy;
+use crate::{Deployment, EvalContext, LifecycleStage, Outcome, Severity, evaluate};
+
+/// One input text and the name reports use for it.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The path as the user can find it again (relative when given relative), or `<stdin>`.
+    pub name: String,
+    pub text: String,
+}
 
 /// Annotation prefix that suppresses a policy on one object: `rampart.io/ignore-policy.<id-or-slug>: reason`.
 pub const IGNORE_PREFIX: &str = "rampart.io/ignore-policy.";
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Finding {
     pub policy_id: String,
     pub policy: String,
@@ -28,22 +37,22 @@ pub struct Finding {
     pub violations: Vec<String>,
     pub remediation: String,
     /// The reason from the suppression annotation, when the object suppresses this policy.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppressed: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NotEvaluated {
     pub policy: String,
-    pub needs: Vec<&'static str>,
+    pub needs: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ObjectReport {
     pub file: String,
     pub document: usize,
     pub line: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub list_index: Option<usize>,
     pub kind: String,
     pub name: String,
@@ -59,16 +68,16 @@ impl ObjectReport {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InputProblem {
     pub file: String,
     pub document: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
     pub message: String,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Report {
     pub objects: Vec<ObjectReport>,
     pub problems: Vec<InputProblem>,
@@ -95,7 +104,7 @@ type UnitResult = (Vec<ObjectReport>, Vec<InputProblem>, Vec<(String, bool)>);
 
 /// Evaluates every workload in the sources against the policies.
 pub fn run_check(sources: &[Source], policies: &[CompiledPolicy], ctx: &EvalContext<'_>) -> Report {
-    let units: Vec<(usize, usize, rampart_policy::yaml::DocumentText<'_>)> = sources
+    let units: Vec<(usize, usize, crate::yaml::DocumentText<'_>)> = sources
         .iter()
         .enumerate()
         .flat_map(|(si, s)| {
@@ -201,7 +210,7 @@ fn evaluate_object(
             }),
             Outcome::NotEvaluable(needs) => not_evaluated.push(NotEvaluated {
                 policy: policy.policy.name.clone(),
-                needs,
+                needs: needs.iter().map(|n| (*n).to_string()).collect(),
             }),
             Outcome::Pass | Outcome::OutOfScope | Outcome::Excluded(_) => {}
         }
@@ -223,4 +232,58 @@ fn evaluate_object(
         findings,
         not_evaluated,
     }
+}
+
+/// Which policies a check runs: the command line's (or the API request's) filters.
+#[derive(Debug, Clone, Copy)]
+pub struct Selection<'a> {
+    pub stage: LifecycleStage,
+    pub categories: &'a [String],
+    pub severity_at_least: Option<Severity>,
+    pub include: &'a [String],
+    pub exclude: &'a [String],
+}
+
+/// Whether `wanted` names the policy by id, name (case-insensitive) or slug.
+pub fn names_policy(wanted: &str, p: &Policy) -> bool {
+    let w = wanted.trim();
+    (!p.id.is_empty() && w == p.id) || w.eq_ignore_ascii_case(&p.name) || w == p.slug()
+}
+
+/// Naming a policy that does not exist is an error, not a silent no-op.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no policy named '{0}'")]
+pub struct UnknownPolicy(pub String);
+
+/// Applies the filters; an include or exclude that names no policy is an error.
+pub fn select(
+    all: Vec<CompiledPolicy>,
+    sel: &Selection<'_>,
+) -> Result<Vec<CompiledPolicy>, UnknownPolicy> {
+    for wanted in sel.include.iter().chain(sel.exclude) {
+        if !all.iter().any(|p| names_policy(wanted, &p.policy)) {
+            return Err(UnknownPolicy(wanted.clone()));
+        }
+    }
+    Ok(all
+        .into_iter()
+        .filter(|c| {
+            let p = &c.policy;
+            let included = if sel.include.is_empty() {
+                !p.disabled
+            } else {
+                sel.include.iter().any(|w| names_policy(w, p))
+            };
+            included
+                && p.has_stage(sel.stage)
+                && !sel.exclude.iter().any(|w| names_policy(w, p))
+                && sel.severity_at_least.is_none_or(|s| p.severity >= s)
+                && (sel.categories.is_empty()
+                    || p.categories.iter().any(|c| {
+                        sel.categories
+                            .iter()
+                            .any(|w| w.trim().eq_ignore_ascii_case(c))
+                    }))
+        })
+        .collect())
 }
