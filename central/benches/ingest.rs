@@ -49,10 +49,8 @@ const STREAM_EVENTS: u64 = 100_000;
 
 /// Events/s of one mTLS Sensor stream, from the first event to the ack of the last.
 async fn stream_ingest(events: u64) -> f64 {
-    use rampart_central::hub::PolicySet;
     use rampart_central::pki::{CertificateAuthority, Revocations, Service};
     use rampart_central::server::SensorListener;
-    use rampart_central::tls::RefusalLog;
     use rampart_proto::v1::msg_from_sensor::Msg as FromSensor;
     use rampart_proto::v1::msg_to_sensor::Msg as ToSensor;
     use rampart_proto::v1::sensor_service_client::SensorServiceClient;
@@ -71,18 +69,15 @@ async fn stream_ingest(events: u64) -> f64 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let (addr, _server) = SensorListener {
+    let core = rampart_central::core::Core::new(
         store,
         committer,
-        detector: Arc::new(rampart_central::detect::Detector::new(
-            &rampart_policy::defaults::default_policies(),
-        )),
-        policies: Arc::new(PolicySet {
-            revision: "r".into(),
-            policies_json: vec![],
-        }),
+        rampart_policy::defaults::default_policies(),
+    )
+    .expect("core");
+    let (addr, _server) = SensorListener {
+        core,
         revocations: Revocations::default(),
-        refusals: RefusalLog::default(),
         server_names: vec!["localhost".into()],
     }
     .start(&ca, listener)

@@ -24,6 +24,16 @@ pub enum AlertState {
     Attempted,
 }
 
+impl AlertState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertState::Active => "ACTIVE",
+            AlertState::Resolved => "RESOLVED",
+            AlertState::Attempted => "ATTEMPTED",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AlertRecord {

@@ -9,7 +9,7 @@
 //! A message is acknowledged only after the flush that contains it, and acks leave in sequence
 //! order. Resent messages at or below the durable position are skipped, so replays are harmless.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,17 +26,20 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::alerts::{self, AlertRecord, Subject};
-use crate::commit::{Committer, Durable};
+use crate::commit::Durable;
+use crate::core::Core;
 use crate::detect::Detector;
+use crate::lanes::Overlay;
+use crate::metrics::ClusterLabel;
 use crate::model::{Cluster, ConnectionState, DeploymentRecord, ResourceRecord};
 use crate::pki::{Identity, Service, identity_of};
-use crate::store::{Backend, Store, Table, WriteBatch};
-use crate::tls::RefusalLog;
+use crate::policies::PolicyState;
+use crate::store::{Backend, Table, WriteBatch};
 
 /// How long a new stream may take to send its hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
 /// Messages submitted but not yet acknowledged, per stream: the back-pressure window.
-const ACK_WINDOW: usize = 4096;
+pub const ACK_WINDOW: usize = 4096;
 /// Outgoing messages queued per stream.
 const OUTBOUND_QUEUE: usize = 1024;
 
@@ -53,11 +56,7 @@ pub struct PolicySet {
 }
 
 pub struct Hub<B: Backend> {
-    store: Arc<Store<B>>,
-    committer: Committer,
-    policies: Arc<PolicySet>,
-    detector: Arc<Detector>,
-    refusals: RefusalLog,
+    core: Arc<Core<B>>,
     slots: Arc<Slots>,
 }
 
@@ -102,19 +101,9 @@ impl<B: Backend> std::fmt::Debug for Hub<B> {
 }
 
 impl<B: Backend> Hub<B> {
-    pub fn new(
-        store: Arc<Store<B>>,
-        committer: Committer,
-        policies: Arc<PolicySet>,
-        detector: Arc<Detector>,
-        refusals: RefusalLog,
-    ) -> Hub<B> {
+    pub fn new(core: Arc<Core<B>>) -> Hub<B> {
         Hub {
-            store,
-            committer,
-            policies,
-            detector,
-            refusals,
+            core,
             slots: Arc::default(),
         }
     }
@@ -154,16 +143,12 @@ impl<B: Backend> SensorService for Hub<B> {
                 identity.service.as_str(),
                 identity.cluster
             );
-            self.refusals.record(peer, reason.clone());
+            self.core.refusals.record(peer, reason.clone());
             return Err(Status::permission_denied(reason));
         }
         let (out, rx) = mpsc::channel(OUTBOUND_QUEUE);
         let session = Session {
-            store: Arc::clone(&self.store),
-            committer: self.committer.clone(),
-            policies: Arc::clone(&self.policies),
-            detector: Arc::clone(&self.detector),
-            refusals: self.refusals.clone(),
+            core: Arc::clone(&self.core),
             slots: Arc::clone(&self.slots),
             identity,
             peer,
@@ -184,56 +169,11 @@ impl<B: Backend> SensorService for Hub<B> {
 }
 
 struct Session<B: Backend> {
-    store: Arc<Store<B>>,
-    committer: Committer,
-    policies: Arc<PolicySet>,
-    detector: Arc<Detector>,
-    refusals: RefusalLog,
+    core: Arc<Core<B>>,
     slots: Arc<Slots>,
     identity: Identity,
     peer: String,
     out: mpsc::Sender<Result<MsgToSensor, Status>>,
-}
-
-/// Active alerts decided by this session but perhaps not yet durable, so the next event for the
-/// same deployment decides from them and not from a store that has not caught up. Bounded: an
-/// entry older than the ack window is durable, and the store answers for it.
-#[derive(Default)]
-struct Overlay {
-    active: HashMap<String, (u64, Vec<AlertRecord>)>,
-    order: VecDeque<(u64, String)>,
-    submissions: u64,
-}
-
-const OVERLAY_SPAN: u64 = 2 * ACK_WINDOW as u64 + 2;
-
-impl Overlay {
-    fn get(&self, deployment: &str) -> Option<&Vec<AlertRecord>> {
-        self.active.get(deployment).map(|(_, a)| a)
-    }
-
-    fn set(&mut self, deployment: &str, active: Vec<AlertRecord>) {
-        self.submissions += 1;
-        self.active
-            .insert(deployment.to_string(), (self.submissions, active));
-        self.order
-            .push_back((self.submissions, deployment.to_string()));
-        while let Some((n, _)) = self.order.front() {
-            if n + OVERLAY_SPAN >= self.submissions {
-                break;
-            }
-            if let Some((n, d)) = self.order.pop_front()
-                && self.active.get(&d).is_some_and(|(set_at, _)| *set_at == n)
-            {
-                self.active.remove(&d);
-            }
-        }
-    }
-
-    fn clear(&mut self) {
-        self.active.clear();
-        self.order.clear();
-    }
 }
 
 enum AckItem {
@@ -272,6 +212,14 @@ impl<B: Backend> Session<B> {
             .map_err(|_| Status::cancelled("the Sensor went away"))
     }
 
+    async fn send_policies(&self, policies: &PolicyState) -> Result<(), Status> {
+        self.send(ToSensor::PolicySync(PolicySync {
+            revision: policies.sync.revision.clone(),
+            policies_json: policies.sync.policies_json.clone(),
+        }))
+        .await
+    }
+
     async fn notice(&self, kind: NoticeKind, seq: u64, message: String) -> Result<(), Status> {
         tracing::warn!(cluster = %self.identity.cluster, seq, %message, "notice to sensor");
         self.send(ToSensor::Notice(Notice {
@@ -300,7 +248,7 @@ impl<B: Backend> Session<B> {
                 "certificate is for cluster '{}' but the Sensor says it is cluster '{}'",
                 self.identity.cluster, hello.cluster_name
             );
-            self.refusals.record(self.peer.clone(), reason.clone());
+            self.core.refusals.record(self.peer.clone(), reason.clone());
             return Err(Status::permission_denied(reason));
         }
         // Take the cluster over from any earlier stream, and wait until that one has stopped.
@@ -332,6 +280,7 @@ impl<B: Backend> Session<B> {
             &hello.capabilities,
         );
         let mut cluster = self
+            .core
             .store
             .cluster(&self.identity.cluster)
             .map_err(internal)?
@@ -348,7 +297,7 @@ impl<B: Backend> Session<B> {
         cluster.dropped_events = hello.dropped_events;
         let mut batch = WriteBatch::default();
         batch.put_cluster(&cluster).map_err(internal)?;
-        self.committer.commit(batch).await.map_err(internal)?;
+        self.core.committer.commit(batch).await.map_err(internal)?;
         tracing::info!(cluster = %cluster.id, sensor_version = %hello.sensor_version, acked_seq = cluster.acked_seq, generation = cluster.sync_generation, "sensor connected");
         self.send(ToSensor::Hello(CentralHello {
             protocol_minor: negotiated.protocol_minor,
@@ -359,27 +308,42 @@ impl<B: Backend> Session<B> {
             acked_seq: cluster.acked_seq,
         }))
         .await?;
-        if hello.policy_revision != self.policies.revision {
-            self.send(ToSensor::PolicySync(PolicySync {
-                revision: self.policies.revision.clone(),
-                policies_json: self.policies.policies_json.clone(),
-            }))
-            .await?;
+        let mut policy_updates = self.core.policies.subscribe();
+        let policies = Arc::clone(&policy_updates.borrow_and_update());
+        if hello.policy_revision != policies.sync.revision {
+            self.send_policies(&policies).await?;
         }
+        let labels = ClusterLabel {
+            cluster: cluster.id.clone(),
+        };
+        self.core
+            .metrics
+            .sensor_connected
+            .get_or_create(&labels)
+            .set(1);
+        self.core
+            .metrics
+            .sensor_dropped_events
+            .get_or_create(&labels)
+            .set(i64::try_from(cluster.dropped_events).unwrap_or(i64::MAX));
 
         let (acks, ack_rx) = mpsc::channel::<AckItem>(ACK_WINDOW);
         let acker = tokio::spawn(send_acks(ack_rx, self.out.clone()));
-        let mut overlay = Overlay::default();
         let result = self
             .stream_loop(
                 &mut inbound,
                 &mut cluster,
                 &acks,
-                &mut overlay,
                 &mut owner,
                 session_id,
+                &mut policy_updates,
             )
             .await;
+        self.core
+            .metrics
+            .sensor_connected
+            .get_or_create(&labels)
+            .set(0);
         drop(acks);
         let _ = acker.await;
 
@@ -388,7 +352,7 @@ impl<B: Backend> Session<B> {
         cluster.last_contact_unix_ms = Some(now_ms());
         let mut batch = WriteBatch::default();
         if batch.put_cluster(&cluster).is_ok() {
-            let _ = self.committer.commit(batch).await;
+            let _ = self.core.committer.commit(batch).await;
         }
         tracing::info!(cluster = %cluster.id, acked_seq = cluster.acked_seq, "sensor disconnected");
         result
@@ -399,13 +363,29 @@ impl<B: Backend> Session<B> {
         inbound: &mut Streaming<MsgFromSensor>,
         cluster: &mut Cluster,
         acks: &mpsc::Sender<AckItem>,
-        overlay: &mut Overlay,
         owner: &mut tokio::sync::watch::Receiver<u64>,
         session_id: u64,
+        policy_updates: &mut tokio::sync::watch::Receiver<Arc<PolicyState>>,
     ) -> Result<(), Status> {
+        let lane = self.core.lanes.lane(&cluster.id);
+        let messages = self
+            .core
+            .metrics
+            .sensor_messages
+            .get_or_create(&ClusterLabel {
+                cluster: cluster.id.clone(),
+            })
+            .clone();
         loop {
             let message = tokio::select! {
                 m = inbound.message() => m?,
+                changed = policy_updates.changed() => {
+                    if changed.is_ok() {
+                        let policies = Arc::clone(&policy_updates.borrow_and_update());
+                        self.send_policies(&policies).await?;
+                    }
+                    continue;
+                }
                 changed = owner.changed() => {
                     if changed.is_err() || *owner.borrow() != session_id {
                         tracing::info!(cluster = %cluster.id, "a newer connection took over this cluster");
@@ -415,14 +395,19 @@ impl<B: Backend> Session<B> {
                 }
             };
             let Some(message) = message else { break };
+            messages.inc();
             let seq = message.seq;
             if seq != 0 && seq <= cluster.acked_seq {
                 continue; // a resend of something already durable
             }
             let mut batch = WriteBatch::default();
+            // Held until the batch is submitted: alert decisions and their order in the store
+            // stay consistent with reassessment and manual resolves.
+            let mut overlay = lane.lock().await;
             match message.msg {
                 Some(FromSensor::Event(event)) => {
-                    if let Err(problem) = self.event_ops(cluster, &event, &mut batch, overlay) {
+                    if let Err(problem) = self.event_ops(cluster, &event, &mut batch, &mut overlay)
+                    {
                         self.notice(NoticeKind::InvalidMessage, seq, problem)
                             .await?;
                         batch = WriteBatch::default();
@@ -437,11 +422,25 @@ impl<B: Backend> Session<B> {
                     let _ = wait.await;
                     // Everything submitted is durable now: the store is the truth again.
                     overlay.clear();
+                    self.core
+                        .metrics
+                        .sensor_dropped_events
+                        .get_or_create(&ClusterLabel {
+                            cluster: cluster.id.clone(),
+                        })
+                        .set(i64::try_from(cluster.dropped_events).unwrap_or(i64::MAX));
                     let removed = self.reconcile(cluster, &marker).await?;
                     tracing::info!(cluster = %cluster.id, removed, "reconciled after sync");
                 }
                 Some(FromSensor::Health(h)) => {
                     cluster.dropped_events = h.dropped_events;
+                    self.core
+                        .metrics
+                        .sensor_dropped_events
+                        .get_or_create(&ClusterLabel {
+                            cluster: cluster.id.clone(),
+                        })
+                        .set(i64::try_from(h.dropped_events).unwrap_or(i64::MAX));
                     cluster.last_contact_unix_ms = Some(now_ms());
                 }
                 Some(FromSensor::Hello(_)) => {
@@ -480,7 +479,8 @@ impl<B: Backend> Session<B> {
             // The durable position moves with the data: both land in the same write.
             cluster.acked_seq = seq;
             batch.put_cluster(cluster).map_err(internal)?;
-            let durable = self.committer.submit(batch).await.map_err(internal)?;
+            let durable = self.core.committer.submit(batch).await.map_err(internal)?;
+            drop(overlay);
             acks.send(AckItem::Durable(seq, durable))
                 .await
                 .map_err(|_| Status::cancelled("ack pipeline stopped"))?;
@@ -583,7 +583,7 @@ impl<B: Backend> Session<B> {
     ) -> Result<Vec<AlertRecord>, String> {
         match overlay.get(deployment) {
             Some(active) => Ok(active.clone()),
-            None => alerts::persist::active_for(&self.store, cluster, deployment)
+            None => alerts::persist::active_for(&self.core.store, cluster, deployment)
                 .map_err(|e| e.to_string()),
         }
     }
@@ -601,7 +601,8 @@ impl<B: Backend> Session<B> {
         let Some(deployment) = Detector::normalize(object, &event.namespace) else {
             return Ok(());
         };
-        let outcomes = self.detector.evaluate(&deployment, &cluster.id);
+        let policies = self.core.policies.current();
+        let outcomes = policies.detector.evaluate(&deployment, &cluster.id);
         let mut active = self.active_alerts(overlay, &cluster.id, &event.id)?;
         let subject = Subject {
             cluster_id: &cluster.id,
@@ -617,9 +618,13 @@ impl<B: Backend> Session<B> {
         for a in &decisions.resolve {
             alerts::persist::put_resolved(batch, a).map_err(|e| e.to_string())?;
             active.retain(|x| x.id != a.id);
+            self.core.metrics.alerts_resolved.inc();
         }
         for a in decisions.upsert {
             alerts::persist::put_active(batch, &a).map_err(|e| e.to_string())?;
+            if !active.iter().any(|x| x.id == a.id) {
+                self.core.metrics.alerts_opened.inc();
+            }
             active.retain(|x| x.id != a.id);
             active.push(a);
         }
@@ -633,7 +638,8 @@ impl<B: Backend> Session<B> {
         let unchanged: BTreeSet<&str> = marker.unchanged_ids.iter().map(String::as_str).collect();
         let mut stale = Vec::new();
         let mut refresh = Vec::new();
-        self.store
+        self.core
+            .store
             .for_each_cluster_object(&cluster.id, |table, key, generation| {
                 if generation >= cluster.sync_generation {
                     return;
@@ -658,14 +664,14 @@ impl<B: Backend> Session<B> {
                 if *table == Table::Deployments
                     && let Some(id) = key.rsplit('\0').next()
                 {
-                    let active = alerts::persist::active_for(&self.store, &cluster.id, id)
+                    let active = alerts::persist::active_for(&self.core.store, &cluster.id, id)
                         .map_err(internal)?;
                     for a in alerts::decide_removed(&active, now_ms()) {
                         alerts::persist::put_resolved(&mut batch, &a).map_err(internal)?;
                     }
                 }
             }
-            self.committer.commit(batch).await.map_err(internal)?;
+            self.core.committer.commit(batch).await.map_err(internal)?;
         }
         // Unchanged objects move to the current generation so the next resync keeps them.
         for chunk in refresh.chunks(1000) {
@@ -676,8 +682,11 @@ impl<B: Backend> Session<B> {
                     (parts.next().unwrap_or_default(), parts.collect::<Vec<_>>());
                 match (table, rest.as_slice()) {
                     (Table::Deployments, [id]) => {
-                        if let Some(mut d) =
-                            self.store.deployment(cluster_id, id).map_err(internal)?
+                        if let Some(mut d) = self
+                            .core
+                            .store
+                            .deployment(cluster_id, id)
+                            .map_err(internal)?
                         {
                             d.generation = cluster.sync_generation;
                             batch.put_deployment(&d).map_err(internal)?;
@@ -685,6 +694,7 @@ impl<B: Backend> Session<B> {
                     }
                     (Table::Resources, [kind, id]) => {
                         if let Some(mut r) = self
+                            .core
                             .store
                             .resource(cluster_id, kind, id)
                             .map_err(internal)?
@@ -696,7 +706,7 @@ impl<B: Backend> Session<B> {
                     _ => {}
                 }
             }
-            self.committer.commit(batch).await.map_err(internal)?;
+            self.core.committer.commit(batch).await.map_err(internal)?;
         }
         Ok(removed)
     }

@@ -6,15 +6,22 @@
 //!                           └─▶ detection/alerts ──────┘◀── HTTP API (axum) ◀── CLI, UI
 //! ```
 //!
-//! Built so far: the store. The stream service, PKI, API and auth follow.
 
 pub mod alerts;
+pub mod api;
+pub mod auth;
 pub mod commit;
+pub mod core;
 pub mod detect;
 pub mod hub;
+pub mod lanes;
+pub mod metrics;
 pub mod model;
 pub mod pki;
+pub mod policies;
+pub mod reassess;
 pub mod runtime;
+pub mod search;
 pub mod server;
 pub mod store;
 pub mod tls;

@@ -7,12 +7,11 @@ use std::sync::Arc;
 use rampart_proto::v1::sensor_service_server::SensorServiceServer;
 use tokio::net::TcpListener;
 
-use crate::commit::Committer;
-use crate::detect::Detector;
-use crate::hub::{Hub, PolicySet};
+use crate::core::Core;
+use crate::hub::Hub;
 use crate::pki::{CertificateAuthority, Revocations};
-use crate::store::{Backend, Store};
-use crate::tls::{self, RefusalLog};
+use crate::store::Backend;
+use crate::tls;
 
 /// Largest message a Sensor may send (a Kubernetes object with its context fits many times).
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
@@ -28,12 +27,8 @@ pub enum Error {
 /// Everything the Sensor listener needs.
 #[derive(Debug)]
 pub struct SensorListener<B: Backend> {
-    pub store: Arc<Store<B>>,
-    pub committer: Committer,
-    pub policies: Arc<PolicySet>,
-    pub detector: Arc<Detector>,
+    pub core: Arc<Core<B>>,
     pub revocations: Revocations,
-    pub refusals: RefusalLog,
     /// DNS names or IPs Sensors dial; Central's serving certificate covers them.
     pub server_names: Vec<String>,
 }
@@ -53,17 +48,12 @@ impl<B: Backend> SensorListener<B> {
     > {
         let addr = listener.local_addr()?;
         let config = tls::server_config(ca, &self.server_names, self.revocations.clone())?;
-        let hub = Hub::new(
-            self.store,
-            self.committer,
-            self.policies,
-            self.detector,
-            self.refusals.clone(),
-        );
+        let refusals = self.core.refusals.clone();
+        let hub = Hub::new(self.core);
         let service = SensorServiceServer::new(hub)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        let incoming = tls::incoming(listener, config, self.refusals);
+        let incoming = tls::incoming(listener, config, refusals);
         let task = tokio::spawn(
             tonic::transport::Server::builder()
                 .add_service(service)

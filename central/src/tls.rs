@@ -6,7 +6,6 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -48,14 +47,14 @@ pub struct RefusalLog {
 
 #[derive(Debug, Default)]
 struct RefusalInner {
-    total: AtomicU64,
+    total: prometheus_client::metrics::counter::Counter,
     latest: Mutex<VecDeque<Refusal>>,
 }
 
 impl RefusalLog {
     pub fn record(&self, peer: String, reason: String) {
         tracing::warn!(%peer, %reason, "refused a connection");
-        self.inner.total.fetch_add(1, Ordering::Relaxed);
+        self.inner.total.inc();
         if let Ok(mut latest) = self.inner.latest.lock() {
             if latest.len() == REFUSALS_KEPT {
                 latest.pop_front();
@@ -70,7 +69,12 @@ impl RefusalLog {
     }
 
     pub fn total(&self) -> u64 {
-        self.inner.total.load(Ordering::Relaxed)
+        self.inner.total.get()
+    }
+
+    /// The refusal counter, for the metrics registry.
+    pub fn counter(&self) -> prometheus_client::metrics::counter::Counter {
+        self.inner.total.clone()
     }
 
     pub fn latest(&self) -> Vec<Refusal> {
@@ -82,12 +86,10 @@ impl RefusalLog {
     }
 }
 
-/// Central's server certificate, issued by its own CA for the names Sensors dial.
-pub fn server_config(
-    ca: &CertificateAuthority,
-    server_names: &[String],
-    revocations: Revocations,
-) -> Result<Arc<ServerConfig>, Error> {
+type ServerCert = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
+
+/// A fresh serving certificate (with the CA in the chain) for `server_names`.
+fn server_cert(ca: &CertificateAuthority, server_names: &[String]) -> Result<ServerCert, Error> {
     let now = time::OffsetDateTime::now_utc();
     let (cert_pem, key_pem) = ca
         .issue_server_cert(server_names, now)
@@ -97,6 +99,36 @@ pub fn server_config(
         rustls::pki_types::pem::PemObject::from_pem_slice(key_pem.as_bytes())
             .map_err(|e: rustls::pki_types::pem::Error| Error::Config(e.to_string()))?;
     let ca_der = ca.cert_der().map_err(|e| Error::Config(e.to_string()))?;
+    Ok((vec![cert, CertificateDer::from(ca_der.to_vec())], key))
+}
+
+/// The HTTPS API's TLS: Central's serving certificate, no client certificates (users
+/// authenticate with tokens or the admin password), HTTP/2 and HTTP/1.1.
+pub fn api_server_config(
+    ca: &CertificateAuthority,
+    server_names: &[String],
+) -> Result<Arc<ServerConfig>, Error> {
+    let (chain, key) = server_cert(ca, server_names)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Config(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| Error::Config(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Central's server certificate, issued by its own CA for the names Sensors dial, and
+/// mandatory client certificates from the same CA.
+pub fn server_config(
+    ca: &CertificateAuthority,
+    server_names: &[String],
+    revocations: Revocations,
+) -> Result<Arc<ServerConfig>, Error> {
+    let (chain, key) = server_cert(ca, server_names)?;
+    let ca_der = ca.cert_der().map_err(|e| Error::Config(e.to_string()))?;
     let verifier = ClientVerifier::new(ca_der.clone(), revocations)
         .map_err(|e| Error::Config(e.to_string()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -104,7 +136,7 @@ pub fn server_config(
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Config(e.to_string()))?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(vec![cert, CertificateDer::from(ca_der.to_vec())], key)
+        .with_single_cert(chain, key)
         .map_err(|e| Error::Config(e.to_string()))?;
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(Arc::new(config))

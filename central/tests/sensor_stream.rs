@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rampart_central::commit::Committer;
-use rampart_central::hub::PolicySet;
+use rampart_central::core::Core;
 use rampart_central::pki::{CertificateAuthority, InitBundle, Revocations, Service};
 use rampart_central::server::SensorListener;
 use rampart_central::store::{SledBackend, Store};
@@ -25,6 +25,7 @@ struct Central {
     addr: SocketAddr,
     ca: CertificateAuthority,
     store: Arc<Store<SledBackend>>,
+    core: Arc<Core<SledBackend>>,
     revocations: Revocations,
     refusals: RefusalLog,
     _dir: tempfile::TempDir,
@@ -38,22 +39,19 @@ async fn start_central() -> Central {
     let (committer, _task) = Committer::spawn(Arc::clone(&store), 4096, 1000);
     let ca = CertificateAuthority::generate(time::OffsetDateTime::now_utc()).expect("ca");
     let revocations = Revocations::default();
-    let refusals = RefusalLog::default();
+    let core = Core::new(
+        Arc::clone(&store),
+        committer,
+        rampart_policy::defaults::default_policies(),
+    )
+    .expect("core");
+    let refusals = core.refusals.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let (addr, _server) = SensorListener {
-        store: Arc::clone(&store),
-        committer,
-        detector: Arc::new(rampart_central::detect::Detector::new(
-            &rampart_policy::defaults::default_policies(),
-        )),
-        policies: Arc::new(PolicySet {
-            revision: "r1".into(),
-            policies_json: vec![br#"{"name":"p"}"#.to_vec()],
-        }),
+        core: Arc::clone(&core),
         revocations: revocations.clone(),
-        refusals: refusals.clone(),
         server_names: vec!["localhost".to_string()],
     }
     .start(&ca, listener)
@@ -61,6 +59,7 @@ async fn start_central() -> Central {
     Central {
         addr,
         ca,
+        core,
         store,
         revocations,
         refusals,
@@ -229,7 +228,7 @@ async fn sync_ack_resume_and_reconcile() {
     };
     assert_eq!((hello.cluster_id.as_str(), hello.acked_seq), ("prod", 0));
     assert!(
-        matches!(next(&mut stream).await.expect("sync"), ToSensor::PolicySync(p) if p.revision == "r1")
+        matches!(next(&mut stream).await.expect("sync"), ToSensor::PolicySync(p) if p.revision == central.core.policies.current().sync.revision && p.policies_json.len() == central.core.policies.current().policies.len())
     );
     for i in 0..1000 {
         stream

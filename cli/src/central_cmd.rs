@@ -39,7 +39,10 @@ pub struct StartArgs {
     /// Address for Sensor connections (mTLS gRPC).
     #[arg(long, default_value = "127.0.0.1:8444", env = "RAMPART_SENSOR_LISTEN")]
     pub sensor_listen: SocketAddr,
-    /// Names Sensors use to reach Central; repeatable (its certificate covers them).
+    /// Address for the HTTPS API (users, CI, the CLI with -e).
+    #[arg(long, default_value = "127.0.0.1:8443", env = "RAMPART_API_LISTEN")]
+    pub api_listen: SocketAddr,
+    /// Names Sensors and users use to reach Central; repeatable (its certificate covers them).
     #[arg(long = "server-name", default_values_t = vec!["localhost".to_string(), "central.rampart.svc".to_string()], env = "RAMPART_SERVER_NAMES", value_delimiter = ',')]
     pub server_names: Vec<String>,
 }
@@ -98,23 +101,43 @@ fn start(args: StartArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         let running = rampart_central::runtime::start(rampart_central::runtime::Config {
             data_dir: args.data.data_dir.clone(),
             sensor_listen: args.sensor_listen,
+            api_listen: args.api_listen,
             server_names: args.server_names.clone(),
         })
         .await?;
+        let host = if running.api_addr.ip().is_loopback() || running.api_addr.ip().is_unspecified() {
+            format!("localhost:{}", running.api_addr.port())
+        } else {
+            running.api_addr.to_string()
+        };
         writeln!(out, "Rampart Central is running.")?;
+        writeln!(out, "  API:             https://{host}/v1/ (user admin)")?;
+        writeln!(out, "  CA certificate:  {} (pass it as --ca, or set RAMPART_CA)", running.ca_file.display())?;
+        match (&running.new_admin_password, &running.admin_password_file) {
+            (Some(password), Some(file)) => {
+                writeln!(out, "  admin password:  {password}")?;
+                writeln!(out, "                   (shown once; also saved in {} with mode 0600 — delete it once stored elsewhere)", file.display())?;
+            }
+            (_, Some(file)) => writeln!(out, "  admin password:  in {}", file.display())?,
+            (_, None) => writeln!(out, "  admin password:  set at first start (reset: rampart central reset-admin-password)")?,
+        }
+        writeln!(out, "  sensor endpoint: {} (mTLS gRPC)", running.sensor_addr)?;
         writeln!(out, "  data directory:  {}", args.data.data_dir.display())?;
-        writeln!(out, "  sensor endpoint: {} (mTLS)", running.sensor_addr)?;
+        writeln!(out, "  try: rampart -e https://{host} --ca {} alert list", running.ca_file.display())?;
         out.flush()?;
         let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("cannot listen for SIGTERM")?;
         tokio::select! {
-            result = running.server => {
+            result = running.sensor_server => {
                 result.context("the Sensor listener stopped")?.context("the Sensor listener failed")?;
+            }
+            result = running.api_server => {
+                result.context("the API listener stopped")?;
             }
             _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
             _ = terminate.recv() => tracing::info!("SIGTERM; stopping"),
         }
-        running.store.flush().context("final flush")?;
+        running.core.store.flush().context("final flush")?;
         Ok(ExitCode::SUCCESS)
     })
 }

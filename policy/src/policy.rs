@@ -45,6 +45,17 @@ impl Severity {
         }
     }
 
+    /// `HIGH_SEVERITY`, as ACS JSON writes it.
+    pub fn as_acs(self) -> &'static str {
+        match self {
+            Severity::Unset => "UNSET_SEVERITY",
+            Severity::Low => "LOW_SEVERITY",
+            Severity::Medium => "MEDIUM_SEVERITY",
+            Severity::High => "HIGH_SEVERITY",
+            Severity::Critical => "CRITICAL_SEVERITY",
+        }
+    }
+
     pub fn parse_short(s: &str) -> Option<Severity> {
         let upper = s.trim().to_ascii_uppercase();
         let upper = upper.strip_suffix("_SEVERITY").unwrap_or(&upper);

@@ -50,10 +50,12 @@ pub enum Table {
     Pki,
     /// Key: `cluster_id \0 kind \0 id`.
     Resources,
+    /// The admin password hash and API tokens (hashes only).
+    Auth,
 }
 
 impl Table {
-    pub const ALL: [Table; 7] = [
+    pub const ALL: [Table; 8] = [
         Table::Meta,
         Table::Clusters,
         Table::Deployments,
@@ -61,6 +63,7 @@ impl Table {
         Table::Alerts,
         Table::Pki,
         Table::Resources,
+        Table::Auth,
     ];
 
     /// Position in [`Table::ALL`].
@@ -77,6 +80,7 @@ impl Table {
             Table::Alerts => "alerts",
             Table::Pki => "pki",
             Table::Resources => "resources",
+            Table::Auth => "auth",
         }
     }
 }
@@ -348,6 +352,23 @@ impl<B: Backend> Store<B> {
             }
             after = Some(last);
         }
+    }
+
+    /// Visits every record under a prefix, page by page (memory bounded by the page).
+    pub fn for_each_record<T: DeserializeOwned>(
+        &self,
+        table: Table,
+        prefix: &str,
+        mut f: impl FnMut(&str, T) -> Result<()>,
+    ) -> Result<()> {
+        self.for_each_raw(table, prefix, |k, v| {
+            let t = serde_json::from_slice(v).map_err(|source| Error::Corrupt {
+                table: table.name(),
+                key: k.to_string(),
+                source,
+            })?;
+            f(k, t)
+        })
     }
 
     /// Visits every stored record of a cluster, deployments and other resources. `f` gets

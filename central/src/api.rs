@@ -1,0 +1,1414 @@
+//! The HTTPS/JSON API under `/v1/` (and `/metrics`), on its own port beside the Sensors' mTLS
+//! gRPC port: users and CI authenticate with tokens or the admin password, Sensors with
+//! certificates, and neither can reach the other's door.
+//!
+//! ```text
+//!  TLS accept (bounded) ─▶ hyper ─▶ axum router ─▶ observe (metrics, timeout)
+//!                                                  ─▶ authorize (ROUTES table) ─▶ handler
+//! ```
+//!
+//! Every route is in [`ROUTES`] with the access it needs; a route missing from the table is
+//! refused (fail closed), and the authorization tests walk the same table.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use rampart_policy::check::{Selection, Source, run_check, select};
+use rampart_policy::compile::compile;
+use rampart_policy::policy::{Policy, PolicyList, parse_policies};
+use rampart_policy::{EvalContext, LifecycleStage, Severity};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+
+use crate::alerts::{self, AlertRecord, AlertState};
+use crate::auth::{self, Access, AuthError, Authenticator, Principal, Role};
+use crate::core::Core;
+use crate::pki::{CertificateAuthority, Revocations, persist};
+use crate::policies::PolicyError;
+use crate::search::{Field, Query};
+use crate::store::{Backend, Table, WriteBatch};
+
+/// Largest JSON body (policy imports included).
+pub const MAX_JSON_BODY: usize = 4 * 1024 * 1024;
+/// Largest manifest body for `/v1/detect/deploy/yaml`.
+pub const MAX_DETECT_BODY: usize = 16 * 1024 * 1024;
+/// Longest any request may take before it is answered with 503.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Connections served at once; more wait in the kernel's accept queue.
+const MAX_CONNECTIONS: usize = 1024;
+/// Most items one page may hold.
+pub const MAX_PAGE: usize = 1000;
+/// Deepest page offset for sorted lists (use a narrower query beyond it).
+pub const MAX_OFFSET: usize = 100_000;
+
+/// Every route, with the access it needs (`None`: public).
+pub const ROUTES: &[(&str, &str, Option<Access>)] = &[
+    ("GET", "/v1/ping", None),
+    ("GET", "/v1/health", None),
+    ("GET", "/metrics", Some(Access::Read)),
+    ("GET", "/v1/whoami", Some(Access::Authenticated)),
+    ("GET", "/v1/clusters", Some(Access::Read)),
+    ("GET", "/v1/clusters/{id}", Some(Access::Read)),
+    ("GET", "/v1/refusals", Some(Access::Read)),
+    ("GET", "/v1/deployments", Some(Access::Read)),
+    ("GET", "/v1/deployments/{cluster}/{id}", Some(Access::Read)),
+    ("GET", "/v1/policies", Some(Access::Read)),
+    ("POST", "/v1/policies", Some(Access::Write)),
+    ("GET", "/v1/policies/{id}", Some(Access::Read)),
+    ("PUT", "/v1/policies/{id}", Some(Access::Write)),
+    ("PATCH", "/v1/policies/{id}", Some(Access::Write)),
+    ("DELETE", "/v1/policies/{id}", Some(Access::Write)),
+    ("POST", "/v1/policies/import", Some(Access::Write)),
+    ("GET", "/v1/policies/export", Some(Access::Read)),
+    ("POST", "/v1/policies/export", Some(Access::Read)),
+    ("POST", "/v1/policies/dryrun", Some(Access::Read)),
+    ("GET", "/v1/alerts", Some(Access::Read)),
+    ("GET", "/v1/alertscount", Some(Access::Read)),
+    ("PATCH", "/v1/alerts/resolve", Some(Access::Write)),
+    ("GET", "/v1/alerts/{id}", Some(Access::Read)),
+    ("PATCH", "/v1/alerts/{id}/resolve", Some(Access::Write)),
+    ("POST", "/v1/detect/deploy/yaml", Some(Access::Detect)),
+    ("GET", "/v1/init-bundles", Some(Access::Write)),
+    ("POST", "/v1/init-bundles", Some(Access::Write)),
+    ("DELETE", "/v1/init-bundles/{id}", Some(Access::Write)),
+    ("GET", "/v1/tokens", Some(Access::Write)),
+    ("POST", "/v1/tokens", Some(Access::Write)),
+    ("DELETE", "/v1/tokens/{id}", Some(Access::Write)),
+];
+
+/// Everything handlers share.
+pub struct Api<B: Backend> {
+    pub core: Arc<Core<B>>,
+    pub auth: Authenticator,
+    pub ca: Arc<CertificateAuthority>,
+    pub revocations: Revocations,
+}
+
+impl<B: Backend> std::fmt::Debug for Api<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api").finish_non_exhaustive()
+    }
+}
+
+type Shared<B> = Arc<Api<B>>;
+
+// ---------------------------------------------------------------------------------------------
+// Errors: one type, mapped to responses here and nowhere else.
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{message}")]
+    Invalid {
+        message: String,
+        details: Vec<String>,
+    },
+    #[error("the request body is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("the request took longer than {0:?}")]
+    Timeout(Duration),
+    #[error("internal error")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    details: &'a [String],
+}
+
+impl ApiError {
+    fn status(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            ApiError::Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status();
+        let message = match &self {
+            ApiError::Internal(detail) => {
+                tracing::error!(%detail, "API request failed");
+                "internal error; see Central's log".to_string()
+            }
+            other => other.to_string(),
+        };
+        let details: &[String] = match &self {
+            ApiError::Invalid { details, .. } => details,
+            _ => &[],
+        };
+        let mut response = (
+            status,
+            axum::Json(ErrorBody {
+                error: code,
+                message,
+                details,
+            }),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static(
+                    "Bearer realm=\"rampart\", Basic realm=\"rampart\"",
+                ),
+            );
+        }
+        response
+    }
+}
+
+impl From<crate::store::Error> for ApiError {
+    fn from(e: crate::store::Error) -> ApiError {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<crate::commit::CommitError> for ApiError {
+    fn from(e: crate::commit::CommitError) -> ApiError {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<PolicyError> for ApiError {
+    fn from(e: PolicyError) -> ApiError {
+        match e {
+            PolicyError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            PolicyError::Conflict(m) => ApiError::Conflict(m),
+            PolicyError::Invalid(errors) => ApiError::Invalid {
+                message: "the policy is invalid".to_string(),
+                details: errors.iter().map(ToString::to_string).collect(),
+            },
+            PolicyError::Store(e) => ApiError::Internal(e.to_string()),
+            PolicyError::Commit(e) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn json<T: Serialize>(value: &T) -> ApiResult<Response> {
+    Ok(axum::Json(value).into_response())
+}
+
+/// Parses a JSON body, naming the path of the first problem (`policySections[0].policyGroups`).
+fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." || path.is_empty() {
+            ApiError::BadRequest(format!("invalid JSON body: {inner}"))
+        } else {
+            ApiError::BadRequest(format!("invalid JSON body at {path}: {inner}"))
+        }
+    })?;
+    de.end()
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
+    Ok(value)
+}
+
+/// Parses a query string into a map of (possibly repeated) parameters.
+fn parse_query(raw: Option<&str>) -> ApiResult<BTreeMap<String, Vec<String>>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
+        .map_err(|e| ApiError::BadRequest(format!("invalid query string: {e}")))?;
+    for (k, v) in pairs {
+        out.entry(k).or_default().push(v);
+    }
+    Ok(out)
+}
+
+struct Params(BTreeMap<String, Vec<String>>);
+
+impl Params {
+    fn parse(raw: Option<&str>, known: &[&str]) -> ApiResult<Params> {
+        let map = parse_query(raw)?;
+        if let Some(unknown) = map.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(ApiError::BadRequest(format!(
+                "unknown query parameter '{unknown}'; this endpoint takes: {}",
+                known.join(", ")
+            )));
+        }
+        Ok(Params(map))
+    }
+
+    fn one(&self, names: &[&str]) -> Option<&str> {
+        names
+            .iter()
+            .find_map(|n| self.0.get(*n).and_then(|v| v.last()))
+            .map(String::as_str)
+    }
+
+    fn all(&self, name: &str) -> Vec<String> {
+        self.0.get(name).cloned().unwrap_or_default()
+    }
+
+    fn number(&self, names: &[&str], default: usize, max: usize) -> ApiResult<usize> {
+        match self.one(names) {
+            None => Ok(default),
+            Some(v) => {
+                let n: usize = v.parse().map_err(|_| {
+                    ApiError::BadRequest(format!("{} must be a number, not '{v}'", names[0]))
+                })?;
+                if n > max {
+                    return Err(ApiError::BadRequest(format!(
+                        "{} must be at most {max}",
+                        names[0]
+                    )));
+                }
+                Ok(n)
+            }
+        }
+    }
+
+    fn boolean(&self, name: &str) -> ApiResult<Option<bool>> {
+        match self.one(&[name]) {
+            None => Ok(None),
+            Some("true") | Some("1") => Ok(Some(true)),
+            Some("false") | Some("0") => Ok(Some(false)),
+            Some(v) => Err(ApiError::BadRequest(format!(
+                "{name} must be true or false, not '{v}'"
+            ))),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Middleware: observe (metrics, timeout) and authorize.
+
+fn route_access(method: &Method, route: &str) -> Option<Option<Access>> {
+    ROUTES
+        .iter()
+        .find(|(m, r, _)| *m == method.as_str() && *r == route)
+        .map(|(_, _, a)| *a)
+}
+
+async fn observe<B: Backend>(
+    State(api): State<Shared<B>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(r) => r,
+        Err(_) => ApiError::Timeout(REQUEST_TIMEOUT).into_response(),
+    };
+    let m = &api.core.metrics;
+    m.http_requests
+        .get_or_create(&crate::metrics::RouteLabels {
+            method,
+            route: route.clone(),
+            status: response.status().as_u16(),
+        })
+        .inc();
+    m.http_seconds
+        .get_or_create(&crate::metrics::RouteLabel { route })
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+async fn authorize<B: Backend>(
+    State(api): State<Shared<B>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_default();
+    let access = match route_access(request.method(), &route) {
+        Some(a) => a,
+        None => {
+            return ApiError::Internal(format!(
+                "route {} {route} has no access rule",
+                request.method()
+            ))
+            .into_response();
+        }
+    };
+    let Some(access) = access else {
+        return next.run(request).await;
+    };
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let principal = {
+        let api = Arc::clone(&api);
+        // argon2 verification is deliberately slow: keep it off the async workers.
+        tokio::task::spawn_blocking(move || {
+            api.auth
+                .authenticate(&api.core.store, authorization.as_deref())
+        })
+        .await
+        .unwrap_or(Err(AuthError::Store("authentication task failed".into())))
+    };
+    let principal = match principal {
+        Ok(p) => p,
+        Err(AuthError::Store(e)) => return ApiError::Internal(e).into_response(),
+        Err(e) => {
+            api.core.metrics.auth_failures.inc();
+            return ApiError::Unauthorized(e.to_string()).into_response();
+        }
+    };
+    if !access.allows(principal.role) {
+        return ApiError::Forbidden(format!(
+            "role {} may not {} {route}",
+            principal.role.as_str(),
+            request.method()
+        ))
+        .into_response();
+    }
+    request.extensions_mut().insert(principal);
+    next.run(request).await
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint (see /v1/ for the API)".to_string())
+}
+
+/// The router, for `serve` and for tests that drive it without TLS.
+pub fn router<B: Backend>(api: Shared<B>) -> Router {
+    Router::new()
+        .route("/v1/ping", get(ping))
+        .route("/v1/health", get(health::<B>))
+        .route("/metrics", get(metrics::<B>))
+        .route("/v1/whoami", get(whoami))
+        .route("/v1/clusters", get(clusters::<B>))
+        .route("/v1/clusters/{id}", get(cluster::<B>))
+        .route("/v1/refusals", get(refusals::<B>))
+        .route("/v1/deployments", get(deployments::<B>))
+        .route("/v1/deployments/{cluster}/{id}", get(deployment::<B>))
+        .route(
+            "/v1/policies",
+            get(list_policies::<B>).post(create_policy::<B>),
+        )
+        .route("/v1/policies/import", post(import_policies::<B>))
+        .route(
+            "/v1/policies/export",
+            get(export_policies_get::<B>).post(export_policies_post::<B>),
+        )
+        .route("/v1/policies/dryrun", post(dry_run::<B>))
+        .route(
+            "/v1/policies/{id}",
+            get(get_policy::<B>)
+                .put(update_policy::<B>)
+                .patch(patch_policy::<B>)
+                .delete(delete_policy::<B>),
+        )
+        .route("/v1/alerts", get(list_alerts::<B>))
+        .route("/v1/alertscount", get(count_alerts::<B>))
+        .route(
+            "/v1/alerts/resolve",
+            axum::routing::patch(resolve_alerts::<B>),
+        )
+        .route("/v1/alerts/{id}", get(get_alert::<B>))
+        .route(
+            "/v1/alerts/{id}/resolve",
+            axum::routing::patch(resolve_alert::<B>),
+        )
+        .route(
+            "/v1/init-bundles",
+            get(list_bundles::<B>).post(create_bundle::<B>),
+        )
+        .route(
+            "/v1/init-bundles/{id}",
+            axum::routing::delete(revoke_bundle::<B>),
+        )
+        .route("/v1/tokens", get(list_tokens::<B>).post(create_token::<B>))
+        .route("/v1/tokens/{id}", axum::routing::delete(revoke_token::<B>))
+        .route("/v1/detect/deploy/yaml", post(detect_deploy::<B>))
+        .layer(DefaultBodyLimit::disable())
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&api),
+            authorize::<B>,
+        ))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&api),
+            observe::<B>,
+        ))
+        .with_state(api)
+}
+
+/// A request body of at most `N` bytes; a larger one is a 413 with a JSON error.
+struct Limited<const N: usize>(Bytes);
+
+impl<S: Send + Sync, const N: usize> axum::extract::FromRequest<S> for Limited<N> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _: &S) -> Result<Self, Self::Rejection> {
+        axum::body::to_bytes(request.into_body(), N)
+            .await
+            .map(Limited)
+            .map_err(|_| ApiError::TooLarge(N))
+    }
+}
+
+type JsonBody = Limited<MAX_JSON_BODY>;
+
+// ---------------------------------------------------------------------------------------------
+// Handlers.
+
+async fn ping() -> Response {
+    axum::Json(serde_json::json!({"status": "ok"})).into_response()
+}
+
+async fn health<B: Backend>(State(api): State<Shared<B>>) -> ApiResult<Response> {
+    let schema = api.core.store.schema_version()?;
+    let state = api.core.policies.current();
+    json(&serde_json::json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "schemaVersion": schema,
+        "policyRevision": state.revision,
+    }))
+}
+
+async fn metrics<B: Backend>(State(api): State<Shared<B>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        api.core.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn whoami(axum::Extension(p): axum::Extension<Principal>) -> ApiResult<Response> {
+    json(&p)
+}
+
+async fn clusters<B: Backend>(State(api): State<Shared<B>>) -> ApiResult<Response> {
+    let mut clusters = api.core.store.clusters()?;
+    clusters.sort_by(|a, b| a.name.cmp(&b.name));
+    json(&serde_json::json!({ "clusters": clusters }))
+}
+
+async fn cluster<B: Backend>(
+    State(api): State<Shared<B>>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    match api.core.store.cluster(&id)? {
+        Some(c) => json(&c),
+        None => Err(ApiError::NotFound(format!("no cluster '{id}'"))),
+    }
+}
+
+async fn refusals<B: Backend>(State(api): State<Shared<B>>) -> ApiResult<Response> {
+    json(&serde_json::json!({
+        "total": api.core.refusals.total(),
+        "latest": api.core.refusals.latest(),
+    }))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DeploymentSummary {
+    cluster_id: String,
+    id: String,
+    namespace: String,
+    name: String,
+    kind: String,
+    updated_unix_ms: i64,
+}
+
+async fn deployments<B: Backend>(
+    State(api): State<Shared<B>>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let params = Params::parse(raw.as_deref(), &["cluster", "namespace", "limit", "after"])?;
+    let limit = params.number(&["limit"], 100, MAX_PAGE)?.max(1);
+    let namespace = params.one(&["namespace"]).map(str::to_string);
+    let mut clusters: Vec<String> = match params.one(&["cluster"]) {
+        Some(c) => vec![c.to_string()],
+        None => api
+            .core
+            .store
+            .clusters()?
+            .into_iter()
+            .map(|c| c.id)
+            .collect(),
+    };
+    clusters.sort();
+    // The cursor is `cluster/deployment-id` of the last item of the previous page.
+    let after = params.one(&["after"]).map(str::to_string);
+    let (after_cluster, after_id) = match after.as_deref().and_then(|a| a.split_once('/')) {
+        Some((c, d)) => (Some(c.to_string()), Some(d.to_string())),
+        None if after.is_some() => {
+            return Err(ApiError::BadRequest(
+                "after must be the nextCursor of a previous page".into(),
+            ));
+        }
+        None => (None, None),
+    };
+    let mut items = Vec::new();
+    for c in clusters
+        .iter()
+        .filter(|c| after_cluster.as_deref().is_none_or(|a| c.as_str() >= a))
+    {
+        let mut cursor = if after_cluster.as_deref() == Some(c.as_str()) {
+            after_id.clone()
+        } else {
+            None
+        };
+        while items.len() < limit {
+            let page = api.core.store.deployments(c, cursor.as_deref(), MAX_PAGE)?;
+            let Some(last) = page.last() else { break };
+            cursor = Some(last.id.clone());
+            for d in page {
+                if namespace.as_deref().is_some_and(|n| n != d.namespace) {
+                    continue;
+                }
+                items.push(DeploymentSummary {
+                    cluster_id: d.cluster_id,
+                    id: d.id,
+                    namespace: d.namespace,
+                    name: d.name,
+                    kind: d.kind,
+                    updated_unix_ms: d.updated_unix_ms,
+                });
+                if items.len() == limit {
+                    break;
+                }
+            }
+        }
+        if items.len() == limit {
+            break;
+        }
+    }
+    let next = (items.len() == limit)
+        .then(|| items.last().map(|d| format!("{}/{}", d.cluster_id, d.id)))
+        .flatten();
+    json(&serde_json::json!({ "deployments": items, "nextCursor": next }))
+}
+
+async fn deployment<B: Backend>(
+    State(api): State<Shared<B>>,
+    Path((cluster, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let Some(record) = api.core.store.deployment(&cluster, &id)? else {
+        return Err(ApiError::NotFound(format!(
+            "no deployment '{id}' in cluster '{cluster}'"
+        )));
+    };
+    let active = alerts::persist::active_for(&api.core.store, &cluster, &id)?;
+    json(&serde_json::json!({ "deployment": record, "activeAlerts": active }))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PolicySummary<'a> {
+    id: &'a str,
+    name: &'a str,
+    description: &'a str,
+    severity: Severity,
+    categories: &'a [String],
+    lifecycle_stages: &'a [LifecycleStage],
+    disabled: bool,
+    enforced: bool,
+    is_default: bool,
+    /// Data the policy needs that Central does not have yet (it is not evaluable without it).
+    needs: Vec<&'static str>,
+}
+
+async fn list_policies<B: Backend>(
+    State(api): State<Shared<B>>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let params = Params::parse(
+        raw.as_deref(),
+        &["category", "severity", "disabled", "query"],
+    )?;
+    let state = api.core.policies.current();
+    let categories = params.all("category");
+    let severity = match params.one(&["severity"]) {
+        Some(s) => Some(Severity::parse_short(s).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "'{s}' is not a severity (low, medium, high, critical)"
+            ))
+        })?),
+        None => None,
+    };
+    let disabled = params.boolean("disabled")?;
+    let text = params.one(&["query"]).map(str::to_lowercase);
+    let list: Vec<PolicySummary<'_>> = state
+        .policies
+        .iter()
+        .filter(|p| {
+            (categories.is_empty()
+                || p.categories
+                    .iter()
+                    .any(|c| categories.iter().any(|w| w.eq_ignore_ascii_case(c))))
+                && severity.is_none_or(|s| p.severity == s)
+                && disabled.is_none_or(|d| p.disabled == d)
+                && text.as_deref().is_none_or(|t| {
+                    p.name.to_lowercase().contains(t) || p.description.to_lowercase().contains(t)
+                })
+        })
+        .map(|p| PolicySummary {
+            id: &p.id,
+            name: &p.name,
+            description: &p.description,
+            severity: p.severity,
+            categories: &p.categories,
+            lifecycle_stages: &p.lifecycle_stages,
+            disabled: p.disabled,
+            enforced: p.enforces_at_deploy() || p.enforces_at_build(),
+            is_default: p.is_default,
+            needs: compile(p)
+                .map(|c| c.needs.iter().map(|n| n.describe()).collect())
+                .unwrap_or_default(),
+        })
+        .collect();
+    json(&serde_json::json!({ "policies": list, "revision": state.revision }))
+}
+
+async fn get_policy<B: Backend>(
+    State(api): State<Shared<B>>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let state = api.core.policies.current();
+    match state.get(&id) {
+        Some(p) => json(p),
+        None => Err(PolicyError::NotFound(id).into()),
+    }
+}
+
+/// A policy body: ACS JSON, unknown fields refused by name.
+fn policy_from_body(body: &[u8]) -> ApiResult<Policy> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::BadRequest("the body is not UTF-8".into()))?;
+    let mut list = parse_policies(text).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    if list.len() != 1 {
+        return Err(ApiError::BadRequest(format!(
+            "expected one policy, got {} (use /v1/policies/import for several)",
+            list.len()
+        )));
+    }
+    Ok(list.remove(0))
+}
+
+async fn create_policy<B: Backend>(
+    State(api): State<Shared<B>>,
+    Limited(body): JsonBody,
+) -> ApiResult<Response> {
+    let policy = policy_from_body(&body)?;
+    let created = api.core.policies.create(policy).await?;
+    Ok((StatusCode::CREATED, axum::Json(created)).into_response())
+}
+
+async fn update_policy<B: Backend>(
+    State(api): State<Shared<B>>,
+    Path(id): Path<String>,
+    Limited(body): JsonBody,
+) -> ApiResult<Response> {
+    let policy = policy_from_body(&body)?;
+    json(&api.core.policies.update(&id, policy).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyPatch {
+    disabled: bool,
+}
+
+async fn patch_policy<B: Backend>(
+    State(api): State<Shared<B>>,
+    Path(id): Path<String>,
+    Limited(body): JsonBody,
+) -> ApiResult<Response> {
+    let patch: PolicyPatch = parse_json(&body)?;
+    json(&api.core.policies.set_disabled(&id, patch.disabled).await?)
+}
+
+async fn delete_policy<B: Backend>(
+    State(api): State<Shared<B>>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    api.core.policies.delete(&id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ImportRequest {
+    policies: Vec<serde_json::Value>,
+    #[serde(default)]
+    overwrite: bool,
+    /// ACS's metadata object (`{"overwrite": true}`) is accepted too.
+    #[serde(default)]
+    metadata: Option<ImportMetadata>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ImportMetadata {
+    #[serde(default)]
+    overwrite: bool,
+}
+
+async fn import_policies<B: Backend>(
+    State(api): State<Shared<B>>,
+    Limited(body): JsonBody,
+) -> ApiResult<Response> {
+    let request: ImportRequest = parse_json(&body)?;
+    let overwrite = request.overwrite || request.metadata.is_some_and(|m| m.overwrite);
+    let mut policies = Vec::with_capacity(request.policies.len());
+    let mut parse_errors = Vec::new();
+    for (i, value) in request.policies.into_iter().enumerate() {
+        let text = value.to_string();
+        match parse_policies(&text) {
+            Ok(mut p) if p.len() == 1 => policies.push(p.remove(0)),
+            Ok(_) => parse_errors.push(format!("policies[{i}]: not a single policy")),
+            Err(e) => parse_errors.push(format!("policies[{i}]: {e}")),
+        }
+    }
+    if !parse_errors.is_empty() {
+        // Nothing is imported when the file itself is malformed: fix it and retry.
+        return Err(ApiError::Invalid {
+            message: "the import contains malformed policies; nothing was imported".into(),
+            details: parse_errors,
+        });
+    }
+    let results = api.core.policies.import(policies, overwrite).await?;
+    let all_ok = results.iter().all(|r| r.succeeded);
+    json(&serde_json::json!({ "responses": results, "allSucceeded": all_ok }))
+}
+
+fn export(api: &Api<impl Backend>, ids: &[String]) -> ApiResult<Response> {
+    let state = api.core.policies.current();
+    for id in ids {
+        if state.get(id).is_none() {
+            return Err(ApiError::NotFound(format!("no policy with id '{id}'")));
+        }
+    }
+    let list = PolicyList {
+        policies: state
+            .policies
+            .iter()
+            .filter(|p| ids.is_empty() || ids.contains(&p.id))
+            .cloned()
+            .collect(),
+    };
+    json(&list)
+}
+
+async fn export_policies_get<B: Backend>(
+    State(api): State<Shared<B>>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let params = Params::parse(raw.as_deref(), &["id"])?;
+    export(&api, &params.all("id"))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ExportRequest {
+    #[serde(default)]
+    policy_ids: Vec<String>,
+}
+
+async fn export_policies_post<B: Backend>(
+    State(api): State<Shared<B>>,
+    Limited(body): JsonBody,
+) -> ApiResult<Response> {
+    let request: ExportRequest = parse_json(&body)?;
+    export(&api, &request.policy_ids)
+}
+
+async fn dry_run<B: Backend>(
+    State(api): State<Shared<B>>,
+    RawQuery(raw): RawQuery,
+    Limited(body): JsonBody,
+) -> ApiResult<Response> {
+    let params = Params::parse(raw.as_deref(), &["limit"])?;
+    let limit = params.number(&["limit"], 100, MAX_PAGE)?;
+    let policy = policy_from_body(&body)?;
+    let core = Arc::clone(&api.core);
+    let result =
+        tokio::task::spawn_blocking(move || crate::reassess::dry_run(&core, &policy, limit))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))??;
+    json(&result)
+}
+
+// --- Alerts ---
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SortField {
+    Time,
+    Severity,
+    Policy,
+    Deployment,
+    Namespace,
+    Cluster,
+}
+
+fn parse_sort(params: &Params) -> ApiResult<(SortField, bool)> {
+    let raw = params
+        .one(&["sort", "pagination.sortOption.field"])
+        .unwrap_or("-Time");
+    let (descending, name) = match raw.strip_prefix('-') {
+        Some(n) => (true, n),
+        None => (false, raw),
+    };
+    let reversed = params.boolean("pagination.sortOption.reversed")?;
+    let field = match name.to_ascii_lowercase().replace(' ', "").as_str() {
+        "time" | "violationtime" => SortField::Time,
+        "severity" => SortField::Severity,
+        "policy" => SortField::Policy,
+        "deployment" => SortField::Deployment,
+        "namespace" => SortField::Namespace,
+        "cluster" => SortField::Cluster,
+        _ => {
+            return Err(ApiError::BadRequest(format!(
+                "cannot sort by '{name}'; use Time, Severity, Policy, Deployment, Namespace or Cluster (prefix - for descending)"
+            )));
+        }
+    };
+    Ok((field, reversed.unwrap_or(descending)))
+}
+
+fn compare(a: &AlertRecord, b: &AlertRecord, field: SortField) -> std::cmp::Ordering {
+    let primary = match field {
+        SortField::Time => a.time_unix_ms.cmp(&b.time_unix_ms),
+        SortField::Severity => a.severity.cmp(&b.severity),
+        SortField::Policy => a.policy_name.cmp(&b.policy_name),
+        SortField::Deployment => a.deployment_name.cmp(&b.deployment_name),
+        SortField::Namespace => a.namespace.cmp(&b.namespace),
+        SortField::Cluster => a.cluster_id.cmp(&b.cluster_id),
+    };
+    primary.then_with(|| a.id.cmp(&b.id))
+}
+
+/// The alert query: ACS's default is active violations unless the query names a state.
+fn alert_query(params: &Params) -> ApiResult<Query> {
+    let text = params.one(&["query"]).unwrap_or("");
+    let mut query = Query::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    if !query.names(Field::ViolationState) {
+        query = Query::parse(&format!("{text}+Violation State:ACTIVE,ATTEMPTED"))
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    }
+    Ok(query)
+}
+
+async fn list_alerts<B: Backend>(
+    State(api): State<Shared<B>>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let params = Params::parse(
+        raw.as_deref(),
+        &[
+            "query",
+            "limit",
+            "offset",
+            "sort",
+            "pagination.limit",
+            "pagination.offset",
+            "pagination.sortOption.field",
+            "pagination.sortOption.reversed",
+        ],
+    )?;
+    let query = alert_query(&params)?;
+    let limit = params
+        .number(&["limit", "pagination.limit"], 100, MAX_PAGE)?
+        .max(1);
+    let offset = params.number(&["offset", "pagination.offset"], 0, MAX_OFFSET)?;
+    let (field, descending) = parse_sort(&params)?;
+    let core = Arc::clone(&api.core);
+    let (page, total) = tokio::task::spawn_blocking(move || -> ApiResult<_> {
+        let want = offset + limit;
+        let order = |a: &AlertRecord, b: &AlertRecord| {
+            let o = compare(a, b, field);
+            if descending { o.reverse() } else { o }
+        };
+        // Keep only the best `want` matches: memory stays bounded by the page, not the fleet.
+        let mut kept: Vec<AlertRecord> = Vec::new();
+        let mut total = 0usize;
+        core.store
+            .for_each_record::<AlertRecord>(Table::Alerts, "a/", |_, a| {
+                if query.matches(&a) {
+                    total += 1;
+                    kept.push(a);
+                    if kept.len() >= 2 * want + 1024 {
+                        kept.sort_by(order);
+                        kept.truncate(want);
+                    }
+                }
+                Ok(())
+            })?;
+        kept.sort_by(order);
+        kept.truncate(want);
+        let page: Vec<AlertRecord> = kept.into_iter().skip(offset).collect();
+        Ok((page, total))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    json(&serde_json::json!({
+        "alerts": page,
+        "total": total,
+        "offset": offset,
+        "limit": limit,
+    }))
+}
+
+async fn count_alerts<B: Backend>(
+    State(api): State<Shared<B>>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let params = Params::parse(raw.as_deref(), &["query", "groupBy"])?;
+    let query = alert_query(&params)?;
+    let group = params.one(&["groupBy"]).map(str::to_ascii_lowercase);
+    if let Some(g) = &group
+        && !["severity", "cluster", "namespace", "policy", "category"].contains(&g.as_str())
+    {
+        return Err(ApiError::BadRequest(format!(
+            "cannot group by '{g}'; use severity, cluster, namespace, policy or category"
+        )));
+    }
+    let core = Arc::clone(&api.core);
+    let (count, groups) = tokio::task::spawn_blocking(move || -> ApiResult<_> {
+        let mut count = 0usize;
+        let mut groups: BTreeMap<String, usize> = BTreeMap::new();
+        core.store
+            .for_each_record::<AlertRecord>(Table::Alerts, "a/", |_, a| {
+                if query.matches(&a) {
+                    count += 1;
+                    let keys: Vec<String> = match group.as_deref() {
+                        Some("severity") => vec![a.severity.short().to_string()],
+                        Some("cluster") => vec![a.cluster_id.clone()],
+                        Some("namespace") => vec![format!("{}/{}", a.cluster_id, a.namespace)],
+                        Some("policy") => vec![a.policy_name.clone()],
+                        Some("category") => a.categories.clone(),
+                        _ => vec![],
+                    };
+                    for k in keys {
+                        *groups.entry(k).or_default() += 1;
+                    }
+                }
+                Ok(())
+            })?;
+        Ok((count, groups))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    json(&serde_json::json!({ "count": count, "groups": groups }))
+}
+
+async fn get_alert<B: Backend>(
+    State(api): State<Shared<B>>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let Some(alert) = alerts::persist::get(&api.core.store, &id)? else {
+        return Err(ApiError::NotFound(format!("no alert '{id}'")));
+    };
+    let policy = api.core.policies.current().get(&alert.policy_id).cloned();
+    json(&serde_json::json!({ "alert": alert, "policy": policy }))
+}
+
+/// Resolves alerts by id, holding each one's cluster lane; returns those resolved.
+async fn resolve_ids<B: Backend>(core: &Core<B>, ids: &[String]) -> ApiResult<Vec<AlertRecord>> {
+    let mut resolved = Vec::new();
+    for id in ids {
+        let Some(peek) = alerts::persist::get(&core.store, id)? else {
+            continue;
+        };
+        let lane = core.lanes.lane(&peek.cluster_id);
+        let mut overlay = lane.lock().await;
+        // Everything submitted before is durable after this barrier: decide from the store.
+        core.committer.commit(WriteBatch::default()).await?;
+        let Some(alert) = alerts::persist::get(&core.store, id)? else {
+            continue;
+        };
+        if alert.state == AlertState::Resolved {
+            continue;
+        }
+        let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+        let mut done = alert.clone();
+        done.state = AlertState::Resolved;
+        done.resolved_unix_ms = Some(now);
+        done.time_unix_ms = now;
+        let mut batch = WriteBatch::default();
+        alerts::persist::put_resolved(&mut batch, &done)?;
+        core.committer.commit(batch).await?;
+        overlay.forget(&alert.deployment_id);
+        core.metrics.alerts_resolved.inc();
+        resolved.push(done);
+    }
+    Ok(resolved)
+}
+
+async fn resolve_alert<B: Backend>(
+    State(api): State<Shared<B>>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let Some(alert) = alerts::persist::get(&api.core.store, &id)? else {
+        return Err(ApiError::NotFound(format!("no alert '{id}'")));
+    };
+    if alert.state == AlertState::Resolved {
+        return json(&alert);
+    }
+    let mut done = resolve_ids(&api.core, &[id]).await?;
+    match done.pop() {
+        Some(a) => json(&a),
+        None => Err(ApiError::Conflict("the alert changed; retry".into())),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BulkResolve {
+    query: String,
+}
+
+async fn resolve_alerts<B: Backend>(
+    State(api): State<Shared<B>>,
+    Limited(body): JsonBody,
+) -> ApiResult<Response> {
+    let request: BulkResolve = parse_json(&body)?;
+    if request.query.trim().is_empty() {
+        return Err(ApiError::BadRequest(
+            "a query is required (resolving every alert at once is not allowed)".into(),
+        ));
+    }
+    let query = Query::parse(&request.query).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let mut ids = Vec::new();
+    api.core
+        .store
+        .for_each_record::<AlertRecord>(Table::Alerts, "a/", |_, a| {
+            if a.state != AlertState::Resolved && query.matches(&a) {
+                ids.push(a.id);
+            }
+            Ok(())
+        })?;
+    let resolved = resolve_ids(&api.core, &ids).await?;
+    json(&serde_json::json!({ "resolved": resolved.len() }))
+}
+
+// --- Detection ---
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DetectRequest {
+    yaml: String,
+    /// Name used in the report (the file the CLI read).
+    #[serde(default)]
+    file_name: Option<String>,
+    #[serde(default)]
+    policy_categories: Vec<String>,
+    #[serde(default)]
+    cluster: Option<String>,
+    #[serde(default)]
+    include: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
+    #[serde(default)]
+    severity_at_least: Option<String>,
+    /// ACS sends it; Rampart never calls out for external metadata during detection.
+    #[serde(default)]
+    no_external_metadata: bool,
+}
+
+async fn detect_deploy<B: Backend>(
+    State(api): State<Shared<B>>,
+    headers: HeaderMap,
+    Limited(body): Limited<MAX_DETECT_BODY>,
+) -> ApiResult<Response> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let request: DetectRequest = if is_json {
+        parse_json(&body)?
+    } else {
+        DetectRequest {
+            yaml: String::from_utf8(body.to_vec())
+                .map_err(|_| ApiError::BadRequest("the manifests are not UTF-8".into()))?,
+            ..DetectRequest::default()
+        }
+    };
+    let _ = request.no_external_metadata;
+    let severity = match &request.severity_at_least {
+        Some(s) => Some(Severity::parse_short(s).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "'{s}' is not a severity (low, medium, high, critical)"
+            ))
+        })?),
+        None => None,
+    };
+    let state = api.core.policies.current();
+    let report = tokio::task::spawn_blocking(move || -> ApiResult<_> {
+        let compiled: Vec<_> = state
+            .policies
+            .iter()
+            .filter_map(|p| compile(p).ok())
+            .collect();
+        let selected = select(
+            compiled,
+            &Selection {
+                stage: LifecycleStage::Deploy,
+                categories: &request.policy_categories,
+                severity_at_least: severity,
+                include: &request.include,
+                exclude: &request.exclude,
+            },
+        )
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let source = Source {
+            name: request.file_name.unwrap_or_else(|| "<request>".to_string()),
+            text: request.yaml,
+        };
+        let ctx = EvalContext {
+            cluster: request.cluster.as_deref(),
+            ..EvalContext::default()
+        };
+        Ok(run_check(std::slice::from_ref(&source), &selected, &ctx))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    json(&report)
+}
+
+// --- Init bundles and tokens ---
+
+async fn list_bundles<B: Backend>(State(api): State<Shared<B>>) -> ApiResult<Response> {
+    let bundles =
+        persist::bundles(&api.core.store).map_err(|e| ApiError::Internal(e.to_string()))?;
+    json(&serde_json::json!({ "bundles": bundles }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BundleRequest {
+    name: String,
+    #[serde(default = "default_namespace")]
+    namespace: String,
+}
+
+fn default_namespace() -> String {
+    "rampart".to_string()
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IssuedCertJson {
+    service: &'static str,
+    cert_pem: String,
+    key_pem: String,
+}
+
+async fn create_bundle<B: Backend>(
+    State(api): State<Shared<B>>,
+    Limited(body): JsonBody,
+) -> ApiResult<Response> {
+    let request: BundleRequest = parse_json(&body)?;
+    let bundle = persist::issue_bundle(
+        &api.core.store,
+        &api.ca,
+        &request.name,
+        time::OffsetDateTime::now_utc(),
+    )
+    .map_err(|e| match e {
+        persist::Error::Pki(crate::pki::Error::ClusterName(m)) => ApiError::BadRequest(m),
+        other => ApiError::Internal(other.to_string()),
+    })?;
+    tracing::info!(cluster = %bundle.record.cluster, id = %bundle.record.id, "init bundle issued over the API");
+    let secrets = bundle.to_secrets_yaml(&request.namespace);
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(serde_json::json!({
+            "bundle": bundle.record,
+            "caPem": bundle.ca_pem,
+            "certs": bundle.certs.iter().map(|c| IssuedCertJson {
+                service: c.service.as_str(),
+                cert_pem: c.cert_pem.clone(),
+                key_pem: c.key_pem.clone(),
+            }).collect::<Vec<_>>(),
+            "secretsYaml": secrets,
+        })),
+    )
+        .into_response())
+}
+
+async fn revoke_bundle<B: Backend>(
+    State(api): State<Shared<B>>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    match persist::revoke(&api.core.store, &api.revocations, &id) {
+        Ok(revoked) => json(&serde_json::json!({ "revoked": revoked })),
+        Err(persist::Error::NoSuchBundle(_)) => Err(ApiError::NotFound(format!(
+            "no unrevoked init bundle with id or cluster name '{id}'"
+        ))),
+        Err(e) => Err(ApiError::Internal(e.to_string())),
+    }
+}
+
+async fn list_tokens<B: Backend>(State(api): State<Shared<B>>) -> ApiResult<Response> {
+    let tokens =
+        auth::list_tokens(&api.core.store).map_err(|e| ApiError::Internal(e.to_string()))?;
+    json(&serde_json::json!({ "tokens": tokens }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TokenRequest {
+    name: String,
+    role: String,
+    /// Lifetime in seconds; none means it does not expire.
+    #[serde(default)]
+    expires_in_seconds: Option<u64>,
+}
+
+async fn create_token<B: Backend>(
+    State(api): State<Shared<B>>,
+    Limited(body): JsonBody,
+) -> ApiResult<Response> {
+    let request: TokenRequest = parse_json(&body)?;
+    if request.name.trim().is_empty() || request.name.len() > 200 {
+        return Err(ApiError::BadRequest(
+            "a token needs a name of 1 to 200 characters".into(),
+        ));
+    }
+    let role = Role::parse(&request.role).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "unknown role '{}'; use admin, analyst or ci",
+            request.role
+        ))
+    })?;
+    let expires = request.expires_in_seconds.map(|s| {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        (now as i64).saturating_add(i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX))
+    });
+    let (token, record) = auth::create_token(&api.core.store, &request.name, role, expires)
+        .map_err(|e| match e {
+            auth::Error::SensorToken(_) => ApiError::BadRequest(e.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        })?;
+    tracing::info!(token_id = %record.id, name = %record.name, role = record.role.as_str(), "API token created");
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(serde_json::json!({ "token": token, "record": record })),
+    )
+        .into_response())
+}
+
+async fn revoke_token<B: Backend>(
+    State(api): State<Shared<B>>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    match auth::revoke_token(&api.core.store, &id) {
+        Ok(record) => json(&record),
+        Err(auth::Error::NoToken(_)) => Err(ApiError::NotFound(format!("no token '{id}'"))),
+        Err(e) => Err(ApiError::Internal(e.to_string())),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Serving over TLS.
+
+/// Serves the API on `listener` with `tls` until the task is dropped or aborted.
+pub fn serve<B: Backend>(
+    api: Shared<B>,
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let addr = listener.local_addr()?;
+    let app = router(api);
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                return;
+            };
+            let (tcp, peer) = match listener.accept().await {
+                Ok(c) => c,
+                Err(error) => {
+                    tracing::warn!(%error, "API accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let acceptor = acceptor.clone();
+            let app = app.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                let stream =
+                    match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
+                        .await
+                    {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(error)) => {
+                            tracing::debug!(%peer, %error, "API TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "API TLS handshake timed out");
+                            return;
+                        }
+                    };
+                let service = hyper_util::service::TowerToHyperService::new(app);
+                let mut builder = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                );
+                builder
+                    .http1()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(30));
+                builder
+                    .http2()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .max_concurrent_streams(128);
+                if let Err(error) = builder
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await
+                {
+                    tracing::debug!(%peer, %error, "API connection ended with an error");
+                }
+            });
+        }
+    });
+    Ok((addr, task))
+}

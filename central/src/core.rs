@@ -1,0 +1,48 @@
+//! What every part of Central shares: the store, the committer, the policies, the per-cluster
+//! lanes, the refusal log and the metrics. Built once by `runtime::start` (or a test) and
+//! handed out as an `Arc`.
+
+use std::sync::Arc;
+
+use rampart_policy::Policy;
+
+use crate::commit::Committer;
+use crate::lanes::Lanes;
+use crate::metrics::Metrics;
+use crate::policies::{Policies, PolicyError};
+use crate::store::{Backend, Store};
+use crate::tls::RefusalLog;
+
+#[derive(Debug)]
+pub struct Core<B: Backend> {
+    pub store: Arc<Store<B>>,
+    pub committer: Committer,
+    pub policies: Policies<B>,
+    pub lanes: Lanes,
+    pub refusals: RefusalLog,
+    pub metrics: Metrics,
+}
+
+impl<B: Backend> Core<B> {
+    /// Loads the policies (seeding `defaults` on the first start).
+    pub fn new(
+        store: Arc<Store<B>>,
+        committer: Committer,
+        defaults: Vec<Policy>,
+    ) -> Result<Arc<Core<B>>, PolicyError> {
+        let policies = Policies::open(Arc::clone(&store), committer.clone(), defaults)?;
+        let refusals = RefusalLog::default();
+        let metrics = Metrics::new(&refusals);
+        metrics
+            .policy_revision
+            .set(i64::try_from(policies.current().revision).unwrap_or(i64::MAX));
+        Ok(Arc::new(Core {
+            store,
+            committer,
+            policies,
+            lanes: Lanes::default(),
+            refusals,
+            metrics,
+        }))
+    }
+}

@@ -1,0 +1,237 @@
+//! Reassessment and dry-run: deploy-time policies against every stored deployment.
+//!
+//! Reassessment runs after every policy change (coalesced), cluster by cluster and page by
+//! page. Each page is decided holding the cluster's lane after a commit barrier, so it decides
+//! from the store's truth and its writes land in order with the Sensor stream's.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rampart_policy::compile::compile;
+use rampart_policy::{EvalContext, Outcome, Policy, evaluate};
+use serde::Serialize;
+
+use crate::alerts::{self, Subject};
+use crate::core::Core;
+use crate::detect::Detector;
+use crate::policies::{PolicyError, PolicyState};
+use crate::store::{Backend, WriteBatch};
+
+/// Deployments decided per lane hold.
+const PAGE: usize = 200;
+/// Changes arriving this close together are reassessed once.
+const DEBOUNCE: Duration = Duration::from_millis(200);
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReassessSummary {
+    pub deployments: usize,
+    pub opened: usize,
+    pub updated: usize,
+    pub resolved: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    #[error(transparent)]
+    Commit(#[from] crate::commit::CommitError),
+    #[error("superseded by a newer policy change")]
+    Superseded,
+}
+
+fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Re-evaluates every stored deployment with `state`'s policies; stops early (Superseded) when
+/// `still_current` says a newer state exists.
+pub async fn reassess_all<B: Backend>(
+    core: &Core<B>,
+    state: &PolicyState,
+    still_current: impl Fn() -> bool,
+) -> Result<ReassessSummary, Error> {
+    let mut summary = ReassessSummary::default();
+    for cluster in core.store.clusters()? {
+        let lane = core.lanes.lane(&cluster.id);
+        let mut after: Option<String> = None;
+        loop {
+            if !still_current() {
+                return Err(Error::Superseded);
+            }
+            let mut overlay = lane.lock().await;
+            // Everything submitted before is durable after this: the store is the truth.
+            core.committer.commit(WriteBatch::default()).await?;
+            overlay.clear();
+            let page = core
+                .store
+                .deployments(&cluster.id, after.as_deref(), PAGE)?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id.clone());
+            let mut batch = WriteBatch::default();
+            let now = now_ms();
+            for record in &page {
+                summary.deployments += 1;
+                let Some(deployment) = Detector::normalize(&record.object, &record.namespace)
+                else {
+                    continue;
+                };
+                let outcomes = state.detector.evaluate(&deployment, &cluster.id);
+                let active = alerts::persist::active_for(&core.store, &cluster.id, &record.id)?;
+                let subject = Subject {
+                    cluster_id: &cluster.id,
+                    deployment_id: &record.id,
+                    deployment: &deployment,
+                };
+                let decisions =
+                    alerts::decide_deploy_time(&subject, &outcomes, &active, now, || {
+                        uuid::Uuid::new_v4().to_string()
+                    });
+                for a in &decisions.resolve {
+                    alerts::persist::put_resolved(&mut batch, a)?;
+                    summary.resolved += 1;
+                }
+                for a in &decisions.upsert {
+                    alerts::persist::put_active(&mut batch, a)?;
+                    if active.iter().any(|x| x.id == a.id) {
+                        summary.updated += 1;
+                    } else {
+                        summary.opened += 1;
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                core.committer.commit(batch).await?;
+            }
+            drop(overlay);
+        }
+    }
+    core.metrics
+        .alerts_opened
+        .inc_by(u64::try_from(summary.opened).unwrap_or(0));
+    core.metrics
+        .alerts_resolved
+        .inc_by(u64::try_from(summary.resolved).unwrap_or(0));
+    Ok(summary)
+}
+
+/// Reassesses after every policy change until Central stops.
+pub fn spawn<B: Backend>(core: Arc<Core<B>>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut updates = core.policies.subscribe();
+        updates.borrow_and_update();
+        loop {
+            if updates.changed().await.is_err() {
+                return;
+            }
+            tokio::time::sleep(DEBOUNCE).await;
+            let state = Arc::clone(&updates.borrow_and_update());
+            core.metrics
+                .policy_revision
+                .set(i64::try_from(state.revision).unwrap_or(i64::MAX));
+            let started = Instant::now();
+            let check = updates.clone();
+            match reassess_all(&core, &state, || !check.has_changed().unwrap_or(true)).await {
+                Ok(summary) => {
+                    core.metrics.reassessments.inc();
+                    core.metrics
+                        .reassessment_seconds
+                        .observe(started.elapsed().as_secs_f64());
+                    tracing::info!(
+                        revision = state.revision,
+                        ?summary,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "reassessed deployments after a policy change"
+                    );
+                }
+                Err(Error::Superseded) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "reassessment failed; the next policy change retries")
+                }
+            }
+        }
+    })
+}
+
+/// One deployment a dry-run flags.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DryRunHit {
+    pub cluster_id: String,
+    pub namespace: String,
+    pub deployment_id: String,
+    pub deployment_name: String,
+    pub kind: String,
+    pub violations: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DryRunResult {
+    pub deployments_evaluated: usize,
+    pub violating: usize,
+    /// Deployments the policy could not decide (it needs data Central does not have).
+    pub not_evaluable: usize,
+    /// What it needs, when not evaluable.
+    pub needs: Vec<String>,
+    /// The first `limit` violating deployments.
+    pub hits: Vec<DryRunHit>,
+    pub truncated: bool,
+}
+
+/// "Which current deployments would this policy flag?" — without saving anything.
+pub fn dry_run<B: Backend>(
+    core: &Core<B>,
+    policy: &Policy,
+    limit: usize,
+) -> Result<DryRunResult, PolicyError> {
+    let compiled = compile(policy).map_err(PolicyError::Invalid)?;
+    let mut result = DryRunResult::default();
+    for cluster in core.store.clusters()? {
+        let ctx = EvalContext {
+            cluster: Some(&cluster.id),
+            ..EvalContext::default()
+        };
+        let mut after: Option<String> = None;
+        loop {
+            let page = core.store.deployments(&cluster.id, after.as_deref(), 500)?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id.clone());
+            for record in &page {
+                let Some(deployment) = Detector::normalize(&record.object, &record.namespace)
+                else {
+                    continue;
+                };
+                result.deployments_evaluated += 1;
+                match evaluate(&compiled, &deployment, &ctx) {
+                    Outcome::Violated(violations) => {
+                        result.violating += 1;
+                        if result.hits.len() < limit {
+                            result.hits.push(DryRunHit {
+                                cluster_id: cluster.id.clone(),
+                                namespace: record.namespace.clone(),
+                                deployment_id: record.id.clone(),
+                                deployment_name: record.name.clone(),
+                                kind: record.kind.clone(),
+                                violations,
+                            });
+                        } else {
+                            result.truncated = true;
+                        }
+                    }
+                    Outcome::NotEvaluable(needs) => {
+                        result.not_evaluable += 1;
+                        for n in needs {
+                            if !result.needs.iter().any(|x| x == n) {
+                                result.needs.push(n.to_string());
+                            }
+                        }
+                    }
+                    Outcome::Pass | Outcome::OutOfScope | Outcome::Excluded(_) => {}
+                }
+            }
+        }
+    }
+    Ok(result)
+}
