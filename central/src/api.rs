@@ -1251,7 +1251,9 @@ async fn create_bundle<B: Backend>(
         time::OffsetDateTime::now_utc(),
     )
     .map_err(|e| match e {
-        persist::Error::Pki(crate::pki::Error::ClusterName(m)) => ApiError::BadRequest(m),
+        persist::Error::Pki(e @ crate::pki::Error::ClusterName(_)) => {
+            ApiError::BadRequest(e.to_string())
+        }
         other => ApiError::Internal(other.to_string()),
     })?;
     tracing::info!(cluster = %bundle.record.cluster, id = %bundle.record.id, "init bundle issued over the API");

@@ -1,0 +1,533 @@
+//! The HTTPS API of a real Central (`runtime::start`: sled in a temp dir, real TLS, real mTLS
+//! Sensor stream): authorization of every route, the policy → alert → resolve flow, detection,
+//! and bad input.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rampart_central::api::ROUTES;
+use rampart_central::auth::{Access, Role};
+use rampart_central::runtime::{Config, Running, start};
+use rampart_proto::v1::ResourceAction;
+use rampart_proto::v1::msg_to_sensor::Msg as ToSensor;
+use serde_json::{Value, json};
+
+struct Central {
+    running: Running,
+    runtime: tokio::runtime::Runtime,
+    agent: ureq::Agent,
+    base: String,
+    admin: String,
+    _dir: tempfile::TempDir,
+}
+
+fn start_central() -> Central {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let running = runtime
+        .block_on(start(Config {
+            data_dir: dir.path().to_path_buf(),
+            sensor_listen: "127.0.0.1:0".parse().expect("addr"),
+            api_listen: "127.0.0.1:0".parse().expect("addr"),
+            server_names: vec!["localhost".into()],
+        }))
+        .expect("central starts");
+    let ca = std::fs::read_to_string(&running.ca_file).expect("ca.pem written");
+    let cert = ureq::tls::Certificate::from_pem(ca.as_bytes())
+        .expect("pem")
+        .to_owned();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(Arc::new(vec![cert])))
+                .build(),
+        )
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let password = running.new_admin_password.clone().expect("first start");
+    let file = std::fs::read_to_string(running.admin_password_file.as_ref().expect("file"))
+        .expect("password file");
+    assert_eq!(file.trim(), password);
+    use base64::Engine;
+    let admin = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("admin:{password}"))
+    );
+    Central {
+        base: format!("https://localhost:{}", running.api_addr.port()),
+        running,
+        runtime,
+        agent,
+        admin,
+        _dir: dir,
+    }
+}
+
+impl Central {
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> (u16, Value) {
+        let mut request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        if let Some(a) = auth {
+            request = request.header("Authorization", a);
+        }
+        let (content_type, bytes) = body.unwrap_or(("application/json", Vec::new()));
+        let request = request
+            .header("Content-Type", content_type)
+            .body(bytes)
+            .expect("request");
+        let mut response = self.agent.run(request).expect("response");
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_string()
+            .expect("body");
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let admin = self.admin.clone();
+        self.call(
+            method,
+            path,
+            Some(&admin),
+            body.map(|b| ("application/json", b.to_string().into_bytes())),
+        )
+    }
+
+    fn token(&self, role: &str) -> String {
+        let (status, body) = self.admin(
+            "POST",
+            "/v1/tokens",
+            Some(json!({"name": format!("{role} test"), "role": role})),
+        );
+        assert_eq!(status, 201, "{body}");
+        format!("Bearer {}", body["token"].as_str().expect("token"))
+    }
+
+    /// Polls `f` until it returns Some, for state that settles asynchronously (reassessment).
+    fn eventually<T>(&self, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(t) = f() {
+                return t;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn every_route_answers_401_without_credentials_and_403_for_the_wrong_role() {
+    let central = start_central();
+    let analyst = central.token("analyst");
+    let ci = central.token("ci");
+    let roles = [
+        (Role::Admin, central.admin.clone()),
+        (Role::Analyst, analyst),
+        (Role::ContinuousIntegration, ci),
+    ];
+    for (method, route, access) in ROUTES {
+        let path = route
+            .replace("{id}", "no-such-id")
+            .replace("{cluster}", "no-such-cluster");
+        let (status, body) = central.call(method, &path, None, None);
+        match access {
+            None => assert_eq!(status, 200, "{method} {route} is public: {body}"),
+            Some(_) => {
+                assert_eq!(status, 401, "{method} {route} without credentials");
+                assert_eq!(body["error"], "unauthenticated", "{method} {route}");
+            }
+        }
+        let (status, _) = central.call(method, &path, Some("Bearer rpt_not-a-real-token"), None);
+        if access.is_some() {
+            assert_eq!(status, 401, "{method} {route} with a made-up token");
+        }
+        let Some(access) = access else { continue };
+        for (role, auth) in &roles {
+            let (status, body) = central.call(method, &path, Some(auth), None);
+            if access.allows(*role) {
+                assert!(
+                    status != 401 && status != 403,
+                    "{method} {route} as {role:?} must be allowed, got {status}: {body}"
+                );
+            } else {
+                assert_eq!(status, 403, "{method} {route} as {role:?}: {body}");
+                assert_eq!(body["error"], "forbidden");
+            }
+        }
+    }
+    // The table covers the roles the issue names: Analyst reads, CI only detects.
+    assert!(!Access::Write.allows(Role::Analyst));
+    assert!(!Access::Read.allows(Role::ContinuousIntegration));
+
+    // A revoked token stops working at once.
+    let (_, created) = central.admin(
+        "POST",
+        "/v1/tokens",
+        Some(json!({"name": "short-lived", "role": "analyst"})),
+    );
+    let token = format!("Bearer {}", created["token"].as_str().expect("token"));
+    assert_eq!(
+        central.call("GET", "/v1/clusters", Some(&token), None).0,
+        200
+    );
+    let id = created["record"]["id"].as_str().expect("id");
+    assert_eq!(
+        central.admin("DELETE", &format!("/v1/tokens/{id}"), None).0,
+        200
+    );
+    let (status, body) = central.call("GET", "/v1/clusters", Some(&token), None);
+    assert_eq!(status, 401);
+    assert!(
+        body["message"]
+            .as_str()
+            .expect("message")
+            .contains("revoked")
+    );
+    // Token listings never show the token or its hash.
+    let (_, list) = central.admin("GET", "/v1/tokens", None);
+    assert!(
+        !list
+            .to_string()
+            .contains(created["token"].as_str().expect("t"))
+    );
+    assert!(list["tokens"][0].get("hash").is_none());
+}
+
+const NGINX_127: &str = r#"{"name":"No nginx 1.27","severity":"MEDIUM_SEVERITY","lifecycleStages":["DEPLOY"],
+  "categories":["DevOps Best Practices"],"description":"1.27 is retired here",
+  "policySections":[{"policyGroups":[{"fieldName":"Image Tag","values":[{"value":"1.27"}]}]}]}"#;
+
+fn alerts(central: &Central, query: &str) -> Value {
+    let (status, body) = central.admin(
+        "GET",
+        &format!("/v1/alerts?query={}", urlencode(query)),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn policies_alerts_reassessment_and_detection_over_the_api() {
+    let central = start_central();
+    // An init bundle over the API, and a Sensor that connects with it.
+    let (status, bundle) = central.admin("POST", "/v1/init-bundles", Some(json!({"name": "prod"})));
+    assert_eq!(status, 201, "{bundle}");
+    let sensor = bundle["certs"]
+        .as_array()
+        .expect("certs")
+        .iter()
+        .find(|c| c["service"] == "sensor")
+        .expect("sensor cert");
+    let identity = tonic::transport::Identity::from_pem(
+        sensor["certPem"].as_str().expect("cert"),
+        sensor["keyPem"].as_str().expect("key"),
+    );
+    let ca = bundle["caPem"].as_str().expect("ca").to_string();
+    let sensor_addr = central.running.sensor_addr;
+    let mut stream = central.runtime.block_on(async {
+        let mut client = common::connect(sensor_addr, &ca, identity)
+            .await
+            .expect("sensor connects with the API-issued bundle");
+        let mut stream = common::open_stream(&mut client, "prod")
+            .await
+            .expect("stream");
+        common::send_all(
+            &stream,
+            [
+                common::workload_event(1, "web", true, ResourceAction::Sync),
+                common::workload_event(2, "api", false, ResourceAction::Sync),
+                common::synced(3),
+            ],
+        )
+        .await;
+        common::until_ack(&mut stream, 3).await;
+        stream
+    });
+
+    // Deploy-time alerts from the defaults, found with the ACS search syntax.
+    let privileged = alerts(&central, "Policy:\"Privileged Container\"+Cluster:prod");
+    assert_eq!(privileged["total"], 1, "{privileged}");
+    assert_eq!(privileged["alerts"][0]["deploymentName"], "web");
+    let (_, clusters) = central.admin("GET", "/v1/clusters", None);
+    assert_eq!(clusters["clusters"][0]["name"], "prod");
+    assert_eq!(clusters["clusters"][0]["connection"], "CONNECTED");
+    let (_, deployments) = central.admin("GET", "/v1/deployments?cluster=prod&limit=1", None);
+    assert_eq!(
+        deployments["deployments"].as_array().expect("list").len(),
+        1
+    );
+    let cursor = deployments["nextCursor"]
+        .as_str()
+        .expect("more")
+        .to_string();
+    let (_, rest) = central.admin(
+        "GET",
+        &format!("/v1/deployments?cluster=prod&after={}", urlencode(&cursor)),
+        None,
+    );
+    assert_eq!(rest["deployments"].as_array().expect("list").len(), 1);
+    assert_ne!(
+        rest["deployments"][0]["id"],
+        deployments["deployments"][0]["id"]
+    );
+
+    // Dry-run first: both deployments run nginx 1.27.
+    let (status, dry) = central.call(
+        "POST",
+        "/v1/policies/dryrun",
+        Some(&central.admin),
+        Some(("application/json", NGINX_127.as_bytes().to_vec())),
+    );
+    assert_eq!(status, 200, "{dry}");
+    assert_eq!(
+        (
+            dry["deploymentsEvaluated"].as_u64(),
+            dry["violating"].as_u64()
+        ),
+        (Some(2), Some(2)),
+        "{dry}"
+    );
+    assert!(
+        alerts(&central, "Policy:\"No nginx 1.27\"")["total"] == 0,
+        "a dry-run saves nothing"
+    );
+
+    // Create it: the Sensor gets the new set, reassessment opens an alert per deployment.
+    let (status, created) = central.call(
+        "POST",
+        "/v1/policies",
+        Some(&central.admin),
+        Some(("application/json", NGINX_127.as_bytes().to_vec())),
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_string();
+    let revision = central
+        .running
+        .core
+        .policies
+        .current()
+        .sync
+        .revision
+        .clone();
+    central.runtime.block_on(async {
+        loop {
+            if let ToSensor::PolicySync(p) = common::next(&mut stream).await.expect("message") {
+                if p.revision == revision {
+                    break;
+                }
+            }
+        }
+    });
+    central.eventually("reassessment to open alerts", || {
+        (alerts(&central, "Policy:\"No nginx 1.27\"")["total"] == 2).then_some(())
+    });
+    let (_, counts) = central.admin("GET", "/v1/alertscount?groupBy=severity", None);
+    assert!(
+        counts["groups"]["MEDIUM"].as_u64().expect("medium") >= 2,
+        "{counts}"
+    );
+
+    // Pagination and sorting: two pages of one, different alerts, same total.
+    let page = |offset: usize| {
+        central
+            .admin(
+                "GET",
+                &format!(
+                    "/v1/alerts?query={}&limit=1&offset={offset}&sort=Deployment",
+                    urlencode("Policy:\"No nginx 1.27\"")
+                ),
+                None,
+            )
+            .1
+    };
+    let (first, second) = (page(0), page(1));
+    assert_eq!(
+        (
+            first["alerts"][0]["deploymentName"].as_str(),
+            second["alerts"][0]["deploymentName"].as_str(),
+            first["total"].as_u64()
+        ),
+        (Some("api"), Some("web"), Some(2))
+    );
+
+    // Disable: reassessment resolves them.
+    let (status, _) = central.admin(
+        "PATCH",
+        &format!("/v1/policies/{id}"),
+        Some(json!({"disabled": true})),
+    );
+    assert_eq!(status, 200);
+    central.eventually("reassessment to resolve alerts", || {
+        (alerts(
+            &central,
+            "Policy:\"No nginx 1.27\"+Violation State:RESOLVED",
+        )["total"]
+            == 2)
+            .then_some(())
+    });
+    assert_eq!(alerts(&central, "Policy:\"No nginx 1.27\"")["total"], 0);
+
+    // Manual resolve.
+    let alert_id = privileged["alerts"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let (status, resolved) =
+        central.admin("PATCH", &format!("/v1/alerts/{alert_id}/resolve"), None);
+    assert_eq!(status, 200, "{resolved}");
+    assert_eq!(resolved["state"], "RESOLVED");
+    let (_, one) = central.admin("GET", &format!("/v1/alerts/{alert_id}"), None);
+    assert_eq!(one["alert"]["state"], "RESOLVED");
+    assert_eq!(one["policy"]["name"], "Privileged Container");
+
+    // Export, then import: refused as a duplicate, accepted with overwrite.
+    let (_, exported) = central.admin("GET", &format!("/v1/policies/export?id={id}"), None);
+    assert_eq!(exported["policies"].as_array().expect("list").len(), 1);
+    let (_, again) = central.admin("POST", "/v1/policies/import", Some(exported.clone()));
+    assert_eq!(again["allSucceeded"], false, "{again}");
+    let mut over = exported.clone();
+    over["overwrite"] = json!(true);
+    let (status, again) = central.admin("POST", "/v1/policies/import", Some(over));
+    assert_eq!(
+        (status, &again["allSucceeded"]),
+        (200, &json!(true)),
+        "{again}"
+    );
+    // Defaults cannot be deleted.
+    let default_id = central
+        .running
+        .core
+        .policies
+        .current()
+        .policies
+        .iter()
+        .find(|p| p.name == "Privileged Container")
+        .map(|p| p.id.clone())
+        .expect("default");
+    let (status, body) = central.admin("DELETE", &format!("/v1/policies/{default_id}"), None);
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(
+        central
+            .admin("DELETE", &format!("/v1/policies/{id}"), None)
+            .0,
+        204
+    );
+
+    // Detection for CI: raw YAML in, the CLI's report out.
+    let ci = central.token("ci");
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: ci}\nspec:\n  containers:\n  - name: c\n    image: busybox:1.36\n    securityContext: {privileged: true}\n";
+    let (status, report) = central.call(
+        "POST",
+        "/v1/detect/deploy/yaml",
+        Some(&ci),
+        Some(("application/yaml", yaml.as_bytes().to_vec())),
+    );
+    assert_eq!(status, 200, "{report}");
+    let findings: Vec<&str> = report["objects"][0]["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["policy"].as_str())
+        .collect();
+    assert!(findings.contains(&"Privileged Container"), "{findings:?}");
+
+    // Metrics.
+    let (status, metrics) = central.admin("GET", "/metrics", None);
+    assert_eq!(status, 200);
+    let text = metrics.as_str().expect("text");
+    assert!(
+        text.contains("rampart_sensor_messages_total{cluster=\"prod\"}"),
+        "{text}"
+    );
+    assert!(text.contains("rampart_reassessments_total"));
+}
+
+#[test]
+fn bad_input_gets_clear_errors_and_changes_nothing() {
+    let central = start_central();
+    let before = central.running.core.policies.current().revision;
+    let cases: Vec<(&str, &str, Vec<u8>, u16, &str)> = vec![
+        ("POST", "/v1/policies", b"{not json".to_vec(), 400, "invalid"),
+        (
+            "POST",
+            "/v1/policies",
+            br#"{"name":"x","severity":"LOW_SEVERITY","colour":"red"}"#.to_vec(),
+            400,
+            "colour",
+        ),
+        (
+            "POST",
+            "/v1/policies",
+            br#"{"name":"x","severity":"LOW_SEVERITY","lifecycleStages":["DEPLOY"],
+                "policySections":[{"policyGroups":[{"fieldName":"Privileged Containr","values":[{"value":"true"}]}]}]}"#
+                .to_vec(),
+            422,
+            "invalid",
+        ),
+        ("PATCH", "/v1/policies/x", br#"{"disabled":"yes"}"#.to_vec(), 400, "disabled"),
+        ("POST", "/v1/policies/import", br#"{"policies":[{"nam":1}]}"#.to_vec(), 422, "nothing was imported"),
+        ("POST", "/v1/tokens", br#"{"name":"t","role":"root"}"#.to_vec(), 400, "unknown role"),
+        ("POST", "/v1/tokens", br#"{"name":"t","role":"sensor"}"#.to_vec(), 400, "certificates"),
+        ("POST", "/v1/init-bundles", br#"{"name":"Bad Name"}"#.to_vec(), 400, "cluster name"),
+        ("PATCH", "/v1/alerts/resolve", br#"{"query":""}"#.to_vec(), 400, "query is required"),
+        ("GET", "/v1/alerts?limit=abc", vec![], 400, "limit must be a number"),
+        ("GET", "/v1/alerts?limit=100000", vec![], 400, "at most"),
+        ("GET", "/v1/alerts?colour=red", vec![], 400, "unknown query parameter"),
+        ("GET", "/v1/alerts?query=Colour:red", vec![], 400, "unknown field"),
+        ("GET", "/v1/alerts?sort=Colour", vec![], 400, "cannot sort"),
+        ("GET", "/v1/alerts?query=%zz", vec![], 400, ""),
+        ("GET", "/v1/nothing-here", vec![], 404, "no such endpoint"),
+        ("POST", "/v1/policies", vec![b' '; 5 * 1024 * 1024], 413, "larger than"),
+    ];
+    for (method, path, body, want, says) in cases {
+        let admin = central.admin.clone();
+        let (status, answer) =
+            central.call(method, path, Some(&admin), Some(("application/json", body)));
+        assert_eq!(status, want, "{method} {path}: {answer}");
+        let message = answer["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase();
+        assert!(
+            message.contains(&says.to_lowercase()),
+            "{method} {path}: '{message}' should say '{says}'"
+        );
+    }
+    assert_eq!(
+        central.running.core.policies.current().revision,
+        before,
+        "nothing changed"
+    );
+    assert_eq!(central.call("GET", "/v1/health", None, None).0, 200);
+}

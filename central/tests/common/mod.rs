@@ -1,0 +1,148 @@
+//! Helpers shared by the integration tests: a Sensor's side of the stream.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rampart_proto::v1::msg_from_sensor::Msg as FromSensor;
+use rampart_proto::v1::msg_to_sensor::Msg as ToSensor;
+use rampart_proto::v1::sensor_service_client::SensorServiceClient;
+use rampart_proto::v1::{
+    MsgFromSensor, MsgToSensor, ResourceAction, ResourceEvent, ResourceKind, SensorHello,
+    SyncMarker,
+};
+use tokio::sync::mpsc;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+pub async fn connect(
+    addr: SocketAddr,
+    ca_pem: &str,
+    identity: Identity,
+) -> Result<SensorServiceClient<Channel>, tonic::transport::Error> {
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca_pem))
+        .identity(identity)
+        .domain_name("localhost");
+    let channel = Channel::from_shared(format!("https://{addr}"))
+        .expect("uri")
+        .tls_config(tls)?
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await?;
+    Ok(SensorServiceClient::new(channel))
+}
+
+pub async fn send_all(stream: &Stream, messages: impl IntoIterator<Item = MsgFromSensor>) {
+    for m in messages {
+        stream.tx.send(m).await.expect("send");
+    }
+}
+
+/// An open stream: send with `tx`, read Central's messages from `rx`.
+#[derive(Debug)]
+pub struct Stream {
+    pub tx: mpsc::Sender<MsgFromSensor>,
+    pub rx: tonic::Streaming<MsgToSensor>,
+}
+
+pub async fn open_stream(
+    client: &mut SensorServiceClient<Channel>,
+    cluster: &str,
+) -> Result<Stream, tonic::Status> {
+    let (tx, rx) = mpsc::channel(8192);
+    tx.send(MsgFromSensor {
+        seq: 0,
+        msg: Some(FromSensor::Hello(SensorHello {
+            protocol_minor: 0,
+            sensor_version: "test".into(),
+            cluster_name: cluster.into(),
+            ..SensorHello::default()
+        })),
+    })
+    .await
+    .expect("queue hello");
+    let rx = client
+        .communicate(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await?
+        .into_inner();
+    Ok(Stream { tx, rx })
+}
+
+pub async fn next(stream: &mut Stream) -> Result<ToSensor, tonic::Status> {
+    let msg = tokio::time::timeout(Duration::from_secs(20), stream.rx.message())
+        .await
+        .expect("Central answers within 20 s")?
+        .expect("stream open");
+    Ok(msg.msg.expect("message has a body"))
+}
+
+/// Reads until the ack for `seq`, returning notices seen on the way.
+pub async fn until_ack(stream: &mut Stream, seq: u64) -> Vec<rampart_proto::v1::Notice> {
+    let mut notices = Vec::new();
+    loop {
+        match next(stream).await.expect("no error") {
+            ToSensor::Ack(a) if a.seq >= seq => return notices,
+            ToSensor::Notice(n) => notices.push(n),
+            _ => {}
+        }
+    }
+}
+
+pub fn deployment_event(seq: u64, i: usize) -> MsgFromSensor {
+    let object = serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": format!("web-{i}"), "namespace": "shop", "uid": format!("uid-{i}")},
+        "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "nginx"}]}}}
+    });
+    MsgFromSensor {
+        seq,
+        msg: Some(FromSensor::Event(ResourceEvent {
+            action: ResourceAction::Sync as i32,
+            kind: ResourceKind::Deployment as i32,
+            id: format!("uid-{i}"),
+            namespace: "shop".into(),
+            name: format!("web-{i}"),
+            object_json: serde_json::to_vec(&object).expect("json"),
+            content_hash: i as u64,
+            context: None,
+        })),
+    }
+}
+
+pub fn synced(seq: u64) -> MsgFromSensor {
+    MsgFromSensor {
+        seq,
+        msg: Some(FromSensor::Synced(SyncMarker {
+            kinds: vec![ResourceKind::Deployment as i32],
+            unchanged_ids: vec![],
+        })),
+    }
+}
+
+pub fn workload_event(
+    seq: u64,
+    name: &str,
+    privileged: bool,
+    action: ResourceAction,
+) -> MsgFromSensor {
+    let object = serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "shop", "uid": format!("uid-{name}")},
+        "spec": {"selector": {"matchLabels": {"app": name}}, "template": {
+            "metadata": {"labels": {"app": name}},
+            "spec": {"containers": [{"name": "app", "image": "nginx:1.27", "securityContext": {"privileged": privileged}}]}}}
+    });
+    MsgFromSensor {
+        seq,
+        msg: Some(FromSensor::Event(ResourceEvent {
+            action: action as i32,
+            kind: ResourceKind::Deployment as i32,
+            id: format!("uid-{name}"),
+            namespace: "shop".into(),
+            name: name.into(),
+            object_json: serde_json::to_vec(&object).expect("json"),
+            content_hash: seq,
+            context: None,
+        })),
+    }
+}
