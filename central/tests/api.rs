@@ -342,10 +342,10 @@ fn policies_alerts_reassessment_and_detection_over_the_api() {
         .clone();
     central.runtime.block_on(async {
         loop {
-            if let ToSensor::PolicySync(p) = common::next(&mut stream).await.expect("message") {
-                if p.revision == revision {
-                    break;
-                }
+            if let ToSensor::PolicySync(p) = common::next(&mut stream).await.expect("message")
+                && p.revision == revision
+            {
+                break;
             }
         }
     });
