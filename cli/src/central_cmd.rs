@@ -1,7 +1,8 @@
 //! `rampart central ...`: run Central and manage its init bundles.
 //!
-//! Init-bundle commands work on the data directory directly, so they run while Central is stopped
-//! (the store is locked while it runs; the API form of these commands comes with Central's API).
+//! Init-bundle and token commands go through Central's API when an endpoint is given (`-e`);
+//! without one they work on the data directory directly, which needs Central stopped (its store
+//! is locked while it runs). `reset-admin-password` is local only, by design.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -13,6 +14,8 @@ use clap::{Args, Subcommand};
 use rampart_central::pki::persist;
 use rampart_central::store::{SledBackend, Store};
 
+use crate::remote::RemoteArgs;
+
 #[derive(Debug, Subcommand)]
 pub enum CentralCommand {
     /// Run Central: the store in --data-dir and the mTLS endpoint for Sensors.
@@ -23,6 +26,66 @@ pub enum CentralCommand {
         #[command(subcommand)]
         command: InitBundleCommand,
     },
+    /// Create, list and revoke API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Set a new random admin password and print it (local; Central must be stopped).
+    ResetAdminPassword {
+        #[command(flatten)]
+        data: DataDirArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; it is printed once and only its hash is kept.
+    Create {
+        /// What the token is for (shown in listings).
+        #[arg(long)]
+        name: String,
+        /// admin, analyst (read-only) or ci (detection only).
+        #[arg(long)]
+        role: String,
+        /// Lifetime: 3600, 90m, 12h or 30d; no expiry when absent.
+        #[arg(long, value_parser = parse_duration)]
+        expires_in: Option<u64>,
+        #[command(flatten)]
+        data: DataDirArgs,
+    },
+    /// List tokens (never the tokens themselves).
+    List {
+        #[command(flatten)]
+        data: DataDirArgs,
+    },
+    /// Revoke a token by id; it stops working at once.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        data: DataDirArgs,
+    },
+}
+
+/// Seconds from `3600`, `90m`, `12h` or `30d`.
+fn parse_duration(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (number, unit) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&s[..i], c),
+        _ => (s, 's'),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (3600, 90m, 12h, 30d)"))?;
+    let factor = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return Err(format!("'{s}': the unit must be s, m, h or d")),
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("'{s}' is too long"))
 }
 
 #[derive(Debug, Args, Clone)]
@@ -85,10 +148,234 @@ fn open_store(data: &DataDirArgs) -> anyhow::Result<Store<SledBackend>> {
         .context("cannot open Central's store (is Central running on it?)")
 }
 
-pub fn run(command: CentralCommand, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub fn run(
+    command: CentralCommand,
+    remote: &RemoteArgs,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
     match command {
         CentralCommand::Start(args) => start(args, out),
-        CentralCommand::InitBundle { command } => init_bundle(command, out),
+        CentralCommand::InitBundle { command } => match remote.connect()? {
+            Some(central) => init_bundle_remote(&central, command, out),
+            None => init_bundle(command, out),
+        },
+        CentralCommand::Token { command } => token(command, remote, out),
+        CentralCommand::ResetAdminPassword { data } => {
+            let store = open_store(&data)?;
+            let password = rampart_central::auth::reset_admin_password(&store)?;
+            writeln!(out, "New admin password: {password}")?;
+            writeln!(out, "(shown once; the old password no longer works)")?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn token(
+    command: TokenCommand,
+    remote: &RemoteArgs,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    use rampart_central::auth::{self, Role};
+    let central = remote.connect()?;
+    match command {
+        TokenCommand::Create {
+            name,
+            role,
+            expires_in,
+            data,
+        } => {
+            let (token, id) = match &central {
+                Some(c) => {
+                    let v = c.send_json(
+                        "POST",
+                        "/v1/tokens",
+                        &serde_json::json!({"name": name, "role": role, "expiresInSeconds": expires_in}),
+                    )?;
+                    (
+                        v["token"].as_str().unwrap_or_default().to_string(),
+                        v["record"]["id"].as_str().unwrap_or_default().to_string(),
+                    )
+                }
+                None => {
+                    let role = Role::parse(&role).with_context(|| {
+                        format!("unknown role '{role}'; use admin, analyst or ci")
+                    })?;
+                    let expires = expires_in.map(|s| {
+                        let now =
+                            time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+                        (now as i64).saturating_add(
+                            i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX),
+                        )
+                    });
+                    let store = open_store(&data)?;
+                    let (token, record) = auth::create_token(&store, &name, role, expires)?;
+                    (token, record.id)
+                }
+            };
+            writeln!(out, "{token}")?;
+            writeln!(
+                out,
+                "(token id {id}; shown once — store it now, e.g. as RAMPART_API_TOKEN)"
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        TokenCommand::List { data } => {
+            let tokens: Vec<auth::TokenRecord> = match &central {
+                Some(c) => serde_json::from_value(c.get("/v1/tokens")?["tokens"].clone())
+                    .context("Central's token list has an unexpected shape")?,
+                None => auth::list_tokens(&open_store(&data)?)?,
+            };
+            let rows: Vec<Vec<String>> = tokens
+                .into_iter()
+                .map(|t| {
+                    vec![
+                        t.id,
+                        t.name,
+                        t.role.as_str().to_string(),
+                        crate::remote_cmds::when(t.created_unix_ms),
+                        t.expires_unix_ms
+                            .map(crate::remote_cmds::when)
+                            .unwrap_or_else(|| "never".into()),
+                        if t.revoked { "yes".into() } else { "-".into() },
+                    ]
+                })
+                .collect();
+            out.write_all(
+                crate::output::simple_table(
+                    &["ID", "NAME", "ROLE", "CREATED", "EXPIRES", "REVOKED"],
+                    &rows,
+                )
+                .as_bytes(),
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        TokenCommand::Revoke { id, data } => {
+            match &central {
+                Some(c) => {
+                    c.request(
+                        "DELETE",
+                        &format!("/v1/tokens/{}", crate::remote::encode(&id)),
+                        None,
+                    )?;
+                }
+                None => {
+                    auth::revoke_token(&open_store(&data)?, &id)?;
+                }
+            }
+            writeln!(out, "Revoked token {id}.")?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Writes a bundle's files and/or Secrets; shared by the local and remote forms.
+fn write_bundle(
+    name: &str,
+    ca_pem: &str,
+    certs: &[(String, String, String)],
+    secrets_yaml: &str,
+    output_dir: Option<PathBuf>,
+    output_secrets: Option<String>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    if let Some(dir) = output_dir {
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::write(dir.join("ca.pem"), ca_pem)?;
+        for (service, cert, key) in certs {
+            std::fs::write(dir.join(format!("{service}.pem")), cert)?;
+            write_private(&dir.join(format!("{service}-key.pem")), key)?;
+        }
+        writeln!(
+            out,
+            "Wrote the bundle for cluster '{name}' to {}",
+            dir.display()
+        )?;
+    }
+    if let Some(file) = output_secrets {
+        if file == "-" {
+            out.write_all(secrets_yaml.as_bytes())?;
+        } else {
+            write_private(std::path::Path::new(&file), secrets_yaml)?;
+            writeln!(
+                out,
+                "Wrote Kubernetes Secrets for cluster '{name}' to {file}"
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn init_bundle_remote(
+    central: &crate::remote::Remote,
+    command: InitBundleCommand,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        InitBundleCommand::Generate {
+            name,
+            output_dir,
+            output_secrets,
+            namespace,
+            ..
+        } => {
+            if output_dir.is_none() && output_secrets.is_none() {
+                anyhow::bail!(
+                    "say where the bundle goes: --output-dir DIR and/or --output-secrets FILE"
+                );
+            }
+            let v = central.send_json(
+                "POST",
+                "/v1/init-bundles",
+                &serde_json::json!({"name": name, "namespace": namespace}),
+            )?;
+            let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+            let certs: Vec<(String, String, String)> = v["certs"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .map(|c| (text(&c["service"]), text(&c["certPem"]), text(&c["keyPem"])))
+                .collect();
+            write_bundle(
+                &name,
+                &text(&v["caPem"]),
+                &certs,
+                &text(&v["secretsYaml"]),
+                output_dir,
+                output_secrets,
+                out,
+            )?;
+            writeln!(out, "Bundle id: {}", text(&v["bundle"]["id"]))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        InitBundleCommand::List { .. } => {
+            let v = central.get("/v1/init-bundles")?;
+            let bundles: Vec<rampart_central::pki::BundleRecord> =
+                serde_json::from_value(v["bundles"].clone())
+                    .context("Central's bundle list has an unexpected shape")?;
+            print_bundles(bundles, out)
+        }
+        InitBundleCommand::Revoke { id_or_cluster, .. } => {
+            let v = central.request(
+                "DELETE",
+                &format!("/v1/init-bundles/{}", crate::remote::encode(&id_or_cluster)),
+                None,
+            )?;
+            for b in v["revoked"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
+                writeln!(
+                    out,
+                    "Revoked bundle {} of cluster '{}'.",
+                    b["id"].as_str().unwrap_or_default(),
+                    b["cluster"].as_str().unwrap_or_default()
+                )?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -110,21 +397,9 @@ fn start(args: StartArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         } else {
             running.api_addr.to_string()
         };
-        writeln!(out, "Rampart Central is running.")?;
-        writeln!(out, "  API:             https://{host}/v1/ (user admin)")?;
-        writeln!(out, "  CA certificate:  {} (pass it as --ca, or set RAMPART_CA)", running.ca_file.display())?;
-        match (&running.new_admin_password, &running.admin_password_file) {
-            (Some(password), Some(file)) => {
-                writeln!(out, "  admin password:  {password}")?;
-                writeln!(out, "                   (shown once; also saved in {} with mode 0600 — delete it once stored elsewhere)", file.display())?;
-            }
-            (_, Some(file)) => writeln!(out, "  admin password:  in {}", file.display())?,
-            (_, None) => writeln!(out, "  admin password:  set at first start (reset: rampart central reset-admin-password)")?,
-        }
-        writeln!(out, "  sensor endpoint: {} (mTLS gRPC)", running.sensor_addr)?;
-        writeln!(out, "  data directory:  {}", args.data.data_dir.display())?;
-        writeln!(out, "  try: rampart -e https://{host} --ca {} alert list", running.ca_file.display())?;
-        out.flush()?;
+        // The banner is for people; a closed stdout must not stop Central.
+        let _ = banner(&running, &host, &args.data.data_dir, out);
+        let _ = out.flush();
         let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("cannot listen for SIGTERM")?;
         tokio::select! {
@@ -160,69 +435,32 @@ fn init_bundle(command: InitBundleCommand, out: &mut dyn Write) -> anyhow::Resul
             let now = time::OffsetDateTime::now_utc();
             let ca = persist::load_or_create_ca(&store, now)?;
             let bundle = persist::issue_bundle(&store, &ca, &name, now)?;
-            if let Some(dir) = output_dir {
-                std::fs::create_dir_all(&dir)
-                    .with_context(|| format!("cannot create {}", dir.display()))?;
-                std::fs::write(dir.join("ca.pem"), &bundle.ca_pem)?;
-                for c in &bundle.certs {
-                    std::fs::write(dir.join(format!("{}.pem", c.service.as_str())), &c.cert_pem)?;
-                    write_private(
-                        &dir.join(format!("{}-key.pem", c.service.as_str())),
-                        &c.key_pem,
-                    )?;
-                }
-                writeln!(
-                    out,
-                    "Wrote the bundle for cluster '{name}' to {}",
-                    dir.display()
-                )?;
-            }
-            if let Some(file) = output_secrets {
-                let yaml = bundle.to_secrets_yaml(&namespace);
-                if file == "-" {
-                    out.write_all(yaml.as_bytes())?;
-                } else {
-                    write_private(std::path::Path::new(&file), &yaml)?;
-                    writeln!(
-                        out,
-                        "Wrote Kubernetes Secrets for cluster '{name}' to {file}"
-                    )?;
-                }
-            }
+            let certs: Vec<(String, String, String)> = bundle
+                .certs
+                .iter()
+                .map(|c| {
+                    (
+                        c.service.as_str().to_string(),
+                        c.cert_pem.clone(),
+                        c.key_pem.clone(),
+                    )
+                })
+                .collect();
+            write_bundle(
+                &name,
+                &bundle.ca_pem,
+                &certs,
+                &bundle.to_secrets_yaml(&namespace),
+                output_dir,
+                output_secrets,
+                out,
+            )?;
             writeln!(out, "Bundle id: {}", bundle.record.id)?;
             Ok(ExitCode::SUCCESS)
         }
         InitBundleCommand::List { data } => {
             let store = open_store(&data)?;
-            let rows: Vec<Vec<String>> = persist::bundles(&store)?
-                .into_iter()
-                .map(|b| {
-                    let when = |t: i64| {
-                        time::OffsetDateTime::from_unix_timestamp(t)
-                            .ok()
-                            .and_then(|t| {
-                                t.format(&time::format_description::well_known::Rfc3339)
-                                    .ok()
-                            })
-                            .unwrap_or_default()
-                    };
-                    vec![
-                        b.id,
-                        b.cluster,
-                        when(b.created_unix),
-                        when(b.expires_unix),
-                        if b.revoked { "yes".into() } else { "-".into() },
-                    ]
-                })
-                .collect();
-            out.write_all(
-                crate::output::simple_table(
-                    &["ID", "CLUSTER", "CREATED", "EXPIRES", "REVOKED"],
-                    &rows,
-                )
-                .as_bytes(),
-            )?;
-            Ok(ExitCode::SUCCESS)
+            print_bundles(persist::bundles(&store)?, out)
         }
         InitBundleCommand::Revoke {
             id_or_cluster,
@@ -253,5 +491,71 @@ fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
         .open(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
     f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+fn print_bundles(
+    bundles: Vec<rampart_central::pki::BundleRecord>,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let when = |t: i64| crate::remote_cmds::when(t.saturating_mul(1000));
+    let rows: Vec<Vec<String>> = bundles
+        .into_iter()
+        .map(|b| {
+            vec![
+                b.id,
+                b.cluster,
+                when(b.created_unix),
+                when(b.expires_unix),
+                if b.revoked { "yes".into() } else { "-".into() },
+            ]
+        })
+        .collect();
+    out.write_all(
+        crate::output::simple_table(&["ID", "CLUSTER", "CREATED", "EXPIRES", "REVOKED"], &rows)
+            .as_bytes(),
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn banner(
+    running: &rampart_central::runtime::Running,
+    host: &str,
+    data_dir: &std::path::Path,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    writeln!(out, "Rampart Central is running.")?;
+    writeln!(out, "  API:             https://{host}/v1/ (user admin)")?;
+    writeln!(
+        out,
+        "  CA certificate:  {} (pass it as --ca, or set RAMPART_CA)",
+        running.ca_file.display()
+    )?;
+    match (&running.new_admin_password, &running.admin_password_file) {
+        (Some(password), Some(file)) => {
+            writeln!(out, "  admin password:  {password}")?;
+            writeln!(
+                out,
+                "                   (shown once; also saved in {} with mode 0600 — delete it once stored elsewhere)",
+                file.display()
+            )?;
+        }
+        (_, Some(file)) => writeln!(out, "  admin password:  in {}", file.display())?,
+        (_, None) => writeln!(
+            out,
+            "  admin password:  set at first start (reset: rampart central reset-admin-password)"
+        )?,
+    }
+    writeln!(
+        out,
+        "  sensor endpoint: {} (mTLS gRPC)",
+        running.sensor_addr
+    )?;
+    writeln!(out, "  data directory:  {}", data_dir.display())?;
+    writeln!(
+        out,
+        "  try: rampart -e https://{host} --ca {} alert list",
+        running.ca_file.display()
+    )?;
     Ok(())
 }

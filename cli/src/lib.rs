@@ -7,6 +7,8 @@ pub mod central_cmd;
 pub mod input;
 pub mod output;
 pub mod policies;
+pub mod remote;
+pub mod remote_cmds;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -24,6 +26,8 @@ use rampart_policy::check::Finding;
     about = "Kubernetes security: build, deploy and runtime policies, ACS-compatible"
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub remote: remote::RemoteArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -35,7 +39,8 @@ pub enum Command {
         #[command(subcommand)]
         command: DeploymentCommand,
     },
-    /// List, validate and export policies.
+    /// List, validate and export policies; with an endpoint, also get, import, enable and
+    /// disable Central's.
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
@@ -44,6 +49,16 @@ pub enum Command {
     Central {
         #[command(subcommand)]
         command: central_cmd::CentralCommand,
+    },
+    /// Clusters connected to Central (needs -e).
+    Cluster {
+        #[command(subcommand)]
+        command: remote_cmds::ClusterCommand,
+    },
+    /// List and resolve alerts in Central (needs -e).
+    Alert {
+        #[command(subcommand)]
+        command: remote_cmds::AlertCommand,
     },
     /// Run everything on this machine with embedded defaults (today: Central with its store in
     /// ./rampart-data and the Sensor endpoint).
@@ -111,6 +126,10 @@ pub struct CheckArgs {
     /// Cluster name, for policies scoped to a cluster.
     #[arg(long, env = "RAMPART_CLUSTER")]
     pub cluster: Option<String>,
+    /// Let Central evaluate, with its policies (needs -e and a token with the Continuous
+    /// Integration, Analyst or Admin role).
+    #[arg(long)]
+    pub remote: bool,
     /// Largest accepted input (each file, or stdin), in bytes.
     #[arg(long, default_value_t = 64 * 1024 * 1024, env = "RAMPART_MAX_INPUT_BYTES")]
     pub max_input_bytes: u64,
@@ -140,6 +159,24 @@ pub enum PolicyCommand {
         #[arg(long, value_name = "POLICY")]
         include: Vec<String>,
     },
+    /// Print one policy as ACS JSON (name, id or slug).
+    Get {
+        policy: String,
+        #[command(flatten)]
+        source: PolicySourceArgs,
+    },
+    /// Import ACS policy files into Central (needs -e); exits 1 if any policy is refused.
+    Import {
+        #[arg(short = 'f', long = "file", required = true, value_name = "FILE|DIR")]
+        files: Vec<String>,
+        /// Replace policies with the same id or name.
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// Enable a policy in Central (needs -e).
+    Enable { policy: String },
+    /// Disable a policy in Central (needs -e).
+    Disable { policy: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -155,13 +192,22 @@ fn parse_severity(s: &str) -> Result<Severity, String> {
 
 /// Runs a parsed command line, writing to the given streams; returns the exit code.
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitCode {
+    let remote = &cli.remote;
     let result = match cli.command {
         Command::Deployment {
             command: DeploymentCommand::Check(args),
-        } => deployment_check(args, out, err),
-        Command::Policy { command } => policies::run(command, out, err),
-        Command::Central { command } => central_cmd::run(command, out),
-        Command::Up(args) => central_cmd::run(central_cmd::CentralCommand::Start(args), out),
+        } => deployment_check(args, remote, out, err),
+        Command::Policy { command } => policies::run(command, remote, out, err),
+        Command::Central { command } => central_cmd::run(command, remote, out),
+        Command::Cluster { command } => remote
+            .require("rampart cluster")
+            .and_then(|r| remote_cmds::cluster(&r, command, out)),
+        Command::Alert { command } => remote
+            .require("rampart alert")
+            .and_then(|r| remote_cmds::alert(&r, command, out)),
+        Command::Up(args) => {
+            central_cmd::run(central_cmd::CentralCommand::Start(args), remote, out)
+        }
     };
     match result {
         Ok(code) => code,
@@ -174,9 +220,33 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitCode {
 
 fn deployment_check(
     args: CheckArgs,
+    remote: &remote::RemoteArgs,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
+    let report = if args.remote {
+        if !args.source.policies.is_empty() || args.source.replace_defaults {
+            anyhow::bail!(
+                "--remote uses Central's policies; --policies and --replace-defaults are for local checks"
+            );
+        }
+        let central = remote.require("deployment check --remote")?;
+        let sources = input::read_sources(&args.files, args.max_input_bytes)?;
+        let request = serde_json::json!({
+            "policyCategories": args.categories,
+            "cluster": args.cluster,
+            "include": args.include,
+            "exclude": args.exclude,
+            "severityAtLeast": args.severity_at_least.map(|s| s.short()),
+        });
+        remote_cmds::check_remote(&central, &sources, &request)?
+    } else {
+        local_check(&args)?
+    };
+    finish_check(&args, &report, out, err)
+}
+
+fn local_check(args: &CheckArgs) -> anyhow::Result<rampart_policy::check::Report> {
     let all = policies::load(&args.source)?;
     let selected = policies::select(
         all,
@@ -193,18 +263,26 @@ fn deployment_check(
         cluster: args.cluster.as_deref(),
         ..EvalContext::default()
     };
-    let report = rampart_policy::check::run_check(&sources, &selected, &ctx);
+    Ok(rampart_policy::check::run_check(&sources, &selected, &ctx))
+}
+
+fn finish_check(
+    args: &CheckArgs,
+    report: &rampart_policy::check::Report,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
     let fail_on = args.fail_on;
     let failing = move |f: &Finding| match fail_on {
         FailOn::Enforced => f.breaks_build,
         FailOn::Any => true,
         FailOn::Never => false,
     };
-    let rendered = output::render(args.output, &report, &failing);
+    let rendered = output::render(args.output, report, &failing);
     out.write_all(rendered.as_bytes())?;
     if args.output != Format::Table {
         // Machine-readable output goes to stdout alone; the human summary goes to stderr.
-        err.write_all(output::summary(&report, &failing).as_bytes())?;
+        err.write_all(output::summary(report, &failing).as_bytes())?;
     }
     let code = if !report.problems.is_empty() {
         2

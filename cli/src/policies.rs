@@ -10,7 +10,8 @@ use rampart_policy::compile::{CompiledPolicy, ValidationError, compile};
 use rampart_policy::defaults::default_policies;
 use rampart_policy::policy::{Policy, PolicyList, parse_policies};
 
-use crate::{ListFormat, PolicyCommand, PolicySourceArgs};
+use crate::remote::RemoteArgs;
+use crate::{ListFormat, PolicyCommand, PolicySourceArgs, remote_cmds};
 
 /// Policy JSON files are small; anything bigger is a mistake (or an attack).
 const MAX_POLICY_FILE_BYTES: u64 = 16 * 1024 * 1024;
@@ -104,11 +105,57 @@ pub fn select(
 
 pub fn run(
     command: PolicyCommand,
+    remote: &RemoteArgs,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
-    match command {
-        PolicyCommand::List { source, output } => {
+    let central = remote.connect()?;
+    match (command, &central) {
+        (PolicyCommand::List { output, .. }, Some(central)) => {
+            remote_cmds::policy_list(central, output == ListFormat::Json, out)
+        }
+        (PolicyCommand::Export { include, .. }, Some(central)) => {
+            remote_cmds::policy_export(central, &include, out)
+        }
+        (PolicyCommand::Get { policy, source }, _) => match &central {
+            Some(central) => remote_cmds::policy_get(central, &policy, out),
+            None => {
+                let policies = load(&source)?;
+                let found = policies
+                    .into_iter()
+                    .find(|c| names_policy(&policy, &c.policy))
+                    .with_context(|| {
+                        format!("no policy named '{policy}' (see `rampart policy list`)")
+                    })?;
+                writeln!(out, "{}", serde_json::to_string_pretty(&found.policy)?)?;
+                Ok(ExitCode::SUCCESS)
+            }
+        },
+        (PolicyCommand::Import { files, overwrite }, _) => {
+            let central = remote.require("policy import")?;
+            let mut policies = Vec::new();
+            let mut problems = Vec::new();
+            for (file, parsed) in read_policy_files(&files)? {
+                match parsed {
+                    Ok(p) => policies.extend(p),
+                    Err(e) => problems.push(format!("{file}: {e}")),
+                }
+            }
+            if !problems.is_empty() {
+                bail!(
+                    "nothing imported; fix these files first:\n  {}",
+                    problems.join("\n  ")
+                );
+            }
+            remote_cmds::policy_import(&central, policies, overwrite, out, err)
+        }
+        (PolicyCommand::Enable { policy }, _) => {
+            remote_cmds::policy_set_disabled(&remote.require("policy enable")?, &policy, false, out)
+        }
+        (PolicyCommand::Disable { policy }, _) => {
+            remote_cmds::policy_set_disabled(&remote.require("policy disable")?, &policy, true, out)
+        }
+        (PolicyCommand::List { source, output }, None) => {
             let mut policies = load(&source)?;
             policies.sort_by(|a, b| {
                 a.policy
@@ -178,7 +225,7 @@ pub fn run(
             }
             Ok(ExitCode::SUCCESS)
         }
-        PolicyCommand::Validate { files } => {
+        (PolicyCommand::Validate { files }, _) => {
             let mut invalid = 0usize;
             let mut valid = 0usize;
             for (file, parsed) in read_policy_files(&files)? {
@@ -219,7 +266,7 @@ pub fn run(
                 ExitCode::from(1)
             })
         }
-        PolicyCommand::Export { source, include } => {
+        (PolicyCommand::Export { source, include }, None) => {
             let policies = load(&source)?;
             for wanted in &include {
                 if !policies.iter().any(|p| names_policy(wanted, &p.policy)) {

@@ -1,8 +1,9 @@
 //! Central as a real process: kill -9 in the middle of a Sensor stream, restart, and check that
 //! every acknowledged event survived and the Sensor resumes where Central says.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use rampart_proto::v1::msg_from_sensor::Msg as FromSensor;
@@ -12,35 +13,6 @@ use rampart_proto::v1::{MsgFromSensor, ResourceAction, ResourceEvent, ResourceKi
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 const EVENTS: u64 = 20_000;
-
-/// Starts `rampart central start` and returns the child and its Sensor endpoint.
-fn start_central(data: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
-        .args([
-            "central",
-            "start",
-            "--sensor-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn central");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let endpoint = loop {
-        let line = lines
-            .next()
-            .expect("central prints its endpoint")
-            .expect("read");
-        if let Some(rest) = line.trim().strip_prefix("sensor endpoint: ") {
-            break rest.split_whitespace().next().expect("address").to_string();
-        }
-    };
-    (child, endpoint)
-}
 
 fn event(seq: u64) -> MsgFromSensor {
     let object = format!(
@@ -132,7 +104,8 @@ async fn acknowledged_events_survive_kill_9_and_the_sensor_resumes() {
     assert!(status.success());
     eprintln!("bundle issued");
 
-    let (mut central, endpoint) = start_central(&data);
+    let central = common::start_central(&data);
+    let endpoint = central.sensor.clone();
     eprintln!("central at {endpoint}");
     let mut session = open(&endpoint, &bundle).await;
     eprintln!("hello received");
@@ -156,12 +129,12 @@ async fn acknowledged_events_survive_kill_9_and_the_sensor_resumes() {
         }
     }
     eprintln!("killing central after ack {last_ack}");
-    central.kill().expect("kill -9");
-    central.wait().expect("reaped");
+    drop(central); // SIGKILL, then reaped
     drop(session);
 
     // Restart on the same data: Central knows at least everything it acknowledged.
-    let (mut central, endpoint) = start_central(&data);
+    let mut central = common::start_central(&data);
+    let endpoint = central.sensor.clone();
     let mut session = open(&endpoint, &bundle).await;
     eprintln!("restarted; central remembers {}", session.acked_at_hello);
     assert!(
@@ -192,9 +165,9 @@ async fn acknowledged_events_survive_kill_9_and_the_sensor_resumes() {
     // Stop Central gracefully and count what the store holds.
     let _ = Command::new("kill")
         .arg("-TERM")
-        .arg(central.id().to_string())
+        .arg(central.child.id().to_string())
         .status();
-    let exited = tokio::task::spawn_blocking(move || central.wait())
+    let exited = tokio::task::spawn_blocking(move || central.child.wait())
         .await
         .expect("join")
         .expect("wait");

@@ -215,6 +215,8 @@ fn evaluate_object(
             Outcome::Pass | Outcome::OutOfScope | Outcome::Excluded(_) => {}
         }
     }
+    // Same order whatever order the policies came in (local files or Central's store).
+    not_evaluated.sort_by(|a: &NotEvaluated, b: &NotEvaluated| a.policy.cmp(&b.policy));
     // Most severe first, then by name, so every output lists findings the same way.
     findings.sort_by(|a, b| {
         b.severity

@@ -1,0 +1,80 @@
+//! Central as a real process, for the CLI's end-to-end tests.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// A running `rampart central start`, with what its banner said.
+pub struct CentralProcess {
+    pub child: Child,
+    /// `host:port` of the Sensor endpoint.
+    pub sensor: String,
+    /// `https://localhost:port`
+    pub api: String,
+    pub ca: String,
+    /// Printed on the first start only.
+    pub password: Option<String>,
+}
+
+impl Drop for CentralProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts Central on `data` with free ports and reads its banner; the rest of its stdout is
+/// drained in the background so it never blocks on a full pipe.
+pub fn start_central(data: &std::path::Path) -> CentralProcess {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args([
+            "central",
+            "start",
+            "--sensor-listen",
+            "127.0.0.1:0",
+            "--api-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn central");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let (mut sensor, mut api, mut ca, mut password) = (None, None, None, None);
+    loop {
+        let line = lines
+            .next()
+            .expect("central prints its banner")
+            .expect("read");
+        let line = line.trim();
+        let field = |prefix: &str| {
+            line.strip_prefix(prefix)
+                .and_then(|rest| rest.split_whitespace().next())
+                .map(str::to_string)
+        };
+        if let Some(v) = field("sensor endpoint: ") {
+            sensor = Some(v);
+        } else if let Some(v) = field("API: ") {
+            api = Some(v.trim_end_matches("/v1/").to_string());
+        } else if let Some(v) = field("CA certificate: ") {
+            ca = Some(v);
+        } else if let Some(v) = field("admin password: ") {
+            if v != "in" && v != "set" {
+                password = Some(v);
+            }
+        } else if line.starts_with("try:") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    CentralProcess {
+        child,
+        sensor: sensor.expect("sensor endpoint"),
+        api: api.expect("API URL"),
+        ca: ca.expect("CA path"),
+        password,
+    }
+}
