@@ -421,3 +421,176 @@ async fn a_new_connection_of_the_same_cluster_supersedes_the_old_one() {
     until_ack(&mut new, 2).await;
     assert_eq!(stored(&central, "prod"), 2);
 }
+
+/// Active "Privileged Container" alerts per cluster, from the store.
+fn active_privileged_by_cluster(central: &Central) -> std::collections::BTreeMap<String, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for a in rampart_central::alerts::persist::all(&central.store).expect("alerts") {
+        if a.policy_name == "Privileged Container"
+            && a.state == rampart_central::alerts::AlertState::Active
+        {
+            *out.entry(a.cluster_id).or_default() += 1;
+        }
+    }
+    out
+}
+
+/// One cluster's Sensor in the fleet test: its stream and next sequence number.
+struct FleetSensor {
+    cluster: String,
+    client: SensorServiceClient<Channel>,
+    stream: Stream,
+    seq: u64,
+}
+
+const FLEET_DEPLOYMENTS: usize = 1000;
+
+fn fleet_name(cluster: &str, i: usize) -> String {
+    format!("{cluster}-app-{i:04}")
+}
+
+/// Sends the events (and a sync marker) and waits until the last one is durable.
+async fn fleet_send(
+    mut s: FleetSensor,
+    events: Vec<(String, bool, ResourceAction)>,
+    sync_marker: bool,
+) -> FleetSensor {
+    let mut messages = Vec::with_capacity(events.len() + 1);
+    for (name, privileged, action) in events {
+        s.seq += 1;
+        messages.push(workload_event(s.seq, &name, privileged, action));
+    }
+    if sync_marker {
+        s.seq += 1;
+        messages.push(synced(s.seq));
+    }
+    send_all(&s.stream, messages).await;
+    until_ack(&mut s.stream, s.seq).await;
+    s
+}
+
+/// Runs one phase on every cluster at once.
+async fn fleet_phase(
+    sensors: Vec<FleetSensor>,
+    plan: impl Fn(&str) -> (Vec<(String, bool, ResourceAction)>, bool),
+) -> Vec<FleetSensor> {
+    let mut tasks = Vec::new();
+    for s in sensors {
+        let (events, marker) = plan(&s.cluster);
+        tasks.push(tokio::spawn(fleet_send(s, events, marker)));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.expect("cluster task"));
+    }
+    out
+}
+
+/// Active "Privileged Container" alerts per cluster, and resolved ones, from the store.
+fn privileged_by_cluster(central: &Central) -> std::collections::BTreeMap<String, (usize, usize)> {
+    let mut out = std::collections::BTreeMap::new();
+    for a in rampart_central::alerts::persist::all(&central.store).expect("alerts") {
+        if a.policy_name != "Privileged Container" {
+            continue;
+        }
+        let e: &mut (usize, usize) = out.entry(a.cluster_id).or_default();
+        match a.state {
+            rampart_central::alerts::AlertState::Active => e.0 += 1,
+            rampart_central::alerts::AlertState::Resolved => e.1 += 1,
+            rampart_central::alerts::AlertState::Attempted => {}
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_clusters_of_a_thousand_deployments_alert_resolve_and_reconcile() {
+    let central = start_central().await;
+    let mut sensors = Vec::new();
+    for c in 0..10 {
+        let cluster = format!("cluster-{c}");
+        let mut client = sensor_client(&central, &cluster).await;
+        let mut stream = open_stream(&mut client, &cluster).await.expect("stream");
+        assert!(matches!(
+            next(&mut stream).await.expect("hello"),
+            ToSensor::Hello(_)
+        ));
+        sensors.push(FleetSensor {
+            cluster,
+            client,
+            stream,
+            seq: 0,
+        });
+    }
+    let every = |c: &Central| privileged_by_cluster(c).into_iter().collect::<Vec<_>>();
+
+    // 1. Initial sync: 1,000 deployments per cluster, every 10th privileged.
+    let sensors = fleet_phase(sensors, |cluster| {
+        let events = (0..FLEET_DEPLOYMENTS)
+            .map(|i| (fleet_name(cluster, i), i % 10 == 0, ResourceAction::Sync))
+            .collect();
+        (events, true)
+    })
+    .await;
+    for s in &sensors {
+        assert_eq!(stored(&central, &s.cluster), FLEET_DEPLOYMENTS);
+    }
+    let counts = every(&central);
+    assert_eq!(counts.len(), 10);
+    assert!(counts.iter().all(|(_, c)| *c == (100, 0)), "{counts:?}");
+
+    // 2. 45 violating deployments are fixed and 50 deleted; 900, 920, ..., 980 stay violating.
+    let sensors = fleet_phase(sensors, |cluster| {
+        let mut events = Vec::new();
+        for i in (0..FLEET_DEPLOYMENTS).step_by(20) {
+            if i < 900 {
+                events.push((fleet_name(cluster, i), false, ResourceAction::Update));
+            }
+            events.push((fleet_name(cluster, i + 10), true, ResourceAction::Remove));
+        }
+        (events, false)
+    })
+    .await;
+    for s in &sensors {
+        assert_eq!(stored(&central, &s.cluster), FLEET_DEPLOYMENTS - 50);
+    }
+    let counts = every(&central);
+    assert!(counts.iter().all(|(_, c)| *c == (5, 95)), "{counts:?}");
+
+    // 3. Each Sensor reconnects and resyncs without its last 100 deployments; 23 of the fixed
+    //    ones (i = 0, 20, ..., 440) are privileged again. Reconciliation removes what the resync
+    //    no longer contains (resolving the 5 still-violating ones' alerts), and the re-violations
+    //    open new alerts.
+    let mut reconnected = Vec::new();
+    for mut s in sensors {
+        drop(s.stream);
+        let mut stream = open_stream(&mut s.client, &s.cluster)
+            .await
+            .expect("stream");
+        let ToSensor::Hello(hello) = next(&mut stream).await.expect("hello") else {
+            panic!("CentralHello")
+        };
+        assert_eq!(
+            hello.acked_seq, s.seq,
+            "Central resumes where it acknowledged"
+        );
+        reconnected.push(FleetSensor { stream, ..s });
+    }
+    let sensors = fleet_phase(reconnected, |cluster| {
+        let events = (0..FLEET_DEPLOYMENTS - 100)
+            .filter(|i| i % 20 != 10)
+            .map(|i| {
+                let privileged = i % 20 == 0 && i <= 440;
+                (fleet_name(cluster, i), privileged, ResourceAction::Sync)
+            })
+            .collect();
+        (events, true)
+    })
+    .await;
+    for s in &sensors {
+        // 1,000 - 50 deleted - the 95 of 900..999 still present before the resync.
+        assert_eq!(stored(&central, &s.cluster), FLEET_DEPLOYMENTS - 50 - 95);
+    }
+    let counts = every(&central);
+    assert!(counts.iter().all(|(_, c)| *c == (23, 100)), "{counts:?}");
+}
