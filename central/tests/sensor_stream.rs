@@ -422,19 +422,6 @@ async fn a_new_connection_of_the_same_cluster_supersedes_the_old_one() {
     assert_eq!(stored(&central, "prod"), 2);
 }
 
-/// Active "Privileged Container" alerts per cluster, from the store.
-fn active_privileged_by_cluster(central: &Central) -> std::collections::BTreeMap<String, usize> {
-    let mut out = std::collections::BTreeMap::new();
-    for a in rampart_central::alerts::persist::all(&central.store).expect("alerts") {
-        if a.policy_name == "Privileged Container"
-            && a.state == rampart_central::alerts::AlertState::Active
-        {
-            *out.entry(a.cluster_id).or_default() += 1;
-        }
-    }
-    out
-}
-
 /// One cluster's Sensor in the fleet test: its stream and next sequence number.
 struct FleetSensor {
     cluster: String,
