@@ -11,6 +11,10 @@ use rampart_central::commit::Committer;
 use rampart_central::model::DeploymentRecord;
 use rampart_central::store::{SledBackend, Store, WriteBatch};
 
+/// The allocator the `rampart` binary uses.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const RECORDS: usize = 200_000;
 
 fn record(i: usize) -> DeploymentRecord {

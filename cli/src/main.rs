@@ -2,6 +2,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc: sled's copy-on-write nodes allocate and free on every insert, and glibc's malloc
+/// was the largest single cost of Central's ingest (25 % more events/s with mimalloc).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // The one TLS crypto provider, installed before anything can build a TLS config.
     let _ = rustls::crypto::ring::default_provider().install_default();
