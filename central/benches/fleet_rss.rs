@@ -47,7 +47,7 @@ fn object(cluster: usize, i: u64) -> Vec<u8> {
                  "ports": [{"containerPort": 8080}],
                  "env": [{"name": "MODE", "value": "prod"}, {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}}}],
                  "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
-                 "securityContext": {"privileged": i % 25 == 0, "runAsNonRoot": true},
+                 "securityContext": {"privileged": i.is_multiple_of(25), "runAsNonRoot": true},
                  "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}},
                  "volumeMounts": [{"name": "cache", "mountPath": "/cache"}]},
                 {"name": "sidecar", "image": "envoyproxy/envoy:v1.31.0",
