@@ -23,7 +23,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use rampart_policy::check::{Selection, Source, run_check, select};
-use rampart_policy::compile::compile;
 use rampart_policy::policy::{Policy, PolicyList, parse_policies};
 use rampart_policy::{EvalContext, LifecycleStage, Severity};
 use serde::de::DeserializeOwned;
@@ -697,7 +696,10 @@ async fn list_policies<B: Backend>(
             disabled: p.disabled,
             enforced: p.enforces_at_deploy() || p.enforces_at_build(),
             is_default: p.is_default,
-            needs: compile(p)
+            needs: state
+                .compiled
+                .iter()
+                .find(|c| c.policy.id == p.id)
                 .map(|c| c.needs.iter().map(|n| n.describe()).collect())
                 .unwrap_or_default(),
         })
@@ -1180,13 +1182,8 @@ async fn detect_deploy<B: Backend>(
     };
     let state = api.core.policies.current();
     let report = tokio::task::spawn_blocking(move || -> ApiResult<_> {
-        let compiled: Vec<_> = state
-            .policies
-            .iter()
-            .filter_map(|p| compile(p).ok())
-            .collect();
         let selected = select(
-            compiled,
+            state.compiled.clone(),
             &Selection {
                 stage: LifecycleStage::Deploy,
                 categories: &request.policy_categories,

@@ -5,6 +5,11 @@ use rampart_policy::compile::{CompiledPolicy, compile};
 use rampart_policy::manifest::{ObjectBody, objects_from_value};
 use rampart_policy::{Deployment, EvalContext, LifecycleStage, Outcome, Policy, evaluate};
 
+/// Central detects with the enabled deploy-time policies that have an id (alerts are keyed by it).
+fn detects(p: &Policy) -> bool {
+    !p.disabled && p.has_stage(LifecycleStage::Deploy) && !p.id.is_empty()
+}
+
 #[derive(Debug, Default)]
 pub struct Detector {
     policies: Vec<CompiledPolicy>,
@@ -16,7 +21,7 @@ impl Detector {
     pub fn new(policies: &[Policy]) -> Detector {
         let policies = policies
             .iter()
-            .filter(|p| !p.disabled && p.has_stage(LifecycleStage::Deploy) && !p.id.is_empty())
+            .filter(|p| detects(p))
             .filter_map(|p| match compile(p) {
                 Ok(c) => Some(c),
                 Err(errors) => {
@@ -26,6 +31,17 @@ impl Detector {
             })
             .collect();
         Detector { policies }
+    }
+
+    /// Keeps the enabled deploy-time policies (with an id) of an already compiled set.
+    pub fn from_compiled(compiled: &[CompiledPolicy]) -> Detector {
+        Detector {
+            policies: compiled
+                .iter()
+                .filter(|c| detects(&c.policy))
+                .cloned()
+                .collect(),
+        }
     }
 
     pub fn policies(&self) -> &[CompiledPolicy] {

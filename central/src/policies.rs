@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use rampart_policy::compile::{ValidationError, compile};
+use rampart_policy::compile::{CompiledPolicy, ValidationError, compile};
 use rampart_policy::policy::Policy;
 use serde::Serialize;
 use tokio::sync::watch;
@@ -42,6 +42,8 @@ pub struct PolicyState {
     pub revision: u64,
     /// Every policy, sorted by name (case-insensitive).
     pub policies: Vec<Policy>,
+    /// Every policy that compiles, compiled once per change (requests select from these).
+    pub compiled: Vec<CompiledPolicy>,
     /// The enabled deploy-time policies, compiled.
     pub detector: Detector,
     /// What Sensors receive.
@@ -60,9 +62,12 @@ impl PolicyState {
             .iter()
             .filter_map(|p| serde_json::to_vec(p).ok())
             .collect();
+        let compiled: Vec<CompiledPolicy> =
+            policies.iter().filter_map(|p| compile(p).ok()).collect();
         PolicyState {
             revision,
-            detector: Detector::new(&policies),
+            detector: Detector::from_compiled(&compiled),
+            compiled,
             sync: PolicySet {
                 revision: content_revision(&policies_json),
                 policies_json,
