@@ -554,8 +554,13 @@ fn banner(
     writeln!(out, "  data directory:  {}", data_dir.display())?;
     writeln!(
         out,
-        "  try: rampart -e https://{host} --ca {} alert list",
-        running.ca_file.display()
+        "  try: rampart -e https://{host} --ca {} --password \"$(cat {})\" alert list",
+        running.ca_file.display(),
+        running
+            .admin_password_file
+            .as_deref()
+            .unwrap_or(std::path::Path::new("ADMIN_PASSWORD_FILE"))
+            .display()
     )?;
     Ok(())
 }
