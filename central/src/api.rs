@@ -473,14 +473,35 @@ pub fn router<B: Backend>(api: Shared<B>) -> Router {
 /// A request body of at most `N` bytes; a larger one is a 413 with a JSON error.
 struct Limited<const N: usize>(Bytes);
 
+/// After a body has proven too large, up to this much more is read and discarded, so a client
+/// still sending gets the 413 instead of a reset connection.
+const DRAIN_CAP: usize = 64 * 1024 * 1024;
+
 impl<S: Send + Sync, const N: usize> axum::extract::FromRequest<S> for Limited<N> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, _: &S) -> Result<Self, Self::Rejection> {
-        axum::body::to_bytes(request.into_body(), N)
-            .await
-            .map(Limited)
-            .map_err(|_| ApiError::TooLarge(N))
+        use http_body_util::BodyExt;
+        let mut body = request.into_body();
+        let mut kept: Vec<u8> = Vec::new();
+        let mut seen = 0usize;
+        while let Some(frame) = body.frame().await {
+            let frame = frame
+                .map_err(|e| ApiError::BadRequest(format!("cannot read the request body: {e}")))?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            seen = seen.saturating_add(data.len());
+            if seen <= N {
+                kept.extend_from_slice(&data);
+            } else if seen > N + DRAIN_CAP {
+                break;
+            }
+        }
+        if seen > N {
+            return Err(ApiError::TooLarge(N));
+        }
+        Ok(Limited(Bytes::from(kept)))
     }
 }
 
@@ -1050,34 +1071,46 @@ async fn get_alert<B: Backend>(
     json(&serde_json::json!({ "alert": alert, "policy": policy }))
 }
 
-/// Resolves alerts by id, holding each one's cluster lane; returns those resolved.
+/// Resolves alerts by id, cluster by cluster: holding the cluster's lane, after one commit
+/// barrier (the store is then the truth), in one durable batch. Returns those resolved.
 async fn resolve_ids<B: Backend>(core: &Core<B>, ids: &[String]) -> ApiResult<Vec<AlertRecord>> {
-    let mut resolved = Vec::new();
+    let mut by_cluster: BTreeMap<String, Vec<&String>> = BTreeMap::new();
     for id in ids {
-        let Some(peek) = alerts::persist::get(&core.store, id)? else {
-            continue;
-        };
-        let lane = core.lanes.lane(&peek.cluster_id);
-        let mut overlay = lane.lock().await;
-        // Everything submitted before is durable after this barrier: decide from the store.
-        core.committer.commit(WriteBatch::default()).await?;
-        let Some(alert) = alerts::persist::get(&core.store, id)? else {
-            continue;
-        };
-        if alert.state == AlertState::Resolved {
-            continue;
+        if let Some(peek) = alerts::persist::get(&core.store, id)? {
+            by_cluster.entry(peek.cluster_id).or_default().push(id);
         }
+    }
+    let mut resolved = Vec::new();
+    for (cluster, ids) in by_cluster {
+        let lane = core.lanes.lane(&cluster);
+        let mut overlay = lane.lock().await;
+        core.committer.commit(WriteBatch::default()).await?;
         let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
-        let mut done = alert.clone();
-        done.state = AlertState::Resolved;
-        done.resolved_unix_ms = Some(now);
-        done.time_unix_ms = now;
         let mut batch = WriteBatch::default();
-        alerts::persist::put_resolved(&mut batch, &done)?;
-        core.committer.commit(batch).await?;
-        overlay.forget(&alert.deployment_id);
-        core.metrics.alerts_resolved.inc();
-        resolved.push(done);
+        let mut done = Vec::new();
+        for id in ids {
+            let Some(mut alert) = alerts::persist::get(&core.store, id)? else {
+                continue;
+            };
+            if alert.state == AlertState::Resolved {
+                continue;
+            }
+            alert.state = AlertState::Resolved;
+            alert.resolved_unix_ms = Some(now);
+            alert.time_unix_ms = now;
+            alerts::persist::put_resolved(&mut batch, &alert)?;
+            done.push(alert);
+        }
+        if !batch.is_empty() {
+            core.committer.commit(batch).await?;
+        }
+        for a in &done {
+            overlay.forget(&a.deployment_id);
+        }
+        core.metrics
+            .alerts_resolved
+            .inc_by(u64::try_from(done.len()).unwrap_or(0));
+        resolved.extend(done);
     }
     Ok(resolved)
 }

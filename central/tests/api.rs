@@ -381,7 +381,16 @@ fn policies_alerts_reassessment_and_detection_over_the_api() {
         (Some("api"), Some("web"), Some(2))
     );
 
-    // Disable: reassessment resolves them.
+    // Bulk resolve by query: only what the query matches.
+    let (status, bulk) = central.admin(
+        "PATCH",
+        "/v1/alerts/resolve",
+        Some(json!({"query": "Policy:\"No nginx 1.27\"+Deployment:api"})),
+    );
+    assert_eq!((status, &bulk["resolved"]), (200, &json!(1)), "{bulk}");
+    assert_eq!(alerts(&central, "Policy:\"No nginx 1.27\"")["total"], 1);
+
+    // Disable: reassessment resolves the rest.
     let (status, _) = central.admin(
         "PATCH",
         &format!("/v1/policies/{id}"),
