@@ -1085,7 +1085,7 @@ async fn resolve_ids<B: Backend>(core: &Core<B>, ids: &[String]) -> ApiResult<Ve
         let lane = core.lanes.lane(&cluster);
         let mut overlay = lane.lock().await;
         core.committer.commit(WriteBatch::default()).await?;
-        let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+        let now = crate::model::now_unix_ms();
         let mut batch = WriteBatch::default();
         let mut done = Vec::new();
         for id in ids {
@@ -1349,10 +1349,7 @@ async fn create_token<B: Backend>(
             request.role
         ))
     })?;
-    let expires = request.expires_in_seconds.map(|s| {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-        (now as i64).saturating_add(i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX))
-    });
+    let expires = request.expires_in_seconds.map(auth::expiry_after);
     let (token, record) = auth::create_token(&api.core.store, &request.name, role, expires)
         .map_err(|e| match e {
             auth::Error::SensorToken(_) => ApiError::BadRequest(e.to_string()),

@@ -163,9 +163,7 @@ fn random_bytes<const N: usize>() -> Result<[u8; N], Error> {
     Ok(buf)
 }
 
-fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
+use crate::model::now_unix_ms as now_ms;
 
 /// A new random password: 24 URL-safe characters (144 bits).
 fn new_password() -> Result<String, Error> {
@@ -206,6 +204,11 @@ pub fn bootstrap_admin<B: Backend>(store: &Store<B>) -> Result<Option<String>, E
         return Ok(None);
     }
     reset_admin_password(store).map(Some)
+}
+
+/// The expiry (unix ms) of a token valid for `seconds` from now.
+pub fn expiry_after(seconds: u64) -> i64 {
+    now_ms().saturating_add(i64::try_from(seconds.saturating_mul(1000)).unwrap_or(i64::MAX))
 }
 
 /// Creates an API token; returns the token (shown once) and its record.

@@ -109,9 +109,7 @@ impl<B: Backend> Hub<B> {
     }
 }
 
-fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
+use crate::model::now_unix_ms as now_ms;
 
 fn internal(e: impl std::fmt::Display) -> Status {
     tracing::error!(error = %e, "sensor session failed");

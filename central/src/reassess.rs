@@ -41,9 +41,7 @@ pub enum Error {
     Superseded,
 }
 
-fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
+use crate::model::now_unix_ms as now_ms;
 
 /// Re-evaluates every stored deployment with `state`'s policies; stops early (Superseded) when
 /// `still_current` says a newer state exists.

@@ -59,11 +59,10 @@ impl RefusalLog {
             if latest.len() == REFUSALS_KEPT {
                 latest.pop_front();
             }
-            let unix_ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
             latest.push_back(Refusal {
                 peer,
                 reason,
-                unix_ms: unix_ms as i64,
+                unix_ms: crate::model::now_unix_ms(),
             });
         }
     }

@@ -200,13 +200,7 @@ fn token(
                     let role = Role::parse(&role).with_context(|| {
                         format!("unknown role '{role}'; use admin, analyst or ci")
                     })?;
-                    let expires = expires_in.map(|s| {
-                        let now =
-                            time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-                        (now as i64).saturating_add(
-                            i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX),
-                        )
-                    });
+                    let expires = expires_in.map(auth::expiry_after);
                     let store = open_store(&data)?;
                     let (token, record) = auth::create_token(&store, &name, role, expires)?;
                     (token, record.id)
