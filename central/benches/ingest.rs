@@ -28,6 +28,7 @@ fn record(i: usize) -> DeploymentRecord {
         content_hash: i as u64,
         updated_unix_ms: 1_700_000_000_000,
         generation: 1,
+        active_alerts: Vec::new(),
     }
 }
 

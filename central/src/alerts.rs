@@ -316,31 +316,34 @@ mod tests {
     }
 }
 
-/// Where alerts live in the store: `a/<id>` holds each alert; `active/<cluster>\0<deployment>\0<policy>`
-/// points at the active one of a (deployment, policy) pair.
+/// Where alerts live in the store: `a/<id>` holds each alert (ids are UUIDv7, so keys sort by
+/// creation time and new alerts append to the tree instead of landing all over it). The ids of a
+/// deployment's active alerts live in its [`DeploymentRecord`](crate::model::DeploymentRecord).
 pub mod persist {
-    use super::AlertRecord;
-    use crate::store::{Backend, Op, Result, Store, Table, WriteBatch};
+    use super::{AlertRecord, AlertState};
+    use crate::store::{Backend, Result, Store, Table, WriteBatch};
 
     fn record_key(id: &str) -> String {
         format!("a/{id}")
     }
 
-    fn active_prefix(cluster: &str, deployment: &str) -> String {
-        format!("active/{cluster}\0{deployment}\0")
-    }
-
-    /// The active alerts of one deployment.
+    /// The active alerts of one deployment, as the store has them.
     pub fn active_for<B: Backend>(
         store: &Store<B>,
         cluster: &str,
         deployment: &str,
     ) -> Result<Vec<AlertRecord>> {
-        let ids: Vec<String> =
-            store.scan_records(Table::Alerts, &active_prefix(cluster, deployment))?;
+        load_active(store, &store.deployment_alert_ids(cluster, deployment)?)
+    }
+
+    /// The alerts among `ids` that are still ACTIVE (a user may have resolved one since the ids
+    /// were written).
+    pub fn load_active<B: Backend>(store: &Store<B>, ids: &[String]) -> Result<Vec<AlertRecord>> {
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            if let Some(a) = store.get_record::<AlertRecord>(Table::Alerts, &record_key(&id))? {
+            if let Some(a) = get(store, id)?
+                && a.state == AlertState::Active
+            {
                 out.push(a);
             }
         }
@@ -356,34 +359,8 @@ pub mod persist {
         store.scan_records(Table::Alerts, "a/")
     }
 
-    fn index_key(a: &AlertRecord) -> String {
-        format!(
-            "{}{}",
-            active_prefix(&a.cluster_id, &a.deployment_id),
-            a.policy_id
-        )
-    }
-
-    /// Writes an active (new or updated) alert and its index entry.
-    pub fn put_active(batch: &mut WriteBatch, a: &AlertRecord) -> Result<()> {
-        batch.put(Table::Alerts, &record_key(&a.id), a)?;
-        let value =
-            serde_json::to_vec(&a.id).map_err(|e| crate::store::Error::Backend(e.to_string()))?;
-        batch.ops.push(Op::Put {
-            table: Table::Alerts,
-            key: index_key(a),
-            value,
-        });
-        Ok(())
-    }
-
-    /// Writes a resolved alert and drops its index entry.
-    pub fn put_resolved(batch: &mut WriteBatch, a: &AlertRecord) -> Result<()> {
-        batch.put(Table::Alerts, &record_key(&a.id), a)?;
-        batch.ops.push(Op::Delete {
-            table: Table::Alerts,
-            key: index_key(a),
-        });
-        Ok(())
+    /// Writes an alert (new, updated or resolved).
+    pub fn put(batch: &mut WriteBatch, a: &AlertRecord) -> Result<()> {
+        batch.put(Table::Alerts, &record_key(&a.id), a)
     }
 }

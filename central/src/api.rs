@@ -1098,7 +1098,7 @@ async fn resolve_ids<B: Backend>(core: &Core<B>, ids: &[String]) -> ApiResult<Ve
             alert.state = AlertState::Resolved;
             alert.resolved_unix_ms = Some(now);
             alert.time_unix_ms = now;
-            alerts::persist::put_resolved(&mut batch, &alert)?;
+            alerts::persist::put(&mut batch, &alert)?;
             done.push(alert);
         }
         if !batch.is_empty() {

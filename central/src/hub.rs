@@ -514,7 +514,7 @@ impl<B: Backend> Session<B> {
                         .map_err(|e| e.to_string())?;
                     let active = self.active_alerts(overlay, &cluster.id, &event.id)?;
                     for a in alerts::decide_removed(&active, now_ms()) {
-                        alerts::persist::put_resolved(batch, &a).map_err(|e| e.to_string())?;
+                        alerts::persist::put(batch, &a).map_err(|e| e.to_string())?;
                     }
                     overlay.set(&event.id, Vec::new());
                     Ok(())
@@ -541,7 +541,7 @@ impl<B: Backend> Session<B> {
                         .and_then(|k| k.as_str())
                         .unwrap_or("Deployment")
                         .to_string();
-                    self.detect(cluster, event, &object, batch, overlay)?;
+                    let active_alerts = self.detect(cluster, event, &object, batch, overlay)?;
                     batch.put_deployment(&DeploymentRecord {
                         cluster_id: cluster.id.clone(),
                         id: event.id.clone(),
@@ -552,6 +552,7 @@ impl<B: Backend> Session<B> {
                         content_hash: event.content_hash,
                         updated_unix_ms: now_ms(),
                         generation: cluster.sync_generation,
+                        active_alerts,
                     })
                 } else {
                     batch.put_resource(&ResourceRecord {
@@ -587,7 +588,7 @@ impl<B: Backend> Session<B> {
     }
 
     /// Evaluates the deploy-time policies on a workload and writes the alert decisions into the
-    /// same batch as the workload itself.
+    /// same batch as the workload itself. Returns the ids of its active alerts afterwards.
     fn detect(
         &self,
         cluster: &Cluster,
@@ -595,9 +596,11 @@ impl<B: Backend> Session<B> {
         object: &serde_json::Value,
         batch: &mut WriteBatch,
         overlay: &mut Overlay,
-    ) -> Result<(), String> {
+    ) -> Result<Vec<String>, String> {
         let Some(deployment) = Detector::normalize(object, &event.namespace) else {
-            return Ok(());
+            // Not a workload the engine understands: its alerts stay as they are.
+            let active = self.active_alerts(overlay, &cluster.id, &event.id)?;
+            return Ok(active.into_iter().map(|a| a.id).collect());
         };
         let policies = self.core.policies.current();
         let outcomes = policies.detector.evaluate(&deployment, &cluster.id);
@@ -608,26 +611,27 @@ impl<B: Backend> Session<B> {
             deployment: &deployment,
         };
         let decisions = alerts::decide_deploy_time(&subject, &outcomes, &active, now_ms(), || {
-            uuid::Uuid::new_v4().to_string()
+            uuid::Uuid::now_v7().to_string()
         });
         if decisions.upsert.is_empty() && decisions.resolve.is_empty() {
-            return Ok(());
+            return Ok(active.into_iter().map(|a| a.id).collect());
         }
         for a in &decisions.resolve {
-            alerts::persist::put_resolved(batch, a).map_err(|e| e.to_string())?;
+            alerts::persist::put(batch, a).map_err(|e| e.to_string())?;
             active.retain(|x| x.id != a.id);
             self.core.metrics.alerts_resolved.inc();
         }
         for a in decisions.upsert {
-            alerts::persist::put_active(batch, &a).map_err(|e| e.to_string())?;
+            alerts::persist::put(batch, &a).map_err(|e| e.to_string())?;
             if !active.iter().any(|x| x.id == a.id) {
                 self.core.metrics.alerts_opened.inc();
             }
             active.retain(|x| x.id != a.id);
             active.push(a);
         }
+        let ids = active.iter().map(|a| a.id.clone()).collect();
         overlay.set(&event.id, active);
-        Ok(())
+        Ok(ids)
     }
 
     /// Removes what the Sensor no longer reports: objects of this cluster whose generation is
@@ -665,7 +669,7 @@ impl<B: Backend> Session<B> {
                     let active = alerts::persist::active_for(&self.core.store, &cluster.id, id)
                         .map_err(internal)?;
                     for a in alerts::decide_removed(&active, now_ms()) {
-                        alerts::persist::put_resolved(&mut batch, &a).map_err(internal)?;
+                        alerts::persist::put(&mut batch, &a).map_err(internal)?;
                     }
                 }
             }

@@ -53,6 +53,11 @@ pub struct DeploymentRecord {
     /// The cluster's sync generation when the Sensor last sent (or confirmed) this object.
     #[serde(default)]
     pub generation: u64,
+    /// Ids of the deployment's deploy-time alerts that were ACTIVE when this record was written
+    /// (kept here rather than in an index of their own: the record is rewritten with every event
+    /// anyway). A user may have resolved one since; readers check each alert's state.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub active_alerts: Vec<String>,
 }
 
 /// Any other cluster object the Sensor reports (pods, namespaces, services, RBAC, nodes...).

@@ -76,7 +76,7 @@ pub async fn reassess_all<B: Backend>(
                     continue;
                 };
                 let outcomes = state.detector.evaluate(&deployment, &cluster.id);
-                let active = alerts::persist::active_for(&core.store, &cluster.id, &record.id)?;
+                let active = alerts::persist::load_active(&core.store, &record.active_alerts)?;
                 let subject = Subject {
                     cluster_id: &cluster.id,
                     deployment_id: &record.id,
@@ -84,19 +84,36 @@ pub async fn reassess_all<B: Backend>(
                 };
                 let decisions =
                     alerts::decide_deploy_time(&subject, &outcomes, &active, now, || {
-                        uuid::Uuid::new_v4().to_string()
+                        uuid::Uuid::now_v7().to_string()
                     });
                 for a in &decisions.resolve {
-                    alerts::persist::put_resolved(&mut batch, a)?;
+                    alerts::persist::put(&mut batch, a)?;
                     summary.resolved += 1;
                 }
                 for a in &decisions.upsert {
-                    alerts::persist::put_active(&mut batch, a)?;
+                    alerts::persist::put(&mut batch, a)?;
                     if active.iter().any(|x| x.id == a.id) {
                         summary.updated += 1;
                     } else {
                         summary.opened += 1;
                     }
+                }
+                // The record lists its active alerts: rewrite it when that list changed (or
+                // named an alert a user has resolved since).
+                let mut ids: Vec<String> = active
+                    .iter()
+                    .filter(|a| !decisions.resolve.iter().any(|r| r.id == a.id))
+                    .map(|a| a.id.clone())
+                    .collect();
+                for a in &decisions.upsert {
+                    if !ids.contains(&a.id) {
+                        ids.push(a.id.clone());
+                    }
+                }
+                if ids != record.active_alerts {
+                    let mut record = record.clone();
+                    record.active_alerts = ids;
+                    batch.put_deployment(&record)?;
                 }
             }
             if !batch.is_empty() {

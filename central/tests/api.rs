@@ -419,6 +419,21 @@ fn policies_alerts_reassessment_and_detection_over_the_api() {
     let (_, one) = central.admin("GET", &format!("/v1/alerts/{alert_id}"), None);
     assert_eq!(one["alert"]["state"], "RESOLVED");
     assert_eq!(one["policy"]["name"], "Privileged Container");
+    // Still violating when the Sensor next reports it: a new alert opens (the resolved one stays
+    // resolved, as in ACS).
+    central.runtime.block_on(async {
+        common::send_all(
+            &stream,
+            [common::workload_event(4, "web", true, ResourceAction::Update)],
+        )
+        .await;
+        common::until_ack(&mut stream, 4).await;
+    });
+    let again = alerts(&central, "Policy:\"Privileged Container\"+Cluster:prod");
+    assert_eq!(again["total"], 1, "{again}");
+    assert_ne!(again["alerts"][0]["id"].as_str(), Some(alert_id.as_str()));
+    let (_, one) = central.admin("GET", &format!("/v1/alerts/{alert_id}"), None);
+    assert_eq!(one["alert"]["state"], "RESOLVED");
 
     // Export, then import: refused as a duplicate, accepted with overwrite.
     let (_, exported) = central.admin("GET", &format!("/v1/policies/export?id={id}"), None);

@@ -15,7 +15,7 @@ pub use sled_backend::SledBackend;
 use crate::model::{Cluster, DeploymentRecord, ResourceRecord};
 
 /// The schema this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -193,11 +193,71 @@ struct Migration {
     run: fn(&dyn Backend) -> Result<()>,
 }
 
-/// Version 1 is the first schema: nothing to transform, only the version to record.
-const MIGRATIONS: &[Migration] = &[Migration {
-    to: 1,
-    run: |_| Ok(()),
-}];
+const MIGRATIONS: &[Migration] = &[
+    // Version 1 is the first schema: nothing to transform, only the version to record.
+    Migration {
+        to: 1,
+        run: |_| Ok(()),
+    },
+    Migration {
+        to: 2,
+        run: fold_active_alert_index,
+    },
+];
+
+/// Version 2: the index `active/<cluster>\0<deployment>\0<policy>` → alert id (one entry per
+/// active alert) moves into the deployment record's `activeAlerts`, one write per event instead of
+/// one per alert.
+fn fold_active_alert_index(backend: &dyn Backend) -> Result<()> {
+    const PREFIX: &str = "active/";
+    loop {
+        // Each round removes the entries it folded, so the scan starts over from the prefix.
+        let page = backend.scan(Table::Alerts, PREFIX, None, 1000)?;
+        if page.is_empty() {
+            return Ok(());
+        }
+        let mut folded: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        let mut batch = WriteBatch::default();
+        for (key, value) in page {
+            let mut parts = key[PREFIX.len()..].split('\0');
+            if let (Some(cluster), Some(deployment), Ok(id)) = (
+                parts.next(),
+                parts.next(),
+                serde_json::from_slice::<String>(&value),
+            ) {
+                folded
+                    .entry(deployment_key(cluster, deployment))
+                    .or_default()
+                    .push(id);
+            }
+            batch.ops.push(Op::Delete {
+                table: Table::Alerts,
+                key,
+            });
+        }
+        for (key, ids) in folded {
+            let Some(bytes) = backend.get(Table::Deployments, &key)? else {
+                continue; // The deployment is gone; its index entries go with it.
+            };
+            let mut record: serde_json::Value =
+                serde_json::from_slice(&bytes).map_err(|source| Error::Corrupt {
+                    table: Table::Deployments.name(),
+                    key: key.clone(),
+                    source,
+                })?;
+            if let Some(fields) = record.as_object_mut() {
+                let list = fields
+                    .entry("activeAlerts")
+                    .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+                if let Some(list) = list.as_array_mut() {
+                    list.extend(ids.into_iter().map(serde_json::Value::String));
+                }
+            }
+            batch.put_unchecked(Table::Deployments, key, &record)?;
+        }
+        backend.apply(&batch)?;
+    }
+}
 
 fn deployment_key(cluster_id: &str, deployment_id: &str) -> String {
     format!("{cluster_id}\0{deployment_id}")
@@ -396,6 +456,21 @@ impl<B: Backend> Store<B> {
             })?;
         }
         Ok(())
+    }
+
+    /// The ids of a deployment's active alerts, as its record lists them (without decoding the
+    /// object it carries).
+    pub fn deployment_alert_ids(&self, cluster_id: &str, id: &str) -> Result<Vec<String>> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Refs {
+            #[serde(default)]
+            active_alerts: Vec<String>,
+        }
+        Ok(self
+            .get::<Refs>(Table::Deployments, &deployment_key(cluster_id, id))?
+            .map(|r| r.active_alerts)
+            .unwrap_or_default())
     }
 
     /// The ids of every deployment stored for a cluster.

@@ -16,6 +16,7 @@ fn deployment(cluster: &str, id: &str) -> DeploymentRecord {
         content_hash: 1,
         updated_unix_ms: 0,
         generation: 0,
+        active_alerts: Vec::new(),
     }
 }
 
@@ -188,5 +189,56 @@ fn compaction_keeps_the_last_write_per_key_in_order() {
             "delete policies/p",
             "put clusters/c2=3"
         ]
+    );
+}
+
+#[test]
+fn version_1_active_alert_index_folds_into_deployment_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        // A version-1 store as an older Central left it: one index entry per active alert.
+        let backend = SledBackend::open(dir.path()).expect("backend");
+        let mut batch = WriteBatch::default();
+        batch
+            .put(Table::Meta, "schema_version", &1u32)
+            .expect("put");
+        batch.put_deployment(&deployment("c1", "d1")).expect("put");
+        batch.put_deployment(&deployment("c1", "d2")).expect("put");
+        for (deployment, policy, id) in [
+            ("d1", "p1", "alert-1"),
+            ("d1", "p2", "alert-2"),
+            ("d2", "p1", "alert-3"),
+            ("gone", "p1", "alert-4"),
+        ] {
+            batch.ops.push(Op::Put {
+                table: Table::Alerts,
+                key: format!("active/c1\0{deployment}\0{policy}"),
+                value: serde_json::to_vec(id).expect("json"),
+            });
+        }
+        backend.apply(&batch).expect("apply");
+        backend.flush().expect("flush");
+    }
+    let store = open(dir.path());
+    assert_eq!(store.schema_version().expect("version"), 2);
+    assert_eq!(
+        store.deployment_alert_ids("c1", "d1").expect("ids"),
+        vec!["alert-1", "alert-2"]
+    );
+    assert_eq!(
+        store
+            .deployment("c1", "d2")
+            .expect("get")
+            .expect("kept")
+            .active_alerts,
+        vec!["alert-3"]
+    );
+    assert!(
+        store
+            .backend()
+            .scan(Table::Alerts, "active/", None, 10)
+            .expect("scan")
+            .is_empty(),
+        "the old index is gone"
     );
 }
