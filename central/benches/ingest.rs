@@ -2,7 +2,8 @@
 //! each waiting for durability before it counts), printed beside a raw sled loop that inserts the
 //! same records and flushes every 1,000 — the ceiling the committer should approach.
 //! Then the whole path: one Sensor stream over mTLS on loopback (tonic + rustls), every event
-//! stored durably before Central acknowledges it.
+//! stored durably before Central acknowledges it — once with resource events (pods: stored, no
+//! detection) and once with workloads that each open an alert (detection in the same batch).
 //! Run: `cargo bench -p rampart-central --bench ingest`.
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,7 +25,7 @@ fn record(i: usize) -> DeploymentRecord {
         namespace: format!("team-{}", i % 40),
         name: format!("app-{i}"),
         kind: "Deployment".into(),
-        object: serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": format!("app-{i}"), "namespace": "shop", "labels": {"app": "web"}}, "spec": {"replicas": 3}}),
+        object: serde_json::value::to_raw_value(&serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": format!("app-{i}"), "namespace": "shop", "labels": {"app": "web"}}, "spec": {"replicas": 3}})).expect("json"),
         content_hash: i as u64,
         updated_unix_ms: 1_700_000_000_000,
         generation: 1,
@@ -52,8 +53,18 @@ fn raw_sled(dir: &std::path::Path, values: &[(Vec<u8>, Vec<u8>)]) -> f64 {
 
 const STREAM_EVENTS: u64 = 100_000;
 
+/// What the bench stream carries.
+#[derive(Clone, Copy)]
+enum Events {
+    /// Deployments: each is normalized, evaluated against the default policies and opens an
+    /// alert, written in the same durable batch (the worst case: every event is a new violation).
+    Workloads,
+    /// Pods: stored durably, no detection (most of a cluster's event volume).
+    Resources,
+}
+
 /// Events/s of one mTLS Sensor stream, from the first event to the ack of the last.
-async fn stream_ingest(events: u64) -> f64 {
+async fn stream_ingest(events: u64, carrying: Events) -> f64 {
     use rampart_central::pki::{CertificateAuthority, Revocations, Service};
     use rampart_central::server::SensorListener;
     use rampart_proto::v1::msg_from_sensor::Msg as FromSensor;
@@ -122,8 +133,12 @@ async fn stream_ingest(events: u64) -> f64 {
         .expect("stream")
         .into_inner();
     // ~325-byte objects, as in the ceiling measured for one tonic mTLS stream.
-    let object = |i: u64| {
-        format!(r#"{{"apiVersion":"apps/v1","kind":"Deployment","metadata":{{"name":"app-{i}","namespace":"team-{}","uid":"{i:08}-0000-4000-8000-000000000000","labels":{{"app":"app-{i}"}}}},"spec":{{"replicas":2}}}}"#, i % 40)
+    let (kind, api) = match carrying {
+        Events::Workloads => (ResourceKind::Deployment, ("apps/v1", "Deployment")),
+        Events::Resources => (ResourceKind::Pod, ("v1", "Pod")),
+    };
+    let object = move |i: u64| {
+        format!(r#"{{"apiVersion":"{}","kind":"{}","metadata":{{"name":"app-{i}","namespace":"team-{}","uid":"{i:08}-0000-4000-8000-000000000000","labels":{{"app":"app-{i}"}}}},"spec":{{"replicas":2}}}}"#, api.0, api.1, i % 40)
             .into_bytes()
     };
     let start = Instant::now();
@@ -133,7 +148,7 @@ async fn stream_ingest(events: u64) -> f64 {
                 seq: i,
                 msg: Some(FromSensor::Event(ResourceEvent {
                     action: ResourceAction::Sync as i32,
-                    kind: ResourceKind::Deployment as i32,
+                    kind: kind as i32,
                     id: format!("{i:08}-0000-4000-8000-000000000000"),
                     namespace: format!("team-{}", i % 40),
                     name: format!("app-{i}"),
@@ -166,14 +181,14 @@ async fn stream_ingest(events: u64) -> f64 {
 }
 
 fn main() {
-    // `INGEST_STREAM_ONLY=1` runs only the mTLS stream (for profiling it alone).
+    // `INGEST_STREAM_ONLY=1` runs only the mTLS stream of workloads (for profiling it alone).
     if std::env::var_os("INGEST_STREAM_ONLY").is_some() {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("runtime");
-        let rate = runtime.block_on(stream_ingest(STREAM_EVENTS));
+        let rate = runtime.block_on(stream_ingest(STREAM_EVENTS, Events::Workloads));
         println!("one Sensor stream over mTLS, durable:  {rate:>9.0} events/s");
         return;
     }
@@ -233,11 +248,16 @@ fn main() {
         }
         RECORDS as f64 / start.elapsed().as_secs_f64()
     });
-    let streamed = runtime.block_on(stream_ingest(STREAM_EVENTS));
+    let resources = runtime.block_on(stream_ingest(STREAM_EVENTS, Events::Resources));
+    let workloads = runtime.block_on(stream_ingest(STREAM_EVENTS, Events::Workloads));
     println!("raw sled, flush every 1,000 inserts: {raw:>9.0} records/s");
     println!(
-        "one Sensor stream over mTLS, durable:  {streamed:>9.0} events/s ({:.0} % of raw)",
-        100.0 * streamed / raw
+        "one Sensor stream over mTLS, durable, resource events:  {resources:>9.0} events/s ({:.0} % of raw)",
+        100.0 * resources / raw
+    );
+    println!(
+        "one Sensor stream over mTLS, durable, workloads each opening an alert:  {workloads:>9.0} events/s ({:.0} % of raw)",
+        100.0 * workloads / raw
     );
     println!(
         "group committer, durable, 4 writers:  {committed:>9.0} records/s ({:.0} % of raw)",

@@ -128,8 +128,15 @@ mod tests {
         DeploymentRecord {
             cluster_id: "c1".into(),
             id: format!("d{i:05}"),
+            namespace: "shop".into(),
             name: format!("web-{i}"),
-            ..DeploymentRecord::default()
+            kind: "Deployment".into(),
+            object: serde_json::value::to_raw_value(&serde_json::json!({"kind": "Deployment"}))
+                .expect("json"),
+            content_hash: 0,
+            updated_unix_ms: 0,
+            generation: 0,
+            active_alerts: Vec::new(),
         }
     }
 

@@ -49,8 +49,8 @@ impl Detector {
     }
 
     /// Normalizes a workload object; `None` when it is not a workload Rampart understands.
-    pub fn normalize(object: &serde_json::Value, namespace: &str) -> Option<Deployment> {
-        let parsed = objects_from_value(object.clone(), 1, 1);
+    pub fn normalize(object: serde_json::Value, namespace: &str) -> Option<Deployment> {
+        let parsed = objects_from_value(object, 1, 1);
         parsed.objects.into_iter().find_map(|o| match o.body {
             ObjectBody::Workload(w) => Some(Deployment::from_workload(&w, namespace)),
             _ => None,

@@ -525,23 +525,26 @@ impl<B: Backend> Session<B> {
                 }
             }
             ResourceAction::Create | ResourceAction::Update | ResourceAction::Sync => {
-                let object: serde_json::Value = serde_json::from_slice(&event.object_json)
-                    .map_err(|e| {
+                // Validated once and stored byte for byte.
+                let object: Box<serde_json::value::RawValue> =
+                    serde_json::from_slice(&event.object_json).map_err(|e| {
                         format!("resource event {}: object is not valid JSON: {e}", event.id)
                     })?;
-                if !object.is_object() {
+                if !object.get().starts_with('{') {
                     return Err(format!(
                         "resource event {}: object is not a JSON object",
                         event.id
                     ));
                 }
                 let r = if kind == ResourceKind::Deployment {
-                    let workload_kind = object
+                    let value: serde_json::Value = serde_json::from_str(object.get())
+                        .map_err(|e| format!("resource event {}: {e}", event.id))?;
+                    let workload_kind = value
                         .get("kind")
                         .and_then(|k| k.as_str())
                         .unwrap_or("Deployment")
                         .to_string();
-                    let active_alerts = self.detect(cluster, event, &object, batch, overlay)?;
+                    let active_alerts = self.detect(cluster, event, value, batch, overlay)?;
                     batch.put_deployment(&DeploymentRecord {
                         cluster_id: cluster.id.clone(),
                         id: event.id.clone(),
@@ -593,7 +596,7 @@ impl<B: Backend> Session<B> {
         &self,
         cluster: &Cluster,
         event: &ResourceEvent,
-        object: &serde_json::Value,
+        object: serde_json::Value,
         batch: &mut WriteBatch,
         overlay: &mut Overlay,
     ) -> Result<Vec<String>, String> {

@@ -38,7 +38,7 @@ pub struct Cluster {
 }
 
 /// A workload as the Sensor last reported it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentRecord {
     pub cluster_id: String,
@@ -46,8 +46,9 @@ pub struct DeploymentRecord {
     pub namespace: String,
     pub name: String,
     pub kind: String,
-    /// The Kubernetes object as JSON.
-    pub object: serde_json::Value,
+    /// The Kubernetes object as the Sensor sent it (validated JSON, stored byte for byte: no
+    /// re-encoding on the ingest path).
+    pub object: Box<serde_json::value::RawValue>,
     pub content_hash: u64,
     pub updated_unix_ms: i64,
     /// The cluster's sync generation when the Sensor last sent (or confirmed) this object.
@@ -60,8 +61,15 @@ pub struct DeploymentRecord {
     pub active_alerts: Vec<String>,
 }
 
+impl DeploymentRecord {
+    /// The object as a JSON value.
+    pub fn object_value(&self) -> serde_json::Result<serde_json::Value> {
+        serde_json::from_str(self.object.get())
+    }
+}
+
 /// Any other cluster object the Sensor reports (pods, namespaces, services, RBAC, nodes...).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceRecord {
     pub cluster_id: String,
@@ -70,7 +78,7 @@ pub struct ResourceRecord {
     pub id: String,
     pub namespace: String,
     pub name: String,
-    pub object: serde_json::Value,
+    pub object: Box<serde_json::value::RawValue>,
     pub content_hash: u64,
     #[serde(default)]
     pub generation: u64,

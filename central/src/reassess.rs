@@ -71,7 +71,10 @@ pub async fn reassess_all<B: Backend>(
             let now = now_ms();
             for record in &page {
                 summary.deployments += 1;
-                let Some(deployment) = Detector::normalize(&record.object, &record.namespace)
+                let Some(deployment) = record
+                    .object_value()
+                    .ok()
+                    .and_then(|o| Detector::normalize(o, &record.namespace))
                 else {
                     continue;
                 };
@@ -214,7 +217,10 @@ pub fn dry_run<B: Backend>(
             let Some(last) = page.last() else { break };
             after = Some(last.id.clone());
             for record in &page {
-                let Some(deployment) = Detector::normalize(&record.object, &record.namespace)
+                let Some(deployment) = record
+                    .object_value()
+                    .ok()
+                    .and_then(|o| Detector::normalize(o, &record.namespace))
                 else {
                     continue;
                 };

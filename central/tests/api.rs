@@ -424,7 +424,12 @@ fn policies_alerts_reassessment_and_detection_over_the_api() {
     central.runtime.block_on(async {
         common::send_all(
             &stream,
-            [common::workload_event(4, "web", true, ResourceAction::Update)],
+            [common::workload_event(
+                4,
+                "web",
+                true,
+                ResourceAction::Update,
+            )],
         )
         .await;
         common::until_ack(&mut stream, 4).await;

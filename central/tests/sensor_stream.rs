@@ -197,12 +197,21 @@ async fn invalid_and_unknown_messages_get_notices_and_still_advance() {
         .send(MsgFromSensor { seq: 2, msg: None })
         .await
         .expect("send");
-    stream.tx.send(deployment_event(3, 3)).await.expect("send");
-    let notices = until_ack(&mut stream, 3).await;
-    assert_eq!(notices.len(), 2, "{notices:?}");
+    let mut list = deployment_event(3, 3);
+    if let Some(FromSensor::Event(e)) = &mut list.msg {
+        e.object_json = b" [1, 2]".to_vec();
+    }
+    stream.tx.send(list).await.expect("send");
+    stream.tx.send(deployment_event(4, 4)).await.expect("send");
+    let notices = until_ack(&mut stream, 4).await;
+    assert_eq!(notices.len(), 3, "{notices:?}");
     assert!(notices[0].message.contains("not valid JSON"), "{notices:?}");
     assert!(
         notices[1].message.contains("unknown message kind"),
+        "{notices:?}"
+    );
+    assert!(
+        notices[2].message.contains("not a JSON object"),
         "{notices:?}"
     );
     assert_eq!(

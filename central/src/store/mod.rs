@@ -142,18 +142,20 @@ impl WriteBatch {
     /// Drops every write that a later write to the same key overrides (same result, fewer
     /// writes): a merged group rewrites each cluster's position once, not once per message.
     pub fn compact(&mut self) {
-        let mut seen = std::collections::HashSet::with_capacity(self.ops.len());
-        let mut kept: Vec<Op> = Vec::with_capacity(self.ops.len());
-        for op in self.ops.drain(..).rev() {
-            let (table, key) = match &op {
-                Op::Put { table, key, .. } | Op::Delete { table, key } => (*table, key.clone()),
-            };
-            if seen.insert((table, key)) {
-                kept.push(op);
+        let mut keep = vec![false; self.ops.len()];
+        {
+            let mut seen = std::collections::HashSet::with_capacity(self.ops.len());
+            for (i, op) in self.ops.iter().enumerate().rev() {
+                let (table, key) = match op {
+                    Op::Put { table, key, .. } | Op::Delete { table, key } => {
+                        (*table, key.as_str())
+                    }
+                };
+                keep[i] = seen.insert((table, key));
             }
         }
-        kept.reverse();
-        self.ops = kept;
+        let mut keep = keep.into_iter();
+        self.ops.retain(|_| keep.next().unwrap_or(true));
     }
 }
 

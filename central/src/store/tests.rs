@@ -12,7 +12,10 @@ fn deployment(cluster: &str, id: &str) -> DeploymentRecord {
         namespace: "shop".into(),
         name: format!("web-{id}"),
         kind: "Deployment".into(),
-        object: serde_json::json!({"kind": "Deployment", "metadata": {"name": format!("web-{id}")}}),
+        object: serde_json::value::to_raw_value(
+            &serde_json::json!({"kind": "Deployment", "metadata": {"name": format!("web-{id}")}}),
+        )
+        .expect("json"),
         content_hash: 1,
         updated_unix_ms: 0,
         generation: 0,
