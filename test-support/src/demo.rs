@@ -1,0 +1,1 @@
+//! A small realistic cluster for `rampart up --demo`.
