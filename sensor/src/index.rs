@@ -1,0 +1,861 @@
+//! The Sensor's picture of its cluster: plain data, no IO.
+//!
+//! ```text
+//!   watchers ──apply/delete──▶ Index ──take_changes()──▶ Central stream
+//!                               │ owner roll-up, Services → port exposure,
+//!                               │ RBAC → permission level, NetworkPolicies → coverage
+//! ```
+//!
+//! Every object is kept stripped (no `managedFields`, no Secret values, no status churn). What
+//! Central receives is derived on demand: top-level workloads (objects no other workload
+//! controls) as deployments with their [`Context`], everything else as itself. A change marks
+//! what it can affect as dirty; [`Index::take_changes`] turns dirty entries into upserts and
+//! removals, skipping any whose content hash has not changed since it was last handed out.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
+
+use serde_json::Value;
+
+/// The kinds the Sensor watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    ReplicaSet,
+    ReplicationController,
+    Job,
+    CronJob,
+    Pod,
+    Namespace,
+    Service,
+    Route,
+    NetworkPolicy,
+    ServiceAccount,
+    Role,
+    ClusterRole,
+    RoleBinding,
+    ClusterRoleBinding,
+    Node,
+    Secret,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 19] = [
+        Kind::Deployment,
+        Kind::StatefulSet,
+        Kind::DaemonSet,
+        Kind::ReplicaSet,
+        Kind::ReplicationController,
+        Kind::Job,
+        Kind::CronJob,
+        Kind::Pod,
+        Kind::Namespace,
+        Kind::Service,
+        Kind::Route,
+        Kind::NetworkPolicy,
+        Kind::ServiceAccount,
+        Kind::Role,
+        Kind::ClusterRole,
+        Kind::RoleBinding,
+        Kind::ClusterRoleBinding,
+        Kind::Node,
+        Kind::Secret,
+    ];
+
+    pub fn from_kind(kind: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == kind)
+    }
+
+    /// The Kubernetes `kind`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Deployment => "Deployment",
+            Kind::StatefulSet => "StatefulSet",
+            Kind::DaemonSet => "DaemonSet",
+            Kind::ReplicaSet => "ReplicaSet",
+            Kind::ReplicationController => "ReplicationController",
+            Kind::Job => "Job",
+            Kind::CronJob => "CronJob",
+            Kind::Pod => "Pod",
+            Kind::Namespace => "Namespace",
+            Kind::Service => "Service",
+            Kind::Route => "Route",
+            Kind::NetworkPolicy => "NetworkPolicy",
+            Kind::ServiceAccount => "ServiceAccount",
+            Kind::Role => "Role",
+            Kind::ClusterRole => "ClusterRole",
+            Kind::RoleBinding => "RoleBinding",
+            Kind::ClusterRoleBinding => "ClusterRoleBinding",
+            Kind::Node => "Node",
+            Kind::Secret => "Secret",
+        }
+    }
+
+    /// Kinds that run pods (and so can be, or roll up to, a deployment).
+    pub fn is_workload(self) -> bool {
+        matches!(
+            self,
+            Kind::Deployment
+                | Kind::StatefulSet
+                | Kind::DaemonSet
+                | Kind::ReplicaSet
+                | Kind::ReplicationController
+                | Kind::Job
+                | Kind::CronJob
+                | Kind::Pod
+        )
+    }
+}
+
+/// What Central is told about one object.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Published {
+    /// A top-level workload (any workload kind), with what the cluster adds to it.
+    Deployment,
+    /// Any other object, as its own kind (owned workloads, ReplicaSets and Jobs included, are
+    /// not sent: their top-level workload stands for them; Pods are sent as Pods).
+    Resource(Kind),
+}
+
+/// The RBAC permission level of a workload's service account, lowest first (ACS's levels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RbacLevel {
+    Default,
+    ElevatedInNamespace,
+    ElevatedClusterWide,
+    ClusterAdmin,
+}
+
+impl RbacLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RbacLevel::Default => "DEFAULT",
+            RbacLevel::ElevatedInNamespace => "ELEVATED_IN_NAMESPACE",
+            RbacLevel::ElevatedClusterWide => "ELEVATED_CLUSTER_WIDE",
+            RbacLevel::ClusterAdmin => "CLUSTER_ADMIN",
+        }
+    }
+}
+
+/// How far a container port is reachable (ACS's exposure levels, most exposed first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ExposureLevel {
+    External,
+    Route,
+    Node,
+    Host,
+    Internal,
+}
+
+impl ExposureLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExposureLevel::External => "EXTERNAL",
+            ExposureLevel::Route => "ROUTE",
+            ExposureLevel::Node => "NODE",
+            ExposureLevel::Host => "HOST",
+            ExposureLevel::Internal => "INTERNAL",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Exposure {
+    pub container: String,
+    pub container_port: i32,
+    pub protocol: String,
+    pub level: ExposureLevel,
+    pub service_name: String,
+    pub service_port: i32,
+    pub node_port: i32,
+}
+
+/// What the rest of the cluster says about a workload.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Context {
+    pub rbac_level: RbacLevel,
+    pub ingress_network_policy: bool,
+    pub egress_network_policy: bool,
+    pub exposures: Vec<Exposure>,
+}
+
+/// One change for Central.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    Upsert(Outgoing),
+    Remove {
+        published: Published,
+        id: String,
+        namespace: String,
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    pub published: Published,
+    pub id: String,
+    pub namespace: String,
+    pub name: String,
+    pub object: Value,
+    pub context: Option<Context>,
+    pub content_hash: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    kind: Kind,
+    namespace: String,
+    name: String,
+    object: Value,
+    /// The uid of the workload controlling this one, when its kind is one the Sensor watches.
+    controller: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct Index {
+    entries: HashMap<String, Entry>,
+    /// (kind, namespace) → uids, for "every Service of this namespace" and the like.
+    members: HashMap<(Kind, String), BTreeSet<String>>,
+    /// (kind, namespace, name) → uid.
+    by_name: HashMap<(Kind, String, String), String>,
+    dirty: BTreeSet<String>,
+    /// What was last handed out per uid: how it was published and its content hash.
+    handed_out: HashMap<String, (Published, String, String, u64)>,
+    /// Kinds being re-listed: the uids not seen again yet are deleted when the list ends.
+    relisting: HashMap<Kind, BTreeSet<String>>,
+    listed: BTreeSet<Kind>,
+}
+
+fn meta<'a>(object: &'a Value, field: &str) -> &'a str {
+    object
+        .get("metadata")
+        .and_then(|m| m.get(field))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// What the Sensor keeps of an object: no managed fields, no Secret values, no status churn
+/// (only what Rampart reads: pod IPs and container ids, node addresses and info).
+pub fn strip(kind: Kind, mut object: Value) -> Value {
+    if let Some(m) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("managedFields");
+        m.remove("resourceVersion");
+        if let Some(a) = m.get_mut("annotations").and_then(Value::as_object_mut) {
+            a.remove("kubectl.kubernetes.io/last-applied-configuration");
+        }
+    }
+    let Some(o) = object.as_object_mut() else {
+        return object;
+    };
+    match kind {
+        Kind::Secret => {
+            o.remove("data");
+            o.remove("stringData");
+        }
+        Kind::Pod => {
+            if let Some(status) = o.get_mut("status").and_then(Value::as_object_mut) {
+                status.retain(|k, _| {
+                    matches!(
+                        k.as_str(),
+                        "podIP" | "podIPs" | "hostIP" | "phase" | "containerStatuses"
+                    )
+                });
+                if let Some(cs) = status
+                    .get_mut("containerStatuses")
+                    .and_then(Value::as_array_mut)
+                {
+                    for c in cs {
+                        if let Some(c) = c.as_object_mut() {
+                            c.retain(|k, _| {
+                                matches!(k.as_str(), "name" | "containerID" | "imageID" | "image")
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Kind::Node => {
+            if let Some(status) = o.get_mut("status").and_then(Value::as_object_mut) {
+                status.retain(|k, _| matches!(k.as_str(), "addresses" | "nodeInfo"));
+            }
+        }
+        _ => {
+            o.remove("status");
+        }
+    }
+    object
+}
+
+fn controller_of(object: &Value) -> Option<(Kind, String)> {
+    object
+        .get("metadata")?
+        .get("ownerReferences")?
+        .as_array()?
+        .iter()
+        .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
+        .and_then(|r| {
+            let kind = Kind::from_kind(r.get("kind")?.as_str()?)?;
+            kind.is_workload()
+                .then(|| Some((kind, r.get("uid")?.as_str()?.to_string())))
+                .flatten()
+        })
+}
+
+fn hash_of(object: &Value, context: Option<&Context>) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    object.to_string().hash(&mut h);
+    context.hash(&mut h);
+    h.finish()
+}
+
+impl Index {
+    pub fn new() -> Index {
+        Index::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// An object was created or changed (or listed).
+    pub fn apply(&mut self, kind: Kind, object: Value) {
+        let uid = meta(&object, "uid").to_string();
+        if uid.is_empty() {
+            return;
+        }
+        if let Some(pending) = self.relisting.get_mut(&kind) {
+            pending.remove(&uid);
+        }
+        let object = strip(kind, object);
+        let namespace = meta(&object, "namespace").to_string();
+        let name = meta(&object, "name").to_string();
+        let controller = if kind.is_workload() {
+            controller_of(&object).map(|(_, uid)| uid)
+        } else {
+            None
+        };
+        if let Some(old) = self.entries.get(&uid)
+            && (old.namespace != namespace || old.name != name)
+        {
+            self.by_name
+                .remove(&(old.kind, old.namespace.clone(), old.name.clone()));
+        }
+        self.members
+            .entry((kind, namespace.clone()))
+            .or_default()
+            .insert(uid.clone());
+        self.by_name
+            .insert((kind, namespace.clone(), name.clone()), uid.clone());
+        self.mark_affected(kind, &namespace);
+        self.dirty.insert(uid.clone());
+        self.entries.insert(
+            uid,
+            Entry {
+                kind,
+                namespace,
+                name,
+                object,
+                controller,
+            },
+        );
+    }
+
+    /// An object was deleted.
+    pub fn delete(&mut self, kind: Kind, object: &Value) {
+        let uid = meta(object, "uid").to_string();
+        self.remove(kind, &uid);
+    }
+
+    fn remove(&mut self, kind: Kind, uid: &str) {
+        let Some(entry) = self.entries.remove(uid) else {
+            return;
+        };
+        if let Some(m) = self.members.get_mut(&(kind, entry.namespace.clone())) {
+            m.remove(uid);
+        }
+        self.by_name
+            .remove(&(kind, entry.namespace.clone(), entry.name.clone()));
+        self.mark_affected(kind, &entry.namespace);
+        self.dirty.insert(uid.to_string());
+    }
+
+    /// A watcher starts a full list of `kind` (first start, or after its watch expired).
+    pub fn begin_relist(&mut self, kind: Kind) {
+        let current = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.kind == kind)
+            .map(|(uid, _)| uid.clone())
+            .collect();
+        self.relisting.insert(kind, current);
+    }
+
+    /// The list of `kind` is complete: what it did not contain was deleted meanwhile.
+    pub fn end_relist(&mut self, kind: Kind) {
+        for uid in self.relisting.remove(&kind).unwrap_or_default() {
+            self.remove(kind, &uid);
+        }
+        self.listed.insert(kind);
+    }
+
+    /// Every kind in `kinds` has been listed at least once (the picture is complete).
+    pub fn is_synced(&self, kinds: &[Kind]) -> bool {
+        kinds.iter().all(|k| self.listed.contains(k))
+    }
+
+    /// Context-bearing kinds change the context of the workloads they can select.
+    fn mark_affected(&mut self, kind: Kind, namespace: &str) {
+        let scope: Option<&str> = match kind {
+            Kind::Service | Kind::Route | Kind::NetworkPolicy | Kind::Role | Kind::RoleBinding => {
+                Some(namespace)
+            }
+            Kind::ClusterRole | Kind::ClusterRoleBinding => None,
+            _ => return,
+        };
+        let affected: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.kind.is_workload() && scope.is_none_or(|ns| e.namespace == ns))
+            .map(|(uid, _)| uid.clone())
+            .collect();
+        self.dirty.extend(affected);
+    }
+
+    fn is_top_level(&self, entry: &Entry) -> bool {
+        entry.kind.is_workload() && entry.controller.is_none()
+    }
+
+    /// How an entry is published, if at all.
+    fn published(&self, entry: &Entry) -> Option<Published> {
+        if entry.kind.is_workload() {
+            if self.is_top_level(entry) {
+                Some(Published::Deployment)
+            } else if entry.kind == Kind::Pod {
+                Some(Published::Resource(Kind::Pod))
+            } else {
+                None
+            }
+        } else {
+            Some(Published::Resource(entry.kind))
+        }
+    }
+
+    /// The top-level workload a workload rolls up to (itself when it is top-level).
+    pub fn top_level(&self, uid: &str) -> Option<&str> {
+        let mut current = uid;
+        for _ in 0..8 {
+            let entry = self.entries.get(current)?;
+            match &entry.controller {
+                Some(owner) if self.entries.contains_key(owner.as_str()) => current = owner,
+                // The owner is not known (yet): the chain stops at what is known.
+                Some(_) | None => return Some(self.entries.get_key_value(current)?.0),
+            }
+        }
+        None
+    }
+
+    /// The published form of one object, as it is now.
+    pub fn outgoing(&self, uid: &str) -> Option<Outgoing> {
+        let entry = self.entries.get(uid)?;
+        let published = self.published(entry)?;
+        let context = (published == Published::Deployment).then(|| self.context(entry));
+        Some(Outgoing {
+            content_hash: hash_of(&entry.object, context.as_ref()),
+            published,
+            id: uid.to_string(),
+            namespace: entry.namespace.clone(),
+            name: entry.name.clone(),
+            object: entry.object.clone(),
+            context,
+        })
+    }
+
+    /// Everything published now (for a full resync).
+    pub fn snapshot(&mut self) -> Vec<Outgoing> {
+        self.dirty.clear();
+        let mut uids: Vec<&String> = self.entries.keys().collect();
+        uids.sort();
+        let out: Vec<Outgoing> = uids.into_iter().filter_map(|u| self.outgoing(u)).collect();
+        self.handed_out = out
+            .iter()
+            .map(|o| {
+                (
+                    o.id.clone(),
+                    (
+                        o.published.clone(),
+                        o.namespace.clone(),
+                        o.name.clone(),
+                        o.content_hash,
+                    ),
+                )
+            })
+            .collect();
+        out
+    }
+
+    /// What changed since the last call (or snapshot), unchanged content skipped.
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        let dirty = std::mem::take(&mut self.dirty);
+        let mut changes = Vec::new();
+        for uid in dirty {
+            match (self.outgoing(&uid), self.handed_out.get(&uid)) {
+                (Some(o), Some((_, _, _, hash))) if *hash == o.content_hash => {}
+                (Some(o), _) => {
+                    self.handed_out.insert(
+                        uid,
+                        (
+                            o.published.clone(),
+                            o.namespace.clone(),
+                            o.name.clone(),
+                            o.content_hash,
+                        ),
+                    );
+                    changes.push(Change::Upsert(o));
+                }
+                (None, Some(_)) => {
+                    if let Some((published, namespace, name, _)) = self.handed_out.remove(&uid) {
+                        changes.push(Change::Remove {
+                            published,
+                            id: uid,
+                            namespace,
+                            name,
+                        });
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+        changes
+    }
+
+    pub fn has_changes(&self) -> bool {
+        !self.dirty.is_empty()
+    }
+
+    fn namespace_members(&self, kind: Kind, namespace: &str) -> impl Iterator<Item = &Entry> {
+        self.members
+            .get(&(kind, namespace.to_string()))
+            .into_iter()
+            .flatten()
+            .filter_map(|uid| self.entries.get(uid))
+    }
+
+    fn context(&self, workload: &Entry) -> Context {
+        let template = pod_template(workload.kind, &workload.object);
+        let labels = template
+            .and_then(|t| t.get("metadata"))
+            .and_then(|m| m.get("labels"))
+            .and_then(Value::as_object);
+        let spec = template.and_then(|t| t.get("spec"));
+        let mut ingress = false;
+        let mut egress = false;
+        for np in self.namespace_members(Kind::NetworkPolicy, &workload.namespace) {
+            let Some(np_spec) = np.object.get("spec") else {
+                continue;
+            };
+            if !selector_matches(np_spec.get("podSelector"), labels) {
+                continue;
+            }
+            let (i, e) = policy_types(np_spec);
+            ingress |= i;
+            egress |= e;
+        }
+        Context {
+            rbac_level: self.rbac_level(workload, spec),
+            ingress_network_policy: ingress,
+            egress_network_policy: egress,
+            exposures: self.exposures(workload, spec, labels),
+        }
+    }
+
+    fn exposures(
+        &self,
+        workload: &Entry,
+        spec: Option<&Value>,
+        labels: Option<&serde_json::Map<String, Value>>,
+    ) -> Vec<Exposure> {
+        let containers: Vec<&Value> = spec
+            .and_then(|s| s.get("containers"))
+            .and_then(Value::as_array)
+            .map(|c| c.iter().collect())
+            .unwrap_or_default();
+        let mut out = BTreeMap::new();
+        for c in &containers {
+            let cname = c.get("name").and_then(Value::as_str).unwrap_or_default();
+            for p in c
+                .get("ports")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(host) = p.get("hostPort").and_then(Value::as_i64).filter(|h| *h > 0) {
+                    let e = Exposure {
+                        container: cname.to_string(),
+                        container_port: int(p.get("containerPort")),
+                        protocol: protocol(p),
+                        level: ExposureLevel::Host,
+                        service_name: String::new(),
+                        service_port: 0,
+                        node_port: i32::try_from(host).unwrap_or(0),
+                    };
+                    out.insert(
+                        (
+                            e.level,
+                            e.container.clone(),
+                            e.container_port,
+                            String::new(),
+                        ),
+                        e,
+                    );
+                }
+            }
+        }
+        for svc in self.namespace_members(Kind::Service, &workload.namespace) {
+            let Some(svc_spec) = svc.object.get("spec") else {
+                continue;
+            };
+            // A Service without a selector selects nothing (its endpoints are managed by hand).
+            let Some(selector) = svc_spec.get("selector").and_then(Value::as_object) else {
+                continue;
+            };
+            if selector.is_empty() || !labels_match(selector, labels) {
+                continue;
+            }
+            let level = match svc_spec
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("ClusterIP")
+            {
+                "LoadBalancer" => ExposureLevel::External,
+                "NodePort" => ExposureLevel::Node,
+                "ExternalName" => continue,
+                _ => ExposureLevel::Internal,
+            };
+            for sp in svc_spec
+                .get("ports")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let service_port = int(sp.get("port"));
+                let target = sp.get("targetPort").cloned().unwrap_or(Value::Null);
+                for c in &containers {
+                    let cname = c.get("name").and_then(Value::as_str).unwrap_or_default();
+                    for p in c
+                        .get("ports")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        let cport = int(p.get("containerPort"));
+                        let selected = match &target {
+                            Value::Null => cport == service_port,
+                            Value::Number(n) => n.as_i64() == Some(i64::from(cport)),
+                            Value::String(s) => {
+                                p.get("name").and_then(Value::as_str) == Some(s.as_str())
+                                    || s.parse::<i32>().ok() == Some(cport)
+                            }
+                            _ => false,
+                        };
+                        if selected && protocol(p) == protocol(sp) {
+                            let e = Exposure {
+                                container: cname.to_string(),
+                                container_port: cport,
+                                protocol: protocol(p),
+                                level,
+                                service_name: svc.name.clone(),
+                                service_port,
+                                node_port: int(sp.get("nodePort")),
+                            };
+                            out.insert((level, e.container.clone(), cport, svc.name.clone()), e);
+                        }
+                    }
+                }
+            }
+        }
+        out.into_values().collect()
+    }
+
+    fn rbac_level(&self, workload: &Entry, spec: Option<&Value>) -> RbacLevel {
+        let account = spec
+            .and_then(|s| {
+                s.get("serviceAccountName")
+                    .or_else(|| s.get("serviceAccount"))
+            })
+            .and_then(Value::as_str)
+            .filter(|a| !a.is_empty())
+            .unwrap_or("default");
+        let ns = workload.namespace.as_str();
+        let binds = |binding: &Value| {
+            binding
+                .get("subjects")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|s| {
+                    let kind = s.get("kind").and_then(Value::as_str).unwrap_or_default();
+                    let name = s.get("name").and_then(Value::as_str).unwrap_or_default();
+                    match kind {
+                        "ServiceAccount" => {
+                            name == account
+                                && s.get("namespace").and_then(Value::as_str).unwrap_or(ns) == ns
+                        }
+                        "Group" => {
+                            name == "system:serviceaccounts"
+                                || name == format!("system:serviceaccounts:{ns}")
+                        }
+                        _ => false,
+                    }
+                })
+        };
+        let mut level = RbacLevel::Default;
+        for crb in self.namespace_members(Kind::ClusterRoleBinding, "") {
+            if !binds(&crb.object) {
+                continue;
+            }
+            match self.role_rules(&crb.object, "") {
+                Some(rules) if is_admin(rules) => return RbacLevel::ClusterAdmin,
+                Some(rules) if !rules.is_empty() => level = RbacLevel::ElevatedClusterWide,
+                _ => {}
+            }
+        }
+        if level == RbacLevel::Default {
+            for rb in self.namespace_members(Kind::RoleBinding, ns) {
+                if binds(&rb.object)
+                    && self
+                        .role_rules(&rb.object, ns)
+                        .is_some_and(|r| !r.is_empty())
+                {
+                    level = RbacLevel::ElevatedInNamespace;
+                    break;
+                }
+            }
+        }
+        level
+    }
+
+    /// The rules of the role a binding refers to (a RoleBinding may refer to a ClusterRole).
+    fn role_rules(&self, binding: &Value, namespace: &str) -> Option<&Vec<Value>> {
+        let role_ref = binding.get("roleRef")?;
+        let name = role_ref.get("name")?.as_str()?.to_string();
+        let uid = match role_ref.get("kind")?.as_str()? {
+            "ClusterRole" => self
+                .by_name
+                .get(&(Kind::ClusterRole, String::new(), name))?,
+            "Role" => self
+                .by_name
+                .get(&(Kind::Role, namespace.to_string(), name))?,
+            _ => return None,
+        };
+        self.entries.get(uid)?.object.get("rules")?.as_array()
+    }
+}
+
+fn is_admin(rules: &[Value]) -> bool {
+    let all = |rule: &Value, field: &str| {
+        rule.get(field)
+            .and_then(Value::as_array)
+            .is_some_and(|v| v.iter().any(|x| x.as_str() == Some("*")))
+    };
+    rules
+        .iter()
+        .any(|r| all(r, "verbs") && all(r, "resources") && all(r, "apiGroups"))
+}
+
+fn int(v: Option<&Value>) -> i32 {
+    v.and_then(Value::as_i64)
+        .and_then(|n| i32::try_from(n).ok())
+        .unwrap_or(0)
+}
+
+fn protocol(port: &Value) -> String {
+    port.get("protocol")
+        .and_then(Value::as_str)
+        .unwrap_or("TCP")
+        .to_string()
+}
+
+/// The pod template of a workload (the pod itself for a Pod).
+pub fn pod_template(kind: Kind, object: &Value) -> Option<&Value> {
+    match kind {
+        Kind::Pod => Some(object),
+        Kind::CronJob => object
+            .get("spec")?
+            .get("jobTemplate")?
+            .get("spec")?
+            .get("template"),
+        _ => object.get("spec")?.get("template"),
+    }
+}
+
+fn policy_types(spec: &Value) -> (bool, bool) {
+    match spec.get("policyTypes").and_then(Value::as_array) {
+        Some(types) => (
+            types.iter().any(|t| t.as_str() == Some("Ingress")),
+            types.iter().any(|t| t.as_str() == Some("Egress")),
+        ),
+        // Without policyTypes: Ingress always, Egress when egress rules are given.
+        None => (true, spec.get("egress").is_some()),
+    }
+}
+
+fn labels_match(
+    wanted: &serde_json::Map<String, Value>,
+    labels: Option<&serde_json::Map<String, Value>>,
+) -> bool {
+    wanted
+        .iter()
+        .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+}
+
+/// A Kubernetes label selector (`matchLabels` and `matchExpressions`); empty selects everything.
+pub fn selector_matches(
+    selector: Option<&Value>,
+    labels: Option<&serde_json::Map<String, Value>>,
+) -> bool {
+    let Some(selector) = selector else {
+        return true;
+    };
+    if let Some(wanted) = selector.get("matchLabels").and_then(Value::as_object)
+        && !labels_match(wanted, labels)
+    {
+        return false;
+    }
+    let value = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
+    selector
+        .get("matchExpressions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .all(|e| {
+            let key = e.get("key").and_then(Value::as_str).unwrap_or_default();
+            let values: Vec<&str> = e
+                .get("values")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            match e
+                .get("operator")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+            {
+                "In" => value(key).is_some_and(|v| values.contains(&v)),
+                "NotIn" => value(key).is_none_or(|v| !values.contains(&v)),
+                "Exists" => value(key).is_some(),
+                "DoesNotExist" => value(key).is_none(),
+                _ => false,
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests;
