@@ -38,7 +38,8 @@ struct World {
     _dir: tempfile::TempDir,
     api: ApiServer,
     central: Running,
-    sensor: rampart_sensor::Sensor,
+    sensor: Option<rampart_sensor::Sensor>,
+    config: Config,
 }
 
 async fn world() -> World {
@@ -65,7 +66,7 @@ async fn world() -> World {
         .expect("sensor certificate");
     api.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}))
         .expect("namespace");
-    let sensor = rampart_sensor::start(Config {
+    let config = Config {
         central: CentralConfig {
             endpoint: format!("https://{}", central.sensor_addr),
             server_name: "localhost".into(),
@@ -75,14 +76,14 @@ async fn world() -> World {
             cluster_name: "prod".into(),
         },
         kubeconfig: Some(kubeconfig),
-    })
-    .await
-    .expect("sensor");
+    };
+    let sensor = rampart_sensor::start(config.clone()).await.expect("sensor");
     World {
         _dir: dir,
         api,
         central,
-        sensor,
+        sensor: Some(sensor),
+        config,
     }
 }
 
@@ -151,5 +152,45 @@ async fn a_privileged_deployment_alerts_then_resolves_when_fixed_and_is_gone_whe
         (stored_deployments(&w.central) == vec!["web"]).then_some(())
     })
     .await;
-    assert!(w.sensor.status().connected);
+    assert!(w.sensor.as_ref().is_some_and(|s| s.status().connected));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_sensor_was_away_central_matches_the_cluster_exactly() {
+    let mut w = world().await;
+    for name in ["a", "b", "c"] {
+        w.api.apply(deployment(name, false)).expect("create");
+    }
+    eventually("three deployments in Central", || {
+        (stored_deployments(&w.central) == vec!["a", "b", "c"]).then_some(())
+    })
+    .await;
+    let connections = w.sensor.as_ref().map(|s| s.status().connections);
+    assert_eq!(connections, Some(1));
+
+    // The Sensor stops; meanwhile the cluster changes.
+    w.sensor = None;
+    w.api.delete("Deployment", "shop", "b").expect("delete");
+    w.api.apply(deployment("d", true)).expect("create");
+    w.api.apply(deployment("a", true)).expect("update");
+
+    // A new Sensor process: full resync, deletions included.
+    w.sensor = Some(
+        rampart_sensor::start(w.config.clone())
+            .await
+            .expect("sensor"),
+    );
+    eventually("Central to match the cluster", || {
+        (stored_deployments(&w.central) == vec!["a", "c", "d"]).then_some(())
+    })
+    .await;
+    for name in ["a", "d"] {
+        eventually("the privileged deployments to alert", || {
+            alerts(&w.central, "Privileged Container", name)
+                .iter()
+                .any(|a| a.state == AlertState::Active)
+                .then_some(())
+        })
+        .await;
+    }
 }
