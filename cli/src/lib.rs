@@ -9,6 +9,7 @@ pub mod output;
 pub mod policies;
 pub mod remote;
 pub mod remote_cmds;
+pub mod sensor_cmd;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -60,6 +61,8 @@ pub enum Command {
         #[command(subcommand)]
         command: remote_cmds::AlertCommand,
     },
+    /// Watch a Kubernetes cluster and stream it to Central (one Sensor per cluster).
+    Sensor(sensor_cmd::SensorArgs),
     /// Run everything on this machine with embedded defaults (today: Central with its store in
     /// ./rampart-data and the Sensor endpoint).
     Up(central_cmd::StartArgs),
@@ -205,6 +208,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitCode {
         Command::Alert { command } => remote
             .require("rampart alert")
             .and_then(|r| remote_cmds::alert(&r, command, out)),
+        Command::Sensor(args) => sensor_cmd::run(args, out),
         Command::Up(args) => {
             central_cmd::run(central_cmd::CentralCommand::Start(args), remote, out)
         }

@@ -1,0 +1,81 @@
+//! `rampart sensor`: watch a cluster and stream it to Central.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct SensorArgs {
+    /// Central's Sensor endpoint (mTLS gRPC).
+    #[arg(
+        long,
+        env = "RAMPART_CENTRAL",
+        default_value = "https://localhost:8444"
+    )]
+    pub central: String,
+    /// The name Central's certificate carries; defaults to the endpoint's host.
+    #[arg(long, env = "RAMPART_CENTRAL_SERVER_NAME")]
+    pub server_name: Option<String>,
+    /// The cluster's init bundle directory (`rampart central init-bundle generate NAME
+    /// --output-dir DIR`): ca.pem, sensor.pem, sensor-key.pem.
+    #[arg(long, env = "RAMPART_BUNDLE_DIR", value_name = "DIR")]
+    pub bundle_dir: PathBuf,
+    /// The cluster name the bundle was issued for.
+    #[arg(long, env = "RAMPART_CLUSTER_NAME")]
+    pub cluster_name: String,
+    /// Kubeconfig to watch; without it, the in-cluster service account or $KUBECONFIG.
+    #[arg(long, env = "RAMPART_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+fn read(dir: &std::path::Path, file: &str) -> anyhow::Result<String> {
+    let path = dir.join(file);
+    std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+pub fn run(args: SensorArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let host = args
+        .central
+        .split("://")
+        .nth(1)
+        .unwrap_or(&args.central)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let config = rampart_sensor::Config {
+        central: rampart_sensor::CentralConfig {
+            endpoint: args.central.clone(),
+            server_name: args.server_name.unwrap_or(host),
+            ca_pem: read(&args.bundle_dir, "ca.pem")?,
+            cert_pem: read(&args.bundle_dir, "sensor.pem")?,
+            key_pem: read(&args.bundle_dir, "sensor-key.pem")?,
+            cluster_name: args.cluster_name.clone(),
+        },
+        kubeconfig: args.kubeconfig,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let _sensor = rampart_sensor::start(config).await?;
+        let _ = writeln!(
+            out,
+            "Rampart Sensor for cluster {} streaming to {}",
+            args.cluster_name, args.central
+        );
+        let _ = out.flush();
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .context("cannot listen for SIGTERM")?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
+            _ = terminate.recv() => tracing::info!("SIGTERM; stopping"),
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
