@@ -30,6 +30,7 @@ fn record(i: usize) -> DeploymentRecord {
         updated_unix_ms: 1_700_000_000_000,
         generation: 1,
         active_alerts: Vec::new(),
+        context: None,
     }
 }
 

@@ -137,6 +137,7 @@ mod tests {
             updated_unix_ms: 0,
             generation: 0,
             active_alerts: Vec::new(),
+            context: None,
         }
     }
 

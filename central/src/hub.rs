@@ -544,7 +544,13 @@ impl<B: Backend> Session<B> {
                         .and_then(|k| k.as_str())
                         .unwrap_or("Deployment")
                         .to_string();
-                    let active_alerts = self.detect(cluster, event, value, batch, overlay)?;
+                    let context = event
+                        .context
+                        .as_ref()
+                        .filter(|c| c.complete)
+                        .map(cluster_context);
+                    let active_alerts =
+                        self.detect(cluster, event, value, context.clone(), batch, overlay)?;
                     batch.put_deployment(&DeploymentRecord {
                         cluster_id: cluster.id.clone(),
                         id: event.id.clone(),
@@ -556,6 +562,7 @@ impl<B: Backend> Session<B> {
                         updated_unix_ms: now_ms(),
                         generation: cluster.sync_generation,
                         active_alerts,
+                        context,
                     })
                 } else {
                     batch.put_resource(&ResourceRecord {
@@ -597,14 +604,16 @@ impl<B: Backend> Session<B> {
         cluster: &Cluster,
         event: &ResourceEvent,
         object: serde_json::Value,
+        context: Option<rampart_policy::ClusterContext>,
         batch: &mut WriteBatch,
         overlay: &mut Overlay,
     ) -> Result<Vec<String>, String> {
-        let Some(deployment) = Detector::normalize(object, &event.namespace) else {
+        let Some(mut deployment) = Detector::normalize(object, &event.namespace) else {
             // Not a workload the engine understands: its alerts stay as they are.
             let active = self.active_alerts(overlay, &cluster.id, &event.id)?;
             return Ok(active.into_iter().map(|a| a.id).collect());
         };
+        deployment.cluster = context;
         let policies = self.core.policies.current();
         let outcomes = policies.detector.evaluate(&deployment, &cluster.id);
         let mut active = self.active_alerts(overlay, &cluster.id, &event.id)?;
@@ -718,6 +727,27 @@ impl<B: Backend> Session<B> {
 }
 
 /// Sends `Ack(seq)` as each submitted write becomes durable, in submission order.
+/// The Sensor's derived context, as the engine reads it.
+fn cluster_context(c: &v1::DeploymentContext) -> rampart_policy::ClusterContext {
+    rampart_policy::ClusterContext {
+        rbac_level: c.rbac_level.clone(),
+        ingress_network_policy: c.has_ingress_network_policy,
+        egress_network_policy: c.has_egress_network_policy,
+        exposures: c
+            .port_exposures
+            .iter()
+            .map(|e| rampart_policy::PortExposure {
+                container: e.container.clone(),
+                container_port: i64::from(e.container_port),
+                protocol: e.protocol.clone(),
+                level: e.level.clone(),
+                service_name: e.service_name.clone(),
+                node_port: i64::from(e.node_port),
+            })
+            .collect(),
+    }
+}
+
 async fn send_acks(
     mut items: mpsc::Receiver<AckItem>,
     out: mpsc::Sender<Result<MsgToSensor, Status>>,

@@ -59,9 +59,19 @@ pub struct DeploymentRecord {
     /// anyway). A user may have resolved one since; readers check each alert's state.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub active_alerts: Vec<String>,
+    /// What the Sensor derived from the rest of the cluster (exposure, RBAC, NetworkPolicies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<rampart_policy::ClusterContext>,
 }
 
 impl DeploymentRecord {
+    /// The workload as the engine sees it, with the cluster context the Sensor sent.
+    pub fn normalize(&self) -> Option<rampart_policy::Deployment> {
+        let mut d = crate::detect::Detector::normalize(self.object_value().ok()?, &self.namespace)?;
+        d.cluster = self.context.clone();
+        Some(d)
+    }
+
     /// The object as a JSON value.
     pub fn object_value(&self) -> serde_json::Result<serde_json::Value> {
         serde_json::from_str(self.object.get())

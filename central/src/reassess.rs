@@ -13,7 +13,6 @@ use serde::Serialize;
 
 use crate::alerts::{self, Subject};
 use crate::core::Core;
-use crate::detect::Detector;
 use crate::policies::{PolicyError, PolicyState};
 use crate::store::{Backend, WriteBatch};
 
@@ -71,11 +70,7 @@ pub async fn reassess_all<B: Backend>(
             let now = now_ms();
             for record in &page {
                 summary.deployments += 1;
-                let Some(deployment) = record
-                    .object_value()
-                    .ok()
-                    .and_then(|o| Detector::normalize(o, &record.namespace))
-                else {
+                let Some(deployment) = record.normalize() else {
                     continue;
                 };
                 let outcomes = state.detector.evaluate(&deployment, &cluster.id);
@@ -217,11 +212,7 @@ pub fn dry_run<B: Backend>(
             let Some(last) = page.last() else { break };
             after = Some(last.id.clone());
             for record in &page {
-                let Some(deployment) = record
-                    .object_value()
-                    .ok()
-                    .and_then(|o| Detector::normalize(o, &record.namespace))
-                else {
+                let Some(deployment) = record.normalize() else {
                     continue;
                 };
                 result.deployments_evaluated += 1;

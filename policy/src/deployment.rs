@@ -226,6 +226,31 @@ impl Container {
     }
 }
 
+/// What the rest of the cluster says about a workload (the Sensor derives it from Services,
+/// RBAC and NetworkPolicies). Without it, the criteria that need it are not evaluable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterContext {
+    /// `DEFAULT`, `ELEVATED_IN_NAMESPACE`, `ELEVATED_CLUSTER_WIDE` or `CLUSTER_ADMIN`.
+    pub rbac_level: String,
+    pub ingress_network_policy: bool,
+    pub egress_network_policy: bool,
+    pub exposures: Vec<PortExposure>,
+}
+
+/// One way a container port is reachable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PortExposure {
+    pub container: String,
+    pub container_port: i64,
+    pub protocol: String,
+    /// `EXTERNAL`, `NODE`, `HOST`, `INTERNAL` or `ROUTE`.
+    pub level: String,
+    pub service_name: String,
+    pub node_port: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Deployment {
     pub name: String,
@@ -249,6 +274,8 @@ pub struct Deployment {
     /// False when a selector is declared and does not select the pod template's labels.
     pub selector_matches_pod_labels: bool,
     pub containers: Vec<Container>,
+    /// Set by whoever knows the cluster (Central, from the Sensor); `None` from a manifest.
+    pub cluster: Option<ClusterContext>,
 }
 
 /// Sysctls Kubernetes considers safe (namespaced and isolated); anything else needs the kubelet's
@@ -460,6 +487,7 @@ impl Deployment {
             selector_matches_pod_labels: selector.matches(&pod_labels),
             pod_labels,
             containers,
+            cluster: None,
         }
     }
 }

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use crate::compile::{CompiledGroup, CompiledPolicy, CompiledScope, CompiledSection, Matcher};
 use crate::criteria::{Field, Needs, Target};
-use crate::deployment::{Container, Deployment, EnvVar, Mount, Port};
+use crate::deployment::{ClusterContext, Container, Deployment, EnvVar, Mount, Port, PortExposure};
 use crate::policy::BooleanOperator;
 
 /// What the engine knows beyond the deployment itself.
@@ -213,11 +213,16 @@ fn evaluate_section(section: &CompiledSection, policy: &CompiledPolicy, d: &Depl
         .containers
         .iter()
         .filter(|c| !(policy.skip_init_containers && c.is_init));
-    let containers = Tri::any(containers.map(|c| evaluate_container(section, c)));
+    let cluster = d.cluster.as_ref();
+    let containers = Tri::any(containers.map(|c| evaluate_container(section, c, cluster)));
     result.and(containers)
 }
 
-fn evaluate_container(section: &CompiledSection, c: &Container) -> Tri {
+fn evaluate_container(
+    section: &CompiledSection,
+    c: &Container,
+    cluster: Option<&ClusterContext>,
+) -> Tri {
     let mut result = Tri::Match(Vec::new());
     for g in section
         .groups
@@ -231,7 +236,7 @@ fn evaluate_container(section: &CompiledSection, c: &Container) -> Tri {
     }
     if section.has_target(Target::Port) {
         result = result.and(elements(section, Target::Port, &c.ports, |g, p| {
-            port_group(g, c, p)
+            port_group(g, c, p, cluster)
         }));
     }
     if section.has_target(Target::Volume) {
@@ -314,6 +319,23 @@ fn str_group(g: &CompiledGroup, actual: &str, describe: impl Fn(&str) -> String)
 
 fn number_group(g: &CompiledGroup, actual: f64, describe: impl Fn(f64) -> String) -> Tri {
     match_candidates(g, &[actual], |m, n| m.matches_number(*n), |n| describe(*n))
+}
+
+/// ACS's RBAC permission levels, lowest first.
+const RBAC_LEVELS: [&str; 4] = [
+    "DEFAULT",
+    "ELEVATED_IN_NAMESPACE",
+    "ELEVATED_CLUSTER_WIDE",
+    "CLUSTER_ADMIN",
+];
+
+fn rbac_words(level: &str) -> &'static str {
+    match level.to_ascii_uppercase().as_str() {
+        "CLUSTER_ADMIN" => "cluster admin",
+        "ELEVATED_CLUSTER_WIDE" => "elevated cluster-wide",
+        "ELEVATED_IN_NAMESPACE" => "elevated namespace",
+        _ => "default",
+    }
 }
 
 fn unknown(g: &CompiledGroup) -> Tri {
@@ -440,6 +462,52 @@ fn deployment_group(g: &CompiledGroup, d: &Deployment) -> Tri {
                     format!("{kind} uses serviceAccountName")
                 }
             })
+        }
+        Field::HasIngressNetworkPolicy | Field::HasEgressNetworkPolicy => {
+            let Some(cluster) = &d.cluster else {
+                return unknown(g);
+            };
+            let (covered, direction) = if g.criterion.field == Field::HasIngressNetworkPolicy {
+                (cluster.ingress_network_policy, "ingress")
+            } else {
+                (cluster.egress_network_policy, "egress")
+            };
+            bool_group(g, covered, |b| {
+                if b {
+                    format!("{kind} has {direction} NetworkPolicies selecting its pods")
+                } else {
+                    format!("No {direction} NetworkPolicy selects the pods of this {kind}")
+                }
+            })
+        }
+        Field::MinimumRbacPermissions => {
+            let Some(cluster) = &d.cluster else {
+                return unknown(g);
+            };
+            let rank = |level: &str| {
+                RBAC_LEVELS
+                    .iter()
+                    .position(|l| l.eq_ignore_ascii_case(level))
+            };
+            let actual = rank(&cluster.rbac_level).unwrap_or(0);
+            // "at least this level": the service account's level meets or exceeds the value.
+            let matched = holds(g, |m| match m {
+                Matcher::Enum(v) => rank(v).is_some_and(|wanted| actual >= wanted),
+                _ => false,
+            });
+            if matched != g.negate {
+                Tri::Match(if g.negate {
+                    Vec::new()
+                } else {
+                    vec![format!(
+                        "Service account '{}' has {} permissions",
+                        d.service_account,
+                        rbac_words(&cluster.rbac_level)
+                    )]
+                })
+            } else {
+                Tri::NoMatch
+            }
         }
         _ => unknown(g),
     }
@@ -655,9 +723,20 @@ fn resource_message(who: Who<'_>, what: &str, n: f64, unit: &str) -> String {
     }
 }
 
-fn port_group(g: &CompiledGroup, c: &Container, p: &Port) -> Tri {
+fn port_group(g: &CompiledGroup, c: &Container, p: &Port, cluster: Option<&ClusterContext>) -> Tri {
     let who = who(c);
     let port = format_args!("{}/{}", p.container_port, p.protocol);
+    // How this port is exposed, when the cluster is known.
+    let exposures: Option<Vec<&PortExposure>> = cluster.map(|cl| {
+        cl.exposures
+            .iter()
+            .filter(|e| {
+                e.container == c.name
+                    && e.container_port == p.container_port
+                    && e.protocol.eq_ignore_ascii_case(&p.protocol)
+            })
+            .collect()
+    });
     match g.criterion.field {
         Field::ExposedPort => number_group(g, p.container_port as f64, |_| {
             format!("{who} exposes port {port}")
@@ -665,28 +744,81 @@ fn port_group(g: &CompiledGroup, c: &Container, p: &Port) -> Tri {
         Field::ExposedPortProtocol => {
             str_group(g, &p.protocol, |_| format!("{who} exposes port {port}"))
         }
-        // A hostPort is known from the manifest; Services that expose the port are not.
-        Field::ExposedNodePort => match p.host_port {
-            Some(h) if !g.negate && holds(g, |m| m.matches_number(h as f64)) => {
-                Tri::Match(vec![format!(
-                    "{who} exposes port {port} on node port {h} (hostPort)"
-                )])
+        Field::ExposedNodePort => match exposures {
+            Some(exposures) => {
+                let mut node_ports: Vec<(i64, String)> = exposures
+                    .iter()
+                    .filter(|e| e.node_port > 0)
+                    .map(|e| {
+                        let via = if e.service_name.is_empty() {
+                            "hostPort".to_string()
+                        } else {
+                            format!("service '{}'", e.service_name)
+                        };
+                        (e.node_port, via)
+                    })
+                    .collect();
+                if let Some(h) = p.host_port
+                    && !node_ports.iter().any(|(n, _)| *n == h)
+                {
+                    node_ports.push((h, "hostPort".to_string()));
+                }
+                match_candidates(
+                    g,
+                    &node_ports,
+                    |m, (n, _)| m.matches_number(*n as f64),
+                    |(n, via)| format!("{who} exposes port {port} on node port {n} ({via})"),
+                )
             }
-            _ => unknown(g),
-        },
-        Field::PortExposureMethod => {
-            let host = Matcher::Enum("HOST".into());
-            let wants_host = holds(
-                g,
-                |m| matches!((m, &host), (Matcher::Enum(a), Matcher::Enum(b)) if a == b),
-            );
-            match p.host_port {
-                Some(h) if !g.negate && wants_host => Tri::Match(vec![format!(
-                    "{who} exposes port {port} with exposure HOST (hostPort {h})"
-                )]),
+            // A hostPort is known from the manifest; Services that expose the port are not.
+            None => match p.host_port {
+                Some(h) if !g.negate && holds(g, |m| m.matches_number(h as f64)) => {
+                    Tri::Match(vec![format!(
+                        "{who} exposes port {port} on node port {h} (hostPort)"
+                    )])
+                }
                 _ => unknown(g),
+            },
+        },
+        Field::PortExposureMethod => match exposures {
+            Some(exposures) => {
+                let mut levels: Vec<(String, String)> = exposures
+                    .iter()
+                    .map(|e| (e.level.to_ascii_uppercase(), e.service_name.clone()))
+                    .collect();
+                if p.host_port.is_some() && !levels.iter().any(|(l, _)| l == "HOST") {
+                    levels.push(("HOST".to_string(), String::new()));
+                }
+                if levels.is_empty() {
+                    levels.push(("UNSET".to_string(), String::new()));
+                }
+                match_candidates(
+                    g,
+                    &levels,
+                    |m, (l, _)| m.matches_str(l),
+                    |(l, svc)| {
+                        if svc.is_empty() {
+                            format!("{who} exposes port {port} with exposure {l}")
+                        } else {
+                            format!("{who} exposes port {port} with exposure {l} (service '{svc}')")
+                        }
+                    },
+                )
             }
-        }
+            None => {
+                let host = Matcher::Enum("HOST".into());
+                let wants_host = holds(
+                    g,
+                    |m| matches!((m, &host), (Matcher::Enum(a), Matcher::Enum(b)) if a == b),
+                );
+                match p.host_port {
+                    Some(h) if !g.negate && wants_host => Tri::Match(vec![format!(
+                        "{who} exposes port {port} with exposure HOST (hostPort {h})"
+                    )]),
+                    _ => unknown(g),
+                }
+            }
+        },
         _ => unknown(g),
     }
 }

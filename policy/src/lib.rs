@@ -23,6 +23,6 @@ pub mod quantity;
 pub mod yaml;
 
 pub use compile::{CompiledPolicy, ValidationError, compile};
-pub use deployment::{Container, Deployment, Workload, WorkloadKind};
+pub use deployment::{ClusterContext, Container, Deployment, PortExposure, Workload, WorkloadKind};
 pub use engine::{EvalContext, Outcome, evaluate};
 pub use policy::{LifecycleStage, Policy, Severity};

@@ -500,6 +500,89 @@ fn criteria_needing_more_than_a_manifest_are_not_evaluable() {
     }
 }
 
+#[test]
+fn cluster_context_criteria_evaluate_once_the_cluster_is_known() {
+    use rampart_policy::{ClusterContext, PortExposure};
+    let mut d = workload(
+        "",
+        "containers: [{name: app, image: a:1, ports: [{containerPort: 8080}, {containerPort: 9090}]}]",
+    );
+    d.cluster = Some(ClusterContext {
+        rbac_level: "ELEVATED_CLUSTER_WIDE".into(),
+        ingress_network_policy: true,
+        egress_network_policy: false,
+        exposures: vec![PortExposure {
+            container: "app".into(),
+            container_port: 8080,
+            protocol: "TCP".into(),
+            level: "NODE".into(),
+            service_name: "web".into(),
+            node_port: 30080,
+        }],
+    });
+    let cases: &[(&str, &str, bool, Want)] = &[
+        (
+            "Minimum RBAC Permissions",
+            "ELEVATED_IN_NAMESPACE",
+            false,
+            Want::Violated("elevated cluster-wide"),
+        ),
+        (
+            "Minimum RBAC Permissions",
+            "ELEVATED_CLUSTER_WIDE",
+            false,
+            Want::Violated("Service account 'default'"),
+        ),
+        (
+            "Minimum RBAC Permissions",
+            "CLUSTER_ADMIN",
+            false,
+            Want::Pass,
+        ),
+        (
+            "Minimum RBAC Permissions",
+            "CLUSTER_ADMIN",
+            true,
+            Want::Violated(""),
+        ),
+        ("Has Ingress Network Policy", "false", false, Want::Pass),
+        (
+            "Has Egress Network Policy",
+            "false",
+            false,
+            Want::Violated("No egress NetworkPolicy"),
+        ),
+        (
+            "Port Exposure Method",
+            "NODE",
+            false,
+            Want::Violated("port 8080/TCP with exposure NODE (service 'web')"),
+        ),
+        ("Port Exposure Method", "EXTERNAL", false, Want::Pass),
+        // Port 9090 is exposed by nothing: UNSET.
+        (
+            "Port Exposure Method",
+            "UNSET",
+            false,
+            Want::Violated("port 9090/TCP with exposure UNSET"),
+        ),
+        (
+            "Exposed Node Port",
+            "> 30000",
+            false,
+            Want::Violated("node port 30080 (service 'web')"),
+        ),
+        ("Exposed Node Port", "< 30000", false, Want::Pass),
+    ];
+    for (field, value, negate, want) in cases {
+        check(
+            &format!("{field} {value} negate={negate}"),
+            outcome(&policy(field, &[value], *negate, false), &d),
+            *want,
+        );
+    }
+}
+
 /// (description, section groups as JSON, pod spec, violated?)
 const BOOLEAN_CASES: &[(&str, &str, &str, Option<bool>)] = &[
     (

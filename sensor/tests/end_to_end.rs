@@ -130,11 +130,14 @@ async fn a_privileged_deployment_alerts_then_resolves_when_fixed_and_is_gone_whe
     })
     .await;
     assert_eq!(opened.namespace, "shop");
+    eventually("both deployments in Central", || {
+        (stored_deployments(&w.central) == vec!["api", "web"]).then_some(())
+    })
+    .await;
     assert!(
         alerts(&w.central, "Privileged Container", "api").is_empty(),
         "the unprivileged deployment is not flagged"
     );
-    assert_eq!(stored_deployments(&w.central), vec!["api", "web"]);
 
     // Fixed in the cluster: the alert resolves.
     w.api.apply(deployment("web", false)).expect("update");
@@ -193,4 +196,60 @@ async fn after_the_sensor_was_away_central_matches_the_cluster_exactly() {
         })
         .await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_context_from_the_sensor_decides_exposure_policies() {
+    let w = world().await;
+    // A default policy ACS ships disabled: it needs Services to decide.
+    w.central
+        .core
+        .policies
+        .set_disabled("16790a48-b13d-591b-a802-a66191a3b45e", false)
+        .await
+        .expect("enable");
+    let mut web = deployment("web", false);
+    web["spec"]["template"]["spec"]["containers"][0]["ports"] = json!([{"containerPort": 8080}]);
+    w.api.apply(web).expect("create");
+    eventually("web in Central", || {
+        (stored_deployments(&w.central) == vec!["web"]).then_some(())
+    })
+    .await;
+    let exposed = "Deployments with externally exposed endpoints";
+    assert!(
+        alerts(&w.central, exposed, "web").is_empty(),
+        "an internal-only deployment is not exposed"
+    );
+    // A LoadBalancer Service selecting its pods: the Sensor sends the new context, Central alerts.
+    w.api
+        .apply(json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "web-public", "namespace": "shop"},
+            "spec": {"type": "LoadBalancer", "selector": {"app": "web"},
+                "ports": [{"port": 443, "targetPort": 8080}]}}))
+        .expect("service");
+    let alert = eventually("the exposure alert", || {
+        alerts(&w.central, exposed, "web")
+            .into_iter()
+            .find(|a| a.state == AlertState::Active)
+    })
+    .await;
+    assert!(
+        alert
+            .violations
+            .iter()
+            .any(|v| v.contains("exposure EXTERNAL (service 'web-public')")),
+        "{:?}",
+        alert.violations
+    );
+    // The Service goes away: the alert resolves.
+    w.api
+        .delete("Service", "shop", "web-public")
+        .expect("delete");
+    eventually("the exposure alert to resolve", || {
+        alerts(&w.central, exposed, "web")
+            .iter()
+            .all(|a| a.state == AlertState::Resolved)
+            .then_some(())
+    })
+    .await;
 }

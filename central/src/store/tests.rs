@@ -20,6 +20,7 @@ fn deployment(cluster: &str, id: &str) -> DeploymentRecord {
         updated_unix_ms: 0,
         generation: 0,
         active_alerts: Vec::new(),
+        context: None,
     }
 }
 
