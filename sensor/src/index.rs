@@ -581,40 +581,42 @@ impl Index {
         spec: Option<&Value>,
         labels: Option<&serde_json::Map<String, Value>>,
     ) -> Vec<Exposure> {
-        let containers: Vec<&Value> = spec
+        // Every (container name, port) of the pod template, read once for both passes below.
+        let ports: Vec<(&str, &Value)> = spec
             .and_then(|s| s.get("containers"))
             .and_then(Value::as_array)
-            .map(|c| c.iter().collect())
-            .unwrap_or_default();
+            .into_iter()
+            .flatten()
+            .flat_map(|c| {
+                let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
+                c.get("ports")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(move |p| (name, p))
+            })
+            .collect();
         let mut out = BTreeMap::new();
-        for c in &containers {
-            let cname = c.get("name").and_then(Value::as_str).unwrap_or_default();
-            for p in c
-                .get("ports")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if let Some(host) = p.get("hostPort").and_then(Value::as_i64).filter(|h| *h > 0) {
-                    let e = Exposure {
-                        container: cname.to_string(),
-                        container_port: int(p.get("containerPort")),
-                        protocol: protocol(p),
-                        level: ExposureLevel::Host,
-                        service_name: String::new(),
-                        service_port: 0,
-                        node_port: i32::try_from(host).unwrap_or(0),
-                    };
-                    out.insert(
-                        (
-                            e.level,
-                            e.container.clone(),
-                            e.container_port,
-                            String::new(),
-                        ),
-                        e,
-                    );
-                }
+        for (cname, p) in &ports {
+            if let Some(host) = p.get("hostPort").and_then(Value::as_i64).filter(|h| *h > 0) {
+                let e = Exposure {
+                    container: cname.to_string(),
+                    container_port: int(p.get("containerPort")),
+                    protocol: protocol(p),
+                    level: ExposureLevel::Host,
+                    service_name: String::new(),
+                    service_port: 0,
+                    node_port: i32::try_from(host).unwrap_or(0),
+                };
+                out.insert(
+                    (
+                        e.level,
+                        e.container.clone(),
+                        e.container_port,
+                        String::new(),
+                    ),
+                    e,
+                );
             }
         }
         for svc in self.namespace_members(Kind::Service, &workload.namespace) {
@@ -646,36 +648,28 @@ impl Index {
             {
                 let service_port = int(sp.get("port"));
                 let target = sp.get("targetPort").cloned().unwrap_or(Value::Null);
-                for c in &containers {
-                    let cname = c.get("name").and_then(Value::as_str).unwrap_or_default();
-                    for p in c
-                        .get("ports")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                    {
-                        let cport = int(p.get("containerPort"));
-                        let selected = match &target {
-                            Value::Null => cport == service_port,
-                            Value::Number(n) => n.as_i64() == Some(i64::from(cport)),
-                            Value::String(s) => {
-                                p.get("name").and_then(Value::as_str) == Some(s.as_str())
-                                    || s.parse::<i32>().ok() == Some(cport)
-                            }
-                            _ => false,
-                        };
-                        if selected && protocol(p) == protocol(sp) {
-                            let e = Exposure {
-                                container: cname.to_string(),
-                                container_port: cport,
-                                protocol: protocol(p),
-                                level,
-                                service_name: svc.name.clone(),
-                                service_port,
-                                node_port: int(sp.get("nodePort")),
-                            };
-                            out.insert((level, e.container.clone(), cport, svc.name.clone()), e);
+                for (cname, p) in &ports {
+                    let cport = int(p.get("containerPort"));
+                    let selected = match &target {
+                        Value::Null => cport == service_port,
+                        Value::Number(n) => n.as_i64() == Some(i64::from(cport)),
+                        Value::String(s) => {
+                            p.get("name").and_then(Value::as_str) == Some(s.as_str())
+                                || s.parse::<i32>().ok() == Some(cport)
                         }
+                        _ => false,
+                    };
+                    if selected && protocol(p) == protocol(sp) {
+                        let e = Exposure {
+                            container: cname.to_string(),
+                            container_port: cport,
+                            protocol: protocol(p),
+                            level,
+                            service_name: svc.name.clone(),
+                            service_port,
+                            node_port: int(sp.get("nodePort")),
+                        };
+                        out.insert((level, e.container.clone(), cport, svc.name.clone()), e);
                     }
                 }
             }
