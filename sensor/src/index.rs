@@ -419,12 +419,28 @@ impl Index {
             Kind::ClusterRole | Kind::ClusterRoleBinding => None,
             _ => return,
         };
-        let affected: Vec<String> = self
-            .entries
-            .iter()
-            .filter(|(_, e)| e.kind.is_workload() && scope.is_none_or(|ns| e.namespace == ns))
-            .map(|(uid, _)| uid.clone())
-            .collect();
+        // Only top-level workloads carry a context; a namespaced change looks up that
+        // namespace's members instead of walking the whole index.
+        let affected: Vec<String> = match scope {
+            Some(ns) => Kind::ALL
+                .into_iter()
+                .filter(|k| k.is_workload())
+                .filter_map(|k| self.members.get(&(k, ns.to_string())))
+                .flatten()
+                .filter(|uid| {
+                    self.entries
+                        .get(*uid)
+                        .is_some_and(|e| e.controller.is_none())
+                })
+                .cloned()
+                .collect(),
+            None => self
+                .entries
+                .iter()
+                .filter(|(_, e)| self.is_top_level(e))
+                .map(|(uid, _)| uid.clone())
+                .collect(),
+        };
         self.dirty.extend(affected);
     }
 

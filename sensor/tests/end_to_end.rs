@@ -9,18 +9,8 @@ use rampart_sensor::{CentralConfig, Config};
 use rampart_test_support::ApiServer;
 use serde_json::{Value, json};
 
-async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(t) = check() {
-            return t;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+async fn eventually<T>(what: &str, check: impl FnMut() -> Option<T>) -> T {
+    rampart_test_support::eventually(what, Duration::from_secs(30), check).await
 }
 
 fn deployment(name: &str, privileged: bool) -> Value {

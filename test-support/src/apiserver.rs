@@ -1,5 +1,5 @@
-//! A Kubernetes API server for tests and demos, speaking the real protocol over HTTPS so that
-//! kube-rs runs against it unchanged from a kubeconfig:
+//! A Kubernetes API server for tests (and, later, `rampart up --demo`), speaking the real
+//! protocol over HTTPS so that kube-rs runs against it unchanged from a kubeconfig:
 //!
 //! - discovery (`/version`, `/api`, `/apis`, resource lists) for the resources in [`RESOURCES`];
 //! - list with `resourceVersion` in the list metadata and chunking (`limit` / `continue`);
@@ -13,7 +13,7 @@
 //!
 //! What it does not do: admission, validation beyond the object's identity, field and label
 //! selectors, server-side apply, and controllers (a Deployment does not create Pods by itself;
-//! tests and the demo create what a controller would, with owner references).
+//! tests create what a controller would, with owner references).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -68,7 +68,7 @@ const fn r(
     }
 }
 
-/// Everything the Sensor watches (and ConfigMaps, for completeness of a demo cluster).
+/// Everything the Sensor watches (and ConfigMaps).
 pub const RESOURCES: &[Resource] = &[
     r("", "v1", "namespaces", "Namespace", false, false),
     r("", "v1", "nodes", "Node", false, false),
@@ -324,8 +324,7 @@ impl ApiServer {
         let mut server_config = server_config;
         server_config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
 
-        let mut token = [0u8; 24];
-        getrandom_token(&mut token);
+        let token: [u8; 24] = rand::random();
         let (events, _) = broadcast::channel(4096);
         let shared = Arc::new(Shared {
             objects: Mutex::new(Objects {
@@ -449,16 +448,6 @@ impl ApiServer {
     /// The current resource version.
     pub fn resource_version(&self) -> u64 {
         self.shared.lock().rv
-    }
-}
-
-fn getrandom_token(out: &mut [u8]) {
-    // uuid's v4 generator is a CSPRNG; two of them fill 24 bytes without another dependency.
-    let a = uuid::Uuid::new_v4();
-    let b = uuid::Uuid::new_v4();
-    let all: Vec<u8> = a.as_bytes().iter().chain(b.as_bytes()).copied().collect();
-    for (o, v) in out.iter_mut().zip(all) {
-        *o = v;
     }
 }
 

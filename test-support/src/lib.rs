@@ -1,27 +1,28 @@
-//! What Rampart's tests and demos share. No real Kubernetes API server can run on the machines
-//! that build Rampart, so [`apiserver`] is one: it speaks the real list/watch protocol over HTTPS,
-//! and kube-rs (the Sensor's client) runs against it unchanged, from a kubeconfig.
-//! [`demo`] seeds it with a small realistic cluster for `rampart up --demo`.
+//! What Rampart's tests share. No real Kubernetes API server can run on the machines that build
+//! Rampart, so [`apiserver`] is one: it speaks the real list/watch protocol over HTTPS, and
+//! kube-rs (the Sensor's client) runs against it unchanged, from a kubeconfig.
 
 pub mod apiserver;
-pub mod demo;
 mod patch;
 
 pub use apiserver::{ApiServer, Error};
 
 /// Polls `check` until it returns `Some`, or panics after `deadline` (tests wait for outcomes
-/// this way instead of sleeping).
-pub fn eventually<T>(
+/// this way instead of sleeping a fixed time).
+pub async fn eventually<T>(
     what: &str,
     deadline: std::time::Duration,
     mut check: impl FnMut() -> Option<T>,
 ) -> T {
-    let start = std::time::Instant::now();
+    let until = tokio::time::Instant::now() + deadline;
     loop {
         if let Some(t) = check() {
             return t;
         }
-        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(
+            tokio::time::Instant::now() < until,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
 }

@@ -1,1 +1,0 @@
-//! A small realistic cluster for `rampart up --demo`.
