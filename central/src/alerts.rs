@@ -54,6 +54,34 @@ pub struct AlertRecord {
     pub first_occurred_unix_ms: i64,
     pub time_unix_ms: i64,
     pub resolved_unix_ms: Option<i64>,
+    /// What was done to the workload about this alert, most recent first (bounded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub enforcements: Vec<Enforcement>,
+}
+
+/// Most enforcement records kept on one alert.
+pub const MAX_ENFORCEMENTS: usize = 10;
+
+/// One enforcement the Sensor carried out, or failed to, for an alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Enforcement {
+    /// `SCALE_TO_ZERO_ENFORCEMENT`, `UNSATISFIABLE_NODE_CONSTRAINT_ENFORCEMENT`, ...
+    pub action: String,
+    pub succeeded: bool,
+    pub message: String,
+    pub time_unix_ms: i64,
+    /// Set when Central ordered it; empty for the Sensor's own backstop enforcement.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub order_id: String,
+}
+
+impl AlertRecord {
+    /// Records an enforcement, newest first, keeping at most [`MAX_ENFORCEMENTS`].
+    pub fn record_enforcement(&mut self, e: Enforcement) {
+        self.enforcements.insert(0, e);
+        self.enforcements.truncate(MAX_ENFORCEMENTS);
+    }
 }
 
 /// The deployment an evaluation was about.
@@ -114,6 +142,7 @@ pub fn decide_deploy_time(
                     first_occurred_unix_ms: now_ms,
                     time_unix_ms: now_ms,
                     resolved_unix_ms: None,
+                    enforcements: Vec::new(),
                 }),
             },
             Outcome::Pass | Outcome::OutOfScope | Outcome::Excluded(_) => {

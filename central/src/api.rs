@@ -76,6 +76,7 @@ pub const ROUTES: &[(&str, &str, Option<Access>)] = &[
     ("PATCH", "/v1/alerts/resolve", Some(Access::Write)),
     ("GET", "/v1/alerts/{id}", Some(Access::Read)),
     ("PATCH", "/v1/alerts/{id}/resolve", Some(Access::Write)),
+    ("POST", "/v1/alerts/{id}/enforce", Some(Access::Write)),
     ("POST", "/v1/detect/deploy/yaml", Some(Access::Detect)),
     ("GET", "/v1/init-bundles", Some(Access::Write)),
     ("POST", "/v1/init-bundles", Some(Access::Write)),
@@ -441,6 +442,7 @@ pub fn router<B: Backend>(api: Shared<B>) -> Router {
             "/v1/alerts/resolve",
             axum::routing::patch(resolve_alerts::<B>),
         )
+        .route("/v1/alerts/{id}/enforce", post(enforce_alert::<B>))
         .route("/v1/alerts/{id}", get(get_alert::<B>))
         .route(
             "/v1/alerts/{id}/resolve",
@@ -1069,6 +1071,93 @@ async fn get_alert<B: Backend>(
     };
     let policy = api.core.policies.current().get(&alert.policy_id).cloned();
     json(&serde_json::json!({ "alert": alert, "policy": policy }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct EnforceRequest {
+    /// Defaults to the policy's deploy-time action.
+    #[serde(default)]
+    action: Option<String>,
+}
+
+/// Orders the alert's Sensor to act on the workload now (scale to zero, node constraint, or
+/// delete its pods). The order goes to the live stream; the outcome is recorded on the alert
+/// when the Sensor reports it.
+async fn enforce_alert<B: Backend>(
+    State(api): State<Shared<B>>,
+    Path(id): Path<String>,
+    Limited(body): JsonBody,
+) -> ApiResult<Response> {
+    let request: EnforceRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        EnforceRequest::default()
+    } else {
+        parse_json(&body)?
+    };
+    let Some(alert) = alerts::persist::get(&api.core.store, &id)? else {
+        return Err(ApiError::NotFound(format!("no alert '{id}'")));
+    };
+    if alert.state != AlertState::Active {
+        return Err(ApiError::Conflict(format!(
+            "alert '{id}' is {}; only active alerts can be enforced",
+            alert.state.as_str()
+        )));
+    }
+    const ACTIONS: [&str; 3] = [
+        "SCALE_TO_ZERO_ENFORCEMENT",
+        "UNSATISFIABLE_NODE_CONSTRAINT_ENFORCEMENT",
+        "KILL_POD_ENFORCEMENT",
+    ];
+    let policy = api.core.policies.current().get(&alert.policy_id).cloned();
+    let action = match request.action {
+        Some(a) if ACTIONS.contains(&a.as_str()) => a,
+        Some(a) => {
+            return Err(ApiError::BadRequest(format!(
+                "unknown action '{a}'; use one of {}",
+                ACTIONS.join(", ")
+            )));
+        }
+        None => {
+            use rampart_policy::policy::EnforcementAction as E;
+            let actions = policy
+                .as_ref()
+                .map(|p| p.enforcement_actions.clone())
+                .unwrap_or_default();
+            if actions.contains(&E::ScaleToZero) {
+                ACTIONS[0].to_string()
+            } else if actions.contains(&E::UnsatisfiableNodeConstraint) {
+                ACTIONS[1].to_string()
+            } else if actions.contains(&E::KillPod) {
+                ACTIONS[2].to_string()
+            } else {
+                return Err(ApiError::BadRequest(
+                    "the alert's policy has no enforcement action; name one in \"action\"".into(),
+                ));
+            }
+        }
+    };
+    let order = rampart_proto::v1::EnforcementOrder {
+        order_id: uuid::Uuid::now_v7().to_string(),
+        deployment_id: alert.deployment_id.clone(),
+        action: action.clone(),
+        alert_id: alert.id.clone(),
+        policy_id: alert.policy_id.clone(),
+    };
+    let order_id = order.order_id.clone();
+    api.core
+        .orders
+        .send(&alert.cluster_id, order)
+        .map_err(|e| ApiError::Conflict(e.to_string()))?;
+    tracing::info!(alert = %alert.id, order = %order_id, %action, "enforcement ordered");
+    let mut response = json(&serde_json::json!({
+        "orderId": order_id,
+        "alertId": alert.id,
+        "clusterId": alert.cluster_id,
+        "deploymentId": alert.deployment_id,
+        "action": action,
+    }))?;
+    *response.status_mut() = StatusCode::ACCEPTED;
+    Ok(response)
 }
 
 /// Resolves alerts by id, cluster by cluster: holding the cluster's lane, after one commit

@@ -21,6 +21,7 @@ pub struct Core<B: Backend> {
     pub lanes: Lanes,
     pub refusals: RefusalLog,
     pub metrics: Metrics,
+    pub orders: crate::orders::OrderRouter,
 }
 
 impl<B: Backend> Core<B> {
@@ -43,6 +44,7 @@ impl<B: Backend> Core<B> {
             lanes: Lanes::default(),
             refusals,
             metrics,
+            orders: crate::orders::OrderRouter::default(),
         }))
     }
 }

@@ -28,13 +28,13 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::alerts::{self, AlertRecord, Subject};
 use crate::commit::Durable;
 use crate::core::Core;
-use crate::detect::Detector;
 use crate::lanes::Overlay;
 use crate::metrics::ClusterLabel;
 use crate::model::{Cluster, ConnectionState, DeploymentRecord, ResourceRecord};
 use crate::pki::{Identity, Service, identity_of};
 use crate::policies::PolicyState;
 use crate::store::{Backend, Table, WriteBatch};
+use rampart_policy::detect::Detector;
 
 /// How long a new stream may take to send its hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
@@ -89,6 +89,15 @@ impl Slots {
             })
         }))
     }
+}
+
+/// What a session listens to besides the Sensor.
+struct Inputs<'a> {
+    /// The session owning the cluster; this one stops when it changes.
+    owner: &'a mut tokio::sync::watch::Receiver<u64>,
+    session_id: u64,
+    policy_updates: &'a mut tokio::sync::watch::Receiver<Arc<PolicyState>>,
+    orders: &'a mut mpsc::Receiver<v1::EnforcementOrder>,
 }
 
 /// How long a new stream waits for the one it supersedes to stop.
@@ -327,16 +336,21 @@ impl<B: Backend> Session<B> {
 
         let (acks, ack_rx) = mpsc::channel::<AckItem>(ACK_WINDOW);
         let acker = tokio::spawn(send_acks(ack_rx, self.out.clone()));
+        let mut orders = self.core.orders.register(&cluster.id, session_id);
         let result = self
             .stream_loop(
                 &mut inbound,
                 &mut cluster,
                 &acks,
-                &mut owner,
-                session_id,
-                &mut policy_updates,
+                Inputs {
+                    owner: &mut owner,
+                    session_id,
+                    policy_updates: &mut policy_updates,
+                    orders: &mut orders,
+                },
             )
             .await;
+        self.core.orders.unregister(&cluster.id, session_id);
         self.core
             .metrics
             .sensor_connected
@@ -361,10 +375,14 @@ impl<B: Backend> Session<B> {
         inbound: &mut Streaming<MsgFromSensor>,
         cluster: &mut Cluster,
         acks: &mpsc::Sender<AckItem>,
-        owner: &mut tokio::sync::watch::Receiver<u64>,
-        session_id: u64,
-        policy_updates: &mut tokio::sync::watch::Receiver<Arc<PolicyState>>,
+        inputs: Inputs<'_>,
     ) -> Result<(), Status> {
+        let Inputs {
+            owner,
+            session_id,
+            policy_updates,
+            orders,
+        } = inputs;
         let lane = self.core.lanes.lane(&cluster.id);
         let messages = self
             .core
@@ -381,6 +399,13 @@ impl<B: Backend> Session<B> {
                     if changed.is_ok() {
                         let policies = Arc::clone(&policy_updates.borrow_and_update());
                         self.send_policies(&policies).await?;
+                    }
+                    continue;
+                }
+                order = orders.recv() => {
+                    if let Some(order) = order {
+                        tracing::info!(cluster = %cluster.id, order = %order.order_id, action = %order.action, deployment = %order.deployment_id, "enforcement order sent");
+                        self.send(ToSensor::Enforcement(order)).await?;
                     }
                     continue;
                 }
@@ -431,15 +456,42 @@ impl<B: Backend> Session<B> {
                     tracing::info!(cluster = %cluster.id, removed, "reconciled after sync");
                 }
                 Some(FromSensor::Health(h)) => {
+                    let now = now_ms();
                     cluster.dropped_events = h.dropped_events;
+                    cluster.buffered_events = h.buffered_events;
+                    if !h.collector_mode.is_empty() {
+                        cluster.collector_mode = h.collector_mode.clone();
+                    }
+                    cluster.last_contact_unix_ms = Some(now);
+                    cluster.last_health_unix_ms = Some(now);
+                    let label = ClusterLabel {
+                        cluster: cluster.id.clone(),
+                    };
                     self.core
                         .metrics
                         .sensor_dropped_events
-                        .get_or_create(&ClusterLabel {
-                            cluster: cluster.id.clone(),
-                        })
+                        .get_or_create(&label)
                         .set(i64::try_from(h.dropped_events).unwrap_or(i64::MAX));
-                    cluster.last_contact_unix_ms = Some(now_ms());
+                    self.core
+                        .metrics
+                        .sensor_buffered_events
+                        .get_or_create(&label)
+                        .set(i64::try_from(h.buffered_events).unwrap_or(i64::MAX));
+                    // Health needs no ack, but the cluster record is kept current.
+                    let mut batch = WriteBatch::default();
+                    batch.put_cluster(cluster).map_err(internal)?;
+                    drop(overlay);
+                    self.core.committer.submit(batch).await.map_err(internal)?;
+                    continue;
+                }
+                Some(FromSensor::EnforcementReport(report)) => {
+                    if let Err(problem) =
+                        self.enforcement_ops(cluster, &report, &mut batch, &mut overlay)
+                    {
+                        self.notice(NoticeKind::InvalidMessage, seq, problem)
+                            .await?;
+                        batch = WriteBatch::default();
+                    }
                 }
                 Some(FromSensor::Hello(_)) => {
                     self.notice(
@@ -452,8 +504,7 @@ impl<B: Backend> Session<B> {
                 Some(
                     FromSensor::AlertResults(_)
                     | FromSensor::Process(_)
-                    | FromSensor::NetworkFlows(_)
-                    | FromSensor::EnforcementReport(_),
+                    | FromSensor::NetworkFlows(_),
                 ) => {
                     self.notice(
                         NoticeKind::UnsupportedMessage,
@@ -582,6 +633,74 @@ impl<B: Backend> Session<B> {
                 Err(format!("resource event {} has no action", event.id))
             }
         }
+    }
+
+    /// Records what the Sensor did on the alert it was about: the deployment's active alert of
+    /// that policy, or the alert the order named.
+    fn enforcement_ops(
+        &self,
+        cluster: &Cluster,
+        report: &v1::EnforcementReport,
+        batch: &mut WriteBatch,
+        overlay: &mut Overlay,
+    ) -> Result<(), String> {
+        if report.deployment_id.is_empty() {
+            return Err("enforcement report without a deployment id".into());
+        }
+        let known = [
+            "SCALE_TO_ZERO_ENFORCEMENT",
+            "UNSATISFIABLE_NODE_CONSTRAINT_ENFORCEMENT",
+            "KILL_POD_ENFORCEMENT",
+        ];
+        self.core
+            .metrics
+            .enforcements
+            .get_or_create(&crate::metrics::EnforcementLabels {
+                cluster: cluster.id.clone(),
+                action: if known.contains(&report.action.as_str()) {
+                    report.action.clone()
+                } else {
+                    "OTHER".into()
+                },
+                succeeded: report.succeeded,
+            })
+            .inc();
+        let enforcement = alerts::Enforcement {
+            action: report.action.clone(),
+            succeeded: report.succeeded,
+            message: report.message.clone(),
+            time_unix_ms: if report.time_unix_ms > 0 {
+                report.time_unix_ms
+            } else {
+                now_ms()
+            },
+            order_id: report.order_id.clone(),
+        };
+        let mut active = self.active_alerts(overlay, &cluster.id, &report.deployment_id)?;
+        if let Some(alert) = active
+            .iter_mut()
+            .find(|a| a.policy_id == report.policy_id && a.state == alerts::AlertState::Active)
+        {
+            alert.record_enforcement(enforcement);
+            alerts::persist::put(batch, alert).map_err(|e| e.to_string())?;
+            overlay.set(&report.deployment_id, active);
+            return Ok(());
+        }
+        let ordered = (!report.order_id.is_empty())
+            .then(|| self.core.orders.alert_of(&report.order_id))
+            .flatten();
+        if let Some(id) = ordered
+            && let Some(mut alert) =
+                alerts::persist::get(&self.core.store, &id).map_err(|e| e.to_string())?
+            && alert.cluster_id == cluster.id
+        {
+            alert.record_enforcement(enforcement);
+            alerts::persist::put(batch, &alert).map_err(|e| e.to_string())?;
+            overlay.forget(&report.deployment_id);
+            return Ok(());
+        }
+        tracing::warn!(cluster = %cluster.id, deployment = %report.deployment_id, policy = %report.policy_id, message = %report.message, "enforcement report matches no alert");
+        Ok(())
     }
 
     fn active_alerts(

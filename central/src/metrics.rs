@@ -14,6 +14,14 @@ pub struct ClusterLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EnforcementLabels {
+    pub cluster: String,
+    /// The enforcement action (a closed set); unknown actions are counted as `OTHER`.
+    pub action: String,
+    pub succeeded: bool,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
     pub method: String,
     pub route: String,
@@ -31,6 +39,8 @@ pub struct Metrics {
     pub sensor_messages: Family<ClusterLabel, Counter>,
     pub sensor_connected: Family<ClusterLabel, Gauge>,
     pub sensor_dropped_events: Family<ClusterLabel, Gauge>,
+    pub sensor_buffered_events: Family<ClusterLabel, Gauge>,
+    pub enforcements: Family<EnforcementLabels, Counter>,
     pub alerts_opened: Counter,
     pub alerts_resolved: Counter,
     pub policy_revision: Gauge,
@@ -53,6 +63,8 @@ impl Metrics {
             sensor_messages: Family::default(),
             sensor_connected: Family::default(),
             sensor_dropped_events: Family::default(),
+            sensor_buffered_events: Family::default(),
+            enforcements: Family::default(),
             alerts_opened: Counter::default(),
             alerts_resolved: Counter::default(),
             policy_revision: Gauge::default(),
@@ -75,8 +87,18 @@ impl Metrics {
         );
         registry.register(
             "sensor_dropped_events",
-            "Runtime events the Sensor reported dropping while Central was away",
+            "Runtime events the Sensor reported dropping because its bounded buffer was full",
             m.sensor_dropped_events.clone(),
+        );
+        registry.register(
+            "sensor_buffered_events",
+            "Runtime events the Sensor held for Central at its last health report",
+            m.sensor_buffered_events.clone(),
+        );
+        registry.register(
+            "enforcements",
+            "Enforcements the Sensors reported, by action and outcome",
+            m.enforcements.clone(),
         );
         registry.register("alerts_opened", "Alerts opened", m.alerts_opened.clone());
         registry.register(

@@ -30,8 +30,16 @@ pub struct Cluster {
     pub connection: ConnectionState,
     /// Highest Sensor sequence number stored durably.
     pub acked_seq: u64,
-    /// Runtime events the Sensor reported dropping while Central was away.
+    /// Runtime events the Sensor reported dropping (its bounded buffer was full).
     pub dropped_events: u64,
+    /// Runtime events the Sensor held for Central at its last health report.
+    #[serde(default)]
+    pub buffered_events: u64,
+    /// How the cluster's collectors see processes (`proc-connector`, `proc-polling`), if any.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub collector_mode: String,
+    #[serde(default)]
+    pub last_health_unix_ms: Option<i64>,
     /// Incremented at every Sensor hello; objects not refreshed in the current generation are
     /// removed when the Sensor's sync marker arrives.
     pub sync_generation: u64,
@@ -67,7 +75,10 @@ pub struct DeploymentRecord {
 impl DeploymentRecord {
     /// The workload as the engine sees it, with the cluster context the Sensor sent.
     pub fn normalize(&self) -> Option<rampart_policy::Deployment> {
-        let mut d = crate::detect::Detector::normalize(self.object_value().ok()?, &self.namespace)?;
+        let mut d = rampart_policy::detect::Detector::normalize(
+            self.object_value().ok()?,
+            &self.namespace,
+        )?;
         d.cluster = self.context.clone();
         Some(d)
     }

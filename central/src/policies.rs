@@ -17,9 +17,9 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::commit::{CommitError, Committer};
-use crate::detect::Detector;
 use crate::hub::PolicySet;
 use crate::store::{Backend, Store, Table, WriteBatch};
+use rampart_policy::detect::Detector;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {

@@ -183,6 +183,7 @@ mod tests {
             first_occurred_unix_ms: 0,
             time_unix_ms: 0,
             resolved_unix_ms: None,
+            enforcements: Vec::new(),
         }
     }
 

@@ -15,6 +15,7 @@ pub mod compile;
 pub mod criteria;
 pub mod defaults;
 pub mod deployment;
+pub mod detect;
 pub mod engine;
 pub mod image;
 pub mod manifest;

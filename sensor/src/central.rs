@@ -7,16 +7,21 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rampart_proto::capabilities;
+
 use rampart_proto::v1::msg_from_sensor::Msg as FromSensor;
 use rampart_proto::v1::msg_to_sensor::Msg as ToSensor;
 use rampart_proto::v1::sensor_service_client::SensorServiceClient;
 use rampart_proto::v1::{
-    DeploymentContext, MsgFromSensor, PortExposure, ResourceAction, ResourceEvent, ResourceKind,
-    SensorHello, SensorState, SyncMarker,
+    DeploymentContext, EnforcementOrder, EnforcementReport, MsgFromSensor, PortExposure,
+    ResourceAction, ResourceEvent, ResourceKind, SensorHealth, SensorHello, SensorState,
+    SyncMarker,
 };
+use tokio::sync::mpsc;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
-use crate::index::{Change, Index, Kind, Outgoing, Published};
+use crate::Shared;
+use crate::index::{Change, Kind, Outgoing, Published};
 
 /// How to reach Central, with the cluster's Sensor certificate from its init bundle.
 #[derive(Debug, Clone)]
@@ -65,12 +70,27 @@ pub struct Status {
     pub connections: u64,
     pub acked_seq: u64,
     pub policies: usize,
+    pub policy_revision: String,
+    /// The enforcer has its baseline and acts on changes.
+    pub enforcing: bool,
+    /// Automatic enforcements skipped because of the break-glass annotation.
+    pub break_glass_skips: u64,
+    /// Workload enforcements carried out (automatic and ordered) and failed.
+    pub enforcements: u64,
+    pub failed_enforcements: u64,
+    /// Runtime messages held for Central, and dropped because the bound was reached.
+    pub buffered_events: u64,
+    pub dropped_events: u64,
 }
 
 const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const HELLO_TIMEOUT: Duration = Duration::from_secs(15);
 const OUTBOUND_QUEUE: usize = 1024;
+/// Runtime messages sent per turn of the loop (resource changes go first).
+const OUTBOX_BATCH: usize = 512;
+/// How often the Sensor reports its health.
+const HEALTH_INTERVAL: Duration = Duration::from_secs(10);
 
 fn proto_kind(kind: Kind) -> ResourceKind {
     match kind {
@@ -131,10 +151,9 @@ fn event(o: &Outgoing, action: ResourceAction) -> ResourceEvent {
 /// Streams the index to Central until dropped, reconnecting forever.
 pub async fn run(
     config: CentralConfig,
-    index: Arc<Mutex<Index>>,
-    changed: Arc<tokio::sync::Notify>,
+    shared: Arc<Shared>,
     kinds: Vec<Kind>,
-    status: Arc<Mutex<Status>>,
+    orders: mpsc::Sender<EnforcementOrder>,
 ) {
     let delivery = Arc::new(Mutex::new(Delivery::default()));
     let mut seq = 0u64;
@@ -143,14 +162,14 @@ pub async fn run(
     loop {
         let started = std::time::Instant::now();
         match session(
-            &config, &index, &changed, &kinds, &delivery, &status, &mut seq, state,
+            &config, &shared, &kinds, &delivery, &orders, &mut seq, state,
         )
         .await
         {
             Ok(()) => tracing::info!("Central closed the stream; reconnecting"),
             Err(error) => tracing::warn!(%error, "Central stream failed; reconnecting"),
         }
-        lock(&status).connected = false;
+        lock(&shared.status).connected = false;
         state = SensorState::Reconnect;
         // A session that lasted a while starts the backoff over.
         if started.elapsed() > MAX_BACKOFF {
@@ -162,9 +181,7 @@ pub async fn run(
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+use crate::lock;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StreamError {
@@ -178,17 +195,18 @@ pub enum StreamError {
     Closed,
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn session(
     config: &CentralConfig,
-    index: &Arc<Mutex<Index>>,
-    changed: &Arc<tokio::sync::Notify>,
+    shared: &Arc<Shared>,
     kinds: &[Kind],
     delivery: &Arc<Mutex<Delivery>>,
-    status: &Arc<Mutex<Status>>,
+    orders: &mpsc::Sender<EnforcementOrder>,
     seq: &mut u64,
     state: SensorState,
 ) -> Result<(), StreamError> {
+    let index = &shared.index;
+    let status = &shared.status;
+    let mut changed = shared.changed.subscribe();
     let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(&config.ca_pem))
         .identity(Identity::from_pem(&config.cert_pem, &config.key_pem))
@@ -205,15 +223,25 @@ async fn session(
         .max_decoding_message_size(64 * 1024 * 1024)
         .max_encoding_message_size(64 * 1024 * 1024);
     let (tx, rx) = tokio::sync::mpsc::channel::<MsgFromSensor>(OUTBOUND_QUEUE);
+    let policy_revision = lock(&shared.policies).revision.clone();
+    let dropped_events = lock(&shared.outbox).dropped();
     tx.send(MsgFromSensor {
         seq: 0,
         msg: Some(FromSensor::Hello(SensorHello {
             protocol_minor: 0,
             sensor_version: env!("CARGO_PKG_VERSION").to_string(),
-            capabilities: vec!["resource-sync".into(), "deployment-context".into()],
+            capabilities: [
+                capabilities::DURABLE_ACKS,
+                capabilities::CONTENT_HASH_DEDUP,
+                capabilities::LOCAL_DETECTION,
+                capabilities::ENFORCEMENT_ORDERS,
+            ]
+            .map(String::from)
+            .to_vec(),
             state: state as i32,
             cluster_name: config.cluster_name.clone(),
-            ..SensorHello::default()
+            policy_revision,
+            dropped_events,
         })),
     })
     .await
@@ -255,6 +283,12 @@ async fn session(
         d.pending.clear();
     }
     {
+        // Runtime messages Central did not make durable go out again, first.
+        let mut outbox = lock(&shared.outbox);
+        outbox.ack(hello.acked_seq);
+        outbox.requeue_in_flight();
+    }
+    {
         let mut s = lock(status);
         s.connected = true;
         s.connections += 1;
@@ -266,22 +300,16 @@ async fn session(
     // acks from arriving.
     let reader = {
         let delivery = Arc::clone(delivery);
-        let status = Arc::clone(status);
+        let shared = Arc::clone(shared);
+        let orders = orders.clone();
         tokio::spawn(async move {
             loop {
                 match inbound.message().await {
                     Ok(Some(m)) => match m.msg {
-                        Some(ToSensor::Ack(a)) => {
-                            lock(&delivery).ack(a.seq);
-                            lock(&status).acked_seq = a.seq;
-                        }
-                        Some(ToSensor::PolicySync(p)) => {
-                            lock(&status).policies = p.policies_json.len();
-                        }
-                        Some(ToSensor::Notice(n)) => {
-                            tracing::warn!(seq = n.seq, message = %n.message, "Central notice");
-                        }
-                        _ => {}
+                        Some(msg) => receive(&shared, &delivery, &orders, msg),
+                        None => tracing::warn!(
+                            "Central sent a message kind this Sensor does not know; ignored"
+                        ),
                     },
                     Ok(None) => return,
                     Err(error) => {
@@ -300,7 +328,7 @@ async fn session(
                 break;
             }
             tokio::select! {
-                _ = changed.notified() => {}
+                _ = changed.changed() => {}
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
             }
         }
@@ -332,6 +360,9 @@ async fn session(
         )
         .await?;
         tracing::info!(objects = snapshot.len(), "initial sync sent to Central");
+        send_health(shared, &tx).await?;
+        let mut health = tokio::time::interval(HEALTH_INTERVAL);
+        health.tick().await;
         loop {
             if reader.is_finished() {
                 return Err(StreamError::Closed);
@@ -366,15 +397,116 @@ async fn session(
                 lock(delivery).pending.insert(*seq, (id, hash));
                 send(&tx, *seq, FromSensor::Event(msg)).await?;
             }
+            // Runtime messages after the resource changes they may refer to.
+            let runtime = lock(&shared.outbox).take(OUTBOX_BATCH);
+            let more = runtime.len() == OUTBOX_BATCH;
+            for msg in runtime {
+                *seq += 1;
+                lock(&shared.outbox).sent(*seq, msg.clone());
+                send(&tx, *seq, msg).await?;
+            }
+            if more {
+                continue;
+            }
             tokio::select! {
-                _ = changed.notified() => {}
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = changed.changed() => {}
+                _ = shared.outbox_ready.notified() => {}
+                _ = health.tick() => send_health(shared, &tx).await?,
             }
         }
     }
     .await;
     reader.abort();
     result
+}
+
+/// One message from Central (acks, policies, orders).
+fn receive(
+    shared: &Shared,
+    delivery: &Mutex<Delivery>,
+    orders: &mpsc::Sender<EnforcementOrder>,
+    msg: ToSensor,
+) {
+    let policies_changed = match msg {
+        ToSensor::Ack(a) => {
+            lock(delivery).ack(a.seq);
+            lock(&shared.outbox).ack(a.seq);
+            lock(&shared.status).acked_seq = a.seq;
+            false
+        }
+        ToSensor::PolicySync(p) => {
+            let problems = lock(&shared.policies).replace(&p.revision, &p.policies_json);
+            for problem in problems {
+                tracing::warn!(%problem, "policy from Central not used for enforcement");
+            }
+            true
+        }
+        ToSensor::PolicyUpsert(p) => {
+            if let Err(problem) = lock(&shared.policies).upsert(&p.revision, &p.policy_json) {
+                tracing::warn!(%problem, "policy from Central not used for enforcement");
+            }
+            true
+        }
+        ToSensor::PolicyDelete(p) => {
+            lock(&shared.policies).delete(&p.revision, &p.policy_id);
+            true
+        }
+        ToSensor::Enforcement(order) => {
+            if let Err(e) = orders.try_send(order) {
+                let order = match e {
+                    mpsc::error::TrySendError::Full(o) | mpsc::error::TrySendError::Closed(o) => o,
+                };
+                tracing::warn!(order = %order.order_id, "too many enforcement orders queued; refused");
+                shared.report(EnforcementReport {
+                    order_id: order.order_id,
+                    deployment_id: order.deployment_id,
+                    policy_id: order.policy_id,
+                    action: order.action,
+                    succeeded: false,
+                    message: "the Sensor has too many enforcement orders queued; retry".into(),
+                    time_unix_ms: 0,
+                });
+            }
+            false
+        }
+        ToSensor::Notice(n) => {
+            tracing::warn!(seq = n.seq, message = %n.message, "Central notice");
+            false
+        }
+        ToSensor::Hello(_) => false,
+    };
+    if policies_changed {
+        {
+            let policies = lock(&shared.policies);
+            let mut status = lock(&shared.status);
+            status.policies = policies.count;
+            status.policy_revision = policies.revision.clone();
+        }
+        shared
+            .policies_changed
+            .send_modify(|v| *v = v.wrapping_add(1));
+    }
+}
+
+async fn send_health(shared: &Shared, tx: &mpsc::Sender<MsgFromSensor>) -> Result<(), StreamError> {
+    let (buffered, dropped) = {
+        let outbox = lock(&shared.outbox);
+        (outbox.len() as u64, outbox.dropped())
+    };
+    send(
+        tx,
+        0,
+        FromSensor::Health(SensorHealth {
+            buffered_events: buffered,
+            dropped_events: dropped,
+            collector_mode: String::new(),
+            time_unix_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                .unwrap_or(0),
+        }),
+    )
+    .await
 }
 
 async fn send(

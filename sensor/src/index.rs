@@ -222,6 +222,9 @@ pub struct Index {
     /// (kind, namespace, name) → uid.
     by_name: HashMap<(Kind, String, String), String>,
     dirty: BTreeSet<String>,
+    /// The same marks for the enforcer, which consumes them at its own pace (and also while
+    /// Central is away).
+    enforcement_dirty: BTreeSet<String>,
     /// What was last handed out per uid: how it was published and its content hash.
     handed_out: HashMap<String, (Published, String, String, u64)>,
     /// Kinds being re-listed: the uids not seen again yet are deleted when the list ends.
@@ -355,6 +358,7 @@ impl Index {
             .insert((kind, namespace.clone(), name.clone()), uid.clone());
         self.mark_affected(kind, &namespace);
         self.dirty.insert(uid.clone());
+        self.enforcement_dirty.insert(uid.clone());
         self.entries.insert(
             uid,
             Entry {
@@ -384,6 +388,7 @@ impl Index {
             .remove(&(kind, entry.namespace.clone(), entry.name.clone()));
         self.mark_affected(kind, &entry.namespace);
         self.dirty.insert(uid.to_string());
+        self.enforcement_dirty.insert(uid.to_string());
     }
 
     /// A watcher starts a full list of `kind` (first start, or after its watch expired).
@@ -441,6 +446,7 @@ impl Index {
                 .map(|(uid, _)| uid.clone())
                 .collect(),
         };
+        self.enforcement_dirty.extend(affected.iter().cloned());
         self.dirty.extend(affected);
     }
 
@@ -549,6 +555,50 @@ impl Index {
             }
         }
         changes
+    }
+
+    /// The top-level workloads changed since the last call, as they are now (`None`: gone).
+    pub fn take_workload_changes(&mut self) -> Vec<(String, Option<Outgoing>)> {
+        let dirty = std::mem::take(&mut self.enforcement_dirty);
+        dirty
+            .into_iter()
+            .filter_map(|uid| match self.entries.get(&uid) {
+                Some(e) if self.is_top_level(e) => {
+                    let o = self.outgoing(&uid);
+                    Some((uid, o))
+                }
+                Some(_) => None,
+                None => Some((uid, None)),
+            })
+            .collect()
+    }
+
+    /// Every top-level workload now.
+    pub fn workloads(&self) -> Vec<Outgoing> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| self.is_top_level(e))
+            .filter_map(|(uid, _)| self.outgoing(uid))
+            .collect()
+    }
+
+    /// (namespace, name) of the pods that roll up to a workload.
+    pub fn pods_of(&self, uid: &str) -> Vec<(String, String)> {
+        let Some(workload) = self.entries.get(uid) else {
+            return Vec::new();
+        };
+        self.namespace_members(Kind::Pod, &workload.namespace)
+            .filter_map(|pod| {
+                let pod_uid = meta(&pod.object, "uid");
+                (self.top_level(pod_uid) == Some(uid))
+                    .then(|| (pod.namespace.clone(), pod.name.clone()))
+            })
+            .collect()
+    }
+
+    /// The kind of an object the index holds.
+    pub fn kind_of(&self, uid: &str) -> Option<Kind> {
+        self.entries.get(uid).map(|e| e.kind)
     }
 
     pub fn has_changes(&self) -> bool {

@@ -3,20 +3,85 @@
 //!
 //! ```text
 //!   kube-rs watchers ──▶ Index (owner roll-up, exposure, RBAC, NetworkPolicy coverage)
-//!                          │ dirty entries, deduplicated by content hash
-//!                          ▼
-//!                    Central stream (hello, sync, synced marker, changes, acks)
+//!                          │ dirty entries                 │ workload changes
+//!                          ▼ (dedup by content hash)       ▼
+//!   Central stream ◀── Outbox (reports, runtime events) ◀── enforcer ──▶ Kubernetes API
+//!   (hello, sync, synced marker, changes, acks; PolicySync and orders in)
 //! ```
 
+pub mod act;
 pub mod central;
+pub mod enforce;
 pub mod index;
+pub mod outbox;
 pub mod watch;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 pub use central::{CentralConfig, Status};
+use enforce::LocalPolicies;
 use index::Index;
+use outbox::Outbox;
+use rampart_proto::v1::EnforcementReport;
+use rampart_proto::v1::msg_from_sensor::Msg as FromSensor;
+
+/// What the Sensor's tasks share.
+#[derive(Debug)]
+pub struct Shared {
+    pub cluster_name: String,
+    pub index: Mutex<Index>,
+    /// Bumped after each change applied to the index.
+    pub changed: tokio::sync::watch::Sender<u64>,
+    /// Central's policies as last received.
+    pub policies: Mutex<LocalPolicies>,
+    pub policies_changed: tokio::sync::watch::Sender<u64>,
+    pub outbox: Mutex<Outbox>,
+    /// Notified when something is queued in the outbox (one consumer: the Central stream).
+    pub outbox_ready: tokio::sync::Notify,
+    pub status: Mutex<Status>,
+}
+
+impl Shared {
+    fn new(cluster_name: String) -> Shared {
+        Shared {
+            cluster_name,
+            index: Mutex::new(Index::new()),
+            changed: tokio::sync::watch::channel(0).0,
+            policies: Mutex::default(),
+            policies_changed: tokio::sync::watch::channel(0).0,
+            outbox: Mutex::default(),
+            outbox_ready: tokio::sync::Notify::new(),
+            status: Mutex::default(),
+        }
+    }
+
+    /// Queues a message for Central.
+    pub fn send(&self, msg: FromSensor) {
+        lock(&self.outbox).push(msg);
+        self.outbox_ready.notify_one();
+    }
+
+    pub fn report(&self, report: EnforcementReport) {
+        {
+            let mut status = lock(&self.status);
+            if report.succeeded {
+                status.enforcements += 1;
+            } else {
+                status.failed_enforcements += 1;
+            }
+        }
+        self.send(FromSensor::EnforcementReport(report));
+    }
+
+    pub fn notify_changed(&self) {
+        self.changed.send_modify(|v| *v = v.wrapping_add(1));
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// What `rampart sensor` needs.
 #[derive(Debug, Clone)]
@@ -43,8 +108,7 @@ pub enum Error {
 /// A running Sensor; dropping it stops every task.
 #[derive(Debug)]
 pub struct Sensor {
-    pub index: Arc<Mutex<Index>>,
-    pub status: Arc<Mutex<Status>>,
+    pub shared: Arc<Shared>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -58,10 +122,11 @@ impl Drop for Sensor {
 
 impl Sensor {
     pub fn status(&self) -> Status {
-        self.status
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        let mut status = lock(&self.shared.status).clone();
+        let outbox = lock(&self.shared.outbox);
+        status.buffered_events = outbox.len() as u64;
+        status.dropped_events = outbox.dropped();
+        status
     }
 }
 
@@ -84,34 +149,33 @@ pub async fn kube_client(kubeconfig: Option<&std::path::Path>) -> Result<kube::C
     Ok(kube::Client::try_from(config)?)
 }
 
-/// Starts the watchers and the stream to Central.
+/// Starts the watchers, the enforcer and the stream to Central.
 pub async fn start(config: Config) -> Result<Sensor, Error> {
     let client = kube_client(config.kubeconfig.as_deref()).await?;
     let kinds = watch::kinds_to_watch(&client).await;
-    let index = Arc::new(Mutex::new(Index::new()));
-    let changed = Arc::new(tokio::sync::Notify::new());
-    let status = Arc::new(Mutex::new(Status::default()));
+    let shared = Arc::new(Shared::new(config.central.cluster_name.clone()));
+    let (orders, orders_rx) = tokio::sync::mpsc::channel(act::ORDER_QUEUE);
     let mut tasks: Vec<tokio::task::JoinHandle<()>> = kinds
         .iter()
         .map(|kind| {
             tokio::spawn(watch::watch_kind(
                 client.clone(),
                 *kind,
-                Arc::clone(&index),
-                Arc::clone(&changed),
+                Arc::clone(&shared),
             ))
         })
         .collect();
+    tasks.push(tokio::spawn(act::run(
+        client,
+        Arc::clone(&shared),
+        kinds.clone(),
+        orders_rx,
+    )));
     tasks.push(tokio::spawn(central::run(
         config.central,
-        Arc::clone(&index),
-        changed,
+        Arc::clone(&shared),
         kinds,
-        Arc::clone(&status),
+        orders,
     )));
-    Ok(Sensor {
-        index,
-        status,
-        tasks,
-    })
+    Ok(Sensor { shared, tasks })
 }

@@ -3,13 +3,14 @@
 //! kube-rs' default exponential backoff, so an API server outage or an expired watch (410) only
 //! delays it — the watcher re-lists and the index removes what disappeared meanwhile.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use futures::StreamExt;
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::{WatchStreamExt, watcher};
 
-use crate::index::{Index, Kind};
+use crate::Shared;
+use crate::index::Kind;
 
 /// Group, version and plural of each kind.
 pub fn api_resource(kind: Kind) -> ApiResource {
@@ -71,13 +72,8 @@ fn to_value(kind: Kind, object: DynamicObject) -> Option<serde_json::Value> {
     }
 }
 
-/// Watches one kind until the task is dropped; `changed` is notified after each applied event.
-pub async fn watch_kind(
-    client: kube::Client,
-    kind: Kind,
-    index: Arc<Mutex<Index>>,
-    changed: Arc<tokio::sync::Notify>,
-) {
+/// Watches one kind until the task is dropped; `shared.changed` moves after each applied event.
+pub async fn watch_kind(client: kube::Client, kind: Kind, shared: Arc<Shared>) {
     let api: Api<DynamicObject> = Api::all_with(client, &api_resource(kind));
     let mut events = watcher(api, watcher::Config::default().page_size(500))
         .default_backoff()
@@ -92,9 +88,7 @@ pub async fn watch_kind(
             }
         };
         {
-            let mut index = index
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut index = crate::lock(&shared.index);
             match event {
                 watcher::Event::Init => index.begin_relist(kind),
                 watcher::Event::InitApply(o) | watcher::Event::Apply(o) => {
@@ -110,6 +104,6 @@ pub async fn watch_kind(
                 watcher::Event::InitDone => index.end_relist(kind),
             }
         }
-        changed.notify_one();
+        shared.notify_changed();
     }
 }

@@ -243,3 +243,230 @@ async fn cluster_context_from_the_sensor_decides_exposure_policies() {
     })
     .await;
 }
+
+const PRIVILEGED_POLICY: &str = "4c8266ea-ae07-5588-8392-7843782925ce";
+
+/// Calls Central's HTTPS API as admin.
+async fn admin_call(central: &Running, method: &str, path: &str, body: Value) -> (u16, Value) {
+    use base64::Engine;
+    let ca = std::fs::read_to_string(&central.ca_file).expect("ca.pem");
+    let password = central.new_admin_password.clone().expect("first start");
+    let url = format!("https://localhost:{}{path}", central.api_addr.port());
+    let method = method.to_string();
+    tokio::task::spawn_blocking(move || {
+        let cert = ureq::tls::Certificate::from_pem(ca.as_bytes())
+            .expect("pem")
+            .to_owned();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(vec![
+                        cert,
+                    ])))
+                    .build(),
+            )
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        let auth = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("admin:{password}"))
+        );
+        let request = ureq::http::Request::builder()
+            .method(method.as_str())
+            .uri(url)
+            .header("Authorization", auth)
+            .header("Content-Type", "application/json")
+            .body(serde_json::to_vec(&body).expect("json"))
+            .expect("request");
+        let mut response = agent.run(request).expect("response");
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    })
+    .await
+    .expect("call")
+}
+
+/// Turns on scale-to-zero for "Privileged Container" and waits until the Sensor has it and
+/// acts on changes.
+async fn enforce_privileged(w: &World, action: &str) {
+    let mut policy = w
+        .central
+        .core
+        .policies
+        .current()
+        .get(PRIVILEGED_POLICY)
+        .cloned()
+        .expect("default policy");
+    policy.enforcement_actions =
+        vec![serde_json::from_value(json!(action)).expect("enforcement action")];
+    w.central
+        .core
+        .policies
+        .update(PRIVILEGED_POLICY, policy)
+        .await
+        .expect("update");
+    let revision = w.central.core.policies.current().sync.revision.clone();
+    eventually("the Sensor to hold the new policies and enforce", || {
+        let s = w.sensor.as_ref()?.status();
+        (s.enforcing && s.policy_revision == revision).then_some(())
+    })
+    .await;
+}
+
+fn replicas(api: &ApiServer, kind: &str, name: &str) -> Option<i64> {
+    api.get(kind, "shop", name)?
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enforced_policy_scales_a_new_violating_workload_to_zero_unless_break_glass() {
+    let w = world().await;
+    // Running before enforcement was switched on: reported, not touched.
+    w.api.apply(deployment("legacy", true)).expect("create");
+    eventually("legacy in Central", || {
+        (stored_deployments(&w.central) == vec!["legacy"]).then_some(())
+    })
+    .await;
+    enforce_privileged(&w, "SCALE_TO_ZERO_ENFORCEMENT").await;
+
+    let mut hotfix = deployment("hotfix", true);
+    hotfix["metadata"]["annotations"] =
+        json!({"admission.rampart.io/break-glass": "INC-4711 outage fix"});
+    w.api.apply(hotfix).expect("create");
+    eventually("the break-glass deployment to be skipped", || {
+        (w.sensor.as_ref()?.status().break_glass_skips >= 1).then_some(())
+    })
+    .await;
+    w.api.apply(deployment("web", true)).expect("create");
+    let mut agent = json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": {"name": "agent", "namespace": "shop"},
+        "spec": {"selector": {"matchLabels": {"app": "agent"}},
+            "template": deployment("agent", true)["spec"]["template"].clone()}});
+    agent["spec"]["template"]["metadata"]["labels"] = json!({"app": "agent"});
+    w.api.apply(agent).expect("create");
+
+    eventually("web scaled to zero in the API server", || {
+        (replicas(&w.api, "Deployment", "web") == Some(0)).then_some(())
+    })
+    .await;
+    eventually("the DaemonSet pinned to no node", || {
+        let ds = w.api.get("DaemonSet", "shop", "agent")?;
+        (ds.pointer("/spec/template/spec/nodeSelector/BlockedByRampart")
+            == Some(&json!(PRIVILEGED_POLICY)))
+        .then_some(())
+    })
+    .await;
+    // Central records what was done on the alert.
+    let alert = eventually("the enforcement on web's alert", || {
+        alerts(&w.central, "Privileged Container", "web")
+            .into_iter()
+            .find(|a| a.state == AlertState::Active && !a.enforcements.is_empty())
+    })
+    .await;
+    let e = &alert.enforcements[0];
+    assert_eq!(e.action, "SCALE_TO_ZERO_ENFORCEMENT");
+    assert!(e.succeeded);
+    assert_eq!(
+        e.message,
+        "Deployment shop/web scaled from 2 to 0 replicas (policy 'Privileged Container')"
+    );
+    assert!(e.order_id.is_empty(), "the Sensor acted on its own");
+
+    // Untouched: the pre-existing and the break-glass deployments.
+    assert_eq!(replicas(&w.api, "Deployment", "legacy"), Some(2));
+    assert_eq!(replicas(&w.api, "Deployment", "hotfix"), Some(2));
+    for name in ["legacy", "hotfix"] {
+        let active = eventually("an active alert", || {
+            alerts(&w.central, "Privileged Container", name)
+                .into_iter()
+                .find(|a| a.state == AlertState::Active)
+        })
+        .await;
+        assert!(
+            active.enforcements.is_empty(),
+            "{name}: {:?}",
+            active.enforcements
+        );
+    }
+    let status = w.sensor.as_ref().map(|s| s.status()).expect("sensor");
+    assert_eq!(status.failed_enforcements, 0);
+    assert_eq!(status.enforcements, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enforcement_ordered_through_the_api_is_executed_and_reported() {
+    let w = world().await;
+    w.api.apply(deployment("legacy", true)).expect("create");
+    let alert = eventually("legacy's alert", || {
+        alerts(&w.central, "Privileged Container", "legacy")
+            .into_iter()
+            .find(|a| a.state == AlertState::Active)
+    })
+    .await;
+    let path = format!("/v1/alerts/{}/enforce", alert.id);
+    // The policy has no enforcement action: the action must be named.
+    let (status, body) = admin_call(&w.central, "POST", &path, json!({})).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) =
+        admin_call(&w.central, "POST", &path, json!({"action": "DROP_TABLES"})).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = admin_call(
+        &w.central,
+        "POST",
+        &path,
+        json!({"action": "SCALE_TO_ZERO_ENFORCEMENT"}),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let order = body["orderId"].as_str().expect("order id").to_string();
+    eventually("legacy scaled to zero", || {
+        (replicas(&w.api, "Deployment", "legacy") == Some(0)).then_some(())
+    })
+    .await;
+    let alert = eventually("the order's outcome on the alert", || {
+        rampart_central::alerts::persist::get(&w.central.core.store, &alert.id)
+            .ok()
+            .flatten()
+            .filter(|a| !a.enforcements.is_empty())
+    })
+    .await;
+    assert_eq!(alert.enforcements[0].order_id, order);
+    assert!(alert.enforcements[0].succeeded, "{:?}", alert.enforcements);
+
+    // With the Sensor away, an order is refused at once rather than queued.
+    let mut w = w;
+    w.sensor = None;
+    eventually("Central to see the Sensor gone", || {
+        let cluster = w
+            .central
+            .core
+            .store
+            .clusters()
+            .ok()?
+            .into_iter()
+            .find(|c| c.name == "prod")?;
+        (cluster.connection == rampart_central::model::ConnectionState::Disconnected).then_some(())
+    })
+    .await;
+    let (status, body) = admin_call(
+        &w.central,
+        "POST",
+        &path,
+        json!({"action": "SCALE_TO_ZERO_ENFORCEMENT"}),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not connected")),
+        "{body}"
+    );
+}

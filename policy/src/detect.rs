@@ -1,9 +1,10 @@
-//! Deploy-time detection in Central: a Sensor-reported Kubernetes object is normalized with the
-//! same code as the CLI and evaluated against the enabled deploy-time policies.
+//! Deploy-time detection on live objects (Central on ingest, the Sensor for enforcement): a
+//! reported Kubernetes object is normalized with the same code as the CLI and evaluated against
+//! the enabled deploy-time policies.
 
-use rampart_policy::compile::{CompiledPolicy, compile};
-use rampart_policy::manifest::{ObjectBody, objects_from_value};
-use rampart_policy::{Deployment, EvalContext, LifecycleStage, Outcome, Policy, evaluate};
+use crate::compile::CompiledPolicy;
+use crate::manifest::{ObjectBody, objects_from_value};
+use crate::{Deployment, EvalContext, LifecycleStage, Outcome, Policy, evaluate};
 
 /// Central detects with the enabled deploy-time policies that have an id (alerts are keyed by it).
 fn detects(p: &Policy) -> bool {
@@ -16,23 +17,6 @@ pub struct Detector {
 }
 
 impl Detector {
-    /// Keeps the enabled policies with the DEPLOY stage (and an id, which alerts are keyed by);
-    /// policies that do not compile are skipped and logged.
-    pub fn new(policies: &[Policy]) -> Detector {
-        let policies = policies
-            .iter()
-            .filter(|p| detects(p))
-            .filter_map(|p| match compile(p) {
-                Ok(c) => Some(c),
-                Err(errors) => {
-                    tracing::warn!(policy = %p.name, ?errors, "policy does not compile; not evaluated");
-                    None
-                }
-            })
-            .collect();
-        Detector { policies }
-    }
-
     /// Keeps the enabled deploy-time policies (with an id) of an already compiled set.
     pub fn from_compiled(compiled: &[CompiledPolicy]) -> Detector {
         Detector {
