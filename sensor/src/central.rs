@@ -298,7 +298,7 @@ async fn session(
 
     // Acks and orders are read by their own task so that a full outbound queue never stops
     // acks from arriving.
-    let reader = {
+    let mut reader = {
         let delivery = Arc::clone(delivery);
         let shared = Arc::clone(shared);
         let orders = orders.clone();
@@ -412,6 +412,8 @@ async fn session(
                 _ = changed.changed() => {}
                 _ = shared.outbox_ready.notified() => {}
                 _ = health.tick() => send_health(shared, &tx).await?,
+                // Central went away: notice at once, not at the next message.
+                _ = &mut reader => return Err(StreamError::Closed),
             }
         }
     }

@@ -26,12 +26,18 @@ impl Drop for CentralProcess {
 /// Starts Central on `data` with free ports and reads its banner; the rest of its stdout is
 /// drained in the background so it never blocks on a full pipe.
 pub fn start_central(data: &std::path::Path) -> CentralProcess {
+    start_central_on(data, "127.0.0.1:0")
+}
+
+/// Like [`start_central`], with the Sensor endpoint on `sensor_listen` (a restarted Central
+/// keeps its address, as it would behind a Service).
+pub fn start_central_on(data: &std::path::Path, sensor_listen: &str) -> CentralProcess {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
         .args([
             "central",
             "start",
             "--sensor-listen",
-            "127.0.0.1:0",
+            sensor_listen,
             "--api-listen",
             "127.0.0.1:0",
             "--data-dir",
