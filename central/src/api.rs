@@ -61,6 +61,11 @@ pub const ROUTES: &[(&str, &str, Option<Access>)] = &[
     ("GET", "/v1/refusals", Some(Access::Read)),
     ("GET", "/v1/deployments", Some(Access::Read)),
     ("GET", "/v1/deployments/{cluster}/{id}", Some(Access::Read)),
+    (
+        "GET",
+        "/v1/deployments/{cluster}/{id}/activity",
+        Some(Access::Read),
+    ),
     ("GET", "/v1/policies", Some(Access::Read)),
     ("POST", "/v1/policies", Some(Access::Write)),
     ("GET", "/v1/policies/{id}", Some(Access::Read)),
@@ -420,6 +425,10 @@ pub fn router<B: Backend>(api: Shared<B>) -> Router {
         .route("/v1/deployments", get(deployments::<B>))
         .route("/v1/deployments/{cluster}/{id}", get(deployment::<B>))
         .route(
+            "/v1/deployments/{cluster}/{id}/activity",
+            get(deployment_activity::<B>),
+        )
+        .route(
             "/v1/policies",
             get(list_policies::<B>).post(create_policy::<B>),
         )
@@ -657,6 +666,20 @@ async fn deployment<B: Backend>(
     };
     let active = alerts::persist::active_for(&api.core.store, &cluster, &id)?;
     json(&serde_json::json!({ "deployment": record, "activeAlerts": active }))
+}
+
+/// What the Collectors saw of a deployment: processes, listening endpoints, flows.
+async fn deployment_activity<B: Backend>(
+    State(api): State<Shared<B>>,
+    Path((cluster, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let core = Arc::clone(&api.core);
+    let activity = tokio::task::spawn_blocking(move || {
+        crate::activity::of_deployment(&core.store, &cluster, &id)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    json(&activity)
 }
 
 #[derive(Serialize)]

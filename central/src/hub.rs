@@ -384,6 +384,7 @@ impl<B: Backend> Session<B> {
             orders,
         } = inputs;
         let lane = self.core.lanes.lane(&cluster.id);
+        let mut recent = crate::activity::Recent::default();
         let messages = self
             .core
             .metrics
@@ -501,11 +502,28 @@ impl<B: Backend> Session<B> {
                     )
                     .await?;
                 }
-                Some(
-                    FromSensor::AlertResults(_)
-                    | FromSensor::Process(_)
-                    | FromSensor::NetworkFlows(_),
-                ) => {
+                Some(FromSensor::Process(p)) => {
+                    crate::activity::process_ops(
+                        &self.core.store,
+                        &mut recent,
+                        &cluster.id,
+                        &p,
+                        &mut batch,
+                    )
+                    .map_err(internal)?;
+                }
+                Some(FromSensor::NetworkFlows(b)) => {
+                    crate::activity::network_ops(
+                        &self.core.store,
+                        &mut recent,
+                        &cluster.id,
+                        &b.flows,
+                        &b.listens,
+                        &mut batch,
+                    )
+                    .map_err(internal)?;
+                }
+                Some(FromSensor::AlertResults(_)) => {
                     self.notice(
                         NoticeKind::UnsupportedMessage,
                         seq,

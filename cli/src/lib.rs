@@ -4,6 +4,7 @@
 //! `policy validate`), 2 usage or input error.
 
 pub mod central_cmd;
+pub mod collector_cmd;
 pub mod input;
 pub mod output;
 pub mod policies;
@@ -63,6 +64,9 @@ pub enum Command {
     },
     /// Watch a Kubernetes cluster and stream it to Central (one Sensor per cluster).
     Sensor(sensor_cmd::SensorArgs),
+    /// See a node's container processes and connections and stream them to the Sensor (one
+    /// Collector per node).
+    Collector(collector_cmd::CollectorArgs),
     /// Run everything on this machine with embedded defaults (today: Central with its store in
     /// ./rampart-data and the Sensor endpoint).
     Up(central_cmd::StartArgs),
@@ -209,6 +213,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitCode {
             .require("rampart alert")
             .and_then(|r| remote_cmds::alert(&r, command, out)),
         Command::Sensor(args) => sensor_cmd::run(args, out),
+        Command::Collector(args) => collector_cmd::run(args, out),
         Command::Up(args) => {
             central_cmd::run(central_cmd::CentralCommand::Start(args), remote, out)
         }

@@ -29,6 +29,17 @@ pub struct SensorArgs {
     /// Kubeconfig to watch; without it, the in-cluster service account or $KUBECONFIG.
     #[arg(long, env = "RAMPART_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
+    /// Where the nodes' Collectors connect (mTLS with the bundle's certificates).
+    #[arg(
+        long,
+        env = "RAMPART_COLLECTOR_LISTEN",
+        default_value = "0.0.0.0:8443",
+        value_name = "ADDR"
+    )]
+    pub collector_listen: std::net::SocketAddr,
+    /// Do not accept Collectors.
+    #[arg(long)]
+    pub no_collectors: bool,
 }
 
 fn read(dir: &std::path::Path, file: &str) -> anyhow::Result<String> {
@@ -56,18 +67,22 @@ pub fn run(args: SensorArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             cluster_name: args.cluster_name.clone(),
         },
         kubeconfig: args.kubeconfig,
+        collector_listen: (!args.no_collectors).then_some(args.collector_listen),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let _sensor = rampart_sensor::start(config).await?;
+        let sensor = rampart_sensor::start(config).await?;
         let _ = writeln!(
             out,
             "Rampart Sensor for cluster {} streaming to {}",
             args.cluster_name, args.central
         );
+        if let Some(addr) = sensor.collector_addr {
+            let _ = writeln!(out, "collector endpoint: {addr}");
+        }
         let _ = out.flush();
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

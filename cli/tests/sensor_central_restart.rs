@@ -146,6 +146,7 @@ async fn the_sensor_reconnects_after_central_is_killed_and_central_matches_the_c
             cluster_name: "prod".into(),
         },
         kubeconfig: Some(kubeconfig),
+        collector_listen: None,
     })
     .await
     .expect("sensor");

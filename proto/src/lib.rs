@@ -1,4 +1,5 @@
-//! The Sensor ↔ Central wire contract (`proto/rampart/sensor/v1/sensor.proto`), generated at
+//! The Sensor ↔ Central wire contract (`proto/rampart/sensor/v1/sensor.proto`) and the
+//! Collector → Sensor one (`proto/rampart/collector/v1/collector.proto`), generated at
 //! build time by `tonic-prost-build` with a vendored `protoc`, plus the version and capability
 //! negotiation both sides share.
 //!
@@ -10,6 +11,12 @@
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
 pub mod v1 {
     tonic::include_proto!("rampart.sensor.v1");
+}
+
+/// The Collector → Sensor contract (`proto/rampart/collector/v1/collector.proto`).
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod collector {
+    tonic::include_proto!("rampart.collector.v1");
 }
 
 /// The minor version of protocol v1 this build speaks.

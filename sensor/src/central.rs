@@ -81,6 +81,8 @@ pub struct Status {
     /// Runtime messages held for Central, and dropped because the bound was reached.
     pub buffered_events: u64,
     pub dropped_events: u64,
+    /// Collectors by node name.
+    pub nodes: std::collections::BTreeMap<String, crate::nodes::NodeStatus>,
 }
 
 const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
@@ -491,17 +493,26 @@ fn receive(
 }
 
 async fn send_health(shared: &Shared, tx: &mpsc::Sender<MsgFromSensor>) -> Result<(), StreamError> {
-    let (buffered, dropped) = {
+    let (buffered, mut dropped) = {
         let outbox = lock(&shared.outbox);
         (outbox.len() as u64, outbox.dropped())
     };
+    // What the nodes dropped counts too; the mode is the weakest any node runs in.
+    let mut modes = std::collections::BTreeSet::new();
+    for n in lock(&shared.status).nodes.values() {
+        dropped += n.dropped_events;
+        if n.connected {
+            modes.insert(n.mode.clone());
+        }
+    }
+    let collector_mode = modes.into_iter().collect::<Vec<_>>().join(",");
     send(
         tx,
         0,
         FromSensor::Health(SensorHealth {
             buffered_events: buffered,
             dropped_events: dropped,
-            collector_mode: String::new(),
+            collector_mode,
             time_unix_ms: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

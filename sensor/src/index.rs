@@ -230,6 +230,27 @@ pub struct Index {
     /// Kinds being re-listed: the uids not seen again yet are deleted when the list ends.
     relisting: HashMap<Kind, BTreeSet<String>>,
     listed: BTreeSet<Kind>,
+    /// Container runtime id → (pod uid, container name), from the pods' statuses.
+    containers: HashMap<String, (String, String)>,
+    /// Pod IP → pod uid.
+    pod_ips: HashMap<String, String>,
+}
+
+/// Where a container runs, as the Collector's events need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerOwner {
+    pub pod_uid: String,
+    pub pod_name: String,
+    pub container_name: String,
+    /// The top-level workload (the deployment Central knows).
+    pub deployment_id: String,
+}
+
+/// The runtime id of a `containerStatuses[].containerID` (`containerd://<id>`).
+fn runtime_id(container_id: &str) -> &str {
+    container_id
+        .split_once("://")
+        .map_or(container_id, |(_, id)| id)
 }
 
 fn meta<'a>(object: &'a Value, field: &str) -> &'a str {
@@ -359,6 +380,10 @@ impl Index {
         self.mark_affected(kind, &namespace);
         self.dirty.insert(uid.clone());
         self.enforcement_dirty.insert(uid.clone());
+        if kind == Kind::Pod {
+            self.forget_pod(&uid);
+            self.learn_pod(&uid, &object);
+        }
         self.entries.insert(
             uid,
             Entry {
@@ -389,6 +414,9 @@ impl Index {
         self.mark_affected(kind, &entry.namespace);
         self.dirty.insert(uid.to_string());
         self.enforcement_dirty.insert(uid.to_string());
+        if kind == Kind::Pod {
+            self.forget_pod(uid);
+        }
     }
 
     /// A watcher starts a full list of `kind` (first start, or after its watch expired).
@@ -580,6 +608,71 @@ impl Index {
             .filter(|(_, e)| self.is_top_level(e))
             .filter_map(|(uid, _)| self.outgoing(uid))
             .collect()
+    }
+
+    fn forget_pod(&mut self, uid: &str) {
+        self.containers.retain(|_, (pod, _)| pod != uid);
+        self.pod_ips.retain(|_, pod| pod != uid);
+    }
+
+    fn learn_pod(&mut self, uid: &str, pod: &Value) {
+        let statuses = ["containerStatuses", "initContainerStatuses"];
+        for key in statuses {
+            for c in pod
+                .pointer(&format!("/status/{key}"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let id = c.get("containerID").and_then(Value::as_str).unwrap_or("");
+                let name = c.get("name").and_then(Value::as_str).unwrap_or("");
+                if !id.is_empty() {
+                    self.containers.insert(
+                        runtime_id(id).to_string(),
+                        (uid.to_string(), name.to_string()),
+                    );
+                }
+            }
+        }
+        // Host-network pods share the node's address: it names no one pod.
+        let host_network = pod
+            .pointer("/spec/hostNetwork")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        if !host_network {
+            let ips = pod
+                .pointer("/status/podIPs")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|i| i.get("ip").and_then(Value::as_str))
+                .chain(pod.pointer("/status/podIP").and_then(Value::as_str));
+            for ip in ips {
+                self.pod_ips.insert(ip.to_string(), uid.to_string());
+            }
+        }
+    }
+
+    /// The pod, container and deployment of a container the Collector saw; `pod_hint` is the
+    /// pod UID from the cgroup path, used while the pod's status does not list the container yet.
+    pub fn container_owner(&self, container_id: &str, pod_hint: &str) -> Option<ContainerOwner> {
+        let (pod_uid, container_name) = match self.containers.get(container_id) {
+            Some((pod, name)) => (pod.clone(), name.clone()),
+            None if !pod_hint.is_empty() => (pod_hint.to_string(), String::new()),
+            None => return None,
+        };
+        let pod = self.entries.get(&pod_uid)?;
+        Some(ContainerOwner {
+            deployment_id: self.top_level(&pod_uid)?.to_string(),
+            pod_name: pod.name.clone(),
+            pod_uid,
+            container_name,
+        })
+    }
+
+    /// The deployment a pod IP belongs to.
+    pub fn deployment_of_ip(&self, ip: &str) -> Option<&str> {
+        self.top_level(self.pod_ips.get(ip)?)
     }
 
     /// (namespace, name) of the pods that roll up to a workload.

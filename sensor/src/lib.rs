@@ -11,8 +11,10 @@
 
 pub mod act;
 pub mod central;
+pub mod collector;
 pub mod enforce;
 pub mod index;
+pub mod nodes;
 pub mod outbox;
 pub mod watch;
 
@@ -89,6 +91,8 @@ pub struct Config {
     pub central: CentralConfig,
     /// A kubeconfig file; `None`: the in-cluster service account or `$KUBECONFIG`.
     pub kubeconfig: Option<PathBuf>,
+    /// Where the node Collectors connect (`None`: no Collector endpoint).
+    pub collector_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,12 +107,16 @@ pub enum Error {
     KubeConfig(String),
     #[error("create the Kubernetes client: {0}")]
     Client(#[from] kube::Error),
+    #[error("collector endpoint: {0}")]
+    CollectorEndpoint(std::io::Error),
 }
 
 /// A running Sensor; dropping it stops every task.
 #[derive(Debug)]
 pub struct Sensor {
     pub shared: Arc<Shared>,
+    /// Where Collectors connect, when enabled.
+    pub collector_addr: Option<std::net::SocketAddr>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -171,11 +179,33 @@ pub async fn start(config: Config) -> Result<Sensor, Error> {
         kinds.clone(),
         orders_rx,
     )));
+    let collector_addr = match config.collector_listen {
+        Some(addr) => {
+            let (addr, task) = nodes::serve(
+                Arc::clone(&shared),
+                nodes::Listen {
+                    addr,
+                    ca_pem: config.central.ca_pem.clone(),
+                    cert_pem: config.central.cert_pem.clone(),
+                    key_pem: config.central.key_pem.clone(),
+                },
+            )
+            .await
+            .map_err(Error::CollectorEndpoint)?;
+            tasks.push(task);
+            Some(addr)
+        }
+        None => None,
+    };
     tasks.push(tokio::spawn(central::run(
         config.central,
         Arc::clone(&shared),
         kinds,
         orders,
     )));
-    Ok(Sensor { shared, tasks })
+    Ok(Sensor {
+        shared,
+        collector_addr,
+        tasks,
+    })
 }

@@ -1,5 +1,6 @@
-//! Runtime messages for Central (enforcement reports, process and network events): a bounded
-//! queue that holds them while Central is away and until Central acknowledges them.
+//! Runtime messages for Central (enforcement reports, process and network events) — and the
+//! Collector's for its Sensor: a bounded queue that holds them while the receiver is away and
+//! until it acknowledges them.
 //!
 //! Resource state needs no such queue — the index is the state, and a resync after reconnecting
 //! sends what changed. Runtime events are history: each must be delivered or, when the bound is
@@ -13,23 +14,23 @@ use rampart_proto::v1::msg_from_sensor::Msg as FromSensor;
 pub const DEFAULT_CAPACITY: usize = 50_000;
 
 #[derive(Debug)]
-pub struct Outbox {
+pub struct Outbox<T = FromSensor> {
     capacity: usize,
-    queue: VecDeque<FromSensor>,
+    queue: VecDeque<T>,
     /// Sent with this seq, not yet acknowledged.
-    in_flight: BTreeMap<u64, FromSensor>,
+    in_flight: BTreeMap<u64, T>,
     dropped: u64,
     accepted: u64,
 }
 
-impl Default for Outbox {
-    fn default() -> Outbox {
+impl<T> Default for Outbox<T> {
+    fn default() -> Outbox<T> {
         Outbox::new(DEFAULT_CAPACITY)
     }
 }
 
-impl Outbox {
-    pub fn new(capacity: usize) -> Outbox {
+impl<T> Outbox<T> {
+    pub fn new(capacity: usize) -> Outbox<T> {
         Outbox {
             capacity: capacity.max(1),
             queue: VecDeque::new(),
@@ -40,7 +41,7 @@ impl Outbox {
     }
 
     /// Queues a message; when full, the oldest queued message is dropped and counted.
-    pub fn push(&mut self, msg: FromSensor) {
+    pub fn push(&mut self, msg: T) {
         self.accepted += 1;
         while self.len() >= self.capacity {
             if self.queue.pop_front().is_some() {
@@ -57,13 +58,13 @@ impl Outbox {
     }
 
     /// Up to `max` queued messages to send now.
-    pub fn take(&mut self, max: usize) -> Vec<FromSensor> {
+    pub fn take(&mut self, max: usize) -> Vec<T> {
         let n = max.min(self.queue.len());
         self.queue.drain(..n).collect()
     }
 
     /// A message taken with [`Outbox::take`] was sent with `seq`.
-    pub fn sent(&mut self, seq: u64, msg: FromSensor) {
+    pub fn sent(&mut self, seq: u64, msg: T) {
         self.in_flight.insert(seq, msg);
     }
 
@@ -128,7 +129,7 @@ mod tests {
 
     #[test]
     fn full_outbox_drops_the_oldest_and_counts_it() {
-        let mut o = Outbox::new(3);
+        let mut o: Outbox = Outbox::new(3);
         for n in 1..=5 {
             o.push(report(n));
         }
@@ -139,7 +140,7 @@ mod tests {
 
     #[test]
     fn unacknowledged_messages_go_out_again_in_order_after_a_reconnect() {
-        let mut o = Outbox::new(10);
+        let mut o: Outbox = Outbox::new(10);
         for n in 1..=4 {
             o.push(report(n));
         }
@@ -155,7 +156,7 @@ mod tests {
 
     #[test]
     fn in_flight_messages_count_against_the_bound() {
-        let mut o = Outbox::new(2);
+        let mut o: Outbox = Outbox::new(2);
         o.push(report(1));
         o.push(report(2));
         for (seq, m) in (1..).zip(o.take(2)) {

@@ -66,6 +66,7 @@ async fn world() -> World {
             cluster_name: "prod".into(),
         },
         kubeconfig: Some(kubeconfig),
+        collector_listen: None,
     };
     let sensor = rampart_sensor::start(config.clone()).await.expect("sensor");
     World {

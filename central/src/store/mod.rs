@@ -52,10 +52,12 @@ pub enum Table {
     Resources,
     /// The admin password hash and API tokens (hashes only).
     Auth,
+    /// What the Collectors saw: processes, listening endpoints and network flows per cluster.
+    Activity,
 }
 
 impl Table {
-    pub const ALL: [Table; 8] = [
+    pub const ALL: [Table; 9] = [
         Table::Meta,
         Table::Clusters,
         Table::Deployments,
@@ -64,6 +66,7 @@ impl Table {
         Table::Pki,
         Table::Resources,
         Table::Auth,
+        Table::Activity,
     ];
 
     /// Position in [`Table::ALL`].
@@ -81,6 +84,7 @@ impl Table {
             Table::Pki => "pki",
             Table::Resources => "resources",
             Table::Auth => "auth",
+            Table::Activity => "activity",
         }
     }
 }
@@ -116,6 +120,20 @@ impl WriteBatch {
     pub fn put<T: Serialize>(&mut self, table: Table, key: &str, value: &T) -> Result<()> {
         check_key(key)?;
         self.put_unchecked(table, key.to_string(), value)
+    }
+
+    /// Puts under a key joined from parts with `\0` (so one prefix selects a group); a part
+    /// holding `\0` itself is refused.
+    pub fn put_parts<T: Serialize>(
+        &mut self,
+        table: Table,
+        parts: &[&str],
+        value: &T,
+    ) -> Result<()> {
+        if let Some(bad) = parts.iter().find(|p| p.contains('\0')) {
+            return Err(Error::InvalidKey((*bad).to_string()));
+        }
+        self.put_unchecked(table, parts.join("\0"), value)
     }
 
     pub fn delete(&mut self, table: Table, key: &str) -> Result<()> {

@@ -1,0 +1,105 @@
+//! `rampart collector`: one per node; sees container processes and connections and streams
+//! them to the cluster's Sensor.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+use rampart_sensor::collector::{self, ModeChoice};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Mode {
+    /// The proc connector when privileged, else /proc polling.
+    Auto,
+    /// Every exec from the kernel (needs CAP_NET_ADMIN); fail if unavailable.
+    Connector,
+    /// Periodic /proc scans (unprivileged; short-lived processes can be missed).
+    Polling,
+}
+
+#[derive(Debug, Args)]
+pub struct CollectorArgs {
+    /// The Sensor's collector endpoint.
+    #[arg(
+        long,
+        env = "RAMPART_SENSOR",
+        default_value = "https://sensor.rampart.svc:8443"
+    )]
+    pub sensor: String,
+    /// The name the Sensor's certificate carries.
+    #[arg(long, default_value = "sensor.rampart.svc")]
+    pub server_name: String,
+    /// The cluster's init bundle directory: ca.pem, collector.pem, collector-key.pem.
+    #[arg(long, env = "RAMPART_BUNDLE_DIR", value_name = "DIR")]
+    pub bundle_dir: PathBuf,
+    /// This node's name (the downward API's spec.nodeName in a DaemonSet).
+    #[arg(long, env = "RAMPART_NODE_NAME")]
+    pub node_name: String,
+    /// The host's procfs.
+    #[arg(long, env = "RAMPART_PROC_ROOT", default_value = "/proc")]
+    pub proc_root: PathBuf,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub mode: Mode,
+    /// Seconds between network table scans.
+    #[arg(long, default_value_t = 5)]
+    pub net_interval: u64,
+    /// Seconds a connection stays reported after it was last seen.
+    #[arg(long, default_value_t = 30)]
+    pub afterglow: u64,
+    /// Process and connection events per container and second (sustained).
+    #[arg(long, default_value_t = 50)]
+    pub rate_limit: u32,
+}
+
+fn read(dir: &std::path::Path, file: &str) -> anyhow::Result<String> {
+    let path = dir.join(file);
+    std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+pub fn run(args: CollectorArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let mut config = collector::Config::new(
+        collector::SensorEndpoint {
+            endpoint: args.sensor.clone(),
+            server_name: args.server_name,
+            ca_pem: read(&args.bundle_dir, "ca.pem")?,
+            cert_pem: read(&args.bundle_dir, "collector.pem")?,
+            key_pem: read(&args.bundle_dir, "collector-key.pem")?,
+        },
+        args.node_name,
+    );
+    config.proc_root = args.proc_root;
+    config.mode = match args.mode {
+        Mode::Auto => ModeChoice::Auto,
+        Mode::Connector => ModeChoice::Connector,
+        Mode::Polling => ModeChoice::Polling,
+    };
+    config.net_interval = Duration::from_secs(args.net_interval.max(1));
+    config.afterglow = Duration::from_secs(args.afterglow);
+    config.rate_per_second = args.rate_limit;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let collector = collector::start(config).await?;
+        let _ = writeln!(
+            out,
+            "Rampart Collector ({}) streaming to {}",
+            collector.status().mode,
+            args.sensor
+        );
+        let _ = out.flush();
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .context("cannot listen for SIGTERM")?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
+            _ = terminate.recv() => tracing::info!("SIGTERM; stopping"),
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}

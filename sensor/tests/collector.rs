@@ -1,0 +1,338 @@
+//! The Collector on this machine with real processes: a process placed in a real cgroup that
+//! has a Kubernetes container's path execs, listens and connects on loopback; the Collector
+//! reports it to the Sensor over mTLS, the Sensor maps the container to its pod and deployment,
+//! and Central stores what ran and who talked to whom.
+//!
+//! Needs root (it creates cgroups), as the test command runs on these machines.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use rampart_central::pki::{Service, persist};
+use rampart_central::runtime::{Config as CentralRuntime, Running, start};
+use rampart_sensor::collector::{self, ModeChoice};
+use rampart_sensor::{CentralConfig, Config};
+use rampart_test_support::ApiServer;
+use serde_json::{Value, json};
+
+async fn eventually<T>(what: &str, check: impl FnMut() -> Option<T>) -> T {
+    rampart_test_support::eventually(what, Duration::from_secs(30), check).await
+}
+
+/// A cgroup named the way the kubelet's cgroupfs driver names a container's, removed on drop.
+struct ContainerCgroup {
+    dir: PathBuf,
+    children: Vec<Child>,
+}
+
+impl ContainerCgroup {
+    fn create(pod_uid: &str, container_id: &str) -> ContainerCgroup {
+        // cgroup v1 (a named hierarchy) or the v2 unified root.
+        let base = ["/sys/fs/cgroup/pids", "/sys/fs/cgroup"]
+            .into_iter()
+            .find(|b| Path::new(b).join("cgroup.procs").exists())
+            .expect("a cgroup hierarchy");
+        let dir = Path::new(base).join(format!("kubepods/besteffort/pod{pod_uid}/{container_id}"));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| {
+            panic!(
+                "creating {} failed ({e}): the Collector tests create cgroups and run as root",
+                dir.display()
+            )
+        });
+        ContainerCgroup {
+            dir,
+            children: Vec::new(),
+        }
+    }
+
+    /// Runs `script` with sh after moving the shell into the cgroup, so that whatever it execs
+    /// starts inside the "container".
+    fn spawn(&mut self, script: &str) -> &mut Child {
+        let procs = self.dir.join("cgroup.procs");
+        let child = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!("echo $$ > {} && {script}", procs.display()))
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        self.children.push(child);
+        self.children.last_mut().expect("child")
+    }
+}
+
+impl Drop for ContainerCgroup {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let mut dir = Some(self.dir.as_path());
+        for _ in 0..3 {
+            if let Some(d) = dir {
+                let _ = std::fs::remove_dir(d);
+                dir = d.parent();
+            }
+        }
+    }
+}
+
+fn pod(name: &str, ip: &str, container_id: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "shop", "labels": {"app": name}},
+        "spec": {"containers": [{"name": "app", "image": "registry.example/shop/app:1.0"}]},
+        "status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
+            "containerStatuses": [{"name": "app", "containerID": format!("containerd://{container_id}"),
+                "image": "registry.example/shop/app:1.0"}]}})
+}
+
+fn random_container_id() -> String {
+    (0..4)
+        .map(|_| format!("{:016x}", rand::random::<u64>()))
+        .collect()
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    api: ApiServer,
+    central: Running,
+    sensor: rampart_sensor::Sensor,
+    collector_endpoint: collector::SensorEndpoint,
+}
+
+async fn world() -> World {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = ApiServer::start().await.expect("api server");
+    let kubeconfig = dir.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let central = start(CentralRuntime {
+        data_dir: dir.path().join("central"),
+        sensor_listen: "127.0.0.1:0".parse().expect("addr"),
+        api_listen: "127.0.0.1:0".parse().expect("addr"),
+        server_names: vec!["localhost".into()],
+    })
+    .await
+    .expect("central");
+    let now = time::OffsetDateTime::now_utc();
+    let ca = persist::load_or_create_ca(&central.core.store, now).expect("ca");
+    let bundle = persist::issue_bundle(&central.core.store, &ca, "prod", now).expect("bundle");
+    let cert = |service: Service| {
+        bundle
+            .certs
+            .iter()
+            .find(|c| c.service == service)
+            .expect("certificate")
+            .clone()
+    };
+    api.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}))
+        .expect("namespace");
+    let sensor_cert = cert(Service::Sensor);
+    let sensor = rampart_sensor::start(Config {
+        central: CentralConfig {
+            endpoint: format!("https://{}", central.sensor_addr),
+            server_name: "localhost".into(),
+            ca_pem: bundle.ca_pem.clone(),
+            cert_pem: sensor_cert.cert_pem.clone(),
+            key_pem: sensor_cert.key_pem.clone(),
+            cluster_name: "prod".into(),
+        },
+        kubeconfig: Some(kubeconfig),
+        collector_listen: Some("127.0.0.1:0".parse().expect("addr")),
+    })
+    .await
+    .expect("sensor");
+    let collector_cert = cert(Service::Collector);
+    let collector_endpoint = collector::SensorEndpoint {
+        endpoint: format!(
+            "https://{}",
+            sensor.collector_addr.expect("collector endpoint")
+        ),
+        server_name: "sensor.rampart.svc".into(),
+        ca_pem: bundle.ca_pem.clone(),
+        cert_pem: collector_cert.cert_pem.clone(),
+        key_pem: collector_cert.key_pem.clone(),
+    };
+    World {
+        _dir: dir,
+        api,
+        central,
+        sensor,
+        collector_endpoint,
+    }
+}
+
+fn uid(api: &ApiServer, name: &str) -> String {
+    api.get("Pod", "shop", name)
+        .and_then(|p| p.pointer("/metadata/uid")?.as_str().map(str::to_string))
+        .expect("pod uid")
+}
+
+fn activity(central: &Running, deployment: &str) -> rampart_central::activity::DeploymentActivity {
+    let cluster = central
+        .core
+        .store
+        .clusters()
+        .expect("clusters")
+        .into_iter()
+        .find(|c| c.name == "prod")
+        .map(|c| c.id)
+        .unwrap_or_default();
+    rampart_central::activity::of_deployment(&central.core.store, &cluster, deployment)
+        .expect("activity")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn container_processes_listeners_and_connections_reach_central_with_their_deployment() {
+    let w = world().await;
+    let web_container = random_container_id();
+    w.api
+        .apply(pod("web", "10.1.2.3", &web_container))
+        .expect("web pod");
+    // The server the "web" container talks to: a pod whose IP is the loopback address.
+    w.api
+        .apply(pod("db", "127.0.0.1", &random_container_id()))
+        .expect("db pod");
+    let (web, db) = (uid(&w.api, "web"), uid(&w.api, "db"));
+    let server = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let server_port = server.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in server.incoming().flatten() {
+            held.push(s);
+        }
+    });
+
+    let mut config = collector::Config::new(w.collector_endpoint.clone(), "node-1".into());
+    config.poll_interval = Duration::from_millis(200);
+    config.net_interval = Duration::from_millis(200);
+    config.afterglow = Duration::from_secs(2);
+    config.mode = ModeChoice::Auto;
+    let collector = collector::start(config).await.expect("collector");
+    assert_eq!(
+        collector.status().mode,
+        "proc-connector",
+        "as root the kernel's process events are used"
+    );
+    eventually("the collector to connect", || {
+        let nodes = w.sensor.status().nodes;
+        nodes
+            .get("node-1")
+            .filter(|n| n.connected && n.mode == "proc-connector")
+            .map(|_| ())
+    })
+    .await;
+
+    let mut cgroup = ContainerCgroup::create(&web, &web_container);
+    let client_pid = cgroup
+        .spawn(&format!(
+            "exec /usr/bin/bash -c 'exec 3<>/dev/tcp/127.0.0.1/{server_port}; exec /usr/bin/sleep 30'"
+        ))
+        .id();
+    let listener = cgroup.spawn(
+        "exec /usr/bin/python3.11 -c \"import socket, time\ns = socket.socket()\ns.bind(('127.0.0.1', 0))\ns.listen()\nprint(s.getsockname()[1], flush=True)\ntime.sleep(30)\"",
+    );
+    let listener_pid = listener.id();
+    let mut line = String::new();
+    std::io::BufReader::new(listener.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("port");
+    let listen_port: u32 = line.trim().parse().expect("port number");
+
+    let seen = eventually("the processes, listener and connection in Central", || {
+        let a = activity(&w.central, &web);
+        let sleep = a
+            .processes
+            .iter()
+            .find(|p| p.exec_file_path == "/usr/bin/sleep")?
+            .clone();
+        let python = a
+            .processes
+            .iter()
+            .find(|p| p.exec_file_path == "/usr/bin/python3.11")?
+            .clone();
+        let listening = a.listening.iter().find(|l| l.port == listen_port)?.clone();
+        let flow = a
+            .flows
+            .iter()
+            .find(|f| f.port == u32::from(server_port))?
+            .clone();
+        Some((sleep, python, listening, flow))
+    })
+    .await;
+    let (sleep, python, listening, flow) = seen;
+    assert_eq!(sleep.last_pid, client_pid);
+    assert_eq!(sleep.name, "sleep");
+    assert_eq!(sleep.args, "30");
+    assert_eq!(sleep.container_name, "app");
+    assert_eq!(sleep.pod_id, "web");
+    assert_eq!(sleep.container_id, web_container);
+    assert_eq!(python.last_pid, listener_pid);
+    assert_eq!(listening.protocol, "TCP");
+    assert_eq!(listening.process_exe_path, "/usr/bin/python3.11");
+    assert!(listening.active);
+    assert_eq!(flow.source_deployment_id, web);
+    assert_eq!(
+        flow.destination_deployment_id, db,
+        "the peer's pod IP names it"
+    );
+    assert_eq!(flow.protocol, "TCP");
+    assert_eq!(flow.process_exe_path, "/usr/bin/sleep");
+    assert!(flow.active);
+
+    // The connection ends: after the afterglow it is reported closed.
+    drop(cgroup);
+    eventually("the flow to close", || {
+        activity(&w.central, &web)
+            .flows
+            .iter()
+            .any(|f| f.port == u32::from(server_port) && !f.active)
+            .then_some(())
+    })
+    .await;
+    assert!(
+        activity(&w.central, &db)
+            .flows
+            .iter()
+            .any(|f| f.source_deployment_id == web),
+        "the flow shows on both deployments"
+    );
+    let status = collector.status();
+    assert_eq!(status.dropped, 0);
+    assert!(status.processes >= 2, "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_mode_sees_a_new_container_process_without_the_connector() {
+    let w = world().await;
+    let container = random_container_id();
+    w.api
+        .apply(pod("batch", "10.1.2.4", &container))
+        .expect("pod");
+    let pod_uid = uid(&w.api, "batch");
+    let mut config = collector::Config::new(w.collector_endpoint.clone(), "node-2".into());
+    config.poll_interval = Duration::from_millis(100);
+    config.mode = ModeChoice::Polling;
+    let collector = collector::start(config).await.expect("collector");
+    assert_eq!(collector.status().mode, "proc-polling");
+    let mut cgroup = ContainerCgroup::create(&pod_uid, &container);
+    let pid = cgroup.spawn("exec /usr/bin/sleep 31").id();
+    let record = eventually("the polled process in Central", || {
+        activity(&w.central, &pod_uid)
+            .processes
+            .into_iter()
+            .find(|p| p.exec_file_path == "/usr/bin/sleep")
+    })
+    .await;
+    assert_eq!(record.last_pid, pid);
+    assert_eq!(record.args, "31");
+    let node = w
+        .sensor
+        .status()
+        .nodes
+        .get("node-2")
+        .cloned()
+        .expect("node");
+    assert_eq!(node.mode, "proc-polling");
+}
