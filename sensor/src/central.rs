@@ -126,7 +126,7 @@ fn event(o: &Outgoing, action: ResourceAction) -> ResourceEvent {
         id: o.id.clone(),
         namespace: o.namespace.clone(),
         name: o.name.clone(),
-        object_json: serde_json::to_vec(&o.object).unwrap_or_default(),
+        object_json: o.object.as_bytes().to_vec(),
         content_hash: o.content_hash,
         context: o.context.as_ref().map(|c| DeploymentContext {
             rbac_level: c.rbac_level.as_str().to_string(),

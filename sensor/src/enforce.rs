@@ -181,13 +181,17 @@ pub struct Target {
 
 impl Target {
     pub fn of(o: &Outgoing) -> Option<Target> {
-        let kind = Kind::from_kind(o.object.get("kind")?.as_str()?)?;
+        Target::of_value(o, &o.value()?)
+    }
+
+    fn of_value(o: &Outgoing, object: &Value) -> Option<Target> {
+        let kind = Kind::from_kind(object.get("kind")?.as_str()?)?;
         Some(Target {
             uid: o.id.clone(),
             kind,
             namespace: o.namespace.clone(),
             name: o.name.clone(),
-            replicas: o.object.pointer("/spec/replicas").and_then(Value::as_i64),
+            replicas: object.pointer("/spec/replicas").and_then(Value::as_i64),
         })
     }
 
@@ -228,7 +232,21 @@ pub fn cluster_context(c: &Context) -> rampart_policy::ClusterContext {
 
 /// The ids of the enforced policies a workload violates now.
 pub fn violated(policies: &Detector, o: &Outgoing, cluster: &str) -> BTreeSet<String> {
-    let Some(mut deployment) = Detector::normalize(o.object.clone(), &o.namespace) else {
+    if policies.policies().is_empty() {
+        return BTreeSet::new();
+    }
+    o.value()
+        .map(|v| violated_value(policies, o, v, cluster))
+        .unwrap_or_default()
+}
+
+fn violated_value(
+    policies: &Detector,
+    o: &Outgoing,
+    object: Value,
+    cluster: &str,
+) -> BTreeSet<String> {
+    let Some(mut deployment) = Detector::normalize(object, &o.namespace) else {
         return BTreeSet::new();
     };
     deployment.cluster = o.context.as_ref().map(cluster_context);
@@ -289,7 +307,15 @@ impl Enforcer {
             self.seen.remove(uid);
             return Vec::new();
         };
-        let now = violated(policies, o, cluster);
+        let value = if policies.policies().is_empty() {
+            None
+        } else {
+            o.value()
+        };
+        let now = value
+            .clone()
+            .map(|v| violated_value(policies, o, v, cluster))
+            .unwrap_or_default();
         let before = self.seen.insert(uid.to_string(), now.clone());
         if !self.armed {
             return Vec::new();
@@ -301,10 +327,13 @@ impl Enforcer {
         if new.is_empty() {
             return Vec::new();
         }
-        let Some(target) = Target::of(o) else {
+        let Some(value) = value else {
             return Vec::new();
         };
-        if has_break_glass(&o.object) {
+        let Some(target) = Target::of_value(o, &value) else {
+            return Vec::new();
+        };
+        if has_break_glass(&value) {
             tracing::warn!(workload = %target.describe(), policies = ?new, "break-glass annotation: not enforcing");
             self.break_glass_skips += 1;
             return Vec::new();

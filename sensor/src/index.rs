@@ -199,9 +199,17 @@ pub struct Outgoing {
     pub id: String,
     pub namespace: String,
     pub name: String,
-    pub object: Value,
+    /// The stripped object as JSON text (shared with the index, not copied).
+    pub object: std::sync::Arc<str>,
     pub context: Option<Context>,
     pub content_hash: u64,
+}
+
+impl Outgoing {
+    /// The object parsed (for the few readers that need its fields).
+    pub fn value(&self) -> Option<Value> {
+        serde_json::from_str(&self.object).ok()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -209,9 +217,96 @@ struct Entry {
     kind: Kind,
     namespace: String,
     name: String,
+    /// What the index reads: the whole object for the small kinds; `Null` for workloads and
+    /// pods (most of a cluster), which are kept whole only as `text`, plus their `shape`.
     object: Value,
+    /// Workloads and pods: what the context derivation reads of their pod template.
+    shape: Option<Box<PodShape>>,
+    /// The stripped object as JSON text, as published.
+    text: std::sync::Arc<str>,
+    text_hash: u64,
     /// The uid of the workload controlling this one, when its kind is one the Sensor watches.
     controller: Option<String>,
+}
+
+/// What the index reads of a pod template (or a pod): labels, service account, ports. Kept
+/// as plain data: a parsed JSON object costs kilobytes per workload, this a few hundred bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct PodShape {
+    labels: Vec<(String, String)>,
+    service_account: String,
+    ports: Vec<PortShape>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PortShape {
+    container: String,
+    name: String,
+    container_port: i32,
+    host_port: i32,
+    protocol: String,
+}
+
+impl PodShape {
+    /// From a pod template (`{metadata, spec}`) or a pod.
+    fn of(template: Option<&Value>) -> PodShape {
+        let Some(t) = template else {
+            return PodShape::default();
+        };
+        let labels = t
+            .pointer("/metadata/labels")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+            .collect();
+        let spec = t.get("spec");
+        let service_account = spec
+            .and_then(|s| {
+                s.get("serviceAccountName")
+                    .or_else(|| s.get("serviceAccount"))
+            })
+            .and_then(Value::as_str)
+            .filter(|a| !a.is_empty())
+            .unwrap_or("default")
+            .to_string();
+        let ports = spec
+            .and_then(|s| s.get("containers"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .flat_map(|c| {
+                let container = c.get("name").and_then(Value::as_str).unwrap_or_default();
+                c.get("ports")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(move |p| PortShape {
+                        container: container.to_string(),
+                        name: p
+                            .get("name")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
+                        container_port: int(p.get("containerPort")),
+                        host_port: int(p.get("hostPort")),
+                        protocol: protocol(p),
+                    })
+            })
+            .collect();
+        PodShape {
+            labels,
+            service_account,
+            ports,
+        }
+    }
+
+    fn label(&self, key: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 #[derive(Debug, Default)]
@@ -271,6 +366,7 @@ pub fn strip(kind: Kind, mut object: Value) -> Value {
             a.remove("kubectl.kubernetes.io/last-applied-configuration");
         }
     }
+    let controlled = kind == Kind::Pod && controller_of(&object).is_some();
     let Some(o) = object.as_object_mut() else {
         return object;
     };
@@ -280,6 +376,36 @@ pub fn strip(kind: Kind, mut object: Value) -> Value {
             o.remove("stringData");
         }
         Kind::Pod => {
+            // A controlled pod is its workload's template, which the workload carries: keep
+            // what says where and what it runs (Central's pod inventory), not the whole spec
+            // again. A bare pod is its own workload and keeps everything.
+            if controlled && let Some(spec) = o.get_mut("spec").and_then(Value::as_object_mut) {
+                spec.retain(|k, _| {
+                    matches!(
+                        k.as_str(),
+                        "nodeName"
+                            | "hostNetwork"
+                            | "hostPID"
+                            | "hostIPC"
+                            | "serviceAccountName"
+                            | "serviceAccount"
+                            | "containers"
+                            | "initContainers"
+                    )
+                });
+                for key in ["containers", "initContainers"] {
+                    for c in spec
+                        .get_mut(key)
+                        .and_then(Value::as_array_mut)
+                        .into_iter()
+                        .flatten()
+                    {
+                        if let Some(c) = c.as_object_mut() {
+                            c.retain(|k, _| matches!(k.as_str(), "name" | "image" | "ports"));
+                        }
+                    }
+                }
+            }
             if let Some(status) = o.get_mut("status").and_then(Value::as_object_mut) {
                 status.retain(|k, _| {
                     matches!(
@@ -328,10 +454,16 @@ fn controller_of(object: &Value) -> Option<(Kind, String)> {
         })
 }
 
-fn hash_of(object: &Value, context: Option<&Context>) -> u64 {
+fn hash_of(text_hash: u64, context: Option<&Context>) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    object.to_string().hash(&mut h);
+    text_hash.hash(&mut h);
     context.hash(&mut h);
+    h.finish()
+}
+
+fn hash_text(text: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
     h.finish()
 }
 
@@ -384,6 +516,13 @@ impl Index {
             self.forget_pod(&uid);
             self.learn_pod(&uid, &object);
         }
+        let text: std::sync::Arc<str> = object.to_string().into();
+        let (object, shape) = if kind.is_workload() {
+            let shape = PodShape::of(pod_template(kind, &object));
+            (Value::Null, Some(Box::new(shape)))
+        } else {
+            (object, None)
+        };
         self.entries.insert(
             uid,
             Entry {
@@ -391,6 +530,9 @@ impl Index {
                 namespace,
                 name,
                 object,
+                shape,
+                text_hash: hash_text(&text),
+                text,
                 controller,
             },
         );
@@ -517,12 +659,12 @@ impl Index {
         let published = self.published(entry)?;
         let context = (published == Published::Deployment).then(|| self.context(entry));
         Some(Outgoing {
-            content_hash: hash_of(&entry.object, context.as_ref()),
+            content_hash: hash_of(entry.text_hash, context.as_ref()),
             published,
             id: uid.to_string(),
             namespace: entry.namespace.clone(),
             name: entry.name.clone(),
-            object: entry.object.clone(),
+            object: std::sync::Arc::clone(&entry.text),
             context,
         })
     }
@@ -680,12 +822,13 @@ impl Index {
         let Some(workload) = self.entries.get(uid) else {
             return Vec::new();
         };
-        self.namespace_members(Kind::Pod, &workload.namespace)
-            .filter_map(|pod| {
-                let pod_uid = meta(&pod.object, "uid");
-                (self.top_level(pod_uid) == Some(uid))
-                    .then(|| (pod.namespace.clone(), pod.name.clone()))
-            })
+        self.members
+            .get(&(Kind::Pod, workload.namespace.clone()))
+            .into_iter()
+            .flatten()
+            .filter(|pod_uid| self.top_level(pod_uid) == Some(uid))
+            .filter_map(|pod_uid| self.entries.get(pod_uid))
+            .map(|pod| (pod.namespace.clone(), pod.name.clone()))
             .collect()
     }
 
@@ -707,19 +850,15 @@ impl Index {
     }
 
     fn context(&self, workload: &Entry) -> Context {
-        let template = pod_template(workload.kind, &workload.object);
-        let labels = template
-            .and_then(|t| t.get("metadata"))
-            .and_then(|m| m.get("labels"))
-            .and_then(Value::as_object);
-        let spec = template.and_then(|t| t.get("spec"));
+        let empty = PodShape::default();
+        let shape = workload.shape.as_deref().unwrap_or(&empty);
         let mut ingress = false;
         let mut egress = false;
         for np in self.namespace_members(Kind::NetworkPolicy, &workload.namespace) {
             let Some(np_spec) = np.object.get("spec") else {
                 continue;
             };
-            if !selector_matches(np_spec.get("podSelector"), labels) {
+            if !selector_matches(np_spec.get("podSelector"), |k| shape.label(k)) {
                 continue;
             }
             let (i, e) = policy_types(np_spec);
@@ -727,45 +866,25 @@ impl Index {
             egress |= e;
         }
         Context {
-            rbac_level: self.rbac_level(workload, spec),
+            rbac_level: self.rbac_level(workload, &shape.service_account),
             ingress_network_policy: ingress,
             egress_network_policy: egress,
-            exposures: self.exposures(workload, spec, labels),
+            exposures: self.exposures(workload, shape),
         }
     }
 
-    fn exposures(
-        &self,
-        workload: &Entry,
-        spec: Option<&Value>,
-        labels: Option<&serde_json::Map<String, Value>>,
-    ) -> Vec<Exposure> {
-        // Every (container name, port) of the pod template, read once for both passes below.
-        let ports: Vec<(&str, &Value)> = spec
-            .and_then(|s| s.get("containers"))
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .flat_map(|c| {
-                let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
-                c.get("ports")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .map(move |p| (name, p))
-            })
-            .collect();
+    fn exposures(&self, workload: &Entry, shape: &PodShape) -> Vec<Exposure> {
         let mut out = BTreeMap::new();
-        for (cname, p) in &ports {
-            if let Some(host) = p.get("hostPort").and_then(Value::as_i64).filter(|h| *h > 0) {
+        for p in &shape.ports {
+            if p.host_port > 0 {
                 let e = Exposure {
-                    container: cname.to_string(),
-                    container_port: int(p.get("containerPort")),
-                    protocol: protocol(p),
+                    container: p.container.clone(),
+                    container_port: p.container_port,
+                    protocol: p.protocol.clone(),
                     level: ExposureLevel::Host,
                     service_name: String::new(),
                     service_port: 0,
-                    node_port: i32::try_from(host).unwrap_or(0),
+                    node_port: p.host_port,
                 };
                 out.insert(
                     (
@@ -786,7 +905,7 @@ impl Index {
             let Some(selector) = svc_spec.get("selector").and_then(Value::as_object) else {
                 continue;
             };
-            if selector.is_empty() || !labels_match(selector, labels) {
+            if selector.is_empty() || !labels_match(selector, |k| shape.label(k)) {
                 continue;
             }
             let level = match svc_spec
@@ -807,28 +926,34 @@ impl Index {
             {
                 let service_port = int(sp.get("port"));
                 let target = sp.get("targetPort").cloned().unwrap_or(Value::Null);
-                for (cname, p) in &ports {
-                    let cport = int(p.get("containerPort"));
+                for p in &shape.ports {
                     let selected = match &target {
-                        Value::Null => cport == service_port,
-                        Value::Number(n) => n.as_i64() == Some(i64::from(cport)),
+                        Value::Null => p.container_port == service_port,
+                        Value::Number(n) => n.as_i64() == Some(i64::from(p.container_port)),
                         Value::String(s) => {
-                            p.get("name").and_then(Value::as_str) == Some(s.as_str())
-                                || s.parse::<i32>().ok() == Some(cport)
+                            p.name == *s || s.parse::<i32>().ok() == Some(p.container_port)
                         }
                         _ => false,
                     };
-                    if selected && protocol(p) == protocol(sp) {
+                    if selected && p.protocol == protocol(sp) {
                         let e = Exposure {
-                            container: cname.to_string(),
-                            container_port: cport,
-                            protocol: protocol(p),
+                            container: p.container.clone(),
+                            container_port: p.container_port,
+                            protocol: p.protocol.clone(),
                             level,
                             service_name: svc.name.clone(),
                             service_port,
                             node_port: int(sp.get("nodePort")),
                         };
-                        out.insert((level, e.container.clone(), cport, svc.name.clone()), e);
+                        out.insert(
+                            (
+                                level,
+                                e.container.clone(),
+                                p.container_port,
+                                svc.name.clone(),
+                            ),
+                            e,
+                        );
                     }
                 }
             }
@@ -836,15 +961,7 @@ impl Index {
         out.into_values().collect()
     }
 
-    fn rbac_level(&self, workload: &Entry, spec: Option<&Value>) -> RbacLevel {
-        let account = spec
-            .and_then(|s| {
-                s.get("serviceAccountName")
-                    .or_else(|| s.get("serviceAccount"))
-            })
-            .and_then(Value::as_str)
-            .filter(|a| !a.is_empty())
-            .unwrap_or("default");
+    fn rbac_level(&self, workload: &Entry, account: &str) -> RbacLevel {
         let ns = workload.namespace.as_str();
         let binds = |binding: &Value| {
             binding
@@ -959,29 +1076,29 @@ fn policy_types(spec: &Value) -> (bool, bool) {
     }
 }
 
-fn labels_match(
+fn labels_match<'a>(
     wanted: &serde_json::Map<String, Value>,
-    labels: Option<&serde_json::Map<String, Value>>,
+    label: impl Fn(&str) -> Option<&'a str>,
 ) -> bool {
     wanted
         .iter()
-        .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+        .all(|(k, v)| v.as_str().is_some_and(|v| label(k) == Some(v)))
 }
 
 /// A Kubernetes label selector (`matchLabels` and `matchExpressions`); empty selects everything.
-pub fn selector_matches(
+pub fn selector_matches<'a>(
     selector: Option<&Value>,
-    labels: Option<&serde_json::Map<String, Value>>,
+    label: impl Fn(&str) -> Option<&'a str>,
 ) -> bool {
     let Some(selector) = selector else {
         return true;
     };
     if let Some(wanted) = selector.get("matchLabels").and_then(Value::as_object)
-        && !labels_match(wanted, labels)
+        && !labels_match(wanted, &label)
     {
         return false;
     }
-    let value = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
+    let value = |k: &str| label(k);
     selector
         .get("matchExpressions")
         .and_then(Value::as_array)

@@ -44,7 +44,9 @@ fn workload(uid: &str, kind: &str, privileged: bool, annotations: Value) -> Outg
         object: json!({"apiVersion": "apps/v1", "kind": kind,
             "metadata": {"name": format!("{uid}-name"), "namespace": "shop", "uid": uid,
                 "annotations": annotations},
-            "spec": spec}),
+            "spec": spec})
+        .to_string()
+        .into(),
         context: None,
         content_hash: 0,
     }

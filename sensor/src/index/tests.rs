@@ -92,11 +92,17 @@ fn objects_are_stripped_of_managed_fields_status_and_secret_values() {
         Kind::Secret,
         object("Secret", "shop", "db", "s1", json!({"type": "Opaque", "data": {"password": "aHVudGVyMg=="}, "stringData": {"x": "y"}})),
     );
-    let d = index.outgoing("d1").expect("deployment").object;
+    let d = index
+        .outgoing("d1")
+        .and_then(|o| o.value())
+        .expect("deployment");
     assert!(d["metadata"].get("managedFields").is_none());
     assert!(d["metadata"].get("resourceVersion").is_none());
     assert!(d.get("status").is_none(), "status churn is not resent");
-    let s = index.outgoing("s1").expect("secret").object;
+    let s = index
+        .outgoing("s1")
+        .and_then(|o| o.value())
+        .expect("secret");
     assert_eq!(
         s,
         json!({"kind": "Secret", "metadata": {"name": "db", "namespace": "shop", "uid": "s1"}, "type": "Opaque"})
@@ -409,4 +415,29 @@ fn a_relist_removes_what_was_deleted_while_the_watch_was_down() {
         [Change::Remove { id, .. }] if id == "d2"
     ));
     assert_eq!(index.len(), 1);
+}
+
+#[test]
+fn controlled_pods_keep_what_they_run_and_bare_pods_keep_their_whole_spec() {
+    let spec = json!({"nodeName": "n1", "serviceAccountName": "app",
+        "containers": [{"name": "app", "image": "registry.example/app:1",
+            "ports": [{"containerPort": 80}], "securityContext": {"privileged": true},
+            "env": [{"name": "A", "value": "b"}]}],
+        "volumes": [{"name": "v", "emptyDir": {}}]});
+    let mut owned = object("Pod", "shop", "web-1", "p1", json!({"spec": spec.clone()}));
+    owned["metadata"]["ownerReferences"] =
+        json!([{"kind": "ReplicaSet", "name": "web", "uid": "rs1", "controller": true}]);
+    let bare = object("Pod", "shop", "debug", "p2", json!({"spec": spec.clone()}));
+    let owned = strip(Kind::Pod, owned);
+    assert_eq!(
+        owned["spec"],
+        json!({"nodeName": "n1", "serviceAccountName": "app",
+            "containers": [{"name": "app", "image": "registry.example/app:1",
+                "ports": [{"containerPort": 80}]}]})
+    );
+    assert_eq!(
+        strip(Kind::Pod, bare)["spec"],
+        spec,
+        "a bare pod is evaluated as a workload"
+    );
 }
