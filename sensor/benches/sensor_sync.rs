@@ -225,11 +225,11 @@ fn main() {
         );
 
         let mut latencies = Vec::with_capacity(CHANGES);
-        for i in 0..CHANGES.min(deployments) {
+        for (i, uid) in uids.iter().enumerate().take(CHANGES) {
             let t0 = Instant::now();
             api.apply(deployment(i, true)).expect("update");
             loop {
-                let active = rampart_central::alerts::persist::active_for(&store, &cluster, &uids[i])
+                let active = rampart_central::alerts::persist::active_for(&store, &cluster, uid)
                     .expect("alerts");
                 if active.iter().any(|a| a.policy_name == "Privileged Container") {
                     break;
