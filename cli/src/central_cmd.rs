@@ -475,7 +475,7 @@ fn init_bundle(command: InitBundleCommand, out: &mut dyn Write) -> anyhow::Resul
 }
 
 /// Writes a file that holds a private key: readable by its owner only.
-fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -512,7 +512,7 @@ fn print_bundles(
     Ok(ExitCode::SUCCESS)
 }
 
-fn banner(
+pub(crate) fn banner(
     running: &rampart_central::runtime::Running,
     host: &str,
     data_dir: &std::path::Path,

@@ -5,12 +5,14 @@
 
 pub mod central_cmd;
 pub mod collector_cmd;
+pub mod demo;
 pub mod input;
 pub mod output;
 pub mod policies;
 pub mod remote;
 pub mod remote_cmds;
 pub mod sensor_cmd;
+pub mod up_cmd;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -67,9 +69,10 @@ pub enum Command {
     /// See a node's container processes and connections and stream them to the Sensor (one
     /// Collector per node).
     Collector(collector_cmd::CollectorArgs),
-    /// Run everything on this machine with embedded defaults (today: Central with its store in
-    /// ./rampart-data and the Sensor endpoint).
-    Up(central_cmd::StartArgs),
+    /// Run everything on this machine with embedded defaults: Central (store in
+    /// ./rampart-data), and with --demo a demo cluster and its Sensor (or --kubeconfig FILE to
+    /// watch a real cluster).
+    Up(up_cmd::UpArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -214,9 +217,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitCode {
             .and_then(|r| remote_cmds::alert(&r, command, out)),
         Command::Sensor(args) => sensor_cmd::run(args, out),
         Command::Collector(args) => collector_cmd::run(args, out),
-        Command::Up(args) => {
-            central_cmd::run(central_cmd::CentralCommand::Start(args), remote, out)
-        }
+        Command::Up(args) => up_cmd::run(args, out),
     };
     match result {
         Ok(code) => code,

@@ -32,10 +32,18 @@ pub fn start_central(data: &std::path::Path) -> CentralProcess {
 /// Like [`start_central`], with the Sensor endpoint on `sensor_listen` (a restarted Central
 /// keeps its address, as it would behind a Service).
 pub fn start_central_on(data: &std::path::Path, sensor_listen: &str) -> CentralProcess {
+    start_with(&["central", "start"], data, sensor_listen)
+}
+
+/// `rampart up --demo`: Central, the demo cluster and its Sensor, with free ports.
+pub fn start_demo(data: &std::path::Path) -> CentralProcess {
+    start_with(&["up", "--demo"], data, "127.0.0.1:0")
+}
+
+fn start_with(command: &[&str], data: &std::path::Path, sensor_listen: &str) -> CentralProcess {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args(command)
         .args([
-            "central",
-            "start",
             "--sensor-listen",
             sensor_listen,
             "--api-listen",
