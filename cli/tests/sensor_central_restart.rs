@@ -5,7 +5,6 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use rampart_test_support::{ApiServer, eventually};
@@ -29,27 +28,11 @@ struct Api {
 
 impl Api {
     fn new(central: &common::CentralProcess, password: &str) -> Api {
-        use base64::Engine;
         let ca = std::fs::read_to_string(&central.ca).expect("ca");
-        let cert = ureq::tls::Certificate::from_pem(ca.as_bytes())
-            .expect("pem")
-            .to_owned();
         Api {
-            agent: ureq::Agent::config_builder()
-                .tls_config(
-                    ureq::tls::TlsConfig::builder()
-                        .root_certs(ureq::tls::RootCerts::Specific(Arc::new(vec![cert])))
-                        .build(),
-                )
-                .http_status_as_error(false)
-                .timeout_global(Some(Duration::from_secs(10)))
-                .build()
-                .into(),
+            agent: rampart_test_support::https_agent(&ca).expect("agent"),
             base: central.api.clone(),
-            auth: format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("admin:{password}"))
-            ),
+            auth: rampart_test_support::basic_auth("admin", password),
         }
     }
 

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -18,28 +17,12 @@ fn get(agent: &ureq::Agent, url: &str, auth: &str) -> Option<Value> {
 
 #[test]
 fn up_demo_shows_the_demo_cluster_and_its_violations_in_central() {
-    use base64::Engine;
     let dir = tempfile::tempdir().expect("tempdir");
     let central = common::start_demo(&dir.path().join("data"));
     let password = central.password.clone().expect("first start");
     let ca = std::fs::read_to_string(&central.ca).expect("ca");
-    let cert = ureq::tls::Certificate::from_pem(ca.as_bytes())
-        .expect("pem")
-        .to_owned();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .tls_config(
-            ureq::tls::TlsConfig::builder()
-                .root_certs(ureq::tls::RootCerts::Specific(Arc::new(vec![cert])))
-                .build(),
-        )
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into();
-    let auth = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("admin:{password}"))
-    );
+    let agent = rampart_test_support::https_agent(&ca).expect("agent");
+    let auth = rampart_test_support::basic_auth("admin", &password);
     let deadline = Instant::now() + Duration::from_secs(60);
     let (deployments, alerts) = loop {
         let deployments: Vec<String> = get(

@@ -249,35 +249,19 @@ const PRIVILEGED_POLICY: &str = "4c8266ea-ae07-5588-8392-7843782925ce";
 
 /// Calls Central's HTTPS API as admin.
 async fn admin_call(central: &Running, method: &str, path: &str, body: Value) -> (u16, Value) {
-    use base64::Engine;
     let ca = std::fs::read_to_string(&central.ca_file).expect("ca.pem");
     let password = central.new_admin_password.clone().expect("first start");
     let url = format!("https://localhost:{}{path}", central.api_addr.port());
     let method = method.to_string();
     tokio::task::spawn_blocking(move || {
-        let cert = ureq::tls::Certificate::from_pem(ca.as_bytes())
-            .expect("pem")
-            .to_owned();
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .tls_config(
-                ureq::tls::TlsConfig::builder()
-                    .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(vec![
-                        cert,
-                    ])))
-                    .build(),
-            )
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .into();
-        let auth = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("admin:{password}"))
-        );
+        let agent = rampart_test_support::https_agent(&ca).expect("agent");
         let request = ureq::http::Request::builder()
             .method(method.as_str())
             .uri(url)
-            .header("Authorization", auth)
+            .header(
+                "Authorization",
+                rampart_test_support::basic_auth("admin", &password),
+            )
             .header("Content-Type", "application/json")
             .body(serde_json::to_vec(&body).expect("json"))
             .expect("request");

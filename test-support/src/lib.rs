@@ -26,3 +26,30 @@ pub async fn eventually<T>(
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
 }
+
+/// An HTTPS client that trusts only `ca_pem` (Central's CA), with statuses as values (tests
+/// check 4xx answers) and a 30 s limit per request.
+pub fn https_agent(ca_pem: &str) -> Result<ureq::Agent, ureq::Error> {
+    let cert = ureq::tls::Certificate::from_pem(ca_pem.as_bytes())?.to_owned();
+    Ok(ureq::Agent::config_builder()
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(vec![
+                    cert,
+                ])))
+                .build(),
+        )
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .build()
+        .into())
+}
+
+/// The `Authorization` header value for a user and password.
+pub fn basic_auth(user: &str, password: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
