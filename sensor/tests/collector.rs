@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use rampart_central::pki::{Service, persist};
-use rampart_central::runtime::{Config as CentralRuntime, Running, start};
+mod common;
+
+use rampart_central::pki::Service;
+use rampart_central::runtime::Running;
 use rampart_sensor::collector::{self, ModeChoice};
-use rampart_sensor::{CentralConfig, Config};
 use rampart_test_support::ApiServer;
 use serde_json::{Value, json};
 
@@ -102,62 +103,26 @@ struct World {
 }
 
 async fn world() -> World {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let api = ApiServer::start().await.expect("api server");
-    let kubeconfig = dir.path().join("kubeconfig");
-    api.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    let central = start(CentralRuntime {
-        data_dir: dir.path().join("central"),
-        sensor_listen: "127.0.0.1:0".parse().expect("addr"),
-        api_listen: "127.0.0.1:0".parse().expect("addr"),
-        server_names: vec!["localhost".into()],
-    })
-    .await
-    .expect("central");
-    let now = time::OffsetDateTime::now_utc();
-    let ca = persist::load_or_create_ca(&central.core.store, now).expect("ca");
-    let bundle = persist::issue_bundle(&central.core.store, &ca, "prod", now).expect("bundle");
-    let cert = |service: Service| {
-        bundle
-            .certs
-            .iter()
-            .find(|c| c.service == service)
-            .expect("certificate")
-            .clone()
-    };
-    api.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}))
-        .expect("namespace");
-    let sensor_cert = cert(Service::Sensor);
-    let sensor = rampart_sensor::start(Config {
-        central: CentralConfig {
-            endpoint: format!("https://{}", central.sensor_addr),
-            server_name: "localhost".into(),
-            ca_pem: bundle.ca_pem.clone(),
-            cert_pem: sensor_cert.cert_pem.clone(),
-            key_pem: sensor_cert.key_pem.clone(),
-            cluster_name: "prod".into(),
-        },
-        kubeconfig: Some(kubeconfig),
-        collector_listen: Some("127.0.0.1:0".parse().expect("addr")),
-    })
-    .await
-    .expect("sensor");
-    let collector_cert = cert(Service::Collector);
+    let setup = common::setup().await;
+    let sensor =
+        rampart_sensor::start(setup.sensor_config(Some("127.0.0.1:0".parse().expect("addr"))))
+            .await
+            .expect("sensor");
+    let collector_cert = setup.cert(Service::Collector);
     let collector_endpoint = collector::SensorEndpoint {
         endpoint: format!(
             "https://{}",
             sensor.collector_addr.expect("collector endpoint")
         ),
         server_name: "sensor.rampart.svc".into(),
-        ca_pem: bundle.ca_pem.clone(),
+        ca_pem: setup.bundle.ca_pem.clone(),
         cert_pem: collector_cert.cert_pem.clone(),
         key_pem: collector_cert.key_pem.clone(),
     };
     World {
-        _dir: dir,
-        api,
-        central,
+        _dir: setup.dir,
+        api: setup.api,
+        central: setup.central,
         sensor,
         collector_endpoint,
     }

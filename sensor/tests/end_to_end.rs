@@ -3,9 +3,10 @@
 use std::time::Duration;
 
 use rampart_central::alerts::{AlertRecord, AlertState};
-use rampart_central::pki::{Service, persist};
-use rampart_central::runtime::{Config as CentralRuntime, Running, start};
-use rampart_sensor::{CentralConfig, Config};
+mod common;
+
+use rampart_central::runtime::Running;
+use rampart_sensor::Config;
 use rampart_test_support::ApiServer;
 use serde_json::{Value, json};
 
@@ -33,46 +34,13 @@ struct World {
 }
 
 async fn world() -> World {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let api = ApiServer::start().await.expect("api server");
-    let kubeconfig = dir.path().join("kubeconfig");
-    api.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    let central = start(CentralRuntime {
-        data_dir: dir.path().join("central"),
-        sensor_listen: "127.0.0.1:0".parse().expect("addr"),
-        api_listen: "127.0.0.1:0".parse().expect("addr"),
-        server_names: vec!["localhost".into()],
-    })
-    .await
-    .expect("central");
-    let now = time::OffsetDateTime::now_utc();
-    let ca = persist::load_or_create_ca(&central.core.store, now).expect("ca");
-    let bundle = persist::issue_bundle(&central.core.store, &ca, "prod", now).expect("bundle");
-    let cert = bundle
-        .certs
-        .iter()
-        .find(|c| c.service == Service::Sensor)
-        .expect("sensor certificate");
-    api.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}))
-        .expect("namespace");
-    let config = Config {
-        central: CentralConfig {
-            endpoint: format!("https://{}", central.sensor_addr),
-            server_name: "localhost".into(),
-            ca_pem: bundle.ca_pem.clone(),
-            cert_pem: cert.cert_pem.clone(),
-            key_pem: cert.key_pem.clone(),
-            cluster_name: "prod".into(),
-        },
-        kubeconfig: Some(kubeconfig),
-        collector_listen: None,
-    };
+    let setup = common::setup().await;
+    let config = setup.sensor_config(None);
     let sensor = rampart_sensor::start(config.clone()).await.expect("sensor");
     World {
-        _dir: dir,
-        api,
-        central,
+        _dir: setup.dir,
+        api: setup.api,
+        central: setup.central,
         sensor: Some(sensor),
         config,
     }

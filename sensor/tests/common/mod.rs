@@ -1,0 +1,70 @@
+//! What the Sensor's end-to-end tests share: the test API server with a `shop` namespace, a
+//! real Central in a temp dir, and an init bundle for cluster `prod`.
+#![allow(dead_code)]
+
+use rampart_central::pki::{InitBundle, IssuedCert, Service, persist};
+use rampart_central::runtime::{Config as CentralRuntime, Running, start};
+use rampart_sensor::{CentralConfig, Config};
+use rampart_test_support::ApiServer;
+use serde_json::json;
+
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+    pub api: ApiServer,
+    pub central: Running,
+    pub bundle: InitBundle,
+}
+
+pub async fn setup() -> Setup {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = ApiServer::start().await.expect("api server");
+    api.write_kubeconfig(&dir.path().join("kubeconfig"))
+        .expect("kubeconfig");
+    let central = start(CentralRuntime {
+        data_dir: dir.path().join("central"),
+        sensor_listen: "127.0.0.1:0".parse().expect("addr"),
+        api_listen: "127.0.0.1:0".parse().expect("addr"),
+        server_names: vec!["localhost".into()],
+    })
+    .await
+    .expect("central");
+    let now = time::OffsetDateTime::now_utc();
+    let ca = persist::load_or_create_ca(&central.core.store, now).expect("ca");
+    let bundle = persist::issue_bundle(&central.core.store, &ca, "prod", now).expect("bundle");
+    api.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}))
+        .expect("namespace");
+    Setup {
+        dir,
+        api,
+        central,
+        bundle,
+    }
+}
+
+impl Setup {
+    pub fn cert(&self, service: Service) -> &IssuedCert {
+        self.bundle
+            .certs
+            .iter()
+            .find(|c| c.service == service)
+            .expect("certificate")
+    }
+
+    /// The Sensor of cluster `prod`, watching the test API server.
+    pub fn sensor_config(&self, collector_listen: Option<std::net::SocketAddr>) -> Config {
+        let cert = self.cert(Service::Sensor);
+        Config {
+            central: CentralConfig {
+                endpoint: format!("https://{}", self.central.sensor_addr),
+                server_name: "localhost".into(),
+                ca_pem: self.bundle.ca_pem.clone(),
+                cert_pem: cert.cert_pem.clone(),
+                key_pem: cert.key_pem.clone(),
+                cluster_name: "prod".into(),
+            },
+            kubeconfig: Some(self.dir.path().join("kubeconfig")),
+            collector_listen,
+        }
+    }
+}
