@@ -40,6 +40,14 @@ pub struct SensorArgs {
     /// Do not accept Collectors.
     #[arg(long)]
     pub no_collectors: bool,
+    /// Plain-HTTP /healthz, /readyz and /metrics (Prometheus) for probes and scraping.
+    #[arg(
+        long,
+        env = "RAMPART_HEALTH_LISTEN",
+        default_value = "0.0.0.0:9090",
+        value_name = "ADDR"
+    )]
+    pub health_listen: std::net::SocketAddr,
 }
 
 fn read(dir: &std::path::Path, file: &str) -> anyhow::Result<String> {
@@ -68,6 +76,7 @@ pub fn run(args: SensorArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         },
         kubeconfig: args.kubeconfig,
         collector_listen: (!args.no_collectors).then_some(args.collector_listen),
+        health_listen: Some(args.health_listen),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -82,6 +91,9 @@ pub fn run(args: SensorArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         );
         if let Some(addr) = sensor.collector_addr {
             let _ = writeln!(out, "collector endpoint: {addr}");
+        }
+        if let Some(addr) = sensor.health_addr {
+            let _ = writeln!(out, "health and metrics: http://{addr}/readyz, /metrics");
         }
         let _ = out.flush();
         let mut terminate =

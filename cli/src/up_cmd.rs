@@ -113,6 +113,7 @@ pub fn run(args: UpArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                     },
                     kubeconfig: Some(kubeconfig.clone()),
                     collector_listen: None,
+                    health_listen: None,
                 })
                 .await?;
                 let _ = writeln!(

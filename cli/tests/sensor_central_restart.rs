@@ -130,6 +130,7 @@ async fn the_sensor_reconnects_after_central_is_killed_and_central_matches_the_c
         },
         kubeconfig: Some(kubeconfig),
         collector_listen: None,
+        health_listen: None,
     })
     .await
     .expect("sensor");

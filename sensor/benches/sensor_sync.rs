@@ -84,6 +84,7 @@ fn child() {
             },
             kubeconfig: Some(dir.join("kubeconfig")),
             collector_listen: None,
+            health_listen: None,
         })
         .await
         .expect("sensor");

@@ -13,6 +13,7 @@ pub mod act;
 pub mod central;
 pub mod collector;
 pub mod enforce;
+pub mod health;
 pub mod index;
 pub mod nodes;
 pub mod outbox;
@@ -93,6 +94,8 @@ pub struct Config {
     pub kubeconfig: Option<PathBuf>,
     /// Where the node Collectors connect (`None`: no Collector endpoint).
     pub collector_listen: Option<std::net::SocketAddr>,
+    /// Plain-HTTP probes and metrics (`None`: not served).
+    pub health_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +112,8 @@ pub enum Error {
     Client(#[from] kube::Error),
     #[error("collector endpoint: {0}")]
     CollectorEndpoint(std::io::Error),
+    #[error("health endpoint: {0}")]
+    HealthEndpoint(std::io::Error),
 }
 
 /// A running Sensor; dropping it stops every task.
@@ -117,6 +122,8 @@ pub struct Sensor {
     pub shared: Arc<Shared>,
     /// Where Collectors connect, when enabled.
     pub collector_addr: Option<std::net::SocketAddr>,
+    /// Where the probes and metrics are served, when enabled.
+    pub health_addr: Option<std::net::SocketAddr>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -197,6 +204,16 @@ pub async fn start(config: Config) -> Result<Sensor, Error> {
         }
         None => None,
     };
+    let health_addr = match config.health_listen {
+        Some(addr) => {
+            let (addr, task) = health::serve(Arc::clone(&shared), kinds.clone(), addr)
+                .await
+                .map_err(Error::HealthEndpoint)?;
+            tasks.push(task);
+            Some(addr)
+        }
+        None => None,
+    };
     tasks.push(tokio::spawn(central::run(
         config.central,
         Arc::clone(&shared),
@@ -206,6 +223,7 @@ pub async fn start(config: Config) -> Result<Sensor, Error> {
     Ok(Sensor {
         shared,
         collector_addr,
+        health_addr,
         tasks,
     })
 }

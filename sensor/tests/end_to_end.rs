@@ -115,6 +115,38 @@ async fn a_privileged_deployment_alerts_then_resolves_when_fixed_and_is_gone_whe
     })
     .await;
     assert!(w.sensor.as_ref().is_some_and(|s| s.status().connected));
+
+    // Probes and metrics for the kubelet and Prometheus.
+    let health = w
+        .sensor
+        .as_ref()
+        .and_then(|s| s.health_addr)
+        .expect("health endpoint");
+    let (ready, metrics) = tokio::task::spawn_blocking(move || {
+        let get = |path: &str| {
+            let mut r = ureq::get(format!("http://{health}{path}"))
+                .config()
+                .http_status_as_error(false)
+                .build()
+                .call()
+                .expect("response");
+            (
+                r.status().as_u16(),
+                r.body_mut().read_to_string().expect("body"),
+            )
+        };
+        (get("/readyz"), get("/metrics"))
+    })
+    .await
+    .expect("probe");
+    assert_eq!(ready, (200, "ready\n".to_string()));
+    assert_eq!(metrics.0, 200);
+    assert!(
+        metrics.1.contains("rampart_sensor_central_connected 1\n"),
+        "{}",
+        metrics.1
+    );
+    assert!(metrics.1.contains("rampart_sensor_dropped_events 0\n"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -65,6 +65,7 @@ impl Setup {
             },
             kubeconfig: Some(self.dir.path().join("kubeconfig")),
             collector_listen,
+            health_listen: Some("127.0.0.1:0".parse().expect("addr")),
         }
     }
 }
