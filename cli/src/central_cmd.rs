@@ -394,8 +394,6 @@ fn start(args: StartArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         // The banner is for people; a closed stdout must not stop Central.
         let _ = banner(&running, &host, &args.data.data_dir, out);
         let _ = out.flush();
-        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("cannot listen for SIGTERM")?;
         tokio::select! {
             result = running.sensor_server => {
                 result.context("the Sensor listener stopped")?.context("the Sensor listener failed")?;
@@ -403,8 +401,7 @@ fn start(args: StartArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             result = running.api_server => {
                 result.context("the API listener stopped")?;
             }
-            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
-            _ = terminate.recv() => tracing::info!("SIGTERM; stopping"),
+            signal = crate::daemon::shutdown_signal() => signal?,
         }
         running.core.store.flush().context("final flush")?;
         Ok(ExitCode::SUCCESS)

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
+
+use crate::daemon::{read_bundle_file, shutdown_signal};
 use clap::{Args, ValueEnum};
 use rampart_sensor::collector::{self, ModeChoice};
 
@@ -54,19 +56,14 @@ pub struct CollectorArgs {
     pub rate_limit: u32,
 }
 
-fn read(dir: &std::path::Path, file: &str) -> anyhow::Result<String> {
-    let path = dir.join(file);
-    std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))
-}
-
 pub fn run(args: CollectorArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let mut config = collector::Config::new(
         collector::SensorEndpoint {
             endpoint: args.sensor.clone(),
             server_name: args.server_name,
-            ca_pem: read(&args.bundle_dir, "ca.pem")?,
-            cert_pem: read(&args.bundle_dir, "collector.pem")?,
-            key_pem: read(&args.bundle_dir, "collector-key.pem")?,
+            ca_pem: read_bundle_file(&args.bundle_dir, "ca.pem")?,
+            cert_pem: read_bundle_file(&args.bundle_dir, "collector.pem")?,
+            key_pem: read_bundle_file(&args.bundle_dir, "collector-key.pem")?,
         },
         args.node_name,
     );
@@ -93,13 +90,7 @@ pub fn run(args: CollectorArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode>
             args.sensor
         );
         let _ = out.flush();
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .context("cannot listen for SIGTERM")?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
-            _ = terminate.recv() => tracing::info!("SIGTERM; stopping"),
-        }
+        shutdown_signal().await?;
         Ok(ExitCode::SUCCESS)
     })
 }

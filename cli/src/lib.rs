@@ -5,6 +5,7 @@
 
 pub mod central_cmd;
 pub mod collector_cmd;
+pub mod daemon;
 pub mod demo;
 pub mod input;
 pub mod output;

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+
+use crate::daemon::{read_bundle_file, shutdown_signal};
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -50,11 +52,6 @@ pub struct SensorArgs {
     pub health_listen: std::net::SocketAddr,
 }
 
-fn read(dir: &std::path::Path, file: &str) -> anyhow::Result<String> {
-    let path = dir.join(file);
-    std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))
-}
-
 pub fn run(args: SensorArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let host = args
         .central
@@ -69,9 +66,9 @@ pub fn run(args: SensorArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         central: rampart_sensor::CentralConfig {
             endpoint: args.central.clone(),
             server_name: args.server_name.unwrap_or(host),
-            ca_pem: read(&args.bundle_dir, "ca.pem")?,
-            cert_pem: read(&args.bundle_dir, "sensor.pem")?,
-            key_pem: read(&args.bundle_dir, "sensor-key.pem")?,
+            ca_pem: read_bundle_file(&args.bundle_dir, "ca.pem")?,
+            cert_pem: read_bundle_file(&args.bundle_dir, "sensor.pem")?,
+            key_pem: read_bundle_file(&args.bundle_dir, "sensor-key.pem")?,
             cluster_name: args.cluster_name.clone(),
         },
         kubeconfig: args.kubeconfig,
@@ -96,13 +93,7 @@ pub fn run(args: SensorArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             let _ = writeln!(out, "health and metrics: http://{addr}/readyz, /metrics");
         }
         let _ = out.flush();
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .context("cannot listen for SIGTERM")?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
-            _ = terminate.recv() => tracing::info!("SIGTERM; stopping"),
-        }
+        shutdown_signal().await?;
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -34,10 +34,12 @@ fn sensor_bundle(
 ) -> anyhow::Result<(String, String, String)> {
     let files = ["ca.pem", "sensor.pem", "sensor-key.pem"].map(|f| dir.join(f));
     if files.iter().all(|f| f.exists()) {
-        let read = |f: &PathBuf| {
-            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))
-        };
-        return Ok((read(&files[0])?, read(&files[1])?, read(&files[2])?));
+        let read = |f: &str| crate::daemon::read_bundle_file(dir, f);
+        return Ok((
+            read("ca.pem")?,
+            read("sensor.pem")?,
+            read("sensor-key.pem")?,
+        ));
     }
     let now = time::OffsetDateTime::now_utc();
     let ca = persist::load_or_create_ca(store, now)?;
@@ -133,9 +135,6 @@ pub fn run(args: UpArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             }
         };
         let _ = out.flush();
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .context("cannot listen for SIGTERM")?;
         tokio::select! {
             result = running.sensor_server => {
                 result.context("the Sensor listener stopped")?.context("the Sensor listener failed")?;
@@ -143,8 +142,7 @@ pub fn run(args: UpArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             result = running.api_server => {
                 result.context("the API listener stopped")?;
             }
-            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
-            _ = terminate.recv() => tracing::info!("SIGTERM; stopping"),
+            signal = crate::daemon::shutdown_signal() => signal?,
         }
         drop(demo);
         running.core.store.flush().context("final flush")?;

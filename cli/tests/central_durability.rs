@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use rampart_proto::v1::msg_from_sensor::Msg as FromSensor;
@@ -93,15 +93,7 @@ async fn acknowledged_events_survive_kill_9_and_the_sensor_resumes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let bundle = dir.path().join("bundle");
-    let status = Command::new(env!("CARGO_BIN_EXE_rampart"))
-        .args(["central", "init-bundle", "generate", "prod", "--data-dir"])
-        .arg(&data)
-        .arg("--output-dir")
-        .arg(&bundle)
-        .stdout(Stdio::null())
-        .status()
-        .expect("init-bundle");
-    assert!(status.success());
+    common::init_bundle(&data, &bundle, "prod");
     eprintln!("bundle issued");
 
     let central = common::start_central(&data);

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use rampart_test_support::{ApiServer, eventually};
@@ -96,15 +95,7 @@ async fn the_sensor_reconnects_after_central_is_killed_and_central_matches_the_c
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let bundle = dir.path().join("bundle");
-    let status = Command::new(env!("CARGO_BIN_EXE_rampart"))
-        .args(["central", "init-bundle", "generate", "prod", "--data-dir"])
-        .arg(&data)
-        .arg("--output-dir")
-        .arg(&bundle)
-        .stdout(Stdio::null())
-        .status()
-        .expect("init-bundle");
-    assert!(status.success());
+    common::init_bundle(&data, &bundle, "prod");
     let central = common::start_central(&data);
     let password = central.password.clone().expect("first start");
     let sensor_endpoint = central.sensor.clone();

@@ -23,6 +23,19 @@ impl Drop for CentralProcess {
     }
 }
 
+/// `rampart central init-bundle generate CLUSTER` into `bundle` (files), on Central's data.
+pub fn init_bundle(data: &std::path::Path, bundle: &std::path::Path, cluster: &str) {
+    let status = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args(["central", "init-bundle", "generate", cluster, "--data-dir"])
+        .arg(data)
+        .arg("--output-dir")
+        .arg(bundle)
+        .stdout(Stdio::null())
+        .status()
+        .expect("init-bundle");
+    assert!(status.success(), "init-bundle failed: {status:?}");
+}
+
 /// Starts Central on `data` with free ports and reads its banner; the rest of its stdout is
 /// drained in the background so it never blocks on a full pipe.
 pub fn start_central(data: &std::path::Path) -> CentralProcess {

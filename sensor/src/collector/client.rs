@@ -47,8 +47,7 @@ fn health(mode: Mode, outbox: &Mutex<Outbox<Msg>>, status: &Mutex<Status>) -> Ms
         let o = crate::lock(outbox);
         (o.len() as u64, o.dropped())
     };
-    let mut s = crate::lock(status);
-    s.dropped = dropped;
+    let s = crate::lock(status);
     Msg::Health(CollectorHealth {
         mode: mode.as_str().to_string(),
         dropped_events: dropped,

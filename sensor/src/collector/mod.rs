@@ -116,6 +116,7 @@ pub struct Status {
     pub processes: u64,
     pub connections: u64,
     pub rate_limited: u64,
+    /// Messages dropped because the buffer was full (the Sensor away), since start.
     pub dropped: u64,
     pub acked_seq: u64,
 }
@@ -427,6 +428,7 @@ impl Scanner {
 #[derive(Debug)]
 pub struct Collector {
     pub status: Arc<Mutex<Status>>,
+    outbox: Arc<Mutex<Outbox<Msg>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -440,7 +442,9 @@ impl Drop for Collector {
 
 impl Collector {
     pub fn status(&self) -> Status {
-        crate::lock(&self.status).clone()
+        let mut status = crate::lock(&self.status).clone();
+        status.dropped = crate::lock(&self.outbox).dropped();
+        status
     }
 }
 
@@ -496,12 +500,16 @@ pub async fn start(config: Config) -> Result<Collector, Error> {
         tokio::spawn(client::run(
             config,
             mode,
-            outbox,
+            Arc::clone(&outbox),
             ready,
             Arc::clone(&status),
         )),
     ];
-    Ok(Collector { status, tasks })
+    Ok(Collector {
+        status,
+        outbox,
+        tasks,
+    })
 }
 
 async fn scan_loop(
