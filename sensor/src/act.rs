@@ -72,6 +72,14 @@ pub async fn run(
             }
             let policies = crate::lock(&shared.policies);
             let cluster = shared.cluster_name.as_str();
+            if policies.enforced().policies().is_empty() {
+                // Nothing is enforced (ACS's defaults enforce nothing at deploy time): nothing to
+                // decide, so the changes are not even looked at.
+                index.discard_workload_changes();
+                enforcer.baseline(policies.enforced(), [], cluster);
+                crate::lock(&shared.status).enforcing = true;
+                continue;
+            }
             let changed = index.take_workload_changes();
             if !enforcer.is_armed() || rebaseline {
                 // What exists now is the baseline; only later changes are enforced. Workloads

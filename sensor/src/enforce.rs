@@ -288,6 +288,11 @@ impl Enforcer {
         workloads: impl IntoIterator<Item = &'a Outgoing>,
         cluster: &str,
     ) {
+        if policies.policies().is_empty() {
+            // Nothing violated is remembered; the next set of enforced policies takes its own
+            // baseline of every workload.
+            self.seen.clear();
+        }
         for o in workloads {
             self.seen
                 .insert(o.id.clone(), violated(policies, o, cluster));

@@ -743,6 +743,11 @@ impl Index {
             .collect()
     }
 
+    /// Forgets the workload changes not taken yet (nobody needs them).
+    pub fn discard_workload_changes(&mut self) {
+        self.enforcement_dirty.clear();
+    }
+
     /// Every top-level workload now.
     pub fn workloads(&self) -> Vec<Outgoing> {
         self.entries
