@@ -3,6 +3,7 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protos = [
         "proto/rampart/sensor/v1/sensor.proto",
+        "proto/rampart/sensor/v1/admission.proto",
         "proto/rampart/collector/v1/collector.proto",
     ];
     for proto in protos {

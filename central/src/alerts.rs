@@ -57,6 +57,25 @@ pub struct AlertRecord {
     /// What was done to the workload about this alert, most recent first (bounded).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub enforcements: Vec<Enforcement>,
+    /// Set on alerts the admission controller raised: the request they are about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admission: Option<AdmissionRequest>,
+}
+
+/// The API request an admission-controller alert is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmissionRequest {
+    /// CREATE, UPDATE or CONNECT.
+    pub operation: String,
+    pub user: String,
+    pub request_uid: String,
+    /// Allowed only because of the break-glass annotation.
+    #[serde(default)]
+    pub break_glass: bool,
+    /// For CONNECT requests (exec, attach, port-forward): the pod.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pod: String,
 }
 
 /// Most enforcement records kept on one alert.
@@ -138,6 +157,7 @@ pub fn decide_deploy_time(
                     deployment_name: subject.deployment.name.clone(),
                     deployment_kind: subject.deployment.kind.as_str().to_string(),
                     state: AlertState::Active,
+                    admission: None,
                     violations: violations.clone(),
                     first_occurred_unix_ms: now_ms,
                     time_unix_ms: now_ms,
@@ -161,6 +181,75 @@ pub fn decide_deploy_time(
         }
     }
     decisions
+}
+
+/// An alert from the admission controller. A denial is ATTEMPTED (the object never ran, and
+/// only a user resolves it); an allowed request (break-glass, or a Kubernetes event whose
+/// policy does not enforce) is ACTIVE. Either stands on its own: a denied create has no
+/// deployment to merge into.
+pub fn from_admission(
+    cluster_id: &str,
+    policy: &rampart_policy::Policy,
+    a: &rampart_proto::v1::AdmissionAlert,
+    id: String,
+    now_ms: i64,
+) -> AlertRecord {
+    let time = if a.time_unix_ms > 0 {
+        a.time_unix_ms
+    } else {
+        now_ms
+    };
+    let denied = !a.enforcement_action.is_empty();
+    let stage = rampart_proto::v1::LifecycleStage::try_from(a.stage)
+        .unwrap_or(rampart_proto::v1::LifecycleStage::Deploy);
+    AlertRecord {
+        id,
+        policy_id: policy.id.clone(),
+        policy_name: policy.name.clone(),
+        severity: policy.severity,
+        categories: policy.categories.clone(),
+        lifecycle_stage: if stage == rampart_proto::v1::LifecycleStage::Runtime {
+            "RUNTIME"
+        } else {
+            "DEPLOY"
+        }
+        .to_string(),
+        cluster_id: cluster_id.to_string(),
+        namespace: a.namespace.clone(),
+        deployment_id: a.deployment_id.clone(),
+        deployment_name: a.name.clone(),
+        deployment_kind: a.kind.clone(),
+        state: if denied {
+            AlertState::Attempted
+        } else {
+            AlertState::Active
+        },
+        violations: a.violations.clone(),
+        first_occurred_unix_ms: time,
+        time_unix_ms: time,
+        resolved_unix_ms: None,
+        enforcements: if denied {
+            vec![Enforcement {
+                action: a.enforcement_action.clone(),
+                succeeded: true,
+                message: format!(
+                    "the admission controller denied {} by {}",
+                    a.operation, a.user
+                ),
+                time_unix_ms: time,
+                order_id: String::new(),
+            }]
+        } else {
+            Vec::new()
+        },
+        admission: Some(AdmissionRequest {
+            operation: a.operation.clone(),
+            user: a.user.clone(),
+            request_uid: a.request_uid.clone(),
+            break_glass: a.break_glass,
+            pod: a.pod.clone(),
+        }),
+    }
 }
 
 /// Every active alert of a deployment that is gone resolves.

@@ -523,6 +523,10 @@ impl<B: Backend> Session<B> {
                     )
                     .map_err(internal)?;
                 }
+                Some(FromSensor::AdmissionAlerts(alerts)) => {
+                    self.admission_ops(cluster, &alerts, &mut batch)
+                        .map_err(internal)?;
+                }
                 Some(FromSensor::AlertResults(_)) => {
                     self.notice(
                         NoticeKind::UnsupportedMessage,
@@ -718,6 +722,34 @@ impl<B: Backend> Session<B> {
             return Ok(());
         }
         tracing::warn!(cluster = %cluster.id, deployment = %report.deployment_id, policy = %report.policy_id, message = %report.message, "enforcement report matches no alert");
+        Ok(())
+    }
+
+    /// Stores the admission controller's alerts, each as a new alert of its own.
+    fn admission_ops(
+        &self,
+        cluster: &Cluster,
+        alerts: &v1::AdmissionAlerts,
+        batch: &mut WriteBatch,
+    ) -> Result<(), crate::store::Error> {
+        let policies = self.core.policies.current();
+        let now = now_ms();
+        for a in &alerts.alerts {
+            let Some(policy) = policies.get(&a.policy_id) else {
+                tracing::warn!(cluster = %cluster.id, policy = %a.policy_id, "admission alert for an unknown policy dropped");
+                continue;
+            };
+            let record = alerts::from_admission(
+                &cluster.id,
+                policy,
+                a,
+                uuid::Uuid::now_v7().to_string(),
+                now,
+            );
+            tracing::info!(cluster = %cluster.id, alert = %record.id, policy = %policy.name, state = record.state.as_str(), operation = %a.operation, namespace = %a.namespace, name = %a.name, "admission alert");
+            alerts::persist::put(batch, &record)?;
+            self.core.metrics.alerts_opened.inc();
+        }
         Ok(())
     }
 

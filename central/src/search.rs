@@ -184,6 +184,7 @@ mod tests {
             time_unix_ms: 0,
             resolved_unix_ms: None,
             enforcements: Vec::new(),
+            admission: None,
         }
     }
 

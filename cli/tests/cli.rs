@@ -371,5 +371,5 @@ fn policy_list_shows_defaults() {
     let (code, out, _) = rampart(&["policy", "list"]);
     assert_eq!(code, 0);
     assert!(out.contains("| Privileged Container "), "{out}");
-    assert!(out.contains("64 policies."), "{out}");
+    assert!(out.contains("67 policies."), "{out}");
 }

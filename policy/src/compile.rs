@@ -321,8 +321,9 @@ pub fn compile_value(criterion: &Criterion, value: &str) -> Result<Matcher, Stri
             Matcher::Unevaluated
         }
     };
-    // Criteria that need data a manifest does not have keep their syntax check only.
-    if criterion.needs == Needs::ImageData || criterion.needs == Needs::RuntimeEvent {
+    // Image criteria keep their syntax check only until image data exists; runtime criteria
+    // keep real matchers for the events they are evaluated against.
+    if criterion.needs == Needs::ImageData {
         return Ok(Matcher::Unevaluated);
     }
     Ok(matcher)

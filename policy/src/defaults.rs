@@ -118,6 +118,15 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../defaults/owner_team_label.json"),
     ),
     (
+        "pod_attach.json",
+        include_str!("../defaults/pod_attach.json"),
+    ),
+    ("pod_exec.json", include_str!("../defaults/pod_exec.json")),
+    (
+        "pod_portforward.json",
+        include_str!("../defaults/pod_portforward.json"),
+    ),
+    (
         "privilege_escalation.json",
         include_str!("../defaults/privilege_escalation.json"),
     ),

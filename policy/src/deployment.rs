@@ -85,6 +85,22 @@ pub enum Workload {
     DeploymentConfig(DeploymentConfig),
 }
 
+impl Workload {
+    pub fn metadata(&self) -> &ObjectMeta {
+        match self {
+            Workload::Deployment(d) => &d.metadata,
+            Workload::StatefulSet(d) => &d.metadata,
+            Workload::DaemonSet(d) => &d.metadata,
+            Workload::ReplicaSet(d) => &d.metadata,
+            Workload::ReplicationController(d) => &d.metadata,
+            Workload::Job(d) => &d.metadata,
+            Workload::CronJob(d) => &d.metadata,
+            Workload::Pod(d) => &d.metadata,
+            Workload::DeploymentConfig(d) => &d.metadata,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum EnvSource {

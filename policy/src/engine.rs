@@ -114,10 +114,63 @@ fn merge_needs(into: &mut Vec<Needs>, from: Vec<Needs>) {
     }
 }
 
+/// A request on a pod's subresource (exec, attach, port-forward) as the API server's admission
+/// chain reports it: what ACS calls a Kubernetes event on a deployment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KubeEvent {
+    /// `PODS_EXEC`, `PODS_ATTACH` or `PODS_PORTFORWARD`.
+    pub resource: String,
+    /// `CREATE` for the CONNECT of exec, attach and port-forward (RBAC's verb for them).
+    pub verb: String,
+    /// The pod's name.
+    pub object_name: String,
+    pub user: String,
+    pub groups: Vec<String>,
+    pub impersonated: bool,
+}
+
+impl KubeEvent {
+    /// How a violation message names the action.
+    fn describe(&self) -> &'static str {
+        match self.resource.as_str() {
+            "PODS_EXEC" => "exec into",
+            "PODS_ATTACH" => "attach to",
+            "PODS_PORTFORWARD" => "port-forward to",
+            _ => "access",
+        }
+    }
+}
+
+/// What happened at runtime, for RUNTIME policies.
+#[derive(Debug, Clone, Copy)]
+pub enum RuntimeEvent<'a> {
+    Kube(&'a KubeEvent),
+}
+
 /// Evaluates one policy against one deployment.
 pub fn evaluate(
     policy: &CompiledPolicy,
     deployment: &Deployment,
+    ctx: &EvalContext<'_>,
+) -> Outcome {
+    evaluate_with(policy, deployment, None, ctx)
+}
+
+/// Evaluates a RUNTIME policy against an event in a deployment: the policy's event criteria
+/// against the event, the others against the deployment.
+pub fn evaluate_event(
+    policy: &CompiledPolicy,
+    deployment: &Deployment,
+    event: RuntimeEvent<'_>,
+    ctx: &EvalContext<'_>,
+) -> Outcome {
+    evaluate_with(policy, deployment, Some(event), ctx)
+}
+
+fn evaluate_with(
+    policy: &CompiledPolicy,
+    deployment: &Deployment,
+    event: Option<RuntimeEvent<'_>>,
     ctx: &EvalContext<'_>,
 ) -> Outcome {
     if !policy.scopes.is_empty()
@@ -151,7 +204,7 @@ pub fn evaluate(
         policy
             .sections
             .iter()
-            .map(|s| evaluate_section(s, policy, deployment)),
+            .map(|s| evaluate_section(s, policy, deployment, event)),
     );
     match result {
         Tri::Match(messages) if messages.is_empty() => Outcome::Violated(vec![format!(
@@ -188,14 +241,23 @@ fn scope_matches(scope: &CompiledScope, d: &Deployment, ctx: &EvalContext<'_>) -
         && label_ok(&scope.cluster_label, ctx.cluster_labels)
 }
 
-fn evaluate_section(section: &CompiledSection, policy: &CompiledPolicy, d: &Deployment) -> Tri {
+fn evaluate_section(
+    section: &CompiledSection,
+    policy: &CompiledPolicy,
+    d: &Deployment,
+    event: Option<RuntimeEvent<'_>>,
+) -> Tri {
     let mut result = Tri::Match(Vec::new());
-    for g in section
-        .groups
-        .iter()
-        .filter(|g| g.criterion.target == Target::Deployment)
-    {
-        result = result.and(deployment_group(g, d));
+    for g in section.groups.iter() {
+        let r = match g.criterion.target {
+            Target::Deployment => deployment_group(g, d),
+            Target::Event => match event {
+                Some(RuntimeEvent::Kube(e)) => kube_event_group(g, d, e),
+                None => unknown(g),
+            },
+            _ => continue,
+        };
+        result = result.and(r);
         if result == Tri::NoMatch {
             return Tri::NoMatch;
         }
@@ -348,6 +410,42 @@ fn key_value_matches(m: &Matcher, (k, v): &(&String, &String)) -> bool {
             key.is_match(k) && value.as_ref().is_none_or(|r| r.is_match(v))
         }
         _ => false,
+    }
+}
+
+/// A Kubernetes event criterion; criteria about other event kinds (processes, flows, audit
+/// logs) never match a Kubernetes event.
+fn kube_event_group(g: &CompiledGroup, d: &Deployment, e: &KubeEvent) -> Tri {
+    let action = e.describe();
+    let pod = &e.object_name;
+    let user = &e.user;
+    match g.criterion.field {
+        Field::KubernetesResource => str_group(g, &e.resource, |_| {
+            format!("Kubernetes API received {action} pod '{pod}' request from user '{user}'")
+        }),
+        Field::KubernetesApiVerb => str_group(g, &e.verb, |v| {
+            format!("Kubernetes API verb '{v}' on pod '{pod}'")
+        }),
+        Field::KubernetesResourceName => str_group(g, pod, |n| {
+            format!("Kubernetes request on resource '{n}' in {}", d.namespace)
+        }),
+        Field::KubernetesUserName => str_group(g, user, |u| {
+            format!("Kubernetes request to {action} pod '{pod}' by user '{u}'")
+        }),
+        Field::KubernetesUserGroups => match_candidates(
+            g,
+            &e.groups,
+            |m, group| m.matches_str(group),
+            |group| format!("Kubernetes request by a member of group '{group}'"),
+        ),
+        Field::IsImpersonatedUser => bool_group(g, e.impersonated, |b| {
+            if b {
+                format!("Kubernetes request to {action} pod '{pod}' by an impersonated user")
+            } else {
+                format!("Kubernetes request to {action} pod '{pod}' by a user acting as themselves")
+            }
+        }),
+        _ => Tri::NoMatch,
     }
 }
 

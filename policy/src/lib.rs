@@ -25,5 +25,5 @@ pub mod yaml;
 
 pub use compile::{CompiledPolicy, ValidationError, compile};
 pub use deployment::{ClusterContext, Container, Deployment, PortExposure, Workload, WorkloadKind};
-pub use engine::{EvalContext, Outcome, evaluate};
+pub use engine::{EvalContext, KubeEvent, Outcome, RuntimeEvent, evaluate, evaluate_event};
 pub use policy::{LifecycleStage, Policy, Severity};

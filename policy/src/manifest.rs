@@ -7,10 +7,13 @@
 use k8s_openapi::api::apps::v1 as apps;
 use k8s_openapi::api::batch::v1 as batch;
 use k8s_openapi::api::core::v1 as core;
-use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::deployment::{DeploymentConfig, Workload};
+use crate::deployment::{DeploymentConfig, Workload, WorkloadKind};
 use crate::yaml::{self, DocumentText};
 
 /// Where an object came from inside one input.
@@ -309,44 +312,10 @@ fn classify(value: Value, document: usize, line: usize) -> Result<ManifestObject
         .and_then(|m| m.get("namespace"))
         .and_then(Value::as_str)
         .map(str::to_string);
-    let group = group_of(&api_version);
-    let apps_group = matches!(group, "apps" | "extensions");
-    let body = match (group, kind.as_str()) {
-        (g, "Deployment") if apps_group || g.is_empty() => ObjectBody::Workload(Box::new(
-            Workload::Deployment(decode::<apps::Deployment>(&value)?),
-        )),
-        (_, "StatefulSet") if apps_group => ObjectBody::Workload(Box::new(Workload::StatefulSet(
-            decode::<apps::StatefulSet>(&value)?,
-        ))),
-        (_, "DaemonSet") if apps_group => ObjectBody::Workload(Box::new(Workload::DaemonSet(
-            decode::<apps::DaemonSet>(&value)?,
-        ))),
-        (_, "ReplicaSet") if apps_group => ObjectBody::Workload(Box::new(Workload::ReplicaSet(
-            decode::<apps::ReplicaSet>(&value)?,
-        ))),
-        ("", "ReplicationController") => {
-            ObjectBody::Workload(Box::new(Workload::ReplicationController(decode::<
-                core::ReplicationController,
-            >(
-                &value
-            )?)))
-        }
-        ("", "Pod") => ObjectBody::Workload(Box::new(Workload::Pod(decode::<core::Pod>(&value)?))),
-        ("batch", "Job") => {
-            ObjectBody::Workload(Box::new(Workload::Job(decode::<batch::Job>(&value)?)))
-        }
-        ("batch", "CronJob") => {
-            ObjectBody::Workload(Box::new(Workload::CronJob(decode::<batch::CronJob>(
-                &value,
-            )?)))
-        }
-        ("apps.openshift.io" | "", "DeploymentConfig") => {
-            ObjectBody::Workload(Box::new(Workload::DeploymentConfig(decode::<
-                DeploymentConfig,
-            >(&value)?)))
-        }
-        (_, k) if KNOWN_NON_WORKLOADS.contains(&k) => ObjectBody::NotAWorkload,
-        _ => ObjectBody::UnknownKind,
+    let body = match workload_kind(&api_version, &kind) {
+        Some(k) => ObjectBody::Workload(Box::new(decode(k, &value)?)),
+        None if KNOWN_NON_WORKLOADS.contains(&kind.as_str()) => ObjectBody::NotAWorkload,
+        None => ObjectBody::UnknownKind,
     };
     Ok(ManifestObject {
         location: Location {
@@ -362,20 +331,166 @@ fn classify(value: Value, document: usize, line: usize) -> Result<ManifestObject
     })
 }
 
+/// The workload kind an object's `apiVersion` and `kind` name, if Rampart normalizes it.
+pub fn workload_kind(api_version: &str, kind: &str) -> Option<WorkloadKind> {
+    let group = group_of(api_version);
+    let apps_group = matches!(group, "apps" | "extensions");
+    Some(match (group, kind) {
+        (g, "Deployment") if apps_group || g.is_empty() => WorkloadKind::Deployment,
+        (_, "StatefulSet") if apps_group => WorkloadKind::StatefulSet,
+        (_, "DaemonSet") if apps_group => WorkloadKind::DaemonSet,
+        (_, "ReplicaSet") if apps_group => WorkloadKind::ReplicaSet,
+        ("", "ReplicationController") => WorkloadKind::ReplicationController,
+        ("", "Pod") => WorkloadKind::Pod,
+        ("batch", "Job") => WorkloadKind::Job,
+        ("batch", "CronJob") => WorkloadKind::CronJob,
+        ("apps.openshift.io" | "", "DeploymentConfig") => WorkloadKind::DeploymentConfig,
+        _ => return None,
+    })
+}
+
+/// What Rampart reads of an object's metadata. A full `ObjectMeta` would also decode
+/// `managedFields` (often most of a live object) into JSON trees only to drop them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SlimMeta {
+    name: Option<String>,
+    generate_name: Option<String>,
+    namespace: Option<String>,
+    uid: Option<String>,
+    labels: Option<BTreeMap<String, String>>,
+    annotations: Option<BTreeMap<String, String>>,
+    owner_references: Option<Vec<OwnerReference>>,
+}
+
+impl From<SlimMeta> for ObjectMeta {
+    fn from(m: SlimMeta) -> ObjectMeta {
+        ObjectMeta {
+            name: m.name,
+            generate_name: m.generate_name,
+            namespace: m.namespace,
+            uid: m.uid,
+            labels: m.labels,
+            annotations: m.annotations,
+            owner_references: m.owner_references,
+            ..ObjectMeta::default()
+        }
+    }
+}
+
+/// A workload reduced to metadata and spec: `status` and every other top-level field are
+/// skipped unread.
+#[derive(Debug, Deserialize)]
+struct Slim<S> {
+    #[serde(default)]
+    metadata: SlimMeta,
+    #[serde(default = "Option::default")]
+    spec: Option<S>,
+}
+
+fn slim<'de, S: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<(ObjectMeta, Option<S>), D::Error> {
+    let s = Slim::<S>::deserialize(d)?;
+    Ok((s.metadata.into(), s.spec))
+}
+
+/// Decodes a workload of a known kind from any serde source (a parsed YAML value, or JSON text
+/// straight from the wire), reading only what normalization uses.
+pub fn decode_workload<'de, D: Deserializer<'de>>(
+    kind: WorkloadKind,
+    d: D,
+) -> Result<Workload, D::Error> {
+    Ok(match kind {
+        WorkloadKind::Deployment => {
+            let (metadata, spec) = slim(d)?;
+            Workload::Deployment(apps::Deployment {
+                metadata,
+                spec,
+                status: None,
+            })
+        }
+        WorkloadKind::StatefulSet => {
+            let (metadata, spec) = slim(d)?;
+            Workload::StatefulSet(apps::StatefulSet {
+                metadata,
+                spec,
+                status: None,
+            })
+        }
+        WorkloadKind::DaemonSet => {
+            let (metadata, spec) = slim(d)?;
+            Workload::DaemonSet(apps::DaemonSet {
+                metadata,
+                spec,
+                status: None,
+            })
+        }
+        WorkloadKind::ReplicaSet => {
+            let (metadata, spec) = slim(d)?;
+            Workload::ReplicaSet(apps::ReplicaSet {
+                metadata,
+                spec,
+                status: None,
+            })
+        }
+        WorkloadKind::ReplicationController => {
+            let (metadata, spec) = slim(d)?;
+            Workload::ReplicationController(core::ReplicationController {
+                metadata,
+                spec,
+                status: None,
+            })
+        }
+        WorkloadKind::Job => {
+            let (metadata, spec) = slim(d)?;
+            Workload::Job(batch::Job {
+                metadata,
+                spec,
+                status: None,
+            })
+        }
+        WorkloadKind::CronJob => {
+            let (metadata, spec) = slim(d)?;
+            Workload::CronJob(batch::CronJob {
+                metadata,
+                spec,
+                status: None,
+            })
+        }
+        WorkloadKind::Pod => {
+            let (metadata, spec) = slim(d)?;
+            Workload::Pod(core::Pod {
+                metadata,
+                spec,
+                status: None,
+            })
+        }
+        WorkloadKind::DeploymentConfig => {
+            let (metadata, spec) = slim(d)?;
+            Workload::DeploymentConfig(DeploymentConfig { metadata, spec })
+        }
+    })
+}
+
 /// Decodes from a borrowed value; on failure, decodes again tracking the path so the error says
 /// which field is wrong (the happy path pays nothing for it).
-fn decode<T: DeserializeOwned>(value: &Value) -> Result<T, String> {
-    match T::deserialize(value) {
+fn decode(kind: WorkloadKind, value: &Value) -> Result<Workload, String> {
+    match decode_workload(kind, value) {
         Ok(v) => Ok(v),
-        Err(_) => match serde_path_to_error::deserialize::<_, T>(value) {
-            Ok(v) => Ok(v),
-            Err(e) => Err(format!(
-                "invalid {}: {}: {}",
-                str_field(value, "kind"),
-                e.path(),
-                e.inner()
-            )),
-        },
+        Err(_) => {
+            let mut track = serde_path_to_error::Track::new();
+            let tracked = serde_path_to_error::Deserializer::new(value, &mut track);
+            match decode_workload(kind, tracked) {
+                Ok(v) => Ok(v),
+                Err(e) => Err(format!(
+                    "invalid {}: {}: {}",
+                    str_field(value, "kind"),
+                    track.path(),
+                    e
+                )),
+            }
+        }
     }
 }
 

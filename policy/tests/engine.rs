@@ -1067,3 +1067,119 @@ fn validation_names_every_problem() {
         );
     }
 }
+
+/// Kubernetes-event runtime policies: event criteria against the request, the rest against the
+/// pod's deployment; without an event they cannot be decided.
+#[test]
+fn kubernetes_event_criteria() {
+    use rampart_policy::{KubeEvent, RuntimeEvent, evaluate_event};
+    let runtime = |groups: serde_json::Value| -> Policy {
+        let json = serde_json::json!({
+            "name": "kube event", "severity": "HIGH_SEVERITY",
+            "lifecycleStages": ["RUNTIME"], "eventSource": "DEPLOYMENT_EVENT",
+            "policySections": [{"policyGroups": groups}]
+        });
+        parse_policies(&json.to_string()).expect("valid").remove(0)
+    };
+    let exec = KubeEvent {
+        resource: "PODS_EXEC".into(),
+        verb: "CREATE".into(),
+        object_name: "web-5d8c-x2".into(),
+        user: "alice".into(),
+        groups: vec!["system:authenticated".into(), "devs".into()],
+        impersonated: false,
+    };
+    let attach = KubeEvent {
+        resource: "PODS_ATTACH".into(),
+        ..exec.clone()
+    };
+    let privileged = workload(
+        "",
+        "containers: [{name: app, image: a:1, securityContext: {privileged: true}}]",
+    );
+    let plain = workload("", SAFE);
+    let ctx = EvalContext::default();
+    let eval = |p: &Policy, d: &Deployment, e: &KubeEvent| {
+        let compiled = compile(p).unwrap_or_else(|e| panic!("{e:?}"));
+        evaluate_event(&compiled, d, RuntimeEvent::Kube(e), &ctx)
+    };
+    let resource = runtime(serde_json::json!([
+        {"fieldName": "Kubernetes Resource", "values": [{"value": "PODS_EXEC"}]}
+    ]));
+    check(
+        "exec",
+        eval(&resource, &plain, &exec),
+        Want::Violated("exec into pod 'web-5d8c-x2' request from user 'alice'"),
+    );
+    check("attach", eval(&resource, &plain, &attach), Want::Pass);
+    check("no event", outcome(&resource, &plain), Want::NotEvaluable);
+    // Event and deployment criteria in one section: both must hold.
+    let exec_privileged = runtime(serde_json::json!([
+        {"fieldName": "Kubernetes Resource", "values": [{"value": "PODS_EXEC"}]},
+        {"fieldName": "Privileged Container", "values": [{"value": "true"}]}
+    ]));
+    check(
+        "exec into a privileged pod",
+        eval(&exec_privileged, &privileged, &exec),
+        Want::Violated("is privileged"),
+    );
+    check(
+        "exec into an unprivileged pod",
+        eval(&exec_privileged, &plain, &exec),
+        Want::Pass,
+    );
+    let by_group = runtime(serde_json::json!([
+        {"fieldName": "Kubernetes Resource", "values": [{"value": "PODS_EXEC"}, {"value": "PODS_ATTACH"}]},
+        {"fieldName": "Kubernetes User Groups", "negate": true, "values": [{"value": "sre"}]}
+    ]));
+    check(
+        "not an SRE",
+        eval(&by_group, &plain, &attach),
+        Want::Violated("attach to pod"),
+    );
+    let sre = KubeEvent {
+        groups: vec!["sre".into()],
+        ..attach.clone()
+    };
+    check("an SRE", eval(&by_group, &plain, &sre), Want::Pass);
+    let by_user = runtime(serde_json::json!([
+        {"fieldName": "Kubernetes User Name", "values": [{"value": "ali.*"}]},
+        {"fieldName": "Kubernetes API Verb", "values": [{"value": "CREATE"}]}
+    ]));
+    check(
+        "user name",
+        eval(&by_user, &plain, &exec),
+        Want::Violated("by user 'alice'"),
+    );
+    // A process criterion never matches a Kubernetes event.
+    let process = runtime(serde_json::json!([
+        {"fieldName": "Process Name", "values": [{"value": "sh"}]}
+    ]));
+    check(
+        "process vs kube event",
+        eval(&process, &plain, &exec),
+        Want::Pass,
+    );
+    // The default Kubernetes action policies each catch their request kind only.
+    let defaults = default_policies();
+    for (name, event) in [
+        ("Kubernetes Actions: Exec into Pod", &exec),
+        ("Kubernetes Actions: Attach to Pod", &attach),
+    ] {
+        let p = defaults.iter().find(|p| p.name == name).expect(name);
+        check(
+            name,
+            eval(p, &plain, event),
+            Want::Violated("request from user"),
+        );
+    }
+    let portforward = defaults
+        .iter()
+        .find(|p| p.name == "Kubernetes Actions: Port Forward to Pod")
+        .expect("port-forward policy");
+    check(
+        "port-forward vs exec",
+        eval(portforward, &plain, &exec),
+        Want::Pass,
+    );
+}

@@ -1,0 +1,631 @@
+//! The decisions, pure: a decoded request, the settings, the policy set and the Sensor's view of
+//! the cluster in; the answer, what to count and which alerts to raise out.
+//!
+//! ```text
+//!  /validate  CREATE|UPDATE ─▶ namespace / user / operation bypass ─▶ object (or cached
+//!             workload + new replicas for `scale`) ─▶ Deployment ─▶ enforced deploy-time
+//!             policies ─▶ allow │ break-glass: allow + alert │ deny + ATTEMPTED alert
+//!  /events    CONNECT pods/exec|attach|portforward ─▶ pod's workload (cache) ─▶ Kubernetes-
+//!             event policies ─▶ enforced: deny + ATTEMPTED alert │ not enforced: allow + alert
+//! ```
+//!
+//! What cannot be decided — no policy set yet, an object that does not decode, a request
+//! without the object it needs — is answered by the configured failure mode, with the reason in
+//! the message (denied) or a warning (allowed).
+
+use rampart_policy::compile::CompiledPolicy;
+use rampart_policy::manifest::{decode_workload, workload_kind};
+use rampart_policy::{
+    Deployment, EvalContext, KubeEvent, Outcome as Eval, RuntimeEvent, Workload, WorkloadKind,
+    evaluate, evaluate_event,
+};
+use rampart_proto::v1::{AdmissionAlert, LifecycleStage as WireStage};
+
+use crate::policies::PolicySet;
+use crate::resources::Resources;
+use crate::review::{Answer, Request};
+
+/// The annotation that lets a workload through in an emergency (ACS's is honoured too).
+pub const BREAK_GLASS: [&str; 2] = [
+    "admission.rampart.io/break-glass",
+    "admission.stackrox.io/break-glass",
+];
+/// The annotation that exempts a workload's pods from exec/attach/port-forward enforcement.
+pub const BYPASS_KUBE_EVENTS: [&str; 2] = [
+    "admission.rampart.io/bypass-kube-event-enforcement",
+    "admission.stackrox.io/bypass-kube-event-enforcement",
+];
+
+/// What to do when a request cannot be decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureMode {
+    /// Allow, with a warning (ACS's default).
+    Open,
+    /// Deny, naming the reason.
+    Closed,
+}
+
+impl FailureMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureMode::Open => "open",
+            FailureMode::Closed => "closed",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub failure_mode: FailureMode,
+    /// Requests in these namespaces are never evaluated.
+    pub excluded_namespaces: Vec<String>,
+    /// Users whose requests are never evaluated.
+    pub bypass_users: Vec<String>,
+    /// Groups whose members' requests are never evaluated.
+    pub bypass_groups: Vec<String>,
+    /// Whether the break-glass annotation is honoured.
+    pub break_glass: bool,
+    pub enforce_on_creates: bool,
+    pub enforce_on_updates: bool,
+    /// Whether Kubernetes-event policies with FAIL_KUBE_REQUEST_ENFORCEMENT deny.
+    pub enforce_events: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            failure_mode: FailureMode::Open,
+            excluded_namespaces: vec!["kube-system".into(), "kube-public".into(), "rampart".into()],
+            bypass_users: Vec::new(),
+            bypass_groups: Vec::new(),
+            break_glass: true,
+            enforce_on_creates: true,
+            enforce_on_updates: true,
+            enforce_events: true,
+        }
+    }
+}
+
+/// How a request ended, for metrics and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Evaluated; nothing enforced was violated.
+    Allowed,
+    Denied,
+    /// Not evaluated: excluded namespace, bypass user, operation not enforced, not a workload...
+    Bypassed,
+    /// Violations, let through by the break-glass annotation.
+    BreakGlass,
+    /// Could not be decided; allowed by the failure mode.
+    FailedOpen,
+    /// Could not be decided; denied by the failure mode.
+    FailedClosed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allowed => "allowed",
+            Outcome::Denied => "denied",
+            Outcome::Bypassed => "bypassed",
+            Outcome::BreakGlass => "break_glass",
+            Outcome::FailedOpen => "failed_open",
+            Outcome::FailedClosed => "failed_closed",
+        }
+    }
+
+    pub const ALL: [Outcome; 6] = [
+        Outcome::Allowed,
+        Outcome::Denied,
+        Outcome::Bypassed,
+        Outcome::BreakGlass,
+        Outcome::FailedOpen,
+        Outcome::FailedClosed,
+    ];
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub answer: Answer,
+    pub outcome: Outcome,
+    /// Why, in a few words (logged).
+    pub reason: String,
+    /// Names of the violated enforced policies (counted per policy).
+    pub violated: Vec<String>,
+    /// Alerts to raise; none for dry-run requests.
+    pub alerts: Vec<AdmissionAlert>,
+}
+
+impl Decision {
+    fn plain(outcome: Outcome, reason: impl Into<String>) -> Decision {
+        Decision {
+            answer: Answer {
+                allowed: !matches!(outcome, Outcome::Denied | Outcome::FailedClosed),
+                ..Answer::default()
+            },
+            outcome,
+            reason: reason.into(),
+            violated: Vec::new(),
+            alerts: Vec::new(),
+        }
+    }
+
+    fn bypass(reason: impl Into<String>) -> Decision {
+        Decision::plain(Outcome::Bypassed, reason)
+    }
+
+    /// A request that cannot be decided, answered by the failure mode.
+    pub fn failure(mode: FailureMode, reason: impl Into<String>) -> Decision {
+        let reason = reason.into();
+        match mode {
+            FailureMode::Open => Decision {
+                answer: Answer {
+                    allowed: true,
+                    message: String::new(),
+                    warnings: vec![format!(
+                        "Rampart admission controller could not evaluate this request ({reason}); allowed because it fails open"
+                    )],
+                },
+                ..Decision::plain(Outcome::FailedOpen, reason)
+            },
+            FailureMode::Closed => Decision {
+                answer: Answer {
+                    allowed: false,
+                    message: format!(
+                        "Rampart admission controller could not evaluate this request ({reason}); denied because it fails closed"
+                    ),
+                    warnings: Vec::new(),
+                },
+                ..Decision::plain(Outcome::FailedClosed, reason)
+            },
+        }
+    }
+}
+
+/// What a decision needs besides the request.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    pub settings: &'a Settings,
+    pub policies: Option<&'a PolicySet>,
+    pub resources: &'a Resources,
+    pub now_unix_ms: i64,
+}
+
+/// Requests the settings exempt before anything is decoded.
+fn exempt(req: &Request<'_>, settings: &Settings) -> Option<Decision> {
+    if settings
+        .excluded_namespaces
+        .iter()
+        .any(|n| n == req.namespace.as_ref())
+    {
+        return Some(Decision::bypass(format!(
+            "namespace {} is excluded",
+            req.namespace
+        )));
+    }
+    let user = req.user_info.username.as_ref();
+    if settings.bypass_users.iter().any(|u| u == user) {
+        return Some(Decision::bypass(format!(
+            "user {user} bypasses enforcement"
+        )));
+    }
+    if let Some(g) = req
+        .user_info
+        .groups
+        .iter()
+        .find(|g| settings.bypass_groups.iter().any(|b| b == g.as_ref()))
+    {
+        return Some(Decision::bypass(format!("group {g} bypasses enforcement")));
+    }
+    // The controllers of excluded namespaces (kube-system's replicaset-controller creating
+    // pods, for one) act for workloads that were decided when they were created.
+    if let Some(rest) = user.strip_prefix("system:serviceaccount:")
+        && let Some((ns, _)) = rest.split_once(':')
+        && settings.excluded_namespaces.iter().any(|n| n == ns)
+    {
+        return Some(Decision::bypass(format!(
+            "service account {user} of an excluded namespace"
+        )));
+    }
+    None
+}
+
+/// The kind a `<resource>/scale` request scales.
+fn scaled_kind(resource: &str) -> Option<WorkloadKind> {
+    Some(match resource {
+        "deployments" => WorkloadKind::Deployment,
+        "statefulsets" => WorkloadKind::StatefulSet,
+        "replicasets" => WorkloadKind::ReplicaSet,
+        "replicationcontrollers" => WorkloadKind::ReplicationController,
+        "deploymentconfigs" => WorkloadKind::DeploymentConfig,
+        _ => return None,
+    })
+}
+
+fn decode(kind: WorkloadKind, json: &str) -> Result<Workload, String> {
+    let mut de = serde_json::Deserializer::from_str(json);
+    decode_workload(kind, &mut de).map_err(|e| format!("the object does not decode: {e}"))
+}
+
+/// Whether the object names a controlling owner (it is then decided at that owner).
+fn controlled(w: &Workload) -> bool {
+    w.metadata()
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.controller == Some(true))
+}
+
+fn uid_of(w: &Workload) -> String {
+    w.metadata().uid.clone().unwrap_or_default()
+}
+
+/// `/validate`: CREATE and UPDATE of workloads and their `scale` subresource.
+pub fn validate(req: &Request<'_>, inputs: Inputs<'_>) -> Decision {
+    let settings = inputs.settings;
+    let operation = req.operation.as_ref();
+    match operation {
+        "CREATE" if !settings.enforce_on_creates => {
+            return Decision::bypass("creates are not enforced");
+        }
+        "UPDATE" if !settings.enforce_on_updates => {
+            return Decision::bypass("updates are not enforced");
+        }
+        "CREATE" | "UPDATE" => {}
+        other => return Decision::bypass(format!("operation {other} is not validated")),
+    }
+    if let Some(d) = exempt(req, settings) {
+        return d;
+    }
+    let scale = match req.sub_resource.as_ref() {
+        "" => false,
+        "scale" => true,
+        other => return Decision::bypass(format!("subresource {other} is not validated")),
+    };
+    let kind = if scale {
+        scaled_kind(&req.resource.resource)
+    } else {
+        let api_version = if req.kind.group.is_empty() {
+            req.kind.version.to_string()
+        } else {
+            format!("{}/{}", req.kind.group, req.kind.version)
+        };
+        workload_kind(&api_version, &req.kind.kind)
+    };
+    let Some(kind) = kind else {
+        return Decision::bypass(format!("{} is not a workload", req.kind.kind));
+    };
+    let Some(policies) = inputs.policies else {
+        return Decision::failure(settings.failure_mode, "no policy set received yet");
+    };
+    let Some(object) = req.object else {
+        return Decision::failure(settings.failure_mode, "the request carries no object");
+    };
+    let (workload, replicas) = if scale {
+        let Some(cached) = inputs.resources.workload(kind, &req.namespace, &req.name) else {
+            return Decision::failure(
+                settings.failure_mode,
+                format!(
+                    "{} {}/{} is not known to the admission controller yet",
+                    kind.as_str(),
+                    req.namespace,
+                    req.name
+                ),
+            );
+        };
+        let replicas = match new_replicas(object.get()) {
+            Ok(r) => r,
+            Err(e) => return Decision::failure(settings.failure_mode, e),
+        };
+        if replicas == 0 {
+            return Decision::plain(Outcome::Allowed, "scaling to zero");
+        }
+        match decode(kind, &cached.json) {
+            Ok(w) => (w, Some(replicas)),
+            Err(e) => return Decision::failure(settings.failure_mode, e),
+        }
+    } else {
+        match decode(kind, object.get()) {
+            Ok(w) => (w, None),
+            Err(e) => return Decision::failure(settings.failure_mode, e),
+        }
+    };
+    if !scale && controlled(&workload) {
+        return Decision::bypass("controlled by another workload, which is decided instead");
+    }
+    let mut deployment = Deployment::from_workload(&workload, &req.namespace);
+    if deployment.name.is_empty() {
+        deployment.name = req.name.to_string();
+    }
+    if let Some(r) = replicas {
+        deployment.replicas = Some(r);
+    }
+    let ctx = EvalContext {
+        cluster: Some(&policies.cluster),
+        ..EvalContext::default()
+    };
+    let violated: Vec<(&CompiledPolicy, Vec<String>)> = policies
+        .deploy
+        .iter()
+        .filter_map(|p| match evaluate(p, &deployment, &ctx) {
+            Eval::Violated(v) => Some((p, v)),
+            _ => None,
+        })
+        .collect();
+    if violated.is_empty() {
+        return Decision::plain(Outcome::Allowed, "no enforced policy violated");
+    }
+    let dry_run = req.dry_run == Some(true);
+    let break_glass = settings.break_glass
+        && BREAK_GLASS
+            .iter()
+            .any(|a| deployment.annotations.contains_key(*a));
+    let action = if operation == "CREATE" {
+        "FAIL_DEPLOYMENT_CREATE_ENFORCEMENT"
+    } else {
+        "FAIL_DEPLOYMENT_UPDATE_ENFORCEMENT"
+    };
+    let alerts = if dry_run {
+        Vec::new()
+    } else {
+        violated
+            .iter()
+            .map(|(p, v)| AdmissionAlert {
+                policy_id: p.policy.id.clone(),
+                violations: v.clone(),
+                namespace: deployment.namespace.clone(),
+                name: deployment.name.clone(),
+                kind: deployment.kind.as_str().to_string(),
+                deployment_id: uid_of(&workload),
+                operation: operation.to_string(),
+                user: req.user_info.username.to_string(),
+                request_uid: req.uid.to_string(),
+                enforcement_action: if break_glass {
+                    String::new()
+                } else {
+                    action.to_string()
+                },
+                break_glass,
+                stage: WireStage::Deploy as i32,
+                time_unix_ms: inputs.now_unix_ms,
+                pod: String::new(),
+            })
+            .collect()
+    };
+    let names: Vec<String> = violated
+        .iter()
+        .map(|(p, _)| p.policy.name.clone())
+        .collect();
+    if break_glass {
+        return Decision {
+            answer: Answer {
+                allowed: true,
+                message: String::new(),
+                warnings: vec![format!(
+                    "Rampart: admitted with the break-glass annotation despite violating {}; this was recorded as an alert",
+                    names.join(", ")
+                )],
+            },
+            outcome: Outcome::BreakGlass,
+            reason: "break-glass annotation".into(),
+            violated: names,
+            alerts,
+        };
+    }
+    Decision {
+        answer: Answer {
+            allowed: false,
+            message: deny_message(operation, &deployment, &violated, settings.break_glass),
+            warnings: Vec::new(),
+        },
+        outcome: Outcome::Denied,
+        reason: "enforced policies violated".into(),
+        violated: names,
+        alerts,
+    }
+}
+
+/// `spec.replicas` of a Scale object.
+fn new_replicas(scale: &str) -> Result<i64, String> {
+    #[derive(serde::Deserialize)]
+    struct Scale {
+        #[serde(default)]
+        spec: ScaleSpec,
+    }
+    #[derive(serde::Deserialize, Default)]
+    struct ScaleSpec {
+        #[serde(default)]
+        replicas: i64,
+    }
+    serde_json::from_str::<Scale>(scale)
+        .map(|s| s.spec.replicas)
+        .map_err(|e| format!("the Scale object does not decode: {e}"))
+}
+
+fn policy_block(out: &mut String, p: &CompiledPolicy, violations: &[String]) {
+    use std::fmt::Write as _;
+    let policy = &p.policy;
+    let _ = writeln!(
+        out,
+        "\nPolicy: {} (severity {})",
+        policy.name,
+        policy.severity.short()
+    );
+    let field = |out: &mut String, name: &str, text: &str| {
+        if !text.trim().is_empty() {
+            let _ = writeln!(out, "- {name}: {}", text.trim());
+        }
+    };
+    field(out, "Description", &policy.description);
+    field(out, "Rationale", &policy.rationale);
+    field(out, "Remediation", &policy.remediation);
+    let _ = writeln!(out, "- Violations:");
+    for v in violations {
+        let _ = writeln!(out, "    - {v}");
+    }
+}
+
+fn deny_message(
+    operation: &str,
+    d: &Deployment,
+    violated: &[(&CompiledPolicy, Vec<String>)],
+    break_glass: bool,
+) -> String {
+    let mut out = format!(
+        "Rampart denied the {} of {} {}/{}: it violates {} enforced {}.\n",
+        operation.to_lowercase(),
+        d.kind.as_str(),
+        d.namespace,
+        d.name,
+        violated.len(),
+        if violated.len() == 1 {
+            "policy"
+        } else {
+            "policies"
+        }
+    );
+    for (p, v) in violated {
+        policy_block(&mut out, p, v);
+    }
+    if break_glass {
+        out.push_str(&format!(
+            "\nIn an emergency, add the annotation {}=<reason or ticket> to the workload's metadata to bypass enforcement; the bypass raises an alert.",
+            BREAK_GLASS[0]
+        ));
+    }
+    out
+}
+
+/// `/events`: CONNECT of pods/exec, pods/attach and pods/portforward.
+pub fn event(req: &Request<'_>, inputs: Inputs<'_>) -> Decision {
+    let settings = inputs.settings;
+    if req.operation != "CONNECT" {
+        return Decision::bypass(format!("operation {} is not an event", req.operation));
+    }
+    let resource = match (req.resource.resource.as_ref(), req.sub_resource.as_ref()) {
+        ("pods", "exec") => "PODS_EXEC",
+        ("pods", "attach") => "PODS_ATTACH",
+        ("pods", "portforward") => "PODS_PORTFORWARD",
+        (r, s) => return Decision::bypass(format!("{r}/{s} is not a pod event")),
+    };
+    if let Some(d) = exempt(req, settings) {
+        return d;
+    }
+    let Some(policies) = inputs.policies else {
+        return Decision::failure(settings.failure_mode, "no policy set received yet");
+    };
+    if policies.events.is_empty() {
+        return Decision::plain(Outcome::Allowed, "no Kubernetes-event policy");
+    }
+    let owner = inputs.resources.owner_of_pod(&req.namespace, &req.name);
+    let deployment = owner
+        .and_then(|w| decode(w.kind, &w.json).ok())
+        .map(|w| Deployment::from_workload(&w, &req.namespace))
+        .or_else(|| {
+            // Unknown pod: decided on the namespace and pod name alone.
+            let stub =
+                serde_json::json!({"metadata": {"name": req.name, "namespace": req.namespace}})
+                    .to_string();
+            decode(WorkloadKind::Pod, &stub)
+                .ok()
+                .map(|w| Deployment::from_workload(&w, &req.namespace))
+        });
+    let Some(deployment) = deployment else {
+        return Decision::failure(settings.failure_mode, "the pod could not be described");
+    };
+    let kube = KubeEvent {
+        resource: resource.to_string(),
+        verb: "CREATE".to_string(),
+        object_name: req.name.to_string(),
+        user: req.user_info.username.to_string(),
+        groups: req.user_info.groups.iter().map(|g| g.to_string()).collect(),
+        impersonated: false,
+    };
+    let ctx = EvalContext {
+        cluster: Some(&policies.cluster),
+        ..EvalContext::default()
+    };
+    let bypass = BYPASS_KUBE_EVENTS
+        .iter()
+        .any(|a| deployment.annotations.contains_key(*a));
+    let mut denied: Vec<(&CompiledPolicy, Vec<String>)> = Vec::new();
+    let mut alerts = Vec::new();
+    for p in &policies.events {
+        let Eval::Violated(v) =
+            evaluate_event(&p.compiled, &deployment, RuntimeEvent::Kube(&kube), &ctx)
+        else {
+            continue;
+        };
+        let deny = p.enforced && settings.enforce_events && !bypass;
+        alerts.push(AdmissionAlert {
+            policy_id: p.compiled.policy.id.clone(),
+            violations: v.clone(),
+            namespace: deployment.namespace.clone(),
+            name: deployment.name.clone(),
+            kind: deployment.kind.as_str().to_string(),
+            deployment_id: owner.map(|w| w.uid.clone()).unwrap_or_default(),
+            operation: "CONNECT".to_string(),
+            user: kube.user.clone(),
+            request_uid: req.uid.to_string(),
+            enforcement_action: if deny {
+                "FAIL_KUBE_REQUEST_ENFORCEMENT".to_string()
+            } else {
+                String::new()
+            },
+            break_glass: false,
+            stage: WireStage::Runtime as i32,
+            time_unix_ms: inputs.now_unix_ms,
+            pod: req.name.to_string(),
+        });
+        if deny {
+            denied.push((&p.compiled, v));
+        }
+    }
+    if req.dry_run == Some(true) {
+        alerts.clear();
+    }
+    if denied.is_empty() {
+        let reason = if alerts.is_empty() {
+            "no Kubernetes-event policy violated"
+        } else {
+            "violations raised as alerts, none enforced"
+        };
+        return Decision {
+            alerts,
+            ..Decision::plain(Outcome::Allowed, reason)
+        };
+    }
+    let mut message = format!(
+        "Rampart denied {} pod {}/{}: it violates {} enforced {}.\n",
+        match resource {
+            "PODS_EXEC" => "exec into",
+            "PODS_ATTACH" => "attaching to",
+            _ => "port-forwarding to",
+        },
+        req.namespace,
+        req.name,
+        denied.len(),
+        if denied.len() == 1 {
+            "policy"
+        } else {
+            "policies"
+        }
+    );
+    for (p, v) in &denied {
+        policy_block(&mut message, p, v);
+    }
+    Decision {
+        answer: Answer {
+            allowed: false,
+            message,
+            warnings: Vec::new(),
+        },
+        outcome: Outcome::Denied,
+        reason: "enforced Kubernetes-event policies violated".into(),
+        violated: denied.iter().map(|(p, _)| p.policy.name.clone()).collect(),
+        alerts,
+    }
+}
+
+#[cfg(test)]
+mod tests;

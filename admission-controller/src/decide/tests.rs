@@ -1,0 +1,525 @@
+use std::time::SystemTime;
+
+use rampart_proto::v1::AdmissionResource;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::review;
+
+fn policies() -> PolicySet {
+    let doc = |v: Value| serde_json::to_vec(&v).expect("json");
+    PolicySet::build(
+        "r1",
+        "prod",
+        SystemTime::now(),
+        &[
+            doc(json!({
+                "id": "priv", "name": "No privileged containers", "severity": "HIGH_SEVERITY",
+                "description": "Privileged containers own the node.",
+                "rationale": "A privileged container can do anything the host can.",
+                "remediation": "Remove securityContext.privileged.",
+                "lifecycleStages": ["DEPLOY"], "enforcementActions": ["SCALE_TO_ZERO_ENFORCEMENT"],
+                "policySections": [{"policyGroups": [{"fieldName": "Privileged Container", "values": [{"value": "true"}]}]}]
+            })),
+            doc(json!({
+                "id": "replicas", "name": "At most 10 replicas", "severity": "LOW_SEVERITY",
+                "lifecycleStages": ["DEPLOY"], "enforcementActions": ["SCALE_TO_ZERO_ENFORCEMENT"],
+                "policySections": [{"policyGroups": [{"fieldName": "Replicas", "values": [{"value": "> 10"}]}]}]
+            })),
+            doc(json!({
+                "id": "exec", "name": "No exec", "severity": "HIGH_SEVERITY",
+                "lifecycleStages": ["RUNTIME"], "eventSource": "DEPLOYMENT_EVENT",
+                "enforcementActions": ["FAIL_KUBE_REQUEST_ENFORCEMENT"],
+                "policySections": [{"policyGroups": [{"fieldName": "Kubernetes Resource", "values": [{"value": "PODS_EXEC"}]}]}]
+            })),
+            doc(json!({
+                "id": "attach", "name": "Attach noticed", "severity": "MEDIUM_SEVERITY",
+                "lifecycleStages": ["RUNTIME"], "eventSource": "DEPLOYMENT_EVENT",
+                "policySections": [{"policyGroups": [{"fieldName": "Kubernetes Resource", "values": [{"value": "PODS_ATTACH"}]}]}]
+            })),
+        ],
+    )
+}
+
+fn pod_spec(privileged: bool) -> Value {
+    json!({"containers": [{"name": "app", "image": "registry.example.com/web:1",
+        "securityContext": {"privileged": privileged}}]})
+}
+
+/// A workload object of any kind around a pod spec.
+fn object(kind: &str, privileged: bool, annotations: Value) -> (Value, &'static str, &'static str) {
+    let template = json!({"metadata": {"labels": {"app": "web"}}, "spec": pod_spec(privileged)});
+    let metadata = json!({"name": "web", "namespace": "shop", "annotations": annotations});
+    let (group, version, spec) = match kind {
+        "Pod" => ("", "v1", pod_spec(privileged)),
+        "ReplicationController" => ("", "v1", json!({"replicas": 2, "template": template})),
+        "Job" => ("batch", "v1", json!({"template": template})),
+        "CronJob" => (
+            "batch",
+            "v1",
+            json!({"schedule": "* * * * *", "jobTemplate": {"spec": {"template": template}}}),
+        ),
+        "DeploymentConfig" => ("apps.openshift.io", "v1", json!({"template": template})),
+        _ => (
+            "apps",
+            "v1",
+            json!({"selector": {"matchLabels": {"app": "web"}}, "template": template}),
+        ),
+    };
+    let api_version = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    (
+        json!({"apiVersion": api_version, "kind": kind, "metadata": metadata, "spec": spec}),
+        group,
+        version,
+    )
+}
+
+fn review_body(kind: &str, operation: &str, object: &Value, extra: Value) -> Vec<u8> {
+    let group = object["apiVersion"]
+        .as_str()
+        .and_then(|v| v.split_once('/'))
+        .map_or("", |(g, _)| g);
+    let mut request = json!({
+        "uid": "uid-1",
+        "kind": {"group": group, "version": "v1", "kind": kind},
+        "resource": {"group": group, "version": "v1", "resource": format!("{}s", kind.to_lowercase())},
+        "name": "web", "namespace": "shop", "operation": operation,
+        "userInfo": {"username": "alice", "groups": ["devs", "system:authenticated"]},
+        "object": object,
+    });
+    if let (Some(r), Some(extra)) = (request.as_object_mut(), extra.as_object()) {
+        for (k, v) in extra {
+            r.insert(k.clone(), v.clone());
+        }
+    }
+    serde_json::to_vec(
+        &json!({"apiVersion": review::V1, "kind": "AdmissionReview", "request": request}),
+    )
+    .expect("json")
+}
+
+struct World {
+    settings: Settings,
+    policies: Option<PolicySet>,
+    resources: Resources,
+}
+
+impl World {
+    fn new() -> World {
+        World {
+            settings: Settings::default(),
+            policies: Some(policies()),
+            resources: Resources::default(),
+        }
+    }
+
+    fn inputs(&self) -> Inputs<'_> {
+        Inputs {
+            settings: &self.settings,
+            policies: self.policies.as_ref(),
+            resources: &self.resources,
+            now_unix_ms: 1_700_000_000_000,
+        }
+    }
+
+    fn validate(&self, body: &[u8]) -> Decision {
+        let (_, req) = review::decode(body).expect("a valid review");
+        validate(&req, self.inputs())
+    }
+
+    fn event(&self, body: &[u8]) -> Decision {
+        let (_, req) = review::decode(body).expect("a valid review");
+        event(&req, self.inputs())
+    }
+}
+
+const KINDS: [&str; 9] = [
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "ReplicationController",
+    "Job",
+    "CronJob",
+    "Pod",
+    "DeploymentConfig",
+];
+
+#[test]
+fn every_kind_and_operation_is_allowed_clean_and_denied_privileged() {
+    let w = World::new();
+    for kind in KINDS {
+        for op in ["CREATE", "UPDATE"] {
+            let (clean, _, _) = object(kind, false, json!({}));
+            let d = w.validate(&review_body(kind, op, &clean, json!({})));
+            assert_eq!(d.outcome, Outcome::Allowed, "{kind} {op}: {d:?}");
+            assert!(d.answer.allowed && d.alerts.is_empty());
+
+            let (bad, _, _) = object(kind, true, json!({}));
+            let d = w.validate(&review_body(kind, op, &bad, json!({})));
+            assert_eq!(d.outcome, Outcome::Denied, "{kind} {op}: {d:?}");
+            assert!(!d.answer.allowed);
+            assert_eq!(d.violated, vec!["No privileged containers"]);
+            assert_eq!(d.alerts.len(), 1);
+            let a = &d.alerts[0];
+            assert_eq!(
+                (
+                    a.policy_id.as_str(),
+                    a.kind.as_str(),
+                    a.namespace.as_str(),
+                    a.name.as_str()
+                ),
+                ("priv", kind, "shop", "web")
+            );
+            assert_eq!(a.operation, op);
+            assert_eq!(a.user, "alice");
+            assert_eq!(a.request_uid, "uid-1");
+            assert_eq!(
+                a.enforcement_action,
+                format!("FAIL_DEPLOYMENT_{op}_ENFORCEMENT")
+            );
+        }
+    }
+}
+
+#[test]
+fn the_denial_names_policy_violation_remediation_and_break_glass() {
+    let w = World::new();
+    let (bad, _, _) = object("Deployment", true, json!({}));
+    let d = w.validate(&review_body("Deployment", "CREATE", &bad, json!({})));
+    let m = &d.answer.message;
+    for part in [
+        "Rampart denied the create of Deployment shop/web: it violates 1 enforced policy.",
+        "Policy: No privileged containers (severity HIGH)",
+        "- Rationale: A privileged container can do anything the host can.",
+        "- Remediation: Remove securityContext.privileged.",
+        "    - Container 'app' is privileged",
+        "admission.rampart.io/break-glass=<reason or ticket>",
+    ] {
+        assert!(m.contains(part), "missing {part:?} in:\n{m}");
+    }
+    let mut no_bypass = World::new();
+    no_bypass.settings.break_glass = false;
+    let d = no_bypass.validate(&review_body("Deployment", "CREATE", &bad, json!({})));
+    assert!(
+        !d.answer.message.contains("break-glass"),
+        "{}",
+        d.answer.message
+    );
+}
+
+#[test]
+fn break_glass_allows_with_an_alert_unless_disabled() {
+    let mut w = World::new();
+    for annotation in BREAK_GLASS {
+        let (bad, _, _) = object("Deployment", true, json!({annotation: "INC-1234"}));
+        let body = review_body("Deployment", "CREATE", &bad, json!({}));
+        let d = w.validate(&body);
+        assert_eq!(d.outcome, Outcome::BreakGlass, "{annotation}");
+        assert!(d.answer.allowed);
+        assert!(d.answer.warnings[0].contains("No privileged containers"));
+        assert_eq!(d.alerts.len(), 1);
+        assert!(d.alerts[0].break_glass);
+        assert!(d.alerts[0].enforcement_action.is_empty());
+    }
+    w.settings.break_glass = false;
+    let (bad, _, _) = object(
+        "Deployment",
+        true,
+        json!({"admission.rampart.io/break-glass": "x"}),
+    );
+    let d = w.validate(&review_body("Deployment", "CREATE", &bad, json!({})));
+    assert_eq!(d.outcome, Outcome::Denied);
+}
+
+#[test]
+fn exclusions_and_bypasses_are_not_evaluated() {
+    let (bad, _, _) = object("Deployment", true, json!({}));
+    let mut w = World::new();
+    w.settings.bypass_users = vec!["ci-robot".into()];
+    w.settings.bypass_groups = vec!["sre".into()];
+    let cases = [
+        (json!({"namespace": "kube-system"}), "namespace kube-system"),
+        (json!({"namespace": "rampart"}), "namespace rampart"),
+        (
+            json!({"userInfo": {"username": "ci-robot"}}),
+            "user ci-robot",
+        ),
+        (
+            json!({"userInfo": {"username": "bob", "groups": ["sre"]}}),
+            "group sre",
+        ),
+        (
+            json!({"userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"}}),
+            "excluded namespace",
+        ),
+        (json!({"subResource": "status"}), "subresource status"),
+        (json!({"operation": "DELETE"}), "operation DELETE"),
+    ];
+    for (extra, reason) in cases {
+        let d = w.validate(&review_body("Deployment", "CREATE", &bad, extra.clone()));
+        assert_eq!(d.outcome, Outcome::Bypassed, "{extra}");
+        assert!(d.answer.allowed);
+        assert!(d.reason.contains(reason), "{reason} vs {}", d.reason);
+    }
+    // A service account elsewhere is evaluated like anyone.
+    let d = w.validate(&review_body(
+        "Deployment",
+        "CREATE",
+        &bad,
+        json!({"userInfo": {"username": "system:serviceaccount:shop:deployer"}}),
+    ));
+    assert_eq!(d.outcome, Outcome::Denied);
+}
+
+#[test]
+fn creates_and_updates_are_enforced_separately() {
+    let (bad, _, _) = object("Deployment", true, json!({}));
+    let mut w = World::new();
+    w.settings.enforce_on_updates = false;
+    assert_eq!(
+        w.validate(&review_body("Deployment", "UPDATE", &bad, json!({})))
+            .outcome,
+        Outcome::Bypassed
+    );
+    assert_eq!(
+        w.validate(&review_body("Deployment", "CREATE", &bad, json!({})))
+            .outcome,
+        Outcome::Denied
+    );
+    w.settings.enforce_on_updates = true;
+    w.settings.enforce_on_creates = false;
+    assert_eq!(
+        w.validate(&review_body("Deployment", "CREATE", &bad, json!({})))
+            .outcome,
+        Outcome::Bypassed
+    );
+    assert_eq!(
+        w.validate(&review_body("Deployment", "UPDATE", &bad, json!({})))
+            .outcome,
+        Outcome::Denied
+    );
+}
+
+#[test]
+fn dry_run_decides_the_same_without_alerts() {
+    let w = World::new();
+    let (bad, _, _) = object("Deployment", true, json!({}));
+    let d = w.validate(&review_body(
+        "Deployment",
+        "CREATE",
+        &bad,
+        json!({"dryRun": true}),
+    ));
+    assert_eq!(d.outcome, Outcome::Denied);
+    assert!(d.alerts.is_empty());
+}
+
+#[test]
+fn what_cannot_be_decided_follows_the_failure_mode() {
+    let (bad, _, _) = object("Deployment", true, json!({}));
+    let malformed = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web"}, "spec": {"template": {"spec": {"containers": "nope"}}}});
+    for mode in [FailureMode::Open, FailureMode::Closed] {
+        let mut w = World::new();
+        w.settings.failure_mode = mode;
+        let want = if mode == FailureMode::Open {
+            Outcome::FailedOpen
+        } else {
+            Outcome::FailedClosed
+        };
+        let d = w.validate(&review_body("Deployment", "CREATE", &malformed, json!({})));
+        assert_eq!(d.outcome, want, "{d:?}");
+        assert!(d.reason.contains("does not decode"), "{}", d.reason);
+        let d = w.validate(&review_body(
+            "Deployment",
+            "CREATE",
+            &Value::Null,
+            json!({}),
+        ));
+        assert_eq!(d.outcome, want);
+        assert!(d.reason.contains("no object"), "{}", d.reason);
+        w.policies = None;
+        let d = w.validate(&review_body("Deployment", "CREATE", &bad, json!({})));
+        assert_eq!(d.outcome, want);
+        assert_eq!(d.reason, "no policy set received yet");
+        match mode {
+            FailureMode::Open => {
+                assert!(d.answer.allowed);
+                assert!(d.answer.warnings[0].contains("fails open"));
+            }
+            FailureMode::Closed => {
+                assert!(!d.answer.allowed);
+                assert!(d.answer.message.contains("no policy set received yet"));
+            }
+        }
+    }
+}
+
+#[test]
+fn controlled_objects_are_decided_at_their_owner() {
+    let w = World::new();
+    let (mut pod, _, _) = object("Pod", true, json!({}));
+    pod["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "name": "web-7d9f", "uid": "rs-1", "controller": true}]);
+    let d = w.validate(&review_body("Pod", "CREATE", &pod, json!({})));
+    assert_eq!(d.outcome, Outcome::Bypassed, "{d:?}");
+}
+
+#[test]
+fn scale_is_decided_against_the_cached_workload() {
+    let mut w = World::new();
+    let (clean, _, _) = object("Deployment", false, json!({}));
+    w.resources.apply(AdmissionResource {
+        kind: "Deployment".into(),
+        namespace: "shop".into(),
+        name: "web".into(),
+        uid: "d1".into(),
+        object_json: serde_json::to_vec(&clean).expect("json"),
+        ..Default::default()
+    });
+    let scale = |replicas: i64| {
+        let object = json!({"apiVersion": "autoscaling/v1", "kind": "Scale",
+            "metadata": {"name": "web", "namespace": "shop"}, "spec": {"replicas": replicas}});
+        let mut body: Value = serde_json::from_slice(&review_body(
+            "Scale",
+            "UPDATE",
+            &object,
+            json!({"subResource": "scale"}),
+        ))
+        .expect("json");
+        body["request"]["kind"] = json!({"group": "autoscaling", "version": "v1", "kind": "Scale"});
+        body["request"]["resource"] =
+            json!({"group": "apps", "version": "v1", "resource": "deployments"});
+        serde_json::to_vec(&body).expect("json")
+    };
+    assert_eq!(w.validate(&scale(3)).outcome, Outcome::Allowed);
+    let d = w.validate(&scale(50));
+    assert_eq!(d.outcome, Outcome::Denied, "{d:?}");
+    assert_eq!(d.violated, vec!["At most 10 replicas"]);
+    assert_eq!(
+        d.alerts[0].deployment_id, "",
+        "the Scale object carries no uid"
+    );
+    assert_eq!(w.validate(&scale(0)).outcome, Outcome::Allowed);
+    w.resources.clear();
+    assert_eq!(w.validate(&scale(50)).outcome, Outcome::FailedOpen);
+}
+
+fn connect(sub: &str, pod: &str, extra: Value) -> Vec<u8> {
+    let mut request = json!({
+        "uid": "uid-2",
+        "kind": {"group": "", "version": "v1", "kind": "PodExecOptions"},
+        "resource": {"group": "", "version": "v1", "resource": "pods"},
+        "subResource": sub, "name": pod, "namespace": "shop", "operation": "CONNECT",
+        "userInfo": {"username": "mallory", "groups": ["system:authenticated"]},
+        "object": {"kind": "PodExecOptions", "apiVersion": "v1", "command": ["sh"], "stdin": true},
+    });
+    if let (Some(r), Some(extra)) = (request.as_object_mut(), extra.as_object()) {
+        for (k, v) in extra {
+            r.insert(k.clone(), v.clone());
+        }
+    }
+    serde_json::to_vec(
+        &json!({"apiVersion": review::V1, "kind": "AdmissionReview", "request": request}),
+    )
+    .expect("json")
+}
+
+#[test]
+fn exec_attach_and_port_forward() {
+    let mut w = World::new();
+    let (clean, _, _) = object("Deployment", false, json!({}));
+    w.resources.apply(AdmissionResource {
+        kind: "Deployment".into(),
+        namespace: "shop".into(),
+        name: "web".into(),
+        uid: "d1".into(),
+        object_json: serde_json::to_vec(&clean).expect("json"),
+        ..Default::default()
+    });
+    w.resources.apply(AdmissionResource {
+        kind: "Pod".into(),
+        namespace: "shop".into(),
+        name: "web-7d9f-abcde".into(),
+        uid: "p1".into(),
+        owner_uid: "d1".into(),
+        ..Default::default()
+    });
+    let d = w.event(&connect("exec", "web-7d9f-abcde", json!({})));
+    assert_eq!(d.outcome, Outcome::Denied, "{d:?}");
+    assert!(
+        d.answer
+            .message
+            .starts_with("Rampart denied exec into pod shop/web-7d9f-abcde"),
+        "{}",
+        d.answer.message
+    );
+    assert!(d.answer.message.contains("request from user 'mallory'"));
+    let a = &d.alerts[0];
+    assert_eq!(
+        (a.deployment_id.as_str(), a.name.as_str(), a.pod.as_str()),
+        ("d1", "web", "web-7d9f-abcde")
+    );
+    assert_eq!(a.enforcement_action, "FAIL_KUBE_REQUEST_ENFORCEMENT");
+
+    // Not enforced: allowed, and still an alert.
+    let d = w.event(&connect("attach", "web-7d9f-abcde", json!({})));
+    assert_eq!(d.outcome, Outcome::Allowed);
+    assert_eq!(d.alerts.len(), 1);
+    assert!(d.alerts[0].enforcement_action.is_empty());
+
+    // No policy about port-forward.
+    let d = w.event(&connect("portforward", "web-7d9f-abcde", json!({})));
+    assert_eq!(d.outcome, Outcome::Allowed);
+    assert!(d.alerts.is_empty());
+
+    // An unknown pod is decided on its name and namespace.
+    let d = w.event(&connect("exec", "stranger", json!({})));
+    assert_eq!(d.outcome, Outcome::Denied);
+    assert_eq!(d.alerts[0].deployment_id, "");
+
+    // Dry-run, excluded namespace, event enforcement off.
+    let d = w.event(&connect("exec", "web-7d9f-abcde", json!({"dryRun": true})));
+    assert_eq!(d.outcome, Outcome::Denied);
+    assert!(d.alerts.is_empty());
+    let d = w.event(&connect("exec", "x", json!({"namespace": "kube-system"})));
+    assert_eq!(d.outcome, Outcome::Bypassed);
+    w.settings.enforce_events = false;
+    let d = w.event(&connect("exec", "web-7d9f-abcde", json!({})));
+    assert_eq!(d.outcome, Outcome::Allowed);
+    assert_eq!(d.alerts.len(), 1, "still raised as an alert");
+}
+
+#[test]
+fn the_bypass_annotation_exempts_a_workloads_pods_from_event_enforcement() {
+    let mut w = World::new();
+    let (clean, _, _) = object(
+        "Deployment",
+        false,
+        json!({"admission.rampart.io/bypass-kube-event-enforcement": "debugging INC-9"}),
+    );
+    w.resources.apply(AdmissionResource {
+        kind: "Deployment".into(),
+        namespace: "shop".into(),
+        name: "web".into(),
+        uid: "d1".into(),
+        object_json: serde_json::to_vec(&clean).expect("json"),
+        ..Default::default()
+    });
+    w.resources.apply(AdmissionResource {
+        kind: "Pod".into(),
+        namespace: "shop".into(),
+        name: "web-1".into(),
+        uid: "p1".into(),
+        owner_uid: "d1".into(),
+        ..Default::default()
+    });
+    let d = w.event(&connect("exec", "web-1", json!({})));
+    assert_eq!(d.outcome, Outcome::Allowed);
+    assert_eq!(d.alerts.len(), 1);
+}

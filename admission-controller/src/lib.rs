@@ -1,0 +1,4 @@
+pub mod decide;
+pub mod policies;
+pub mod resources;
+pub mod review;

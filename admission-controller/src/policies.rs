@@ -1,0 +1,332 @@
+//! The policy set the controller decides with: the Sensor's policies, of which it keeps the
+//! enforced deploy-time ones and the Kubernetes-event runtime ones, compiled once per change.
+//! Each set received is written to disk (atomically), so a restarted controller decides from
+//! the last known set at once instead of failing open or closed until the Sensor answers.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rampart_policy::compile::{CompiledPolicy, compile};
+use rampart_policy::policy::{EnforcementAction, EventSource};
+use rampart_policy::{LifecycleStage, Policy};
+use serde::{Deserialize, Serialize};
+
+/// A deploy-time policy the webhook enforces.
+fn enforced_deploy_time(p: &Policy) -> bool {
+    !p.disabled
+        && p.has_stage(LifecycleStage::Deploy)
+        && p.enforcement_actions.iter().any(|a| {
+            matches!(
+                a,
+                EnforcementAction::ScaleToZero
+                    | EnforcementAction::UnsatisfiableNodeConstraint
+                    | EnforcementAction::FailDeploymentCreate
+                    | EnforcementAction::FailDeploymentUpdate
+            )
+        })
+}
+
+/// A runtime policy about exec, attach or port-forward requests.
+fn kube_event_policy(p: &Policy) -> bool {
+    !p.disabled
+        && p.has_stage(LifecycleStage::Runtime)
+        && p.event_source == EventSource::DeploymentEvent
+        && p.policy_sections.iter().any(|s| {
+            s.policy_groups
+                .iter()
+                .any(|g| g.field_name.eq_ignore_ascii_case("Kubernetes Resource"))
+        })
+}
+
+/// A compiled Kubernetes-event policy and whether it denies the request.
+#[derive(Debug)]
+pub struct EventPolicy {
+    pub compiled: CompiledPolicy,
+    pub enforced: bool,
+}
+
+/// One policy set, immutable once built.
+#[derive(Debug)]
+pub struct PolicySet {
+    pub revision: String,
+    pub cluster: String,
+    /// When the Sensor sent it (or, from the disk cache, when it was received).
+    pub received: SystemTime,
+    pub deploy: Vec<CompiledPolicy>,
+    pub events: Vec<EventPolicy>,
+    /// Policies that did not compile here (named in logs, skipped).
+    pub problems: Vec<String>,
+}
+
+/// What the disk cache holds: the set as received.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stored {
+    pub revision: String,
+    pub cluster: String,
+    pub received_unix_ms: i64,
+    pub policies: Vec<serde_json::Value>,
+}
+
+impl PolicySet {
+    /// Builds a set from ACS policy JSON documents.
+    pub fn build(
+        revision: &str,
+        cluster: &str,
+        received: SystemTime,
+        policies_json: &[Vec<u8>],
+    ) -> PolicySet {
+        let mut set = PolicySet {
+            revision: revision.to_string(),
+            cluster: cluster.to_string(),
+            received,
+            deploy: Vec::new(),
+            events: Vec::new(),
+            problems: Vec::new(),
+        };
+        for raw in policies_json {
+            let policy: Policy = match serde_json::from_slice(raw) {
+                Ok(p) => p,
+                Err(e) => {
+                    set.problems.push(format!("unreadable policy: {e}"));
+                    continue;
+                }
+            };
+            let deploy = enforced_deploy_time(&policy);
+            let event = kube_event_policy(&policy);
+            if !deploy && !event {
+                continue;
+            }
+            let compiled = match compile(&policy) {
+                Ok(c) => c,
+                Err(e) => {
+                    let problems: Vec<String> = e
+                        .iter()
+                        .map(|v| format!("{}: {}", v.path, v.message))
+                        .collect();
+                    set.problems
+                        .push(format!("policy {:?}: {}", policy.name, problems.join("; ")));
+                    continue;
+                }
+            };
+            if event {
+                let enforced = policy
+                    .enforcement_actions
+                    .contains(&EnforcementAction::FailKubeRequest);
+                set.events.push(EventPolicy {
+                    compiled: compiled.clone(),
+                    enforced,
+                });
+            }
+            if deploy {
+                set.deploy.push(compiled);
+            }
+        }
+        set
+    }
+
+    /// How long ago the set was received.
+    pub fn age(&self) -> Duration {
+        SystemTime::now()
+            .duration_since(self.received)
+            .unwrap_or_default()
+    }
+
+    /// The policy ids the set enforces, for logs and tests.
+    pub fn enforced_ids(&self) -> Vec<&str> {
+        self.deploy
+            .iter()
+            .map(|p| p.policy.id.as_str())
+            .chain(
+                self.events
+                    .iter()
+                    .filter(|e| e.enforced)
+                    .map(|e| e.compiled.policy.id.as_str()),
+            )
+            .collect()
+    }
+}
+
+fn unix_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The on-disk copy of the last set received.
+#[derive(Debug, Clone)]
+pub struct DiskCache {
+    path: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("read policy cache {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("policy cache {path} is not valid: {source}")]
+    Invalid {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("write policy cache {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl DiskCache {
+    pub fn new(dir: &Path) -> DiskCache {
+        DiskCache {
+            path: dir.join("policies.json"),
+        }
+    }
+
+    /// The cached set; `Ok(None)` when there is none yet.
+    pub fn load(&self) -> Result<Option<PolicySet>, CacheError> {
+        let text = match std::fs::read(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(CacheError::Read {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
+        };
+        let stored: Stored =
+            serde_json::from_slice(&text).map_err(|source| CacheError::Invalid {
+                path: self.path.clone(),
+                source,
+            })?;
+        let policies: Vec<Vec<u8>> = stored
+            .policies
+            .iter()
+            .filter_map(|p| serde_json::to_vec(p).ok())
+            .collect();
+        let received =
+            UNIX_EPOCH + Duration::from_millis(u64::try_from(stored.received_unix_ms).unwrap_or(0));
+        Ok(Some(PolicySet::build(
+            &stored.revision,
+            &stored.cluster,
+            received,
+            &policies,
+        )))
+    }
+
+    /// Writes a set as received (a temporary file renamed over the old one: a crash leaves
+    /// either the old set or the new one, never half of one).
+    pub fn store(
+        &self,
+        revision: &str,
+        cluster: &str,
+        received: SystemTime,
+        policies_json: &[Vec<u8>],
+    ) -> Result<(), CacheError> {
+        let policies = policies_json
+            .iter()
+            .filter_map(|p| serde_json::from_slice(p).ok())
+            .collect();
+        let stored = Stored {
+            revision: revision.to_string(),
+            cluster: cluster.to_string(),
+            received_unix_ms: unix_ms(received),
+            policies,
+        };
+        let write = |source| CacheError::Write {
+            path: self.path.clone(),
+            source,
+        };
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(write)?;
+        }
+        let tmp = self.path.with_extension("json.tmp");
+        let text = serde_json::to_vec(&stored).map_err(|e| write(std::io::Error::other(e)))?;
+        std::fs::write(&tmp, text).map_err(write)?;
+        std::fs::rename(&tmp, &self.path).map_err(write)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(p: serde_json::Value) -> Vec<u8> {
+        serde_json::to_vec(&p).expect("json")
+    }
+
+    #[test]
+    fn keeps_enforced_deploy_time_and_kube_event_policies() {
+        let privileged = |id: &str, enforce: bool, disabled: bool| {
+            json(serde_json::json!({
+                "id": id, "name": format!("privileged {id}"), "severity": "HIGH_SEVERITY",
+                "lifecycleStages": ["DEPLOY"], "disabled": disabled,
+                "enforcementActions": if enforce { vec!["SCALE_TO_ZERO_ENFORCEMENT"] } else { vec![] },
+                "policySections": [{"policyGroups": [{"fieldName": "Privileged Container", "values": [{"value": "true"}]}]}]
+            }))
+        };
+        let exec = |id: &str, enforce: bool| {
+            json(serde_json::json!({
+                "id": id, "name": format!("exec {id}"), "severity": "HIGH_SEVERITY",
+                "lifecycleStages": ["RUNTIME"], "eventSource": "DEPLOYMENT_EVENT",
+                "enforcementActions": if enforce { vec!["FAIL_KUBE_REQUEST_ENFORCEMENT"] } else { vec![] },
+                "policySections": [{"policyGroups": [{"fieldName": "Kubernetes Resource", "values": [{"value": "PODS_EXEC"}]}]}]
+            }))
+        };
+        let set = PolicySet::build(
+            "r1",
+            "c",
+            SystemTime::now(),
+            &[
+                privileged("a", true, false),
+                privileged("b", false, false),
+                privileged("c", true, true),
+                exec("d", true),
+                exec("e", false),
+                b"{not json".to_vec(),
+            ],
+        );
+        let deploy: Vec<_> = set.deploy.iter().map(|p| p.policy.id.as_str()).collect();
+        assert_eq!(deploy, vec!["a"]);
+        let events: Vec<_> = set
+            .events
+            .iter()
+            .map(|e| (e.compiled.policy.id.as_str(), e.enforced))
+            .collect();
+        assert_eq!(events, vec![("d", true), ("e", false)]);
+        assert_eq!(set.enforced_ids(), vec!["a", "d"]);
+        assert_eq!(set.problems.len(), 1, "{:?}", set.problems);
+    }
+
+    #[test]
+    fn the_disk_cache_round_trips_and_reports_damage() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = DiskCache::new(dir.path());
+        assert!(cache.load().expect("no file is no set").is_none());
+        let policy = json(serde_json::json!({
+            "id": "a", "name": "privileged", "severity": "HIGH_SEVERITY", "lifecycleStages": ["DEPLOY"],
+            "enforcementActions": ["SCALE_TO_ZERO_ENFORCEMENT"],
+            "policySections": [{"policyGroups": [{"fieldName": "Privileged Container", "values": [{"value": "true"}]}]}]
+        }));
+        let received = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        cache
+            .store("r7", "prod", received, &[policy])
+            .expect("stored");
+        let set = cache.load().expect("loads").expect("a set");
+        assert_eq!(
+            (set.revision.as_str(), set.cluster.as_str()),
+            ("r7", "prod")
+        );
+        assert_eq!(set.received, received);
+        assert_eq!(set.enforced_ids(), vec!["a"]);
+        std::fs::write(dir.path().join("policies.json"), "{half").expect("write");
+        let err = cache.load().expect_err("damaged");
+        assert!(err.to_string().contains("is not valid"), "{err}");
+    }
+}

@@ -1,0 +1,206 @@
+//! The cluster's workloads and pods as the Sensor last described them. A request that carries
+//! the whole object (CREATE, UPDATE of a workload) needs none of this; a `scale` request only
+//! says the new replica count, and exec, attach and port-forward only name a pod, so those are
+//! decided against the workload found here.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rampart_policy::WorkloadKind;
+use rampart_proto::v1::AdmissionResource;
+
+#[derive(Debug, Clone)]
+pub struct CachedWorkload {
+    pub kind: WorkloadKind,
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    /// The stripped object as JSON.
+    pub json: Arc<str>,
+}
+
+#[derive(Debug, Clone)]
+struct CachedPod {
+    namespace: String,
+    name: String,
+    owner_uid: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Resources {
+    workloads: HashMap<String, CachedWorkload>,
+    workloads_by_name: HashMap<(WorkloadKind, String, String), String>,
+    pods: HashMap<String, CachedPod>,
+    pods_by_name: HashMap<(String, String), String>,
+    /// The Sensor's snapshot has been received completely.
+    pub synced: bool,
+}
+
+/// `Deployment` → kind, as the Sensor names kinds.
+pub fn parse_kind(kind: &str) -> Option<WorkloadKind> {
+    use WorkloadKind::*;
+    [
+        Deployment,
+        StatefulSet,
+        DaemonSet,
+        ReplicaSet,
+        ReplicationController,
+        Job,
+        CronJob,
+        Pod,
+        DeploymentConfig,
+    ]
+    .into_iter()
+    .find(|k| k.as_str() == kind)
+}
+
+impl Resources {
+    pub fn len(&self) -> usize {
+        self.workloads.len() + self.pods.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Applies one change from the Sensor.
+    pub fn apply(&mut self, r: AdmissionResource) {
+        if r.removed {
+            self.remove(&r.uid);
+            return;
+        }
+        if r.uid.is_empty() {
+            return;
+        }
+        self.remove(&r.uid);
+        if r.kind == "Pod" && r.object_json.is_empty() {
+            self.pods_by_name
+                .insert((r.namespace.clone(), r.name.clone()), r.uid.clone());
+            self.pods.insert(
+                r.uid,
+                CachedPod {
+                    namespace: r.namespace,
+                    name: r.name,
+                    owner_uid: r.owner_uid,
+                },
+            );
+            return;
+        }
+        let Some(kind) = parse_kind(&r.kind) else {
+            return;
+        };
+        let Ok(json) = String::from_utf8(r.object_json) else {
+            return;
+        };
+        self.workloads_by_name
+            .insert((kind, r.namespace.clone(), r.name.clone()), r.uid.clone());
+        self.workloads.insert(
+            r.uid.clone(),
+            CachedWorkload {
+                kind,
+                namespace: r.namespace,
+                name: r.name,
+                uid: r.uid,
+                json: json.into(),
+            },
+        );
+    }
+
+    fn remove(&mut self, uid: &str) {
+        if let Some(w) = self.workloads.remove(uid) {
+            self.workloads_by_name
+                .remove(&(w.kind, w.namespace, w.name));
+        }
+        if let Some(p) = self.pods.remove(uid) {
+            self.pods_by_name.remove(&(p.namespace, p.name));
+        }
+    }
+
+    /// Forgets everything (a new snapshot follows).
+    pub fn clear(&mut self) {
+        *self = Resources::default();
+    }
+
+    pub fn workload(
+        &self,
+        kind: WorkloadKind,
+        namespace: &str,
+        name: &str,
+    ) -> Option<&CachedWorkload> {
+        let uid = self
+            .workloads_by_name
+            .get(&(kind, namespace.to_string(), name.to_string()))?;
+        self.workloads.get(uid)
+    }
+
+    /// The top-level workload that runs a pod (the pod itself when it is bare and the Sensor
+    /// sent it as a workload).
+    pub fn owner_of_pod(&self, namespace: &str, name: &str) -> Option<&CachedWorkload> {
+        let key = (namespace.to_string(), name.to_string());
+        match self.pods_by_name.get(&key) {
+            Some(uid) => self.workloads.get(&self.pods.get(uid)?.owner_uid),
+            None => self.workload(WorkloadKind::Pod, namespace, name),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn workload(kind: &str, ns: &str, name: &str, uid: &str) -> AdmissionResource {
+        AdmissionResource {
+            kind: kind.into(),
+            namespace: ns.into(),
+            name: name.into(),
+            uid: uid.into(),
+            object_json: format!(r#"{{"kind":"{kind}","metadata":{{"name":"{name}"}}}}"#)
+                .into_bytes(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn pods_lead_to_their_workload_and_removals_forget() {
+        let mut r = Resources::default();
+        r.apply(workload("Deployment", "shop", "web", "d1"));
+        r.apply(AdmissionResource {
+            kind: "Pod".into(),
+            namespace: "shop".into(),
+            name: "web-7d9f-abcde".into(),
+            uid: "p1".into(),
+            owner_kind: "Deployment".into(),
+            owner_name: "web".into(),
+            owner_uid: "d1".into(),
+            ..Default::default()
+        });
+        r.apply(workload("Pod", "shop", "bare", "p2"));
+        assert_eq!(
+            r.owner_of_pod("shop", "web-7d9f-abcde")
+                .map(|w| w.uid.as_str()),
+            Some("d1")
+        );
+        assert_eq!(
+            r.owner_of_pod("shop", "bare").map(|w| w.uid.as_str()),
+            Some("p2")
+        );
+        assert!(r.owner_of_pod("other", "web-7d9f-abcde").is_none());
+        // A rename replaces the old name.
+        r.apply(workload("Deployment", "shop", "web2", "d1"));
+        assert!(
+            r.workload(WorkloadKind::Deployment, "shop", "web")
+                .is_none()
+        );
+        assert!(
+            r.workload(WorkloadKind::Deployment, "shop", "web2")
+                .is_some()
+        );
+        r.apply(AdmissionResource {
+            removed: true,
+            uid: "d1".into(),
+            ..Default::default()
+        });
+        assert!(r.owner_of_pod("shop", "web-7d9f-abcde").is_none());
+        assert_eq!(r.len(), 2);
+    }
+}
