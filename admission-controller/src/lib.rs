@@ -1,4 +1,201 @@
+//! Rampart's admission controller: a Kubernetes validating webhook that enforces deploy-time
+//! policies and exec/attach/port-forward policies in the API server's path, deciding in-process
+//! from a local policy set (pushed by the Sensor, cached on disk) — no call leaves the process
+//! while a request waits.
+//!
+//! ```text
+//!   kube-apiserver ──HTTPS AdmissionReview──▶ server (limits, timeouts) ──▶ review::decode
+//!        ▲                                                                     │
+//!        └──────────── AdmissionReview (allow / deny + message) ◀── decide (pure) ◀─ PolicySet,
+//!                                                                      │           Resources
+//!   Sensor ──mTLS: policies, workloads, pods──▶ sensor_link ──▶ State ◀┘ (+ disk cache)
+//!          ◀──────────────── alerts (bounded queue) ─────────────────────┘
+//! ```
+
+pub mod alerts;
 pub mod decide;
+pub mod metrics;
 pub mod policies;
 pub mod resources;
 pub mod review;
+pub mod sensor_link;
+pub mod server;
+pub mod tls;
+pub mod webhook;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use decide::{FailureMode, Settings};
+pub use sensor_link::SensorLink;
+pub use server::State;
+
+/// What `rampart admission-controller` needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// Plain-HTTP probes and metrics (`None`: not served).
+    pub health_listen: Option<SocketAddr>,
+    pub tls_cert: PathBuf,
+    pub tls_key: PathBuf,
+    /// Require client certificates signed by this CA (the API server's).
+    pub client_ca: Option<PathBuf>,
+    /// How often the certificate files are checked for changes.
+    pub cert_reload_interval: Duration,
+    pub settings: Settings,
+    /// Where the last policy set is kept.
+    pub cache_dir: PathBuf,
+    /// `None`: decide from the disk cache only (tests, air-gapped trials).
+    pub sensor: Option<SensorLink>,
+    pub max_body_bytes: usize,
+    pub body_timeout: Duration,
+    pub alert_queue: usize,
+}
+
+impl Config {
+    /// Defaults for everything but the addresses, files and the Sensor.
+    pub fn new(
+        listen: SocketAddr,
+        tls_cert: PathBuf,
+        tls_key: PathBuf,
+        cache_dir: PathBuf,
+    ) -> Config {
+        Config {
+            listen,
+            health_listen: None,
+            tls_cert,
+            tls_key,
+            client_ca: None,
+            cert_reload_interval: Duration::from_secs(10),
+            settings: Settings::default(),
+            cache_dir,
+            sensor: None,
+            max_body_bytes: 4 * 1024 * 1024,
+            body_timeout: Duration::from_secs(5),
+            alert_queue: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Cache(#[from] policies::CacheError),
+    #[error("listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Sensor(String),
+}
+
+/// A running admission controller; dropping it stops every task.
+#[derive(Debug)]
+pub struct AdmissionController {
+    pub addr: SocketAddr,
+    pub health_addr: Option<SocketAddr>,
+    pub state: Arc<State>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for AdmissionController {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, Error> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Listen { addr, source })
+}
+
+/// Loads the cached policy set and the certificate, binds, and starts serving.
+pub async fn start(config: Config) -> Result<AdmissionController, Error> {
+    let metrics = Arc::new(metrics::Metrics::new());
+    let state = Arc::new(State::new(
+        config.settings.clone(),
+        Arc::clone(&metrics),
+        config.max_body_bytes,
+        config.body_timeout,
+        config.alert_queue,
+    ));
+    let cache = policies::DiskCache::new(&config.cache_dir);
+    match cache.load() {
+        Ok(Some(set)) => {
+            tracing::info!(revision = %set.revision, age_s = set.age().as_secs(), "deciding from the cached policy set until the Sensor sends a newer one");
+            state.set_policies(set);
+        }
+        Ok(None) => tracing::warn!(
+            failure_mode = config.settings.failure_mode.as_str(),
+            "no cached policy set: requests are answered by the failure mode until the Sensor sends one"
+        ),
+        // A damaged cache is not fatal: the Sensor resends the set.
+        Err(error) => tracing::error!(%error, "cached policy set ignored"),
+    }
+    let cert = Arc::new(tls::ReloadingCert::load(&config.tls_cert, &config.tls_key)?);
+    let client_ca = match &config.client_ca {
+        Some(path) => Some((
+            std::fs::read(path).map_err(|source| tls::TlsError::Read {
+                path: path.clone(),
+                source,
+            })?,
+            path.clone(),
+        )),
+        None => None,
+    };
+    let tls = tls::server_config(
+        Arc::clone(&cert),
+        client_ca
+            .as_ref()
+            .map(|(pem, path)| (pem.as_slice(), path.as_path())),
+    )?;
+    let listener = bind(config.listen).await?;
+    let addr = listener.local_addr().map_err(|source| Error::Listen {
+        addr: config.listen,
+        source,
+    })?;
+    let mut tasks = vec![
+        tokio::spawn(server::serve(listener, Arc::new(tls), Arc::clone(&state))),
+        tokio::spawn(Arc::clone(&cert).watch(config.cert_reload_interval, Arc::clone(&metrics))),
+    ];
+    let health_addr = match config.health_listen {
+        Some(a) => {
+            let l = bind(a).await?;
+            let bound = l
+                .local_addr()
+                .map_err(|source| Error::Listen { addr: a, source })?;
+            tasks.push(tokio::spawn(server::serve_health(l, Arc::clone(&state))));
+            Some(bound)
+        }
+        None => None,
+    };
+    if let Some(link) = config.sensor {
+        let channel = sensor_link::channel(&link).map_err(Error::Sensor)?;
+        tasks.push(tokio::spawn(sensor_link::watch(
+            link,
+            channel.clone(),
+            Arc::clone(&state),
+            cache,
+        )));
+        tasks.push(tokio::spawn(sensor_link::report(
+            channel,
+            Arc::clone(&state),
+        )));
+    }
+    tracing::info!(%addr, failure_mode = config.settings.failure_mode.as_str(), "admission controller serving");
+    Ok(AdmissionController {
+        addr,
+        health_addr,
+        state,
+        tasks,
+    })
+}

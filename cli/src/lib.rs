@@ -3,6 +3,7 @@
 //! Exit codes: 0 clean or nothing failing, 1 failing violations (or invalid policies for
 //! `policy validate`), 2 usage or input error.
 
+pub mod admission_cmd;
 pub mod central_cmd;
 pub mod collector_cmd;
 pub mod daemon;
@@ -67,6 +68,10 @@ pub enum Command {
     },
     /// Watch a Kubernetes cluster and stream it to Central (one Sensor per cluster).
     Sensor(sensor_cmd::SensorArgs),
+    /// The validating admission webhook: deny deployments and exec/attach/port-forward that
+    /// violate enforced policies.
+    #[command(subcommand)]
+    AdmissionController(admission_cmd::AdmissionCommand),
     /// See a node's container processes and connections and stream them to the Sensor (one
     /// Collector per node).
     Collector(collector_cmd::CollectorArgs),
@@ -217,6 +222,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitCode {
             .require("rampart alert")
             .and_then(|r| remote_cmds::alert(&r, command, out)),
         Command::Sensor(args) => sensor_cmd::run(args, out),
+        Command::AdmissionController(c) => admission_cmd::run(c, out),
         Command::Collector(args) => collector_cmd::run(args, out),
         Command::Up(args) => up_cmd::run(args, out),
     };

@@ -1,0 +1,180 @@
+//! The link to the cluster's Sensor (mTLS gRPC, the init bundle's admission-control
+//! certificate): policy sets and the cluster's workloads come in, alerts go out. Nothing here
+//! is on the request path: decisions use what was last received, and a set received is written
+//! to the disk cache before anything else.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use rampart_proto::v1::AdmissionAlerts;
+use rampart_proto::v1::AdmissionWatch;
+use rampart_proto::v1::admission_control_service_client::AdmissionControlServiceClient;
+use rampart_proto::v1::admission_update::Msg;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+use crate::policies::{DiskCache, PolicySet};
+use crate::resources::Resources;
+use crate::server::State;
+
+const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+const REPORT_BATCH: usize = 200;
+const REPORT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the Sensor is and who the controller is.
+#[derive(Debug, Clone)]
+pub struct SensorLink {
+    /// `https://sensor.rampart.svc:8443`
+    pub endpoint: String,
+    /// The name in the Sensor's certificate.
+    pub server_name: String,
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+    /// Pod or host name, for the Sensor's logs.
+    pub instance: String,
+}
+
+/// A channel that connects (and reconnects) on use.
+pub fn channel(link: &SensorLink) -> Result<Channel, String> {
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(&link.ca_pem))
+        .identity(Identity::from_pem(&link.cert_pem, &link.key_pem))
+        .domain_name(link.server_name.clone());
+    Ok(Channel::from_shared(link.endpoint.clone())
+        .map_err(|e| format!("invalid Sensor endpoint {:?}: {e}", link.endpoint))?
+        .tls_config(tls)
+        .map_err(|e| format!("Sensor TLS configuration: {e}"))?
+        .connect_timeout(Duration::from_secs(10))
+        .connect_lazy())
+}
+
+async fn backoff(delay: &mut Duration) {
+    tokio::time::sleep(delay.mul_f64(rand::random_range(0.5..1.5))).await;
+    *delay = (*delay * 2).min(MAX_BACKOFF);
+}
+
+/// Receives policy sets and resources until the task is dropped.
+pub async fn watch(link: SensorLink, channel: Channel, state: Arc<State>, cache: DiskCache) {
+    let mut delay = INITIAL_BACKOFF;
+    loop {
+        let started = std::time::Instant::now();
+        match watch_session(&link, channel.clone(), &state, &cache).await {
+            Ok(()) => tracing::warn!("the Sensor ended the policy stream; reconnecting"),
+            Err(error) => {
+                tracing::warn!(%error, "policy stream from the Sensor failed; reconnecting")
+            }
+        }
+        state.metrics.sensor_connected.set(0);
+        if started.elapsed() > MAX_BACKOFF {
+            delay = INITIAL_BACKOFF;
+        }
+        backoff(&mut delay).await;
+    }
+}
+
+async fn watch_session(
+    link: &SensorLink,
+    channel: Channel,
+    state: &State,
+    cache: &DiskCache,
+) -> Result<(), tonic::Status> {
+    let mut client = AdmissionControlServiceClient::new(channel);
+    let current = state
+        .policies()
+        .map(|p| p.revision.clone())
+        .unwrap_or_default();
+    let mut stream = client
+        .watch(AdmissionWatch {
+            controller_version: env!("CARGO_PKG_VERSION").to_string(),
+            instance: link.instance.clone(),
+            policy_revision: current,
+        })
+        .await?
+        .into_inner();
+    state.metrics.sensor_connected.set(1);
+    tracing::info!(sensor = %link.endpoint, "connected to the Sensor");
+    // A new snapshot is built aside and swapped in whole: requests keep deciding against the
+    // previous view until it is complete.
+    let mut snapshot = Some(Resources::default());
+    while let Some(update) = stream.message().await? {
+        match update.msg {
+            Some(Msg::Policies(p)) => {
+                if state.policies().is_some_and(|s| s.revision == p.revision) {
+                    continue;
+                }
+                let received = SystemTime::now();
+                if let Err(error) =
+                    cache.store(&p.revision, &p.cluster_name, received, &p.policies_json)
+                {
+                    tracing::error!(%error, "policy set not cached on disk; a restart will wait for the Sensor");
+                }
+                state.set_policies(PolicySet::build(
+                    &p.revision,
+                    &p.cluster_name,
+                    received,
+                    &p.policies_json,
+                ));
+            }
+            Some(Msg::Resource(r)) => match snapshot.as_mut() {
+                Some(s) => s.apply(r),
+                None => state
+                    .resources
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .apply(r),
+            },
+            Some(Msg::ResourcesSynced(_)) => {
+                if let Some(mut s) = snapshot.take() {
+                    s.synced = true;
+                    tracing::info!(objects = s.len(), "cluster view received");
+                    *state.resources.write().unwrap_or_else(|e| e.into_inner()) = s;
+                }
+            }
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+/// Hands queued alerts to the Sensor until the task is dropped.
+pub async fn report(channel: Channel, state: Arc<State>) {
+    let mut client = AdmissionControlServiceClient::new(channel);
+    let mut delay = INITIAL_BACKOFF;
+    loop {
+        if state.alerts.is_empty() {
+            state.alerts.ready.notified().await;
+        }
+        let batch = state.alerts.take(REPORT_BATCH);
+        if batch.is_empty() {
+            continue;
+        }
+        let n = batch.len() as u64;
+        let sent = tokio::time::timeout(
+            REPORT_TIMEOUT,
+            client.report(AdmissionAlerts {
+                alerts: batch.clone(),
+            }),
+        )
+        .await;
+        match sent {
+            Ok(Ok(_)) => {
+                state.metrics.alerts_reported.inc_by(n);
+                delay = INITIAL_BACKOFF;
+            }
+            Ok(Err(status)) => {
+                tracing::warn!(%status, alerts = n, "alerts not delivered to the Sensor; retrying");
+                state.alerts.requeue(batch, &state.metrics);
+                backoff(&mut delay).await;
+            }
+            Err(_) => {
+                tracing::warn!(
+                    alerts = n,
+                    "the Sensor did not take the alerts in time; retrying"
+                );
+                state.alerts.requeue(batch, &state.metrics);
+                backoff(&mut delay).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,398 @@
+//! The webhook's HTTPS server and the plain-HTTP health port.
+//!
+//! ```text
+//!  TCP ─▶ connection limit ─▶ TLS handshake (time-limited) ─▶ HTTP/1.1 or HTTP/2
+//!    (header read time-limited) ─▶ POST /validate | /events ─▶ body: size-limited (413) and
+//!    time-limited (408) ─▶ review::decode (400 with the reason) ─▶ decide (panics caught and
+//!    answered by the failure mode) ─▶ AdmissionReview ─▶ alerts queued for the Sensor
+//! ```
+//!
+//! Every review that decodes is answered with a well-formed AdmissionReview; what cannot be
+//! decoded is answered with a 4xx status and a JSON body naming the problem (the API server
+//! then applies the webhook's failurePolicy). Never a hang, never a bare 500.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+
+use crate::alerts::AlertQueue;
+use crate::decide::{self, Decision, Inputs, Settings};
+use crate::metrics::{DecisionLabels, EndpointLabel, Metrics, PolicyLabel, RejectLabel};
+use crate::policies::PolicySet;
+use crate::resources::Resources;
+use crate::review;
+
+/// Most connections served at once; more wait in the accept queue.
+const MAX_CONNECTIONS: usize = 4096;
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What every request reads.
+#[derive(Debug)]
+pub struct State {
+    pub settings: Settings,
+    policies: RwLock<Option<Arc<PolicySet>>>,
+    pub resources: RwLock<Resources>,
+    pub alerts: AlertQueue,
+    pub metrics: Arc<Metrics>,
+    /// Largest review body read.
+    pub max_body: usize,
+    /// Longest wait for a request body.
+    pub body_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Validate,
+    Events,
+}
+
+impl Endpoint {
+    fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::Validate => "validate",
+            Endpoint::Events => "events",
+        }
+    }
+}
+
+fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl State {
+    pub fn new(
+        settings: Settings,
+        metrics: Arc<Metrics>,
+        max_body: usize,
+        body_timeout: Duration,
+        alert_capacity: usize,
+    ) -> State {
+        State {
+            settings,
+            policies: RwLock::new(None),
+            resources: RwLock::default(),
+            alerts: AlertQueue::new(alert_capacity),
+            metrics,
+            max_body,
+            body_timeout,
+        }
+    }
+
+    pub fn policies(&self) -> Option<Arc<PolicySet>> {
+        self.policies
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Puts a policy set in use.
+    pub fn set_policies(&self, set: PolicySet) {
+        for problem in &set.problems {
+            tracing::warn!(revision = %set.revision, %problem, "policy skipped");
+        }
+        self.metrics.policy_revision.clear();
+        self.metrics
+            .policy_revision
+            .get_or_create(&crate::metrics::RevisionLabel {
+                revision: set.revision.clone(),
+            })
+            .set(1);
+        self.metrics
+            .policies_enforced
+            .set(i64::try_from(set.enforced_ids().len()).unwrap_or(i64::MAX));
+        tracing::info!(revision = %set.revision, cluster = %set.cluster, deploy = set.deploy.len(), events = set.events.len(), "policy set in use");
+        *self.policies.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(set));
+    }
+
+    /// Decides one review body: the HTTP status and the response body.
+    pub fn review(&self, endpoint: Endpoint, body: &[u8]) -> (StatusCode, Vec<u8>) {
+        let (version, req) = match review::decode(body) {
+            Ok(r) => r,
+            Err(e) => {
+                self.metrics
+                    .rejected
+                    .get_or_create(&RejectLabel {
+                        reason: "malformed",
+                    })
+                    .inc();
+                tracing::warn!(endpoint = endpoint.as_str(), error = %e, "review refused");
+                return (StatusCode::BAD_REQUEST, error_body(&e.to_string()));
+            }
+        };
+        let policies = self.policies();
+        let decision = {
+            let resources = self.resources.read().unwrap_or_else(|e| e.into_inner());
+            let inputs = Inputs {
+                settings: &self.settings,
+                policies: policies.as_deref(),
+                resources: &resources,
+                now_unix_ms: unix_ms(),
+            };
+            let decide = || match endpoint {
+                Endpoint::Validate => decide::validate(&req, inputs),
+                Endpoint::Events => decide::event(&req, inputs),
+            };
+            // A defect in the engine answers by the failure mode instead of dropping the
+            // connection (which the API server would treat as a timeout).
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(decide))
+                .unwrap_or_else(|_| Decision::failure(self.settings.failure_mode, "internal error"))
+        };
+        self.record(endpoint, &req, &decision);
+        let Decision { answer, alerts, .. } = decision;
+        if !alerts.is_empty() {
+            self.alerts.push(alerts, &self.metrics);
+        }
+        (StatusCode::OK, review::encode(&version, &req.uid, &answer))
+    }
+
+    fn record(&self, endpoint: Endpoint, req: &review::Request<'_>, d: &Decision) {
+        self.metrics
+            .decisions
+            .get_or_create(&DecisionLabels {
+                endpoint: endpoint.as_str(),
+                outcome: d.outcome.as_str(),
+            })
+            .inc();
+        for policy in &d.violated {
+            self.metrics
+                .policy_violations
+                .get_or_create(&PolicyLabel {
+                    policy: policy.clone(),
+                })
+                .inc();
+        }
+        let fields = || {
+            format!(
+                "{} {} {}/{}",
+                req.operation, req.kind.kind, req.namespace, req.name
+            )
+        };
+        match d.outcome {
+            decide::Outcome::Allowed | decide::Outcome::Bypassed => {
+                tracing::debug!(uid = %req.uid, endpoint = endpoint.as_str(), request = %fields(), user = %req.user_info.username, outcome = d.outcome.as_str(), reason = %d.reason, "admission decision");
+            }
+            _ => {
+                tracing::info!(uid = %req.uid, endpoint = endpoint.as_str(), request = %fields(), user = %req.user_info.username, outcome = d.outcome.as_str(), reason = %d.reason, policies = ?d.violated, dry_run = req.dry_run.unwrap_or(false), "admission decision");
+            }
+        }
+    }
+}
+
+fn error_body(message: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({ "error": message })).unwrap_or_default()
+}
+
+fn respond(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let started = Instant::now();
+    let endpoint = match req.uri().path() {
+        "/validate" => Endpoint::Validate,
+        "/events" => Endpoint::Events,
+        _ => return respond(StatusCode::NOT_FOUND, error_body("not found")),
+    };
+    if req.method() != Method::POST {
+        state
+            .metrics
+            .rejected
+            .get_or_create(&RejectLabel { reason: "method" })
+            .inc();
+        return respond(
+            StatusCode::METHOD_NOT_ALLOWED,
+            error_body("only POST is accepted"),
+        );
+    }
+    let too_large = |state: &State| {
+        state
+            .metrics
+            .rejected
+            .get_or_create(&RejectLabel {
+                reason: "too_large",
+            })
+            .inc();
+        respond(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            error_body(&format!(
+                "the review is larger than {} bytes",
+                state.max_body
+            )),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > state.max_body as u64) {
+        return too_large(&state);
+    }
+    let body = Limited::new(req.into_body(), state.max_body);
+    let bytes = match tokio::time::timeout(state.body_timeout, body.collect()).await {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return too_large(&state),
+        Ok(Err(e)) => {
+            return respond(
+                StatusCode::BAD_REQUEST,
+                error_body(&format!("the body could not be read: {e}")),
+            );
+        }
+        Err(_) => {
+            state
+                .metrics
+                .rejected
+                .get_or_create(&RejectLabel { reason: "timeout" })
+                .inc();
+            return respond(
+                StatusCode::REQUEST_TIMEOUT,
+                error_body(&format!(
+                    "the body did not arrive within {} ms",
+                    state.body_timeout.as_millis()
+                )),
+            );
+        }
+    };
+    let (status, body) = state.review(endpoint, &bytes);
+    state
+        .metrics
+        .latency
+        .get_or_create(&EndpointLabel {
+            endpoint: endpoint.as_str(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    respond(status, body)
+}
+
+/// Serves the webhook on `listener` until the task is dropped.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    state: Arc<State>,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let limit = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let Ok(permit) = Arc::clone(&limit).acquire_owned().await else {
+            return;
+        };
+        let (tcp, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            let _permit = permit;
+            serve_connection(acceptor, tcp, peer, state).await;
+        });
+    }
+}
+
+async fn serve_connection(
+    acceptor: tokio_rustls::TlsAcceptor,
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    state: Arc<State>,
+) {
+    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(error)) => {
+            tracing::debug!(%peer, %error, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    let service = hyper::service::service_fn(move |req| {
+        let state = Arc::clone(&state);
+        async move { Ok::<_, Infallible>(handle(state, req).await) }
+    });
+    let mut builder =
+        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
+    builder
+        .http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .max_concurrent_streams(256)
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(10));
+    let io = hyper_util::rt::TokioIo::new(tls);
+    if let Err(error) = builder.serve_connection(io, service).await {
+        tracing::debug!(%peer, %error, "connection ended with an error");
+    }
+}
+
+/// `/healthz`, `/readyz` (a policy set is in use) and `/metrics` on a plain-HTTP port.
+pub async fn serve_health(listener: tokio::net::TcpListener, state: Arc<State>) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let state = Arc::clone(&state);
+                async move {
+                    let (status, body) = match req.uri().path() {
+                        "/healthz" => (StatusCode::OK, "ok\n".to_string()),
+                        "/readyz" => match state.policies() {
+                            Some(p) => (
+                                StatusCode::OK,
+                                format!("ready: policy revision {}\n", p.revision),
+                            ),
+                            None => (
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                "not ready: no policy set received yet\n".to_string(),
+                            ),
+                        },
+                        "/metrics" => {
+                            let age = state.policies().map_or(0, |p| p.age().as_secs());
+                            state
+                                .metrics
+                                .policy_age_seconds
+                                .set(i64::try_from(age).unwrap_or(i64::MAX));
+                            (StatusCode::OK, state.metrics.render())
+                        }
+                        _ => (StatusCode::NOT_FOUND, "not found\n".to_string()),
+                    };
+                    let mut r = Response::new(Full::new(Bytes::from(body)));
+                    *r.status_mut() = status;
+                    Ok::<_, Infallible>(r)
+                }
+            });
+            let io = hyper_util::rt::TokioIo::new(tcp);
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(io, service)
+                .await;
+        });
+    }
+}
