@@ -124,6 +124,11 @@ impl LocalPolicies {
         }
     }
 
+    /// Every policy as Central sent it.
+    pub fn raw_policies(&self) -> Vec<Vec<u8>> {
+        self.raw.values().cloned().collect()
+    }
+
     pub fn delete(&mut self, revision: &str, id: &str) {
         self.raw.remove(id);
         self.revision = revision.to_string();

@@ -193,6 +193,20 @@ pub enum Change {
     },
 }
 
+/// One object as the admission controller sees it (see [`Index::for_each_admission_entry`]).
+#[derive(Debug, Clone, Copy)]
+pub struct AdmissionEntry<'a> {
+    pub uid: &'a str,
+    pub kind: Kind,
+    pub namespace: &'a str,
+    pub name: &'a str,
+    /// Top-level workloads: the stripped object.
+    pub object: Option<&'a std::sync::Arc<str>>,
+    /// Controlled pods: the top-level workload's uid.
+    pub owner_uid: &'a str,
+    pub hash: u64,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outgoing {
     pub published: Published,
@@ -741,6 +755,39 @@ impl Index {
                 None => Some((uid, None)),
             })
             .collect()
+    }
+
+    /// Visits what the admission controller needs: every top-level workload (bare pods
+    /// included) with its object, and every controlled pod with the workload it rolls up to.
+    /// `hash` changes when what the controller would receive changes.
+    pub fn for_each_admission_entry(&self, mut f: impl FnMut(AdmissionEntry<'_>)) {
+        for (uid, e) in &self.entries {
+            if !e.kind.is_workload() {
+                continue;
+            }
+            if self.is_top_level(e) {
+                f(AdmissionEntry {
+                    uid,
+                    kind: e.kind,
+                    namespace: &e.namespace,
+                    name: &e.name,
+                    object: Some(&e.text),
+                    owner_uid: "",
+                    hash: e.text_hash,
+                });
+            } else if e.kind == Kind::Pod {
+                let owner = self.top_level(uid).unwrap_or_default();
+                f(AdmissionEntry {
+                    uid,
+                    kind: e.kind,
+                    namespace: &e.namespace,
+                    name: &e.name,
+                    object: None,
+                    owner_uid: owner,
+                    hash: hash_text(owner),
+                });
+            }
+        }
     }
 
     /// Forgets the workload changes not taken yet (nobody needs them).

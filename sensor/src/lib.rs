@@ -10,6 +10,7 @@
 //! ```
 
 pub mod act;
+pub mod admission;
 pub mod central;
 pub mod collector;
 pub mod enforce;

@@ -16,6 +16,7 @@ use rampart_proto::collector::collector_service_server::{
 use rampart_proto::collector::{
     CollectorAck, CollectorMessage, ConnectionEvent, ConnectionRole, ProcessEvent,
 };
+use rampart_proto::v1::admission_control_service_server::AdmissionControlServiceServer;
 use rampart_proto::v1::msg_from_sensor::Msg as FromSensor;
 use rampart_proto::v1::{ListenEndpoint, NetworkFlow, NetworkFlowBatch, ProcessIndicator};
 use tokio_stream::Stream;
@@ -57,11 +58,13 @@ struct Receiver {
     pending: Arc<std::sync::Mutex<Pending>>,
 }
 
-/// The cluster named by a collector certificate (`collector.<cluster>`).
-fn collector_cluster(der: &[u8]) -> Option<String> {
+/// The cluster named by a certificate of `service` (`<service>.<cluster>`).
+pub(crate) fn cluster_of(der: &[u8], service: &str) -> Option<String> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     let cn = cert.subject().iter_common_name().next()?.as_str().ok()?;
-    cn.strip_prefix("collector.").map(str::to_string)
+    cn.strip_prefix(service)?
+        .strip_prefix('.')
+        .map(str::to_string)
 }
 
 type AckStream = Pin<Box<dyn Stream<Item = Result<CollectorAck, Status>> + Send>>;
@@ -74,9 +77,11 @@ impl CollectorService for Receiver {
         &self,
         request: Request<Streaming<CollectorMessage>>,
     ) -> Result<Response<AckStream>, Status> {
-        let cluster = request
-            .peer_certs()
-            .and_then(|certs| certs.first().and_then(|c| collector_cluster(c.as_ref())));
+        let cluster = request.peer_certs().and_then(|certs| {
+            certs
+                .first()
+                .and_then(|c| cluster_of(c.as_ref(), "collector"))
+        });
         match cluster {
             Some(c) if c == self.shared.cluster_name => {}
             Some(c) => {
@@ -309,6 +314,9 @@ pub async fn serve(
     let server = Server::builder()
         .tls_config(tls)
         .map_err(std::io::Error::other)?
+        .add_service(AdmissionControlServiceServer::new(
+            crate::admission::AdmissionServer::new(Arc::clone(&shared)),
+        ))
         .add_service(CollectorServiceServer::new(Receiver { shared, pending }));
     let task = tokio::spawn(async move {
         let _retry = AbortOnDrop(retry);

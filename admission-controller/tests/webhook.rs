@@ -1,0 +1,732 @@
+//! The admission controller over real HTTPS with real AdmissionReview JSON: policies pushed by a
+//! real Sensor (mTLS) from a real Central, alerts back to Central; bad input; the failure modes;
+//! a restart deciding from the disk cache.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rampart_admission::policies::DiskCache;
+use rampart_admission::{AdmissionController, Config, FailureMode, SensorLink};
+use rampart_central::alerts::{AlertRecord, AlertState};
+use rampart_central::pki::{InitBundle, IssuedCert, Service, persist};
+use rampart_central::runtime::{Config as CentralRuntime, Running};
+use rampart_test_support::ApiServer;
+use serde_json::{Value, json};
+
+const PRIVILEGED: &str = "4c8266ea-ae07-5588-8392-7843782925ce";
+const EXEC: &str = "0b4d9b2b-9e74-5a31-9e3b-d1d0cbbd8f05";
+
+async fn eventually<T>(what: &str, check: impl FnMut() -> Option<T>) -> T {
+    rampart_test_support::eventually(what, Duration::from_secs(30), check).await
+}
+
+/// A serving certificate for `localhost` and the CA that signed it, as files.
+fn serving_cert(dir: &Path) -> String {
+    let ca_key = rcgen::KeyPair::generate().expect("key");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).expect("ca");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+    let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
+    let cert = params.signed_by(&key, &issuer).expect("leaf");
+    std::fs::write(dir.join("tls.crt"), cert.pem()).expect("write");
+    std::fs::write(dir.join("tls.key"), key.serialize_pem()).expect("write");
+    ca.pem()
+}
+
+fn config(dir: &Path, mode: FailureMode) -> Config {
+    let mut c = Config::new(
+        "127.0.0.1:0".parse().expect("addr"),
+        dir.join("tls.crt"),
+        dir.join("tls.key"),
+        dir.join("cache"),
+    );
+    c.health_listen = Some("127.0.0.1:0".parse().expect("addr"));
+    c.settings.failure_mode = mode;
+    c.max_body_bytes = 256 * 1024;
+    c.body_timeout = Duration::from_millis(500);
+    c
+}
+
+struct Client {
+    agent: ureq::Agent,
+    base: String,
+}
+
+impl Client {
+    fn new(ca: &str, controller: &AdmissionController) -> Client {
+        Client {
+            agent: rampart_test_support::https_agent(ca).expect("agent"),
+            base: format!("https://localhost:{}", controller.addr.port()),
+        }
+    }
+
+    /// POSTs a body; the status and the JSON answer.
+    async fn post(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
+        let agent = self.agent.clone();
+        let url = format!("{}{path}", self.base);
+        tokio::task::spawn_blocking(move || {
+            let request = ureq::http::Request::builder()
+                .method("POST")
+                .uri(url)
+                .header("Content-Type", "application/json")
+                .body(body)
+                .expect("request");
+            let mut response = agent.run(request).expect("response");
+            let status = response.status().as_u16();
+            let text = response.body_mut().read_to_string().expect("body");
+            (
+                status,
+                serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            )
+        })
+        .await
+        .expect("call")
+    }
+
+    async fn review(&self, path: &str, review: Value) -> Value {
+        let (status, body) = self
+            .post(path, serde_json::to_vec(&review).expect("json"))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["kind"], "AdmissionReview");
+        assert_eq!(body["response"]["uid"], review["request"]["uid"]);
+        body["response"].clone()
+    }
+}
+
+fn deployment(name: &str, privileged: bool, annotations: Value) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "shop", "annotations": annotations,
+            "managedFields": [{"manager": "kubectl", "operation": "Update", "fieldsV1": {"f:spec": {}}}]},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": "registry.example.com/web:1.0",
+                    "securityContext": {"privileged": privileged}}]}
+            }
+        },
+        "status": {"replicas": 2}
+    })
+}
+
+fn review(uid: &str, operation: &str, object: &Value, extra: Value) -> Value {
+    let kind = object["kind"].as_str().unwrap_or_default();
+    let api_version = object["apiVersion"].as_str().unwrap_or_default();
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let mut request = json!({
+        "uid": uid,
+        "kind": {"group": group, "version": version, "kind": kind},
+        "resource": {"group": group, "version": version, "resource": format!("{}s", kind.to_lowercase())},
+        "requestKind": {"group": group, "version": version, "kind": kind},
+        "name": object["metadata"]["name"], "namespace": "shop", "operation": operation,
+        "userInfo": {"username": "alice", "groups": ["devs", "system:authenticated"]},
+        "object": object,
+        "oldObject": if operation == "UPDATE" { object.clone() } else { Value::Null },
+        "dryRun": false,
+        "options": {"apiVersion": "meta.k8s.io/v1", "kind": format!("{}Options", operation.to_lowercase())},
+    });
+    if let (Some(r), Some(extra)) = (request.as_object_mut(), extra.as_object()) {
+        for (k, v) in extra {
+            r.insert(k.clone(), v.clone());
+        }
+    }
+    json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request})
+}
+
+struct World {
+    dir: tempfile::TempDir,
+    api: ApiServer,
+    central: Running,
+    bundle: InitBundle,
+    _sensor: rampart_sensor::Sensor,
+    ca: String,
+    controller: AdmissionController,
+}
+
+fn cert(bundle: &InitBundle, service: Service) -> &IssuedCert {
+    bundle
+        .certs
+        .iter()
+        .find(|c| c.service == service)
+        .expect("certificate")
+}
+
+async fn world() -> World {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = ApiServer::start().await.expect("api server");
+    api.write_kubeconfig(&dir.path().join("kubeconfig"))
+        .expect("kubeconfig");
+    api.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}))
+        .expect("namespace");
+    let central = rampart_central::runtime::start(CentralRuntime {
+        data_dir: dir.path().join("central"),
+        sensor_listen: "127.0.0.1:0".parse().expect("addr"),
+        api_listen: "127.0.0.1:0".parse().expect("addr"),
+        server_names: vec!["localhost".into()],
+    })
+    .await
+    .expect("central");
+    let now = time::OffsetDateTime::now_utc();
+    let ca = persist::load_or_create_ca(&central.core.store, now).expect("ca");
+    let bundle = persist::issue_bundle(&central.core.store, &ca, "prod", now).expect("bundle");
+    let sensor_cert = cert(&bundle, Service::Sensor);
+    let sensor = rampart_sensor::start(rampart_sensor::Config {
+        central: rampart_sensor::CentralConfig {
+            endpoint: format!("https://{}", central.sensor_addr),
+            server_name: "localhost".into(),
+            ca_pem: bundle.ca_pem.clone(),
+            cert_pem: sensor_cert.cert_pem.clone(),
+            key_pem: sensor_cert.key_pem.clone(),
+            cluster_name: "prod".into(),
+        },
+        kubeconfig: Some(dir.path().join("kubeconfig")),
+        collector_listen: Some("127.0.0.1:0".parse().expect("addr")),
+        health_listen: None,
+    })
+    .await
+    .expect("sensor");
+    let serving_ca = serving_cert(dir.path());
+    let admission = cert(&bundle, Service::AdmissionControl);
+    let mut c = config(dir.path(), FailureMode::Closed);
+    c.sensor = Some(SensorLink {
+        endpoint: format!(
+            "https://{}",
+            sensor.collector_addr.expect("sensor endpoint")
+        ),
+        server_name: "sensor.rampart.svc".into(),
+        ca_pem: bundle.ca_pem.clone(),
+        cert_pem: admission.cert_pem.clone(),
+        key_pem: admission.key_pem.clone(),
+        instance: "test".into(),
+    });
+    let controller = rampart_admission::start(c).await.expect("controller");
+    World {
+        dir,
+        api,
+        central,
+        bundle,
+        _sensor: sensor,
+        ca: serving_ca,
+        controller,
+    }
+}
+
+/// Sets a default policy's enforcement in Central; waits until the controller enforces it.
+async fn enforce(w: &World, id: &str, action: &str) {
+    let mut policy = w
+        .central
+        .core
+        .policies
+        .current()
+        .get(id)
+        .cloned()
+        .expect("default policy");
+    policy.enforcement_actions = vec![serde_json::from_value(json!(action)).expect("action")];
+    w.central
+        .core
+        .policies
+        .update(id, policy)
+        .await
+        .expect("update");
+    eventually("the controller to enforce the policy", || {
+        let set = w.controller.state.policies()?;
+        set.enforced_ids().contains(&id).then_some(())
+    })
+    .await;
+}
+
+fn central_alerts(central: &Running) -> Vec<AlertRecord> {
+    rampart_central::alerts::persist::all(&central.core.store).expect("alerts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decides_with_policies_pushed_by_the_sensor_and_reports_alerts_to_central() {
+    let w = world().await;
+    let client = Client::new(&w.ca, &w.controller);
+    // A workload and its pod exist before: the controller learns them from the Sensor.
+    let existing = w
+        .api
+        .apply(deployment("legacy", true, json!({})))
+        .expect("create");
+    let legacy_uid = existing["metadata"]["uid"]
+        .as_str()
+        .expect("uid")
+        .to_string();
+    w.api
+        .apply(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {
+            "name": "legacy-5d8c-x2", "namespace": "shop",
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "legacy",
+                "uid": legacy_uid, "controller": true}]},
+            "spec": {"containers": [{"name": "app", "image": "registry.example.com/web:1.0"}]}}))
+        .expect("pod");
+
+    // Pushed while serving: enforcement switched on in Central reaches the controller.
+    enforce(&w, PRIVILEGED, "SCALE_TO_ZERO_ENFORCEMENT").await;
+
+    let clean = client
+        .review(
+            "/validate",
+            review(
+                "u-clean",
+                "CREATE",
+                &deployment("web", false, json!({})),
+                json!({}),
+            ),
+        )
+        .await;
+    assert_eq!(clean["allowed"], true, "{clean}");
+
+    let denied = client
+        .review(
+            "/validate",
+            review(
+                "u-priv",
+                "CREATE",
+                &deployment("web", true, json!({})),
+                json!({}),
+            ),
+        )
+        .await;
+    assert_eq!(denied["allowed"], false, "{denied}");
+    assert_eq!(denied["status"]["code"], 403);
+    let message = denied["status"]["message"].as_str().expect("message");
+    for part in [
+        "Rampart denied the create of Deployment shop/web",
+        "Policy: Privileged Container",
+        "Container 'app' is privileged",
+        "- Remediation:",
+        "admission.rampart.io/break-glass",
+    ] {
+        assert!(message.contains(part), "{part:?} missing from:\n{message}");
+    }
+
+    let glass = client
+        .review(
+            "/validate",
+            review(
+                "u-glass",
+                "CREATE",
+                &deployment(
+                    "hotfix",
+                    true,
+                    json!({"admission.rampart.io/break-glass": "INC-42"}),
+                ),
+                json!({}),
+            ),
+        )
+        .await;
+    assert_eq!(glass["allowed"], true, "{glass}");
+    assert!(
+        glass["warnings"][0]
+            .as_str()
+            .expect("warning")
+            .contains("break-glass")
+    );
+
+    let dry = client
+        .review(
+            "/validate",
+            review(
+                "u-dry",
+                "CREATE",
+                &deployment("web", true, json!({})),
+                json!({"dryRun": true}),
+            ),
+        )
+        .await;
+    assert_eq!(dry["allowed"], false, "dry-run decides the same");
+
+    let excluded = client
+        .review(
+            "/validate",
+            review(
+                "u-ks",
+                "CREATE",
+                &deployment("web", true, json!({})),
+                json!({"namespace": "kube-system"}),
+            ),
+        )
+        .await;
+    assert_eq!(excluded["allowed"], true);
+
+    // v1beta1 is answered in v1beta1.
+    let mut beta = review(
+        "u-beta",
+        "UPDATE",
+        &deployment("web", true, json!({})),
+        json!({}),
+    );
+    beta["apiVersion"] = json!("admission.k8s.io/v1beta1");
+    let (status, body) = client
+        .post("/validate", serde_json::to_vec(&beta).expect("json"))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["apiVersion"], "admission.k8s.io/v1beta1");
+    assert_eq!(body["response"]["allowed"], false);
+
+    // Scaling the existing privileged workload up: decided against the Sensor's view of it.
+    eventually("the controller to know the existing workload", || {
+        let r = w.controller.state.resources.read().ok()?;
+        (r.synced && r.owner_of_pod("shop", "legacy-5d8c-x2").is_some()).then_some(())
+    })
+    .await;
+    let scale = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+        "uid": "u-scale",
+        "kind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
+        "resource": {"group": "apps", "version": "v1", "resource": "deployments"},
+        "subResource": "scale", "name": "legacy", "namespace": "shop", "operation": "UPDATE",
+        "userInfo": {"username": "alice"},
+        "object": {"apiVersion": "autoscaling/v1", "kind": "Scale",
+            "metadata": {"name": "legacy", "namespace": "shop"}, "spec": {"replicas": 5}}}});
+    let scaled = client.review("/validate", scale).await;
+    assert_eq!(scaled["allowed"], false, "{scaled}");
+
+    // exec into the existing pod, once exec is enforced.
+    enforce(&w, EXEC, "FAIL_KUBE_REQUEST_ENFORCEMENT").await;
+    let exec = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+        "uid": "u-exec",
+        "kind": {"group": "", "version": "v1", "kind": "PodExecOptions"},
+        "resource": {"group": "", "version": "v1", "resource": "pods"},
+        "subResource": "exec", "name": "legacy-5d8c-x2", "namespace": "shop", "operation": "CONNECT",
+        "userInfo": {"username": "mallory", "groups": ["system:authenticated"]},
+        "object": {"apiVersion": "v1", "kind": "PodExecOptions", "command": ["sh"], "stdin": true, "tty": true}}});
+    let exec = client.review("/events", exec).await;
+    assert_eq!(exec["allowed"], false, "{exec}");
+    assert!(
+        exec["status"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("Kubernetes Actions: Exec into Pod")
+    );
+
+    // Every denial became an ATTEMPTED alert in Central; break-glass an ACTIVE one; dry-run none.
+    let alerts = eventually("Central to hold the admission alerts", || {
+        let alerts: Vec<AlertRecord> = central_alerts(&w.central)
+            .into_iter()
+            .filter(|a| a.admission.is_some())
+            .collect();
+        (alerts.len() >= 5).then_some(alerts)
+    })
+    .await;
+    let by_request = |uid: &str| -> Vec<&AlertRecord> {
+        alerts
+            .iter()
+            .filter(|a| a.admission.as_ref().is_some_and(|r| r.request_uid == uid))
+            .collect()
+    };
+    let priv_alert = by_request("u-priv");
+    assert_eq!(priv_alert.len(), 1);
+    assert_eq!(priv_alert[0].state, AlertState::Attempted);
+    assert_eq!(priv_alert[0].policy_id, PRIVILEGED);
+    assert_eq!(
+        priv_alert[0].cluster_id,
+        w.central.core.store.clusters().expect("clusters")[0].id
+    );
+    assert_eq!(
+        priv_alert[0].enforcements[0].action,
+        "FAIL_DEPLOYMENT_CREATE_ENFORCEMENT"
+    );
+    let glass_alert = by_request("u-glass");
+    assert_eq!(glass_alert[0].state, AlertState::Active);
+    assert!(
+        glass_alert[0]
+            .admission
+            .as_ref()
+            .is_some_and(|r| r.break_glass)
+    );
+    assert_eq!(
+        by_request("u-beta")[0]
+            .admission
+            .as_ref()
+            .map(|r| r.operation.as_str()),
+        Some("UPDATE")
+    );
+    assert_eq!(by_request("u-scale")[0].deployment_name, "legacy");
+    let exec_alert = by_request("u-exec");
+    assert_eq!(exec_alert[0].lifecycle_stage, "RUNTIME");
+    assert_eq!(exec_alert[0].deployment_id, legacy_uid);
+    assert_eq!(exec_alert[0].state, AlertState::Attempted);
+    assert!(
+        by_request("u-dry").is_empty(),
+        "dry-run has no side effects"
+    );
+    assert!(by_request("u-clean").is_empty());
+
+    // Metrics count decisions by outcome and policy.
+    let health = w.controller.health_addr.expect("health");
+    let metrics = ureq::get(format!("http://{health}/metrics"))
+        .call()
+        .expect("metrics")
+        .body_mut()
+        .read_to_string()
+        .expect("text");
+    assert!(
+        metrics.contains(
+            r#"rampart_admission_decisions_total{endpoint="validate",outcome="denied"} 4"#
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            r#"rampart_admission_policy_violations_total{policy="Privileged Container"}"#
+        )
+    );
+    assert!(metrics.contains("rampart_admission_request_duration_seconds_bucket"));
+    assert!(metrics.contains("rampart_admission_policy_age_seconds"));
+    let _ = (&w.dir, &w.bundle);
+}
+
+/// A controller with no Sensor: what its disk cache holds is all it knows.
+async fn offline(dir: &Path, mode: FailureMode) -> AdmissionController {
+    rampart_admission::start(config(dir, mode))
+        .await
+        .expect("controller")
+}
+
+fn cache_enforcing_privileged(dir: &Path) {
+    let policies: Vec<Vec<u8>> = rampart_policy::defaults::default_policies()
+        .into_iter()
+        .map(|mut p| {
+            if p.id == PRIVILEGED {
+                p.enforcement_actions = vec![
+                    serde_json::from_value(json!("SCALE_TO_ZERO_ENFORCEMENT")).expect("action"),
+                ];
+            }
+            serde_json::to_vec(&p).expect("json")
+        })
+        .collect();
+    DiskCache::new(&dir.join("cache"))
+        .store("r-cached", "prod", std::time::SystemTime::now(), &policies)
+        .expect("cache");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_policy_set_the_failure_mode_decides_and_a_restart_uses_the_cache() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = serving_cert(dir.path());
+    let bad = review(
+        "u1",
+        "CREATE",
+        &deployment("web", true, json!({})),
+        json!({}),
+    );
+    for (mode, allowed) in [(FailureMode::Open, true), (FailureMode::Closed, false)] {
+        let controller = offline(dir.path(), mode).await;
+        let health = controller.health_addr.expect("health");
+        let ready = ureq::get(format!("http://{health}/readyz"))
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .call()
+            .expect("readyz");
+        assert_eq!(ready.status().as_u16(), 503);
+        let answer = Client::new(&ca, &controller)
+            .review("/validate", bad.clone())
+            .await;
+        assert_eq!(answer["allowed"], allowed, "{mode:?}: {answer}");
+        let text = if allowed {
+            answer["warnings"][0].as_str()
+        } else {
+            answer["status"]["message"].as_str()
+        };
+        assert!(
+            text.expect("explained")
+                .contains("no policy set received yet"),
+            "{answer}"
+        );
+    }
+    // The set a Sensor sent before is on disk: a restarted controller decides at once.
+    cache_enforcing_privileged(dir.path());
+    let controller = offline(dir.path(), FailureMode::Open).await;
+    let answer = Client::new(&ca, &controller).review("/validate", bad).await;
+    assert_eq!(answer["allowed"], false, "{answer}");
+    assert!(
+        answer["status"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("Privileged Container")
+    );
+}
+
+/// Opens a TLS connection to the controller.
+async fn tls_connect(
+    ca: &str,
+    controller: &AdmissionController,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from_pem_slice(ca.as_bytes()).expect("ca"))
+        .expect("root");
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(controller.addr)
+        .await
+        .expect("connect");
+    connector
+        .connect("localhost".try_into().expect("name"), tcp)
+        .await
+        .expect("handshake")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_clear_answer_and_nothing_breaks() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = serving_cert(dir.path());
+    cache_enforcing_privileged(dir.path());
+    let controller = offline(dir.path(), FailureMode::Closed).await;
+    let client = Client::new(&ca, &controller);
+
+    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
+        (
+            b"{\"apiVersion\": \"admission.k8s.io/v1\", \"kind\":".to_vec(),
+            400,
+            "malformed AdmissionReview",
+        ),
+        (
+            b"not json at all".to_vec(),
+            400,
+            "malformed AdmissionReview",
+        ),
+        (
+            serde_json::to_vec(
+                &json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                "request": {"operation": "CREATE", "object": deployment("web", true, json!({}))}}),
+            )
+            .expect("json"),
+            400,
+            "has no uid",
+        ),
+        (
+            serde_json::to_vec(
+                &json!({"apiVersion": "admission.k8s.io/v2", "kind": "AdmissionReview",
+                "request": {"uid": "u"}}),
+            )
+            .expect("json"),
+            400,
+            "unsupported AdmissionReview apiVersion",
+        ),
+    ];
+    for (body, status, fragment) in cases {
+        let (got, answer) = client.post("/validate", body).await;
+        assert_eq!(got, status, "{answer}");
+        assert!(
+            answer["error"].as_str().expect("error").contains(fragment),
+            "{fragment:?} not in {answer}"
+        );
+    }
+    // A malformed object inside a good review is answered as a review, by the failure mode.
+    let mut malformed = review(
+        "u-m",
+        "CREATE",
+        &deployment("web", false, json!({})),
+        json!({}),
+    );
+    malformed["request"]["object"]["spec"]["template"]["spec"]["containers"] = json!("oops");
+    let answer = client.review("/validate", malformed).await;
+    assert_eq!(answer["allowed"], false);
+    assert!(
+        answer["status"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("does not decode")
+    );
+
+    // Oversized by its Content-Length: refused before the body is read.
+    let mut tls = tls_connect(&ca, &controller).await;
+    tls.write_all(b"POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Length: 307200\r\n\r\n")
+        .await
+        .expect("write");
+    let mut head = vec![0u8; 512];
+    let n = tls.read(&mut head).await.expect("read");
+    let text = String::from_utf8_lossy(&head[..n]);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert!(text.contains("larger than 262144 bytes"), "{text}");
+
+    // Oversized without a Content-Length (chunked): cut off at the limit.
+    let mut tls = tls_connect(&ca, &controller).await;
+    tls.write_all(
+        b"POST /validate HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n",
+    )
+    .await
+    .expect("write");
+    let chunk = vec![b'x'; 64 * 1024];
+    for _ in 0..5 {
+        let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
+        framed.extend_from_slice(&chunk);
+        framed.extend_from_slice(b"\r\n");
+        if tls.write_all(&framed).await.is_err() {
+            break;
+        }
+    }
+    let mut head = vec![0u8; 64];
+    let n = tls.read(&mut head).await.expect("read");
+    assert!(
+        String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 413"),
+        "{}",
+        String::from_utf8_lossy(&head[..n])
+    );
+
+    // Slow loris: a body promised and never sent is answered 408 within the budget.
+    let mut tls = tls_connect(&ca, &controller).await;
+    tls.write_all(
+        b"POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n{\"api",
+    )
+    .await
+    .expect("write");
+    let mut head = vec![0u8; 64];
+    let n = tls.read(&mut head).await.expect("read");
+    assert!(
+        String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&head[..n])
+    );
+
+    // Wrong method, unknown path.
+    let agent = rampart_test_support::https_agent(&ca).expect("agent");
+    let base = format!("https://localhost:{}", controller.addr.port());
+    let status = tokio::task::spawn_blocking(move || {
+        let get = agent
+            .get(format!("{base}/validate"))
+            .call()
+            .expect("get")
+            .status()
+            .as_u16();
+        let other = agent
+            .post(format!("{base}/mutate"))
+            .send("{}")
+            .expect("post")
+            .status()
+            .as_u16();
+        (get, other)
+    })
+    .await
+    .expect("calls");
+    assert_eq!(status, (405, 404));
+
+    // Still serving.
+    let answer = client
+        .review(
+            "/validate",
+            review(
+                "u-after",
+                "CREATE",
+                &deployment("web", false, json!({})),
+                json!({}),
+            ),
+        )
+        .await;
+    assert_eq!(answer["allowed"], true);
+}

@@ -1,0 +1,196 @@
+//! The Sensor's endpoint for its admission controllers (same mTLS server as the Collectors'):
+//! each controller receives the policy set and the cluster's workloads and pods, pushed on
+//! change, and hands back the alerts it raised, which join the outbox towards Central.
+//!
+//! Only admission-control certificates of this cluster's init bundle are accepted.
+//!
+//! Changes are found by comparing, per controller, a hash of what it was sent with the index
+//! (at most every [`RESOURCE_INTERVAL`]): no second change log to keep consistent, and a
+//! controller that reconnects simply gets a new snapshot.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rampart_proto::v1::admission_control_service_server::AdmissionControlService;
+use rampart_proto::v1::admission_update::Msg;
+use rampart_proto::v1::msg_from_sensor::Msg as FromSensor;
+use rampart_proto::v1::{
+    AdmissionAlerts, AdmissionPolicies, AdmissionReportAck, AdmissionResource,
+    AdmissionResourcesSynced, AdmissionUpdate, AdmissionWatch,
+};
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+use crate::Shared;
+use crate::index::Index;
+
+/// Updates queued per controller stream.
+const UPDATE_QUEUE: usize = 1024;
+/// How often the index is compared with what a controller holds.
+pub const RESOURCE_INTERVAL: Duration = Duration::from_millis(250);
+/// Most alerts taken in one report.
+const MAX_REPORT: usize = 1000;
+
+#[derive(Debug)]
+pub struct AdmissionServer {
+    shared: Arc<Shared>,
+}
+
+impl AdmissionServer {
+    pub fn new(shared: Arc<Shared>) -> AdmissionServer {
+        AdmissionServer { shared }
+    }
+
+    fn check_identity<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        let cluster = request.peer_certs().and_then(|certs| {
+            certs
+                .first()
+                .and_then(|c| crate::nodes::cluster_of(c.as_ref(), "admission-control"))
+        });
+        match cluster {
+            Some(c) if c == self.shared.cluster_name => Ok(()),
+            Some(c) => Err(Status::permission_denied(format!(
+                "an admission-control certificate of cluster '{c}' cannot connect to the Sensor of '{}'",
+                self.shared.cluster_name
+            ))),
+            None => Err(Status::permission_denied(
+                "only an admission-control certificate of this cluster's init bundle may connect",
+            )),
+        }
+    }
+}
+
+type UpdateStream = Pin<Box<dyn Stream<Item = Result<AdmissionUpdate, Status>> + Send>>;
+
+fn policies_update(shared: &Shared) -> AdmissionUpdate {
+    let p = crate::lock(&shared.policies);
+    AdmissionUpdate {
+        msg: Some(Msg::Policies(AdmissionPolicies {
+            revision: p.revision.clone(),
+            policies_json: p.raw_policies(),
+            cluster_name: shared.cluster_name.clone(),
+            time_unix_ms: crate::collector::unix_ms(),
+        })),
+    }
+}
+
+/// What changed in the index since `sent`, which is brought up to date.
+fn resource_changes(index: &Index, sent: &mut HashMap<String, u64>) -> Vec<AdmissionResource> {
+    let mut changes = Vec::new();
+    let mut seen = std::collections::HashSet::with_capacity(sent.len());
+    index.for_each_admission_entry(|e| {
+        seen.insert(e.uid.to_string());
+        if sent.get(e.uid) == Some(&e.hash) {
+            return;
+        }
+        sent.insert(e.uid.to_string(), e.hash);
+        changes.push(AdmissionResource {
+            removed: false,
+            kind: e.kind.name().to_string(),
+            namespace: e.namespace.to_string(),
+            name: e.name.to_string(),
+            uid: e.uid.to_string(),
+            object_json: e.object.map(|o| o.as_bytes().to_vec()).unwrap_or_default(),
+            owner_kind: String::new(),
+            owner_name: String::new(),
+            owner_uid: e.owner_uid.to_string(),
+        });
+    });
+    sent.retain(|uid, _| {
+        let keep = seen.contains(uid);
+        if !keep {
+            changes.push(AdmissionResource {
+                removed: true,
+                uid: uid.clone(),
+                ..Default::default()
+            });
+        }
+        keep
+    });
+    changes
+}
+
+async fn feed(shared: Arc<Shared>, tx: tokio::sync::mpsc::Sender<Result<AdmissionUpdate, Status>>) {
+    let mut policies = shared.policies_changed.subscribe();
+    let mut changed = shared.changed.subscribe();
+    if tx.send(Ok(policies_update(&shared))).await.is_err() {
+        return;
+    }
+    let mut sent: HashMap<String, u64> = HashMap::new();
+    let mut synced = false;
+    loop {
+        let changes = resource_changes(&crate::lock(&shared.index), &mut sent);
+        for r in changes {
+            let update = AdmissionUpdate {
+                msg: Some(Msg::Resource(r)),
+            };
+            if tx.send(Ok(update)).await.is_err() {
+                return;
+            }
+        }
+        if !synced {
+            synced = true;
+            let done = AdmissionUpdate {
+                msg: Some(Msg::ResourcesSynced(AdmissionResourcesSynced {})),
+            };
+            if tx.send(Ok(done)).await.is_err() {
+                return;
+            }
+        }
+        tokio::select! {
+            r = policies.changed() => {
+                if r.is_err() || tx.send(Ok(policies_update(&shared))).await.is_err() {
+                    return;
+                }
+            }
+            r = changed.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                // Coalesces bursts of index changes into one comparison.
+                tokio::time::sleep(RESOURCE_INTERVAL).await;
+            }
+            () = tx.closed() => return,
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl AdmissionControlService for AdmissionServer {
+    type WatchStream = UpdateStream;
+
+    async fn watch(
+        &self,
+        request: Request<AdmissionWatch>,
+    ) -> Result<Response<UpdateStream>, Status> {
+        self.check_identity(&request)?;
+        let hello = request.into_inner();
+        tracing::info!(instance = %hello.instance, version = %hello.controller_version, revision = %hello.policy_revision, "admission controller connected");
+        let (tx, rx) = tokio::sync::mpsc::channel(UPDATE_QUEUE);
+        tokio::spawn(feed(Arc::clone(&self.shared), tx));
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+
+    async fn report(
+        &self,
+        request: Request<AdmissionAlerts>,
+    ) -> Result<Response<AdmissionReportAck>, Status> {
+        self.check_identity(&request)?;
+        let alerts = request.into_inner();
+        if alerts.alerts.len() > MAX_REPORT {
+            return Err(Status::invalid_argument(format!(
+                "at most {MAX_REPORT} alerts per report"
+            )));
+        }
+        let accepted = u32::try_from(alerts.alerts.len()).unwrap_or(u32::MAX);
+        if accepted > 0 {
+            tracing::info!(alerts = accepted, "admission alerts queued for Central");
+            self.shared.send(FromSensor::AdmissionAlerts(alerts));
+        }
+        Ok(Response::new(AdmissionReportAck { accepted }))
+    }
+}
