@@ -24,40 +24,75 @@ pub struct UpArgs {
     /// The name the watched cluster gets in Central.
     #[arg(long, default_value = "local")]
     pub cluster_name: String,
+    /// The admission controller's HTTPS address (with a watched cluster).
+    #[arg(
+        long,
+        env = "RAMPART_ADMISSION_LISTEN",
+        default_value = "127.0.0.1:8445"
+    )]
+    pub admission_listen: std::net::SocketAddr,
 }
 
-/// The cluster's Sensor certificate, issued once and kept in the data directory.
-fn sensor_bundle(
+/// The files of the local cluster's bundle, kept in the data directory.
+const BUNDLE_FILES: [&str; 7] = [
+    "ca.pem",
+    "sensor.pem",
+    "sensor-key.pem",
+    "admission-control.pem",
+    "admission-control-key.pem",
+    "admission-tls.pem",
+    "admission-tls-key.pem",
+];
+
+/// The local cluster's certificates: the Sensor's and the admission controller's (its client
+/// certificate for the Sensor, and its serving certificate for `localhost`).
+struct LocalBundle {
+    ca: String,
+    sensor: (String, String),
+    admission: (String, String),
+}
+
+/// The local cluster's certificates, issued once and kept in the data directory.
+fn local_bundle(
     store: &rampart_central::store::Store<rampart_central::store::SledBackend>,
     dir: &std::path::Path,
     cluster: &str,
-) -> anyhow::Result<(String, String, String)> {
-    let files = ["ca.pem", "sensor.pem", "sensor-key.pem"].map(|f| dir.join(f));
-    if files.iter().all(|f| f.exists()) {
-        let read = |f: &str| crate::daemon::read_bundle_file(dir, f);
-        return Ok((
-            read("ca.pem")?,
-            read("sensor.pem")?,
-            read("sensor-key.pem")?,
-        ));
+) -> anyhow::Result<LocalBundle> {
+    let read = |f: &str| crate::daemon::read_bundle_file(dir, f);
+    if !BUNDLE_FILES.iter().all(|f| dir.join(f).exists()) {
+        let now = time::OffsetDateTime::now_utc();
+        let ca = persist::load_or_create_ca(store, now)?;
+        let bundle = persist::issue_bundle(store, &ca, cluster, now)?;
+        let cert = |service: Service| {
+            bundle
+                .certs
+                .iter()
+                .find(|c| c.service == service)
+                .with_context(|| format!("the bundle has no {} certificate", service.as_str()))
+        };
+        let sensor = cert(Service::Sensor)?;
+        let admission = cert(Service::AdmissionControl)?;
+        let (tls_cert, tls_key) = ca.issue_server_cert(&["localhost".to_string()], now)?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::write(dir.join("ca.pem"), &bundle.ca_pem)?;
+        std::fs::write(dir.join("sensor.pem"), &sensor.cert_pem)?;
+        crate::central_cmd::write_private(&dir.join("sensor-key.pem"), &sensor.key_pem)?;
+        std::fs::write(dir.join("admission-control.pem"), &admission.cert_pem)?;
+        crate::central_cmd::write_private(
+            &dir.join("admission-control-key.pem"),
+            &admission.key_pem,
+        )?;
+        std::fs::write(dir.join("admission-tls.pem"), tls_cert)?;
+        crate::central_cmd::write_private(&dir.join("admission-tls-key.pem"), &tls_key)?;
     }
-    let now = time::OffsetDateTime::now_utc();
-    let ca = persist::load_or_create_ca(store, now)?;
-    let bundle = persist::issue_bundle(store, &ca, cluster, now)?;
-    let cert = bundle
-        .certs
-        .iter()
-        .find(|c| c.service == Service::Sensor)
-        .context("the bundle has no Sensor certificate")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    std::fs::write(&files[0], &bundle.ca_pem)?;
-    std::fs::write(&files[1], &cert.cert_pem)?;
-    crate::central_cmd::write_private(&files[2], &cert.key_pem)?;
-    Ok((
-        bundle.ca_pem.clone(),
-        cert.cert_pem.clone(),
-        cert.key_pem.clone(),
-    ))
+    Ok(LocalBundle {
+        ca: read("ca.pem")?,
+        sensor: (read("sensor.pem")?, read("sensor-key.pem")?),
+        admission: (
+            read("admission-control.pem")?,
+            read("admission-control-key.pem")?,
+        ),
+    })
 }
 
 pub fn run(args: UpArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
@@ -99,22 +134,20 @@ pub fn run(args: UpArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         };
         let _sensor = match kubeconfig {
             Some(kubeconfig) => {
-                let (ca_pem, cert_pem, key_pem) = sensor_bundle(
-                    &running.core.store,
-                    &data_dir.join("up-bundle").join(&args.cluster_name),
-                    &args.cluster_name,
-                )?;
+                let bundle_dir = data_dir.join("up-bundle").join(&args.cluster_name);
+                let bundle = local_bundle(&running.core.store, &bundle_dir, &args.cluster_name)?;
                 let sensor = rampart_sensor::start(rampart_sensor::Config {
                     central: rampart_sensor::CentralConfig {
                         endpoint: format!("https://localhost:{}", running.sensor_addr.port()),
                         server_name: "localhost".into(),
-                        ca_pem,
-                        cert_pem,
-                        key_pem,
+                        ca_pem: bundle.ca.clone(),
+                        cert_pem: bundle.sensor.0.clone(),
+                        key_pem: bundle.sensor.1.clone(),
                         cluster_name: args.cluster_name.clone(),
                     },
                     kubeconfig: Some(kubeconfig.clone()),
-                    collector_listen: None,
+                    // Local only: the admission controller (and Collectors) connect here.
+                    collector_listen: Some("127.0.0.1:0".parse().context("address")?),
                     health_listen: None,
                 })
                 .await?;
@@ -124,7 +157,31 @@ pub fn run(args: UpArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                     args.cluster_name,
                     kubeconfig.display()
                 );
-                Some(sensor)
+                let sensor_addr = sensor
+                    .collector_addr
+                    .context("the Sensor has no endpoint for the admission controller")?;
+                let mut config = rampart_admission::Config::new(
+                    args.admission_listen,
+                    bundle_dir.join("admission-tls.pem"),
+                    bundle_dir.join("admission-tls-key.pem"),
+                    data_dir.join("admission-cache").join(&args.cluster_name),
+                );
+                config.sensor = Some(rampart_admission::SensorLink {
+                    endpoint: format!("https://{sensor_addr}"),
+                    server_name: "sensor.rampart.svc".into(),
+                    ca_pem: bundle.ca.clone(),
+                    cert_pem: bundle.admission.0.clone(),
+                    key_pem: bundle.admission.1.clone(),
+                    instance: "rampart-up".into(),
+                });
+                let admission = rampart_admission::start(config).await?;
+                let _ = writeln!(
+                    out,
+                    "  admission:       https://localhost:{}/validate and /events (CA {}; `rampart admission-controller webhook --ca-file` registers it)",
+                    admission.addr.port(),
+                    bundle_dir.join("ca.pem").display()
+                );
+                Some((sensor, admission))
             }
             None => {
                 let _ = writeln!(

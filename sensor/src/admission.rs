@@ -64,16 +64,21 @@ impl AdmissionServer {
 
 type UpdateStream = Pin<Box<dyn Stream<Item = Result<AdmissionUpdate, Status>> + Send>>;
 
-fn policies_update(shared: &Shared) -> AdmissionUpdate {
+/// The Sensor's policy set, once it has one from Central (an empty set before that would
+/// read as "nothing is enforced").
+fn policies_update(shared: &Shared) -> Option<AdmissionUpdate> {
     let p = crate::lock(&shared.policies);
-    AdmissionUpdate {
+    if p.revision.is_empty() {
+        return None;
+    }
+    Some(AdmissionUpdate {
         msg: Some(Msg::Policies(AdmissionPolicies {
             revision: p.revision.clone(),
             policies_json: p.raw_policies(),
             cluster_name: shared.cluster_name.clone(),
             time_unix_ms: crate::collector::unix_ms(),
         })),
-    }
+    })
 }
 
 /// What changed in the index since `sent`, which is brought up to date.
@@ -115,7 +120,9 @@ fn resource_changes(index: &Index, sent: &mut HashMap<String, u64>) -> Vec<Admis
 async fn feed(shared: Arc<Shared>, tx: tokio::sync::mpsc::Sender<Result<AdmissionUpdate, Status>>) {
     let mut policies = shared.policies_changed.subscribe();
     let mut changed = shared.changed.subscribe();
-    if tx.send(Ok(policies_update(&shared))).await.is_err() {
+    if let Some(update) = policies_update(&shared)
+        && tx.send(Ok(update)).await.is_err()
+    {
         return;
     }
     let mut sent: HashMap<String, u64> = HashMap::new();
@@ -141,7 +148,12 @@ async fn feed(shared: Arc<Shared>, tx: tokio::sync::mpsc::Sender<Result<Admissio
         }
         tokio::select! {
             r = policies.changed() => {
-                if r.is_err() || tx.send(Ok(policies_update(&shared))).await.is_err() {
+                if r.is_err() {
+                    return;
+                }
+                if let Some(update) = policies_update(&shared)
+                    && tx.send(Ok(update)).await.is_err()
+                {
                     return;
                 }
             }

@@ -50,7 +50,11 @@ pub fn start_central_on(data: &std::path::Path, sensor_listen: &str) -> CentralP
 
 /// `rampart up --demo`: Central, the demo cluster and its Sensor, with free ports.
 pub fn start_demo(data: &std::path::Path) -> CentralProcess {
-    start_with(&["up", "--demo"], data, "127.0.0.1:0")
+    start_with(
+        &["up", "--demo", "--admission-listen", "127.0.0.1:0"],
+        data,
+        "127.0.0.1:0",
+    )
 }
 
 fn start_with(command: &[&str], data: &std::path::Path, sensor_listen: &str) -> CentralProcess {
