@@ -430,26 +430,33 @@ fn connect(sub: &str, pod: &str, extra: Value) -> Vec<u8> {
     .expect("json")
 }
 
+impl World {
+    /// The Sensor reported Deployment shop/web (uid d1) and one of its pods.
+    fn with_web(&mut self, annotations: Value, pod: &str) {
+        let (web, _, _) = object("Deployment", false, annotations);
+        self.resources.apply(AdmissionResource {
+            kind: "Deployment".into(),
+            namespace: "shop".into(),
+            name: "web".into(),
+            uid: "d1".into(),
+            object_json: serde_json::to_vec(&web).expect("json"),
+            ..Default::default()
+        });
+        self.resources.apply(AdmissionResource {
+            kind: "Pod".into(),
+            namespace: "shop".into(),
+            name: pod.into(),
+            uid: "p1".into(),
+            owner_uid: "d1".into(),
+            ..Default::default()
+        });
+    }
+}
+
 #[test]
 fn exec_attach_and_port_forward() {
     let mut w = World::new();
-    let (clean, _, _) = object("Deployment", false, json!({}));
-    w.resources.apply(AdmissionResource {
-        kind: "Deployment".into(),
-        namespace: "shop".into(),
-        name: "web".into(),
-        uid: "d1".into(),
-        object_json: serde_json::to_vec(&clean).expect("json"),
-        ..Default::default()
-    });
-    w.resources.apply(AdmissionResource {
-        kind: "Pod".into(),
-        namespace: "shop".into(),
-        name: "web-7d9f-abcde".into(),
-        uid: "p1".into(),
-        owner_uid: "d1".into(),
-        ..Default::default()
-    });
+    w.with_web(json!({}), "web-7d9f-abcde");
     let d = w.event(&connect("exec", "web-7d9f-abcde", json!({})));
     assert_eq!(d.outcome, Outcome::Denied, "{d:?}");
     assert!(
@@ -498,27 +505,10 @@ fn exec_attach_and_port_forward() {
 #[test]
 fn the_bypass_annotation_exempts_a_workloads_pods_from_event_enforcement() {
     let mut w = World::new();
-    let (clean, _, _) = object(
-        "Deployment",
-        false,
+    w.with_web(
         json!({"admission.rampart.io/bypass-kube-event-enforcement": "debugging INC-9"}),
+        "web-1",
     );
-    w.resources.apply(AdmissionResource {
-        kind: "Deployment".into(),
-        namespace: "shop".into(),
-        name: "web".into(),
-        uid: "d1".into(),
-        object_json: serde_json::to_vec(&clean).expect("json"),
-        ..Default::default()
-    });
-    w.resources.apply(AdmissionResource {
-        kind: "Pod".into(),
-        namespace: "shop".into(),
-        name: "web-1".into(),
-        uid: "p1".into(),
-        owner_uid: "d1".into(),
-        ..Default::default()
-    });
     let d = w.event(&connect("exec", "web-1", json!({})));
     assert_eq!(d.outcome, Outcome::Allowed);
     assert_eq!(d.alerts.len(), 1);
