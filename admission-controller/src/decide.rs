@@ -36,6 +36,9 @@ pub const BYPASS_KUBE_EVENTS: [&str; 2] = [
     "admission.stackrox.io/bypass-kube-event-enforcement",
 ];
 
+/// Namespaces never evaluated unless configured otherwise: the control plane's and Rampart's.
+pub const DEFAULT_EXCLUDED_NAMESPACES: [&str; 3] = ["kube-system", "kube-public", "rampart"];
+
 /// What to do when a request cannot be decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureMode {

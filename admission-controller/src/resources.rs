@@ -169,8 +169,6 @@ mod tests {
             namespace: "shop".into(),
             name: "web-7d9f-abcde".into(),
             uid: "p1".into(),
-            owner_kind: "Deployment".into(),
-            owner_name: "web".into(),
             owner_uid: "d1".into(),
             ..Default::default()
         });

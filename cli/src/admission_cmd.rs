@@ -43,7 +43,7 @@ pub struct DecisionArgs {
         long,
         env = "RAMPART_EXCLUDED_NAMESPACES",
         value_delimiter = ',',
-        default_value = "kube-system,kube-public,rampart"
+        default_values = rampart_admission::decide::DEFAULT_EXCLUDED_NAMESPACES
     )]
     pub excluded_namespaces: Vec<String>,
 }

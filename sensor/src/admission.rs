@@ -81,16 +81,32 @@ fn policies_update(shared: &Shared) -> Option<AdmissionUpdate> {
     })
 }
 
-/// What changed in the index since `sent`, which is brought up to date.
-fn resource_changes(index: &Index, sent: &mut HashMap<String, u64>) -> Vec<AdmissionResource> {
+/// What a controller was sent: per uid, the content hash and the pass that last saw it.
+#[derive(Debug, Default)]
+struct Sent {
+    entries: HashMap<String, (u64, u64)>,
+    pass: u64,
+}
+
+/// What changed in the index since the last pass; `sent` is brought up to date. Only new uids
+/// allocate: a pass over an unchanged cluster only hashes and compares.
+fn resource_changes(index: &Index, sent: &mut Sent) -> Vec<AdmissionResource> {
+    sent.pass += 1;
+    let pass = sent.pass;
     let mut changes = Vec::new();
-    let mut seen = std::collections::HashSet::with_capacity(sent.len());
     index.for_each_admission_entry(|e| {
-        seen.insert(e.uid.to_string());
-        if sent.get(e.uid) == Some(&e.hash) {
-            return;
+        match sent.entries.get_mut(e.uid) {
+            Some((hash, seen)) => {
+                *seen = pass;
+                if *hash == e.hash {
+                    return;
+                }
+                *hash = e.hash;
+            }
+            None => {
+                sent.entries.insert(e.uid.to_string(), (e.hash, pass));
+            }
         }
-        sent.insert(e.uid.to_string(), e.hash);
         changes.push(AdmissionResource {
             removed: false,
             kind: e.kind.name().to_string(),
@@ -98,13 +114,11 @@ fn resource_changes(index: &Index, sent: &mut HashMap<String, u64>) -> Vec<Admis
             name: e.name.to_string(),
             uid: e.uid.to_string(),
             object_json: e.object.map(|o| o.as_bytes().to_vec()).unwrap_or_default(),
-            owner_kind: String::new(),
-            owner_name: String::new(),
             owner_uid: e.owner_uid.to_string(),
         });
     });
-    sent.retain(|uid, _| {
-        let keep = seen.contains(uid);
+    sent.entries.retain(|uid, (_, seen)| {
+        let keep = *seen == pass;
         if !keep {
             changes.push(AdmissionResource {
                 removed: true,
@@ -125,7 +139,7 @@ async fn feed(shared: Arc<Shared>, tx: tokio::sync::mpsc::Sender<Result<Admissio
     {
         return;
     }
-    let mut sent: HashMap<String, u64> = HashMap::new();
+    let mut sent = Sent::default();
     let mut synced = false;
     loop {
         let changes = resource_changes(&crate::lock(&shared.index), &mut sent);

@@ -83,7 +83,7 @@ fn review_body(kind: &str, operation: &str, object: &Value, extra: Value) -> Vec
         .as_str()
         .and_then(|v| v.split_once('/'))
         .map_or("", |(g, _)| g);
-    let mut request = json!({
+    let request = json!({
         "uid": "uid-1",
         "kind": {"group": group, "version": "v1", "kind": kind},
         "resource": {"group": group, "version": "v1", "resource": format!("{}s", kind.to_lowercase())},
@@ -91,6 +91,11 @@ fn review_body(kind: &str, operation: &str, object: &Value, extra: Value) -> Vec
         "userInfo": {"username": "alice", "groups": ["devs", "system:authenticated"]},
         "object": object,
     });
+    wrap(request, extra)
+}
+
+/// A review around `request`, with `extra`'s fields set on the request.
+fn wrap(mut request: Value, extra: Value) -> Vec<u8> {
     if let (Some(r), Some(extra)) = (request.as_object_mut(), extra.as_object()) {
         for (k, v) in extra {
             r.insert(k.clone(), v.clone());
@@ -411,7 +416,7 @@ fn scale_is_decided_against_the_cached_workload() {
 }
 
 fn connect(sub: &str, pod: &str, extra: Value) -> Vec<u8> {
-    let mut request = json!({
+    let request = json!({
         "uid": "uid-2",
         "kind": {"group": "", "version": "v1", "kind": "PodExecOptions"},
         "resource": {"group": "", "version": "v1", "resource": "pods"},
@@ -419,15 +424,7 @@ fn connect(sub: &str, pod: &str, extra: Value) -> Vec<u8> {
         "userInfo": {"username": "mallory", "groups": ["system:authenticated"]},
         "object": {"kind": "PodExecOptions", "apiVersion": "v1", "command": ["sh"], "stdin": true},
     });
-    if let (Some(r), Some(extra)) = (request.as_object_mut(), extra.as_object()) {
-        for (k, v) in extra {
-            r.insert(k.clone(), v.clone());
-        }
-    }
-    serde_json::to_vec(
-        &json!({"apiVersion": review::V1, "kind": "AdmissionReview", "request": request}),
-    )
-    .expect("json")
+    wrap(request, extra)
 }
 
 impl World {
