@@ -23,17 +23,7 @@ async fn eventually<T>(what: &str, check: impl FnMut() -> Option<T>) -> T {
 
 /// A serving certificate for `localhost` and the CA that signed it, as files.
 fn serving_cert(dir: &Path) -> String {
-    let ca_key = rcgen::KeyPair::generate().expect("key");
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).expect("ca");
-    let key = rcgen::KeyPair::generate().expect("key");
-    let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("params");
-    let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
-    let cert = params.signed_by(&key, &issuer).expect("leaf");
-    std::fs::write(dir.join("tls.crt"), cert.pem()).expect("write");
-    std::fs::write(dir.join("tls.key"), key.serialize_pem()).expect("write");
-    ca.pem()
+    rampart_test_support::serving_cert(dir).expect("serving certificate")
 }
 
 fn config(dir: &Path, mode: FailureMode) -> Config {

@@ -53,3 +53,20 @@ pub fn basic_auth(user: &str, password: &str) -> String {
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
     )
 }
+
+/// Writes a serving certificate for `localhost` (`tls.crt`, `tls.key` in `dir`) signed by a
+/// fresh CA, and returns that CA's PEM for clients to trust.
+pub fn serving_cert(dir: &std::path::Path) -> std::io::Result<String> {
+    let failed = |e: rcgen::Error| std::io::Error::other(e.to_string());
+    let ca_key = rcgen::KeyPair::generate().map_err(failed)?;
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(failed)?;
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).map_err(failed)?;
+    let key = rcgen::KeyPair::generate().map_err(failed)?;
+    let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).map_err(failed)?;
+    let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
+    let cert = params.signed_by(&key, &issuer).map_err(failed)?;
+    std::fs::write(dir.join("tls.crt"), cert.pem())?;
+    std::fs::write(dir.join("tls.key"), key.serialize_pem())?;
+    Ok(ca.pem())
+}

@@ -1,0 +1,351 @@
+//! The webhook under load over real HTTPS: keep-alive HTTP/1.1 connections on loopback send the
+//! typical ~10 KB AdmissionReview at fixed request rates to the real server (every default
+//! deploy-time policy enforced), and the latency of each request is recorded from the moment it
+//! was due — a request that waits for a busy connection counts its wait, so a server falling
+//! behind shows in the tail instead of slowing the client down (no coordinated omission).
+//!
+//! In the same run a no-op handler on the same stack (rustls, hyper, the server's connection
+//! handling; it reads the body and answers a fixed review) gives the ceiling, and both are driven
+//! as fast as they answer to compare throughput.
+//!
+//! `cargo bench -p rampart-admission --bench admission_load` (`-- --quick` for a short run).
+//! Server and client each get a two-thread runtime on the same machine.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use rampart_admission::decide::Settings;
+use rampart_admission::metrics::Metrics;
+use rampart_admission::server::{self, State};
+use rampart_admission::tls::{ReloadingCert, server_config};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Connections the fixed-rate client keeps open (the API server keeps a pool of them too).
+const CONNECTIONS: usize = 16;
+const RATES: [u64; 3] = [500, 1_000, 2_000];
+
+struct Servers {
+    real: SocketAddr,
+    noop: SocketAddr,
+    /// Keeps the certificate files.
+    _dir: tempfile::TempDir,
+    ca: String,
+}
+
+fn start_servers(rt: &tokio::runtime::Runtime) -> Servers {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = rampart_test_support::serving_cert(dir.path()).expect("certificate");
+    let cert = Arc::new(
+        ReloadingCert::load(&dir.path().join("tls.crt"), &dir.path().join("tls.key"))
+            .expect("certificate"),
+    );
+    let tls = Arc::new(server_config(cert, None).expect("tls"));
+    let state = Arc::new(State::new(
+        Settings::default(),
+        Arc::new(Metrics::new()),
+        4 * 1024 * 1024,
+        Duration::from_secs(5),
+        10_000,
+    ));
+    state.set_policies(common::all_enforced());
+    let (real, noop) = rt.block_on(async {
+        let real = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let noop = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addrs = (
+            real.local_addr().expect("addr"),
+            noop.local_addr().expect("addr"),
+        );
+        tokio::spawn(server::serve(real, Arc::clone(&tls), state));
+        tokio::spawn(server::serve_with(noop, tls, noop_handler));
+        addrs
+    });
+    Servers {
+        real,
+        noop,
+        _dir: dir,
+        ca,
+    }
+}
+
+/// Reads the body and answers an allowing review without looking at it.
+async fn noop_handler(req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let _ = req.into_body().collect().await;
+    Response::new(Full::new(Bytes::from_static(
+        br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"705ab4f5-6393-11e8-b7cc-42010a800002","allowed":true}}"#,
+    )))
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn connect(addr: SocketAddr, tls: &tokio_rustls::TlsConnector) -> Sender {
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    tcp.set_nodelay(true).expect("nodelay");
+    let stream = tls
+        .connect("localhost".try_into().expect("name"), tcp)
+        .await
+        .expect("handshake");
+    let (sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("http handshake");
+    tokio::spawn(conn);
+    sender
+}
+
+fn connector(ca: &str) -> tokio_rustls::TlsConnector {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from_pem_slice(ca.as_bytes()).expect("ca"))
+        .expect("root");
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+/// Sends one review and waits for the whole answer; whether it was a well-formed review.
+async fn send(sender: &mut Sender, body: &Bytes) -> bool {
+    let request = Request::post("/validate")
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .body(Full::new(body.clone()))
+        .expect("request");
+    let Ok(response) = sender.send_request(request).await else {
+        return false;
+    };
+    let ok = response.status().is_success();
+    match response.into_body().collect().await {
+        Ok(b) => ok && b.to_bytes().starts_with(b"{\"apiVersion\""),
+        Err(_) => false,
+    }
+}
+
+struct Run {
+    latencies: Vec<Duration>,
+    failed: usize,
+    elapsed: Duration,
+}
+
+/// `rate` requests a second for `length`, spread over the connections; latency from each
+/// request's due time (or its actual start when the connection was idle and the timer late).
+async fn fixed_rate(
+    addr: SocketAddr,
+    tls: &tokio_rustls::TlsConnector,
+    body: &Bytes,
+    rate: u64,
+    length: Duration,
+) -> Run {
+    let total = rate * length.as_secs();
+    let interval = Duration::from_nanos(1_000_000_000 / rate);
+    let mut senders = Vec::new();
+    for _ in 0..CONNECTIONS {
+        senders.push(connect(addr, tls).await);
+    }
+    let start = tokio::time::Instant::now() + Duration::from_millis(20);
+    let mut tasks = Vec::new();
+    for (lane, mut sender) in senders.into_iter().enumerate() {
+        let body = body.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failed = 0;
+            let mut i = lane as u64;
+            while i < total {
+                let due = start + interval * u32::try_from(i).expect("count");
+                let began = if tokio::time::Instant::now() >= due {
+                    due
+                } else {
+                    tokio::time::sleep_until(due).await;
+                    tokio::time::Instant::now()
+                };
+                if send(&mut sender, &body).await {
+                    latencies.push(began.elapsed());
+                } else {
+                    failed += 1;
+                }
+                i += CONNECTIONS as u64;
+            }
+            (latencies, failed)
+        }));
+    }
+    let mut run = Run {
+        latencies: Vec::new(),
+        failed: 0,
+        elapsed: Duration::ZERO,
+    };
+    for t in tasks {
+        let (l, f) = t.await.expect("lane");
+        run.latencies.extend(l);
+        run.failed += f;
+    }
+    run.elapsed = start.elapsed();
+    run.latencies.sort_unstable();
+    run
+}
+
+/// As many requests as answered in `length` with `connections` busy connections; requests/s.
+async fn saturate(
+    addr: SocketAddr,
+    tls: &tokio_rustls::TlsConnector,
+    body: &Bytes,
+    connections: usize,
+    length: Duration,
+) -> (f64, usize) {
+    let mut senders = Vec::new();
+    for _ in 0..connections {
+        senders.push(connect(addr, tls).await);
+    }
+    let start = Instant::now();
+    let until = start + length;
+    let mut tasks = Vec::new();
+    for mut sender in senders {
+        let body = body.clone();
+        tasks.push(tokio::spawn(async move {
+            let (mut done, mut failed) = (0usize, 0usize);
+            while Instant::now() < until {
+                if send(&mut sender, &body).await {
+                    done += 1;
+                } else {
+                    failed += 1;
+                }
+            }
+            (done, failed)
+        }));
+    }
+    let (mut done, mut failed) = (0, 0);
+    for t in tasks {
+        let (d, f) = t.await.expect("lane");
+        done += d;
+        failed += f;
+    }
+    (done as f64 / start.elapsed().as_secs_f64(), failed)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64() * 1000.0)
+}
+
+/// Counts per latency bucket (upper bounds in ms), for the histogram line.
+fn histogram(sorted: &[Duration]) -> String {
+    const BOUNDS_MS: [f64; 9] = [0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 25.0, 100.0, f64::INFINITY];
+    let mut counts = [0usize; BOUNDS_MS.len()];
+    for d in sorted {
+        let v = d.as_secs_f64() * 1000.0;
+        let slot = BOUNDS_MS.iter().position(|b| v <= *b).unwrap_or(0);
+        counts[slot] += 1;
+    }
+    BOUNDS_MS
+        .iter()
+        .zip(counts)
+        .map(|(b, c)| {
+            if b.is_finite() {
+                format!("≤{b}ms:{c}")
+            } else {
+                format!(">100ms:{c}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn main() {
+    rustls::crypto::ring::default_provider()
+        .install_default()
+        .expect("crypto provider");
+    // `cargo bench` passes `--bench`; `--quick` shortens every phase.
+    let quick = std::env::args().any(|a| a == "--quick");
+    let length = Duration::from_secs(if quick { 2 } else { 8 });
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let servers = start_servers(&server_rt);
+    let body = Bytes::from(common::typical_review());
+    let tls = connector(&servers.ca);
+    println!(
+        "review: {} bytes, UPDATE of a Deployment; {} connections for the fixed rates",
+        body.len(),
+        CONNECTIONS
+    );
+    client_rt.block_on(async {
+        // Warm both servers up (TLS sessions, allocator, caches).
+        for addr in [servers.real, servers.noop] {
+            saturate(addr, &tls, &body, 4, Duration::from_millis(500)).await;
+        }
+        println!(
+            "\n| handler | rate/s | requests | failed | p50 ms | p99 ms | p99.9 ms | max ms |"
+        );
+        println!("|---|---|---|---|---|---|---|---|");
+        let mut histograms = Vec::new();
+        for (name, addr) in [("rampart", servers.real), ("no-op", servers.noop)] {
+            for rate in RATES {
+                let run = fixed_rate(addr, &tls, &body, rate, length).await;
+                let l = &run.latencies;
+                println!(
+                    "| {name} | {rate} | {} | {} | {} | {} | {} | {} |",
+                    l.len(),
+                    run.failed,
+                    ms(percentile(l, 50.0)),
+                    ms(percentile(l, 99.0)),
+                    ms(percentile(l, 99.9)),
+                    ms(l.last().copied().unwrap_or_default()),
+                );
+                histograms.push(format!(
+                    "{name} @ {rate}/s ({:.1} s): {}",
+                    run.elapsed.as_secs_f64(),
+                    histogram(l)
+                ));
+            }
+        }
+        println!();
+        for h in histograms {
+            println!("{h}");
+        }
+        println!("\n| handler | connections | requests/s (as fast as answered) | failed |");
+        println!("|---|---|---|---|");
+        let mut best = [0.0f64; 2];
+        for connections in [8, 32] {
+            for (i, (name, addr)) in [("rampart", servers.real), ("no-op", servers.noop)]
+                .into_iter()
+                .enumerate()
+            {
+                let (rps, failed) = saturate(addr, &tls, &body, connections, length).await;
+                best[i] = best[i].max(rps);
+                println!("| {name} | {connections} | {rps:.0} | {failed} |");
+            }
+        }
+        println!(
+            "\nrampart reaches {:.0} % of the no-op ceiling ({:.0} of {:.0} requests/s)",
+            100.0 * best[0] / best[1],
+            best[0],
+            best[1]
+        );
+    });
+}
