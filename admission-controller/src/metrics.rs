@@ -50,6 +50,8 @@ pub struct Metrics {
     pub alerts_reported: Counter,
     pub alerts_dropped: Counter,
     pub certificate_reloads: Counter,
+    /// Changed certificate files that could not be loaded (the previous pair stays in use).
+    pub certificate_reload_failures: Counter,
 }
 
 impl Metrics {
@@ -71,6 +73,7 @@ impl Metrics {
             alerts_reported: Counter::default(),
             alerts_dropped: Counter::default(),
             certificate_reloads: Counter::default(),
+            certificate_reload_failures: Counter::default(),
         };
         registry.register(
             "decisions",
@@ -126,6 +129,11 @@ impl Metrics {
             "certificate_reloads",
             "Serving certificate reloads after the files changed",
             m.certificate_reloads.clone(),
+        );
+        registry.register(
+            "certificate_reload_failures",
+            "Changed serving certificate files that could not be loaded; the previous pair stays in use",
+            m.certificate_reload_failures.clone(),
         );
         Metrics { registry, ..m }
     }

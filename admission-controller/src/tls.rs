@@ -110,6 +110,7 @@ impl ReloadingCert {
                 }
                 Ok(false) => {}
                 Err(error) => {
+                    metrics.certificate_reload_failures.inc();
                     tracing::error!(%error, "serving certificate not reloaded; the previous one stays in use");
                 }
             }

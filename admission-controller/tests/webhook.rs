@@ -720,3 +720,68 @@ async fn bad_input_gets_a_clear_answer_and_nothing_breaks() {
         .await;
     assert_eq!(answer["allowed"], true);
 }
+
+/// Whether an HTTPS client trusting only `ca` completes a handshake with the controller.
+async fn trusted_by(ca: &str, controller: &AdmissionController) -> bool {
+    let agent = rampart_test_support::https_agent(ca).expect("agent");
+    let url = format!("https://localhost:{}/validate", controller.addr.port());
+    tokio::task::spawn_blocking(move || agent.get(url).call().is_ok())
+        .await
+        .expect("call")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_serving_certificate_is_served_without_a_restart() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let old_ca = serving_cert(dir.path());
+    cache_enforcing_privileged(dir.path());
+    let mut c = config(dir.path(), FailureMode::Closed);
+    c.cert_reload_interval = Duration::from_millis(50);
+    let controller = rampart_admission::start(c).await.expect("controller");
+    assert!(trusted_by(&old_ca, &controller).await);
+    // A pair that does not match is ignored: the controller keeps serving the old one.
+    std::fs::write(dir.path().join("tls.key"), b"not a key").expect("write");
+    let metrics = Arc::clone(&controller.state.metrics);
+    eventually("the broken pair to be refused", || {
+        (metrics.certificate_reload_failures.get() > 0).then_some(())
+    })
+    .await;
+    assert!(
+        trusted_by(&old_ca, &controller).await,
+        "broken pair kept out"
+    );
+    // cert-manager writes a new pair from another CA: new handshakes get it.
+    let new_ca = serving_cert(dir.path());
+    rampart_test_support::eventually("the new certificate", Duration::from_secs(10), || {
+        let (ca, addr) = (new_ca.clone(), controller.addr);
+        std::thread::spawn(move || {
+            let agent = rampart_test_support::https_agent(&ca).expect("agent");
+            agent
+                .get(format!("https://localhost:{}/validate", addr.port()))
+                .call()
+                .is_ok()
+        })
+        .join()
+        .expect("probe")
+        .then_some(())
+    })
+    .await;
+    assert!(
+        !trusted_by(&old_ca, &controller).await,
+        "old certificate retired"
+    );
+    assert!(metrics.certificate_reloads.get() >= 1);
+    let answer = Client::new(&new_ca, &controller)
+        .review(
+            "/validate",
+            review(
+                "u-rot",
+                "CREATE",
+                &deployment("web", true, json!({})),
+                json!({}),
+            ),
+        )
+        .await;
+    assert_eq!(answer["allowed"], false, "{answer}");
+}
