@@ -105,18 +105,6 @@ async fn connect(addr: SocketAddr, tls: &tokio_rustls::TlsConnector) -> Sender {
     sender
 }
 
-fn connector(ca: &str) -> tokio_rustls::TlsConnector {
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(rustls::pki_types::CertificateDer::from_pem_slice(ca.as_bytes()).expect("ca"))
-        .expect("root");
-    let config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
-}
-
 /// Sends one review and waits for the whole answer; whether it was a well-formed review.
 async fn send(sender: &mut Sender, body: &Bytes) -> bool {
     let request = Request::post("/validate")
@@ -288,7 +276,7 @@ fn main() {
         .expect("runtime");
     let servers = start_servers(&server_rt);
     let body = Bytes::from(common::typical_review());
-    let tls = connector(&servers.ca);
+    let tls = rampart_test_support::tls_connector(&servers.ca).expect("connector");
     println!(
         "review: {} bytes, UPDATE of a Deployment; {} connections for the fixed rates",
         body.len(),

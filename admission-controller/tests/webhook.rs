@@ -551,15 +551,7 @@ async fn tls_connect(
     ca: &str,
     controller: &AdmissionController,
 ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(rustls::pki_types::CertificateDer::from_pem_slice(ca.as_bytes()).expect("ca"))
-        .expect("root");
-    let config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let connector = rampart_test_support::tls_connector(ca).expect("connector");
     let tcp = tokio::net::TcpStream::connect(controller.addr)
         .await
         .expect("connect");
@@ -721,11 +713,18 @@ async fn bad_input_gets_a_clear_answer_and_nothing_breaks() {
     assert_eq!(answer["allowed"], true);
 }
 
-/// Whether an HTTPS client trusting only `ca` completes a handshake with the controller.
-async fn trusted_by(ca: &str, controller: &AdmissionController) -> bool {
+/// Whether an HTTPS client trusting only `ca` completes a request to the controller (blocking).
+fn handshakes(ca: &str, addr: std::net::SocketAddr) -> bool {
     let agent = rampart_test_support::https_agent(ca).expect("agent");
-    let url = format!("https://localhost:{}/validate", controller.addr.port());
-    tokio::task::spawn_blocking(move || agent.get(url).call().is_ok())
+    agent
+        .get(format!("https://localhost:{}/validate", addr.port()))
+        .call()
+        .is_ok()
+}
+
+async fn trusted_by(ca: &str, controller: &AdmissionController) -> bool {
+    let (ca, addr) = (ca.to_string(), controller.addr);
+    tokio::task::spawn_blocking(move || handshakes(&ca, addr))
         .await
         .expect("call")
 }
@@ -753,18 +752,8 @@ async fn a_rotated_serving_certificate_is_served_without_a_restart() {
     );
     // cert-manager writes a new pair from another CA: new handshakes get it.
     let new_ca = serving_cert(dir.path());
-    rampart_test_support::eventually("the new certificate", Duration::from_secs(10), || {
-        let (ca, addr) = (new_ca.clone(), controller.addr);
-        std::thread::spawn(move || {
-            let agent = rampart_test_support::https_agent(&ca).expect("agent");
-            agent
-                .get(format!("https://localhost:{}/validate", addr.port()))
-                .call()
-                .is_ok()
-        })
-        .join()
-        .expect("probe")
-        .then_some(())
+    eventually("the new certificate", || {
+        tokio::task::block_in_place(|| handshakes(&new_ca, controller.addr)).then_some(())
     })
     .await;
     assert!(

@@ -70,3 +70,18 @@ pub fn serving_cert(dir: &std::path::Path) -> std::io::Result<String> {
     std::fs::write(dir.join("tls.key"), key.serialize_pem())?;
     Ok(ca.pem())
 }
+
+/// A TLS connector (tokio-rustls) that trusts only `ca_pem`, without a client certificate.
+pub fn tls_connector(ca_pem: &str) -> Result<tokio_rustls::TlsConnector, rustls::Error> {
+    use rustls::pki_types::pem::PemObject;
+    let ca = rustls::pki_types::CertificateDer::from_pem_slice(ca_pem.as_bytes())
+        .map_err(|e| rustls::Error::General(format!("CA certificate: {e}")))?;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca)?;
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(std::sync::Arc::new(
+        config,
+    )))
+}
