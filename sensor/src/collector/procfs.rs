@@ -82,13 +82,19 @@ impl Procfs {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(u32::MAX)
         };
+        let exe = self.exe(pid).unwrap_or_default();
         let cmdline = std::fs::read(self.path(pid, "cmdline")).unwrap_or_default();
+        // A process caught inside execve shows the new program with no arguments yet, or the
+        // old program's arguments: it is read again at the next look instead of half-reported.
+        // (Kernel threads and zombies have no exe and keep an empty command line.)
+        if !exe.is_empty() && (cmdline.is_empty() || self.exe(pid).as_deref() != Some(&exe)) {
+            return None;
+        }
         let argv: Vec<String> = cmdline
             .split(|b| *b == 0)
             .filter(|a| !a.is_empty())
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
-        let exe = self.exe(pid).unwrap_or_default();
         let name = match exe.rsplit('/').next() {
             Some(n) if !n.is_empty() => n.trim_end_matches(" (deleted)").to_string(),
             _ => std::fs::read_to_string(self.path(pid, "comm"))
