@@ -159,16 +159,17 @@ mod tests {
             .expect("spawn");
         let proc = Procfs::new("/proc");
         let me = std::process::id();
-        // spawn() may return while the kernel is still finishing the exec (the argument area is
-        // set last); the Collector itself reads after the kernel's exec event, which comes later.
-        let mut info = proc.read(child.id()).expect("readable");
-        for _ in 0..100 {
-            if !info.args.is_empty() {
+        // spawn() may return while the kernel is still inside the exec (the argument area is set
+        // last): such a process reads as not-yet-readable, then as itself once the exec is done.
+        let mut read = proc.read(child.id());
+        for _ in 0..200 {
+            if read.is_some() {
                 break;
             }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-            info = proc.read(child.id()).expect("readable");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            read = proc.read(child.id());
         }
+        let info = read.expect("readable once the exec is done");
         let _ = child.kill();
         let _ = child.wait();
         assert_eq!(info.pid, child.id());
