@@ -14,7 +14,7 @@
 //! the message (denied) or a warning (allowed).
 
 use rampart_policy::compile::CompiledPolicy;
-use rampart_policy::manifest::{decode_workload, workload_kind};
+use rampart_policy::manifest::decode_workload;
 use rampart_policy::{
     Deployment, EvalContext, KubeEvent, Outcome as Eval, RuntimeEvent, Workload, WorkloadKind,
     evaluate, evaluate_event,
@@ -23,7 +23,7 @@ use rampart_proto::v1::{AdmissionAlert, LifecycleStage as WireStage};
 
 use crate::policies::PolicySet;
 use crate::resources::Resources;
-use crate::review::{Answer, Request};
+use crate::review::{Answer, Request, workload_kind_of};
 
 /// The annotation that lets a workload through in an emergency (ACS's is honoured too).
 pub const BREAK_GLASS: [&str; 2] = [
@@ -255,7 +255,6 @@ fn controlled(w: &Workload) -> bool {
     w.metadata()
         .owner_references
         .iter()
-        .flatten()
         .any(|o| o.controller == Some(true))
 }
 
@@ -264,7 +263,7 @@ fn uid_of(w: &Workload) -> String {
 }
 
 /// `/validate`: CREATE and UPDATE of workloads and their `scale` subresource.
-pub fn validate(req: &Request<'_>, inputs: Inputs<'_>) -> Decision {
+pub fn validate(req: &mut Request<'_>, inputs: Inputs<'_>) -> Decision {
     let settings = inputs.settings;
     let operation = req.operation.as_ref();
     match operation {
@@ -288,12 +287,7 @@ pub fn validate(req: &Request<'_>, inputs: Inputs<'_>) -> Decision {
     let kind = if scale {
         scaled_kind(&req.resource.resource)
     } else {
-        let api_version = if req.kind.group.is_empty() {
-            req.kind.version.to_string()
-        } else {
-            format!("{}/{}", req.kind.group, req.kind.version)
-        };
-        workload_kind(&api_version, &req.kind.kind)
+        workload_kind_of(&req.kind)
     };
     let Some(kind) = kind else {
         return Decision::bypass(format!("{} is not a workload", req.kind.kind));
@@ -301,7 +295,7 @@ pub fn validate(req: &Request<'_>, inputs: Inputs<'_>) -> Decision {
     let Some(policies) = inputs.policies else {
         return Decision::failure(settings.failure_mode, "no policy set received yet");
     };
-    let Some(object) = req.object else {
+    let Some(object) = req.object.take() else {
         return Decision::failure(settings.failure_mode, "the request carries no object");
     };
     let (workload, replicas) = if scale {
@@ -316,7 +310,7 @@ pub fn validate(req: &Request<'_>, inputs: Inputs<'_>) -> Decision {
                 ),
             );
         };
-        let replicas = match new_replicas(object.get()) {
+        let replicas = match new_replicas(object.raw().unwrap_or_default()) {
             Ok(r) => r,
             Err(e) => return Decision::failure(settings.failure_mode, e),
         };
@@ -328,7 +322,7 @@ pub fn validate(req: &Request<'_>, inputs: Inputs<'_>) -> Decision {
             Err(e) => return Decision::failure(settings.failure_mode, e),
         }
     } else {
-        match decode(kind, object.get()) {
+        match object.into_workload(kind) {
             Ok(w) => (w, None),
             Err(e) => return Decision::failure(settings.failure_mode, e),
         }
@@ -336,7 +330,8 @@ pub fn validate(req: &Request<'_>, inputs: Inputs<'_>) -> Decision {
     if !scale && controlled(&workload) {
         return Decision::bypass("controlled by another workload, which is decided instead");
     }
-    let mut deployment = Deployment::from_workload(&workload, &req.namespace);
+    let deployment_id = uid_of(&workload);
+    let mut deployment = Deployment::from_owned(workload, &req.namespace);
     if deployment.name.is_empty() {
         deployment.name = req.name.to_string();
     }
@@ -379,7 +374,7 @@ pub fn validate(req: &Request<'_>, inputs: Inputs<'_>) -> Decision {
                 namespace: deployment.namespace.clone(),
                 name: deployment.name.clone(),
                 kind: deployment.kind.as_str().to_string(),
-                deployment_id: uid_of(&workload),
+                deployment_id: deployment_id.clone(),
                 operation: operation.to_string(),
                 user: req.user_info.username.to_string(),
                 request_uid: req.uid.to_string(),
@@ -523,7 +518,7 @@ pub fn event(req: &Request<'_>, inputs: Inputs<'_>) -> Decision {
     let owner = inputs.resources.owner_of_pod(&req.namespace, &req.name);
     let deployment = owner
         .and_then(|w| decode(w.kind, &w.json).ok())
-        .map(|w| Deployment::from_workload(&w, &req.namespace))
+        .map(|w| Deployment::from_owned(w, &req.namespace))
         .or_else(|| {
             // Unknown pod: decided on the namespace and pod name alone.
             let stub =
@@ -531,7 +526,7 @@ pub fn event(req: &Request<'_>, inputs: Inputs<'_>) -> Decision {
                     .to_string();
             decode(WorkloadKind::Pod, &stub)
                 .ok()
-                .map(|w| Deployment::from_workload(&w, &req.namespace))
+                .map(|w| Deployment::from_owned(w, &req.namespace))
         });
     let Some(deployment) = deployment else {
         return Decision::failure(settings.failure_mode, "the pod could not be described");

@@ -1,51 +1,270 @@
 //! `AdmissionReview` (`admission.k8s.io/v1` and `v1beta1`, which share their shape), decoded
-//! straight from the request bytes: strings are borrowed where JSON lets them be, `object` is
-//! kept as raw JSON for the engine's decoder, and everything else (`oldObject`, `options`,
-//! `managedFields`...) is skipped unread. Decoding a whole review into k8s-openapi types costs
-//! several times what the decision does.
+//! straight from the request bytes in one pass: strings are borrowed where JSON lets them be, a
+//! workload `object` is decoded into the engine's model as it is read, and everything else
+//! (`oldObject`, `options`, `managedFields`, `status`...) is skipped unread. Decoding a whole
+//! review into k8s-openapi types costs several times what the decision does.
 
 use std::borrow::Cow;
 
-use serde::{Deserialize, Serialize};
+use rampart_policy::manifest::{decode_workload, workload_kind};
+use rampart_policy::{Workload, WorkloadKind};
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
 pub const V1: &str = "admission.k8s.io/v1";
 pub const V1BETA1: &str = "admission.k8s.io/v1beta1";
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Review<'a> {
-    #[serde(borrow, default)]
-    pub api_version: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub kind: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub request: Option<Request<'a>>,
+/// One admission request: what decisions read. Strings borrow from the body where JSON lets
+/// them.
+#[derive(Debug, Default)]
+pub struct Request<'a> {
+    pub uid: Cow<'a, str>,
+    pub kind: GroupVersionKind<'a>,
+    pub resource: GroupVersionResource<'a>,
+    pub sub_resource: Cow<'a, str>,
+    pub name: Cow<'a, str>,
+    pub namespace: Cow<'a, str>,
+    pub operation: Cow<'a, str>,
+    pub user_info: UserInfo<'a>,
+    pub object: Option<Object<'a>>,
+    pub dry_run: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Request<'a> {
-    #[serde(borrow, default)]
-    pub uid: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub kind: GroupVersionKind<'a>,
-    #[serde(borrow, default)]
-    pub resource: GroupVersionResource<'a>,
-    #[serde(borrow, default)]
-    pub sub_resource: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub name: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub namespace: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub operation: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub user_info: UserInfo<'a>,
-    #[serde(borrow, default)]
-    pub object: Option<&'a RawValue>,
-    #[serde(default)]
-    pub dry_run: Option<bool>,
+/// The request's `object`. The API server writes `kind` and `subResource` before it, so a
+/// workload is decoded while the review is read, in the same pass; anything else (a `Scale`, an
+/// object before its kind, one that does not decode as its kind) is kept as raw JSON for the
+/// decision to read or to report.
+#[derive(Debug)]
+pub enum Object<'a> {
+    Workload(Box<Workload>),
+    Raw(&'a RawValue),
+}
+
+impl<'a> Object<'a> {
+    /// The workload, decoding raw JSON as `kind`.
+    pub fn into_workload(self, kind: WorkloadKind) -> Result<Workload, String> {
+        match self {
+            Object::Workload(w) if w.kind == kind => Ok(*w),
+            Object::Workload(_) => Err("the object is not of the request's kind".to_string()),
+            Object::Raw(raw) => {
+                let mut de = serde_json::Deserializer::from_str(raw.get());
+                decode_workload(kind, &mut de)
+                    .map_err(|e| format!("the object does not decode: {e}"))
+            }
+        }
+    }
+
+    /// Raw JSON, when the object was kept as such.
+    pub fn raw(&self) -> Option<&'a str> {
+        match self {
+            Object::Raw(raw) => Some(raw.get()),
+            Object::Workload(_) => None,
+        }
+    }
+}
+
+/// The workload kind a request's `kind` names, if Rampart normalizes it.
+pub fn workload_kind_of(kind: &GroupVersionKind<'_>) -> Option<WorkloadKind> {
+    if kind.group.is_empty() {
+        workload_kind(&kind.version, &kind.kind)
+    } else {
+        workload_kind(&format!("{}/{}", kind.group, kind.version), &kind.kind)
+    }
+}
+
+/// A string that borrows from the input unless JSON escapes forced a copy.
+struct Str<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Str<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Str<'de>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Str<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum ReviewField {
+    ApiVersion,
+    Kind,
+    Request,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum RequestField {
+    Uid,
+    Kind,
+    Resource,
+    SubResource,
+    Name,
+    Namespace,
+    Operation,
+    UserInfo,
+    Object,
+    DryRun,
+    #[serde(other)]
+    Other,
+}
+
+/// Why a fast read gave up: the slow one, keeping the object raw, decides what it is.
+const REREAD: &str = "the object is read again as raw JSON";
+
+/// Reads a review; `eager` decodes a workload object in the same pass.
+#[derive(Clone, Copy)]
+struct ReviewSeed {
+    eager: bool,
+}
+
+struct Review<'a> {
+    api_version: Cow<'a, str>,
+    kind: Cow<'a, str>,
+    request: Option<Request<'a>>,
+}
+
+impl<'de> DeserializeSeed<'de> for ReviewSeed {
+    type Value = Review<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Review<'de>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ReviewSeed {
+    type Value = Review<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an AdmissionReview object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Review<'de>, A::Error> {
+        let mut review = Review {
+            api_version: Cow::Borrowed(""),
+            kind: Cow::Borrowed(""),
+            request: None,
+        };
+        while let Some(field) = map.next_key()? {
+            match field {
+                ReviewField::ApiVersion => review.api_version = map.next_value::<Str>()?.0,
+                ReviewField::Kind => review.kind = map.next_value::<Str>()?.0,
+                ReviewField::Request => review.request = map.next_value_seed(RequestSeed(self))?,
+                ReviewField::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(review)
+    }
+}
+
+struct RequestSeed(ReviewSeed);
+
+impl<'de> DeserializeSeed<'de> for RequestSeed {
+    type Value = Option<Request<'de>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Request<'de>>, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RequestSeed {
+    type Value = Option<Request<'de>>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an AdmissionReview request")
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let eager = self.0.eager;
+        let mut r = Request::default();
+        let mut decoded = false;
+        while let Some(field) = map.next_key()? {
+            match field {
+                RequestField::Uid => r.uid = map.next_value::<Str>()?.0,
+                RequestField::Kind => {
+                    r.kind = map.next_value()?;
+                    if decoded {
+                        return Err(de::Error::custom(REREAD));
+                    }
+                }
+                RequestField::Resource => r.resource = map.next_value()?,
+                RequestField::SubResource => {
+                    r.sub_resource = map.next_value::<Str>()?.0;
+                    if decoded && !r.sub_resource.is_empty() {
+                        return Err(de::Error::custom(REREAD));
+                    }
+                }
+                RequestField::Name => r.name = map.next_value::<Str>()?.0,
+                RequestField::Namespace => r.namespace = map.next_value::<Str>()?.0,
+                RequestField::Operation => r.operation = map.next_value::<Str>()?.0,
+                RequestField::UserInfo => r.user_info = map.next_value()?,
+                RequestField::Object => {
+                    let kind = if eager && r.sub_resource.is_empty() {
+                        workload_kind_of(&r.kind)
+                    } else {
+                        None
+                    };
+                    r.object = match kind {
+                        Some(kind) => {
+                            decoded = true;
+                            map.next_value_seed(WorkloadSeed(kind))?
+                                .map(|w| Object::Workload(Box::new(w)))
+                        }
+                        None => map.next_value::<Option<&RawValue>>()?.map(Object::Raw),
+                    };
+                }
+                RequestField::DryRun => r.dry_run = map.next_value()?,
+                RequestField::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Some(r))
+    }
+}
+
+/// A workload of a known kind, or `null`.
+struct WorkloadSeed(WorkloadKind);
+
+impl<'de> DeserializeSeed<'de> for WorkloadSeed {
+    type Value = Option<Workload>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Workload>, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for WorkloadSeed {
+    type Value = Option<Workload>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "a {}", self.0.as_str())
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        decode_workload(self.0, d).map(Some)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -96,8 +315,16 @@ pub enum ReviewError {
 
 /// Decodes and checks a review; the returned request has a uid.
 pub fn decode(body: &[u8]) -> Result<(Cow<'_, str>, Request<'_>), ReviewError> {
-    let review: Review<'_> =
-        serde_json::from_slice(body).map_err(|e| ReviewError::Malformed(e.to_string()))?;
+    let read = |eager| {
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let review = ReviewSeed { eager }.deserialize(&mut de)?;
+        de.end().map(|()| review)
+    };
+    // One pass normally; a second, keeping the object raw, when the object came before its kind
+    // or does not decode (the decision then reports why, by the failure mode).
+    let review = read(true)
+        .or_else(|_| read(false))
+        .map_err(|e| ReviewError::Malformed(e.to_string()))?;
     if review.api_version != V1 && review.api_version != V1BETA1 {
         return Err(ReviewError::ApiVersion(review.api_version.into_owned()));
     }
@@ -195,7 +422,50 @@ mod tests {
         assert_eq!(r.user_info.username, "alice@example.com");
         assert_eq!(r.user_info.groups, vec!["devs", "system:authenticated"]);
         assert_eq!(r.dry_run, Some(true));
-        assert!(r.object.expect("object").get().contains("\"web\""));
+        match r.object.expect("object") {
+            Object::Workload(w) => assert_eq!(w.metadata.name.as_deref(), Some("web")),
+            Object::Raw(raw) => panic!("decoded in the same pass, not kept raw: {raw}"),
+        }
+    }
+
+    #[test]
+    fn objects_it_cannot_decode_in_one_pass_are_kept_raw() {
+        let review = |request: &str| {
+            format!(
+                r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{request}}}"#
+            )
+        };
+        let deployment =
+            r#"{"kind":"Deployment","metadata":{"name":"web"},"spec":{"replicas":"three"}}"#;
+        let cases = [
+            // The object before the kind that says what it is.
+            r#"{"uid":"u","object":{"metadata":{"name":"web"}},"kind":{"group":"apps","version":"v1","kind":"Deployment"}}"#.to_string(),
+            // An object that is not a valid Deployment: the decision reports it.
+            format!(
+                r#"{{"uid":"u","kind":{{"group":"apps","version":"v1","kind":"Deployment"}},"object":{deployment}}}"#
+            ),
+            // A subresource named after the object: the object is a Scale, not the workload.
+            r#"{"uid":"u","kind":{"group":"apps","version":"v1","kind":"Deployment"},"object":{"spec":{"replicas":2}},"subResource":"scale"}"#.to_string(),
+        ];
+        for case in &cases {
+            let body = review(case);
+            let (_, r) = decode(body.as_bytes()).expect("decodes");
+            let object = r.object.expect("object");
+            assert!(object.raw().is_some(), "{case}: kept raw");
+            assert_eq!(r.uid, "u");
+        }
+        let body = review(&cases[1]);
+        let (_, r) = decode(body.as_bytes()).expect("decodes");
+        let err = r
+            .object
+            .expect("object")
+            .into_workload(WorkloadKind::Deployment)
+            .expect_err("not a Deployment");
+        assert!(err.contains("invalid type"), "{err}");
+        // A null object is no object.
+        let body =
+            review(r#"{"uid":"u","kind":{"group":"","version":"v1","kind":"Pod"},"object":null}"#);
+        assert!(decode(body.as_bytes()).expect("decodes").1.object.is_none());
     }
 
     #[test]

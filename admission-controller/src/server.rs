@@ -116,7 +116,7 @@ impl State {
 
     /// Decides one review body: the HTTP status and the response body.
     pub fn review(&self, endpoint: Endpoint, body: &[u8]) -> (StatusCode, Vec<u8>) {
-        let (version, req) = match review::decode(body) {
+        let (version, mut req) = match review::decode(body) {
             Ok(r) => r,
             Err(e) => {
                 self.metrics
@@ -139,7 +139,7 @@ impl State {
                 now_unix_ms: unix_ms(),
             };
             let decide = || match endpoint {
-                Endpoint::Validate => decide::validate(&req, inputs),
+                Endpoint::Validate => decide::validate(&mut req, inputs),
                 Endpoint::Events => decide::event(&req, inputs),
             };
             // A defect in the engine answers by the failure mode instead of dropping the

@@ -5,21 +5,19 @@
 //!  StatefulSet│
 //!  DaemonSet  │                                   ┌ containers (init flagged) ─ image, security
 //!  ReplicaSet ├─ Workload ── Deployment::from ──▶ │   context (pod ⊕ container), env, mounts,
-//!  RC, Job,   │   (k8s-openapi)                   │   ports, resources, probes
+//!  RC, Job,   │   (workload.rs)                   │   ports, resources, probes
 //!  CronJob,   │                                   └ labels, annotations, host namespaces, service
 //!  Pod, DC    ┘                                     account, replicas, selector
 //! ```
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1 as apps;
-use k8s_openapi::api::batch::v1 as batch;
-use k8s_openapi::api::core::v1 as core;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use serde::{Deserialize, Serialize};
 
 use crate::image::ImageName;
 use crate::quantity::{bytes_to_mb, parse_quantity};
+pub use crate::workload::Workload;
+use crate::workload::{self as wire, PodTemplate};
 
 /// The workload kinds Rampart normalizes, with their Kubernetes spelling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -47,56 +45,6 @@ impl WorkloadKind {
             WorkloadKind::CronJob => "CronJob",
             WorkloadKind::Pod => "Pod",
             WorkloadKind::DeploymentConfig => "DeploymentConfig",
-        }
-    }
-}
-
-/// OpenShift's `apps.openshift.io/v1` DeploymentConfig, reduced to the fields Rampart reads
-/// (k8s-openapi has no OpenShift types).
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct DeploymentConfig {
-    #[serde(default)]
-    pub metadata: ObjectMeta,
-    #[serde(default)]
-    pub spec: Option<DeploymentConfigSpec>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct DeploymentConfigSpec {
-    pub replicas: Option<i32>,
-    #[serde(default)]
-    pub selector: Option<BTreeMap<String, String>>,
-    pub template: Option<core::PodTemplateSpec>,
-}
-
-/// A parsed Kubernetes workload object of any supported kind. Objects are boxed by their owners
-/// (`ObjectBody::Workload(Box<Workload>)`), so the size spread between variants costs nothing.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone)]
-pub enum Workload {
-    Deployment(apps::Deployment),
-    StatefulSet(apps::StatefulSet),
-    DaemonSet(apps::DaemonSet),
-    ReplicaSet(apps::ReplicaSet),
-    ReplicationController(core::ReplicationController),
-    Job(batch::Job),
-    CronJob(batch::CronJob),
-    Pod(core::Pod),
-    DeploymentConfig(DeploymentConfig),
-}
-
-impl Workload {
-    pub fn metadata(&self) -> &ObjectMeta {
-        match self {
-            Workload::Deployment(d) => &d.metadata,
-            Workload::StatefulSet(d) => &d.metadata,
-            Workload::DaemonSet(d) => &d.metadata,
-            Workload::ReplicaSet(d) => &d.metadata,
-            Workload::ReplicationController(d) => &d.metadata,
-            Workload::Job(d) => &d.metadata,
-            Workload::CronJob(d) => &d.metadata,
-            Workload::Pod(d) => &d.metadata,
-            Workload::DeploymentConfig(d) => &d.metadata,
         }
     }
 }
@@ -320,228 +268,77 @@ impl Deployment {
 
     /// Normalizes any workload kind. `default_namespace` fills objects that name none.
     pub fn from_workload(workload: &Workload, default_namespace: &str) -> Deployment {
-        let (kind, meta, replicas, selector, template): (
-            WorkloadKind,
-            &ObjectMeta,
-            Option<i64>,
-            Selector,
-            Option<&core::PodTemplateSpec>,
-        ) = match workload {
-            Workload::Deployment(d) => {
-                let spec = d.spec.as_ref();
-                (
-                    WorkloadKind::Deployment,
-                    &d.metadata,
-                    Some(spec.and_then(|s| s.replicas).unwrap_or(1).into()),
-                    Selector::from_label_selector(spec.map(|s| &s.selector)),
-                    spec.map(|s| &s.template),
-                )
-            }
-            Workload::StatefulSet(d) => {
-                let spec = d.spec.as_ref();
-                (
-                    WorkloadKind::StatefulSet,
-                    &d.metadata,
-                    Some(spec.and_then(|s| s.replicas).unwrap_or(1).into()),
-                    Selector::from_label_selector(spec.map(|s| &s.selector)),
-                    spec.map(|s| &s.template),
-                )
-            }
-            Workload::DaemonSet(d) => {
-                let spec = d.spec.as_ref();
-                (
-                    WorkloadKind::DaemonSet,
-                    &d.metadata,
-                    None,
-                    Selector::from_label_selector(spec.map(|s| &s.selector)),
-                    spec.map(|s| &s.template),
-                )
-            }
-            Workload::ReplicaSet(d) => {
-                let spec = d.spec.as_ref();
-                (
-                    WorkloadKind::ReplicaSet,
-                    &d.metadata,
-                    Some(spec.and_then(|s| s.replicas).unwrap_or(1).into()),
-                    Selector::from_label_selector(spec.map(|s| &s.selector)),
-                    spec.and_then(|s| s.template.as_ref()),
-                )
-            }
-            Workload::ReplicationController(d) => {
-                let spec = d.spec.as_ref();
-                (
-                    WorkloadKind::ReplicationController,
-                    &d.metadata,
-                    Some(spec.and_then(|s| s.replicas).unwrap_or(1).into()),
-                    Selector::Map(spec.and_then(|s| s.selector.clone())),
-                    spec.and_then(|s| s.template.as_ref()),
-                )
-            }
-            Workload::Job(d) => {
-                let spec = d.spec.as_ref();
-                (
-                    WorkloadKind::Job,
-                    &d.metadata,
-                    Some(spec.and_then(|s| s.parallelism).unwrap_or(1).into()),
-                    // Jobs generate their selector unless manualSelector is set.
-                    if spec.and_then(|s| s.manual_selector) == Some(true) {
-                        Selector::from_label_selector(spec.and_then(|s| s.selector.as_ref()))
-                    } else {
-                        Selector::None
-                    },
-                    spec.map(|s| &s.template),
-                )
-            }
-            Workload::CronJob(d) => {
-                let job = d.spec.as_ref().and_then(|s| s.job_template.spec.as_ref());
-                (
-                    WorkloadKind::CronJob,
-                    &d.metadata,
-                    Some(job.and_then(|s| s.parallelism).unwrap_or(1).into()),
-                    Selector::None,
-                    job.map(|s| &s.template),
-                )
-            }
-            Workload::Pod(p) => {
-                let template = core::PodTemplateSpec {
-                    metadata: Some(p.metadata.clone()),
-                    spec: p.spec.clone(),
-                };
-                return Deployment::build(
-                    WorkloadKind::Pod,
-                    &p.metadata,
-                    Some(1),
-                    Selector::None,
-                    Some(&template),
-                    default_namespace,
-                );
-            }
-            Workload::DeploymentConfig(d) => {
-                let spec = d.spec.as_ref();
-                (
-                    WorkloadKind::DeploymentConfig,
-                    &d.metadata,
-                    Some(spec.and_then(|s| s.replicas).unwrap_or(1).into()),
-                    Selector::Map(spec.and_then(|s| s.selector.clone())),
-                    spec.and_then(|s| s.template.as_ref()),
-                )
-            }
-        };
-        Deployment::build(kind, meta, replicas, selector, template, default_namespace)
+        Deployment::from_owned(workload.clone(), default_namespace)
     }
 
-    fn build(
-        kind: WorkloadKind,
-        meta: &ObjectMeta,
-        replicas: Option<i64>,
-        selector: Selector,
-        template: Option<&core::PodTemplateSpec>,
-        default_namespace: &str,
-    ) -> Deployment {
-        let pod_meta = template.and_then(|t| t.metadata.as_ref());
-        let pod_labels = pod_meta.and_then(|m| m.labels.clone()).unwrap_or_default();
-        let pod_annotations = pod_meta
-            .and_then(|m| m.annotations.clone())
-            .unwrap_or_default();
-        let empty = core::PodSpec::default();
-        let spec = template.and_then(|t| t.spec.as_ref()).unwrap_or(&empty);
-        let service_account_name = spec.service_account_name.clone().unwrap_or_default();
-        let deprecated_sa = spec.service_account.clone().unwrap_or_default();
+    /// Normalizes a workload it may take apart (the hot path: nothing is copied twice).
+    pub fn from_owned(workload: Workload, default_namespace: &str) -> Deployment {
+        let Workload {
+            kind,
+            metadata: meta,
+            replicas,
+            selector,
+            template,
+        } = workload;
+        let PodTemplate {
+            metadata: pod_meta,
+            spec,
+        } = template;
+        let pod_labels = pod_meta.labels;
+        let pod_annotations = pod_meta.annotations;
+        let service_account_name = spec.service_account_name.unwrap_or_default();
+        let deprecated_sa = spec.service_account.unwrap_or_default();
+        let deprecated_service_account_field =
+            !deprecated_sa.is_empty() && service_account_name.is_empty();
         let service_account = if !service_account_name.is_empty() {
-            service_account_name.clone()
+            service_account_name
         } else if !deprecated_sa.is_empty() {
-            deprecated_sa.clone()
+            deprecated_sa
         } else {
             "default".to_string()
         };
-        let pod_sc = spec.security_context.as_ref();
-        let mut annotations = meta.annotations.clone().unwrap_or_default();
+        let pod_sc = spec.security_context.unwrap_or_default();
+        let mut annotations = meta.annotations;
         // Pod-template annotations also describe the workload (AppArmor and seccomp live there);
         // the object's own annotations win on conflict.
         for (k, v) in &pod_annotations {
-            annotations.entry(k.clone()).or_insert_with(|| v.clone());
+            if !annotations.contains_key(k) {
+                annotations.insert(k.clone(), v.clone());
+            }
         }
-        let volumes = spec.volumes.as_deref().unwrap_or_default();
-        let init = spec
-            .init_containers
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .map(|c| (c, true));
-        let regular = spec.containers.iter().map(|c| (c, false));
+        let volumes = spec.volumes;
+        let init = spec.init_containers.into_iter().map(|c| (c, true));
+        let regular = spec.containers.into_iter().map(|c| (c, false));
         let containers = init
             .chain(regular)
-            .map(|(c, is_init)| convert_container(c, is_init, pod_sc, volumes, &pod_annotations))
+            .map(|(c, is_init)| convert_container(c, is_init, &pod_sc, &volumes, &pod_annotations))
             .collect();
         Deployment {
-            name: meta.name.clone().unwrap_or_default(),
+            name: meta.name.unwrap_or_default(),
             namespace: meta
                 .namespace
-                .clone()
                 .filter(|n| !n.is_empty())
                 .unwrap_or_else(|| default_namespace.to_string()),
             kind,
-            labels: meta.labels.clone().unwrap_or_default(),
+            labels: meta.labels,
             annotations,
             replicas,
             service_account,
-            deprecated_service_account_field: !deprecated_sa.is_empty()
-                && service_account_name.is_empty(),
+            deprecated_service_account_field,
             automount_service_account_token: spec.automount_service_account_token.unwrap_or(true),
             host_network: spec.host_network.unwrap_or(false),
             host_pid: spec.host_pid.unwrap_or(false),
             host_ipc: spec.host_ipc.unwrap_or(false),
-            runtime_class: spec.runtime_class_name.clone().unwrap_or_default(),
-            sysctls: pod_sc
-                .and_then(|s| s.sysctls.as_ref())
-                .map(|s| {
-                    s.iter()
-                        .map(|s| (s.name.clone(), s.value.clone()))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            runtime_class: spec.runtime_class_name.unwrap_or_default(),
             selector_matches_pod_labels: selector.matches(&pod_labels),
+            sysctls: pod_sc
+                .sysctls
+                .into_iter()
+                .map(|s| (s.name, s.value))
+                .collect(),
             pod_labels,
             containers,
             cluster: None,
-        }
-    }
-}
-
-enum Selector {
-    None,
-    Map(Option<BTreeMap<String, String>>),
-    Label(LabelSelector),
-}
-
-impl Selector {
-    fn from_label_selector(s: Option<&LabelSelector>) -> Selector {
-        s.map_or(Selector::None, |s| Selector::Label(s.clone()))
-    }
-
-    fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        match self {
-            Selector::None | Selector::Map(None) => true,
-            Selector::Map(Some(m)) => m.iter().all(|(k, v)| labels.get(k) == Some(v)),
-            Selector::Label(s) => {
-                let exprs_ok = s.match_expressions.iter().flatten().all(|e| {
-                    let values = e.values.as_deref().unwrap_or_default();
-                    let value = labels.get(&e.key);
-                    match e.operator.as_str() {
-                        "In" => value.is_some_and(|v| values.contains(v)),
-                        "NotIn" => value.is_none_or(|v| !values.contains(v)),
-                        "Exists" => value.is_some(),
-                        "DoesNotExist" => value.is_none(),
-                        _ => false,
-                    }
-                });
-                let labels_ok = s
-                    .match_labels
-                    .iter()
-                    .flatten()
-                    .all(|(k, v)| labels.get(k) == Some(v));
-                exprs_ok && labels_ok
-            }
         }
     }
 }
@@ -572,7 +369,7 @@ fn seccomp_from_annotation(v: &str) -> Option<SeccompType> {
     }
 }
 
-fn apparmor_from_field(p: &core::AppArmorProfile) -> String {
+fn apparmor_from_field(p: &wire::AppArmorProfile) -> String {
     match p.type_.as_str() {
         "Unconfined" => "unconfined".to_string(),
         "RuntimeDefault" => "runtime/default".to_string(),
@@ -584,29 +381,32 @@ fn apparmor_from_field(p: &core::AppArmorProfile) -> String {
     }
 }
 
+/// The value of a per-container annotation (`<prefix>/<container name>`).
+fn container_annotation<'a>(
+    annotations: &'a BTreeMap<String, String>,
+    prefix: &str,
+    container: &str,
+) -> Option<&'a String> {
+    if annotations.is_empty() {
+        return None;
+    }
+    annotations.get(&format!("{prefix}/{container}"))
+}
+
 fn convert_container(
-    c: &core::Container,
+    c: wire::Container,
     is_init: bool,
-    pod_sc: Option<&core::PodSecurityContext>,
-    volumes: &[core::Volume],
+    pod_sc: &wire::PodSecurityContext,
+    volumes: &[wire::Volume],
     pod_annotations: &BTreeMap<String, String>,
 ) -> Container {
-    let sc = c.security_context.as_ref();
-    let privileged = sc.and_then(|s| s.privileged).unwrap_or(false);
-    let caps = sc.and_then(|s| s.capabilities.as_ref());
-    let add_capabilities: Vec<String> = caps
-        .and_then(|c| c.add.as_ref())
-        .into_iter()
-        .flatten()
-        .map(|c| normalize_capability(c))
-        .collect();
-    let drop_capabilities: Vec<String> = caps
-        .and_then(|c| c.drop.as_ref())
-        .into_iter()
-        .flatten()
-        .map(|c| normalize_capability(c))
-        .collect();
-    let ape_set = sc.and_then(|s| s.allow_privilege_escalation);
+    let sc = c.security_context.unwrap_or_default();
+    let privileged = sc.privileged.unwrap_or(false);
+    let caps = sc.capabilities.unwrap_or_default();
+    let add_capabilities: Vec<String> = caps.add.iter().map(|c| normalize_capability(c)).collect();
+    let drop_capabilities: Vec<String> =
+        caps.drop.iter().map(|c| normalize_capability(c)).collect();
+    let ape_set = sc.allow_privilege_escalation;
     // Kubernetes lets a process gain privileges unless told otherwise, and always when privileged
     // or holding CAP_SYS_ADMIN.
     let allow_privilege_escalation = privileged
@@ -615,19 +415,21 @@ fn convert_container(
             .any(|c| c == "SYS_ADMIN" || c == "ALL")
         || ape_set.unwrap_or(true);
     let seccomp = sc
-        .and_then(|s| s.seccomp_profile.as_ref())
+        .seccomp_profile
+        .as_ref()
         .and_then(|p| seccomp_from_field(&p.type_))
         .or_else(|| {
-            pod_annotations
-                .get(&format!(
-                    "container.seccomp.security.alpha.kubernetes.io/{}",
-                    c.name
-                ))
-                .and_then(|v| seccomp_from_annotation(v))
+            container_annotation(
+                pod_annotations,
+                "container.seccomp.security.alpha.kubernetes.io",
+                &c.name,
+            )
+            .and_then(|v| seccomp_from_annotation(v))
         })
         .or_else(|| {
             pod_sc
-                .and_then(|s| s.seccomp_profile.as_ref())
+                .seccomp_profile
+                .as_ref()
                 .and_then(|p| seccomp_from_field(&p.type_))
         })
         .or_else(|| {
@@ -636,102 +438,84 @@ fn convert_container(
                 .and_then(|v| seccomp_from_annotation(v))
         });
     let apparmor = sc
-        .and_then(|s| s.app_armor_profile.as_ref())
+        .app_armor_profile
+        .as_ref()
         .map(apparmor_from_field)
         .or_else(|| {
-            pod_annotations
-                .get(&format!(
-                    "container.apparmor.security.beta.kubernetes.io/{}",
-                    c.name
-                ))
-                .cloned()
+            container_annotation(
+                pod_annotations,
+                "container.apparmor.security.beta.kubernetes.io",
+                &c.name,
+            )
+            .cloned()
         })
-        .or_else(|| {
-            pod_sc
-                .and_then(|s| s.app_armor_profile.as_ref())
-                .map(apparmor_from_field)
-        })
+        .or_else(|| pod_sc.app_armor_profile.as_ref().map(apparmor_from_field))
         .unwrap_or_default();
     let security_context = SecurityContext {
         privileged,
         allow_privilege_escalation,
         allow_privilege_escalation_set: ape_set.is_some(),
-        read_only_root_filesystem: sc
-            .and_then(|s| s.read_only_root_filesystem)
-            .unwrap_or(false),
-        run_as_user: sc
-            .and_then(|s| s.run_as_user)
-            .or_else(|| pod_sc.and_then(|s| s.run_as_user)),
-        run_as_group: sc
-            .and_then(|s| s.run_as_group)
-            .or_else(|| pod_sc.and_then(|s| s.run_as_group)),
-        run_as_non_root: sc
-            .and_then(|s| s.run_as_non_root)
-            .or_else(|| pod_sc.and_then(|s| s.run_as_non_root)),
+        read_only_root_filesystem: sc.read_only_root_filesystem.unwrap_or(false),
+        run_as_user: sc.run_as_user.or(pod_sc.run_as_user),
+        run_as_group: sc.run_as_group.or(pod_sc.run_as_group),
+        run_as_non_root: sc.run_as_non_root.or(pod_sc.run_as_non_root),
         add_capabilities,
         drop_capabilities,
         seccomp,
         apparmor,
-        proc_mount: sc.and_then(|s| s.proc_mount.clone()),
+        proc_mount: sc.proc_mount,
     };
     let env = c
         .env
-        .iter()
-        .flatten()
+        .into_iter()
         .map(|e| {
-            let (source, value) = match &e.value_from {
-                None => (EnvSource::Raw, e.value.clone().unwrap_or_default()),
+            let (source, value) = match e.value_from {
+                None => (EnvSource::Raw, e.value.unwrap_or_default()),
                 Some(from) => {
-                    if let Some(s) = &from.secret_key_ref {
+                    if let Some(s) = from.secret_key_ref {
                         (EnvSource::SecretKey, format!("{}/{}", s.name, s.key))
-                    } else if let Some(s) = &from.config_map_key_ref {
+                    } else if let Some(s) = from.config_map_key_ref {
                         (EnvSource::ConfigMapKey, format!("{}/{}", s.name, s.key))
-                    } else if let Some(s) = &from.field_ref {
-                        (EnvSource::Field, s.field_path.clone())
-                    } else if let Some(s) = &from.resource_field_ref {
-                        (EnvSource::ResourceField, s.resource.clone())
+                    } else if let Some(s) = from.field_ref {
+                        (EnvSource::Field, s.field_path)
+                    } else if let Some(s) = from.resource_field_ref {
+                        (EnvSource::ResourceField, s.resource)
                     } else {
                         (EnvSource::Unknown, String::new())
                     }
                 }
             };
             EnvVar {
-                name: e.name.clone(),
+                name: e.name,
                 value,
                 source,
             }
         })
         .collect();
-    let quantity = |map: Option<
-        &BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
-    >,
-                    key: &str| {
-        map.and_then(|m| m.get(key))
+    let quantity = |map: &BTreeMap<String, wire::Quantity>, key: &str| {
+        map.get(key)
             .and_then(|q| parse_quantity(&q.0))
             .unwrap_or(0.0)
     };
-    let res = c.resources.as_ref();
-    let requests = res.and_then(|r| r.requests.as_ref());
-    let limits = res.and_then(|r| r.limits.as_ref());
+    let res = c.resources.unwrap_or_default();
     let resources = Resources {
-        cpu_request: quantity(requests, "cpu"),
-        cpu_limit: quantity(limits, "cpu"),
-        memory_request: bytes_to_mb(quantity(requests, "memory")),
-        memory_limit: bytes_to_mb(quantity(limits, "memory")),
+        cpu_request: quantity(&res.requests, "cpu"),
+        cpu_limit: quantity(&res.limits, "cpu"),
+        memory_request: bytes_to_mb(quantity(&res.requests, "memory")),
+        memory_limit: bytes_to_mb(quantity(&res.limits, "memory")),
     };
     let mounts = c
         .volume_mounts
-        .iter()
-        .flatten()
+        .into_iter()
         .map(|m| {
             let volume = volumes.iter().find(|v| v.name == m.name);
             let (volume_type, source) = volume.map(describe_volume).unwrap_or_default();
             Mount {
-                name: m.name.clone(),
+                name: m.name,
                 source,
-                destination: m.mount_path.clone(),
+                destination: m.mount_path,
                 read_only: m.read_only.unwrap_or(false),
-                volume_type,
+                volume_type: volume_type.to_string(),
                 propagation: match m.mount_propagation.as_deref() {
                     Some("Bidirectional") => "BIDIRECTIONAL",
                     Some("HostToContainer") => "HOSTTOCONTAINER",
@@ -743,23 +527,24 @@ fn convert_container(
         .collect();
     let ports = c
         .ports
-        .iter()
-        .flatten()
+        .into_iter()
         .map(|p| Port {
-            name: p.name.clone().unwrap_or_default(),
+            name: p.name.unwrap_or_default(),
             container_port: p.container_port.into(),
-            protocol: p
-                .protocol
-                .clone()
-                .unwrap_or_else(|| "TCP".to_string())
-                .to_ascii_uppercase(),
+            protocol: match p.protocol {
+                Some(mut proto) => {
+                    proto.make_ascii_uppercase();
+                    proto
+                }
+                None => "TCP".to_string(),
+            },
             host_port: p.host_port.filter(|h| *h > 0).map(i64::from),
         })
         .collect();
     Container {
-        name: c.name.clone(),
         is_init,
         image: ImageName::parse(c.image.as_deref().unwrap_or_default()),
+        name: c.name,
         security_context,
         env,
         resources,
@@ -771,8 +556,8 @@ fn convert_container(
 }
 
 /// (type, source) of a pod volume, in ACS's vocabulary.
-fn describe_volume(v: &core::Volume) -> (String, String) {
-    let (t, s): (&str, String) = if let Some(h) = &v.host_path {
+fn describe_volume(v: &wire::Volume) -> (&'static str, String) {
+    if let Some(h) = &v.host_path {
         ("HostPath", h.path.clone())
     } else if let Some(s) = &v.secret {
         ("Secret", s.secret_name.clone().unwrap_or_default())
@@ -796,6 +581,5 @@ fn describe_volume(v: &core::Volume) -> (String, String) {
         ("Image", i.reference.clone().unwrap_or_default())
     } else {
         ("Unknown", String::new())
-    };
-    (t.to_string(), s)
+    }
 }

@@ -21,6 +21,7 @@ pub mod image;
 pub mod manifest;
 pub mod policy;
 pub mod quantity;
+pub mod workload;
 pub mod yaml;
 
 pub use compile::{CompiledPolicy, ValidationError, compile};

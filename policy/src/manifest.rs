@@ -4,16 +4,10 @@
 //! is flattened; objects that are not workloads are counted by kind so a summary can say what was
 //! skipped. JSON input takes serde_json directly (the fast path).
 
-use k8s_openapi::api::apps::v1 as apps;
-use k8s_openapi::api::batch::v1 as batch;
-use k8s_openapi::api::core::v1 as core;
-use std::collections::BTreeMap;
-
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::deployment::{DeploymentConfig, Workload, WorkloadKind};
+use crate::deployment::{Workload, WorkloadKind};
+pub use crate::workload::decode_workload;
 use crate::yaml::{self, DocumentText};
 
 /// Where an object came from inside one input.
@@ -346,130 +340,6 @@ pub fn workload_kind(api_version: &str, kind: &str) -> Option<WorkloadKind> {
         ("batch", "CronJob") => WorkloadKind::CronJob,
         ("apps.openshift.io" | "", "DeploymentConfig") => WorkloadKind::DeploymentConfig,
         _ => return None,
-    })
-}
-
-/// What Rampart reads of an object's metadata. A full `ObjectMeta` would also decode
-/// `managedFields` (often most of a live object) into JSON trees only to drop them.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SlimMeta {
-    name: Option<String>,
-    generate_name: Option<String>,
-    namespace: Option<String>,
-    uid: Option<String>,
-    labels: Option<BTreeMap<String, String>>,
-    annotations: Option<BTreeMap<String, String>>,
-    owner_references: Option<Vec<OwnerReference>>,
-}
-
-impl From<SlimMeta> for ObjectMeta {
-    fn from(m: SlimMeta) -> ObjectMeta {
-        ObjectMeta {
-            name: m.name,
-            generate_name: m.generate_name,
-            namespace: m.namespace,
-            uid: m.uid,
-            labels: m.labels,
-            annotations: m.annotations,
-            owner_references: m.owner_references,
-            ..ObjectMeta::default()
-        }
-    }
-}
-
-/// A workload reduced to metadata and spec: `status` and every other top-level field are
-/// skipped unread.
-#[derive(Debug, Deserialize)]
-struct Slim<S> {
-    #[serde(default)]
-    metadata: SlimMeta,
-    #[serde(default = "Option::default")]
-    spec: Option<S>,
-}
-
-fn slim<'de, S: Deserialize<'de>, D: Deserializer<'de>>(
-    d: D,
-) -> Result<(ObjectMeta, Option<S>), D::Error> {
-    let s = Slim::<S>::deserialize(d)?;
-    Ok((s.metadata.into(), s.spec))
-}
-
-/// Decodes a workload of a known kind from any serde source (a parsed YAML value, or JSON text
-/// straight from the wire), reading only what normalization uses.
-pub fn decode_workload<'de, D: Deserializer<'de>>(
-    kind: WorkloadKind,
-    d: D,
-) -> Result<Workload, D::Error> {
-    Ok(match kind {
-        WorkloadKind::Deployment => {
-            let (metadata, spec) = slim(d)?;
-            Workload::Deployment(apps::Deployment {
-                metadata,
-                spec,
-                status: None,
-            })
-        }
-        WorkloadKind::StatefulSet => {
-            let (metadata, spec) = slim(d)?;
-            Workload::StatefulSet(apps::StatefulSet {
-                metadata,
-                spec,
-                status: None,
-            })
-        }
-        WorkloadKind::DaemonSet => {
-            let (metadata, spec) = slim(d)?;
-            Workload::DaemonSet(apps::DaemonSet {
-                metadata,
-                spec,
-                status: None,
-            })
-        }
-        WorkloadKind::ReplicaSet => {
-            let (metadata, spec) = slim(d)?;
-            Workload::ReplicaSet(apps::ReplicaSet {
-                metadata,
-                spec,
-                status: None,
-            })
-        }
-        WorkloadKind::ReplicationController => {
-            let (metadata, spec) = slim(d)?;
-            Workload::ReplicationController(core::ReplicationController {
-                metadata,
-                spec,
-                status: None,
-            })
-        }
-        WorkloadKind::Job => {
-            let (metadata, spec) = slim(d)?;
-            Workload::Job(batch::Job {
-                metadata,
-                spec,
-                status: None,
-            })
-        }
-        WorkloadKind::CronJob => {
-            let (metadata, spec) = slim(d)?;
-            Workload::CronJob(batch::CronJob {
-                metadata,
-                spec,
-                status: None,
-            })
-        }
-        WorkloadKind::Pod => {
-            let (metadata, spec) = slim(d)?;
-            Workload::Pod(core::Pod {
-                metadata,
-                spec,
-                status: None,
-            })
-        }
-        WorkloadKind::DeploymentConfig => {
-            let (metadata, spec) = slim(d)?;
-            Workload::DeploymentConfig(DeploymentConfig { metadata, spec })
-        }
     })
 }
 

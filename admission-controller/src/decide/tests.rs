@@ -132,8 +132,8 @@ impl World {
     }
 
     fn validate(&self, body: &[u8]) -> Decision {
-        let (_, req) = review::decode(body).expect("a valid review");
-        validate(&req, self.inputs())
+        let (_, mut req) = review::decode(body).expect("a valid review");
+        validate(&mut req, self.inputs())
     }
 
     fn event(&self, body: &[u8]) -> Decision {
