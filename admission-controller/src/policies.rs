@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rampart_policy::compile::{CompiledPolicy, compile};
 use rampart_policy::policy::{EnforcementAction, EventSource};
-use rampart_policy::{LifecycleStage, Policy};
+use rampart_policy::{LifecycleStage, Policy, can_violate_without_image_data};
 use serde::{Deserialize, Serialize};
 
 /// A deploy-time policy the webhook enforces.
@@ -52,7 +52,12 @@ pub struct PolicySet {
     pub cluster: String,
     /// When the Sensor sent it (or, from the disk cache, when it was received).
     pub received: SystemTime,
+    /// The enforced deploy-time policies a manifest can violate, evaluated on every request.
     pub deploy: Vec<CompiledPolicy>,
+    /// Enforced deploy-time policies of which every section needs image data (CVEs, image age,
+    /// components): the controller has none, so they cannot be violated here and are not
+    /// evaluated (they count as enforced).
+    pub awaiting_image_data: Vec<CompiledPolicy>,
     pub events: Vec<EventPolicy>,
     /// Policies that did not compile here (named in logs, skipped).
     pub problems: Vec<String>,
@@ -81,6 +86,7 @@ impl PolicySet {
             cluster: cluster.to_string(),
             received,
             deploy: Vec::new(),
+            awaiting_image_data: Vec::new(),
             events: Vec::new(),
             problems: Vec::new(),
         };
@@ -118,8 +124,10 @@ impl PolicySet {
                     enforced,
                 });
             }
-            if deploy {
+            if deploy && can_violate_without_image_data(&compiled) {
                 set.deploy.push(compiled);
+            } else if deploy {
+                set.awaiting_image_data.push(compiled);
             }
         }
         set
@@ -136,6 +144,7 @@ impl PolicySet {
     pub fn enforced_ids(&self) -> Vec<&str> {
         self.deploy
             .iter()
+            .chain(&self.awaiting_image_data)
             .map(|p| p.policy.id.as_str())
             .chain(
                 self.events

@@ -110,7 +110,7 @@ impl State {
         self.metrics
             .policies_enforced
             .set(i64::try_from(set.enforced_ids().len()).unwrap_or(i64::MAX));
-        tracing::info!(revision = %set.revision, cluster = %set.cluster, deploy = set.deploy.len(), events = set.events.len(), "policy set in use");
+        tracing::info!(revision = %set.revision, cluster = %set.cluster, deploy = set.deploy.len(), awaiting_image_data = set.awaiting_image_data.len(), events = set.events.len(), "policy set in use");
         *self.policies.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(set));
     }
 

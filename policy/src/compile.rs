@@ -47,18 +47,18 @@ impl Comparator {
 #[derive(Debug, Clone)]
 pub enum Matcher {
     Bool(bool),
-    Regex(Regex),
+    Regex(Pattern),
     /// Lower-cased prefix.
     Prefix(String),
     Number(Comparator, f64),
     KeyValue {
-        key: Regex,
-        value: Option<Regex>,
+        key: Pattern,
+        value: Option<Pattern>,
     },
     Env {
-        source: Option<Regex>,
-        name: Option<Regex>,
-        value: Option<Regex>,
+        source: Option<Pattern>,
+        name: Option<Pattern>,
+        value: Option<Pattern>,
     },
     /// Upper case, without `CAP_`.
     Capability(String),
@@ -113,10 +113,10 @@ impl CompiledSection {
 #[derive(Debug, Clone)]
 pub struct CompiledScope {
     pub cluster: Option<String>,
-    pub namespace: Option<Regex>,
-    pub label: Option<(String, Regex)>,
-    pub cluster_label: Option<(String, Regex)>,
-    pub namespace_label: Option<(String, Regex)>,
+    pub namespace: Option<Pattern>,
+    pub label: Option<(String, Pattern)>,
+    pub cluster_label: Option<(String, Pattern)>,
+    pub namespace_label: Option<(String, Pattern)>,
 }
 
 #[derive(Debug, Clone)]
@@ -140,8 +140,31 @@ pub struct CompiledPolicy {
     pub needs: Vec<Needs>,
 }
 
-fn whole_regex(pattern: &str) -> Result<Regex, String> {
-    RegexBuilder::new(&format!("^(?:{pattern})$"))
+/// A value matched against a whole string, case-insensitively, as ACS reads policy values. Most
+/// values are plain words (`latest`, `kube-system`) or `.*`: those are compared directly, which
+/// is many times cheaper than running the regex, with the regex kept for what a direct
+/// comparison cannot decide exactly (non-ASCII input, whose case folding is Unicode's).
+#[derive(Debug, Clone)]
+pub enum Pattern {
+    /// `.*`: any string without a line break (`.` does not match `\n`).
+    Any,
+    /// ASCII letters, digits and punctuation without regex meaning.
+    Literal(String, Regex),
+    Regex(Regex),
+}
+
+impl Pattern {
+    pub fn is_match(&self, s: &str) -> bool {
+        match self {
+            Pattern::Any => !s.contains('\n'),
+            Pattern::Literal(word, _) if s.is_ascii() => s.eq_ignore_ascii_case(word),
+            Pattern::Literal(_, r) | Pattern::Regex(r) => r.is_match(s),
+        }
+    }
+}
+
+fn whole_regex(pattern: &str) -> Result<Pattern, String> {
+    let regex = RegexBuilder::new(&format!("^(?:{pattern})$"))
         .case_insensitive(true)
         .size_limit(REGEX_SIZE_LIMIT)
         .build()
@@ -150,10 +173,21 @@ fn whole_regex(pattern: &str) -> Result<Regex, String> {
                 "invalid regular expression '{pattern}': {}",
                 first_line(&e.to_string())
             )
-        })
+        })?;
+    let literal = !pattern.is_empty()
+        && pattern
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_/:@,=%!'\"<>; ".contains(c));
+    Ok(if pattern == ".*" {
+        Pattern::Any
+    } else if literal {
+        Pattern::Literal(pattern.to_string(), regex)
+    } else {
+        Pattern::Regex(regex)
+    })
 }
 
-fn optional_regex(pattern: &str) -> Result<Option<Regex>, String> {
+fn optional_regex(pattern: &str) -> Result<Option<Pattern>, String> {
     if pattern.is_empty() {
         Ok(None)
     } else {
@@ -330,20 +364,21 @@ pub fn compile_value(criterion: &Criterion, value: &str) -> Result<Matcher, Stri
 }
 
 fn compile_scope(scope: &crate::policy::Scope) -> Result<CompiledScope, String> {
-    let label = |l: &Option<crate::policy::LabelMatch>| -> Result<Option<(String, Regex)>, String> {
-        match l {
-            Some(l) if !l.key.is_empty() => {
-                let value = if l.value.is_empty() {
-                    ".*"
-                } else {
-                    l.value.as_str()
-                };
-                Ok(Some((l.key.clone(), whole_regex(value)?)))
+    let label =
+        |l: &Option<crate::policy::LabelMatch>| -> Result<Option<(String, Pattern)>, String> {
+            match l {
+                Some(l) if !l.key.is_empty() => {
+                    let value = if l.value.is_empty() {
+                        ".*"
+                    } else {
+                        l.value.as_str()
+                    };
+                    Ok(Some((l.key.clone(), whole_regex(value)?)))
+                }
+                Some(_) => Err("label has an empty key".to_string()),
+                None => Ok(None),
             }
-            Some(_) => Err("label has an empty key".to_string()),
-            None => Ok(None),
-        }
-    };
+        };
     if !scope.cluster.is_empty() && scope.cluster_label.is_some() {
         return Err("cluster and clusterLabel cannot both be set".to_string());
     }
@@ -595,5 +630,55 @@ pub fn compile(policy: &Policy) -> Result<CompiledPolicy, Vec<ValidationError>> 
         })
     } else {
         Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn direct_comparisons_agree_with_the_regex_they_replace() {
+        let patterns = [
+            ".*",
+            "latest",
+            "kube-system",
+            "Kube-System",
+            "a.b",
+            "ALL",
+            "x|y",
+            "é",
+        ];
+        let inputs = [
+            "latest",
+            "LATEST",
+            "kube-system",
+            "KUBE-SYSTEM",
+            "kube-systems",
+            "",
+            "a.b",
+            "axb",
+            "line\nbreak",
+            "\u{212A}ube-system", // KELVIN SIGN folds to k
+            "all",
+            "x",
+            "É",
+        ];
+        for p in patterns {
+            let pattern = whole_regex(p).expect("valid");
+            let regex = RegexBuilder::new(&format!("^(?:{p})$"))
+                .case_insensitive(true)
+                .build()
+                .expect("valid");
+            for s in inputs {
+                assert_eq!(pattern.is_match(s), regex.is_match(s), "{p:?} on {s:?}");
+            }
+        }
+        assert!(matches!(whole_regex(".*"), Ok(Pattern::Any)));
+        assert!(matches!(
+            whole_regex("kube-system"),
+            Ok(Pattern::Literal(..))
+        ));
+        assert!(matches!(whole_regex("a.b"), Ok(Pattern::Regex(_))));
     }
 }

@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 
 use time::OffsetDateTime;
 
-use crate::compile::{CompiledGroup, CompiledPolicy, CompiledScope, CompiledSection, Matcher};
+use crate::compile::{
+    CompiledGroup, CompiledPolicy, CompiledScope, CompiledSection, Matcher, Pattern,
+};
 use crate::criteria::{Field, Needs, Target};
 use crate::deployment::{ClusterContext, Container, Deployment, EnvVar, Mount, Port, PortExposure};
 use crate::policy::BooleanOperator;
@@ -73,14 +75,16 @@ impl Tri {
         }
     }
 
-    /// Folds the results of several alternatives (elements, sections): any match wins.
-    fn any(results: impl IntoIterator<Item = Tri>) -> Tri {
+    /// Folds the results of several alternatives (elements, sections): any match wins. Quiet,
+    /// the first match ends the fold.
+    fn any(results: impl IntoIterator<Item = Tri>, quiet: bool) -> Tri {
         let mut messages = Vec::new();
         let mut matched = false;
         let mut unknown = Vec::new();
         let mut any_unknown = false;
         for r in results {
             match r {
+                Tri::Match(_) if quiet => return Tri::Match(Vec::new()),
                 Tri::Match(m) => {
                     matched = true;
                     for msg in m {
@@ -103,6 +107,29 @@ impl Tri {
         } else {
             Tri::NoMatch
         }
+    }
+}
+
+/// A group as evaluation sees it. `quiet` asks only whether it matches: no message is built,
+/// and alternatives stop at the first match. Policies are evaluated quietly first and again
+/// with messages only when they are violated, so the common case allocates nothing.
+#[derive(Clone, Copy)]
+struct G<'a> {
+    group: &'a CompiledGroup,
+    quiet: bool,
+}
+
+impl std::ops::Deref for G<'_> {
+    type Target = CompiledGroup;
+    fn deref(&self) -> &CompiledGroup {
+        self.group
+    }
+}
+
+impl G<'_> {
+    /// A match with the message `say` builds, unless quiet.
+    fn says(self, say: impl FnOnce() -> String) -> Tri {
+        Tri::Match(if self.quiet { Vec::new() } else { vec![say()] })
     }
 }
 
@@ -145,6 +172,18 @@ impl KubeEvent {
 #[derive(Debug, Clone, Copy)]
 pub enum RuntimeEvent<'a> {
     Kube(&'a KubeEvent),
+}
+
+/// Whether a policy can be violated by a deployment that carries no image data. A section with
+/// an image criterion (CVE, image age, components...) is "not evaluable" at best until the
+/// scanner provides the data, so a policy whose every section has one cannot be violated; a
+/// caller with only manifests (the admission controller) need not evaluate it at all.
+pub fn can_violate_without_image_data(policy: &CompiledPolicy) -> bool {
+    policy.sections.iter().any(|s| {
+        s.groups
+            .iter()
+            .all(|g| g.criterion.needs != crate::criteria::Needs::ImageData)
+    })
 }
 
 /// Evaluates one policy against one deployment.
@@ -200,12 +239,19 @@ fn evaluate_with(
             return Outcome::Excluded(e.name.clone());
         }
     }
-    let result = Tri::any(
-        policy
-            .sections
-            .iter()
-            .map(|s| evaluate_section(s, policy, deployment, event)),
-    );
+    let sections = |quiet| {
+        Tri::any(
+            policy
+                .sections
+                .iter()
+                .map(|s| evaluate_section(s, policy, deployment, event, quiet)),
+            quiet,
+        )
+    };
+    let result = match sections(true) {
+        Tri::Match(_) => sections(false),
+        other => other,
+    };
     match result {
         Tri::Match(messages) if messages.is_empty() => Outcome::Violated(vec![format!(
             "{} {} matches the policy criteria",
@@ -221,13 +267,13 @@ fn evaluate_with(
 }
 
 fn scope_matches(scope: &CompiledScope, d: &Deployment, ctx: &EvalContext<'_>) -> bool {
-    let label_ok = |want: &Option<(String, regex::Regex)>,
-                    labels: Option<&BTreeMap<String, String>>| match want {
-        None => true,
-        Some((k, v)) => labels
-            .and_then(|l| l.get(k))
-            .is_some_and(|actual| v.is_match(actual)),
-    };
+    let label_ok =
+        |want: &Option<(String, Pattern)>, labels: Option<&BTreeMap<String, String>>| match want {
+            None => true,
+            Some((k, v)) => labels
+                .and_then(|l| l.get(k))
+                .is_some_and(|actual| v.is_match(actual)),
+        };
     scope
         .cluster
         .as_deref()
@@ -246,9 +292,11 @@ fn evaluate_section(
     policy: &CompiledPolicy,
     d: &Deployment,
     event: Option<RuntimeEvent<'_>>,
+    quiet: bool,
 ) -> Tri {
     let mut result = Tri::Match(Vec::new());
-    for g in section.groups.iter() {
+    for group in section.groups.iter() {
+        let g = G { group, quiet };
         let r = match g.criterion.target {
             Target::Deployment => deployment_group(g, d),
             Target::Event => match event {
@@ -276,7 +324,10 @@ fn evaluate_section(
         .iter()
         .filter(|c| !(policy.skip_init_containers && c.is_init));
     let cluster = d.cluster.as_ref();
-    let containers = Tri::any(containers.map(|c| evaluate_container(section, c, cluster)));
+    let containers = Tri::any(
+        containers.map(|c| evaluate_container(section, c, cluster, quiet)),
+        quiet,
+    );
     result.and(containers)
 }
 
@@ -284,30 +335,35 @@ fn evaluate_container(
     section: &CompiledSection,
     c: &Container,
     cluster: Option<&ClusterContext>,
+    quiet: bool,
 ) -> Tri {
     let mut result = Tri::Match(Vec::new());
-    for g in section
+    for group in section
         .groups
         .iter()
         .filter(|g| g.criterion.target == Target::Container)
     {
-        result = result.and(container_group(g, c));
+        result = result.and(container_group(G { group, quiet }, c));
         if result == Tri::NoMatch {
             return Tri::NoMatch;
         }
     }
     if section.has_target(Target::Port) {
-        result = result.and(elements(section, Target::Port, &c.ports, |g, p| {
+        result = result.and(elements(section, Target::Port, &c.ports, quiet, |g, p| {
             port_group(g, c, p, cluster)
         }));
     }
     if section.has_target(Target::Volume) {
-        result = result.and(elements(section, Target::Volume, &c.mounts, |g, m| {
-            volume_group(g, c, m)
-        }));
+        result = result.and(elements(
+            section,
+            Target::Volume,
+            &c.mounts,
+            quiet,
+            |g, m| volume_group(g, c, m),
+        ));
     }
     if section.has_target(Target::Env) {
-        result = result.and(elements(section, Target::Env, &c.env, |g, e| {
+        result = result.and(elements(section, Target::Env, &c.env, quiet, |g, e| {
             env_group(g, c, e)
         }));
     }
@@ -319,27 +375,31 @@ fn elements<T>(
     section: &CompiledSection,
     target: Target,
     items: &[T],
-    eval: impl Fn(&CompiledGroup, &T) -> Tri,
+    quiet: bool,
+    eval: impl Fn(G<'_>, &T) -> Tri,
 ) -> Tri {
-    Tri::any(items.iter().map(|item| {
-        section
-            .groups
-            .iter()
-            .filter(|g| g.criterion.target == target)
-            .fold(Tri::Match(Vec::new()), |acc, g| {
-                if acc == Tri::NoMatch {
-                    acc
-                } else {
-                    acc.and(eval(g, item))
-                }
-            })
-    }))
+    Tri::any(
+        items.iter().map(|item| {
+            section
+                .groups
+                .iter()
+                .filter(|g| g.criterion.target == target)
+                .fold(Tri::Match(Vec::new()), |acc, group| {
+                    if acc == Tri::NoMatch {
+                        acc
+                    } else {
+                        acc.and(eval(G { group, quiet }, item))
+                    }
+                })
+        }),
+        quiet,
+    )
 }
 
 /// Applies a group's values (with its operator and negation) to the candidate values an element
 /// offers. `describe` turns the matched candidates into messages, and runs only on a match.
 fn match_candidates<C>(
-    g: &CompiledGroup,
+    g: G<'_>,
     candidates: &[C],
     matches: impl Fn(&Matcher, &C) -> bool,
     describe: impl Fn(&C) -> String,
@@ -348,7 +408,7 @@ fn match_candidates<C>(
     if matched != g.negate {
         // A negated group states what the object is not; the other groups of the section say
         // what it is, so it adds no message of its own.
-        let messages: Vec<String> = if g.negate {
+        let messages: Vec<String> = if g.negate || g.quiet {
             Vec::new()
         } else {
             candidates
@@ -364,22 +424,22 @@ fn match_candidates<C>(
 }
 
 /// Whether the group's values hold under its operator (before negation).
-fn holds(g: &CompiledGroup, value_holds: impl Fn(&Matcher) -> bool) -> bool {
+fn holds(g: G<'_>, value_holds: impl Fn(&Matcher) -> bool) -> bool {
     match g.operator {
         BooleanOperator::Or => g.values.iter().any(value_holds),
         BooleanOperator::And => !g.values.is_empty() && g.values.iter().all(value_holds),
     }
 }
 
-fn bool_group(g: &CompiledGroup, actual: bool, describe: impl Fn(bool) -> String) -> Tri {
+fn bool_group(g: G<'_>, actual: bool, describe: impl Fn(bool) -> String) -> Tri {
     match_candidates(g, &[actual], |m, b| m.matches_bool(*b), |b| describe(*b))
 }
 
-fn str_group(g: &CompiledGroup, actual: &str, describe: impl Fn(&str) -> String) -> Tri {
+fn str_group(g: G<'_>, actual: &str, describe: impl Fn(&str) -> String) -> Tri {
     match_candidates(g, &[actual], |m, s| m.matches_str(s), |s| describe(s))
 }
 
-fn number_group(g: &CompiledGroup, actual: f64, describe: impl Fn(f64) -> String) -> Tri {
+fn number_group(g: G<'_>, actual: f64, describe: impl Fn(f64) -> String) -> Tri {
     match_candidates(g, &[actual], |m, n| m.matches_number(*n), |n| describe(*n))
 }
 
@@ -400,7 +460,7 @@ fn rbac_words(level: &str) -> &'static str {
     }
 }
 
-fn unknown(g: &CompiledGroup) -> Tri {
+fn unknown(g: G<'_>) -> Tri {
     Tri::Unknown(vec![g.criterion.needs])
 }
 
@@ -415,7 +475,7 @@ fn key_value_matches(m: &Matcher, (k, v): &(&String, &String)) -> bool {
 
 /// A Kubernetes event criterion; criteria about other event kinds (processes, flows, audit
 /// logs) never match a Kubernetes event.
-fn kube_event_group(g: &CompiledGroup, d: &Deployment, e: &KubeEvent) -> Tri {
+fn kube_event_group(g: G<'_>, d: &Deployment, e: &KubeEvent) -> Tri {
     let action = e.describe();
     let pod = &e.object_name;
     let user = &e.user;
@@ -449,7 +509,7 @@ fn kube_event_group(g: &CompiledGroup, d: &Deployment, e: &KubeEvent) -> Tri {
     }
 }
 
-fn deployment_group(g: &CompiledGroup, d: &Deployment) -> Tri {
+fn deployment_group(g: G<'_>, d: &Deployment) -> Tri {
     let kind = d.kind.as_str();
     match g.criterion.field {
         Field::Namespace => str_group(g, &d.namespace, |n| format!("{kind} is in namespace '{n}'")),
@@ -524,7 +584,11 @@ fn deployment_group(g: &CompiledGroup, d: &Deployment) -> Tri {
                 BooleanOperator::And => missing.len() == g.values.len(),
             };
             if violated {
-                Tri::Match(missing.iter().map(|raw| format!("Required {what} not found (found {what}s: {}); expected one matching '{raw}'", describe_map(map))).collect())
+                Tri::Match(if g.quiet {
+                    Vec::new()
+                } else {
+                    missing.iter().map(|raw| format!("Required {what} not found (found {what}s: {}); expected one matching '{raw}'", describe_map(map))).collect()
+                })
             } else {
                 Tri::NoMatch
             }
@@ -594,7 +658,7 @@ fn deployment_group(g: &CompiledGroup, d: &Deployment) -> Tri {
                 _ => false,
             });
             if matched != g.negate {
-                Tri::Match(if g.negate {
+                Tri::Match(if g.negate || g.quiet {
                     Vec::new()
                 } else {
                     vec![format!(
@@ -648,7 +712,7 @@ fn who(c: &Container) -> Who<'_> {
     }
 }
 
-fn container_group(g: &CompiledGroup, c: &Container) -> Tri {
+fn container_group(g: G<'_>, c: &Container) -> Tri {
     let who = who(c);
     let sc = &c.security_context;
     match g.criterion.field {
@@ -703,15 +767,17 @@ fn container_group(g: &CompiledGroup, c: &Container) -> Tri {
                 BooleanOperator::And => not_dropped.len() == g.values.len(),
             };
             if violated {
-                let have = if sc.drop_capabilities.is_empty() {
-                    "drops none".to_string()
-                } else {
-                    format!("drops {}", sc.drop_capabilities.join(", "))
-                };
-                Tri::Match(vec![format!(
-                    "{who} does not drop expected capabilities ({}; it {have})",
-                    not_dropped.join(", ")
-                )])
+                g.says(|| {
+                    let have = if sc.drop_capabilities.is_empty() {
+                        "drops none".to_string()
+                    } else {
+                        format!("drops {}", sc.drop_capabilities.join(", "))
+                    };
+                    format!(
+                        "{who} does not drop expected capabilities ({}; it {have})",
+                        not_dropped.join(", ")
+                    )
+                })
             } else {
                 Tri::NoMatch
             }
@@ -821,7 +887,7 @@ fn resource_message(who: Who<'_>, what: &str, n: f64, unit: &str) -> String {
     }
 }
 
-fn port_group(g: &CompiledGroup, c: &Container, p: &Port, cluster: Option<&ClusterContext>) -> Tri {
+fn port_group(g: G<'_>, c: &Container, p: &Port, cluster: Option<&ClusterContext>) -> Tri {
     let who = who(c);
     let port = format_args!("{}/{}", p.container_port, p.protocol);
     // How this port is exposed, when the cluster is known.
@@ -871,9 +937,7 @@ fn port_group(g: &CompiledGroup, c: &Container, p: &Port, cluster: Option<&Clust
             // A hostPort is known from the manifest; Services that expose the port are not.
             None => match p.host_port {
                 Some(h) if !g.negate && holds(g, |m| m.matches_number(h as f64)) => {
-                    Tri::Match(vec![format!(
-                        "{who} exposes port {port} on node port {h} (hostPort)"
-                    )])
+                    g.says(|| format!("{who} exposes port {port} on node port {h} (hostPort)"))
                 }
                 _ => unknown(g),
             },
@@ -910,9 +974,9 @@ fn port_group(g: &CompiledGroup, c: &Container, p: &Port, cluster: Option<&Clust
                     |m| matches!((m, &host), (Matcher::Enum(a), Matcher::Enum(b)) if a == b),
                 );
                 match p.host_port {
-                    Some(h) if !g.negate && wants_host => Tri::Match(vec![format!(
-                        "{who} exposes port {port} with exposure HOST (hostPort {h})"
-                    )]),
+                    Some(h) if !g.negate && wants_host => g.says(|| {
+                        format!("{who} exposes port {port} with exposure HOST (hostPort {h})")
+                    }),
                     _ => unknown(g),
                 }
             }
@@ -921,7 +985,7 @@ fn port_group(g: &CompiledGroup, c: &Container, p: &Port, cluster: Option<&Clust
     }
 }
 
-fn volume_group(g: &CompiledGroup, c: &Container, m: &Mount) -> Tri {
+fn volume_group(g: G<'_>, c: &Container, m: &Mount) -> Tri {
     let who = who(c);
     let describe = || {
         let source = if m.source.is_empty() {
@@ -956,7 +1020,7 @@ fn volume_group(g: &CompiledGroup, c: &Container, m: &Mount) -> Tri {
     }
 }
 
-fn env_group(g: &CompiledGroup, c: &Container, e: &EnvVar) -> Tri {
+fn env_group(g: G<'_>, c: &Container, e: &EnvVar) -> Tri {
     let who = Who {
         container: c,
         capitalized: false,

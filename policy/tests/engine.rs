@@ -1183,3 +1183,40 @@ fn kubernetes_event_criteria() {
         Want::Pass,
     );
 }
+
+#[test]
+fn policies_that_need_image_data_everywhere_cannot_be_violated_by_a_manifest() {
+    // Workloads that violate as much as a manifest can.
+    let worst = [
+        "hostPID: true\nhostNetwork: true\nhostIPC: true\ncontainers: [{name: a, image: 'docker.io/library/ubuntu:latest', securityContext: {privileged: true, capabilities: {add: [SYS_ADMIN, NET_RAW]}}, ports: [{containerPort: 22, hostPort: 22}], env: [{name: AWS_SECRET_ACCESS_KEY, value: x}], volumeMounts: [{name: root, mountPath: /host}]}]\nvolumes: [{name: root, hostPath: {path: /}}]",
+        "containers: [{name: a, image: 'quay.io/x/y'}]\ninitContainers: [{name: b, image: 'x:1', securityContext: {runAsUser: 0}}]",
+        SAFE,
+    ];
+    let mut skipped = 0;
+    for p in default_policies()
+        .into_iter()
+        .filter(|p| p.has_stage(rampart_policy::LifecycleStage::Deploy))
+    {
+        let compiled = compile(&p).expect("valid");
+        if rampart_policy::can_violate_without_image_data(&compiled) {
+            continue;
+        }
+        skipped += 1;
+        assert!(
+            compiled
+                .needs
+                .contains(&rampart_policy::criteria::Needs::ImageData),
+            "{}",
+            p.name
+        );
+        for spec in worst {
+            let got = outcome(&p, &workload("", spec));
+            assert!(
+                !matches!(got, Outcome::Violated(_)),
+                "'{}' violated without image data: {got:?}",
+                p.name
+            );
+        }
+    }
+    assert!(skipped > 0, "the default set has image-only policies");
+}
