@@ -32,6 +32,10 @@ use crate::review;
 const MAX_CONNECTIONS: usize = 4096;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most bytes of request head (line and headers) a connection buffers; the API server sends a
+/// few hundred. With the connection cap, this bounds what a flood of slow or endless headers
+/// can hold: 4,096 × 64 KiB at worst.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// What every request reads.
 #[derive(Debug)]
@@ -353,9 +357,11 @@ async fn serve_connection<H, F>(
     builder
         .http1()
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT);
+        .header_read_timeout(HEADER_TIMEOUT)
+        .max_buf_size(MAX_HEAD_BYTES);
     builder
         .http2()
+        .max_header_list_size(MAX_HEAD_BYTES as u32)
         .timer(hyper_util::rt::TokioTimer::new())
         .max_concurrent_streams(256)
         .keep_alive_interval(Some(Duration::from_secs(30)))

@@ -713,6 +713,94 @@ async fn bad_input_gets_a_clear_answer_and_nothing_breaks() {
     assert_eq!(answer["allowed"], true);
 }
 
+/// Resident memory of this process, from procfs.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .expect("status")
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmRSS")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_slow_and_endless_headers_holds_bounded_memory() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = serving_cert(dir.path());
+    cache_enforcing_privileged(dir.path());
+    let controller = offline(dir.path(), FailureMode::Closed).await;
+    let client = Client::new(&ca, &controller);
+    let good = || {
+        review(
+            "u-flood",
+            "CREATE",
+            &deployment("web", true, json!({})),
+            json!({}),
+        )
+    };
+    // Warm up (TLS, allocator), then measure from here.
+    assert_eq!(client.review("/validate", good()).await["allowed"], false);
+    let before = rss_kib();
+
+    // An endless header: the connection is refused once the head passes the limit, instead of
+    // the buffer growing with what the client sends.
+    const CONNECTIONS: usize = 200;
+    let pad = vec![b'a'; 16 * 1024];
+    let mut endless = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let mut tls = tls_connect(&ca, &controller).await;
+        tls.write_all(b"POST /validate HTTP/1.1\r\nHost: localhost\r\nX-Pad: ")
+            .await
+            .expect("write");
+        endless.push(tls);
+    }
+    let mut refused = 0;
+    for tls in &mut endless {
+        let mut sent = 0;
+        while sent < 2 * rampart_admission::server::MAX_HEAD_BYTES {
+            if tls.write_all(&pad).await.is_err() {
+                break;
+            }
+            sent += pad.len();
+        }
+        let mut answer = vec![0u8; 256];
+        // Answered at the limit, not after the header timeout closes the connection.
+        let n = tls.read(&mut answer).await.unwrap_or(0);
+        let text = String::from_utf8_lossy(&answer[..n]);
+        assert!(text.starts_with("HTTP/1.1 431"), "{text:?}");
+        refused += 1;
+    }
+    assert_eq!(refused, CONNECTIONS);
+
+    // Slow heads: each sends part of a header and waits. They are held (until the header
+    // timeout), each with a bounded buffer, and the controller keeps deciding meanwhile.
+    let mut slow = Vec::new();
+    for i in 0..CONNECTIONS {
+        let mut tls = tls_connect(&ca, &controller).await;
+        tls.write_all(
+            format!("POST /validate HTTP/1.1\r\nHost: localhost\r\nX-Slow-{i}: ").as_bytes(),
+        )
+        .await
+        .expect("write");
+        tls.write_all(&pad[..8 * 1024]).await.expect("write");
+        slow.push(tls);
+    }
+    assert_eq!(client.review("/validate", good()).await["allowed"], false);
+    let grown = rss_kib().saturating_sub(before);
+    // Both ends of every connection live in this process (TLS state and buffers on each
+    // side); what must not happen is growth with the bytes the clients sent (200 × 128 KiB
+    // endless, 200 × 8 KiB slow) beyond the per-connection bound.
+    let bound_kib = (CONNECTIONS * 2 * 256) as u64;
+    assert!(
+        grown < bound_kib,
+        "resident memory grew {grown} KiB for {} connections (bound {bound_kib} KiB)",
+        2 * CONNECTIONS
+    );
+    drop(slow);
+}
+
 /// Whether an HTTPS client trusting only `ca` completes a request to the controller (blocking).
 fn handshakes(ca: &str, addr: std::net::SocketAddr) -> bool {
     let agent = rampart_test_support::https_agent(ca).expect("agent");
