@@ -441,25 +441,33 @@ fn new_replicas(scale: &str) -> Result<i64, String> {
 }
 
 fn policy_block(out: &mut String, p: &CompiledPolicy, violations: &[String]) {
-    use std::fmt::Write as _;
+    // Plain appends: a denial names several policies with their texts, and the formatting
+    // machinery costs more than the copying.
     let policy = &p.policy;
-    let _ = writeln!(
-        out,
-        "\nPolicy: {} (severity {})",
-        policy.name,
-        policy.severity.short()
-    );
-    let field = |out: &mut String, name: &str, text: &str| {
-        if !text.trim().is_empty() {
-            let _ = writeln!(out, "- {name}: {}", text.trim());
+    out.push_str("\nPolicy: ");
+    out.push_str(&policy.name);
+    out.push_str(" (severity ");
+    out.push_str(policy.severity.short());
+    out.push_str(")\n");
+    for (name, text) in [
+        ("Description", &policy.description),
+        ("Rationale", &policy.rationale),
+        ("Remediation", &policy.remediation),
+    ] {
+        let text = text.trim();
+        if !text.is_empty() {
+            out.push_str("- ");
+            out.push_str(name);
+            out.push_str(": ");
+            out.push_str(text);
+            out.push('\n');
         }
-    };
-    field(out, "Description", &policy.description);
-    field(out, "Rationale", &policy.rationale);
-    field(out, "Remediation", &policy.remediation);
-    let _ = writeln!(out, "- Violations:");
+    }
+    out.push_str("- Violations:\n");
     for v in violations {
-        let _ = writeln!(out, "    - {v}");
+        out.push_str("    - ");
+        out.push_str(v);
+        out.push('\n');
     }
 }
 
@@ -469,8 +477,11 @@ fn deny_message(
     violated: &[(&CompiledPolicy, Vec<String>)],
     break_glass: bool,
 ) -> String {
-    let mut out = format!(
-        "Rampart denied the {} of {} {}/{}: it violates {} enforced {}.\n",
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(4096);
+    let _ = writeln!(
+        out,
+        "Rampart denied the {} of {} {}/{}: it violates {} enforced {}.",
         operation.to_lowercase(),
         d.kind.as_str(),
         d.namespace,

@@ -315,8 +315,12 @@ pub enum ReviewError {
 
 /// Decodes and checks a review; the returned request has a uid.
 pub fn decode(body: &[u8]) -> Result<(Cow<'_, str>, Request<'_>), ReviewError> {
+    // UTF-8 checked once for the whole body (std's check runs over ASCII a word at a time),
+    // instead of string by string while parsing.
+    let text = std::str::from_utf8(body)
+        .map_err(|e| ReviewError::Malformed(format!("the body is not UTF-8: {e}")))?;
     let read = |eager| {
-        let mut de = serde_json::Deserializer::from_slice(body);
+        let mut de = serde_json::Deserializer::from_str(text);
         let review = ReviewSeed { eager }.deserialize(&mut de)?;
         de.end().map(|()| review)
     };

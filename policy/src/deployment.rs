@@ -492,17 +492,14 @@ fn convert_container(
             }
         })
         .collect();
-    let quantity = |map: &BTreeMap<String, wire::Quantity>, key: &str| {
-        map.get(key)
-            .and_then(|q| parse_quantity(&q.0))
-            .unwrap_or(0.0)
-    };
+    let quantity =
+        |q: &Option<wire::Quantity>| q.as_ref().and_then(|q| parse_quantity(&q.0)).unwrap_or(0.0);
     let res = c.resources.unwrap_or_default();
     let resources = Resources {
-        cpu_request: quantity(&res.requests, "cpu"),
-        cpu_limit: quantity(&res.limits, "cpu"),
-        memory_request: bytes_to_mb(quantity(&res.requests, "memory")),
-        memory_limit: bytes_to_mb(quantity(&res.limits, "memory")),
+        cpu_request: quantity(&res.requests.cpu),
+        cpu_limit: quantity(&res.limits.cpu),
+        memory_request: bytes_to_mb(quantity(&res.requests.memory)),
+        memory_limit: bytes_to_mb(quantity(&res.limits.memory)),
     };
     let mounts = c
         .volume_mounts

@@ -253,9 +253,17 @@ pub struct ResourceFieldRef {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct ResourceRequirements {
     #[serde(default, deserialize_with = "nullable")]
-    pub requests: BTreeMap<String, Quantity>,
+    pub requests: CpuMemory,
     #[serde(default, deserialize_with = "nullable")]
-    pub limits: BTreeMap<String, Quantity>,
+    pub limits: CpuMemory,
+}
+
+/// The resources policies look at; others (`ephemeral-storage`, extended resources) are
+/// skipped.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct CpuMemory {
+    pub cpu: Option<Quantity>,
+    pub memory: Option<Quantity>,
 }
 
 /// A resource quantity as written (`250m`, `1Gi`, or a bare number, which YAML and kubectl
@@ -569,7 +577,8 @@ mod tests {
         assert!(w.selector.matches(&w.template.metadata.labels));
         let c = &w.template.spec.containers[0];
         let limits = &c.resources.as_ref().expect("resources").limits;
-        assert_eq!(limits["cpu"], Quantity("2".into()));
+        assert_eq!(limits.cpu, Some(Quantity("2".into())));
+        assert_eq!(limits.memory, Some(Quantity("1Gi".into())));
         assert!(c.liveness_probe.is_some() && c.readiness_probe.is_none());
         assert_eq!(w.template.spec.host_pid, Some(true));
         assert!(w.template.spec.volumes[0].downward_api.is_some());
