@@ -25,9 +25,10 @@ fn decide(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     group.bench_function(
         format!(
-            "decode_and_decide_{}_bytes_{}_policies",
+            "decode_and_decide_{}_bytes_{}_policies_evaluated_of_{}_enforced",
             body.len(),
-            policies.deploy.len()
+            policies.deploy.len(),
+            policies.deploy.len() + policies.awaiting_image_data.len()
         ),
         |b| {
             b.iter(|| {
