@@ -14,7 +14,6 @@
 //! the message (denied) or a warning (allowed).
 
 use rampart_policy::compile::CompiledPolicy;
-use rampart_policy::manifest::decode_workload;
 use rampart_policy::{
     Deployment, EvalContext, KubeEvent, Outcome as Eval, RuntimeEvent, Workload, WorkloadKind,
     evaluate, evaluate_event,
@@ -23,7 +22,7 @@ use rampart_proto::v1::{AdmissionAlert, LifecycleStage as WireStage};
 
 use crate::policies::PolicySet;
 use crate::resources::Resources;
-use crate::review::{Answer, Request, workload_kind_of};
+use crate::review::{Answer, Request, decode_object as decode, workload_kind_of};
 
 /// The annotation that lets a workload through in an emergency (ACS's is honoured too).
 pub const BREAK_GLASS: [&str; 2] = [
@@ -243,11 +242,6 @@ fn scaled_kind(resource: &str) -> Option<WorkloadKind> {
         "deploymentconfigs" => WorkloadKind::DeploymentConfig,
         _ => return None,
     })
-}
-
-fn decode(kind: WorkloadKind, json: &str) -> Result<Workload, String> {
-    let mut de = serde_json::Deserializer::from_str(json);
-    decode_workload(kind, &mut de).map_err(|e| format!("the object does not decode: {e}"))
 }
 
 /// Whether the object names a controlling owner (it is then decided at that owner).

@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use rampart_policy::manifest::{decode_workload, workload_kind};
+use rampart_policy::manifest::{decode_workload, workload_kind_in_group};
 use rampart_policy::{Workload, WorkloadKind};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
@@ -47,11 +47,7 @@ impl<'a> Object<'a> {
         match self {
             Object::Workload(w) if w.kind == kind => Ok(*w),
             Object::Workload(_) => Err("the object is not of the request's kind".to_string()),
-            Object::Raw(raw) => {
-                let mut de = serde_json::Deserializer::from_str(raw.get());
-                decode_workload(kind, &mut de)
-                    .map_err(|e| format!("the object does not decode: {e}"))
-            }
+            Object::Raw(raw) => decode_object(kind, raw.get()),
         }
     }
 
@@ -64,13 +60,15 @@ impl<'a> Object<'a> {
     }
 }
 
+/// Decodes raw object JSON as a workload of `kind`, saying why it does not decode.
+pub fn decode_object(kind: WorkloadKind, json: &str) -> Result<Workload, String> {
+    let mut de = serde_json::Deserializer::from_str(json);
+    decode_workload(kind, &mut de).map_err(|e| format!("the object does not decode: {e}"))
+}
+
 /// The workload kind a request's `kind` names, if Rampart normalizes it.
 pub fn workload_kind_of(kind: &GroupVersionKind<'_>) -> Option<WorkloadKind> {
-    if kind.group.is_empty() {
-        workload_kind(&kind.version, &kind.kind)
-    } else {
-        workload_kind(&format!("{}/{}", kind.group, kind.version), &kind.kind)
-    }
+    workload_kind_in_group(&kind.group, &kind.kind)
 }
 
 /// A string that borrows from the input unless JSON escapes forced a copy.
@@ -342,60 +340,6 @@ pub fn decode(body: &[u8]) -> Result<(Cow<'_, str>, Request<'_>), ReviewError> {
     Ok((review.api_version, request))
 }
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
-
-/// Whether some byte of `v` is zero (exact; the bit positions may be off, so callers look at
-/// the bytes of a flagged word one by one).
-fn has_zero_byte(v: u64) -> bool {
-    v.wrapping_sub(ONES) & !v & HIGHS != 0
-}
-
-/// The first index at or after `from` whose byte `hit` flags, eight bytes at a time where the
-/// word test `word_hit` says none of them can be one.
-fn find(
-    bytes: &[u8],
-    from: usize,
-    word_hit: fn(u64) -> bool,
-    hit: fn(u8) -> bool,
-) -> Option<usize> {
-    let rest = bytes.get(from..)?;
-    let mut chunks = rest.chunks_exact(8);
-    let mut base = from;
-    for chunk in chunks.by_ref() {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        if word_hit(u64::from_le_bytes(word))
-            && let Some(i) = chunk.iter().position(|&b| hit(b))
-        {
-            return Some(base + i);
-        }
-        base += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| hit(b))
-        .map(|i| base + i)
-}
-
-fn quote_or_backslash_word(v: u64) -> bool {
-    has_zero_byte(v ^ (ONES * u64::from(b'"'))) || has_zero_byte(v ^ (ONES * u64::from(b'\\')))
-}
-
-fn quote_or_backslash(b: u8) -> bool {
-    b == b'"' || b == b'\\'
-}
-
-/// Bytes a JSON string must escape: quote, backslash, controls.
-fn needs_escape_word(v: u64) -> bool {
-    quote_or_backslash_word(v) || v.wrapping_sub(ONES * 0x20) & !v & HIGHS != 0
-}
-
-fn needs_escape(b: u8) -> bool {
-    b < 0x20 || quote_or_backslash(b)
-}
-
 /// The answer to one review.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Answer {
@@ -438,13 +382,42 @@ pub fn encode(api_version: &str, uid: &str, answer: &Answer) -> Vec<u8> {
     out
 }
 
-/// A JSON string literal: runs of bytes that need no escape are found eight at a time and
-/// copied whole.
+/// The first byte at or after `from` that a JSON string must escape (quote, backslash, a
+/// control): eight bytes at a time, then byte by byte inside a word that holds one.
+fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // Exact for "some byte is below n" (n ≤ 0x80), though not for which one.
+    let below = |v: u64, n: u8| v.wrapping_sub(ONES * u64::from(n)) & !v & HIGHS != 0;
+    let escape = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
+    let rest = bytes.get(from..)?;
+    let mut chunks = rest.chunks_exact(8);
+    let mut base = from;
+    for chunk in chunks.by_ref() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let v = u64::from_le_bytes(word);
+        let flagged = below(v, 0x20)
+            || below(v ^ (ONES * u64::from(b'"')), 1)
+            || below(v ^ (ONES * u64::from(b'\\')), 1);
+        if flagged && let Some(i) = chunk.iter().position(|&b| escape(b)) {
+            return Some(base + i);
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| escape(b))
+        .map(|i| base + i)
+}
+
+/// A JSON string literal: runs of bytes that need no escape are copied whole.
 fn json_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut run = 0;
-    while let Some(i) = find(bytes, run, needs_escape_word, needs_escape) {
+    while let Some(i) = next_escape(bytes, run) {
         let b = bytes[i];
         out.extend_from_slice(&bytes[run..i]);
         match b {

@@ -546,6 +546,30 @@ async fn without_a_policy_set_the_failure_mode_decides_and_a_restart_uses_the_ca
     );
 }
 
+/// A fail-closed controller without a Sensor, deciding from a cached set that enforces
+/// "Privileged Container".
+struct Offline {
+    _dir: tempfile::TempDir,
+    ca: String,
+    controller: AdmissionController,
+    client: Client,
+}
+
+async fn offline_enforcing_privileged() -> Offline {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = serving_cert(dir.path());
+    cache_enforcing_privileged(dir.path());
+    let controller = offline(dir.path(), FailureMode::Closed).await;
+    let client = Client::new(&ca, &controller);
+    Offline {
+        _dir: dir,
+        ca,
+        controller,
+        client,
+    }
+}
+
 /// Opens a TLS connection to the controller.
 async fn tls_connect(
     ca: &str,
@@ -564,12 +588,12 @@ async fn tls_connect(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_a_clear_answer_and_nothing_breaks() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ca = serving_cert(dir.path());
-    cache_enforcing_privileged(dir.path());
-    let controller = offline(dir.path(), FailureMode::Closed).await;
-    let client = Client::new(&ca, &controller);
+    let Offline {
+        _dir,
+        ca,
+        controller,
+        client,
+    } = offline_enforcing_privileged().await;
 
     let cases: Vec<(Vec<u8>, u16, &str)> = vec![
         (
@@ -726,12 +750,12 @@ fn rss_kib() -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_slow_and_endless_headers_holds_bounded_memory() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ca = serving_cert(dir.path());
-    cache_enforcing_privileged(dir.path());
-    let controller = offline(dir.path(), FailureMode::Closed).await;
-    let client = Client::new(&ca, &controller);
+    let Offline {
+        _dir,
+        ca,
+        controller,
+        client,
+    } = offline_enforcing_privileged().await;
     let good = || {
         review(
             "u-flood",

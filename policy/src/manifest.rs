@@ -327,7 +327,12 @@ fn classify(value: Value, document: usize, line: usize) -> Result<ManifestObject
 
 /// The workload kind an object's `apiVersion` and `kind` name, if Rampart normalizes it.
 pub fn workload_kind(api_version: &str, kind: &str) -> Option<WorkloadKind> {
-    let group = group_of(api_version);
+    workload_kind_in_group(group_of(api_version), kind)
+}
+
+/// The same from the API group alone (`apps`, or empty for the core group), as an
+/// AdmissionReview's request names it.
+pub fn workload_kind_in_group(group: &str, kind: &str) -> Option<WorkloadKind> {
     let apps_group = matches!(group, "apps" | "extensions");
     Some(match (group, kind) {
         (g, "Deployment") if apps_group || g.is_empty() => WorkloadKind::Deployment,

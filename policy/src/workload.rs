@@ -406,20 +406,12 @@ struct Object<S> {
     spec: Option<S>,
 }
 
-/// Deployment, StatefulSet, DaemonSet, ReplicaSet.
+/// Deployment, StatefulSet, DaemonSet and ReplicaSet select with a `LabelSelector`;
+/// ReplicationController and DeploymentConfig with a plain map.
 #[derive(Deserialize)]
-struct ControllerSpec {
+struct ControllerSpec<Sel> {
     replicas: Option<i32>,
-    selector: Option<LabelSelector>,
-    #[serde(default, deserialize_with = "nullable")]
-    template: PodTemplate,
-}
-
-/// ReplicationController and DeploymentConfig select with a plain map.
-#[derive(Deserialize)]
-struct MapSelectorSpec {
-    replicas: Option<i32>,
-    selector: Option<BTreeMap<String, String>>,
+    selector: Option<Sel>,
     #[serde(default, deserialize_with = "nullable")]
     template: PodTemplate,
 }
@@ -446,11 +438,15 @@ struct JobTemplate {
 }
 
 impl Workload {
-    fn controller(kind: WorkloadKind, o: Object<ControllerSpec>) -> Workload {
+    fn controller<Sel>(
+        kind: WorkloadKind,
+        o: Object<ControllerSpec<Sel>>,
+        selector: fn(Sel) -> Selector,
+    ) -> Workload {
         let (replicas, selector, template) = match o.spec {
             Some(s) => (
                 s.replicas,
-                s.selector.map_or(Selector::None, Selector::Label),
+                s.selector.map_or(Selector::None, selector),
                 s.template,
             ),
             None => (None, Selector::None, PodTemplate::default()),
@@ -459,24 +455,6 @@ impl Workload {
             kind,
             metadata: o.metadata,
             replicas: (kind != WorkloadKind::DaemonSet).then(|| i64::from(replicas.unwrap_or(1))),
-            selector,
-            template,
-        }
-    }
-
-    fn map_selected(kind: WorkloadKind, o: Object<MapSelectorSpec>) -> Workload {
-        let (replicas, selector, template) = match o.spec {
-            Some(s) => (
-                s.replicas,
-                s.selector.map_or(Selector::None, Selector::Map),
-                s.template,
-            ),
-            None => (None, Selector::None, PodTemplate::default()),
-        };
-        Workload {
-            kind,
-            metadata: o.metadata,
-            replicas: Some(i64::from(replicas.unwrap_or(1))),
             selector,
             template,
         }
@@ -515,10 +493,10 @@ pub fn decode_workload<'de, D: Deserializer<'de>>(
     use WorkloadKind::*;
     Ok(match kind {
         Deployment | StatefulSet | DaemonSet | ReplicaSet => {
-            Workload::controller(kind, Object::deserialize(d)?)
+            Workload::controller(kind, Object::deserialize(d)?, Selector::Label)
         }
         ReplicationController | DeploymentConfig => {
-            Workload::map_selected(kind, Object::deserialize(d)?)
+            Workload::controller(kind, Object::deserialize(d)?, Selector::Map)
         }
         Job => {
             let o: Object<JobSpec> = Object::deserialize(d)?;
