@@ -32,6 +32,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Connections the fixed-rate client keeps open (the API server keeps a pool of them too).
 const CONNECTIONS: usize = 16;
 const RATES: [u64; 3] = [500, 1_000, 2_000];
+/// Thread names, to tell the server's CPU time from the client's.
+const SERVER_THREADS: &str = "bench-server";
+const CLIENT_THREADS: &str = "bench-client";
 
 struct Servers {
     real: SocketAddr,
@@ -222,6 +225,26 @@ async fn saturate(
     (done as f64 / start.elapsed().as_secs_f64(), failed)
 }
 
+/// CPU time the threads named `name` have used so far, from procfs (clock ticks of 10 ms; runs
+/// last seconds, so the error is a few per cent). `None` where procfs is not there.
+fn cpu_time(name: &str) -> Option<Duration> {
+    let mut ticks = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let dir = task.ok()?.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+        if comm.trim_end() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+        // Fields after the parenthesised name: state is the 3rd field, utime and stime the 14th
+        // and 15th.
+        let rest = stat.rsplit_once(')')?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        ticks += fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_millis(ticks * 10))
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -266,11 +289,13 @@ fn main() {
     let length = Duration::from_secs(if quick { 2 } else { 8 });
     let server_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name(SERVER_THREADS)
         .enable_all()
         .build()
         .expect("runtime");
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name(CLIENT_THREADS)
         .enable_all()
         .build()
         .expect("runtime");
@@ -316,17 +341,29 @@ fn main() {
         for h in histograms {
             println!("{h}");
         }
-        println!("\n| handler | connections | requests/s (as fast as answered) | failed |");
-        println!("|---|---|---|---|");
+        println!(
+            "\n| handler | connections | requests/s (as fast as answered) | failed | server CPU µs/request | client CPU µs/request |"
+        );
+        println!("|---|---|---|---|---|---|");
         let mut best = [0.0f64; 2];
         for connections in [8, 32] {
             for (i, (name, addr)) in [("rampart", servers.real), ("no-op", servers.noop)]
                 .into_iter()
                 .enumerate()
             {
+                let before = (cpu_time(SERVER_THREADS), cpu_time(CLIENT_THREADS));
                 let (rps, failed) = saturate(addr, &tls, &body, connections, length).await;
+                let per_request = |before: Option<Duration>, name| {
+                    let used = cpu_time(name)?.checked_sub(before?)?;
+                    Some(format!(
+                        "{:.1}",
+                        used.as_secs_f64() * 1e6 / (rps * length.as_secs_f64())
+                    ))
+                };
+                let server = per_request(before.0, SERVER_THREADS).unwrap_or_default();
+                let client = per_request(before.1, CLIENT_THREADS).unwrap_or_default();
                 best[i] = best[i].max(rps);
-                println!("| {name} | {connections} | {rps:.0} | {failed} |");
+                println!("| {name} | {connections} | {rps:.0} | {failed} | {server} | {client} |");
             }
         }
         println!(

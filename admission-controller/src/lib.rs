@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod policies;
 pub mod resources;
 pub mod review;
+pub mod scan;
 pub mod sensor_link;
 pub mod server;
 pub mod tls;

@@ -1,16 +1,17 @@
 //! `AdmissionReview` (`admission.k8s.io/v1` and `v1beta1`, which share their shape), decoded
-//! straight from the request bytes in one pass: strings are borrowed where JSON lets them be, a
-//! workload `object` is decoded into the engine's model as it is read, and everything else
-//! (`oldObject`, `options`, `managedFields`, `status`...) is skipped unread. Decoding a whole
-//! review into k8s-openapi types costs several times what the decision does.
+//! straight from the request bytes: the envelope is walked by [`crate::scan`], each field a
+//! decision reads is decoded from its own span (strings borrowed where JSON lets them be, a
+//! workload `object` straight into the engine's model), and everything else (`oldObject`,
+//! `options`, `requestKind`...) is passed over by its brackets without being tokenized. Decoding
+//! a whole review into k8s-openapi types costs several times what the decision does.
 
 use std::borrow::Cow;
 
 use rampart_policy::manifest::{decode_workload, workload_kind_in_group};
 use rampart_policy::{Workload, WorkloadKind};
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
-use serde::{Deserialize, Deserializer};
-use serde_json::value::RawValue;
+use serde::Deserialize;
+
+use crate::scan::{ScanError, Scanner, next_special};
 
 pub const V1: &str = "admission.k8s.io/v1";
 pub const V1BETA1: &str = "admission.k8s.io/v1beta1";
@@ -31,14 +32,14 @@ pub struct Request<'a> {
     pub dry_run: Option<bool>,
 }
 
-/// The request's `object`. The API server writes `kind` and `subResource` before it, so a
-/// workload is decoded while the review is read, in the same pass; anything else (a `Scale`, an
-/// object before its kind, one that does not decode as its kind) is kept as raw JSON for the
-/// decision to read or to report.
+/// The request's `object`: a workload of the request's kind is decoded into the engine's model
+/// with the review; anything else (a `Scale`, an object of a kind Rampart does not normalize,
+/// one that does not decode as its kind) is kept as its JSON text for the decision to read or
+/// to report.
 #[derive(Debug)]
 pub enum Object<'a> {
     Workload(Box<Workload>),
-    Raw(&'a RawValue),
+    Raw(&'a str),
 }
 
 impl<'a> Object<'a> {
@@ -47,14 +48,14 @@ impl<'a> Object<'a> {
         match self {
             Object::Workload(w) if w.kind == kind => Ok(*w),
             Object::Workload(_) => Err("the object is not of the request's kind".to_string()),
-            Object::Raw(raw) => decode_object(kind, raw.get()),
+            Object::Raw(raw) => decode_object(kind, raw),
         }
     }
 
     /// Raw JSON, when the object was kept as such.
     pub fn raw(&self) -> Option<&'a str> {
         match self {
-            Object::Raw(raw) => Some(raw.get()),
+            Object::Raw(raw) => Some(raw),
             Object::Workload(_) => None,
         }
     }
@@ -63,7 +64,9 @@ impl<'a> Object<'a> {
 /// Decodes raw object JSON as a workload of `kind`, saying why it does not decode.
 pub fn decode_object(kind: WorkloadKind, json: &str) -> Result<Workload, String> {
     let mut de = serde_json::Deserializer::from_str(json);
-    decode_workload(kind, &mut de).map_err(|e| format!("the object does not decode: {e}"))
+    decode_workload(kind, &mut de)
+        .and_then(|w| de.end().map(|()| w))
+        .map_err(|e| format!("the object does not decode: {e}"))
 }
 
 /// The workload kind a request's `kind` names, if Rampart normalizes it.
@@ -71,198 +74,127 @@ pub fn workload_kind_of(kind: &GroupVersionKind<'_>) -> Option<WorkloadKind> {
     workload_kind_in_group(&kind.group, &kind.kind)
 }
 
-/// A string that borrows from the input unless JSON escapes forced a copy.
-struct Str<'a>(Cow<'a, str>);
+/// Names the field a malformed part of the review was in.
+fn malformed(field: &str, e: impl std::fmt::Display) -> ReviewError {
+    ReviewError::Malformed(format!("{field}: {e}"))
+}
 
-impl<'de> Deserialize<'de> for Str<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Str<'de>, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Str<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a string")
+impl From<ScanError> for ReviewError {
+    fn from(e: ScanError) -> ReviewError {
+        ReviewError::Malformed(e.to_string())
+    }
+}
+
+/// A small field decoded by serde from its span, borrowing from the body.
+fn field<'a, T: Deserialize<'a>>(s: &mut Scanner<'a>, name: &str) -> Result<T, ReviewError> {
+    let span = s.value()?;
+    serde_json::from_str(span).map_err(|e| malformed(name, e))
+}
+
+/// A string field; `null` reads as empty, as Go clients write absent strings.
+fn string<'a>(s: &mut Scanner<'a>) -> Result<Cow<'a, str>, ReviewError> {
+    if s.null() {
+        return Ok(Cow::Borrowed(""));
+    }
+    Ok(s.string()?)
+}
+
+/// Every workload kind, by the index [`Eager`] takes.
+const KINDS: [WorkloadKind; 9] = [
+    WorkloadKind::Deployment,
+    WorkloadKind::StatefulSet,
+    WorkloadKind::DaemonSet,
+    WorkloadKind::ReplicaSet,
+    WorkloadKind::ReplicationController,
+    WorkloadKind::Job,
+    WorkloadKind::CronJob,
+    WorkloadKind::Pod,
+    WorkloadKind::DeploymentConfig,
+];
+
+/// A workload of kind `KINDS[K]`: serde's stream reader, which says where a value ended, takes
+/// a type rather than a seed.
+struct Eager<const K: usize>(Workload);
+
+impl<'de, const K: usize> Deserialize<'de> for Eager<K> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Eager<K>, D::Error> {
+        decode_workload(KINDS[K], d).map(Eager)
+    }
+}
+
+fn eager<const K: usize>(text: &str) -> Option<(Workload, usize)> {
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Eager<K>>();
+    match stream.next() {
+        Some(Ok(Eager(w))) => Some((w, stream.byte_offset())),
+        _ => None,
+    }
+}
+
+/// A workload of `kind` decoded off the start of `text`, with the bytes it took.
+fn decode_prefix(kind: WorkloadKind, text: &str) -> Option<(Workload, usize)> {
+    match KINDS.iter().position(|k| *k == kind)? {
+        0 => eager::<0>(text),
+        1 => eager::<1>(text),
+        2 => eager::<2>(text),
+        3 => eager::<3>(text),
+        4 => eager::<4>(text),
+        5 => eager::<5>(text),
+        6 => eager::<6>(text),
+        7 => eager::<7>(text),
+        _ => eager::<8>(text),
+    }
+}
+
+/// What the request's `object` field held.
+struct ObjectField<'a> {
+    text: &'a str,
+    /// Decoded as it was read, when the kind came before it (the API server's order).
+    decoded: Option<Workload>,
+}
+
+/// The request object's fields and its `object`.
+fn read_request<'a>(
+    s: &mut Scanner<'a>,
+) -> Result<Option<(Request<'a>, ObjectField<'a>)>, ReviewError> {
+    if s.null() {
+        return Ok(None);
+    }
+    s.begin_object()?;
+    let mut r = Request::default();
+    let mut object = ObjectField {
+        text: "null",
+        decoded: None,
+    };
+    while let Some(key) = s.next_key()? {
+        match &*key {
+            "uid" => r.uid = string(s)?,
+            "kind" => r.kind = field(s, "request.kind")?,
+            "resource" => r.resource = field(s, "request.resource")?,
+            "subResource" => r.sub_resource = string(s)?,
+            "name" => r.name = string(s)?,
+            "namespace" => r.namespace = string(s)?,
+            "operation" => r.operation = string(s)?,
+            "userInfo" => r.user_info = field(s, "request.userInfo")?,
+            "object" => {
+                let kind = workload_kind_of(&r.kind).filter(|_| r.sub_resource.is_empty());
+                object = match kind.and_then(|kind| decode_prefix(kind, s.rest())) {
+                    Some((w, used)) => ObjectField {
+                        text: s.advance(used),
+                        decoded: Some(w),
+                    },
+                    None => ObjectField {
+                        text: s.value()?,
+                        decoded: None,
+                    },
+                };
             }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Str<'de>, E> {
-                Ok(Str(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Str<'de>, E> {
-                Ok(Str(Cow::Owned(v.to_string())))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(field_identifier, rename_all = "camelCase")]
-enum ReviewField {
-    ApiVersion,
-    Kind,
-    Request,
-    #[serde(other)]
-    Other,
-}
-
-#[derive(Deserialize)]
-#[serde(field_identifier, rename_all = "camelCase")]
-enum RequestField {
-    Uid,
-    Kind,
-    Resource,
-    SubResource,
-    Name,
-    Namespace,
-    Operation,
-    UserInfo,
-    Object,
-    DryRun,
-    #[serde(other)]
-    Other,
-}
-
-/// Why a fast read gave up: the slow one, keeping the object raw, decides what it is.
-const REREAD: &str = "the object is read again as raw JSON";
-
-/// Reads a review; `eager` decodes a workload object in the same pass.
-#[derive(Clone, Copy)]
-struct ReviewSeed {
-    eager: bool,
-}
-
-struct Review<'a> {
-    api_version: Cow<'a, str>,
-    kind: Cow<'a, str>,
-    request: Option<Request<'a>>,
-}
-
-impl<'de> DeserializeSeed<'de> for ReviewSeed {
-    type Value = Review<'de>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Review<'de>, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ReviewSeed {
-    type Value = Review<'de>;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an AdmissionReview object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Review<'de>, A::Error> {
-        let mut review = Review {
-            api_version: Cow::Borrowed(""),
-            kind: Cow::Borrowed(""),
-            request: None,
-        };
-        while let Some(field) = map.next_key()? {
-            match field {
-                ReviewField::ApiVersion => review.api_version = map.next_value::<Str>()?.0,
-                ReviewField::Kind => review.kind = map.next_value::<Str>()?.0,
-                ReviewField::Request => review.request = map.next_value_seed(RequestSeed(self))?,
-                ReviewField::Other => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(review)
-    }
-}
-
-struct RequestSeed(ReviewSeed);
-
-impl<'de> DeserializeSeed<'de> for RequestSeed {
-    type Value = Option<Request<'de>>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Request<'de>>, D::Error> {
-        d.deserialize_option(self)
-    }
-}
-
-impl<'de> Visitor<'de> for RequestSeed {
-    type Value = Option<Request<'de>>;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an AdmissionReview request")
-    }
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let eager = self.0.eager;
-        let mut r = Request::default();
-        let mut decoded = false;
-        while let Some(field) = map.next_key()? {
-            match field {
-                RequestField::Uid => r.uid = map.next_value::<Str>()?.0,
-                RequestField::Kind => {
-                    r.kind = map.next_value()?;
-                    if decoded {
-                        return Err(de::Error::custom(REREAD));
-                    }
-                }
-                RequestField::Resource => r.resource = map.next_value()?,
-                RequestField::SubResource => {
-                    r.sub_resource = map.next_value::<Str>()?.0;
-                    if decoded && !r.sub_resource.is_empty() {
-                        return Err(de::Error::custom(REREAD));
-                    }
-                }
-                RequestField::Name => r.name = map.next_value::<Str>()?.0,
-                RequestField::Namespace => r.namespace = map.next_value::<Str>()?.0,
-                RequestField::Operation => r.operation = map.next_value::<Str>()?.0,
-                RequestField::UserInfo => r.user_info = map.next_value()?,
-                RequestField::Object => {
-                    let kind = if eager && r.sub_resource.is_empty() {
-                        workload_kind_of(&r.kind)
-                    } else {
-                        None
-                    };
-                    r.object = match kind {
-                        Some(kind) => {
-                            decoded = true;
-                            map.next_value_seed(WorkloadSeed(kind))?
-                                .map(|w| Object::Workload(Box::new(w)))
-                        }
-                        None => map.next_value::<Option<&RawValue>>()?.map(Object::Raw),
-                    };
-                }
-                RequestField::DryRun => r.dry_run = map.next_value()?,
-                RequestField::Other => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+            "dryRun" => r.dry_run = field(s, "request.dryRun")?,
+            _ => {
+                s.value()?;
             }
         }
-        Ok(Some(r))
     }
-}
-
-/// A workload of a known kind, or `null`.
-struct WorkloadSeed(WorkloadKind);
-
-impl<'de> DeserializeSeed<'de> for WorkloadSeed {
-    type Value = Option<Workload>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Workload>, D::Error> {
-        d.deserialize_option(self)
-    }
-}
-
-impl<'de> Visitor<'de> for WorkloadSeed {
-    type Value = Option<Workload>;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(f, "a {}", self.0.as_str())
-    }
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        decode_workload(self.0, d).map(Some)
-    }
+    Ok(Some((r, object)))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -313,31 +245,53 @@ pub enum ReviewError {
 
 /// Decodes and checks a review; the returned request has a uid.
 pub fn decode(body: &[u8]) -> Result<(Cow<'_, str>, Request<'_>), ReviewError> {
-    // UTF-8 checked once for the whole body (std's check runs over ASCII a word at a time),
-    // instead of string by string while parsing.
+    // UTF-8 checked once for the whole body (std's check runs over ASCII a word at a time);
+    // every span taken from it is then text.
     let text = std::str::from_utf8(body)
         .map_err(|e| ReviewError::Malformed(format!("the body is not UTF-8: {e}")))?;
-    let read = |eager| {
-        let mut de = serde_json::Deserializer::from_str(text);
-        let review = ReviewSeed { eager }.deserialize(&mut de)?;
-        de.end().map(|()| review)
-    };
-    // One pass normally; a second, keeping the object raw, when the object came before its kind
-    // or does not decode (the decision then reports why, by the failure mode).
-    let review = read(true)
-        .or_else(|_| read(false))
-        .map_err(|e| ReviewError::Malformed(e.to_string()))?;
-    if review.api_version != V1 && review.api_version != V1BETA1 {
-        return Err(ReviewError::ApiVersion(review.api_version.into_owned()));
+    let mut s = Scanner::new(text);
+    let (mut api_version, mut kind, mut request) = (Cow::Borrowed(""), Cow::Borrowed(""), None);
+    s.begin_object()?;
+    while let Some(key) = s.next_key()? {
+        match &*key {
+            "apiVersion" => api_version = string(&mut s)?,
+            "kind" => kind = string(&mut s)?,
+            "request" => request = read_request(&mut s)?,
+            _ => {
+                s.value()?;
+            }
+        }
     }
-    if review.kind != "AdmissionReview" {
-        return Err(ReviewError::Kind(review.kind.into_owned()));
+    s.end()?;
+    if api_version != V1 && api_version != V1BETA1 {
+        return Err(ReviewError::ApiVersion(api_version.into_owned()));
     }
-    let request = review.request.ok_or(ReviewError::NoRequest)?;
+    if kind != "AdmissionReview" {
+        return Err(ReviewError::Kind(kind.into_owned()));
+    }
+    let (mut request, object) = request.ok_or(ReviewError::NoRequest)?;
     if request.uid.is_empty() {
         return Err(ReviewError::NoUid);
     }
-    Ok((review.api_version, request))
+    // A subresource's object is the subresource (a Scale), not the workload.
+    let kind = workload_kind_of(&request.kind).filter(|_| request.sub_resource.is_empty());
+    let ObjectField { text, decoded } = object;
+    request.object = match text.as_bytes().first() {
+        _ if text == "null" => None,
+        Some(b'{') => {
+            let workload = match decoded {
+                Some(w) if Some(w.kind) == kind => Some(w),
+                _ => kind.and_then(|kind| decode_object(kind, text).ok()),
+            };
+            Some(match workload {
+                Some(w) => Object::Workload(Box::new(w)),
+                // Not a workload, or one that does not decode: the decision reads or reports it.
+                None => Object::Raw(text),
+            })
+        }
+        _ => return Err(malformed("request.object", "expected an object or null")),
+    };
+    Ok((api_version, request))
 }
 
 /// The answer to one review.
@@ -382,42 +336,12 @@ pub fn encode(api_version: &str, uid: &str, answer: &Answer) -> Vec<u8> {
     out
 }
 
-/// The first byte at or after `from` that a JSON string must escape (quote, backslash, a
-/// control): eight bytes at a time, then byte by byte inside a word that holds one.
-fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // Exact for "some byte is below n" (n ≤ 0x80), though not for which one.
-    let below = |v: u64, n: u8| v.wrapping_sub(ONES * u64::from(n)) & !v & HIGHS != 0;
-    let escape = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
-    let rest = bytes.get(from..)?;
-    let mut chunks = rest.chunks_exact(8);
-    let mut base = from;
-    for chunk in chunks.by_ref() {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let v = u64::from_le_bytes(word);
-        let flagged = below(v, 0x20)
-            || below(v ^ (ONES * u64::from(b'"')), 1)
-            || below(v ^ (ONES * u64::from(b'\\')), 1);
-        if flagged && let Some(i) = chunk.iter().position(|&b| escape(b)) {
-            return Some(base + i);
-        }
-        base += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| escape(b))
-        .map(|i| base + i)
-}
-
 /// A JSON string literal: runs of bytes that need no escape are copied whole.
 fn json_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut run = 0;
-    while let Some(i) = next_escape(bytes, run) {
+    while let Some(i) = next_special(bytes, run) {
         let b = bytes[i];
         out.extend_from_slice(&bytes[run..i]);
         match b {
@@ -474,7 +398,7 @@ mod tests {
     }
 
     #[test]
-    fn objects_it_cannot_decode_in_one_pass_are_kept_raw() {
+    fn objects_are_decoded_wherever_the_kind_comes_and_kept_raw_when_not_workloads() {
         let review = |request: &str| {
             format!(
                 r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{request}}}"#
@@ -482,15 +406,24 @@ mod tests {
         };
         let deployment =
             r#"{"kind":"Deployment","metadata":{"name":"web"},"spec":{"replicas":"three"}}"#;
+        // The object before the kind that says what it is.
+        let body = review(
+            r#"{"uid":"u","object":{"metadata":{"name":"web"}},"kind":{"group":"apps","version":"v1","kind":"Deployment"}}"#,
+        );
+        let (_, r) = decode(body.as_bytes()).expect("decodes");
+        match r.object.expect("object") {
+            Object::Workload(w) => assert_eq!(w.metadata.name.as_deref(), Some("web")),
+            Object::Raw(raw) => panic!("decoded, not kept raw: {raw}"),
+        }
         let cases = [
-            // The object before the kind that says what it is.
-            r#"{"uid":"u","object":{"metadata":{"name":"web"}},"kind":{"group":"apps","version":"v1","kind":"Deployment"}}"#.to_string(),
             // An object that is not a valid Deployment: the decision reports it.
             format!(
                 r#"{{"uid":"u","kind":{{"group":"apps","version":"v1","kind":"Deployment"}},"object":{deployment}}}"#
             ),
             // A subresource named after the object: the object is a Scale, not the workload.
             r#"{"uid":"u","kind":{"group":"apps","version":"v1","kind":"Deployment"},"object":{"spec":{"replicas":2}},"subResource":"scale"}"#.to_string(),
+            // A kind Rampart does not normalize.
+            r#"{"uid":"u","kind":{"group":"","version":"v1","kind":"ConfigMap"},"object":{"data":{"a":"b"}}}"#.to_string(),
         ];
         for case in &cases {
             let body = review(case);
@@ -499,7 +432,7 @@ mod tests {
             assert!(object.raw().is_some(), "{case}: kept raw");
             assert_eq!(r.uid, "u");
         }
-        let body = review(&cases[1]);
+        let body = review(&cases[0]);
         let (_, r) = decode(body.as_bytes()).expect("decodes");
         let err = r
             .object
@@ -518,9 +451,7 @@ mod tests {
         let cases: &[(&[u8], ReviewError)] = &[
             (
                 b"{\"apiVersion\":",
-                ReviewError::Malformed(
-                    "EOF while parsing a value at line 1 column 14".to_string(),
-                ),
+                ReviewError::Malformed("unexpected end of the body at byte 14".to_string()),
             ),
             (
                 br#"{"apiVersion":"admission.k8s.io/v2","kind":"AdmissionReview","request":{"uid":"u"}}"#,
@@ -541,6 +472,39 @@ mod tests {
         ];
         for (body, want) in cases {
             assert_eq!(decode(body).err().as_ref(), Some(want));
+        }
+        // A field of the wrong shape is named.
+        let review = |request: &str| {
+            format!(
+                r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{request}}}"#
+            )
+        };
+        for (request, starts) in [
+            (
+                r#"{"uid":"u","kind":"Deployment"}"#,
+                "malformed AdmissionReview: request.kind: invalid type",
+            ),
+            (
+                r#"{"uid":"u","dryRun":"yes"}"#,
+                "malformed AdmissionReview: request.dryRun: invalid type",
+            ),
+            (
+                r#"{"uid":"u","object":5}"#,
+                "malformed AdmissionReview: request.object: expected an object or null",
+            ),
+            (
+                r#"{"uid":7}"#,
+                "malformed AdmissionReview: expected a string at byte",
+            ),
+            (
+                r#"[]"#,
+                "malformed AdmissionReview: expected an object at byte",
+            ),
+        ] {
+            let err = decode(review(request).as_bytes())
+                .expect_err(request)
+                .to_string();
+            assert!(err.starts_with(starts), "{request}: {err}");
         }
     }
 

@@ -1,0 +1,434 @@
+//! A structural JSON scanner for the AdmissionReview envelope: it walks objects key by key and
+//! hands out the exact text of each value, finding a value's end by its brackets and strings
+//! alone. What a decision reads is then decoded from its span (serde, borrowing); what it does
+//! not — `oldObject`, half of a typical UPDATE review, and `options` — is passed over without
+//! being tokenized, at a fraction of what a full parse costs.
+//!
+//! A skipped value must still be well-formed as far as structure goes — balanced and matching
+//! brackets, terminated strings without raw control characters, at most [`MAX_DEPTH`] levels —
+//! but its numbers and literals are not checked: nothing reads them.
+
+use std::borrow::Cow;
+
+/// Deepest nesting accepted, as serde_json's own limit.
+pub const MAX_DEPTH: usize = 128;
+
+/// Where and why the text is not JSON the scanner can walk.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} at byte {at}")]
+pub struct ScanError {
+    pub what: &'static str,
+    pub at: usize,
+}
+
+/// A cursor over JSON text.
+pub struct Scanner<'a> {
+    text: &'a str,
+    pos: usize,
+    /// No key read yet in the object being walked (so no comma is due).
+    first: bool,
+}
+
+impl<'a> Scanner<'a> {
+    pub fn new(text: &'a str) -> Scanner<'a> {
+        Scanner {
+            text,
+            pos: 0,
+            first: true,
+        }
+    }
+
+    fn bytes(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+
+    fn error<T>(&self, what: &'static str) -> Result<T, ScanError> {
+        Err(ScanError { what, at: self.pos })
+    }
+
+    fn skip_whitespace(&mut self) {
+        let bytes = self.bytes();
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    /// The next byte that is not whitespace, not consumed.
+    fn peek(&mut self) -> Option<u8> {
+        self.skip_whitespace();
+        self.bytes().get(self.pos).copied()
+    }
+
+    fn eat(&mut self, byte: u8, what: &'static str) -> Result<(), ScanError> {
+        match self.peek() {
+            Some(b) if b == byte => {
+                self.pos += 1;
+                Ok(())
+            }
+            Some(_) => self.error(what),
+            None => self.error("unexpected end of the body"),
+        }
+    }
+
+    /// Enters the object that is the next value.
+    pub fn begin_object(&mut self) -> Result<(), ScanError> {
+        self.eat(b'{', "expected an object")?;
+        self.first = true;
+        Ok(())
+    }
+
+    /// The text from the next value on, for a decoder that reads a value off its start; then
+    /// [`Scanner::advance`] by what it read.
+    pub fn rest(&mut self) -> &'a str {
+        self.skip_whitespace();
+        &self.text[self.pos..]
+    }
+
+    /// Moves past `n` bytes read off [`Scanner::rest`]; their text.
+    pub fn advance(&mut self, n: usize) -> &'a str {
+        let start = self.pos;
+        self.pos = (start + n).min(self.text.len());
+        &self.text[start..self.pos]
+    }
+
+    /// Whether the next value is `null` (consumed if so).
+    pub fn null(&mut self) -> bool {
+        if self.peek() == Some(b'n') && self.bytes()[self.pos..].starts_with(b"null") {
+            self.pos += 4;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The next key of the object being walked (its value is next), or `None` once the object
+    /// has ended.
+    pub fn next_key(&mut self) -> Result<Option<Cow<'a, str>>, ScanError> {
+        match self.peek() {
+            Some(b'}') => {
+                self.pos += 1;
+                // The enclosing object, if any, has read the key of this value.
+                self.first = false;
+                return Ok(None);
+            }
+            Some(b',') if !self.first => self.pos += 1,
+            Some(b'"') if self.first => {}
+            Some(_) => return self.error("expected a key or the end of the object"),
+            None => return self.error("unexpected end of the body"),
+        }
+        self.skip_whitespace();
+        if self.bytes().get(self.pos) != Some(&b'"') {
+            return self.error("expected a key");
+        }
+        let key = self.string_literal()?;
+        self.first = false;
+        self.eat(b':', "expected ':' after a key")?;
+        Ok(Some(key))
+    }
+
+    /// The next value, a string, decoded (borrowed unless it holds escapes).
+    pub fn string(&mut self) -> Result<Cow<'a, str>, ScanError> {
+        match self.peek() {
+            Some(b'"') => self.string_literal(),
+            Some(_) => self.error("expected a string"),
+            None => self.error("unexpected end of the body"),
+        }
+    }
+
+    /// The string literal at the cursor, decoded.
+    fn string_literal(&mut self) -> Result<Cow<'a, str>, ScanError> {
+        let start = self.pos;
+        let escaped = self.skip_string()?;
+        let literal = &self.text[start..self.pos];
+        if !escaped {
+            return Ok(Cow::Borrowed(&literal[1..literal.len() - 1]));
+        }
+        serde_json::from_str::<String>(literal)
+            .map(Cow::Owned)
+            .map_err(|_| ScanError {
+                what: "invalid escape in a string",
+                at: start,
+            })
+    }
+
+    /// Moves past the string literal at the cursor; whether it holds escapes.
+    fn skip_string(&mut self) -> Result<bool, ScanError> {
+        match string_end(self.bytes(), self.pos + 1) {
+            Ok((end, escaped)) => {
+                self.pos = end;
+                Ok(escaped)
+            }
+            Err((at, what)) => {
+                self.pos = at;
+                self.error(what)
+            }
+        }
+    }
+
+    /// The text of the next value, moving past it.
+    pub fn value(&mut self) -> Result<&'a str, ScanError> {
+        let Some(first) = self.peek() else {
+            return self.error("unexpected end of the body");
+        };
+        let start = self.pos;
+        match first {
+            b'"' => {
+                self.skip_string()?;
+            }
+            b'{' | b'[' => self.skip_container()?,
+            b'-' | b'0'..=b'9' | b't' | b'f' | b'n' => {
+                let bytes = self.bytes();
+                while let Some(b) = bytes.get(self.pos) {
+                    if matches!(b, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t') {
+                        break;
+                    }
+                    self.pos += 1;
+                }
+            }
+            _ => return self.error("expected a value"),
+        }
+        Ok(&self.text[start..self.pos])
+    }
+
+    /// Moves past the object or array at the cursor, matching its brackets.
+    fn skip_container(&mut self) -> Result<(), ScanError> {
+        let bytes = self.bytes();
+        let mut pos = self.pos;
+        // One bit per open level: set for an object, clear for an array.
+        let mut open: u128 = 0;
+        let mut depth = 0usize;
+        // Between strings the runs are a few bytes (`":"`, `",`, `:{`, numbers): byte by byte,
+        // one table look-up each.
+        let failed = loop {
+            let Some(&b) = bytes.get(pos) else {
+                break (pos, "unexpected end of the body");
+            };
+            pos += 1;
+            match STRUCTURAL[usize::from(b)] {
+                PLAIN => {}
+                QUOTE => match string_end(bytes, pos) {
+                    Ok((end, _)) => pos = end,
+                    Err(e) => break e,
+                },
+                OPEN => {
+                    if depth == MAX_DEPTH {
+                        break (pos - 1, "nested too deeply");
+                    }
+                    open = (open << 1) | u128::from(b == b'{');
+                    depth += 1;
+                }
+                _ => {
+                    if depth == 0 || (open & 1 == 1) != (b == b'}') {
+                        break (pos - 1, "mismatched bracket");
+                    }
+                    open >>= 1;
+                    depth -= 1;
+                    if depth == 0 {
+                        self.pos = pos;
+                        return Ok(());
+                    }
+                }
+            }
+        };
+        self.pos = failed.0;
+        self.error(failed.1)
+    }
+
+    /// Checks that nothing but whitespace follows.
+    pub fn end(&mut self) -> Result<(), ScanError> {
+        match self.peek() {
+            None => Ok(()),
+            Some(_) => self.error("trailing characters after the review"),
+        }
+    }
+}
+
+const PLAIN: u8 = 0;
+const QUOTE: u8 = 1;
+const OPEN: u8 = 2;
+const CLOSE: u8 = 3;
+
+/// What each byte is to bracket matching outside strings.
+const STRUCTURAL: [u8; 256] = {
+    let mut table = [PLAIN; 256];
+    table[b'"' as usize] = QUOTE;
+    table[b'{' as usize] = OPEN;
+    table[b'[' as usize] = OPEN;
+    table[b'}' as usize] = CLOSE;
+    table[b']' as usize] = CLOSE;
+    table
+};
+
+/// Eight bytes as a word, lowest address lowest.
+fn word(bytes: &[u8], at: usize) -> Option<u64> {
+    let chunk: [u8; 8] = bytes.get(at..at + 8)?.try_into().ok()?;
+    Some(u64::from_le_bytes(chunk))
+}
+
+/// The high bit of each byte of `v` that is a quote, a backslash or a control; the lowest set
+/// bit is exact (borrows only ever flag bytes above a true match).
+fn special_bytes(v: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let below = |v: u64, n: u8| v.wrapping_sub(ONES * u64::from(n)) & !v;
+    let quote = v ^ (ONES * u64::from(b'"'));
+    let backslash = v ^ (ONES * u64::from(b'\\'));
+    (below(v, 0x20) | below(quote, 1) | below(backslash, 1)) & HIGHS
+}
+
+/// The end (past the closing quote) of the string whose body starts at `from`, and whether it
+/// holds escapes; or where and why it is broken.
+fn string_end(bytes: &[u8], from: usize) -> Result<(usize, bool), (usize, &'static str)> {
+    let mut at = from;
+    let mut escaped = false;
+    loop {
+        while let Some(v) = word(bytes, at) {
+            let flagged = special_bytes(v);
+            if flagged != 0 {
+                at += flagged.trailing_zeros() as usize / 8;
+                break;
+            }
+            at += 8;
+        }
+        // At a special byte, or within the last eight bytes.
+        match bytes.get(at) {
+            Some(b'"') => return Ok((at + 1, escaped)),
+            Some(b'\\') => {
+                escaped = true;
+                // The escaped byte is never structural (`\uXXXX` is hex digits after it).
+                at += 2;
+            }
+            Some(&b) if b < 0x20 => return Err((at, "control character in a string")),
+            Some(_) => at += 1,
+            None => return Err((bytes.len(), "unterminated string")),
+        }
+    }
+}
+
+/// The first byte at or after `from` that ends or interrupts a JSON string's plain run (quote,
+/// backslash, a control): eight bytes at a time, then byte by byte in the last few.
+pub fn next_special(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    while let Some(v) = word(bytes, at) {
+        let flagged = special_bytes(v);
+        if flagged != 0 {
+            return Some(at + flagged.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    let rest = bytes.get(at..)?;
+    rest.iter()
+        .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
+        .map(|i| at + i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every top-level value's key and text.
+    fn fields(text: &str) -> Result<Vec<(String, String)>, ScanError> {
+        let mut s = Scanner::new(text);
+        s.begin_object()?;
+        let mut out = Vec::new();
+        while let Some(k) = s.next_key()? {
+            out.push((k.into_owned(), s.value()?.to_string()));
+        }
+        s.end()?;
+        Ok(out)
+    }
+
+    #[test]
+    fn values_are_found_whole_whatever_they_hold() {
+        let text = r#" { "a" : {"x":[1,{"y":"}]\"{"}],"z":null} ,"b":"q\"uo\\te","c\u0041":-1.5e3,
+            "d":[],"e":{},"f":true, "g":"é✓"}"#;
+        let got = fields(text).expect("scans");
+        let want = [
+            ("a", r#"{"x":[1,{"y":"}]\"{"}],"z":null}"#),
+            ("b", r#""q\"uo\\te""#),
+            ("cA", "-1.5e3"),
+            ("d", "[]"),
+            ("e", "{}"),
+            ("f", "true"),
+            ("g", r#""é✓""#),
+        ];
+        let got: Vec<(&str, &str)> = got.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(got, want);
+        // Each span is the value serde reads from the whole text.
+        let whole: serde_json::Value = serde_json::from_str(text).expect("json");
+        for (k, v) in want {
+            let span: serde_json::Value = serde_json::from_str(v).expect("span is JSON");
+            assert_eq!(whole[k], span, "{k}");
+        }
+    }
+
+    #[test]
+    fn strings_are_decoded_and_borrowed_when_they_can_be() {
+        let mut s = Scanner::new(r#"{"k":"plain","e":"a\u0040b\n"}"#);
+        s.begin_object().expect("object");
+        assert_eq!(s.next_key().expect("key").as_deref(), Some("k"));
+        assert!(matches!(s.string(), Ok(Cow::Borrowed("plain"))));
+        assert_eq!(s.next_key().expect("key").as_deref(), Some("e"));
+        assert_eq!(s.string().expect("string"), "a@b\n");
+        assert_eq!(s.next_key().expect("end"), None);
+    }
+
+    #[test]
+    fn nested_objects_keep_their_own_commas() {
+        let mut s = Scanner::new(r#"{"r":{},"s":{"t":1},"u":2}"#);
+        s.begin_object().expect("object");
+        let mut seen = Vec::new();
+        while let Some(k) = s.next_key().expect("key") {
+            if k == "u" {
+                seen.push(format!("u={}", s.value().expect("value")));
+                continue;
+            }
+            s.begin_object().expect("inner");
+            seen.push(k.to_string());
+            while let Some(inner) = s.next_key().expect("inner key") {
+                seen.push(format!("{k}.{inner}={}", s.value().expect("value")));
+            }
+        }
+        s.end().expect("end");
+        assert_eq!(seen, ["r", "s", "s.t=1", "u=2"]);
+    }
+
+    #[test]
+    fn broken_structure_is_refused_with_where() {
+        let deep = format!(
+            "{{\"a\":{}{}}}",
+            "[".repeat(MAX_DEPTH + 1),
+            "]".repeat(MAX_DEPTH + 1)
+        );
+        let cases: &[(&str, &str)] = &[
+            ("", "unexpected end of the body"),
+            ("[]", "expected an object"),
+            (r#"{"a":1"#, "unexpected end of the body"),
+            (r#"{"a":{"b":[1}}"#, "mismatched bracket"),
+            (r#"{"a":"open}"#, "unterminated string"),
+            ("{\"a\":\"tab\there\"}", "control character in a string"),
+            (r#"{"a" 1}"#, "expected ':' after a key"),
+            (
+                r#"{"a":1 "b":2}"#,
+                "expected a key or the end of the object",
+            ),
+            (r#"{,"a":1}"#, "expected a key or the end of the object"),
+            (r#"{"a":1,}"#, "expected a key"),
+            (r#"{"a":}"#, "expected a value"),
+            (r#"{"a":1} x"#, "trailing characters after the review"),
+            (r#"{"\x":1}"#, "invalid escape in a string"),
+            (&deep, "nested too deeply"),
+        ];
+        for (text, what) in cases {
+            let mut s = Scanner::new(text);
+            let result = (|| {
+                s.begin_object()?;
+                while s.next_key()?.is_some() {
+                    s.value()?;
+                }
+                s.end()
+            })();
+            assert_eq!(result.map_err(|e| e.what), Err(*what), "{text}");
+        }
+    }
+}
