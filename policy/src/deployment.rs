@@ -387,10 +387,12 @@ fn container_annotation<'a>(
     prefix: &str,
     container: &str,
 ) -> Option<&'a String> {
-    if annotations.is_empty() {
-        return None;
-    }
-    annotations.get(&format!("{prefix}/{container}"))
+    // Keys sharing the prefix sit together in the sorted map: no key is built per lookup.
+    annotations
+        .range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))
+        .take_while(|(k, _)| k.starts_with(prefix))
+        .find(|(k, _)| k[prefix.len()..].strip_prefix('/') == Some(container))
+        .map(|(_, v)| v)
 }
 
 fn convert_container(
@@ -578,5 +580,32 @@ fn describe_volume(v: &wire::Volume) -> (&'static str, String) {
         ("Image", i.reference.clone().unwrap_or_default())
     } else {
         ("Unknown", String::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_container_annotations_are_found_by_exact_name() {
+        let p = "container.apparmor.security.beta.kubernetes.io";
+        let annotations: BTreeMap<String, String> = [
+            (format!("{p}x/web"), "wrong prefix"),
+            (format!("{p}/web2"), "longer name"),
+            (format!("{p}/we"), "shorter name"),
+            (format!("{p}/web"), "runtime/default"),
+            ("a/web".to_string(), "other"),
+            ("zzz".to_string(), "other"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k, v.to_string()))
+        .collect();
+        let get = |c| container_annotation(&annotations, p, c).map(String::as_str);
+        assert_eq!(get("web"), Some("runtime/default"));
+        assert_eq!(get("web2"), Some("longer name"));
+        assert_eq!(get("we"), Some("shorter name"));
+        assert_eq!(get("db"), None);
+        assert_eq!(container_annotation(&BTreeMap::new(), p, "web"), None);
     }
 }
