@@ -389,7 +389,10 @@ fn container_annotation<'a>(
 ) -> Option<&'a String> {
     // Keys sharing the prefix sit together in the sorted map: no key is built per lookup.
     annotations
-        .range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))
+        .range::<str, _>((
+            std::ops::Bound::Included(prefix),
+            std::ops::Bound::Unbounded,
+        ))
         .take_while(|(k, _)| k.starts_with(prefix))
         .find(|(k, _)| k[prefix.len()..].strip_prefix('/') == Some(container))
         .map(|(_, v)| v)

@@ -1,0 +1,16 @@
+//! Rampart's image scanner. This first part is pure: how each package ecosystem orders its
+//! versions, which decides whether an installed package is before a vulnerability's fix.
+//!
+//! ```text
+//!  installed "1:2.36-9+deb12u4" ┐                       ┌ Less / Equal / Greater
+//!  fixed     "1:2.36-9+deb12u7" ┴ version::compare(Debian) ┘ (or why a version is invalid)
+//! ```
+//!
+//! Each ecosystem has its own rules and Rampart follows the package manager's own, not a
+//! generic "numbers and dots" comparison: dpkg (epochs, `~` before anything), rpm (`~` and `^`),
+//! apk (letters, `_rc`/`_p` suffixes, `-rN`), PEP 440 (pre, post, dev and local releases) and
+//! SemVer (npm, crates.io, Go modules).
+
+pub mod version;
+
+pub use version::{Ecosystem, VersionError, compare};

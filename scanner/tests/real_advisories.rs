@@ -1,0 +1,182 @@
+//! Version orderings checked against real advisory data in `../shared/data`: every version the
+//! PyPA advisory database lists as affected must fall inside one of the record's own ranges
+//! when ordered by PEP 440, and every fixed version in Alpine's security database must parse
+//! as an apk version.
+
+use std::cmp::Ordering;
+use std::path::{Path, PathBuf};
+
+use rampart_scanner::{Ecosystem, compare};
+use serde_json::Value;
+
+fn data(dir: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data")
+        .join(dir)
+}
+
+fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("data directory") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            yaml_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "yaml") {
+            out.push(path);
+        }
+    }
+}
+
+fn parse_yaml(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).expect("read");
+    let doc = rampart_policy::yaml::split_documents(&text)
+        .into_iter()
+        .next()
+        .expect("one document");
+    rampart_policy::yaml::parse_document(doc).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Whether `v` is inside the OSV `events` of one range: introduced ≤ v < fixed, or
+/// ≤ last_affected, or introduced with nothing after it.
+fn in_range(v: &str, events: &[Value]) -> Result<bool, String> {
+    let cmp = |a: &str, b: &str| compare(Ecosystem::PyPI, a, b).map_err(|e| e.to_string());
+    let mut inside = false;
+    for event in events {
+        if let Some(start) = event["introduced"].as_str() {
+            if start == "0" || cmp(v, start)? != Ordering::Less {
+                inside = true;
+            }
+        } else if let Some(end) = event["fixed"].as_str() {
+            if inside && cmp(v, end)? == Ordering::Less {
+                return Ok(true);
+            }
+            inside = false;
+        } else if let Some(end) = event["last_affected"].as_str() {
+            if inside && cmp(v, end)? != Ordering::Greater {
+                return Ok(true);
+            }
+            inside = false;
+        }
+    }
+    Ok(inside)
+}
+
+#[test]
+fn every_affected_pypi_version_falls_in_its_advisory_range_by_pep_440() {
+    let mut files = Vec::new();
+    yaml_files(&data("osv-pypa/vulns"), &mut files);
+    assert!(files.len() > 2_000, "{} advisories", files.len());
+    let (mut checked, mut outside, mut invalid) = (0usize, Vec::new(), Vec::new());
+    for path in &files {
+        let record = parse_yaml(path);
+        for affected in record["affected"].as_array().into_iter().flatten() {
+            let ranges: Vec<&Vec<Value>> = affected["ranges"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|r| r["type"] == "ECOSYSTEM")
+                .filter_map(|r| r["events"].as_array())
+                .collect();
+            if ranges.is_empty() {
+                continue;
+            }
+            for version in affected["versions"].as_array().into_iter().flatten() {
+                let Some(v) = version.as_str() else { continue };
+                let verdicts: Vec<Result<bool, String>> =
+                    ranges.iter().map(|events| in_range(v, events)).collect();
+                if let Some(Err(e)) = verdicts.iter().find(|r| r.is_err()) {
+                    invalid.push(format!("{}: {e}", path.display()));
+                    continue;
+                }
+                checked += 1;
+                if !verdicts.iter().any(|r| matches!(r, Ok(true))) {
+                    outside.push(format!("{} {v}", path.display()));
+                }
+            }
+        }
+    }
+    assert!(checked > 50_000, "{checked} versions checked");
+    // Two advisories contradict themselves, and PEP 440 sides with their ranges: gevent lists
+    // its fix 23.9.0 (and 23.9.0.post1) as affected, and Django's ranges start at 3.2 and 4.2
+    // while listing their pre-releases, which PEP 440 orders before them.
+    let known = [
+        ("PYSEC-2023-177.yaml", &["23.9.0", "23.9.0.post1"][..]),
+        (
+            "PYSEC-2023-61.yaml",
+            &["3.2a1", "3.2b1", "3.2rc1", "4.2a1", "4.2b1", "4.2rc1"][..],
+        ),
+    ];
+    outside.retain(|o| {
+        !known
+            .iter()
+            .any(|(file, versions)| versions.iter().any(|v| o.ends_with(&format!("{file} {v}"))))
+    });
+    assert!(
+        outside.is_empty(),
+        "{} outside their ranges: {:?}",
+        outside.len(),
+        &outside[..outside.len().min(20)]
+    );
+    eprintln!(
+        "{checked} listed versions checked, {} refused",
+        invalid.len()
+    );
+    // Legacy versions that predate PEP 440 (PyPI still serves a few) are refused, not guessed.
+    assert!(
+        invalid.len() * 1000 < checked,
+        "{} invalid: {:?}",
+        invalid.len(),
+        &invalid[..invalid.len().min(20)]
+    );
+}
+
+#[test]
+fn every_alpine_fixed_version_parses_and_orders_after_its_own_earlier_revisions() {
+    let mut files = Vec::new();
+    yaml_files(&data("alpine-secdb"), &mut files);
+    assert!(files.len() >= 8, "{} secdb files", files.len());
+    let (mut count, mut refused) = (0usize, Vec::new());
+    for path in &files {
+        let db = parse_yaml(path);
+        for package in db["packages"].as_array().into_iter().flatten() {
+            let secfixes = &package["pkg"]["secfixes"];
+            for fixed in secfixes.as_object().into_iter().flat_map(|m| m.keys()) {
+                // "0" marks a CVE that never affected Alpine's package.
+                if fixed == "0" {
+                    continue;
+                }
+                let earlier = match fixed.rsplit_once("-r") {
+                    Some((main, _)) => format!("{main}_rc0-r0"),
+                    None => format!("{fixed}_rc0"),
+                };
+                match compare(Ecosystem::Alpine, &earlier, fixed) {
+                    Ok(order) => assert_eq!(order, Ordering::Less, "{earlier} vs {fixed}"),
+                    Err(_) => refused.push(fixed.clone()),
+                }
+                count += 1;
+            }
+        }
+    }
+    assert!(count > 1_000, "{count} fixed versions");
+    // The deprecated secdb carries a few typos that apk itself calls invalid (a dot before
+    // `-r`, a revision without `r`, a letter followed by digits): refused, not guessed.
+    refused.sort();
+    refused.dedup();
+    let typos = [
+        "0.12.5.-r0",
+        "0.8.21.r2",
+        "1.0.4.-r0",
+        "1.11-20-r0",
+        "1.18.-r2",
+        "1.7.5.-r1",
+        "10.2.22.r0",
+        "10.2.24.r0",
+        "10.2.26.r0",
+        "2.15.r-r1",
+        "2.7.16-33",
+        "4.10-1-r1",
+        "4.8.0.-r1",
+        "57-1-r2",
+        "6.6.2p1-r0",
+    ];
+    assert_eq!(refused, typos);
+}
