@@ -11,6 +11,7 @@
 //! apk (letters, `_rc`/`_p` suffixes, `-rN`), PEP 440 (pre, post, dev and local releases) and
 //! SemVer (npm, crates.io, Go modules).
 
+pub mod osv;
 pub mod version;
 
 pub use version::{Ecosystem, VersionError, compare};

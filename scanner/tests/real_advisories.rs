@@ -180,3 +180,59 @@ fn every_alpine_fixed_version_parses_and_orders_after_its_own_earlier_revisions(
     ];
     assert_eq!(refused, typos);
 }
+
+#[test]
+fn every_pypa_advisory_reads_as_an_osv_record_and_matches_its_own_listed_versions() {
+    use rampart_scanner::osv::Record;
+    let mut files = Vec::new();
+    yaml_files(&data("osv-pypa/vulns"), &mut files);
+    let (mut scored, mut vectors, mut matched) = (0usize, 0usize, 0usize);
+    let mut aiohttp = None;
+    for path in &files {
+        let record: Record = serde_json::from_value(parse_yaml(path))
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(!record.id.is_empty(), "{}", path.display());
+        vectors += record
+            .severity
+            .iter()
+            .filter(|s| s.kind == "CVSS_V3")
+            .count();
+        if let Some(s) = record.score() {
+            assert!(s.score > 0.0 && s.score <= 10.0, "{}: {s:?}", record.id);
+            scored += 1;
+        }
+        // A listed version is affected by its own record, whatever the ranges say (unless the
+        // record was withdrawn).
+        for affected in record
+            .affected
+            .iter()
+            .filter(|_| record.withdrawn.is_none())
+        {
+            for v in affected.versions.iter().take(3) {
+                let hit = record
+                    .affects(Ecosystem::PyPI, &affected.package.name, v)
+                    .unwrap_or(None);
+                assert!(hit.is_some(), "{} {} {v}", record.id, affected.package.name);
+                matched += 1;
+            }
+        }
+        if record.id == "PYSEC-2021-76" {
+            aiohttp = Some(record);
+        }
+    }
+    assert_eq!(scored, vectors, "every CVSS v3 vector scores");
+    assert!(matched > 5_000, "{matched}");
+    let r = aiohttp.expect("PYSEC-2021-76 is in the data");
+    assert!(r.aliases.iter().any(|a| a == "CVE-2021-21330"));
+    let hit = r
+        .affects(Ecosystem::PyPI, "AIOHTTP", "3.7.3")
+        .expect("valid");
+    assert_eq!(hit.and_then(|m| m.fixed_by).as_deref(), Some("3.7.4"));
+    assert_eq!(
+        r.affects(Ecosystem::PyPI, "aiohttp", "3.7.4")
+            .expect("valid"),
+        None
+    );
+    // PyPA gave this one no CVSS vector: no score rather than a guessed one.
+    assert_eq!(r.score(), None);
+}
