@@ -11,7 +11,13 @@
 //! apk (letters, `_rc`/`_p` suffixes, `-rN`), PEP 440 (pre, post, dev and local releases) and
 //! SemVer (npm, crates.io, Go modules).
 
+//!
+//! Advisories ([`osv`] records, Alpine's [`secdb`]) say which versions are affected; the
+//! installed-package databases ([`packages`]) say what an image holds.
+
 pub mod osv;
+pub mod packages;
+pub mod secdb;
 pub mod version;
 
 pub use version::{Ecosystem, VersionError, compare};

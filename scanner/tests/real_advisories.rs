@@ -236,3 +236,71 @@ fn every_pypa_advisory_reads_as_an_osv_record_and_matches_its_own_listed_version
     // PyPA gave this one no CVSS vector: no score rather than a guessed one.
     assert_eq!(r.score(), None);
 }
+
+#[test]
+fn an_apk_database_of_secdb_packages_is_matched_against_the_real_secdb() {
+    use rampart_scanner::packages::apk_installed;
+    use rampart_scanner::secdb::SecDb;
+    let db: SecDb =
+        serde_json::from_value(parse_yaml(&data("alpine-secdb/v3.10/main.yaml"))).expect("secdb");
+    assert_eq!(
+        (db.distroversion.as_str(), db.reponame.as_str()),
+        ("v3.10", "main")
+    );
+    // An image's installed database: musl one revision before its 2019 fix, ncurses' libraries
+    // (origin ncurses) at its latest fix, and a package the secdb does not name.
+    let installed = apk_installed(
+        "P:musl\nV:1.1.22-r2\nA:x86_64\no:musl\n\n\
+         P:ncurses-libs\nV:6.1_p20180414-r0\no:ncurses\n\n\
+         P:alpine-baselayout\nV:3.1.2-r0\no:alpine-baselayout\n",
+    );
+    let found: Vec<(String, Vec<String>)> = installed
+        .iter()
+        .map(|c| {
+            let f = db.findings(&c.source, &c.version).expect("valid");
+            (
+                c.name.clone(),
+                f.into_iter()
+                    .map(|f| format!("{} {}", f.cve, f.fixed_by))
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found[0],
+        (
+            "musl".to_string(),
+            vec!["CVE-2019-14697 1.1.22-r3".to_string()]
+        )
+    );
+    assert!(found[1].1.is_empty(), "{found:?}");
+    assert!(found[2].1.is_empty(), "{found:?}");
+    // Every package just before its newest fix has that fix's CVEs.
+    let mut checked = 0;
+    for entry in &db.packages {
+        let fixes: Vec<&String> = entry.pkg.secfixes.keys().filter(|v| *v != "0").collect();
+        let Some(newest) = fixes
+            .iter()
+            .copied()
+            .max_by(|a, b| compare(Ecosystem::Alpine, a, b).unwrap_or(Ordering::Equal))
+        else {
+            continue;
+        };
+        let Some((main, _)) = newest.rsplit_once("-r") else {
+            continue;
+        };
+        let Ok(found) = db.findings(&entry.pkg.name, &format!("{main}_rc0-r0")) else {
+            continue; // a typo elsewhere in this package's fixes (see the test above)
+        };
+        for cve in entry.pkg.secfixes[newest].iter().flatten() {
+            let id = cve.split_whitespace().next().unwrap_or(cve);
+            assert!(
+                found.iter().any(|f| f.cve == id),
+                "{} {newest}: {id}",
+                entry.pkg.name
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked > 100, "{checked}");
+}
