@@ -1,5 +1,6 @@
-//! Rampart's image scanner. This first part is pure: how each package ecosystem orders its
-//! versions, which decides whether an installed package is before a vulnerability's fix.
+//! Rampart's image scanner. Its first parts are pure: how each package ecosystem orders its
+//! versions, which decides whether an installed package is before a vulnerability's fix, which
+//! advisories apply, and what an image's package databases hold.
 //!
 //! ```text
 //!  installed "1:2.36-9+deb12u4" ┐                       ┌ Less / Equal / Greater
@@ -10,11 +11,13 @@
 //! generic "numbers and dots" comparison: dpkg (epochs, `~` before anything), rpm (`~` and `^`),
 //! apk (letters, `_rc`/`_p` suffixes, `-rN`), PEP 440 (pre, post, dev and local releases) and
 //! SemVer (npm, crates.io, Go modules).
-
 //!
-//! Advisories ([`osv`] records, Alpine's [`secdb`]) say which versions are affected; the
-//! installed-package databases ([`packages`]) say what an image holds.
+//! Advisories ([`osv`] records, Alpine's [`secdb`], the [`debian`] tracker) say which versions are
+//! affected, [`os_release`] which distribution release an image is, and the installed-package
+//! databases ([`packages`]) what it holds.
 
+pub mod debian;
+pub mod os_release;
 pub mod osv;
 pub mod packages;
 pub mod secdb;
