@@ -5,12 +5,11 @@
 //! `cargo bench -p rampart-scanner --bench matching`
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use rampart_scanner::osv::Record;
+use rampart_scanner::osv::{Index, Record};
 use rampart_scanner::{Ecosystem, compare};
 
 fn records() -> Vec<Record> {
@@ -50,15 +49,7 @@ fn matching(c: &mut Criterion) {
         .map(|c| c.version)
         .collect();
     let records = records();
-    let mut by_package: HashMap<String, Vec<&Record>> = HashMap::new();
-    for r in &records {
-        for a in &r.affected {
-            by_package
-                .entry(a.package.name.to_ascii_lowercase())
-                .or_default()
-                .push(r);
-        }
-    }
+    let index = Index::new(&records);
     // Components: each package at each version its advisories list (real versions).
     let mut components: Vec<(String, String)> = Vec::new();
     for r in &records {
@@ -102,10 +93,8 @@ fn matching(c: &mut Criterion) {
             b.iter(|| {
                 let mut hits = 0usize;
                 for (name, version) in &components {
-                    for r in by_package.get(name).into_iter().flatten() {
-                        if let Ok(Some(_)) = r.affects(Ecosystem::PyPI, name, black_box(version)) {
-                            hits += 1;
-                        }
+                    if let Ok(found) = index.matches(Ecosystem::PyPI, name, black_box(version)) {
+                        hits += found.len();
                     }
                 }
                 hits

@@ -7,6 +7,7 @@
 //! name commits, which an image does not carry, and are left to the listed versions.
 
 use std::cmp::Ordering;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
 use serde::Deserialize;
@@ -111,22 +112,7 @@ pub struct Match {
 /// Package names compare as their ecosystem does: PyPI folds case and treats runs of `-`, `_`
 /// and `.` alike (PEP 503); the others compare exactly.
 pub fn same_package(ecosystem: Ecosystem, a: &str, b: &str) -> bool {
-    match ecosystem {
-        Ecosystem::PyPI => {
-            let fold = |s: &str| {
-                let mut out = String::with_capacity(s.len());
-                for part in s.split(['-', '_', '.']).filter(|p| !p.is_empty()) {
-                    if !out.is_empty() {
-                        out.push('-');
-                    }
-                    out.push_str(&part.to_ascii_lowercase());
-                }
-                out
-            };
-            fold(a) == fold(b)
-        }
-        _ => a == b,
-    }
+    package_key(ecosystem, a) == package_key(ecosystem, b)
 }
 
 impl Record {
@@ -176,23 +162,108 @@ impl Record {
             {
                 continue;
             }
-            // A listed version is affected whatever the ranges say (and even when it is not
-            // valid for its ecosystem: legacy versions are listed by name).
-            if affected.versions.iter().any(|v| v == version) {
-                let fixed_by =
-                    lowest_fix_above(ecosystem, &affected.ranges, version).unwrap_or(None);
-                return Ok(Some(Match { fixed_by }));
-            }
-            for range in &affected.ranges {
-                if range.kind != "ECOSYSTEM" && range.kind != "SEMVER" {
-                    continue;
-                }
-                if let Some(m) = range_match(ecosystem, &range.events, version)? {
-                    return Ok(Some(m));
-                }
+            let listed = affected.versions.iter().any(|v| v == version);
+            if let Some(m) = affected_match(ecosystem, affected, listed, version)? {
+                return Ok(Some(m));
             }
         }
         Ok(None)
+    }
+}
+
+/// Whether one `affected` entry (already known to name the package) covers `version`.
+fn affected_match(
+    ecosystem: Ecosystem,
+    affected: &Affected,
+    listed: bool,
+    version: &str,
+) -> Result<Option<Match>, VersionError> {
+    // A listed version is affected whatever the ranges say (and even when it is not valid for
+    // its ecosystem: legacy versions are listed by name).
+    if listed {
+        let fixed_by = lowest_fix_above(ecosystem, &affected.ranges, version).unwrap_or(None);
+        return Ok(Some(Match { fixed_by }));
+    }
+    for range in &affected.ranges {
+        if range.kind != "ECOSYSTEM" && range.kind != "SEMVER" {
+            continue;
+        }
+        if let Some(m) = range_match(ecosystem, &range.events, version)? {
+            return Ok(Some(m));
+        }
+    }
+    Ok(None)
+}
+
+/// Records indexed by the packages they name, with each entry's listed versions hashed: what
+/// matching an image's components looks up, instead of walking every record.
+pub struct Index<'r> {
+    by_package: HashMap<(Ecosystem, String), Vec<Entry<'r>>>,
+}
+
+struct Entry<'r> {
+    record: &'r Record,
+    affected: &'r Affected,
+    listed: HashSet<&'r str>,
+}
+
+/// The key a package name is looked up by in its ecosystem.
+fn package_key(ecosystem: Ecosystem, name: &str) -> String {
+    match ecosystem {
+        Ecosystem::PyPI => name
+            .split(['-', '_', '.'])
+            .filter(|p| !p.is_empty())
+            .map(str::to_ascii_lowercase)
+            .collect::<Vec<_>>()
+            .join("-"),
+        _ => name.to_string(),
+    }
+}
+
+impl<'r> Index<'r> {
+    /// Indexes every record that is not withdrawn, under each ecosystem and package it names.
+    pub fn new(records: &'r [Record]) -> Index<'r> {
+        let mut by_package: HashMap<(Ecosystem, String), Vec<Entry<'r>>> = HashMap::new();
+        for record in records.iter().filter(|r| r.withdrawn.is_none()) {
+            for affected in &record.affected {
+                let Some(ecosystem) = Ecosystem::from_osv(&affected.package.ecosystem) else {
+                    continue;
+                };
+                by_package
+                    .entry((ecosystem, package_key(ecosystem, &affected.package.name)))
+                    .or_default()
+                    .push(Entry {
+                        record,
+                        affected,
+                        listed: affected.versions.iter().map(String::as_str).collect(),
+                    });
+            }
+        }
+        Index { by_package }
+    }
+
+    /// The records affecting `name` at `version`, each with what fixes it (a record once, by
+    /// its first affected entry that matches).
+    pub fn matches(
+        &self,
+        ecosystem: Ecosystem,
+        name: &str,
+        version: &str,
+    ) -> Result<Vec<(&'r Record, Match)>, VersionError> {
+        let mut out: Vec<(&'r Record, Match)> = Vec::new();
+        let entries = self
+            .by_package
+            .get(&(ecosystem, package_key(ecosystem, name)));
+        for e in entries.into_iter().flatten() {
+            if out.iter().any(|(r, _)| std::ptr::eq(*r, e.record)) {
+                continue;
+            }
+            let listed = e.listed.contains(version);
+            if let Some(m) = affected_match(ecosystem, e.affected, listed, version)? {
+                out.push((e.record, m));
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -304,3 +304,54 @@ fn an_apk_database_of_secdb_packages_is_matched_against_the_real_secdb() {
     }
     assert!(checked > 100, "{checked}");
 }
+
+#[test]
+fn the_index_finds_what_walking_every_record_finds() {
+    use rampart_scanner::osv::{Index, Record};
+    let mut files = Vec::new();
+    yaml_files(&data("osv-pypa/vulns"), &mut files);
+    let records: Vec<Record> = files
+        .iter()
+        .map(|p| serde_json::from_value(parse_yaml(p)).expect("record"))
+        .collect();
+    let index = Index::new(&records);
+    // Real components: packages the advisories name, at listed versions, versions just past a
+    // fix and a version no advisory names; names spelled as pip might.
+    let mut components: Vec<(String, String)> = Vec::new();
+    for r in records.iter().step_by(25) {
+        for a in &r.affected {
+            let name = a.package.name.to_uppercase().replace('-', "_");
+            if let Some(v) = a.versions.first() {
+                components.push((name.clone(), v.clone()));
+            }
+            for e in a.ranges.iter().flat_map(|r| &r.events) {
+                if let Some(f) = &e.fixed {
+                    components.push((name.clone(), f.clone()));
+                }
+            }
+            components.push((name, "999.0".to_string()));
+        }
+    }
+    assert!(components.len() > 200, "{}", components.len());
+    let (mut total, mut hits) = (0, 0);
+    for (name, version) in &components {
+        let mut walked: Vec<&str> = records
+            .iter()
+            .filter(|r| matches!(r.affects(Ecosystem::PyPI, name, version), Ok(Some(_))))
+            .map(|r| r.id.as_str())
+            .collect();
+        let Ok(found) = index.matches(Ecosystem::PyPI, name, version) else {
+            continue; // an invalid version in some advisory of this package
+        };
+        let mut indexed: Vec<&str> = found.iter().map(|(r, _)| r.id.as_str()).collect();
+        walked.sort_unstable();
+        indexed.sort_unstable();
+        assert_eq!(indexed, walked, "{name} {version}");
+        total += 1;
+        hits += indexed.len();
+    }
+    assert!(
+        total > 200 && hits > 100,
+        "{total} components, {hits} matches"
+    );
+}
