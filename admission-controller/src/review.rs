@@ -150,6 +150,8 @@ struct ObjectField<'a> {
     text: &'a str,
     /// Decoded as it was read, when the kind came before it (the API server's order).
     decoded: Option<Workload>,
+    /// The kind it was decoded as while read, so a failure is not tried again.
+    tried: Option<WorkloadKind>,
 }
 
 /// The request object's fields and its `object`.
@@ -164,6 +166,7 @@ fn read_request<'a>(
     let mut object = ObjectField {
         text: "null",
         decoded: None,
+        tried: None,
     };
     while let Some(key) = s.next_key()? {
         match &*key {
@@ -181,10 +184,12 @@ fn read_request<'a>(
                     Some((w, used)) => ObjectField {
                         text: s.advance(used),
                         decoded: Some(w),
+                        tried: kind,
                     },
                     None => ObjectField {
                         text: s.value()?,
                         decoded: None,
+                        tried: kind,
                     },
                 };
             }
@@ -275,12 +280,18 @@ pub fn decode(body: &[u8]) -> Result<(Cow<'_, str>, Request<'_>), ReviewError> {
     }
     // A subresource's object is the subresource (a Scale), not the workload.
     let kind = workload_kind_of(&request.kind).filter(|_| request.sub_resource.is_empty());
-    let ObjectField { text, decoded } = object;
+    let ObjectField {
+        text,
+        decoded,
+        tried,
+    } = object;
     request.object = match text.as_bytes().first() {
         _ if text == "null" => None,
         Some(b'{') => {
             let workload = match decoded {
                 Some(w) if Some(w.kind) == kind => Some(w),
+                // Already tried as this kind while it was read, and it did not decode.
+                _ if tried.is_some() && tried == kind => None,
                 _ => kind.and_then(|kind| decode_object(kind, text).ok()),
             };
             Some(match workload {
