@@ -16,11 +16,18 @@
 //! affected, [`os_release`] which distribution release an image is, and the installed-package
 //! databases ([`packages`]) what it holds.
 
+pub mod analyze;
 pub mod debian;
+pub mod image;
+pub mod image_config;
+pub mod layers;
 pub mod os_release;
 pub mod osv;
 pub mod packages;
+pub mod registry;
+pub mod report;
 pub mod secdb;
 pub mod version;
+pub mod vulndb;
 
 pub use version::{Ecosystem, VersionError, compare};

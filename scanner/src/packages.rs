@@ -23,6 +23,7 @@ pub enum EcosystemName {
     Debian,
     Alpine,
     PyPI,
+    Npm,
 }
 
 impl EcosystemName {
@@ -31,6 +32,7 @@ impl EcosystemName {
             EcosystemName::Debian => Ecosystem::Debian,
             EcosystemName::Alpine => Ecosystem::Alpine,
             EcosystemName::PyPI => Ecosystem::PyPI,
+            EcosystemName::Npm => Ecosystem::Npm,
         }
     }
 }
@@ -148,6 +150,30 @@ pub fn python_metadata(text: &str) -> Option<Component> {
     })
 }
 
+/// An npm package from its `package.json` (as installed under `node_modules`): its `name` and
+/// `version`; `None` when either is missing or not a string.
+pub fn npm_package_json(text: &str) -> Option<Component> {
+    #[derive(serde::Deserialize)]
+    struct Package<'a> {
+        #[serde(borrow)]
+        name: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        version: Option<std::borrow::Cow<'a, str>>,
+    }
+    let package: Package<'_> = serde_json::from_str(text).ok()?;
+    let (name, version) = (package.name?, package.version?);
+    if name.is_empty() || version.is_empty() {
+        return None;
+    }
+    Some(Component {
+        name: name.to_string(),
+        version: version.to_string(),
+        source: name.to_string(),
+        source_version: version.to_string(),
+        ecosystem: EcosystemName::Npm,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +227,16 @@ Package: libssl3\nStatus: install ok installed\nSource: openssl (3.0.15-1~deb12u
             ("requests", "2.31.0")
         );
         assert_eq!(python_metadata("Metadata-Version: 2.1\n"), None);
+    }
+
+    #[test]
+    fn npm_package_json_gives_name_and_version() {
+        let c = npm_package_json(r#"{"name":"lodash","version":"4.17.20","dependencies":{"x":"1"}}"#)
+            .expect("component");
+        assert_eq!((c.name.as_str(), c.version.as_str()), ("lodash", "4.17.20"));
+        assert_eq!(c.ecosystem, EcosystemName::Npm);
+        assert!(npm_package_json(r#"{"name":"no-version"}"#).is_none());
+        assert!(npm_package_json(r#"{"name":1,"version":"1"}"#).is_none());
+        assert!(npm_package_json("not json").is_none());
     }
 }

@@ -1,0 +1,173 @@
+//! What an image holds, read from its rebuilt [`Filesystem`]: the distribution (`os-release`)
+//! and every installed package the scanner knows how to read — dpkg (`status` and distroless
+//! `status.d/`), apk, Python distributions (`*.dist-info/METADATA`, `*.egg-info`) and npm
+//! packages (`node_modules/**/package.json`). A package database the scanner finds but cannot
+//! read (rpm today) is named in the notes, never silently passed over.
+
+use crate::layers::{Filesystem, Node};
+use crate::os_release::OsRelease;
+use crate::packages::{self, Component};
+
+/// An installed package and the file it was read from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Found {
+    pub component: Component,
+    /// Path inside the image, without the leading `/`.
+    pub path: String,
+}
+
+/// Everything analysis read from one image.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    pub os: Option<OsRelease>,
+    pub packages: Vec<Found>,
+    /// What could not be analyzed, in words a user can act on.
+    pub notes: Vec<String>,
+}
+
+const OS_RELEASE: [&str; 2] = ["etc/os-release", "usr/lib/os-release"];
+const DPKG_STATUS: &str = "var/lib/dpkg/status";
+const DPKG_STATUS_D: &str = "var/lib/dpkg/status.d";
+const APK_INSTALLED: &str = "lib/apk/db/installed";
+const RPM_DATABASES: [&str; 5] = [
+    "var/lib/rpm/rpmdb.sqlite",
+    "usr/lib/sysimage/rpm/rpmdb.sqlite",
+    "var/lib/rpm/Packages",
+    "var/lib/rpm/Packages.db",
+    "usr/lib/sysimage/rpm/Packages.db",
+];
+
+/// Whether analysis needs the contents of the file at `path` (normalized, no leading `/`).
+pub fn wants(path: &str, _size: u64) -> bool {
+    OS_RELEASE.contains(&path)
+        || path == DPKG_STATUS
+        || path == APK_INSTALLED
+        || is_status_d_file(path)
+        || is_python_metadata(path)
+        || is_npm_manifest(path)
+}
+
+fn is_status_d_file(path: &str) -> bool {
+    path.strip_prefix(DPKG_STATUS_D)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .is_some_and(|name| !name.contains('/') && !name.ends_with(".md5sums"))
+}
+
+fn is_python_metadata(path: &str) -> bool {
+    path.ends_with(".dist-info/METADATA")
+        || path.ends_with(".egg-info/PKG-INFO")
+        // A single-file egg-info (distutils installs) is the metadata itself.
+        || (path.ends_with(".egg-info") && !path.ends_with("/.egg-info"))
+}
+
+/// `…/node_modules/NAME/package.json` or `…/node_modules/@SCOPE/NAME/package.json`.
+fn is_npm_manifest(path: &str) -> bool {
+    let Some(dir) = path.strip_suffix("/package.json") else {
+        return false;
+    };
+    let Some(at) = dir.rfind("node_modules/") else {
+        return false;
+    };
+    let rest = &dir[at + "node_modules/".len()..];
+    match rest.split('/').collect::<Vec<_>>().as_slice() {
+        [name] => !name.is_empty() && !name.starts_with(['.', '@']),
+        [scope, name] => scope.starts_with('@') && !name.is_empty(),
+        _ => false,
+    }
+}
+
+fn text(fs: &Filesystem, path: &str) -> Option<String> {
+    fs.read(path)
+        .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+}
+
+/// Reads the distribution and the installed packages of `fs`; packages sorted by path, then
+/// name and version.
+pub fn inventory(fs: &Filesystem) -> Inventory {
+    let mut inv = Inventory {
+        os: OS_RELEASE
+            .iter()
+            .find_map(|p| text(fs, p))
+            .map(|t| OsRelease::parse(&t)),
+        ..Inventory::default()
+    };
+    let add = |components: Vec<Component>, path: &str, inv: &mut Inventory| {
+        inv.packages.extend(components.into_iter().map(|component| Found {
+            component,
+            path: path.to_string(),
+        }));
+    };
+    if let Some(status) = text(fs, DPKG_STATUS) {
+        add(packages::dpkg_status(&status), DPKG_STATUS, &mut inv);
+    }
+    if let Some(db) = text(fs, APK_INSTALLED) {
+        add(packages::apk_installed(&db), APK_INSTALLED, &mut inv);
+    }
+    for path in RPM_DATABASES {
+        if fs.lookup(path).is_some() {
+            inv.notes.push(format!(
+                "/{path}: rpm databases are not read yet, so this image's rpm packages are not \
+                 scanned"
+            ));
+        }
+    }
+    for (path, node) in fs.iter() {
+        let Node::File {
+            data: Some(data), ..
+        } = node
+        else {
+            continue;
+        };
+        let body = || String::from_utf8_lossy(data);
+        if is_status_d_file(path) {
+            add(packages::dpkg_status(&body()), path, &mut inv);
+        } else if is_python_metadata(path) {
+            match packages::python_metadata(&body()) {
+                Some(c) => add(vec![c], path, &mut inv),
+                None => inv
+                    .notes
+                    .push(format!("/{path}: no Name and Version in the Python metadata")),
+            }
+        } else if is_npm_manifest(path)
+            && let Some(c) = packages::npm_package_json(&body())
+        {
+            add(vec![c], path, &mut inv);
+        }
+    }
+    inv.packages.sort();
+    inv.packages.dedup();
+    inv
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wanted_paths() {
+        for p in [
+            "etc/os-release",
+            "var/lib/dpkg/status",
+            "var/lib/dpkg/status.d/tzdata",
+            "lib/apk/db/installed",
+            "usr/lib/python3/dist-packages/requests-2.31.0.dist-info/METADATA",
+            "usr/lib/python3.11/site-packages/six-1.16.0.egg-info",
+            "usr/lib/python3.11/site-packages/foo.egg-info/PKG-INFO",
+            "app/node_modules/lodash/package.json",
+            "app/node_modules/@babel/core/package.json",
+            "app/node_modules/a/node_modules/b/package.json",
+        ] {
+            assert!(wants(p, 10), "{p}");
+        }
+        for p in [
+            "var/lib/dpkg/status-old",
+            "var/lib/dpkg/status.d/tzdata.md5sums",
+            "app/package.json",
+            "app/node_modules/lodash/lib/package.json",
+            "app/node_modules/@babel/package.json",
+            "usr/bin/python3",
+        ] {
+            assert!(!wants(p, 10), "{p}");
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! One image scanned end to end: pulled from its registry ([`registry`]), its layers applied in
+//! order ([`layers`]), its packages read ([`analyze`]) and matched ([`report`]), with the facts
+//! of its config (user, labels, ports, age, Dockerfile lines) that image policies read.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::analyze::{self, Inventory};
+use crate::image_config::DockerfileLine;
+use crate::layers::{Compression, Filesystem, LayerError, Limits};
+use crate::registry::{self, Credentials, PullError, PullOptions, Pulled};
+use crate::report::{self, ComponentReport, Summary};
+use crate::vulndb::VulnDb;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error(transparent)]
+    Pull(#[from] PullError),
+    #[error("{reference}: {source}")]
+    Layer {
+        reference: String,
+        #[source]
+        source: LayerError,
+    },
+    #[error("{reference}: {message}")]
+    Image { reference: String, message: String },
+}
+
+/// What the scanner knows of the data it matched with.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DbInfo {
+    pub osv_records: usize,
+    /// Alpine branches with a secdb loaded.
+    pub alpine_branches: Vec<String>,
+    pub debian_packages: usize,
+    /// Newest `modified` among the OSV records: how fresh the data is.
+    pub newest_modified: Option<String>,
+}
+
+impl DbInfo {
+    pub fn of(db: &VulnDb) -> DbInfo {
+        DbInfo {
+            osv_records: db.osv.len(),
+            alpine_branches: db.secdb.keys().cloned().collect(),
+            debian_packages: db.debian.len(),
+            newest_modified: db.newest_modified.clone(),
+        }
+    }
+}
+
+/// An image's scan: what it is, what it holds, what affects it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageScan {
+    pub reference: String,
+    pub registry: String,
+    pub repository: String,
+    pub tag: Option<String>,
+    pub digest: String,
+    pub index_digest: Option<String>,
+    pub platform: String,
+    /// `PRETTY_NAME` of its os-release (`Debian GNU/Linux 12 (bookworm)`), when it has one.
+    pub os: Option<String>,
+    pub os_id: Option<String>,
+    pub os_version: Option<String>,
+    pub created: Option<String>,
+    pub user: String,
+    pub labels: BTreeMap<String, String>,
+    pub exposed_ports: Vec<String>,
+    pub dockerfile: Vec<DockerfileLine>,
+    pub layers: usize,
+    /// Compressed bytes of the layers, and how many came from the cache.
+    pub layer_bytes: u64,
+    pub cached_layers: usize,
+    pub components: Vec<ComponentReport>,
+    pub summary: Summary,
+    pub notes: Vec<String>,
+    pub db: DbInfo,
+}
+
+/// Applies a pulled image's layers in order and reads what it holds (blocking: file reads and
+/// decompression).
+pub fn analyze_pulled(pulled: &Pulled, limits: &Limits) -> Result<(Inventory, usize), ScanError> {
+    let diff_ids = &pulled.config.rootfs.diff_ids;
+    if !diff_ids.is_empty() && diff_ids.len() != pulled.layers.len() {
+        return Err(ScanError::Image {
+            reference: pulled.reference.clone(),
+            message: format!(
+                "the manifest has {} layers but the config lists {} diff_ids",
+                pulled.layers.len(),
+                diff_ids.len()
+            ),
+        });
+    }
+    let mut fs = Filesystem::new();
+    for (i, layer) in pulled.layers.iter().enumerate() {
+        let layer_err = |source| ScanError::Layer {
+            reference: pulled.reference.clone(),
+            source,
+        };
+        let read_err = |e| {
+            layer_err(LayerError::Read {
+                layer: i,
+                source: e,
+            })
+        };
+        let mut file = File::open(&layer.path).map_err(read_err)?;
+        let compression = match Compression::from_media_type(&layer.media_type) {
+            Some(c) => c,
+            None => {
+                let mut head = Vec::with_capacity(4);
+                (&mut file).take(4).read_to_end(&mut head).map_err(read_err)?;
+                file.seek(SeekFrom::Start(0)).map_err(read_err)?;
+                Compression::sniff(&head)
+            }
+        };
+        let reader = BufReader::with_capacity(256 << 10, file);
+        fs.apply(
+            reader,
+            compression,
+            diff_ids.get(i).map(String::as_str),
+            &analyze::wants,
+            limits,
+        )
+        .map_err(layer_err)?;
+    }
+    let refused = fs.refused_paths;
+    Ok((analyze::inventory(&fs), refused))
+}
+
+/// The scan of a pulled image, matched against `db`.
+pub fn scan_pulled(
+    pulled: &Pulled,
+    db: &VulnDb,
+    limits: &Limits,
+) -> Result<ImageScan, ScanError> {
+    let (inventory, refused) = analyze_pulled(pulled, limits)?;
+    let matched = report::match_inventory(db, &inventory);
+    let mut notes = inventory.notes.clone();
+    if refused > 0 {
+        notes.push(format!(
+            "{refused} layer entries were skipped because their paths leave the image root or are not UTF-8"
+        ));
+    }
+    if inventory.os.is_none() {
+        notes.push("no /etc/os-release: the distribution is unknown".into());
+    }
+    notes.extend(matched.notes);
+    let config = &pulled.config;
+    let os = inventory.os.as_ref();
+    Ok(ImageScan {
+        reference: pulled.reference.clone(),
+        registry: pulled.registry.clone(),
+        repository: pulled.repository.clone(),
+        tag: pulled.tag.clone(),
+        digest: pulled.digest.clone(),
+        index_digest: pulled.index_digest.clone(),
+        platform: pulled.platform.to_string(),
+        os: os.map(|o| o.pretty_name.clone()).filter(|p| !p.is_empty()),
+        os_id: os.map(|o| o.id.clone()),
+        os_version: os.map(|o| o.version_id.clone()),
+        created: config.created.clone(),
+        user: config.config.user.clone(),
+        labels: config.labels(),
+        exposed_ports: config
+            .exposed_ports()
+            .into_iter()
+            .map(|(p, proto)| format!("{p}/{proto}"))
+            .collect(),
+        dockerfile: config.dockerfile(),
+        layers: pulled.layers.len(),
+        layer_bytes: pulled.layers.iter().map(|l| l.size).sum(),
+        cached_layers: pulled.layers.iter().filter(|l| l.cached).count(),
+        components: matched.components,
+        summary: matched.summary,
+        notes,
+        db: DbInfo::of(db),
+    })
+}
+
+/// Pulls and scans `reference`; `work` holds the layers when no cache is configured.
+pub async fn scan(
+    reference: &str,
+    credentials: &Credentials,
+    options: &PullOptions,
+    db: &VulnDb,
+    work: &Path,
+    limits: &Limits,
+) -> Result<ImageScan, ScanError> {
+    let pulled = registry::pull(reference, credentials, options, work).await?;
+    scan_pulled(&pulled, db, limits)
+}
