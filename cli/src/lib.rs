@@ -8,6 +8,7 @@ pub mod central_cmd;
 pub mod collector_cmd;
 pub mod daemon;
 pub mod demo;
+pub mod image_cmd;
 pub mod input;
 pub mod output;
 pub mod policies;
@@ -50,6 +51,11 @@ pub enum Command {
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
+    },
+    /// Scan container images in registries for vulnerable packages.
+    Image {
+        #[command(subcommand)]
+        command: image_cmd::ImageCommand,
     },
     /// Run Central and manage cluster certificates.
     Central {
@@ -214,6 +220,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitCode {
             command: DeploymentCommand::Check(args),
         } => deployment_check(args, remote, out, err),
         Command::Policy { command } => policies::run(command, remote, out, err),
+        Command::Image { command } => image_cmd::run(command, out, err),
         Command::Central { command } => central_cmd::run(command, remote, out),
         Command::Cluster { command } => remote
             .require("rampart cluster")

@@ -373,3 +373,203 @@ fn policy_list_shows_defaults() {
     assert!(out.contains("| Privileged Container "), "{out}");
     assert!(out.contains("67 policies."), "{out}");
 }
+
+/// An Alpine 3.10 image in a real registry whose apk database names secdb packages.
+fn alpine_image(registry: &rampart_test_support::registry::Registry) -> String {
+    use rampart_test_support::registry::{layer, push};
+    let client = registry.client();
+    let reference = format!("{}/ci/alpine-app:1.0", registry.host);
+    let layers = [layer(&[
+        (
+            "etc/os-release",
+            b"ID=alpine\nVERSION_ID=3.10.9\nPRETTY_NAME=\"Alpine Linux v3.10\"\n".to_vec(),
+        ),
+        (
+            "lib/apk/db/installed",
+            b"P:musl\nV:1.1.22-r2\no:musl\n\nP:libcrypto1.1\nV:1.1.1c-r0\no:openssl\n\n".to_vec(),
+        ),
+    ])];
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(push(
+            &client,
+            &oci_client::secrets::RegistryAuth::Anonymous,
+            &reference,
+            &layers,
+            "amd64",
+        ));
+    reference
+}
+
+const SECDB_310: &str = "../../shared/data/alpine-secdb/v3.10";
+
+#[test]
+fn image_scan_reports_matches_in_every_format_and_gates_with_fail() {
+    let registry = rampart_test_support::registry::Registry::start(&[]);
+    let reference = alpine_image(&registry);
+    let host = registry.host.clone();
+    let base = [
+        "image",
+        "scan",
+        "-i",
+        &reference,
+        "--insecure-registry",
+        &host,
+        "--db",
+        SECDB_310,
+        "--no-cache",
+    ];
+    let run = |extra: &[&str]| {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        rampart(&args)
+    };
+
+    let (code, table, err) = run(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(table.contains("Alpine Linux v3.10"), "{table}");
+    assert!(
+        table.contains("| UNKNOWN  | CVE-2019-14697 | musl"),
+        "{table}"
+    );
+    assert!(table.contains("1.1.22-r3"), "{table}");
+
+    let (_, json, _) = run(&["-o", "json"]);
+    let scan: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(scan["os_id"], "alpine");
+    assert!(
+        scan["digest"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("sha256:"))
+    );
+    let musl = scan["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .find(|c| c["name"] == "musl")
+        .expect("musl");
+    assert!(
+        musl["vulnerabilities"]
+            .as_array()
+            .expect("vulns")
+            .iter()
+            .any(|v| v["id"] == "CVE-2019-14697"
+                && v["fixed_by"] == "1.1.22-r3"
+                && v["source"] == "alpine-secdb")
+    );
+    let total = scan["summary"]["vulnerabilities"].as_u64().expect("count");
+    assert!(total >= 2);
+    assert_eq!(scan["summary"]["fixable"].as_u64(), Some(total));
+
+    // --fail turns findings into exit 1; a severity filter that keeps none, into 0.
+    assert_eq!(run(&["--fail"]).0, 1);
+    let (code, table, _) = run(&["--fail", "--severity", "critical,high"]);
+    assert_eq!(code, 0);
+    assert!(table.contains("No vulnerabilities found."), "{table}");
+
+    let (_, csv, _) = run(&["-o", "csv"]);
+    let mut lines = csv.lines();
+    assert!(
+        lines
+            .next()
+            .is_some_and(|h| h.starts_with("image,digest,package,version"))
+    );
+    assert_eq!(lines.count() as u64, {
+        // One row per (package, vulnerability).
+        scan["components"]
+            .as_array()
+            .expect("components")
+            .iter()
+            .map(|c| c["vulnerabilities"].as_array().map_or(0, Vec::len) as u64)
+            .sum::<u64>()
+    });
+
+    let (_, sarif, _) = run(&["-o", "sarif"]);
+    let sarif: serde_json::Value = serde_json::from_str(&sarif).expect("sarif json");
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("schemas/sarif-schema-2.1.0.json")).expect("schema");
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(&sarif)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert!(
+        sarif["runs"][0]["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .any(|r| r["ruleId"] == "CVE-2019-14697")
+    );
+
+    let (_, bom, _) = run(&["-o", "cyclonedx"]);
+    let bom: serde_json::Value = serde_json::from_str(&bom).expect("cyclonedx json");
+    assert_eq!(bom["bomFormat"], "CycloneDX");
+    let purls: Vec<&str> = bom["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .filter_map(|c| c["purl"].as_str())
+        .collect();
+    assert!(
+        purls.contains(&"pkg:apk/alpine/musl@1.1.22-r2"),
+        "{purls:?}"
+    );
+    let vuln = bom["vulnerabilities"]
+        .as_array()
+        .expect("vulnerabilities")
+        .iter()
+        .find(|v| v["id"] == "CVE-2019-14697")
+        .expect("musl CVE in the BOM");
+    assert_eq!(vuln["affects"][0]["ref"], "pkg:apk/alpine/musl@1.1.22-r2");
+}
+
+#[test]
+fn image_scan_errors_are_clear() {
+    let registry = rampart_test_support::registry::Registry::start(&[]);
+    let host = registry.host.clone();
+    let missing = format!("{host}/no/such:image");
+    let (code, _, err) = rampart(&[
+        "image",
+        "scan",
+        "-i",
+        &missing,
+        "--insecure-registry",
+        &host,
+        "--no-cache",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains(&missing) && err.contains("unknown"), "{err}");
+    let (code, _, err) = rampart(&["image", "scan", "-i", "UPPER/Case:bad", "--no-cache"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not an image reference"), "{err}");
+    let err = rampart_cli::Cli::try_parse_from([
+        "rampart",
+        "image",
+        "scan",
+        "-i",
+        "x",
+        "--platform",
+        "linux",
+    ])
+    .expect_err("bad platform");
+    assert!(err.to_string().contains("OS/ARCH"), "{err}");
+    // No data at all: the scan lists packages and says nothing was matched.
+    let reference = alpine_image(&registry);
+    let (code, table, err) = rampart(&[
+        "image",
+        "scan",
+        "-i",
+        &reference,
+        "--insecure-registry",
+        &host,
+        "--no-cache",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("no vulnerability data"), "{err}");
+    assert!(
+        table.contains("2 packages were not matched: no Alpine secdb for v3.10 is loaded"),
+        "{table}"
+    );
+}

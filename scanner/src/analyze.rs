@@ -92,10 +92,11 @@ pub fn inventory(fs: &Filesystem) -> Inventory {
         ..Inventory::default()
     };
     let add = |components: Vec<Component>, path: &str, inv: &mut Inventory| {
-        inv.packages.extend(components.into_iter().map(|component| Found {
-            component,
-            path: path.to_string(),
-        }));
+        inv.packages
+            .extend(components.into_iter().map(|component| Found {
+                component,
+                path: path.to_string(),
+            }));
     };
     if let Some(status) = text(fs, DPKG_STATUS) {
         add(packages::dpkg_status(&status), DPKG_STATUS, &mut inv);
@@ -124,9 +125,9 @@ pub fn inventory(fs: &Filesystem) -> Inventory {
         } else if is_python_metadata(path) {
             match packages::python_metadata(&body()) {
                 Some(c) => add(vec![c], path, &mut inv),
-                None => inv
-                    .notes
-                    .push(format!("/{path}: no Name and Version in the Python metadata")),
+                None => inv.notes.push(format!(
+                    "/{path}: no Name and Version in the Python metadata"
+                )),
             }
         } else if is_npm_manifest(path)
             && let Some(c) = packages::npm_package_json(&body())

@@ -112,7 +112,10 @@ pub fn analyze_pulled(pulled: &Pulled, limits: &Limits) -> Result<(Inventory, us
             Some(c) => c,
             None => {
                 let mut head = Vec::with_capacity(4);
-                (&mut file).take(4).read_to_end(&mut head).map_err(read_err)?;
+                (&mut file)
+                    .take(4)
+                    .read_to_end(&mut head)
+                    .map_err(read_err)?;
                 file.seek(SeekFrom::Start(0)).map_err(read_err)?;
                 Compression::sniff(&head)
             }
@@ -132,11 +135,7 @@ pub fn analyze_pulled(pulled: &Pulled, limits: &Limits) -> Result<(Inventory, us
 }
 
 /// The scan of a pulled image, matched against `db`.
-pub fn scan_pulled(
-    pulled: &Pulled,
-    db: &VulnDb,
-    limits: &Limits,
-) -> Result<ImageScan, ScanError> {
+pub fn scan_pulled(pulled: &Pulled, db: &VulnDb, limits: &Limits) -> Result<ImageScan, ScanError> {
     let (inventory, refused) = analyze_pulled(pulled, limits)?;
     let matched = report::match_inventory(db, &inventory);
     let mut notes = inventory.notes.clone();

@@ -211,13 +211,14 @@ impl Filesystem {
         let reader: Box<dyn Read + '_> = match compression {
             Compression::None => Box::new(blob),
             Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(blob)),
-            Compression::Zstd => Box::new(
-                ruzstd::decoding::StreamingDecoder::new(blob)
-                    .map_err(|e| LayerError::Read {
+            Compression::Zstd => {
+                Box::new(ruzstd::decoding::StreamingDecoder::new(blob).map_err(|e| {
+                    LayerError::Read {
                         layer,
                         source: io::Error::new(io::ErrorKind::InvalidData, e.to_string()),
-                    })?,
-            ),
+                    }
+                })?)
+            }
         };
         let mut hashing = Hashing {
             inner: reader,
@@ -303,9 +304,7 @@ impl Filesystem {
                     let mode = header.mode().unwrap_or(0o644);
                     let data = if size <= limits.file_bytes && want(&path, size) {
                         let mut buf = Vec::with_capacity(size as usize);
-                        entry
-                            .read_to_end(&mut buf)
-                            .map_err(read_error)?;
+                        entry.read_to_end(&mut buf).map_err(read_error)?;
                         Some(Arc::from(buf))
                     } else {
                         None
@@ -473,7 +472,9 @@ fn join_link(link: &str, target: &str) -> Option<String> {
     let base = if target.starts_with('/') {
         String::new()
     } else {
-        link.rsplit_once('/').map(|(p, _)| p.to_string()).unwrap_or_default()
+        link.rsplit_once('/')
+            .map(|(p, _)| p.to_string())
+            .unwrap_or_default()
     };
     let mut parts: Vec<&str> = base.split('/').filter(|p| !p.is_empty()).collect();
     for part in target.split('/') {
@@ -539,7 +540,8 @@ mod tests {
     }
 
     fn read(fs: &Filesystem, path: &str) -> Option<String> {
-        fs.read(path).map(|b| String::from_utf8_lossy(b).into_owned())
+        fs.read(path)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
     }
 
     #[test]
@@ -611,7 +613,10 @@ mod tests {
         assert_eq!(fs.refused_paths, 1);
         assert!(fs.is_empty());
         // A symlink pointing above the root stays inside it, as in a chroot.
-        apply(&mut fs, &layer(&[("etc/passwd", "x"), ("up", "->../../../etc/passwd")]));
+        apply(
+            &mut fs,
+            &layer(&[("etc/passwd", "x"), ("up", "->../../../etc/passwd")]),
+        );
         assert_eq!(read(&fs, "up").as_deref(), Some("x"));
     }
 
@@ -625,13 +630,25 @@ mod tests {
         assert_eq!(Compression::sniff(&gz), Compression::Gzip);
         let mut fs = Filesystem::new();
         let applied = fs
-            .apply(&gz[..], Compression::Gzip, Some(&diff_id), &all, &Limits::default())
+            .apply(
+                &gz[..],
+                Compression::Gzip,
+                Some(&diff_id),
+                &all,
+                &Limits::default(),
+            )
             .expect("gzip layer");
         assert_eq!(applied.diff_id, diff_id);
         assert_eq!(applied.uncompressed_bytes, tar.len() as u64);
         let wrong = format!("sha256:{}", "0".repeat(64));
         let err = Filesystem::new()
-            .apply(&tar[..], Compression::None, Some(&wrong), &all, &Limits::default())
+            .apply(
+                &tar[..],
+                Compression::None,
+                Some(&wrong),
+                &all,
+                &Limits::default(),
+            )
             .expect_err("wrong diff_id");
         assert!(matches!(err, LayerError::DiffId { .. }), "{err}");
         let small = Limits {
@@ -643,13 +660,32 @@ mod tests {
             .expect_err("too large");
         assert!(matches!(err, LayerError::TooLarge { .. }), "{err}");
         let err = Filesystem::new()
-            .apply(&b"not a tar at all"[..], Compression::Gzip, None, &all, &Limits::default())
+            .apply(
+                &b"not a tar at all"[..],
+                Compression::Gzip,
+                None,
+                &all,
+                &Limits::default(),
+            )
             .expect_err("garbage");
         assert!(matches!(err, LayerError::Read { .. }), "{err}");
         // Files nobody asked for are kept as names only.
         let mut fs = Filesystem::new();
-        fs.apply(&tar[..], Compression::None, None, &|_, _| false, &Limits::default())
-            .expect("layer");
-        assert!(matches!(fs.lookup("a"), Some(Node::File { size: 5, data: None, .. })));
+        fs.apply(
+            &tar[..],
+            Compression::None,
+            None,
+            &|_, _| false,
+            &Limits::default(),
+        )
+        .expect("layer");
+        assert!(matches!(
+            fs.lookup("a"),
+            Some(Node::File {
+                size: 5,
+                data: None,
+                ..
+            })
+        ));
     }
 }

@@ -231,8 +231,9 @@ Package: libssl3\nStatus: install ok installed\nSource: openssl (3.0.15-1~deb12u
 
     #[test]
     fn npm_package_json_gives_name_and_version() {
-        let c = npm_package_json(r#"{"name":"lodash","version":"4.17.20","dependencies":{"x":"1"}}"#)
-            .expect("component");
+        let c =
+            npm_package_json(r#"{"name":"lodash","version":"4.17.20","dependencies":{"x":"1"}}"#)
+                .expect("component");
         assert_eq!((c.name.as_str(), c.version.as_str()), ("lodash", "4.17.20"));
         assert_eq!(c.ecosystem, EcosystemName::Npm);
         assert!(npm_package_json(r#"{"name":"no-version"}"#).is_none());

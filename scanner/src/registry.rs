@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use base64::Engine as _;
-use oci_client::Reference;
+pub use oci_client::Reference;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::manifest::{OciDescriptor, OciImageIndex, OciManifest};
 use oci_client::secrets::RegistryAuth;
@@ -80,7 +80,10 @@ impl FromStr for Platform {
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credential {
     Anonymous,
-    Basic { username: String, password: String },
+    Basic {
+        username: String,
+        password: String,
+    },
     /// A registry token used as it is.
     Bearer(String),
 }
@@ -458,6 +461,11 @@ pub async fn pull(
                 data: pem.clone(),
             });
     }
+    // The HTTP client needs a process-wide rustls provider; `main` installs ring first, and a
+    // library caller that did not gets the same rather than a panic.
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
     let client = oci_client::Client::new(config);
     let auth = auth_of(credentials.for_registry(parsed.resolve_registry()));
 
@@ -527,10 +535,11 @@ pub async fn pull(
         reference: whole.clone(),
         message: "the image config is not UTF-8 JSON".into(),
     })?;
-    let image_config = ImageConfig::from_json(&config_text).map_err(|e| PullError::Unsupported {
-        reference: whole.clone(),
-        message: format!("the image config is not an image config: {e}"),
-    })?;
+    let image_config =
+        ImageConfig::from_json(&config_text).map_err(|e| PullError::Unsupported {
+            reference: whole.clone(),
+            message: format!("the image config is not an image config: {e}"),
+        })?;
 
     if manifest.layers.len() > limits.layers {
         return Err(too_large(
@@ -616,7 +625,10 @@ async fn fetch_layer(
         return Err(Fetch::TooLarge(size));
     }
     let path = blob_path(dir, &layer.digest).ok_or_else(|| {
-        Fetch::Unsupported(format!("layer digest {:?} is not algorithm:hex", layer.digest))
+        Fetch::Unsupported(format!(
+            "layer digest {:?} is not algorithm:hex",
+            layer.digest
+        ))
     })?;
     let io = |path: &Path| {
         let path = path.to_path_buf();
@@ -634,7 +646,9 @@ async fn fetch_layer(
         });
     }
     let parent = path.parent().unwrap_or(dir).to_path_buf();
-    tokio::fs::create_dir_all(&parent).await.map_err(io(&parent))?;
+    tokio::fs::create_dir_all(&parent)
+        .await
+        .map_err(io(&parent))?;
     // Downloaded beside its final name, moved there only once its digest checked out.
     let partial = parent.join(format!(
         ".partial-{}-{}",
@@ -691,7 +705,10 @@ mod tests {
                 password: "pass".into()
             }
         );
-        assert_eq!(c.for_registry("docker.io"), c.for_registry("index.docker.io"));
+        assert_eq!(
+            c.for_registry("docker.io"),
+            c.for_registry("index.docker.io")
+        );
         assert_eq!(
             c.for_registry("LOCALHOST:5000"),
             Credential::Basic {
@@ -711,9 +728,12 @@ mod tests {
         let bad = Credentials::from_docker_config(r#"{"auths":{"r.example":{"auth":"%%%"}}}"#)
             .expect_err("bad base64");
         assert!(bad.to_string().contains("r.example"), "{bad}");
-        let helper = Credentials::from_docker_config(r#"{"credsStore":"desktop"}"#)
-            .expect_err("helper");
-        assert!(helper.to_string().contains("docker-credential-desktop"), "{helper}");
+        let helper =
+            Credentials::from_docker_config(r#"{"credsStore":"desktop"}"#).expect_err("helper");
+        assert!(
+            helper.to_string().contains("docker-credential-desktop"),
+            "{helper}"
+        );
         assert!(Credentials::from_docker_config("{").is_err());
     }
 

@@ -198,7 +198,9 @@ fn merge_osv(ecosystem: Ecosystem, matches: Vec<(&Record, osv::Match)>) -> Vec<V
                 aliases: g.ids.iter().filter(|i| **i != id).cloned().collect(),
                 id,
                 summary,
-                severity: score.as_ref().map_or(Level::Unknown, |s| Level::of(s.severity)),
+                severity: score
+                    .as_ref()
+                    .map_or(Level::Unknown, |s| Level::of(s.severity)),
                 cvss: score.as_ref().map(|s| s.score),
                 vector: score.map(|s| s.vector),
                 fixed_by: g.fixed_by,
@@ -271,7 +273,13 @@ pub fn match_inventory(db: &VulnDb, inventory: &Inventory) -> Matched {
                     for db in secdbs {
                         for f in db.findings(&c.source, &c.version)? {
                             if seen.insert(f.cve.clone()) {
-                                vulns.push(rated(f.cve, Some(f.fixed_by), Level::Unknown, "alpine-secdb", &scores));
+                                vulns.push(rated(
+                                    f.cve,
+                                    Some(f.fixed_by),
+                                    Level::Unknown,
+                                    "alpine-secdb",
+                                    &scores,
+                                ));
                             }
                         }
                     }
@@ -292,7 +300,12 @@ pub fn match_inventory(db: &VulnDb, inventory: &Inventory) -> Matched {
                             .or_default() += 1;
                         return Ok(());
                     }
-                    for f in debian::findings(&db.debian, &os.version_codename, &c.source, &c.source_version)? {
+                    for f in debian::findings(
+                        &db.debian,
+                        &os.version_codename,
+                        &c.source,
+                        &c.source_version,
+                    )? {
                         let level = debian_level(f.urgency.as_deref());
                         vulns.push(rated(f.cve, f.fixed_by, level, "debian-tracker", &scores));
                     }
@@ -300,14 +313,17 @@ pub fn match_inventory(db: &VulnDb, inventory: &Inventory) -> Matched {
                 EcosystemName::PyPI | EcosystemName::Npm => {
                     let any = *has_osv.entry(ecosystem).or_insert_with(|| {
                         db.osv.iter().any(|r| {
-                            r.affected
-                                .iter()
-                                .any(|a| Ecosystem::from_osv(&a.package.ecosystem) == Some(ecosystem))
+                            r.affected.iter().any(|a| {
+                                Ecosystem::from_osv(&a.package.ecosystem) == Some(ecosystem)
+                            })
                         })
                     });
                     if !any {
                         *unmatched
-                            .entry(format!("no OSV records for {} are loaded", ecosystem.as_str()))
+                            .entry(format!(
+                                "no OSV records for {} are loaded",
+                                ecosystem.as_str()
+                            ))
                             .or_default() += 1;
                         return Ok(());
                     }
@@ -317,7 +333,10 @@ pub fn match_inventory(db: &VulnDb, inventory: &Inventory) -> Matched {
             Ok(())
         })();
         if let Err(e) = result {
-            notes.push(format!("{} {} (/{path}): not matched: {e}", c.name, c.version));
+            notes.push(format!(
+                "{} {} (/{path}): not matched: {e}",
+                c.name, c.version
+            ));
         }
         vulns.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.id.cmp(&b.id)));
         components.push(ComponentReport {

@@ -58,9 +58,7 @@ impl VulnDb {
                     continue;
                 }
             };
-            let yaml = file
-                .extension()
-                .is_some_and(|e| e == "yaml" || e == "yml");
+            let yaml = file.extension().is_some_and(|e| e == "yaml" || e == "yml");
             if let Err(reason) = self.load_text(&text, yaml, &mut stats) {
                 stats.rejected.push((file, reason));
             }
@@ -96,7 +94,9 @@ impl VulnDb {
                 Ok(())
             }
             v if is_osv(v) => self.add_osv(value, stats),
-            Value::Object(map) if map.contains_key("distroversion") && map.contains_key("packages") => {
+            Value::Object(map)
+                if map.contains_key("distroversion") && map.contains_key("packages") =>
+            {
                 let db: SecDb = serde_json::from_value(value)
                     .map_err(|e| format!("not an Alpine secdb file: {e}"))?;
                 stats.secdb_files += 1;
@@ -115,7 +115,9 @@ impl VulnDb {
                 }
                 Ok(())
             }
-            _ => Err("neither an OSV record, an Alpine secdb file nor the Debian tracker's JSON".into()),
+            _ => Err(
+                "neither an OSV record, an Alpine secdb file nor the Debian tracker's JSON".into(),
+            ),
         }
     }
 
@@ -140,11 +142,14 @@ fn is_osv(v: &Value) -> bool {
 
 /// The tracker maps source packages to CVEs to `{releases: …}`; the first entry tells.
 fn is_debian_tracker(map: &serde_json::Map<String, Value>) -> bool {
-    map.values().next().and_then(Value::as_object).is_some_and(|cves| {
-        cves.values()
-            .next()
-            .is_some_and(|cve| cve.get("releases").is_some())
-    })
+    map.values()
+        .next()
+        .and_then(Value::as_object)
+        .is_some_and(|cves| {
+            cves.values()
+                .next()
+                .is_some_and(|cve| cve.get("releases").is_some())
+        })
 }
 
 fn collect(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -205,7 +210,10 @@ mod tests {
             &mut stats,
         )
         .expect("tracker");
-        assert_eq!((stats.osv_records, stats.secdb_files, stats.debian_packages), (1, 1, 1));
+        assert_eq!(
+            (stats.osv_records, stats.secdb_files, stats.debian_packages),
+            (1, 1, 1)
+        );
         assert_eq!(db.secdb["v3.18"][0].packages[0].pkg.name, "musl");
         assert_eq!(db.newest_modified.as_deref(), Some("2024-01-01T00:00:00Z"));
         let err = db

@@ -1,9 +1,11 @@
 //! What Rampart's tests share. No real Kubernetes API server can run on the machines that build
 //! Rampart, so [`apiserver`] is one: it speaks the real list/watch protocol over HTTPS, and
-//! kube-rs (the Sensor's client) runs against it unchanged, from a kubeconfig.
+//! kube-rs (the Sensor's client) runs against it unchanged, from a kubeconfig. [`registry`]
+//! starts a real OCI registry (Debian's `docker-registry`) and pushes test images to it.
 
 pub mod apiserver;
 mod patch;
+pub mod registry;
 
 pub use apiserver::{ApiServer, Error};
 

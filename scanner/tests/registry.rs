@@ -1,0 +1,500 @@
+//! Image scanning against a real registry: Debian's `docker-registry` (the distribution
+//! registry, installed by the test command) started on loopback per test, images pushed by the
+//! test itself from real package databases — this machine's `/var/lib/dpkg/status`, Python
+//! packages installed with `pip install --target`, an apk database of packages Alpine's secdb
+//! names — then pulled, unpacked and matched against the real advisories in `../shared/data`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use oci_client::manifest::OciImageIndex;
+use oci_client::secrets::RegistryAuth;
+use rampart_scanner::image::{self, ImageScan, ScanError};
+use rampart_scanner::layers::{Limits, sha256_digest};
+use rampart_scanner::registry::{Credentials, PullError, PullLimits, PullOptions};
+use rampart_scanner::vulndb::VulnDb;
+use rampart_test_support::registry::{Registry, layer, pip_install, push, tree};
+
+fn options(registry: &Registry) -> PullOptions {
+    PullOptions {
+        insecure: vec![registry.host.clone()],
+        ..PullOptions::default()
+    }
+}
+
+fn data(dir: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data")
+        .join(dir)
+}
+
+fn os_release_debian() -> Vec<u8> {
+    std::fs::read("/etc/os-release").expect("this machine's os-release")
+}
+
+/// The apk database of real secdb entries: musl 1.1.22-r2 (v3.10 fixed CVE-2019-14697 in
+/// r3) and libcrypto1.1 from openssl 1.1.1c-r0 (fixed CVE-2019-1547 and more in 1.1.1d-r0).
+fn apk_db() -> Vec<u8> {
+    b"C:Q1aaaa=\nP:musl\nV:1.1.22-r2\nA:x86_64\no:musl\n\n\
+C:Q1bbbb=\nP:libcrypto1.1\nV:1.1.1c-r0\nA:x86_64\no:openssl\n\n\
+C:Q1cccc=\nP:zlib\nV:1.2.11-r1\nA:x86_64\no:zlib\n\n"
+        .to_vec()
+}
+
+fn pypa_db() -> VulnDb {
+    let mut db = VulnDb::new();
+    let stats = db
+        .load_path(&data("osv-pypa/vulns"))
+        .expect("read osv-pypa");
+    assert!(
+        stats.rejected.is_empty(),
+        "{:?}",
+        &stats.rejected[..3.min(stats.rejected.len())]
+    );
+    assert!(stats.osv_records > 2000, "{stats:?}");
+    db
+}
+
+fn ids(scan: &ImageScan, package: &str) -> Vec<(String, Option<String>)> {
+    scan.components
+        .iter()
+        .filter(|c| c.name.eq_ignore_ascii_case(package))
+        .flat_map(|c| &c.vulnerabilities)
+        .map(|v| (v.id.clone(), v.fixed_by.clone()))
+        .collect()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn debian_image_with_python_packages_is_scanned_against_pypa() {
+    let registry = Registry::start(&[]);
+    let client = registry.client();
+    let py = tempfile::tempdir().expect("tempdir");
+    pip_install(py.path(), &["urllib3==1.26.4", "jinja2==2.11.2"]);
+    let site = "usr/local/lib/python3.11/site-packages";
+    let status = std::fs::read("/var/lib/dpkg/status").expect("this machine's dpkg status");
+    let base = layer(&[
+        ("etc/os-release", os_release_debian()),
+        ("var/lib/dpkg/status", status.clone()),
+    ]);
+    let python: Vec<(String, Vec<u8>)> = tree(py.path(), site);
+    let python_refs: Vec<(&str, Vec<u8>)> = python
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.clone()))
+        .collect();
+    let python_layer = layer(&python_refs);
+    // The top layer deletes Jinja2 again: a whiteout the scan must honour.
+    let jinja = python
+        .iter()
+        .find(|(p, _)| p.contains("Jinja2-2.11.2.dist-info"))
+        .and_then(|(p, _)| p.rsplit_once("/Jinja2").map(|(d, _)| d.to_string()))
+        .expect("jinja dist-info");
+    let whiteout = layer(&[(&format!("{jinja}/.wh.Jinja2-2.11.2.dist-info"), Vec::new())]);
+    let reference = format!("{}/apps/web:1.0", registry.host);
+    let rt = runtime();
+    rt.block_on(push(
+        &client,
+        &RegistryAuth::Anonymous,
+        &reference,
+        &[base, python_layer, whiteout],
+        "amd64",
+    ));
+
+    let db = pypa_db();
+    let work = tempfile::tempdir().expect("tempdir");
+    let cache = tempfile::tempdir().expect("cache");
+    let options = PullOptions {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..options(&registry)
+    };
+    let scan = rt
+        .block_on(image::scan(
+            &reference,
+            &Credentials::default(),
+            &options,
+            &db,
+            work.path(),
+            &Limits::default(),
+        ))
+        .expect("scan");
+
+    // The dpkg packages are exactly what dpkg-query lists on this machine.
+    let dpkg = Command::new("dpkg-query")
+        .args(["-W", "-f", "${db:Status-Status} ${Package}\n"])
+        .output()
+        .expect("dpkg-query");
+    let installed = String::from_utf8_lossy(&dpkg.stdout)
+        .lines()
+        .filter(|l| l.starts_with("installed "))
+        .count();
+    let debian = scan
+        .components
+        .iter()
+        .filter(|c| c.ecosystem == "Debian")
+        .count();
+    assert_eq!(debian, installed);
+    assert!(
+        scan.os.as_deref().is_some_and(|o| o.contains("Debian")),
+        "{:?}",
+        scan.os
+    );
+    // No Debian tracker data was given, and the scan says so instead of reporting "clean".
+    assert!(
+        scan.notes.iter().any(|n| n.contains(&format!(
+            "{installed} packages were not matched: no Debian security tracker"
+        ))),
+        "{:?}",
+        scan.notes
+    );
+
+    // urllib3 1.26.4 has PYSEC-2021-108, shown under its CVE with its aliases merged.
+    let urllib3 = ids(&scan, "urllib3");
+    assert!(
+        urllib3.contains(&("CVE-2021-33503".to_string(), Some("1.26.5".to_string()))),
+        "{urllib3:?}"
+    );
+    let v = scan
+        .components
+        .iter()
+        .find(|c| c.name == "urllib3")
+        .and_then(|c| c.vulnerabilities.iter().find(|v| v.id == "CVE-2021-33503"))
+        .expect("finding");
+    assert!(
+        v.aliases.contains(&"PYSEC-2021-108".to_string()),
+        "{:?}",
+        v.aliases
+    );
+    assert!(v.aliases.contains(&"GHSA-q2q7-5pp4-w6pg".to_string()));
+    // Every urllib3 finding is a PyPA record that matches 1.26.4 on its own.
+    for (id, _) in &urllib3 {
+        let found = db.osv.iter().any(|r| {
+            (r.id == *id || r.aliases.contains(id))
+                && r.affects(rampart_scanner::Ecosystem::PyPI, "urllib3", "1.26.4")
+                    .expect("valid")
+                    .is_some()
+        });
+        assert!(found, "{id} does not affect urllib3 1.26.4 by itself");
+    }
+    // Jinja2 was whited out by the top layer: neither the package nor its CVE-2020-28493.
+    assert!(ids(&scan, "jinja2").is_empty());
+    assert!(!scan.components.iter().any(|c| c.name == "Jinja2"));
+
+    // The config's facts.
+    assert_eq!(scan.user, "1000");
+    assert_eq!(scan.exposed_ports, vec!["8080/tcp"]);
+    assert_eq!(
+        scan.labels
+            .get("org.opencontainers.image.source")
+            .map(String::as_str),
+        Some("rampart-test")
+    );
+    assert_eq!(scan.dockerfile[1].instruction, "RUN");
+    assert_eq!(scan.dockerfile[1].value, "pip install urllib3==1.26.4");
+    assert_eq!((scan.layers, scan.cached_layers), (3, 0));
+    assert!(scan.summary.fixable >= 1 && scan.summary.vulnerabilities >= urllib3.len());
+
+    // A second scan downloads no layer again.
+    let again = rt
+        .block_on(image::scan(
+            &reference,
+            &Credentials::default(),
+            &options,
+            &db,
+            work.path(),
+            &Limits::default(),
+        ))
+        .expect("rescan");
+    assert_eq!(again.cached_layers, 3);
+    assert_eq!(again.digest, scan.digest);
+}
+
+#[test]
+fn alpine_image_is_matched_against_the_real_secdb() {
+    let registry = Registry::start(&[]);
+    let client = registry.client();
+    let rt = runtime();
+    let reference = format!("{}/base/alpine:3.10", registry.host);
+    let layers = [layer(&[
+        (
+            "etc/os-release",
+            b"NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.10.9\nPRETTY_NAME=\"Alpine Linux v3.10\"\n"
+                .to_vec(),
+        ),
+        ("lib/apk/db/installed", apk_db()),
+    ])];
+    rt.block_on(push(
+        &client,
+        &RegistryAuth::Anonymous,
+        &reference,
+        &layers,
+        "amd64",
+    ));
+    let mut db = VulnDb::new();
+    db.load_path(&data("alpine-secdb/v3.10")).expect("secdb");
+    let work = tempfile::tempdir().expect("tempdir");
+    let scan = rt
+        .block_on(image::scan(
+            &reference,
+            &Credentials::default(),
+            &options(&registry),
+            &db,
+            work.path(),
+            &Limits::default(),
+        ))
+        .expect("scan");
+    assert_eq!(scan.os_id.as_deref(), Some("alpine"));
+    assert!(
+        ids(&scan, "musl").contains(&("CVE-2019-14697".to_string(), Some("1.1.22-r3".to_string()))),
+        "{:?}",
+        ids(&scan, "musl")
+    );
+    // libcrypto1.1 is matched by its origin, openssl.
+    let openssl = ids(&scan, "libcrypto1.1");
+    assert!(
+        openssl.contains(&("CVE-2019-1547".to_string(), Some("1.1.1d-r0".to_string()))),
+        "{openssl:?}"
+    );
+    // Each finding is one the secdb itself gives for the origin at that version.
+    for c in &scan.components {
+        let expected: Vec<String> = db.secdb["v3.10"]
+            .iter()
+            .flat_map(|s| s.findings(&c.source, &c.version).expect("valid"))
+            .map(|f| f.cve)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut got: Vec<String> = c.vulnerabilities.iter().map(|v| v.id.clone()).collect();
+        got.sort();
+        assert_eq!(got, expected, "{}", c.name);
+    }
+    // The same image scanned with only v3.9's data says the branch is missing.
+    let mut old = VulnDb::new();
+    old.load_path(&data("alpine-secdb/v3.9")).expect("secdb");
+    let scan = rt
+        .block_on(image::scan(
+            &reference,
+            &Credentials::default(),
+            &options(&registry),
+            &old,
+            work.path(),
+            &Limits::default(),
+        ))
+        .expect("scan");
+    assert!(scan.components.iter().all(|c| c.vulnerabilities.is_empty()));
+    assert!(
+        scan.notes
+            .iter()
+            .any(|n| n == "3 packages were not matched: no Alpine secdb for v3.10 is loaded"),
+        "{:?}",
+        scan.notes
+    );
+}
+
+#[test]
+fn an_index_resolves_to_the_requested_platform() {
+    let registry = Registry::start(&[]);
+    let client = registry.client();
+    let rt = runtime();
+    let host = &registry.host;
+    let os = |name: &str| {
+        layer(&[(
+            "etc/os-release",
+            format!("ID=alpine\nVERSION_ID=3.10.0\nPRETTY_NAME=\"{name}\"\n").into_bytes(),
+        )])
+    };
+    let amd = rt.block_on(push(
+        &client,
+        &RegistryAuth::Anonymous,
+        &format!("{host}/multi/app:amd64"),
+        &[os("built for amd64")],
+        "amd64",
+    ));
+    let arm = rt.block_on(push(
+        &client,
+        &RegistryAuth::Anonymous,
+        &format!("{host}/multi/app:arm64"),
+        &[os("built for arm64")],
+        "arm64",
+    ));
+    let index: OciImageIndex = serde_json::from_value(serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": amd.0, "size": amd.1,
+             "platform": {"architecture": "amd64", "os": "linux"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": arm.0, "size": arm.1,
+             "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}}
+        ]
+    }))
+    .expect("index");
+    let reference = format!("{host}/multi/app:1.0");
+    rt.block_on(client.push_manifest_list(
+        &reference.parse().expect("reference"),
+        &RegistryAuth::Anonymous,
+        index,
+    ))
+    .expect("push index");
+    let db = VulnDb::new();
+    let work = tempfile::tempdir().expect("tempdir");
+    let scan_for = |platform: &str| {
+        let options = PullOptions {
+            platform: platform.parse().expect("platform"),
+            ..options(&registry)
+        };
+        rt.block_on(image::scan(
+            &reference,
+            &Credentials::default(),
+            &options,
+            &db,
+            work.path(),
+            &Limits::default(),
+        ))
+    };
+    let arm_scan = scan_for("linux/arm64").expect("arm64 scan");
+    assert_eq!(arm_scan.os.as_deref(), Some("built for arm64"));
+    assert_eq!(arm_scan.digest, arm.0);
+    assert!(arm_scan.index_digest.is_some());
+    assert_eq!(arm_scan.platform, "linux/arm64");
+    let amd_scan = scan_for("linux/amd64").expect("amd64 scan");
+    assert_eq!(amd_scan.os.as_deref(), Some("built for amd64"));
+    match scan_for("linux/s390x") {
+        Err(ScanError::Pull(PullError::NoPlatform { available, .. })) => {
+            assert_eq!(available, "linux/amd64, linux/arm64/v8");
+        }
+        other => panic!("expected no platform, got {other:?}"),
+    }
+}
+
+#[test]
+fn credentials_are_required_and_used() {
+    let registry = Registry::start(&[("ci", "s3cret")]);
+    let client = registry.client();
+    let rt = runtime();
+    let reference = format!("{}/private/app:1", registry.host);
+    let auth = RegistryAuth::Basic("ci".into(), "s3cret".into());
+    rt.block_on(push(
+        &client,
+        &auth,
+        &reference,
+        &[layer(&[(
+            "etc/os-release",
+            b"ID=alpine\nVERSION_ID=3.10.1\n".to_vec(),
+        )])],
+        "amd64",
+    ));
+    let db = VulnDb::new();
+    let work = tempfile::tempdir().expect("tempdir");
+    let scan_with = |creds: &Credentials| {
+        rt.block_on(image::scan(
+            &reference,
+            creds,
+            &options(&registry),
+            &db,
+            work.path(),
+            &Limits::default(),
+        ))
+    };
+    let err = scan_with(&Credentials::default()).expect_err("anonymous refused");
+    assert!(
+        matches!(err, ScanError::Pull(PullError::Registry { .. })),
+        "{err}"
+    );
+    let wrong = Credentials::from_docker_config(&format!(
+        r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#,
+        registry.host,
+        base64_encode("ci:wrong")
+    ))
+    .expect("config");
+    assert!(scan_with(&wrong).is_err());
+    let right = Credentials::from_docker_config(&format!(
+        r#"{{"auths":{{"http://{}/":{{"auth":"{}"}}}}}}"#,
+        registry.host,
+        base64_encode("ci:s3cret")
+    ))
+    .expect("config");
+    let scan = scan_with(&right).expect("scan with the config.json credentials");
+    assert_eq!(scan.os_id.as_deref(), Some("alpine"));
+    // The error text never carries the password.
+    assert!(!format!("{err} {err:?}").contains("s3cret"));
+}
+
+fn base64_encode(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+#[test]
+fn tampered_blobs_and_oversized_layers_are_refused() {
+    let registry = Registry::start(&[]);
+    let client = registry.client();
+    let rt = runtime();
+    let reference = format!("{}/t/app:1", registry.host);
+    let big: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    let l = layer(&[("etc/os-release", b"ID=alpine\n".to_vec()), ("blob", big)]);
+    let digest = sha256_digest(&l.data);
+    rt.block_on(push(
+        &client,
+        &RegistryAuth::Anonymous,
+        &reference,
+        &[l],
+        "amd64",
+    ));
+    let db = VulnDb::new();
+    let work = tempfile::tempdir().expect("tempdir");
+
+    let small = PullOptions {
+        limits: PullLimits {
+            layer_bytes: 4096,
+            ..PullLimits::default()
+        },
+        ..options(&registry)
+    };
+    let err = rt
+        .block_on(image::scan(
+            &reference,
+            &Credentials::default(),
+            &small,
+            &db,
+            work.path(),
+            &Limits::default(),
+        ))
+        .expect_err("too large");
+    assert!(
+        matches!(err, ScanError::Pull(PullError::TooLarge { .. })),
+        "{err}"
+    );
+
+    // Flip bytes of the layer in the registry's own storage: the download must fail its digest.
+    let hex = digest.trim_start_matches("sha256:");
+    let stored = registry
+        .storage
+        .join("docker/registry/v2/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex)
+        .join("data");
+    let mut bytes = std::fs::read(&stored).expect("stored blob");
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0xff;
+    std::fs::write(&stored, bytes).expect("tamper");
+    let err = rt
+        .block_on(image::scan(
+            &reference,
+            &Credentials::default(),
+            &options(&registry),
+            &db,
+            work.path(),
+            &Limits::default(),
+        ))
+        .expect_err("tampered");
+    let text = err.to_string();
+    assert!(text.contains("igest"), "{text}");
+    // Nothing unverified is left where the cache would pick it up.
+    assert!(!work.path().join("blobs/sha256").join(hex).exists());
+}
