@@ -86,22 +86,40 @@ fn image(c: &mut Criterion) {
     group.bench_function(format!("apply_gzip_layer_{files}_files"), |bench| {
         bench.iter(|| {
             let mut fs = Filesystem::new();
-            fs.apply(&gz[..], Compression::Gzip, None, &analyze::wants, &limits)
-                .expect("apply");
+            fs.apply(
+                &gz[..],
+                Compression::Gzip,
+                None,
+                &analyze::Analyzers,
+                &limits,
+            )
+            .expect("apply");
             black_box(fs.len())
         })
     });
     group.bench_function(format!("apply_plain_layer_{files}_files"), |bench| {
         bench.iter(|| {
             let mut fs = Filesystem::new();
-            fs.apply(&tar[..], Compression::None, None, &analyze::wants, &limits)
-                .expect("apply");
+            fs.apply(
+                &tar[..],
+                Compression::None,
+                None,
+                &analyze::Analyzers,
+                &limits,
+            )
+            .expect("apply");
             black_box(fs.len())
         })
     });
     let mut fs = Filesystem::new();
-    fs.apply(&tar[..], Compression::None, None, &analyze::wants, &limits)
-        .expect("apply");
+    fs.apply(
+        &tar[..],
+        Compression::None,
+        None,
+        &analyze::Analyzers,
+        &limits,
+    )
+    .expect("apply");
     let packages = analyze::inventory(&fs).packages.len();
     group.throughput(Throughput::Elements(packages as u64));
     group.bench_function(format!("inventory_{packages}_packages"), |bench| {

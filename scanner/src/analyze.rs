@@ -1,10 +1,12 @@
 //! What an image holds, read from its rebuilt [`Filesystem`]: the distribution (`os-release`)
 //! and every installed package the scanner knows how to read — dpkg (`status` and distroless
 //! `status.d/`), apk, Python distributions (`*.dist-info/METADATA`, `*.egg-info`) and npm
-//! packages (`node_modules/**/package.json`). A package database the scanner finds but cannot
+//! packages (`node_modules/**/package.json`), and Java archives' Maven artifacts (jars, wars,
+//! nested jars; [`java`]). A package database the scanner finds but cannot
 //! read (rpm today) is named in the notes, never silently passed over.
 
-use crate::layers::{Filesystem, Node};
+use crate::java;
+use crate::layers::{Filesystem, Node, Select};
 use crate::os_release::OsRelease;
 use crate::packages::{self, Component};
 
@@ -37,9 +39,29 @@ const RPM_DATABASES: [&str; 5] = [
     "usr/lib/sysimage/rpm/Packages.db",
 ];
 
+/// What analysis reads of each layer: the files [`wants`] names, with Java archives reduced
+/// to their artifacts as they are read (a layer's jars are never all held in memory).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Analyzers;
+
+impl Select for Analyzers {
+    fn wants(&self, path: &str, size: u64) -> bool {
+        wants(path, size)
+    }
+
+    fn keep(&self, path: &str, data: Vec<u8>) -> Vec<u8> {
+        if java::is_archive(path) {
+            java::encode(&java::artifacts(path, &data))
+        } else {
+            data
+        }
+    }
+}
+
 /// Whether analysis needs the contents of the file at `path` (normalized, no leading `/`).
 pub fn wants(path: &str, _size: u64) -> bool {
-    OS_RELEASE.contains(&path)
+    java::is_archive(path)
+        || OS_RELEASE.contains(&path)
         || path == DPKG_STATUS
         || path == APK_INSTALLED
         || is_status_d_file(path)
@@ -81,8 +103,8 @@ fn text(fs: &Filesystem, path: &str) -> Option<String> {
         .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
 }
 
-/// Reads the distribution and the installed packages of `fs`; packages sorted by path, then
-/// name and version.
+/// Reads the distribution and the installed packages of `fs`; packages sorted by name,
+/// version, then path.
 pub fn inventory(fs: &Filesystem) -> Inventory {
     let mut inv = Inventory {
         os: OS_RELEASE
@@ -133,6 +155,8 @@ pub fn inventory(fs: &Filesystem) -> Inventory {
             && let Some(c) = packages::npm_package_json(&body())
         {
             add(vec![c], path, &mut inv);
+        } else if java::is_archive(path) {
+            add(java::decode(data), path, &mut inv);
         }
     }
     inv.packages.sort();

@@ -125,7 +125,7 @@ pub fn analyze_pulled(pulled: &Pulled, limits: &Limits) -> Result<(Inventory, us
             reader,
             compression,
             diff_ids.get(i).map(String::as_str),
-            &analyze::wants,
+            &analyze::Analyzers,
             limits,
         )
         .map_err(layer_err)?;

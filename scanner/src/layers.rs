@@ -4,7 +4,7 @@
 //! area: paths are normalized, and an entry whose path climbs out of the root (`..`) is refused
 //! and counted.
 //!
-//! Only the files analysis asks for keep their contents ([`Want`]); every other path is kept as
+//! Only the files analysis asks for keep their contents ([`Select`]); every other path is kept as
 //! a name, a size and a mode, so symlinks and hard links resolve and later layers can delete it.
 //! Each layer's uncompressed bytes are hashed as they are read, which is the `diff_id` the image
 //! config lists: a layer that does not hash to it is refused.
@@ -90,8 +90,22 @@ pub enum LayerError {
     },
 }
 
-/// Which files keep their contents: called with the normalized path (no leading `/`) and size.
-pub type Want<'a> = &'a dyn Fn(&str, u64) -> bool;
+/// Which files keep their contents, and what of them: an archive (a jar) can be reduced to
+/// what analysis needs of it as it is read, so a layer's large files are never all held.
+pub trait Select {
+    /// Whether to read the file at `path` (normalized, no leading `/`) of `size` bytes.
+    fn wants(&self, path: &str, size: u64) -> bool;
+    /// What to keep of a wanted file: its contents unless the selector reduces them.
+    fn keep(&self, _path: &str, data: Vec<u8>) -> Vec<u8> {
+        data
+    }
+}
+
+impl<F: Fn(&str, u64) -> bool> Select for F {
+    fn wants(&self, path: &str, size: u64) -> bool {
+        self(path, size)
+    }
+}
 
 /// One path in the rebuilt filesystem.
 #[derive(Debug, Clone)]
@@ -203,7 +217,7 @@ impl Filesystem {
         blob: impl Read,
         compression: Compression,
         expected_diff_id: Option<&str>,
-        want: Want<'_>,
+        select: &dyn Select,
         limits: &Limits,
     ) -> Result<Applied, LayerError> {
         let layer = self.layers;
@@ -302,10 +316,10 @@ impl Filesystem {
                 } else if kind.is_file() || kind == tar::EntryType::Continuous {
                     let size = entry.size();
                     let mode = header.mode().unwrap_or(0o644);
-                    let data = if size <= limits.file_bytes && want(&path, size) {
+                    let data = if size <= limits.file_bytes && select.wants(&path, size) {
                         let mut buf = Vec::with_capacity(size as usize);
                         entry.read_to_end(&mut buf).map_err(read_error)?;
-                        Some(Arc::from(buf))
+                        Some(Arc::from(select.keep(&path, buf)))
                     } else {
                         None
                     };
@@ -675,7 +689,7 @@ mod tests {
             &tar[..],
             Compression::None,
             None,
-            &|_, _| false,
+            &|_: &str, _: u64| false,
             &Limits::default(),
         )
         .expect("layer");

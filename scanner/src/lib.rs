@@ -20,6 +20,7 @@ pub mod analyze;
 pub mod debian;
 pub mod image;
 pub mod image_config;
+pub mod java;
 pub mod layers;
 pub mod os_release;
 pub mod osv;

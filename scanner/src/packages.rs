@@ -24,6 +24,7 @@ pub enum EcosystemName {
     Alpine,
     PyPI,
     Npm,
+    Maven,
 }
 
 impl EcosystemName {
@@ -33,6 +34,7 @@ impl EcosystemName {
             EcosystemName::Alpine => Ecosystem::Alpine,
             EcosystemName::PyPI => Ecosystem::PyPI,
             EcosystemName::Npm => Ecosystem::Npm,
+            EcosystemName::Maven => Ecosystem::Maven,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod apk;
 mod dpkg;
+mod maven;
 mod pep440;
 mod rpm;
 
@@ -24,6 +25,8 @@ pub enum Ecosystem {
     CratesIo,
     /// Go modules (SemVer with a leading `v`).
     Go,
+    /// Maven artifacts (`groupId:artifactId`, Maven's ComparableVersion order).
+    Maven,
 }
 
 impl Ecosystem {
@@ -40,6 +43,7 @@ impl Ecosystem {
             "npm" => Ecosystem::Npm,
             "crates.io" => Ecosystem::CratesIo,
             "Go" => Ecosystem::Go,
+            "Maven" => Ecosystem::Maven,
             _ => return None,
         })
     }
@@ -53,6 +57,7 @@ impl Ecosystem {
             Ecosystem::Npm => "npm",
             Ecosystem::CratesIo => "crates.io",
             Ecosystem::Go => "Go",
+            Ecosystem::Maven => "Maven",
         }
     }
 }
@@ -86,6 +91,7 @@ pub fn compare(ecosystem: Ecosystem, a: &str, b: &str) -> Result<Ordering, Versi
             Ok(a.cmp(&b))
         }
         Ecosystem::Rpm => Ok(rpm::compare_evr(a, b)),
+        Ecosystem::Maven => Ok(maven::compare(a, b)),
         Ecosystem::Alpine => {
             let a = apk::Version::parse(a).map_err(|r| invalid(a, r))?;
             let b = apk::Version::parse(b).map_err(|r| invalid(b, r))?;
@@ -118,7 +124,8 @@ mod tests {
         assert_eq!(Ecosystem::from_osv("Alpine:v3.18"), Some(Ecosystem::Alpine));
         assert_eq!(Ecosystem::from_osv("Rocky Linux:9"), Some(Ecosystem::Rpm));
         assert_eq!(Ecosystem::from_osv("crates.io"), Some(Ecosystem::CratesIo));
-        assert_eq!(Ecosystem::from_osv("Maven"), None);
+        assert_eq!(Ecosystem::from_osv("Maven"), Some(Ecosystem::Maven));
+        assert_eq!(Ecosystem::from_osv("Hackage"), None);
     }
 
     #[test]

@@ -498,3 +498,107 @@ fn tampered_blobs_and_oversized_layers_are_refused() {
     // Nothing unverified is left where the cache would pick it up.
     assert!(!work.path().join("blobs/sha256").join(hex).exists());
 }
+
+/// A jar holding `pom.properties` for each `(group, artifact, version)`.
+fn jar(artifacts: &[(&str, &str, &str)], nested: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default();
+    w.start_file("META-INF/MANIFEST.MF", options)
+        .expect("entry");
+    w.write_all(b"Manifest-Version: 1.0\r\n").expect("write");
+    for (g, a, v) in artifacts {
+        w.start_file(format!("META-INF/maven/{g}/{a}/pom.properties"), options)
+            .expect("entry");
+        write!(w, "groupId={g}\nartifactId={a}\nversion={v}\n").expect("write");
+    }
+    for (name, body) in nested {
+        w.start_file(*name, options).expect("entry");
+        w.write_all(body).expect("write");
+    }
+    w.finish().expect("zip").into_inner()
+}
+
+#[test]
+fn java_archives_are_scanned_for_maven_artifacts() {
+    let registry = Registry::start(&[]);
+    let client = registry.client();
+    let rt = runtime();
+    let reference = format!("{}/java/app:1", registry.host);
+    // A Spring Boot style fat jar whose BOOT-INF/lib carries log4j-core 2.14.1.
+    let log4j = jar(&[("org.apache.logging.log4j", "log4j-core", "2.14.1")], &[]);
+    let app = jar(
+        &[("com.example", "shop", "1.0.0")],
+        &[("BOOT-INF/lib/log4j-core-2.14.1.jar", log4j)],
+    );
+    let patched = jar(&[("org.apache.logging.log4j", "log4j-api", "2.17.1")], &[]);
+    rt.block_on(push(
+        &client,
+        &RegistryAuth::Anonymous,
+        &reference,
+        &[layer(&[
+            ("etc/os-release", os_release_debian()),
+            ("app/shop.jar", app),
+            ("app/lib/log4j-api-2.17.1.jar", patched),
+        ])],
+        "amd64",
+    ));
+    // GHSA-jfh8-c2jp-5v3q (Log4Shell) as GitHub publishes its affected ranges.
+    let mut db = VulnDb::new();
+    let mut stats = Default::default();
+    db.load_text(
+        r#"{"id":"GHSA-jfh8-c2jp-5v3q","modified":"2024-01-01T00:00:00Z","aliases":["CVE-2021-44228"],
+            "summary":"Remote code injection in Log4j",
+            "severity":[{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H"}],
+            "affected":[
+              {"package":{"ecosystem":"Maven","name":"org.apache.logging.log4j:log4j-core"},
+               "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"2.13.0"},{"fixed":"2.15.0"}]},
+                         {"type":"ECOSYSTEM","events":[{"introduced":"2.0-beta9"},{"fixed":"2.3.1"}]}]}]}"#,
+        false,
+        &mut stats,
+    )
+    .expect("record");
+    let work = tempfile::tempdir().expect("tempdir");
+    let scan = rt
+        .block_on(image::scan(
+            &reference,
+            &Credentials::default(),
+            &options(&registry),
+            &db,
+            work.path(),
+            &Limits::default(),
+        ))
+        .expect("scan");
+    let maven: Vec<(&str, &str, &str)> = scan
+        .components
+        .iter()
+        .filter(|c| c.ecosystem == "Maven")
+        .map(|c| (c.name.as_str(), c.version.as_str(), c.path.as_str()))
+        .collect();
+    assert_eq!(
+        maven,
+        vec![
+            ("com.example:shop", "1.0.0", "app/shop.jar"),
+            (
+                "org.apache.logging.log4j:log4j-api",
+                "2.17.1",
+                "app/lib/log4j-api-2.17.1.jar"
+            ),
+            (
+                "org.apache.logging.log4j:log4j-core",
+                "2.14.1",
+                "app/shop.jar"
+            ),
+        ]
+    );
+    let log4shell = scan
+        .components
+        .iter()
+        .find(|c| c.name.ends_with(":log4j-core"))
+        .and_then(|c| c.vulnerabilities.first())
+        .expect("log4shell found");
+    assert_eq!(log4shell.id, "CVE-2021-44228");
+    assert_eq!(log4shell.fixed_by.as_deref(), Some("2.15.0"));
+    assert_eq!(log4shell.cvss, Some(10.0));
+    assert_eq!(scan.summary.by_severity.get("CRITICAL"), Some(&1));
+}
