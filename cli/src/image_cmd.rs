@@ -38,8 +38,9 @@ pub struct ScanArgs {
     /// Image reference (`registry/repo:tag` or `…@sha256:…`; Docker Hub when no registry).
     #[arg(short = 'i', long = "image", value_name = "REF")]
     pub image: String,
-    /// Vulnerability data: OSV records (JSON/YAML), Alpine secdb files, the Debian tracker's
-    /// JSON; files or directories, repeatable.
+    /// Vulnerability data files to match against instead of the store: OSV records (JSON/YAML,
+    /// osv.dev zips), Alpine secdb files, the Debian tracker's JSON; files or directories,
+    /// repeatable.
     #[arg(
         long = "db",
         value_name = "PATH",
@@ -47,6 +48,8 @@ pub struct ScanArgs {
         value_delimiter = ','
     )]
     pub db: Vec<PathBuf>,
+    #[command(flatten)]
+    pub store: crate::vulndb_cmd::StoreArgs,
     #[arg(short = 'o', long, value_enum, default_value_t = ScanFormat::Table)]
     pub output: ScanFormat,
     /// Only these severities (comma-separated: critical, high/important, medium/moderate,
@@ -151,36 +154,7 @@ fn credentials(args: &ScanArgs) -> anyhow::Result<Credentials> {
 
 fn scan(args: ScanArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let creds = credentials(&args)?;
-    let mut db = VulnDb::new();
-    for path in &args.db {
-        let stats = db
-            .load_path(path)
-            .with_context(|| format!("reading vulnerability data {}", path.display()))?;
-        for (file, reason) in stats.rejected.iter().take(5) {
-            writeln!(err, "warning: {}: skipped: {reason}", file.display())?;
-        }
-        if stats.rejected.len() > 5 {
-            writeln!(
-                err,
-                "warning: {} more files skipped",
-                stats.rejected.len() - 5
-            )?;
-        }
-    }
-    if args.db.is_empty() {
-        writeln!(
-            err,
-            "warning: no vulnerability data (--db or RAMPART_VULNDB): packages are listed, nothing is matched"
-        )?;
-    } else if let Some(age) = db_age_days(db.newest_modified.as_deref())
-        && age > args.max_db_age_days
-    {
-        writeln!(
-            err,
-            "warning: the vulnerability data is stale: its newest record is {age} days old ({})",
-            db.newest_modified.as_deref().unwrap_or_default()
-        )?;
-    }
+    let db = vulnerability_data(&args, err)?;
     let mut extra_roots = Vec::new();
     if let Some(ca) = &args.registry_ca {
         extra_roots.push(std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?);
@@ -237,6 +211,56 @@ fn scan(args: ScanArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Res
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The data to match with: the `--db` files when given, else the store, else none (said so).
+fn vulnerability_data(args: &ScanArgs, err: &mut dyn Write) -> anyhow::Result<VulnDb> {
+    let stale = |age: i64, what: &str, err: &mut dyn Write| -> std::io::Result<()> {
+        if age > args.max_db_age_days {
+            writeln!(
+                err,
+                "warning: the vulnerability data is stale: {what} {age} days ago"
+            )?;
+        }
+        Ok(())
+    };
+    if !args.db.is_empty() {
+        let mut db = VulnDb::new();
+        for path in &args.db {
+            let stats = db
+                .load_path(path)
+                .with_context(|| format!("reading vulnerability data {}", path.display()))?;
+            for (file, reason) in stats.rejected.iter().take(5) {
+                writeln!(err, "warning: {}: skipped: {reason}", file.display())?;
+            }
+            if stats.rejected.len() > 5 {
+                writeln!(
+                    err,
+                    "warning: {} more files skipped",
+                    stats.rejected.len() - 5
+                )?;
+            }
+        }
+        if let Some(age) = db_age_days(db.newest_modified.as_deref()) {
+            stale(age, "its newest record was modified", err)?;
+        }
+        return Ok(db);
+    }
+    let dir = args.store.dir()?;
+    if dir.exists() {
+        let store = crate::vulndb_cmd::open(&args.store)?;
+        let status = store.status()?;
+        if let Some(age) = crate::vulndb_cmd::last_import_age_days(&status) {
+            stale(age as i64, "it was last imported", err)?;
+        }
+        return Ok(store.load()?);
+    }
+    writeln!(
+        err,
+        "warning: no vulnerability data (no --db, and no store at {}; run `rampart vulndb import PATH` or `rampart vulndb update`): packages are listed, nothing is matched",
+        dir.display()
+    )?;
+    Ok(VulnDb::new())
 }
 
 fn db_age_days(newest: Option<&str>) -> Option<i64> {

@@ -16,6 +16,7 @@ pub mod remote;
 pub mod remote_cmds;
 pub mod sensor_cmd;
 pub mod up_cmd;
+pub mod vulndb_cmd;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -56,6 +57,11 @@ pub enum Command {
     Image {
         #[command(subcommand)]
         command: image_cmd::ImageCommand,
+    },
+    /// The local vulnerability store image scans match against: import, update, status.
+    Vulndb {
+        #[command(subcommand)]
+        command: vulndb_cmd::VulndbCommand,
     },
     /// Run Central and manage cluster certificates.
     Central {
@@ -221,6 +227,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitCode {
         } => deployment_check(args, remote, out, err),
         Command::Policy { command } => policies::run(command, remote, out, err),
         Command::Image { command } => image_cmd::run(command, out, err),
+        Command::Vulndb { command } => vulndb_cmd::run(command, out, err),
         Command::Central { command } => central_cmd::run(command, remote, out),
         Command::Cluster { command } => remote
             .require("rampart cluster")

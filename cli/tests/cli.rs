@@ -573,3 +573,108 @@ fn image_scan_errors_are_clear() {
         "{table}"
     );
 }
+
+#[test]
+fn vulndb_import_update_and_status_feed_image_scan() {
+    let registry = rampart_test_support::registry::Registry::start(&[]);
+    let reference = alpine_image(&registry);
+    let host = registry.host.clone();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    let store = store.to_str().expect("utf8");
+
+    let (code, out, err) = rampart(&["vulndb", "import", SECDB_310, "--store", store]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("0 OSV records, 2 secdb files"), "{out}");
+    let (_, status, _) = rampart(&["vulndb", "status", "--store", store, "-o", "json"]);
+    let status: serde_json::Value = serde_json::from_str(&status).expect("json");
+    assert_eq!(status["secdb_files"], 2);
+    assert_eq!(status["last_import_age_days"], 0);
+    assert_eq!(status["stale"], false);
+
+    // The scan reads the store: no --db.
+    let (code, table, err) = rampart(&[
+        "image",
+        "scan",
+        "-i",
+        &reference,
+        "--insecure-registry",
+        &host,
+        "--no-cache",
+        "--store",
+        store,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(table.contains("CVE-2019-14697"), "{table}");
+    assert!(!err.contains("stale"), "{err}");
+
+    // `update` downloads a per-ecosystem zip (served here by a real HTTP server on loopback)
+    // and imports it: urllib3's PyPA records, as JSON, the way osv.dev ships them.
+    let site = dir.path().join("site/PyPI");
+    std::fs::create_dir_all(&site).expect("mkdir");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(site.join("all.zip")).expect("zip"));
+    let pypa = Path::new("../../shared/data/osv-pypa/vulns/urllib3");
+    let mut records = 0;
+    for entry in std::fs::read_dir(pypa).expect("pypa") {
+        let path = entry.expect("entry").path();
+        let text = std::fs::read_to_string(&path).expect("read");
+        let doc = rampart_policy::yaml::split_documents(&text)
+            .into_iter()
+            .next()
+            .expect("doc");
+        let value = rampart_policy::yaml::parse_document(doc).expect("yaml");
+        let name = format!("{}.json", value["id"].as_str().expect("id"));
+        zip.start_file(name, zip::write::SimpleFileOptions::default())
+            .expect("entry");
+        zip.write_all(value.to_string().as_bytes()).expect("write");
+        records += 1;
+    }
+    zip.finish().expect("zip");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let mut server = Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+            "--directory",
+        ])
+        .arg(dir.path().join("site"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("http.server");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "http.server did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let url = format!("http://127.0.0.1:{port}");
+    let (code, out, err) = rampart(&[
+        "vulndb",
+        "update",
+        "--ecosystems",
+        "PyPI,npm",
+        "--source-url",
+        &url,
+        "--store",
+        store,
+    ]);
+    let _ = server.kill();
+    let _ = server.wait();
+    // npm is not served: that one fails, PyPI is imported, and the exit code says "partly".
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains(&format!("{records} OSV records")), "{out}");
+    assert!(err.contains("npm/all.zip") && err.contains("404"), "{err}");
+    let (_, status, _) = rampart(&["vulndb", "status", "--store", store, "-o", "json"]);
+    let status: serde_json::Value = serde_json::from_str(&status).expect("json");
+    assert_eq!(status["osv_records"], records);
+    assert_eq!(status["imports"].as_array().map(Vec::len), Some(2));
+}

@@ -28,6 +28,7 @@ pub mod packages;
 pub mod registry;
 pub mod report;
 pub mod secdb;
+pub mod store;
 pub mod version;
 pub mod vulndb;
 

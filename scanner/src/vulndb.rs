@@ -38,31 +38,128 @@ pub struct VulnDb {
 /// Files larger than this are refused (the Debian tracker's JSON is about 70 MB).
 pub const MAX_FILE_BYTES: u64 = 512 << 20;
 
+/// One piece of vulnerability data, told from its content.
+#[derive(Debug, Clone)]
+pub enum Doc {
+    Osv(Value),
+    /// One Alpine secdb file (a branch's repository).
+    Secdb(Value),
+    /// The Debian tracker's JSON (source package → CVE → releases).
+    Debian(Value),
+}
+
+/// Parses one file's text (`yaml` when YAML) into the documents it holds: a record, an array
+/// of records, a secdb file or the tracker.
+pub fn parse(text: &str, yaml: bool) -> Result<Vec<Doc>, String> {
+    let value = if yaml {
+        let doc = rampart_policy::yaml::split_documents(text)
+            .into_iter()
+            .next()
+            .ok_or("the file holds no YAML document")?;
+        rampart_policy::yaml::parse_document(doc).map_err(|e| e.to_string())?
+    } else {
+        serde_json::from_str::<Value>(text).map_err(|e| format!("not JSON: {e}"))?
+    };
+    match value {
+        Value::Array(items) if !items.is_empty() && items.iter().all(is_osv) => {
+            Ok(items.into_iter().map(Doc::Osv).collect())
+        }
+        v if is_osv(&v) => Ok(vec![Doc::Osv(v)]),
+        Value::Object(map) if map.contains_key("distroversion") && map.contains_key("packages") => {
+            Ok(vec![Doc::Secdb(Value::Object(map))])
+        }
+        Value::Object(map) if is_debian_tracker(&map) => Ok(vec![Doc::Debian(Value::Object(map))]),
+        _ => {
+            Err("neither an OSV record, an Alpine secdb file nor the Debian tracker's JSON".into())
+        }
+    }
+}
+
+/// What [`for_each_file`] calls per file: (name, text, is YAML, stats).
+pub type FileVisitor<'a> = dyn FnMut(&str, &str, bool, &mut LoadStats) -> Result<(), String> + 'a;
+
+/// Calls `f` with every data file under `path` — a file, a directory (recursively: `.json`,
+/// `.yaml`, `.yml`, `.zip`) or a zip of JSON records as osv.dev publishes per ecosystem — as
+/// (name, text, is YAML). Unreadable files are recorded in `stats`, not fatal.
+pub fn for_each_file(
+    path: &Path,
+    stats: &mut LoadStats,
+    f: &mut FileVisitor<'_>,
+) -> std::io::Result<()> {
+    let mut files = Vec::new();
+    collect(path, &mut files)?;
+    files.sort();
+    for file in files {
+        if file.extension().is_some_and(|e| e == "zip") {
+            if let Err(reason) = for_each_zip_entry(&file, stats, f) {
+                stats.rejected.push((file, reason));
+            }
+            continue;
+        }
+        stats.files += 1;
+        let text = match read_bounded(&file) {
+            Ok(t) => t,
+            Err(reason) => {
+                stats.rejected.push((file, reason));
+                continue;
+            }
+        };
+        let yaml = file.extension().is_some_and(|e| e == "yaml" || e == "yml");
+        if let Err(reason) = f(&file.to_string_lossy(), &text, yaml, stats) {
+            stats.rejected.push((file, reason));
+        }
+    }
+    Ok(())
+}
+
+fn for_each_zip_entry(
+    file: &Path,
+    stats: &mut LoadStats,
+    f: &mut FileVisitor<'_>,
+) -> Result<(), String> {
+    let reader = std::fs::File::open(file).map_err(|e| e.to_string())?;
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(reader))
+        .map_err(|e| format!("not a zip archive: {e}"))?;
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).map_err(|e| e.to_string())?;
+        let name = entry.name().map(|n| n.into_owned()).unwrap_or_default();
+        let yaml = name.ends_with(".yaml") || name.ends_with(".yml");
+        if !(yaml || name.ends_with(".json")) {
+            continue;
+        }
+        stats.files += 1;
+        let where_ = PathBuf::from(format!("{}!{name}", file.display()));
+        if entry.size() > MAX_FILE_BYTES {
+            stats.rejected.push((
+                where_,
+                format!("{} bytes, over the limit of {MAX_FILE_BYTES}", entry.size()),
+            ));
+            continue;
+        }
+        let mut text = String::new();
+        use std::io::Read as _;
+        if let Err(e) = (&mut entry).take(MAX_FILE_BYTES).read_to_string(&mut text) {
+            stats.rejected.push((where_, e.to_string()));
+            continue;
+        }
+        if let Err(reason) = f(&where_.to_string_lossy(), &text, yaml, stats) {
+            stats.rejected.push((where_, reason));
+        }
+    }
+    Ok(())
+}
+
 impl VulnDb {
     pub fn new() -> VulnDb {
         VulnDb::default()
     }
 
-    /// Reads a file or, recursively, a directory of `.json`, `.yaml` and `.yml` files.
+    /// Reads a file, a zip of records, or recursively a directory of them.
     pub fn load_path(&mut self, path: &Path) -> std::io::Result<LoadStats> {
         let mut stats = LoadStats::default();
-        let mut files = Vec::new();
-        collect(path, &mut files)?;
-        files.sort();
-        for file in files {
-            stats.files += 1;
-            let text = match read_bounded(&file) {
-                Ok(t) => t,
-                Err(reason) => {
-                    stats.rejected.push((file, reason));
-                    continue;
-                }
-            };
-            let yaml = file.extension().is_some_and(|e| e == "yaml" || e == "yml");
-            if let Err(reason) = self.load_text(&text, yaml, &mut stats) {
-                stats.rejected.push((file, reason));
-            }
-        }
+        for_each_file(path, &mut stats, &mut |_, text, yaml, stats| {
+            self.load_text(text, yaml, stats)
+        })?;
         Ok(stats)
     }
 
@@ -73,30 +170,17 @@ impl VulnDb {
         yaml: bool,
         stats: &mut LoadStats,
     ) -> Result<(), String> {
-        let value = if yaml {
-            let doc = rampart_policy::yaml::split_documents(text)
-                .into_iter()
-                .next()
-                .ok_or("the file holds no YAML document")?;
-            rampart_policy::yaml::parse_document(doc).map_err(|e| e.to_string())?
-        } else {
-            serde_json::from_str::<Value>(text).map_err(|e| format!("not JSON: {e}"))?
-        };
-        self.load_value(value, stats)
+        for doc in parse(text, yaml)? {
+            self.add(doc, stats)?;
+        }
+        Ok(())
     }
 
-    fn load_value(&mut self, value: Value, stats: &mut LoadStats) -> Result<(), String> {
-        match &value {
-            Value::Array(items) if items.iter().all(is_osv) => {
-                for item in items {
-                    self.add_osv(item.clone(), stats)?;
-                }
-                Ok(())
-            }
-            v if is_osv(v) => self.add_osv(value, stats),
-            Value::Object(map)
-                if map.contains_key("distroversion") && map.contains_key("packages") =>
-            {
+    /// Adds one document.
+    pub fn add(&mut self, doc: Doc, stats: &mut LoadStats) -> Result<(), String> {
+        match doc {
+            Doc::Osv(value) => self.add_osv(value, stats),
+            Doc::Secdb(value) => {
                 let db: SecDb = serde_json::from_value(value)
                     .map_err(|e| format!("not an Alpine secdb file: {e}"))?;
                 stats.secdb_files += 1;
@@ -106,7 +190,7 @@ impl VulnDb {
                     .push(db);
                 Ok(())
             }
-            Value::Object(map) if is_debian_tracker(map) => {
+            Doc::Debian(value) => {
                 let tracker: Tracker = serde_json::from_value(value)
                     .map_err(|e| format!("not the Debian tracker's JSON: {e}"))?;
                 stats.debian_packages += tracker.len();
@@ -115,9 +199,6 @@ impl VulnDb {
                 }
                 Ok(())
             }
-            _ => Err(
-                "neither an OSV record, an Alpine secdb file nor the Debian tracker's JSON".into(),
-            ),
         }
     }
 
@@ -161,7 +242,7 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
                 collect(&p, out)?;
             } else if p
                 .extension()
-                .is_some_and(|e| e == "json" || e == "yaml" || e == "yml")
+                .is_some_and(|e| e == "json" || e == "yaml" || e == "yml" || e == "zip")
             {
                 out.push(p);
             }
