@@ -1,6 +1,7 @@
 //! The image pipeline's hot path once the blobs are local: applying a gzipped layer (gunzip,
 //! tar walk, hashing for the diff_id, keeping the files analysis wants), reading the inventory
-//! off the rebuilt filesystem, and loading PyPA's advisories from their YAML files.
+//! off the rebuilt filesystem, and loading PyPA's advisories from their YAML files and from the
+//! vulnerability store.
 //!
 //! The layer is built from this machine: `/var/lib/dpkg/status` plus every file under the
 //! Python standard library directory (thousands of real files of real sizes), and the Python
@@ -133,6 +134,12 @@ fn image(c: &mut Criterion) {
             let mut db = VulnDb::new();
             black_box(db.load_path(&pypa).expect("load").osv_records)
         })
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = rampart_scanner::store::Store::open(dir.path()).expect("store");
+    store.import(&pypa).expect("import");
+    group.bench_function(format!("store_load_pypa_{records}_records"), |bench| {
+        bench.iter(|| black_box(store.load().expect("load").osv.len()))
     });
     group.finish();
 }
