@@ -5,7 +5,7 @@ use regex::{Regex, RegexBuilder};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::criteria::{self, Criterion, Needs, Target, ValueKind};
+use crate::criteria::{self, Criterion, Field, Needs, Target, ValueKind};
 use crate::policy::{BooleanOperator, EventSource, LifecycleStage, Policy, Severity};
 
 /// Regexes are compiled with this size limit; the regex crate matches in linear time, so the only
@@ -64,6 +64,13 @@ pub enum Matcher {
     Capability(String),
     /// Upper case.
     Enum(String),
+    /// A vulnerability severity with a comparator (`>= IMPORTANT`).
+    Severity(Comparator, crate::image_data::VulnSeverity),
+    /// A Dockerfile instruction (upper case) and an optional regex over its value.
+    Dockerfile {
+        instruction: String,
+        value: Option<Pattern>,
+    },
     /// A value of a criterion the engine cannot evaluate from a manifest; checked for syntax only.
     Unevaluated,
 }
@@ -341,23 +348,32 @@ pub fn compile_value(criterion: &Criterion, value: &str) -> Result<Matcher, Stri
             if !DOCKERFILE_INSTRUCTIONS.contains(&instruction.to_ascii_uppercase().as_str()) {
                 return Err(format!("'{instruction}' is not a Dockerfile instruction"));
             }
-            optional_regex(rest)?;
-            Matcher::Unevaluated
+            Matcher::Dockerfile {
+                instruction: instruction.to_ascii_uppercase(),
+                value: optional_regex(rest)?,
+            }
         }
         ValueKind::Severity => {
-            let (_, sev) = parse_comparator(value);
+            let (cmp, sev) = parse_comparator(value);
             if !VULN_SEVERITIES.contains(&sev.to_ascii_uppercase().as_str()) {
                 return Err(format!(
                     "'{value}' is not a severity; expected an optional comparator and one of {}",
                     VULN_SEVERITIES.join(", ")
                 ));
             }
-            Matcher::Unevaluated
+            let severity = crate::image_data::VulnSeverity::parse(sev).unwrap_or_default();
+            Matcher::Severity(cmp, severity)
         }
     };
-    // Image criteria keep their syntax check only until image data exists; runtime criteria
-    // keep real matchers for the events they are evaluated against.
-    if criterion.needs == Needs::ImageData {
+    // Image criteria whose data the scanner does not produce yet keep their syntax check only
+    // (Central's first-discovery history, NVD's own score, signatures).
+    if matches!(
+        criterion.field,
+        Field::DaysSinceCveFirstDiscoveredInImage
+            | Field::DaysSinceCveFirstDiscoveredInSystem
+            | Field::NvdCvss
+            | Field::ImageSignatureVerifiedBy
+    ) {
         return Ok(Matcher::Unevaluated);
     }
     Ok(matcher)

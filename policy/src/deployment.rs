@@ -174,6 +174,10 @@ pub struct Container {
     pub ports: Vec<Port>,
     pub liveness_probe: bool,
     pub readiness_probe: bool,
+    /// What the scanner knows of the image; `None` until a scan is attached (image criteria are
+    /// then not evaluable).
+    #[serde(skip)]
+    pub image_data: Option<std::sync::Arc<crate::image_data::ImageData>>,
 }
 
 impl Container {
@@ -554,6 +558,7 @@ fn convert_container(
         ports,
         liveness_probe: c.liveness_probe.is_some(),
         readiness_probe: c.readiness_probe.is_some(),
+        image_data: None,
     }
 }
 

@@ -12,10 +12,11 @@ use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
 use crate::compile::{
-    CompiledGroup, CompiledPolicy, CompiledScope, CompiledSection, Matcher, Pattern,
+    Comparator, CompiledGroup, CompiledPolicy, CompiledScope, CompiledSection, Matcher, Pattern,
 };
 use crate::criteria::{Field, Needs, Target};
 use crate::deployment::{ClusterContext, Container, Deployment, EnvVar, Mount, Port, PortExposure};
+use crate::image_data::{DockerfileInstruction, ImageComponent, ImageData, ImageVuln};
 use crate::policy::BooleanOperator;
 
 /// What the engine knows beyond the deployment itself.
@@ -241,10 +242,16 @@ fn evaluate_with(
     }
     let sections = |quiet| {
         Tri::any(
-            policy
-                .sections
-                .iter()
-                .map(|s| evaluate_section(s, policy, deployment, event, quiet)),
+            policy.sections.iter().map(|s| {
+                evaluate_section(
+                    s,
+                    policy,
+                    deployment,
+                    event,
+                    ctx.now.unix_timestamp(),
+                    quiet,
+                )
+            }),
             quiet,
         )
     };
@@ -292,6 +299,7 @@ fn evaluate_section(
     policy: &CompiledPolicy,
     d: &Deployment,
     event: Option<RuntimeEvent<'_>>,
+    now: i64,
     quiet: bool,
 ) -> Tri {
     let mut result = Tri::Match(Vec::new());
@@ -325,7 +333,7 @@ fn evaluate_section(
         .filter(|c| !(policy.skip_init_containers && c.is_init));
     let cluster = d.cluster.as_ref();
     let containers = Tri::any(
-        containers.map(|c| evaluate_container(section, c, cluster, quiet)),
+        containers.map(|c| evaluate_container(section, c, cluster, now, quiet)),
         quiet,
     );
     result.and(containers)
@@ -335,15 +343,22 @@ fn evaluate_container(
     section: &CompiledSection,
     c: &Container,
     cluster: Option<&ClusterContext>,
+    now: i64,
     quiet: bool,
 ) -> Tri {
     let mut result = Tri::Match(Vec::new());
     for group in section
         .groups
         .iter()
-        .filter(|g| g.criterion.target == Target::Container)
+        .filter(|g| g.criterion.target == Target::Container && !is_linked(g.criterion.field))
     {
-        result = result.and(container_group(G { group, quiet }, c));
+        result = result.and(container_group(G { group, quiet }, c, now));
+        if result == Tri::NoMatch {
+            return Tri::NoMatch;
+        }
+    }
+    if section.groups.iter().any(|g| is_linked(g.criterion.field)) {
+        result = result.and(vulnerability_groups(section, c, now, quiet));
         if result == Tri::NoMatch {
             return Tri::NoMatch;
         }
@@ -712,7 +727,231 @@ fn who(c: &Container) -> Who<'_> {
     }
 }
 
-fn container_group(g: G<'_>, c: &Container) -> Tri {
+/// Criteria that must hold for one component (and one of its vulnerabilities) together, as ACS
+/// links them: "CVSS >= 7 and Fixable" means one fixable vulnerability with CVSS >= 7.
+fn is_linked(field: Field) -> bool {
+    matches!(
+        field,
+        Field::ImageComponent
+            | Field::Cve
+            | Field::Cvss
+            | Field::Severity
+            | Field::Fixable
+            | Field::FixedBy
+            | Field::DaysSinceCvePublished
+            | Field::DaysSinceCveFixAvailable
+    )
+}
+
+fn days_since(now: i64, then: i64) -> f64 {
+    ((now - then).max(0) / 86_400) as f64
+}
+
+/// "N days" criteria without a comparator mean "at least N days".
+fn days_hold(m: &Matcher, days: f64) -> bool {
+    match m {
+        Matcher::Number(Comparator::Eq, n) => days >= *n,
+        m => m.matches_number(days),
+    }
+}
+
+fn days_group(g: G<'_>, days: f64, describe: impl Fn(f64) -> String) -> Tri {
+    match_candidates(g, &[days], |m, d| days_hold(m, *d), |d| describe(*d))
+}
+
+/// The image's components (each with one of its vulnerabilities when the section names a
+/// vulnerability criterion) of which every linked group holds.
+fn vulnerability_groups(section: &CompiledSection, c: &Container, now: i64, quiet: bool) -> Tri {
+    let linked: Vec<&CompiledGroup> = section
+        .groups
+        .iter()
+        .filter(|g| is_linked(g.criterion.field))
+        .collect();
+    let Some(data) = c.image_data.as_deref().filter(|d| d.scanned) else {
+        return Tri::Unknown(vec![Needs::ImageData]);
+    };
+    let per_vuln = linked
+        .iter()
+        .any(|g| g.criterion.field != Field::ImageComponent);
+    let mut messages = Vec::new();
+    for comp in &data.components {
+        let vulns: Vec<Option<&ImageVuln>> = if per_vuln {
+            comp.vulns.iter().map(Some).collect()
+        } else {
+            vec![None]
+        };
+        for vuln in vulns {
+            if !linked.iter().all(|g| linked_holds(g, comp, vuln, now)) {
+                continue;
+            }
+            if quiet {
+                return Tri::Match(Vec::new());
+            }
+            let who = who(c);
+            let message = match vuln {
+                None => format!(
+                    "{who} image contains component '{}' (version {})",
+                    comp.name, comp.version
+                ),
+                Some(v) => {
+                    let cvss = v.cvss.map_or(String::new(), |s| format!("CVSS {s:.1}, "));
+                    let fix = v
+                        .fixed_by
+                        .as_ref()
+                        .map_or("no fix yet".to_string(), |f| format!("fixed by {f}"));
+                    format!(
+                        "{} ({cvss}{}) found in component '{}' (version {}) of {who}'s image; {fix}",
+                        v.cve,
+                        v.severity.as_str(),
+                        comp.name,
+                        comp.version
+                    )
+                }
+            };
+            if !messages.contains(&message) {
+                messages.push(message);
+            }
+        }
+    }
+    if messages.is_empty() {
+        Tri::NoMatch
+    } else {
+        Tri::Match(messages)
+    }
+}
+
+fn linked_holds(
+    g: &CompiledGroup,
+    comp: &ImageComponent,
+    vuln: Option<&ImageVuln>,
+    now: i64,
+) -> bool {
+    let any = |f: &dyn Fn(&Matcher) -> bool| {
+        holds(
+            G {
+                group: g,
+                quiet: true,
+            },
+            f,
+        )
+    };
+    let held = match (g.criterion.field, vuln) {
+        (Field::ImageComponent, _) => {
+            let pair = (&comp.name, &comp.version);
+            any(&|m| key_value_matches(m, &pair))
+        }
+        (_, None) => false,
+        (Field::Cve, Some(v)) => any(&|m| m.matches_str(&v.cve)),
+        (Field::Cvss, Some(v)) => v.cvss.is_some_and(|s| any(&|m| m.matches_number(s))),
+        (Field::Severity, Some(v)) => any(&|m| match m {
+            Matcher::Severity(cmp, want) => cmp.holds(v.severity as u8 as f64, *want as u8 as f64),
+            _ => false,
+        }),
+        (Field::Fixable, Some(v)) => any(&|m| m.matches_bool(v.fixed_by.is_some())),
+        (Field::FixedBy, Some(v)) => v
+            .fixed_by
+            .as_deref()
+            .is_some_and(|f| any(&|m| m.matches_str(f))),
+        (Field::DaysSinceCvePublished, Some(v)) => v
+            .published
+            .is_some_and(|p| any(&|m| days_hold(m, days_since(now, p)))),
+        (Field::DaysSinceCveFixAvailable, Some(v)) => v
+            .fix_available
+            .is_some_and(|p| any(&|m| days_hold(m, days_since(now, p)))),
+        _ => false,
+    };
+    held != g.negate
+}
+
+/// The image criteria that read the image as a whole (not its components).
+fn image_group(g: G<'_>, c: &Container, data: &ImageData, now: i64) -> Tri {
+    let who = who(c);
+    match g.criterion.field {
+        Field::UnscannedImage => bool_group(g, !data.scanned, |b| {
+            if b {
+                format!("{who}'s image has not been scanned")
+            } else {
+                format!("{who}'s image has been scanned")
+            }
+        }),
+        Field::ImageOs => str_group(g, &data.os, |os| format!("{who}'s image OS is {os}")),
+        Field::ImageUser => str_group(g, &data.user, |u| {
+            if u.is_empty() {
+                format!("{who}'s image sets no user (runs as root)")
+            } else {
+                format!("{who}'s image runs as user '{u}'")
+            }
+        }),
+        Field::ImageAge => match data.created {
+            Some(t) => days_group(g, days_since(now, t), |d| {
+                format!("{who}'s image was created {d} days ago")
+            }),
+            None => unknown(g),
+        },
+        Field::ImageScanAge => match data.scan_time {
+            Some(t) => days_group(g, days_since(now, t), |d| {
+                format!("{who}'s image was last scanned {d} days ago")
+            }),
+            None => unknown(g),
+        },
+        Field::DisallowedImageLabel => {
+            let pairs: Vec<_> = data.labels.iter().collect();
+            match_candidates(g, &pairs, key_value_matches, |(k, v)| {
+                format!("{who}'s image has disallowed label {k}={v}")
+            })
+        }
+        Field::RequiredImageLabel => {
+            let pairs: Vec<_> = data.labels.iter().collect();
+            let present = |m: &Matcher| pairs.iter().any(|p| key_value_matches(m, p));
+            let missing: Vec<&String> = g
+                .values
+                .iter()
+                .zip(&g.raw_values)
+                .filter(|(m, _)| !present(m))
+                .map(|(_, raw)| raw)
+                .collect();
+            let violated = match g.operator {
+                BooleanOperator::Or => !missing.is_empty(),
+                BooleanOperator::And => missing.len() == g.values.len(),
+            };
+            if !violated {
+                return Tri::NoMatch;
+            }
+            Tri::Match(if g.quiet {
+                Vec::new()
+            } else {
+                missing
+                    .iter()
+                    .map(|raw| format!("{who}'s image has no label matching '{raw}'"))
+                    .collect()
+            })
+        }
+        Field::DockerfileLine => {
+            let matches = |m: &Matcher, line: &DockerfileInstruction| match m {
+                Matcher::Dockerfile { instruction, value } => {
+                    line.instruction.eq_ignore_ascii_case(instruction)
+                        && value.as_ref().is_none_or(|r| r.is_match(&line.value))
+                }
+                _ => false,
+            };
+            match_candidates(g, &data.dockerfile, matches, |l| {
+                format!(
+                    "{who}'s image has Dockerfile line '{} {}'",
+                    l.instruction, l.value
+                )
+            })
+        }
+        _ => unknown(g),
+    }
+}
+
+fn container_group(g: G<'_>, c: &Container, now: i64) -> Tri {
+    if g.criterion.needs == Needs::ImageData {
+        return match c.image_data.as_deref() {
+            Some(data) => image_group(g, c, data, now),
+            None => unknown(g),
+        };
+    }
     let who = who(c);
     let sc = &c.security_context;
     match g.criterion.field {

@@ -18,6 +18,7 @@ pub mod deployment;
 pub mod detect;
 pub mod engine;
 pub mod image;
+pub mod image_data;
 pub mod manifest;
 pub mod policy;
 pub mod quantity;

@@ -1220,3 +1220,204 @@ fn policies_that_need_image_data_everywhere_cannot_be_violated_by_a_manifest() {
     }
     assert!(skipped > 0, "the default set has image-only policies");
 }
+
+/// An image scanned 3 days ago, created 200 days ago: Debian 12, user 1000, a label, an `apt-get`
+/// Dockerfile line, log4j-core 2.14.1 (Log4Shell, critical, fixed by 2.15.0, published 2021)
+/// and openssl with an unfixed moderate CVE.
+fn scanned_image(now: i64) -> rampart_policy::image_data::ImageData {
+    use rampart_policy::image_data::*;
+    let day = 86_400;
+    ImageData {
+        scanned: true,
+        scan_time: Some(now - 3 * day),
+        created: Some(now - 200 * day),
+        os: "debian:12".into(),
+        user: "1000".into(),
+        labels: [("team".to_string(), "payments".to_string())].into(),
+        dockerfile: vec![DockerfileInstruction {
+            instruction: "RUN".into(),
+            value: "apt-get update && apt-get install -y curl".into(),
+        }],
+        components: vec![
+            ImageComponent {
+                name: "org.apache.logging.log4j:log4j-core".into(),
+                version: "2.14.1".into(),
+                vulns: vec![ImageVuln {
+                    cve: "CVE-2021-44228".into(),
+                    cvss: Some(10.0),
+                    severity: VulnSeverity::Critical,
+                    fixed_by: Some("2.15.0".into()),
+                    published: Some(1_639_094_400),
+                    fix_available: Some(1_639_094_400),
+                }],
+            },
+            ImageComponent {
+                name: "openssl".into(),
+                version: "3.0.11-1~deb12u2".into(),
+                vulns: vec![ImageVuln {
+                    cve: "CVE-2023-5678".into(),
+                    cvss: Some(5.3),
+                    severity: VulnSeverity::Moderate,
+                    fixed_by: None,
+                    published: Some(now - 10 * day),
+                    fix_available: None,
+                }],
+            },
+        ],
+    }
+}
+
+fn with_image(data: Option<rampart_policy::image_data::ImageData>) -> Deployment {
+    let mut d = workload("", SAFE);
+    d.containers[0].image_data = data.map(std::sync::Arc::new);
+    d
+}
+
+/// A policy of one section with several groups `(field, values)`.
+fn section_policy(groups: &[(&str, &[&str])]) -> Policy {
+    let groups: Vec<_> = groups
+        .iter()
+        .map(|(field, values)| {
+            serde_json::json!({"fieldName": field, "booleanOperator": "OR",
+                "values": values.iter().map(|v| serde_json::json!({"value": v})).collect::<Vec<_>>()})
+        })
+        .collect();
+    let json = serde_json::json!({
+        "name": "image test", "severity": "HIGH_SEVERITY", "lifecycleStages": ["BUILD", "DEPLOY"],
+        "policySections": [{"policyGroups": groups}]
+    });
+    parse_policies(&json.to_string()).expect("valid").remove(0)
+}
+
+#[test]
+fn image_criteria_evaluate_once_scan_data_is_attached() {
+    let ctx = EvalContext::default();
+    let now = ctx.now.unix_timestamp();
+    let scanned = with_image(Some(scanned_image(now)));
+    let run = |p: &Policy, d: &Deployment| evaluate(&compile(p).expect("compiles"), d, &ctx);
+    // (field, value, message fragment when violated) on the scanned image; then a value that passes.
+    let cases: &[(&str, &str, &str, &str)] = &[
+        ("Image Component", "log4j-core=2\\.14\\..*", "", ""),
+        (
+            "Image Component",
+            ".*log4j-core=",
+            "component 'org.apache.logging.log4j:log4j-core' (version 2.14.1)",
+            "log4j-api=",
+        ),
+        (
+            "CVE",
+            "CVE-2021-44228",
+            "CVE-2021-44228 (CVSS 10.0, CRITICAL)",
+            "CVE-2014-0160",
+        ),
+        ("CVSS", ">= 9", "CVE-2021-44228", "> 10"),
+        ("Severity", ">= IMPORTANT", "CRITICAL", "> CRITICAL"),
+        ("Fixable", "true", "fixed by 2.15.0", ""),
+        ("Fixed By", "2\\.15\\..*", "CVE-2021-44228", "9.*"),
+        (
+            "Days Since CVE Was Published",
+            "365",
+            "CVE-2021-44228",
+            "36500",
+        ),
+        (
+            "Days Since CVE Fix Was Available",
+            "30",
+            "CVE-2021-44228",
+            "36500",
+        ),
+        (
+            "Image OS",
+            "debian:.*",
+            "image OS is debian:12",
+            "alpine:.*",
+        ),
+        ("Image User", "1000", "runs as user '1000'", "0|root"),
+        ("Image Age", "90", "created 200 days ago", "365"),
+        ("Image Scan Age", "1", "last scanned 3 days ago", "30"),
+        (
+            "Disallowed Image Label",
+            "team=payments",
+            "disallowed label team=payments",
+            "team=web",
+        ),
+        (
+            "Required Image Label",
+            "owner=.+",
+            "no label matching 'owner=.+'",
+            "team=.*",
+        ),
+        (
+            "Dockerfile Line",
+            "RUN=.*apt-get.*",
+            "Dockerfile line 'RUN apt-get",
+            "ADD=.*",
+        ),
+        ("Unscanned Image", "true", "", ""),
+    ];
+    for (field, value, fragment, passing) in cases {
+        let p = policy(field, &[value], false, false);
+        let got = run(&p, &scanned);
+        if fragment.is_empty() {
+            // `log4j-core=…` must name the whole component name; `Unscanned Image` is false here.
+            assert_eq!(got, Outcome::Pass, "{field}={value}");
+        } else {
+            check(&format!("{field}={value}"), got, Want::Violated(fragment));
+        }
+        if !passing.is_empty() {
+            let p = policy(field, &[passing], false, false);
+            assert_eq!(run(&p, &scanned), Outcome::Pass, "{field}={passing}");
+        }
+        // No scan data at all: every image criterion is not evaluable, never passing.
+        assert!(
+            matches!(
+                run(&policy(field, &[value], false, false), &with_image(None)),
+                Outcome::NotEvaluable(_)
+            ),
+            "{field} without data"
+        );
+    }
+    // Known unscanned: Unscanned Image matches, component criteria stay unknown.
+    let unscanned = with_image(Some(rampart_policy::image_data::ImageData::default()));
+    check(
+        "unscanned",
+        run(
+            &policy("Unscanned Image", &["true"], false, false),
+            &unscanned,
+        ),
+        Want::Violated("has not been scanned"),
+    );
+    assert!(matches!(
+        run(&policy("CVE", &[".*"], false, false), &unscanned),
+        Outcome::NotEvaluable(_)
+    ));
+
+    // Linked criteria hold for one vulnerability: log4j's is fixable and CVSS 10, openssl's
+    // is neither, so "Fixable and CVSS >= 5" names only log4j's, and "not fixable and CVSS
+    // >= 9" matches nothing.
+    let p = section_policy(&[("Fixable", &["true"]), ("CVSS", &[">= 5"])]);
+    match run(&p, &scanned) {
+        Outcome::Violated(m) => {
+            assert_eq!(m.len(), 1, "{m:?}");
+            assert!(m[0].contains("CVE-2021-44228"), "{m:?}");
+        }
+        other => panic!("expected a violation, got {other:?}"),
+    }
+    let p = section_policy(&[("Fixable", &["false"]), ("CVSS", &[">= 9"])]);
+    assert_eq!(run(&p, &scanned), Outcome::Pass);
+    // Component and CVE together: the CVE must be in that component.
+    let p = section_policy(&[
+        ("Image Component", &["openssl="]),
+        ("CVE", &["CVE-2021-44228"]),
+    ]);
+    assert_eq!(run(&p, &scanned), Outcome::Pass);
+    let p = section_policy(&[
+        ("Image Component", &["openssl="]),
+        ("Severity", &["MODERATE"]),
+    ]);
+    check(
+        "openssl moderate",
+        run(&p, &scanned),
+        Want::Violated("CVE-2023-5678"),
+    );
+}
