@@ -22,6 +22,9 @@ use crate::output::simple_table;
 pub enum ImageCommand {
     /// Scan an image in a registry for vulnerable packages.
     Scan(ScanArgs),
+    /// Check an image against build-time policies; exit 1 when a policy with build
+    /// enforcement (FAIL_BUILD) is violated.
+    Check(CheckArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -35,6 +38,38 @@ pub enum ScanFormat {
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[arg(short = 'o', long, value_enum, default_value_t = ScanFormat::Table)]
+    pub output: ScanFormat,
+    /// Only these severities (comma-separated: critical, high/important, medium/moderate,
+    /// low, unknown); also what --fail counts.
+    #[arg(long, value_delimiter = ',', value_parser = parse_level)]
+    pub severity: Vec<Level>,
+    /// Only vulnerabilities with a fixed-by version.
+    #[arg(long)]
+    pub fixable: bool,
+    /// Exit 1 when any vulnerability (after --severity and --fixable) is found.
+    #[arg(long)]
+    pub fail: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub policies: crate::PolicySourceArgs,
+    /// Only policies in these categories (comma-separated, case-insensitive).
+    #[arg(short = 'c', long, value_delimiter = ',')]
+    pub categories: Vec<String>,
+    #[arg(short = 'o', long, value_enum, default_value_t = crate::ListFormat::Table)]
+    pub output: crate::ListFormat,
+}
+
+/// Which image, from where, matched against which data.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
     /// Image reference (`registry/repo:tag` or `…@sha256:…`; Docker Hub when no registry).
     #[arg(short = 'i', long = "image", value_name = "REF")]
     pub image: String,
@@ -50,18 +85,6 @@ pub struct ScanArgs {
     pub db: Vec<PathBuf>,
     #[command(flatten)]
     pub store: crate::vulndb_cmd::StoreArgs,
-    #[arg(short = 'o', long, value_enum, default_value_t = ScanFormat::Table)]
-    pub output: ScanFormat,
-    /// Only these severities (comma-separated: critical, high/important, medium/moderate,
-    /// low, unknown); also what --fail counts.
-    #[arg(long, value_delimiter = ',', value_parser = parse_level)]
-    pub severity: Vec<Level>,
-    /// Only vulnerabilities with a fixed-by version.
-    #[arg(long)]
-    pub fixable: bool,
-    /// Exit 1 when any vulnerability (after --severity and --fixable) is found.
-    #[arg(long)]
-    pub fail: bool,
     /// Platform to scan when the reference names a multi-platform index.
     #[arg(long, default_value = "linux/amd64", value_parser = parse_platform)]
     pub platform: Platform,
@@ -110,6 +133,7 @@ pub fn run(
 ) -> anyhow::Result<ExitCode> {
     match command {
         ImageCommand::Scan(args) => scan(args, out, err),
+        ImageCommand::Check(args) => check(args, out, err),
     }
 }
 
@@ -117,7 +141,7 @@ fn home() -> Option<PathBuf> {
     std::env::var_os("HOME").map(PathBuf::from)
 }
 
-fn credentials(args: &ScanArgs) -> anyhow::Result<Credentials> {
+fn credentials(args: &SourceArgs) -> anyhow::Result<Credentials> {
     let path = args.docker_config.clone().or_else(|| {
         let p = std::env::var_os("DOCKER_CONFIG")
             .map(|d| PathBuf::from(d).join("config.json"))
@@ -152,9 +176,10 @@ fn credentials(args: &ScanArgs) -> anyhow::Result<Credentials> {
     Ok(creds)
 }
 
-fn scan(args: ScanArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let creds = credentials(&args)?;
-    let db = vulnerability_data(&args, err)?;
+/// Pulls and scans the image the arguments name.
+fn scan_image(args: &SourceArgs, err: &mut dyn Write) -> anyhow::Result<ImageScan> {
+    let creds = credentials(args)?;
+    let db = vulnerability_data(args, err)?;
     let mut extra_roots = Vec::new();
     if let Some(ca) = &args.registry_ca {
         extra_roots.push(std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?);
@@ -180,14 +205,18 @@ fn scan(args: ScanArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Res
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    let mut result = runtime.block_on(image::scan(
+    Ok(runtime.block_on(image::scan(
         &args.image,
         &creds,
         &options,
         &db,
         work.path(),
         &Limits::default(),
-    ))?;
+    ))?)
+}
+
+fn scan(args: ScanArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let mut result = scan_image(&args.source, err)?;
     filter(&mut result, &args.severity, args.fixable);
     let text = match args.output {
         ScanFormat::Table => table(&result),
@@ -214,7 +243,7 @@ fn scan(args: ScanArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Res
 }
 
 /// The data to match with: the `--db` files when given, else the store, else none (said so).
-fn vulnerability_data(args: &ScanArgs, err: &mut dyn Write) -> anyhow::Result<VulnDb> {
+fn vulnerability_data(args: &SourceArgs, err: &mut dyn Write) -> anyhow::Result<VulnDb> {
     let stale = |age: i64, what: &str, err: &mut dyn Write| -> std::io::Result<()> {
         if age > args.max_db_age_days {
             writeln!(
@@ -492,5 +521,147 @@ fn cyclonedx(scan: &ImageScan) -> serde_json::Value {
         },
         "components": components,
         "vulnerabilities": vulns.into_values().collect::<Vec<_>>(),
+    })
+}
+
+/// The image as a one-container workload the engine evaluates; the container is named after
+/// the image's repository.
+fn image_deployment(scan: &ImageScan, now: i64) -> anyhow::Result<rampart_policy::Deployment> {
+    use rampart_policy::manifest::{ObjectBody, parse_text};
+    let name = scan
+        .repository
+        .rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty())
+        .unwrap_or("image")
+        .to_string();
+    let manifest = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "image-check"},
+        "spec": {"containers": [{"name": name, "image": scan.reference}]}
+    });
+    let parsed = parse_text(&manifest.to_string());
+    let Some(ObjectBody::Workload(w)) = parsed.objects.first().map(|o| &o.body) else {
+        bail!(
+            "internal error: the image's pod did not parse: {:?}",
+            parsed.problems
+        );
+    };
+    let mut deployment = rampart_policy::Deployment::from_workload(w, "default");
+    let data = std::sync::Arc::new(scan.image_data(now));
+    for c in &mut deployment.containers {
+        c.image_data = Some(data.clone());
+    }
+    Ok(deployment)
+}
+
+fn check(args: CheckArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    use rampart_policy::{EvalContext, LifecycleStage, Outcome, evaluate};
+    let policies = crate::policies::load(&args.policies)?;
+    let selected: Vec<_> = policies
+        .iter()
+        .filter(|p| !p.policy.disabled && p.policy.has_stage(LifecycleStage::Build))
+        .filter(|p| {
+            args.categories.is_empty()
+                || p.policy
+                    .categories
+                    .iter()
+                    .any(|c| args.categories.iter().any(|w| w.eq_ignore_ascii_case(c)))
+        })
+        .collect();
+    if selected.is_empty() {
+        bail!("no enabled build-time policy is selected (see `rampart policy list`)");
+    }
+    let scan = scan_image(&args.source, err)?;
+    let now = time::OffsetDateTime::now_utc();
+    let deployment = image_deployment(&scan, now.unix_timestamp())?;
+    let ctx = EvalContext {
+        now,
+        ..EvalContext::default()
+    };
+    let mut results = Vec::new();
+    let mut breaking = 0;
+    for p in selected {
+        match evaluate(p, &deployment, &ctx) {
+            Outcome::Violated(messages) => {
+                let breaks = p.policy.enforces_at_build();
+                breaking += usize::from(breaks);
+                results.push(json!({
+                    "policy": p.policy.name,
+                    "severity": p.policy.severity.short(),
+                    "breaks_build": breaks,
+                    "violations": messages,
+                    "remediation": p.policy.remediation,
+                }));
+            }
+            Outcome::NotEvaluable(needs) => {
+                writeln!(
+                    err,
+                    "note: {}: not evaluable without {}",
+                    p.policy.name,
+                    needs.join(", ")
+                )?;
+            }
+            _ => {}
+        }
+    }
+    results.sort_by(|a, b| {
+        b["breaks_build"]
+            .as_bool()
+            .cmp(&a["breaks_build"].as_bool())
+            .then_with(|| a["policy"].as_str().cmp(&b["policy"].as_str()))
+    });
+    match args.output {
+        crate::ListFormat::Json => {
+            let report = json!({
+                "image": scan.reference, "digest": scan.digest,
+                "violated": results, "breaking": breaking,
+            });
+            writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+        }
+        crate::ListFormat::Table => {
+            writeln!(out, "Image: {} ({})", scan.reference, scan.digest)?;
+            if results.is_empty() {
+                writeln!(out, "No build-time policy is violated.")?;
+            } else {
+                let rows: Vec<Vec<String>> = results
+                    .iter()
+                    .flat_map(|r| {
+                        let text = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+                        let breaks = if r["breaks_build"] == true {
+                            "yes"
+                        } else {
+                            "-"
+                        };
+                        r["violations"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(move |v| {
+                                vec![
+                                    text("policy"),
+                                    text("severity"),
+                                    breaks.to_string(),
+                                    v.as_str().unwrap_or_default().to_string(),
+                                ]
+                            })
+                    })
+                    .collect();
+                out.write_all(
+                    simple_table(&["POLICY", "SEVERITY", "BREAKS BUILD", "VIOLATION"], &rows)
+                        .as_bytes(),
+                )?;
+                writeln!(
+                    out,
+                    "{} policies violated, {breaking} of them break the build",
+                    results.len()
+                )?;
+            }
+        }
+    }
+    Ok(if breaking > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     })
 }

@@ -678,3 +678,109 @@ fn vulndb_import_update_and_status_feed_image_scan() {
     assert_eq!(status["osv_records"], records);
     assert_eq!(status["imports"].as_array().map(Vec::len), Some(2));
 }
+
+#[test]
+fn image_check_evaluates_build_time_policies_on_the_scan() {
+    use rampart_test_support::registry::{layer, push};
+    let registry = rampart_test_support::registry::Registry::start(&[]);
+    let host = registry.host.clone();
+    let reference = format!("{host}/ci/tools:2");
+    let layers = [layer(&[
+        ("etc/os-release", b"ID=alpine\nVERSION_ID=3.10.9\n".to_vec()),
+        (
+            "lib/apk/db/installed",
+            b"P:apk-tools\nV:2.10.4-r2\no:apk-tools\n\nP:musl\nV:1.1.22-r2\no:musl\n\n".to_vec(),
+        ),
+    ])];
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(push(
+            &registry.client(),
+            &oci_client::secrets::RegistryAuth::Anonymous,
+            &reference,
+            &layers,
+            "amd64",
+        ));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let custom = dir.path().join("musl.json");
+    std::fs::write(
+        &custom,
+        serde_json::json!({
+            "name": "No musl CVE-2019-14697", "severity": "HIGH_SEVERITY",
+            "lifecycleStages": ["BUILD"], "enforcementActions": ["FAIL_BUILD_ENFORCEMENT"],
+            "remediation": "Rebuild on a patched base image.",
+            "policySections": [{"policyGroups": [
+                {"fieldName": "CVE", "values": [{"value": "CVE-2019-14697"}]},
+                {"fieldName": "Fixable", "values": [{"value": "true"}]}
+            ]}]
+        })
+        .to_string(),
+    )
+    .expect("policy");
+    let custom = custom.to_str().expect("utf8");
+    let base = [
+        "image",
+        "check",
+        "-i",
+        &reference,
+        "--insecure-registry",
+        &host,
+        "--no-cache",
+        "--db",
+        SECDB_310,
+    ];
+
+    // Defaults only: apk in the image and the image's age are violated; neither breaks the build.
+    let (code, table, err) = rampart(&base);
+    assert_eq!(code, 0, "{table}{err}");
+    assert!(
+        table.contains("Alpine Linux Package Manager (apk) in Image"),
+        "{table}"
+    );
+    assert!(
+        table.contains("component 'apk-tools' (version 2.10.4-r2)"),
+        "{table}"
+    );
+    assert!(table.contains("90-Day Image Age"), "{table}");
+
+    // A custom FAIL_BUILD policy on the musl CVE (fixable in 1.1.22-r3) breaks it.
+    let args: Vec<&str> = base
+        .iter()
+        .copied()
+        .chain(["--policies", custom, "-o", "json"])
+        .collect();
+    let (code, json, err) = rampart(&args);
+    assert_eq!(code, 1, "{json}{err}");
+    let report: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(report["breaking"], 1);
+    let musl = report["violated"]
+        .as_array()
+        .expect("violated")
+        .iter()
+        .find(|v| v["policy"] == "No musl CVE-2019-14697")
+        .expect("custom policy violated");
+    assert_eq!(musl["breaks_build"], true);
+    assert!(
+        musl["violations"][0]
+            .as_str()
+            .is_some_and(|m| m.contains("CVE-2019-14697") && m.contains("fixed by 1.1.22-r3")),
+        "{musl}"
+    );
+    // Only the custom policy, in a category filter that excludes it: nothing is selected.
+    let args: Vec<&str> = base
+        .iter()
+        .copied()
+        .chain([
+            "--policies",
+            custom,
+            "--replace-defaults",
+            "-c",
+            "Networking",
+        ])
+        .collect();
+    let (code, _, err) = rampart(&args);
+    assert_eq!(code, 2);
+    assert!(err.contains("no enabled build-time policy"), "{err}");
+}

@@ -192,3 +192,72 @@ pub async fn scan(
     let pulled = registry::pull(reference, credentials, options, work).await?;
     scan_pulled(&pulled, db, limits)
 }
+
+fn unix(rfc3339: Option<&str>) -> Option<i64> {
+    time::OffsetDateTime::parse(rfc3339?, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp())
+}
+
+impl ImageScan {
+    /// The scan as the policy engine's image criteria read it, scanned at `scan_time` (unix
+    /// seconds). Severities map to ACS's ratings (HIGH is IMPORTANT, MEDIUM is MODERATE).
+    pub fn image_data(&self, scan_time: i64) -> rampart_policy::image_data::ImageData {
+        use crate::report::Level;
+        use rampart_policy::image_data::*;
+        let os = match (self.os_id.as_deref(), self.os_version.as_deref()) {
+            (Some("alpine"), Some(v)) => {
+                let mut parts = v.split('.');
+                match (parts.next(), parts.next()) {
+                    (Some(a), Some(b)) => format!("alpine:v{a}.{b}"),
+                    _ => format!("alpine:{v}"),
+                }
+            }
+            (Some(id), Some(v)) if !v.is_empty() => format!("{id}:{v}"),
+            (Some(id), _) => id.to_string(),
+            _ => "unknown".to_string(),
+        };
+        ImageData {
+            scanned: true,
+            scan_time: Some(scan_time),
+            created: unix(self.created.as_deref()),
+            os,
+            user: self.user.clone(),
+            labels: self.labels.clone(),
+            dockerfile: self
+                .dockerfile
+                .iter()
+                .map(|l| DockerfileInstruction {
+                    instruction: l.instruction.clone(),
+                    value: l.value.clone(),
+                })
+                .collect(),
+            components: self
+                .components
+                .iter()
+                .map(|c| ImageComponent {
+                    name: c.name.clone(),
+                    version: c.version.clone(),
+                    vulns: c
+                        .vulnerabilities
+                        .iter()
+                        .map(|v| ImageVuln {
+                            cve: v.id.clone(),
+                            cvss: v.cvss,
+                            severity: match v.severity {
+                                Level::Critical => VulnSeverity::Critical,
+                                Level::High => VulnSeverity::Important,
+                                Level::Medium => VulnSeverity::Moderate,
+                                Level::Low => VulnSeverity::Low,
+                                Level::Unknown => VulnSeverity::Unknown,
+                            },
+                            fixed_by: v.fixed_by.clone(),
+                            published: unix(v.published.as_deref()),
+                            fix_available: None,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
