@@ -837,8 +837,16 @@ fn linked_holds(
     };
     let held = match (g.criterion.field, vuln) {
         (Field::ImageComponent, _) => {
-            let pair = (&comp.name, &comp.version);
-            any(&|m| key_value_matches(m, &pair))
+            // A Maven artifact (`group:artifact`) also answers to its artifact name, as ACS
+            // names Java components (`log4j-core=`).
+            let artifact = comp.name.rsplit_once(':').map(|(_, a)| a.to_string());
+            let full = (&comp.name, &comp.version);
+            any(&|m| {
+                key_value_matches(m, &full)
+                    || artifact
+                        .as_ref()
+                        .is_some_and(|a| key_value_matches(m, &(a, &comp.version)))
+            })
         }
         (_, None) => false,
         (Field::Cve, Some(v)) => any(&|m| m.matches_str(&v.cve)),

@@ -1297,7 +1297,7 @@ fn image_criteria_evaluate_once_scan_data_is_attached() {
     let run = |p: &Policy, d: &Deployment| evaluate(&compile(p).expect("compiles"), d, &ctx);
     // (field, value, message fragment when violated) on the scanned image; then a value that passes.
     let cases: &[(&str, &str, &str, &str)] = &[
-        ("Image Component", "log4j-core=2\\.14\\..*", "", ""),
+        ("Image Component", "log4j-core=2\\.14\\..*", "component 'org.apache.logging.log4j:log4j-core'", "log4j=.*"),
         (
             "Image Component",
             ".*log4j-core=",
@@ -1359,7 +1359,7 @@ fn image_criteria_evaluate_once_scan_data_is_attached() {
         let p = policy(field, &[value], false, false);
         let got = run(&p, &scanned);
         if fragment.is_empty() {
-            // `log4j-core=…` must name the whole component name; `Unscanned Image` is false here.
+            // `Unscanned Image` is false here.
             assert_eq!(got, Outcome::Pass, "{field}={value}");
         } else {
             check(&format!("{field}={value}"), got, Want::Violated(fragment));
@@ -1420,4 +1420,93 @@ fn image_criteria_evaluate_once_scan_data_is_attached() {
         run(&p, &scanned),
         Want::Violated("CVE-2023-5678"),
     );
+}
+
+#[test]
+fn every_default_image_policy_has_a_violating_and_a_passing_image() {
+    use rampart_policy::image_data::*;
+    let ctx = EvalContext::default();
+    let now = ctx.now.unix_timestamp();
+    let day = 86_400;
+    let vuln = |cve: &str, severity, fixed: Option<&str>| ImageVuln {
+        cve: cve.into(),
+        cvss: Some(9.8),
+        severity,
+        fixed_by: fixed.map(Into::into),
+        published: Some(now - 400 * day),
+        fix_available: None,
+    };
+    let component = |name: &str, vulns: Vec<ImageVuln>| ImageComponent {
+        name: name.into(),
+        version: "1.0".into(),
+        vulns,
+    };
+    let line = |i: &str, v: &str| DockerfileInstruction {
+        instruction: i.into(),
+        value: v.into(),
+    };
+    let worst = ImageData {
+        scanned: true,
+        scan_time: Some(now - 40 * day),
+        created: Some(now - 200 * day),
+        os: "debian:12".into(),
+        user: String::new(),
+        labels: Default::default(),
+        dockerfile: vec![
+            line("ADD", "app.tar /"),
+            line("EXPOSE", "8080 22/tcp"),
+            line("CMD", "[\"serve\", \"--insecure\"]"),
+            line("VOLUME", "/run/secrets"),
+            line("RUN", "apt-get update && apt-get install -y curl"),
+        ],
+        components: vec![
+            component("apk-tools", vec![]),
+            component("apt", vec![]),
+            component("curl", vec![]),
+            component("wget", vec![]),
+            component("rpm", vec![]),
+            component("org.apache.logging.log4j:log4j-core", vec![vuln("CVE-2021-44228", VulnSeverity::Critical, Some("2.15.0"))]),
+            component("spring-beans", vec![vuln("CVE-2022-22965", VulnSeverity::Critical, Some("5.3.18"))]),
+            component("struts2-core", vec![vuln("CVE-2017-5638", VulnSeverity::Critical, None)]),
+            component("golang.org/x/net", vec![vuln("CVE-2023-44487", VulnSeverity::Important, Some("0.17.0"))]),
+        ],
+    };
+    let clean = ImageData {
+        scanned: true,
+        scan_time: Some(now),
+        created: Some(now - day),
+        os: "debian:12".into(),
+        user: "1000".into(),
+        labels: [("required-label".to_string(), "required-value".to_string())].into(),
+        dockerfile: vec![line("COPY", "app /app"), line("USER", "1000")],
+        components: vec![component("libc6", vec![vuln("CVE-2010-4052", VulnSeverity::Low, None)])],
+    };
+    let deployment = |data: ImageData, privileged: bool| {
+        let spec = if privileged {
+            "containers: [{name: app, image: a:1, securityContext: {privileged: true}}]"
+        } else {
+            SAFE
+        };
+        let mut d = workload("", spec);
+        d.containers[0].image_data = Some(std::sync::Arc::new(data));
+        d
+    };
+    let mut checked = 0;
+    for p in default_policies() {
+        let compiled = compile(&p).expect("default compiles");
+        if !compiled.needs.contains(&rampart_policy::criteria::Needs::ImageData) {
+            continue;
+        }
+        checked += 1;
+        let (bad, good) = if p.name == "Images with no scans" {
+            (ImageData::default(), clean.clone())
+        } else {
+            (worst.clone(), clean.clone())
+        };
+        let violated = evaluate(&compiled, &deployment(bad, true), &ctx);
+        assert!(matches!(violated, Outcome::Violated(_)), "{}: {violated:?}", p.name);
+        let passed = evaluate(&compiled, &deployment(good, true), &ctx);
+        assert_eq!(passed, Outcome::Pass, "{}", p.name);
+    }
+    assert_eq!(checked, 24);
 }
