@@ -1297,7 +1297,12 @@ fn image_criteria_evaluate_once_scan_data_is_attached() {
     let run = |p: &Policy, d: &Deployment| evaluate(&compile(p).expect("compiles"), d, &ctx);
     // (field, value, message fragment when violated) on the scanned image; then a value that passes.
     let cases: &[(&str, &str, &str, &str)] = &[
-        ("Image Component", "log4j-core=2\\.14\\..*", "component 'org.apache.logging.log4j:log4j-core'", "log4j=.*"),
+        (
+            "Image Component",
+            "log4j-core=2\\.14\\..*",
+            "component 'org.apache.logging.log4j:log4j-core'",
+            "log4j=.*",
+        ),
         (
             "Image Component",
             ".*log4j-core=",
@@ -1465,10 +1470,34 @@ fn every_default_image_policy_has_a_violating_and_a_passing_image() {
             component("curl", vec![]),
             component("wget", vec![]),
             component("rpm", vec![]),
-            component("org.apache.logging.log4j:log4j-core", vec![vuln("CVE-2021-44228", VulnSeverity::Critical, Some("2.15.0"))]),
-            component("spring-beans", vec![vuln("CVE-2022-22965", VulnSeverity::Critical, Some("5.3.18"))]),
-            component("struts2-core", vec![vuln("CVE-2017-5638", VulnSeverity::Critical, None)]),
-            component("golang.org/x/net", vec![vuln("CVE-2023-44487", VulnSeverity::Important, Some("0.17.0"))]),
+            component(
+                "org.apache.logging.log4j:log4j-core",
+                vec![vuln(
+                    "CVE-2021-44228",
+                    VulnSeverity::Critical,
+                    Some("2.15.0"),
+                )],
+            ),
+            component(
+                "spring-beans",
+                vec![vuln(
+                    "CVE-2022-22965",
+                    VulnSeverity::Critical,
+                    Some("5.3.18"),
+                )],
+            ),
+            component(
+                "struts2-core",
+                vec![vuln("CVE-2017-5638", VulnSeverity::Critical, None)],
+            ),
+            component(
+                "golang.org/x/net",
+                vec![vuln(
+                    "CVE-2023-44487",
+                    VulnSeverity::Important,
+                    Some("0.17.0"),
+                )],
+            ),
         ],
     };
     let clean = ImageData {
@@ -1479,7 +1508,10 @@ fn every_default_image_policy_has_a_violating_and_a_passing_image() {
         user: "1000".into(),
         labels: [("required-label".to_string(), "required-value".to_string())].into(),
         dockerfile: vec![line("COPY", "app /app"), line("USER", "1000")],
-        components: vec![component("libc6", vec![vuln("CVE-2010-4052", VulnSeverity::Low, None)])],
+        components: vec![component(
+            "libc6",
+            vec![vuln("CVE-2010-4052", VulnSeverity::Low, None)],
+        )],
     };
     let deployment = |data: ImageData, privileged: bool| {
         let spec = if privileged {
@@ -1494,7 +1526,10 @@ fn every_default_image_policy_has_a_violating_and_a_passing_image() {
     let mut checked = 0;
     for p in default_policies() {
         let compiled = compile(&p).expect("default compiles");
-        if !compiled.needs.contains(&rampart_policy::criteria::Needs::ImageData) {
+        if !compiled
+            .needs
+            .contains(&rampart_policy::criteria::Needs::ImageData)
+        {
             continue;
         }
         checked += 1;
@@ -1504,7 +1539,11 @@ fn every_default_image_policy_has_a_violating_and_a_passing_image() {
             (worst.clone(), clean.clone())
         };
         let violated = evaluate(&compiled, &deployment(bad, true), &ctx);
-        assert!(matches!(violated, Outcome::Violated(_)), "{}: {violated:?}", p.name);
+        assert!(
+            matches!(violated, Outcome::Violated(_)),
+            "{}: {violated:?}",
+            p.name
+        );
         let passed = evaluate(&compiled, &deployment(good, true), &ctx);
         assert_eq!(passed, Outcome::Pass, "{}", p.name);
     }

@@ -2,13 +2,14 @@
 //! and every installed package the scanner knows how to read — dpkg (`status` and distroless
 //! `status.d/`), apk, Python distributions (`*.dist-info/METADATA`, `*.egg-info`) and npm
 //! packages (`node_modules/**/package.json`), and Java archives' Maven artifacts (jars, wars,
-//! nested jars; [`java`]). A package database the scanner finds but cannot
+//! nested jars; [`java`]), and the Go toolchain and modules of Go binaries ([`gobinary`]). A
+//! package database the scanner finds but cannot
 //! read (rpm today) is named in the notes, never silently passed over.
 
-use crate::java;
 use crate::layers::{Filesystem, Node, Select};
 use crate::os_release::OsRelease;
 use crate::packages::{self, Component};
+use crate::{gobinary, java};
 
 /// An installed package and the file it was read from.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -44,16 +45,31 @@ const RPM_DATABASES: [&str; 5] = [
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Analyzers;
 
+/// Executables at most this large are read for Go build information.
+const MAX_BINARY_BYTES: u64 = 256 << 20;
+/// What a Go binary is reduced to: this line, then its components as `name\tversion` lines.
+const GO_TAG: &[u8] = b"#go-buildinfo\n";
+
 impl Select for Analyzers {
-    fn wants(&self, path: &str, size: u64) -> bool {
-        wants(path, size)
+    fn wants(&self, path: &str, size: u64, mode: u32) -> bool {
+        wants(path, size) || (mode & 0o111 != 0 && (64..=MAX_BINARY_BYTES).contains(&size))
     }
 
     fn keep(&self, path: &str, data: Vec<u8>) -> Vec<u8> {
         if java::is_archive(path) {
             java::encode(&java::artifacts(path, &data))
-        } else {
+        } else if wants(path, data.len() as u64) {
             data
+        } else {
+            // An executable: only a Go binary's components are kept.
+            match gobinary::build_info(&data) {
+                Some(info) => {
+                    let mut out = GO_TAG.to_vec();
+                    out.extend(java::encode(&gobinary::components(&info)));
+                    out
+                }
+                None => Vec::new(),
+            }
         }
     }
 }
@@ -157,6 +173,12 @@ pub fn inventory(fs: &Filesystem) -> Inventory {
             add(vec![c], path, &mut inv);
         } else if java::is_archive(path) {
             add(java::decode(data), path, &mut inv);
+        } else if let Some(rest) = data.strip_prefix(GO_TAG) {
+            let mut components = java::decode(rest);
+            for c in &mut components {
+                c.ecosystem = crate::packages::EcosystemName::Go;
+            }
+            add(components, path, &mut inv);
         }
     }
     inv.packages.sort();

@@ -93,8 +93,9 @@ pub enum LayerError {
 /// Which files keep their contents, and what of them: an archive (a jar) can be reduced to
 /// what analysis needs of it as it is read, so a layer's large files are never all held.
 pub trait Select {
-    /// Whether to read the file at `path` (normalized, no leading `/`) of `size` bytes.
-    fn wants(&self, path: &str, size: u64) -> bool;
+    /// Whether to read the file at `path` (normalized, no leading `/`) of `size` bytes and
+    /// permission bits `mode`.
+    fn wants(&self, path: &str, size: u64, mode: u32) -> bool;
     /// What to keep of a wanted file: its contents unless the selector reduces them.
     fn keep(&self, _path: &str, data: Vec<u8>) -> Vec<u8> {
         data
@@ -102,7 +103,7 @@ pub trait Select {
 }
 
 impl<F: Fn(&str, u64) -> bool> Select for F {
-    fn wants(&self, path: &str, size: u64) -> bool {
+    fn wants(&self, path: &str, size: u64, _mode: u32) -> bool {
         self(path, size)
     }
 }
@@ -316,7 +317,7 @@ impl Filesystem {
                 } else if kind.is_file() || kind == tar::EntryType::Continuous {
                     let size = entry.size();
                     let mode = header.mode().unwrap_or(0o644);
-                    let data = if size <= limits.file_bytes && select.wants(&path, size) {
+                    let data = if size <= limits.file_bytes && select.wants(&path, size, mode) {
                         let mut buf = Vec::with_capacity(size as usize);
                         entry.read_to_end(&mut buf).map_err(read_error)?;
                         Some(Arc::from(select.keep(&path, buf)))

@@ -18,6 +18,7 @@
 
 pub mod analyze;
 pub mod debian;
+pub mod gobinary;
 pub mod image;
 pub mod image_config;
 pub mod java;

@@ -25,6 +25,7 @@ pub enum EcosystemName {
     PyPI,
     Npm,
     Maven,
+    Go,
 }
 
 impl EcosystemName {
@@ -35,6 +36,7 @@ impl EcosystemName {
             EcosystemName::PyPI => Ecosystem::PyPI,
             EcosystemName::Npm => Ecosystem::Npm,
             EcosystemName::Maven => Ecosystem::Maven,
+            EcosystemName::Go => Ecosystem::Go,
         }
     }
 }

@@ -310,7 +310,10 @@ pub fn match_inventory(db: &VulnDb, inventory: &Inventory) -> Matched {
                         vulns.push(rated(f.cve, f.fixed_by, level, "debian-tracker", &scores));
                     }
                 }
-                EcosystemName::PyPI | EcosystemName::Npm | EcosystemName::Maven => {
+                EcosystemName::PyPI
+                | EcosystemName::Npm
+                | EcosystemName::Maven
+                | EcosystemName::Go => {
                     let any = *has_osv.entry(ecosystem).or_insert_with(|| {
                         db.osv.iter().any(|r| {
                             r.affected.iter().any(|a| {

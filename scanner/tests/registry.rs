@@ -13,7 +13,7 @@ use rampart_scanner::image::{self, ImageScan, ScanError};
 use rampart_scanner::layers::{Limits, sha256_digest};
 use rampart_scanner::registry::{Credentials, PullError, PullLimits, PullOptions};
 use rampart_scanner::vulndb::VulnDb;
-use rampart_test_support::registry::{Registry, layer, pip_install, push, tree};
+use rampart_test_support::registry::{Registry, layer, layer_with_modes, pip_install, push, tree};
 
 fn options(registry: &Registry) -> PullOptions {
     PullOptions {
@@ -536,11 +536,27 @@ fn java_archives_are_scanned_for_maven_artifacts() {
         &client,
         &RegistryAuth::Anonymous,
         &reference,
-        &[layer(&[
-            ("etc/os-release", os_release_debian()),
-            ("app/shop.jar", app),
-            ("app/lib/log4j-api-2.17.1.jar", patched),
-        ])],
+        &[
+            layer(&[
+                ("etc/os-release", os_release_debian()),
+                ("app/shop.jar", app),
+                ("app/lib/log4j-api-2.17.1.jar", patched),
+            ]),
+            // A real Go binary (Debian's registry itself), executable, and the same bytes
+            // not executable: only the first is read as a binary.
+            layer_with_modes(&[
+                (
+                    "usr/bin/registry",
+                    std::fs::read("/usr/bin/docker-registry").expect("go binary"),
+                    0o755,
+                ),
+                (
+                    "usr/share/registry.bak",
+                    std::fs::read("/usr/bin/docker-registry").expect("go binary"),
+                    0o644,
+                ),
+            ]),
+        ],
         "amd64",
     ));
     // GHSA-jfh8-c2jp-5v3q (Log4Shell) as GitHub publishes its affected ranges.
@@ -600,5 +616,14 @@ fn java_archives_are_scanned_for_maven_artifacts() {
     assert_eq!(log4shell.id, "CVE-2021-44228");
     assert_eq!(log4shell.fixed_by.as_deref(), Some("2.15.0"));
     assert_eq!(log4shell.cvss, Some(10.0));
+    let go: Vec<(&str, &str, &str)> = scan
+        .components
+        .iter()
+        .filter(|c| c.ecosystem == "Go")
+        .map(|c| (c.name.as_str(), c.version.as_str(), c.path.as_str()))
+        .collect();
+    assert_eq!(go.len(), 1, "{go:?}");
+    assert_eq!((go[0].0, go[0].2), ("stdlib", "usr/bin/registry"));
+    assert!(go[0].1.starts_with("1."), "{go:?}");
     assert_eq!(scan.summary.by_severity.get("CRITICAL"), Some(&1));
 }

@@ -119,11 +119,18 @@ impl Registry {
 
 /// A gzipped tar layer of `(path, contents)`.
 pub fn layer(files: &[(&str, Vec<u8>)]) -> ImageLayer {
+    let with_modes: Vec<(&str, Vec<u8>, u32)> =
+        files.iter().map(|(p, b)| (*p, b.clone(), 0o644)).collect();
+    layer_with_modes(&with_modes)
+}
+
+/// A gzipped tar layer of `(path, contents, mode)`.
+pub fn layer_with_modes(files: &[(&str, Vec<u8>, u32)]) -> ImageLayer {
     let mut b = tar::Builder::new(Vec::new());
-    for (path, body) in files {
+    for (path, body, mode) in files {
         let mut h = tar::Header::new_gnu();
         h.set_size(body.len() as u64);
-        h.set_mode(0o644);
+        h.set_mode(*mode);
         h.set_mtime(1_700_000_000);
         b.append_data(&mut h, path, &body[..]).expect("append");
     }
