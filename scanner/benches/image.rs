@@ -36,7 +36,8 @@ fn add_tree(b: &mut tar::Builder<Vec<u8>>, dir: &Path, prefix: &str, files: &mut
             };
             let mut h = tar::Header::new_gnu();
             h.set_size(body.len() as u64);
-            h.set_mode(0o644);
+            // Real modes: executables (scripts, .so files) are read for Go build information.
+            h.set_mode(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()));
             b.append_data(&mut h, &name, &body[..]).expect("append");
             *files += 1;
         }
