@@ -336,7 +336,7 @@ fn table(scan: &ImageScan) -> String {
     let sum = &scan.summary;
     let by: Vec<String> = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"]
         .iter()
-        .map(|l| format!("{l} {}", sum.by_severity.get(l).copied().unwrap_or(0)))
+        .map(|l| format!("{l} {}", sum.by_severity.get(*l).copied().unwrap_or(0)))
         .collect();
     s.push_str(&format!(
         "Components: {}; vulnerabilities: {} ({}); fixable: {}; top CVSS: {}\n\n",
@@ -412,7 +412,7 @@ fn csv_rows(scan: &ImageScan) -> anyhow::Result<String> {
                 &scan.digest,
                 &c.name,
                 &c.version,
-                c.ecosystem,
+                &c.ecosystem,
                 &c.path,
                 &v.id,
                 v.severity.as_str(),
@@ -474,7 +474,7 @@ fn sarif(scan: &ImageScan) -> serde_json::Value {
 /// Package URL of a component (`pkg:pypi/urllib3@1.26.4`, `pkg:deb/debian/libc6@2.36`).
 fn purl(scan: &ImageScan, c: &rampart_scanner::report::ComponentReport) -> String {
     let distro = scan.os_id.clone().unwrap_or_default();
-    match c.ecosystem {
+    match c.ecosystem.as_ref() {
         "Debian" => format!("pkg:deb/{distro}/{}@{}", c.name, c.version),
         "Alpine" => format!("pkg:apk/{distro}/{}@{}", c.name, c.version),
         "PyPI" => format!("pkg:pypi/{}@{}", c.name.to_ascii_lowercase(), c.version),

@@ -12,7 +12,7 @@ use crate::packages::{self, Component};
 use crate::{gobinary, java};
 
 /// An installed package and the file it was read from.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Found {
     pub component: Component,
     /// Path inside the image, without the leading `/`.
@@ -20,7 +20,7 @@ pub struct Found {
 }
 
 /// Everything analysis read from one image.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Inventory {
     pub os: Option<OsRelease>,
     pub packages: Vec<Found>,

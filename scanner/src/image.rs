@@ -7,13 +7,13 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::analyze::{self, Inventory};
 use crate::image_config::DockerfileLine;
 use crate::layers::{Compression, Filesystem, LayerError, Limits};
 use crate::registry::{self, Credentials, PullError, PullOptions, Pulled};
-use crate::report::{self, ComponentReport, Summary};
+use crate::report::{ComponentReport, Matcher, Summary};
 use crate::vulndb::VulnDb;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +31,7 @@ pub enum ScanError {
 }
 
 /// What the scanner knows of the data it matched with.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DbInfo {
     pub osv_records: usize,
     /// Alpine branches with a secdb loaded.
@@ -53,7 +53,7 @@ impl DbInfo {
 }
 
 /// An image's scan: what it is, what it holds, what affects it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ImageScan {
     pub reference: String,
     pub registry: String,
@@ -134,23 +134,36 @@ pub fn analyze_pulled(pulled: &Pulled, limits: &Limits) -> Result<(Inventory, us
     Ok((analyze::inventory(&fs), refused))
 }
 
-/// The scan of a pulled image, matched against `db`.
-pub fn scan_pulled(pulled: &Pulled, db: &VulnDb, limits: &Limits) -> Result<ImageScan, ScanError> {
+/// What an image is, apart from what affects it: everything a scan reads from the registry and
+/// the layers. Central keeps this per digest and matches it again whenever the vulnerability
+/// data changes, without pulling the image again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImageFacts {
+    pub reference: String,
+    pub registry: String,
+    pub repository: String,
+    pub tag: Option<String>,
+    pub digest: String,
+    pub index_digest: Option<String>,
+    pub platform: String,
+    pub created: Option<String>,
+    pub user: String,
+    pub labels: BTreeMap<String, String>,
+    pub exposed_ports: Vec<String>,
+    pub dockerfile: Vec<DockerfileLine>,
+    pub layers: usize,
+    pub layer_bytes: u64,
+    pub cached_layers: usize,
+    /// Layer entries skipped because their paths leave the image root.
+    pub refused_paths: usize,
+    pub inventory: Inventory,
+}
+
+/// Reads a pulled image's facts and packages (blocking).
+pub fn facts_of_pulled(pulled: &Pulled, limits: &Limits) -> Result<ImageFacts, ScanError> {
     let (inventory, refused) = analyze_pulled(pulled, limits)?;
-    let matched = report::match_inventory(db, &inventory);
-    let mut notes = inventory.notes.clone();
-    if refused > 0 {
-        notes.push(format!(
-            "{refused} layer entries were skipped because their paths leave the image root or are not UTF-8"
-        ));
-    }
-    if inventory.os.is_none() {
-        notes.push("no /etc/os-release: the distribution is unknown".into());
-    }
-    notes.extend(matched.notes);
     let config = &pulled.config;
-    let os = inventory.os.as_ref();
-    Ok(ImageScan {
+    Ok(ImageFacts {
         reference: pulled.reference.clone(),
         registry: pulled.registry.clone(),
         repository: pulled.repository.clone(),
@@ -158,9 +171,6 @@ pub fn scan_pulled(pulled: &Pulled, db: &VulnDb, limits: &Limits) -> Result<Imag
         digest: pulled.digest.clone(),
         index_digest: pulled.index_digest.clone(),
         platform: pulled.platform.to_string(),
-        os: os.map(|o| o.pretty_name.clone()).filter(|p| !p.is_empty()),
-        os_id: os.map(|o| o.id.clone()),
-        os_version: os.map(|o| o.version_id.clone()),
         created: config.created.clone(),
         user: config.config.user.clone(),
         labels: config.labels(),
@@ -173,11 +183,59 @@ pub fn scan_pulled(pulled: &Pulled, db: &VulnDb, limits: &Limits) -> Result<Imag
         layers: pulled.layers.len(),
         layer_bytes: pulled.layers.iter().map(|l| l.size).sum(),
         cached_layers: pulled.layers.iter().filter(|l| l.cached).count(),
+        refused_paths: refused,
+        inventory,
+    })
+}
+
+/// The scan of an image's facts, matched with `matcher`.
+pub fn assemble(facts: &ImageFacts, matcher: &Matcher<'_>) -> ImageScan {
+    let inventory = &facts.inventory;
+    let matched = matcher.match_inventory(inventory);
+    let mut notes = inventory.notes.clone();
+    if facts.refused_paths > 0 {
+        notes.push(format!(
+            "{} layer entries were skipped because their paths leave the image root or are not UTF-8",
+            facts.refused_paths
+        ));
+    }
+    if inventory.os.is_none() {
+        notes.push("no /etc/os-release: the distribution is unknown".into());
+    }
+    notes.extend(matched.notes);
+    let os = inventory.os.as_ref();
+    ImageScan {
+        reference: facts.reference.clone(),
+        registry: facts.registry.clone(),
+        repository: facts.repository.clone(),
+        tag: facts.tag.clone(),
+        digest: facts.digest.clone(),
+        index_digest: facts.index_digest.clone(),
+        platform: facts.platform.clone(),
+        os: os.map(|o| o.pretty_name.clone()).filter(|p| !p.is_empty()),
+        os_id: os.map(|o| o.id.clone()),
+        os_version: os.map(|o| o.version_id.clone()),
+        created: facts.created.clone(),
+        user: facts.user.clone(),
+        labels: facts.labels.clone(),
+        exposed_ports: facts.exposed_ports.clone(),
+        dockerfile: facts.dockerfile.clone(),
+        layers: facts.layers,
+        layer_bytes: facts.layer_bytes,
+        cached_layers: facts.cached_layers,
         components: matched.components,
         summary: matched.summary,
         notes,
-        db: DbInfo::of(db),
-    })
+        db: DbInfo::of(matcher.db()),
+    }
+}
+
+/// The scan of a pulled image, matched against `db`.
+pub fn scan_pulled(pulled: &Pulled, db: &VulnDb, limits: &Limits) -> Result<ImageScan, ScanError> {
+    Ok(assemble(
+        &facts_of_pulled(pulled, limits)?,
+        &Matcher::new(db),
+    ))
 }
 
 /// Pulls and scans `reference`; `work` holds the layers when no cache is configured.

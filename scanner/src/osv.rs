@@ -12,7 +12,7 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
-use crate::version::{Ecosystem, VersionError, compare};
+use crate::version::{Ecosystem, Parsed, VersionError, compare};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
@@ -205,6 +205,104 @@ struct Entry<'r> {
     record: &'r Record,
     affected: &'r Affected,
     listed: HashSet<&'r str>,
+    /// The `ECOSYSTEM`/`SEMVER` ranges with their versions parsed once; `None` when one does
+    /// not parse, and matching then goes the slow way to report it.
+    parsed: Option<Vec<Vec<ParsedEvent<'r>>>>,
+}
+
+#[derive(Debug)]
+enum ParsedEvent<'r> {
+    /// `None` is `introduced: "0"`.
+    Introduced(Option<Parsed<'r>>),
+    Fixed(Parsed<'r>, &'r str),
+    LastAffected(Parsed<'r>),
+    Limit(Parsed<'r>),
+}
+
+fn parse_ranges<'r>(
+    ecosystem: Ecosystem,
+    ranges: &'r [Range],
+) -> Option<Vec<Vec<ParsedEvent<'r>>>> {
+    let p = |v: &'r str| crate::version::parse(ecosystem, v).ok();
+    ranges
+        .iter()
+        .filter(|r| r.kind == "ECOSYSTEM" || r.kind == "SEMVER")
+        .map(|r| {
+            r.events
+                .iter()
+                .map(|e| {
+                    Some(if let Some(v) = &e.introduced {
+                        ParsedEvent::Introduced(if v == "0" { None } else { Some(p(v)?) })
+                    } else if let Some(v) = &e.fixed {
+                        ParsedEvent::Fixed(p(v)?, v)
+                    } else if let Some(v) = &e.last_affected {
+                        ParsedEvent::LastAffected(p(v)?)
+                    } else if let Some(v) = &e.limit {
+                        ParsedEvent::Limit(p(v)?)
+                    } else {
+                        // An empty event: nothing to order, as the slow path ignores it.
+                        ParsedEvent::Limit(None?)
+                    })
+                })
+                .collect::<Option<Vec<_>>>()
+        })
+        .collect()
+}
+
+/// `range_match` over parsed events.
+fn parsed_range_match(version: &Parsed<'_>, events: &[ParsedEvent<'_>]) -> Option<Match> {
+    let mut inside = false;
+    for event in events {
+        match event {
+            ParsedEvent::Introduced(start) => {
+                if start
+                    .as_ref()
+                    .is_none_or(|s| version.cmp_to(s) != Ordering::Less)
+                {
+                    inside = true;
+                }
+            }
+            ParsedEvent::Fixed(end, text) => {
+                if inside && version.cmp_to(end) == Ordering::Less {
+                    return Some(Match {
+                        fixed_by: Some(text.to_string()),
+                    });
+                }
+                inside = false;
+            }
+            ParsedEvent::LastAffected(end) => {
+                if inside && version.cmp_to(end) != Ordering::Greater {
+                    return Some(Match { fixed_by: None });
+                }
+                inside = false;
+            }
+            ParsedEvent::Limit(end) => {
+                if inside && version.cmp_to(end) != Ordering::Less {
+                    inside = false;
+                }
+            }
+        }
+    }
+    inside.then_some(Match { fixed_by: None })
+}
+
+/// The lowest parsed `fixed` above `version`.
+fn parsed_lowest_fix_above(
+    version: &Parsed<'_>,
+    ranges: &[Vec<ParsedEvent<'_>>],
+) -> Option<String> {
+    let mut best: Option<(&Parsed<'_>, &str)> = None;
+    for (fixed, text) in ranges.iter().flatten().filter_map(|e| match e {
+        ParsedEvent::Fixed(p, t) => Some((p, *t)),
+        _ => None,
+    }) {
+        if fixed.cmp_to(version) == Ordering::Greater
+            && best.is_none_or(|(b, _)| fixed.cmp_to(b) == Ordering::Less)
+        {
+            best = Some((fixed, text));
+        }
+    }
+    best.map(|(_, t)| t.to_string())
 }
 
 /// The key a package name is looked up by in its ecosystem.
@@ -236,6 +334,7 @@ impl<'r> Index<'r> {
                         record,
                         affected,
                         listed: affected.versions.iter().map(String::as_str).collect(),
+                        parsed: parse_ranges(ecosystem, &affected.ranges),
                     });
             }
         }
@@ -251,15 +350,35 @@ impl<'r> Index<'r> {
         version: &str,
     ) -> Result<Vec<(&'r Record, Match)>, VersionError> {
         let mut out: Vec<(&'r Record, Match)> = Vec::new();
-        let entries = self
+        let Some(entries) = self
             .by_package
-            .get(&(ecosystem, package_key(ecosystem, name)));
-        for e in entries.into_iter().flatten() {
+            .get(&(ecosystem, package_key(ecosystem, name)))
+        else {
+            return Ok(out);
+        };
+        // Parsed once for all entries; a version the ecosystem rejects still matches the
+        // advisories that list it by name (legacy versions), through the slow path.
+        let parsed = crate::version::parse(ecosystem, version).ok();
+        for e in entries {
             if out.iter().any(|(r, _)| std::ptr::eq(*r, e.record)) {
                 continue;
             }
             let listed = e.listed.contains(version);
-            if let Some(m) = affected_match(ecosystem, e.affected, listed, version)? {
+            let m = match (&parsed, &e.parsed) {
+                (Some(v), Some(ranges)) => {
+                    if listed {
+                        Some(Match {
+                            fixed_by: parsed_lowest_fix_above(v, ranges),
+                        })
+                    } else {
+                        ranges
+                            .iter()
+                            .find_map(|events| parsed_range_match(v, events))
+                    }
+                }
+                _ => affected_match(ecosystem, e.affected, listed, version)?,
+            };
+            if let Some(m) = m {
                 out.push((e.record, m));
             }
         }

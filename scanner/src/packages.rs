@@ -6,7 +6,7 @@
 use crate::version::Ecosystem;
 
 /// One installed package.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Component {
     pub name: String,
     pub version: String,
@@ -18,7 +18,9 @@ pub struct Component {
 }
 
 /// The ecosystem a component's versions order in (a newtype so components sort).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum EcosystemName {
     Debian,
     Alpine,

@@ -11,7 +11,9 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 
 use crate::analyze::{Found, Inventory};
 use crate::osv::{self, Index, Record};
@@ -21,7 +23,7 @@ use crate::vulndb::VulnDb;
 use crate::{debian, secdb};
 
 /// A vulnerability's severity; `Unknown` when the data gives no score or rating.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Level {
     Unknown,
@@ -65,7 +67,7 @@ impl Level {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Vulnerability {
     /// The CVE when one is known, else the advisory's own identifier.
     pub id: String,
@@ -79,14 +81,14 @@ pub struct Vulnerability {
     pub fixed_by: Option<String>,
     pub published: Option<String>,
     /// `osv`, `alpine-secdb` or `debian-tracker`.
-    pub source: &'static str,
+    pub source: Cow<'static, str>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ComponentReport {
     pub name: String,
     pub version: String,
-    pub ecosystem: &'static str,
+    pub ecosystem: Cow<'static, str>,
     /// The source package distribution advisories name.
     pub source: String,
     /// Where in the image it was found.
@@ -94,19 +96,19 @@ pub struct ComponentReport {
     pub vulnerabilities: Vec<Vulnerability>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub components: usize,
     /// Distinct vulnerabilities (by id) across the image.
     pub vulnerabilities: usize,
-    pub by_severity: BTreeMap<&'static str, usize>,
+    pub by_severity: BTreeMap<Cow<'static, str>, usize>,
     /// Distinct vulnerabilities with a fixed-by version.
     pub fixable: usize,
     pub top_cvss: Option<f64>,
 }
 
 /// The matched packages of one image.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Matched {
     pub components: Vec<ComponentReport>,
     pub summary: Summary,
@@ -205,7 +207,7 @@ fn merge_osv(ecosystem: Ecosystem, matches: Vec<(&Record, osv::Match)>) -> Vec<V
                 vector: score.map(|s| s.vector),
                 fixed_by: g.fixed_by,
                 published,
-                source: "osv",
+                source: Cow::Borrowed("osv"),
             }
         })
         .collect()
@@ -228,7 +230,7 @@ fn rated(
         published: None,
         id,
         fixed_by,
-        source,
+        source: Cow::Borrowed(source),
     }
 }
 
@@ -243,122 +245,159 @@ fn debian_level(urgency: Option<&str>) -> Level {
 
 /// Matches every package of `inventory` against `db`.
 pub fn match_inventory(db: &VulnDb, inventory: &Inventory) -> Matched {
-    let index = Index::new(&db.osv);
-    let scores = scores_by_id(&db.osv);
-    let mut notes = Vec::new();
-    let os = inventory.os.clone().unwrap_or_default();
-    let alpine_branch = os.alpine_branch();
-    let secdbs: &[secdb::SecDb] = alpine_branch
-        .as_ref()
-        .and_then(|b| db.secdb.get(b))
-        .map_or(&[], Vec::as_slice);
-    let mut unmatched: BTreeMap<String, usize> = BTreeMap::new();
-    let mut has_osv: HashMap<Ecosystem, bool> = HashMap::new();
-    let mut components = Vec::with_capacity(inventory.packages.len());
-    for Found { component: c, path } in &inventory.packages {
-        let ecosystem = c.ecosystem.ecosystem();
-        let mut vulns = Vec::new();
-        let result: Result<(), crate::VersionError> = (|| {
-            match c.ecosystem {
-                EcosystemName::Alpine => {
-                    if secdbs.is_empty() {
-                        let reason = match &alpine_branch {
+    Matcher::new(db).match_inventory(inventory)
+}
+
+/// The vulnerability data prepared for matching: the OSV index (every advisory's versions
+/// parsed once) and the scores by id, built once and used for every image (Central rematches
+/// all its images when the data changes).
+pub struct Matcher<'db> {
+    db: &'db VulnDb,
+    index: Index<'db>,
+    scores: HashMap<&'db str, osv::Score>,
+    /// Ecosystems with at least one OSV record.
+    osv_ecosystems: BTreeSet<Ecosystem>,
+}
+
+impl std::fmt::Debug for Matcher<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Matcher").finish_non_exhaustive()
+    }
+}
+
+impl<'db> Matcher<'db> {
+    pub fn new(db: &'db VulnDb) -> Matcher<'db> {
+        Matcher {
+            db,
+            index: Index::new(&db.osv),
+            scores: scores_by_id(&db.osv),
+            osv_ecosystems: db
+                .osv
+                .iter()
+                .flat_map(|r| &r.affected)
+                .filter_map(|a| Ecosystem::from_osv(&a.package.ecosystem))
+                .collect(),
+        }
+    }
+
+    /// The data it matches with.
+    pub fn db(&self) -> &'db VulnDb {
+        self.db
+    }
+
+    /// Matches every package of `inventory`.
+    pub fn match_inventory(&self, inventory: &Inventory) -> Matched {
+        let db = self.db;
+        let index = &self.index;
+        let scores = &self.scores;
+        let mut notes = Vec::new();
+        let os = inventory.os.clone().unwrap_or_default();
+        let alpine_branch = os.alpine_branch();
+        let secdbs: &[secdb::SecDb] = alpine_branch
+            .as_ref()
+            .and_then(|b| db.secdb.get(b))
+            .map_or(&[], Vec::as_slice);
+        let mut unmatched: BTreeMap<String, usize> = BTreeMap::new();
+        let mut components = Vec::with_capacity(inventory.packages.len());
+        for Found { component: c, path } in &inventory.packages {
+            let ecosystem = c.ecosystem.ecosystem();
+            let mut vulns = Vec::new();
+            let result: Result<(), crate::VersionError> = (|| {
+                match c.ecosystem {
+                    EcosystemName::Alpine => {
+                        if secdbs.is_empty() {
+                            let reason = match &alpine_branch {
                             Some(b) => format!("no Alpine secdb for {b} is loaded"),
                             None => "the image is not Alpine by its os-release, so no Alpine secdb applies".into(),
                         };
-                        *unmatched.entry(reason).or_default() += 1;
-                        return Ok(());
-                    }
-                    let mut seen = BTreeSet::new();
-                    for db in secdbs {
-                        for f in db.findings(&c.source, &c.version)? {
-                            if seen.insert(f.cve.clone()) {
-                                vulns.push(rated(
-                                    f.cve,
-                                    Some(f.fixed_by),
-                                    Level::Unknown,
-                                    "alpine-secdb",
-                                    &scores,
-                                ));
+                            *unmatched.entry(reason).or_default() += 1;
+                            return Ok(());
+                        }
+                        let mut seen = BTreeSet::new();
+                        for db in secdbs {
+                            for f in db.findings(&c.source, &c.version)? {
+                                if seen.insert(f.cve.clone()) {
+                                    vulns.push(rated(
+                                        f.cve,
+                                        Some(f.fixed_by),
+                                        Level::Unknown,
+                                        "alpine-secdb",
+                                        scores,
+                                    ));
+                                }
                             }
                         }
                     }
-                }
-                EcosystemName::Debian => {
-                    if os.id != "debian" {
-                        *unmatched
+                    EcosystemName::Debian => {
+                        if os.id != "debian" {
+                            *unmatched
                             .entry(format!(
                                 "dpkg packages of {} are not matched yet (only Debian's tracker is read)",
                                 if os.id.is_empty() { "an unknown distribution" } else { &os.id }
                             ))
                             .or_default() += 1;
-                        return Ok(());
+                            return Ok(());
+                        }
+                        if db.debian.is_empty() {
+                            *unmatched
+                                .entry("no Debian security tracker data is loaded".into())
+                                .or_default() += 1;
+                            return Ok(());
+                        }
+                        for f in debian::findings(
+                            &db.debian,
+                            &os.version_codename,
+                            &c.source,
+                            &c.source_version,
+                        )? {
+                            let level = debian_level(f.urgency.as_deref());
+                            vulns.push(rated(f.cve, f.fixed_by, level, "debian-tracker", scores));
+                        }
                     }
-                    if db.debian.is_empty() {
-                        *unmatched
-                            .entry("no Debian security tracker data is loaded".into())
-                            .or_default() += 1;
-                        return Ok(());
-                    }
-                    for f in debian::findings(
-                        &db.debian,
-                        &os.version_codename,
-                        &c.source,
-                        &c.source_version,
-                    )? {
-                        let level = debian_level(f.urgency.as_deref());
-                        vulns.push(rated(f.cve, f.fixed_by, level, "debian-tracker", &scores));
+                    EcosystemName::PyPI
+                    | EcosystemName::Npm
+                    | EcosystemName::Maven
+                    | EcosystemName::Go => {
+                        if !self.osv_ecosystems.contains(&ecosystem) {
+                            *unmatched
+                                .entry(format!(
+                                    "no OSV records for {} are loaded",
+                                    ecosystem.as_str()
+                                ))
+                                .or_default() += 1;
+                            return Ok(());
+                        }
+                        vulns =
+                            merge_osv(ecosystem, index.matches(ecosystem, &c.name, &c.version)?);
                     }
                 }
-                EcosystemName::PyPI
-                | EcosystemName::Npm
-                | EcosystemName::Maven
-                | EcosystemName::Go => {
-                    let any = *has_osv.entry(ecosystem).or_insert_with(|| {
-                        db.osv.iter().any(|r| {
-                            r.affected.iter().any(|a| {
-                                Ecosystem::from_osv(&a.package.ecosystem) == Some(ecosystem)
-                            })
-                        })
-                    });
-                    if !any {
-                        *unmatched
-                            .entry(format!(
-                                "no OSV records for {} are loaded",
-                                ecosystem.as_str()
-                            ))
-                            .or_default() += 1;
-                        return Ok(());
-                    }
-                    vulns = merge_osv(ecosystem, index.matches(ecosystem, &c.name, &c.version)?);
-                }
+                Ok(())
+            })();
+            if let Err(e) = result {
+                notes.push(format!(
+                    "{} {} (/{path}): not matched: {e}",
+                    c.name, c.version
+                ));
             }
-            Ok(())
-        })();
-        if let Err(e) = result {
-            notes.push(format!(
-                "{} {} (/{path}): not matched: {e}",
-                c.name, c.version
-            ));
+            vulns.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.id.cmp(&b.id)));
+            components.push(ComponentReport {
+                name: c.name.clone(),
+                version: c.version.clone(),
+                ecosystem: Cow::Borrowed(ecosystem.as_str()),
+                source: c.source.clone(),
+                path: path.clone(),
+                vulnerabilities: vulns,
+            });
         }
-        vulns.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.id.cmp(&b.id)));
-        components.push(ComponentReport {
-            name: c.name.clone(),
-            version: c.version.clone(),
-            ecosystem: ecosystem.as_str(),
-            source: c.source.clone(),
-            path: path.clone(),
-            vulnerabilities: vulns,
-        });
-    }
-    for (reason, count) in unmatched {
-        notes.push(format!("{count} packages were not matched: {reason}"));
-    }
-    let summary = summarize(&components);
-    Matched {
-        components,
-        summary,
-        notes,
+        for (reason, count) in unmatched {
+            notes.push(format!("{count} packages were not matched: {reason}"));
+        }
+        let summary = summarize(&components);
+        Matched {
+            components,
+            summary,
+            notes,
+        }
     }
 }
 
@@ -381,7 +420,10 @@ pub fn summarize(components: &[ComponentReport]) -> Summary {
         ..Summary::default()
     };
     for (level, fixable, cvss) in by_id.values() {
-        *summary.by_severity.entry(level.as_str()).or_default() += 1;
+        *summary
+            .by_severity
+            .entry(Cow::Borrowed(level.as_str()))
+            .or_default() += 1;
         summary.fixable += usize::from(*fixable);
         summary.top_cvss = match (summary.top_cvss, *cvss) {
             (Some(a), Some(b)) => Some(a.max(b)),

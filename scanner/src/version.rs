@@ -9,7 +9,7 @@ mod rpm;
 use std::cmp::Ordering;
 
 /// A package ecosystem, named as OSV names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Ecosystem {
     /// Debian and Ubuntu packages (dpkg).
     Debian,
@@ -81,37 +81,56 @@ impl VersionError {
     }
 }
 
-/// How `a` orders against `b` in `ecosystem`.
-pub fn compare(ecosystem: Ecosystem, a: &str, b: &str) -> Result<Ordering, VersionError> {
-    let invalid = |v: &str, reason: String| VersionError::new(ecosystem, v, reason);
-    match ecosystem {
-        Ecosystem::Debian => {
-            let a = dpkg::Version::parse(a).map_err(|r| invalid(a, r))?;
-            let b = dpkg::Version::parse(b).map_err(|r| invalid(b, r))?;
-            Ok(a.cmp(&b))
-        }
-        Ecosystem::Rpm => Ok(rpm::compare_evr(a, b)),
-        Ecosystem::Maven => Ok(maven::compare(a, b)),
-        Ecosystem::Alpine => {
-            let a = apk::Version::parse(a).map_err(|r| invalid(a, r))?;
-            let b = apk::Version::parse(b).map_err(|r| invalid(b, r))?;
-            Ok(a.cmp(&b))
-        }
-        Ecosystem::PyPI => {
-            let a = pep440::Version::parse(a).map_err(|r| invalid(a, r))?;
-            let b = pep440::Version::parse(b).map_err(|r| invalid(b, r))?;
-            Ok(a.cmp(&b))
-        }
-        Ecosystem::Npm | Ecosystem::CratesIo | Ecosystem::Go => {
-            let parse = |v: &str| {
-                // Go module versions carry a `v`; npm tolerates one (and `=`).
-                let bare = v.trim().trim_start_matches(['v', '=']);
-                semver::Version::parse(bare).map_err(|e| invalid(v, e.to_string()))
-            };
+/// A version parsed once for its ecosystem, to be compared many times (matching compares one
+/// installed version with every range event of every advisory naming the package).
+#[derive(Debug, Clone)]
+pub enum Parsed<'a> {
+    Debian(dpkg::Version<'a>),
+    Alpine(apk::Version<'a>),
+    PyPI(pep440::Version),
+    Semver(semver::Version),
+    /// rpm and Maven compare their text directly.
+    Rpm(&'a str),
+    Maven(&'a str),
+}
+
+impl Parsed<'_> {
+    /// The order of two versions of the same ecosystem (versions of different ecosystems do
+    /// not order; they compare equal).
+    pub fn cmp_to(&self, other: &Parsed<'_>) -> Ordering {
+        match (self, other) {
+            (Parsed::Debian(a), Parsed::Debian(b)) => a.cmp(b),
+            (Parsed::Alpine(a), Parsed::Alpine(b)) => a.cmp(b),
+            (Parsed::PyPI(a), Parsed::PyPI(b)) => a.cmp(b),
             // Build metadata (`+incompatible`, `+build.5`) does not order versions.
-            Ok(parse(a)?.cmp_precedence(&parse(b)?))
+            (Parsed::Semver(a), Parsed::Semver(b)) => a.cmp_precedence(b),
+            (Parsed::Rpm(a), Parsed::Rpm(b)) => rpm::compare_evr(a, b),
+            (Parsed::Maven(a), Parsed::Maven(b)) => maven::compare(a, b),
+            _ => Ordering::Equal,
         }
     }
+}
+
+/// Parses `v` as `ecosystem` orders it; an invalid version is refused with the reason.
+pub fn parse(ecosystem: Ecosystem, v: &str) -> Result<Parsed<'_>, VersionError> {
+    let invalid = |reason: String| VersionError::new(ecosystem, v, reason);
+    Ok(match ecosystem {
+        Ecosystem::Debian => Parsed::Debian(dpkg::Version::parse(v).map_err(invalid)?),
+        Ecosystem::Alpine => Parsed::Alpine(apk::Version::parse(v).map_err(invalid)?),
+        Ecosystem::PyPI => Parsed::PyPI(pep440::Version::parse(v).map_err(invalid)?),
+        Ecosystem::Npm | Ecosystem::CratesIo | Ecosystem::Go => {
+            // Go module versions carry a `v`; npm tolerates one (and `=`).
+            let bare = v.trim().trim_start_matches(['v', '=']);
+            Parsed::Semver(semver::Version::parse(bare).map_err(|e| invalid(e.to_string()))?)
+        }
+        Ecosystem::Rpm => Parsed::Rpm(v),
+        Ecosystem::Maven => Parsed::Maven(v),
+    })
+}
+
+/// How `a` orders against `b` in `ecosystem`.
+pub fn compare(ecosystem: Ecosystem, a: &str, b: &str) -> Result<Ordering, VersionError> {
+    Ok(parse(ecosystem, a)?.cmp_to(&parse(ecosystem, b)?))
 }
 
 #[cfg(test)]
