@@ -83,6 +83,13 @@ pub const ROUTES: &[(&str, &str, Option<Access>)] = &[
     ("PATCH", "/v1/alerts/{id}/resolve", Some(Access::Write)),
     ("POST", "/v1/alerts/{id}/enforce", Some(Access::Write)),
     ("POST", "/v1/detect/deploy/yaml", Some(Access::Detect)),
+    ("GET", "/v1/images", Some(Access::Read)),
+    ("GET", "/v1/images/{id}", Some(Access::Read)),
+    ("POST", "/v1/images/scan", Some(Access::Detect)),
+    ("GET", "/v1/cves", Some(Access::Read)),
+    ("GET", "/v1/cves/{id}", Some(Access::Read)),
+    ("GET", "/v1/vulndb", Some(Access::Read)),
+    ("POST", "/v1/vulndb/import", Some(Access::Write)),
     ("GET", "/v1/init-bundles", Some(Access::Write)),
     ("POST", "/v1/init-bundles", Some(Access::Write)),
     ("DELETE", "/v1/init-bundles/{id}", Some(Access::Write)),
@@ -131,6 +138,9 @@ pub enum ApiError {
     TooLarge(usize),
     #[error("the request took longer than {0:?}")]
     Timeout(Duration),
+    /// A registry or other service Central called failed.
+    #[error("{0}")]
+    Upstream(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -154,6 +164,7 @@ impl ApiError {
             ApiError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ApiError::Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
+            ApiError::Upstream(_) => (StatusCode::BAD_GATEWAY, "upstream"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -468,6 +479,13 @@ pub fn router<B: Backend>(api: Shared<B>) -> Router {
         .route("/v1/tokens", get(list_tokens::<B>).post(create_token::<B>))
         .route("/v1/tokens/{id}", axum::routing::delete(revoke_token::<B>))
         .route("/v1/detect/deploy/yaml", post(detect_deploy::<B>))
+        .route("/v1/images", get(list_images::<B>))
+        .route("/v1/images/scan", post(scan_image::<B>))
+        .route("/v1/images/{id}", get(get_image::<B>))
+        .route("/v1/cves", get(list_cves::<B>))
+        .route("/v1/cves/{id}", get(get_cve::<B>))
+        .route("/v1/vulndb", get(vulndb_status::<B>))
+        .route("/v1/vulndb/import", post(vulndb_import::<B>))
         .layer(DefaultBodyLimit::disable())
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&api),
@@ -1552,4 +1570,418 @@ pub fn serve<B: Backend>(
         }
     });
     Ok((addr, task))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Images, CVEs and the vulnerability data.
+
+impl From<crate::images::ImageError> for ApiError {
+    fn from(e: crate::images::ImageError) -> ApiError {
+        use crate::images::ImageError as E;
+        match e {
+            E::Reference(m) => ApiError::BadRequest(m),
+            E::Scan(m) => ApiError::Upstream(m),
+            E::Busy => ApiError::Timeout(Duration::from_secs(30)),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Largest vulnerability data file one import takes (osv.dev's largest ecosystem dump fits).
+pub const MAX_VULNDB_BODY: usize = 512 * 1024 * 1024;
+
+fn parse_level(text: &str) -> ApiResult<rampart_scanner::report::Level> {
+    rampart_scanner::report::Level::parse(text).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "'{text}' is not a severity (low, medium/moderate, high/important, critical)"
+        ))
+    })
+}
+
+/// The deployment filters images and CVEs share: in a cluster, in a namespace.
+fn deployment_filter(params: &Params) -> impl Fn(&crate::images::DeploymentRef) -> bool + use<> {
+    let cluster = params.one(&["cluster"]).map(str::to_string);
+    let namespace = params.one(&["namespace"]).map(str::to_string);
+    move |d| {
+        cluster.as_deref().is_none_or(|c| c == d.cluster_id)
+            && namespace.as_deref().is_none_or(|n| n == d.namespace)
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Page<T: Serialize> {
+    total: usize,
+    offset: usize,
+    limit: usize,
+    items: Vec<T>,
+}
+
+/// `GET /v1/images`: scanned images (and references waiting or failed), filtered and sorted.
+/// `severity=critical` keeps images with at least one vulnerability that severe, `fixable=true`
+/// those with a fixable one, `cve=` those affected by one, `cluster`/`namespace` those running
+/// there, `status=` by scan state; `sort` is `-topCvss` (default), `name`, `-vulnerabilities`,
+/// `-deployments` or `-scanned`.
+async fn list_images<B: Backend>(
+    State(api): State<Shared<B>>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let params = Params::parse(
+        raw.as_deref(),
+        &[
+            "severity",
+            "fixable",
+            "cve",
+            "cluster",
+            "namespace",
+            "status",
+            "sort",
+            "limit",
+            "offset",
+            "name",
+        ],
+    )?;
+    let limit = params.number(&["limit"], 100, MAX_PAGE)?.max(1);
+    let offset = params.number(&["offset"], 0, MAX_OFFSET)?;
+    let severity = params.one(&["severity"]).map(parse_level).transpose()?;
+    let fixable = params.boolean("fixable")?;
+    let cve = params.one(&["cve"]).map(str::to_ascii_uppercase);
+    let status = params.one(&["status"]).map(str::to_ascii_uppercase);
+    let name = params.one(&["name"]).map(str::to_string);
+    let in_scope = deployment_filter(&params);
+    let scoped = params.one(&["cluster"]).is_some() || params.one(&["namespace"]).is_some();
+    let mut images: Vec<_> = api
+        .core
+        .images
+        .list()
+        .into_iter()
+        .filter(|i| {
+            severity.is_none_or(|s| i.max_level().is_some_and(|m| m >= s))
+                && fixable.is_none_or(|f| (i.fixable > 0) == f)
+                && cve
+                    .as_deref()
+                    .is_none_or(|c| i.cves.iter().any(|x| x.eq_ignore_ascii_case(c)))
+                && status.as_deref().is_none_or(|s| i.status == s)
+                && name
+                    .as_deref()
+                    .is_none_or(|n| i.references.iter().any(|r| r.contains(n)))
+                && (!scoped || i.users.iter().any(&in_scope))
+        })
+        .collect();
+    match params.one(&["sort"]).unwrap_or("-topCvss") {
+        "-topCvss" => images.sort_by(|a, b| {
+            b.top_cvss
+                .partial_cmp(&a.top_cvss)
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then_with(|| b.vulnerabilities.cmp(&a.vulnerabilities))
+                .then_with(|| a.name.cmp(&b.name))
+        }),
+        "name" => images.sort_by(|a, b| a.name.cmp(&b.name)),
+        "-vulnerabilities" => images.sort_by(|a, b| {
+            b.vulnerabilities
+                .cmp(&a.vulnerabilities)
+                .then_with(|| a.name.cmp(&b.name))
+        }),
+        "-deployments" => images.sort_by(|a, b| {
+            b.deployments
+                .cmp(&a.deployments)
+                .then_with(|| a.name.cmp(&b.name))
+        }),
+        "-scanned" => images.sort_by(|a, b| {
+            b.scanned_unix_ms
+                .cmp(&a.scanned_unix_ms)
+                .then_with(|| a.name.cmp(&b.name))
+        }),
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "sort must be -topCvss, name, -vulnerabilities, -deployments or -scanned, not '{other}'"
+            )));
+        }
+    }
+    let total = images.len();
+    json(&Page {
+        total,
+        offset,
+        limit,
+        items: images.into_iter().skip(offset).take(limit).collect(),
+    })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ImageDetail<'a> {
+    id: &'a str,
+    references: &'a [String],
+    scanned_unix_ms: i64,
+    image: &'a rampart_scanner::image::ImageScan,
+    deployments: Vec<crate::images::DeploymentRef>,
+}
+
+/// `GET /v1/images/{id}` by digest (or a scanned reference): components with their
+/// vulnerabilities, facts, notes, and the deployments running it.
+async fn get_image<B: Backend>(
+    State(api): State<Shared<B>>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let Some((scanned, deployments)) = api.core.images.get(&id) else {
+        return Err(ApiError::NotFound(format!("no scanned image {id}")));
+    };
+    json(&ImageDetail {
+        id: &scanned.record.facts.digest,
+        references: &scanned.record.references,
+        scanned_unix_ms: scanned.record.scanned_unix_ms,
+        image: &scanned.scan,
+        deployments,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ScanRequest {
+    image: String,
+    /// Pull and analyze again even when Central has a scan.
+    #[serde(default)]
+    force: bool,
+}
+
+/// `POST /v1/images/scan {"image": REF, "force": false}`: Central's scan of an image (pulled
+/// now unless it has one), as `rampart image scan` prints it.
+async fn scan_image<B: Backend>(
+    State(api): State<Shared<B>>,
+    JsonBody { 0: body }: JsonBody,
+) -> ApiResult<Response> {
+    let request: ScanRequest = parse_json(&body)?;
+    let scanned = api
+        .core
+        .images
+        .scan_now(&api.core, &request.image, request.force)
+        .await?;
+    json(&scanned.scan)
+}
+
+/// `GET /v1/cves`: every vulnerability in the scanned images with how many images and
+/// deployments it affects. Filters: `severity` (at least), `fixable`, `cluster`, `namespace`
+/// (affecting deployments there); `sort` is `-cvss` (default), `-deployments` or `id`.
+async fn list_cves<B: Backend>(
+    State(api): State<Shared<B>>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let params = Params::parse(
+        raw.as_deref(),
+        &[
+            "severity",
+            "fixable",
+            "cluster",
+            "namespace",
+            "sort",
+            "limit",
+            "offset",
+        ],
+    )?;
+    let limit = params.number(&["limit"], 100, MAX_PAGE)?.max(1);
+    let offset = params.number(&["offset"], 0, MAX_OFFSET)?;
+    let severity = params.one(&["severity"]).map(parse_level).transpose()?;
+    let fixable = params.boolean("fixable")?;
+    let in_scope = deployment_filter(&params);
+    let scoped = params.one(&["cluster"]).is_some() || params.one(&["namespace"]).is_some();
+    let mut cves: Vec<_> = api
+        .core
+        .images
+        .cves()
+        .into_iter()
+        .filter(|c| {
+            severity.is_none_or(|s| c.severity >= s)
+                && fixable.is_none_or(|f| c.fixable == f)
+                && (!scoped || c.affected_deployments.iter().any(&in_scope))
+        })
+        .map(|mut c| {
+            if scoped {
+                c.affected_deployments.retain(&in_scope);
+                c.deployments = c.affected_deployments.len();
+            }
+            c
+        })
+        .collect();
+    match params.one(&["sort"]).unwrap_or("-cvss") {
+        "-cvss" => cves.sort_by(|a, b| {
+            b.cvss
+                .partial_cmp(&a.cvss)
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then_with(|| b.severity.cmp(&a.severity))
+                .then_with(|| b.deployments.cmp(&a.deployments))
+                .then_with(|| a.id.cmp(&b.id))
+        }),
+        "-deployments" => cves.sort_by(|a, b| {
+            b.deployments
+                .cmp(&a.deployments)
+                .then_with(|| a.id.cmp(&b.id))
+        }),
+        "id" => cves.sort_by(|a, b| a.id.cmp(&b.id)),
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "sort must be -cvss, -deployments or id, not '{other}'"
+            )));
+        }
+    }
+    let total = cves.len();
+    json(&Page {
+        total,
+        offset,
+        limit,
+        items: cves.into_iter().skip(offset).take(limit).collect(),
+    })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CveDetail<'a> {
+    #[serde(flatten)]
+    cve: &'a crate::images::CveSummary,
+    affected_images: Vec<&'a crate::images::AffectedImage>,
+    affected_deployments: &'a std::collections::BTreeSet<crate::images::DeploymentRef>,
+}
+
+/// `GET /v1/cves/{id}` (a CVE or any alias): the images and components it affects, with the
+/// version that fixes each, and the deployments running them.
+async fn get_cve<B: Backend>(
+    State(api): State<Shared<B>>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let cves = api.core.images.cves();
+    let Some(cve) = cves.iter().find(|c| {
+        c.id.eq_ignore_ascii_case(&id) || c.aliases.iter().any(|a| a.eq_ignore_ascii_case(&id))
+    }) else {
+        return Err(ApiError::NotFound(format!(
+            "no scanned image is affected by {id}"
+        )));
+    };
+    json(&CveDetail {
+        cve,
+        affected_images: cve.affected_images.values().collect(),
+        affected_deployments: &cve.affected_deployments,
+    })
+}
+
+/// Vulnerability data older than this is flagged stale.
+const STALE_DAYS: u64 = 7;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct VulnDbStatus {
+    #[serde(flatten)]
+    status: rampart_scanner::store::Status,
+    last_import_age_days: Option<u64>,
+    stale: bool,
+}
+
+fn vulndb_view(status: rampart_scanner::store::Status) -> VulnDbStatus {
+    let now = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp()).unwrap_or(0);
+    let age = status
+        .imports
+        .iter()
+        .map(|i| i.at)
+        .max()
+        .map(|at| now.saturating_sub(at) / 86_400);
+    VulnDbStatus {
+        stale: age.is_none_or(|a| a > STALE_DAYS),
+        last_import_age_days: age,
+        status,
+    }
+}
+
+/// `GET /v1/vulndb`: what the vulnerability data holds, its age, and whether it is stale.
+async fn vulndb_status<B: Backend>(State(api): State<Shared<B>>) -> ApiResult<Response> {
+    let status = api
+        .core
+        .images
+        .vulndb_status()?
+        .ok_or_else(|| ApiError::NotFound("Central keeps no vulnerability data".into()))?;
+    json(&vulndb_view(status))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ImportResult {
+    osv_records: usize,
+    secdb_files: usize,
+    debian_packages: usize,
+    rejected: Vec<String>,
+    /// Deployments reassessed because their images' findings changed.
+    deployments_affected: usize,
+    vulndb: VulnDbStatus,
+}
+
+/// `POST /v1/vulndb/import?name=FILE`: one vulnerability data file as the body (an OSV record
+/// or array, JSON or YAML; an osv.dev zip; an Alpine secdb file; the Debian tracker JSON).
+/// Every image is matched again and the deployments whose findings changed are reassessed.
+async fn vulndb_import<B: Backend>(
+    State(api): State<Shared<B>>,
+    RawQuery(raw): RawQuery,
+    Limited(body): Limited<MAX_VULNDB_BODY>,
+) -> ApiResult<Response> {
+    let params = Params::parse(raw.as_deref(), &["name"])?;
+    let name = params.one(&["name"]).unwrap_or("upload").to_string();
+    if body.is_empty() {
+        return Err(ApiError::BadRequest(
+            "the body is empty: send one data file".into(),
+        ));
+    }
+    // The file keeps its name (`.yaml`, `.zip`) so the importer reads it as what it is.
+    let safe: String = name
+        .rsplit('/')
+        .next()
+        .unwrap_or("upload")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        .take(100)
+        .collect();
+    let safe = if safe.is_empty() || safe.starts_with('.') {
+        format!("upload{safe}")
+    } else {
+        safe
+    };
+    let core = Arc::clone(&api.core);
+    let (stats, changed) = tokio::task::spawn_blocking(move || -> ApiResult<_> {
+        let dir = tempfile::tempdir().map_err(|e| ApiError::Internal(e.to_string()))?;
+        let path = dir.path().join(&safe);
+        std::fs::write(&path, &body).map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(core.images.import_blocking(&path)?)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    if stats.osv_records + stats.secdb_files + stats.debian_packages == 0 {
+        return Err(ApiError::Invalid {
+            message: format!("{name} holds no vulnerability data Rampart reads"),
+            details: stats
+                .rejected
+                .iter()
+                .map(|(_, reason)| reason.clone())
+                .collect(),
+        });
+    }
+    let deployments_affected = changed.len();
+    api.core.images.notify_changed(changed).await;
+    let status = api
+        .core
+        .images
+        .vulndb_status()?
+        .ok_or_else(|| ApiError::Internal("the vulnerability store vanished".into()))?;
+    json(&ImportResult {
+        osv_records: stats.osv_records,
+        secdb_files: stats.secdb_files,
+        debian_packages: stats.debian_packages,
+        rejected: stats
+            .rejected
+            .iter()
+            .map(|(file, reason)| {
+                let file = file
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                format!("{file}: {reason}")
+            })
+            .collect(),
+        deployments_affected,
+        vulndb: vulndb_view(status),
+    })
 }

@@ -22,18 +22,33 @@ pub struct Core<B: Backend> {
     pub refusals: RefusalLog,
     pub metrics: Metrics,
     pub orders: crate::orders::OrderRouter,
+    pub images: crate::images::Images,
 }
 
 impl<B: Backend> Core<B> {
-    /// Loads the policies (seeding `defaults` on the first start).
+    /// Loads the policies (seeding `defaults` on the first start); images are scanned only
+    /// on request, and matched against nothing.
     pub fn new(
         store: Arc<Store<B>>,
         committer: Committer,
         defaults: Vec<Policy>,
     ) -> Result<Arc<Core<B>>, PolicyError> {
+        let images = crate::images::Images::new(crate::images::ImageSettings::default())
+            .map_err(|e| PolicyError::Store(crate::store::Error::Backend(e.to_string())))?;
+        Core::with_images(store, committer, defaults, images)
+    }
+
+    /// Loads the policies (seeding `defaults` on the first start), with `images` as the image
+    /// catalog.
+    pub fn with_images(
+        store: Arc<Store<B>>,
+        committer: Committer,
+        defaults: Vec<Policy>,
+        images: crate::images::Images,
+    ) -> Result<Arc<Core<B>>, PolicyError> {
         let policies = Policies::open(Arc::clone(&store), committer.clone(), defaults)?;
         let refusals = RefusalLog::default();
-        let metrics = Metrics::new(&refusals);
+        let metrics = Metrics::new(&refusals, &images);
         metrics
             .policy_revision
             .set(i64::try_from(policies.current().revision).unwrap_or(i64::MAX));
@@ -45,6 +60,7 @@ impl<B: Backend> Core<B> {
             refusals,
             metrics,
             orders: crate::orders::OrderRouter::default(),
+            images,
         }))
     }
 }

@@ -585,6 +585,7 @@ impl<B: Backend> Session<B> {
                     batch
                         .delete_deployment(&cluster.id, &event.id)
                         .map_err(|e| e.to_string())?;
+                    self.core.images.forget(&cluster.id, &event.id);
                     let active = self.active_alerts(overlay, &cluster.id, &event.id)?;
                     for a in alerts::decide_removed(&active, now_ms()) {
                         alerts::persist::put(batch, &a).map_err(|e| e.to_string())?;
@@ -783,6 +784,9 @@ impl<B: Backend> Session<B> {
             return Ok(active.into_iter().map(|a| a.id).collect());
         };
         deployment.cluster = context;
+        self.core
+            .images
+            .observe(&cluster.id, &event.id, &mut deployment);
         let policies = self.core.policies.current();
         let outcomes = policies.detector.evaluate(&deployment, &cluster.id);
         let mut active = self.active_alerts(overlay, &cluster.id, &event.id)?;
@@ -847,6 +851,7 @@ impl<B: Backend> Session<B> {
                 if *table == Table::Deployments
                     && let Some(id) = key.rsplit('\0').next()
                 {
+                    self.core.images.forget(&cluster.id, id);
                     let active = alerts::persist::active_for(&self.core.store, &cluster.id, id)
                         .map_err(internal)?;
                     for a in alerts::decide_removed(&active, now_ms()) {

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod commit;
 pub mod core;
 pub mod hub;
+pub mod images;
 pub mod lanes;
 pub mod metrics;
 pub mod model;

@@ -57,7 +57,7 @@ fn latency_histogram() -> Histogram {
 }
 
 impl Metrics {
-    pub fn new(refusals: &crate::tls::RefusalLog) -> Metrics {
+    pub fn new(refusals: &crate::tls::RefusalLog, images: &crate::images::Images) -> Metrics {
         let mut registry = Registry::with_prefix("rampart");
         let m = Metrics {
             sensor_messages: Family::default(),
@@ -140,6 +140,16 @@ impl Metrics {
             "auth_failures",
             "API requests refused for missing or wrong credentials",
             m.auth_failures.clone(),
+        );
+        registry.register(
+            "image_scans",
+            "Image scans by outcome (scanned, failed)",
+            images.scans.clone(),
+        );
+        registry.register(
+            "image_scan_queue_dropped",
+            "Image scans not queued because the queue was full (asked for again later)",
+            images.queue_dropped.clone(),
         );
         Metrics { registry, ..m }
     }

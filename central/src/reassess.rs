@@ -69,49 +69,104 @@ pub async fn reassess_all<B: Backend>(
             let mut batch = WriteBatch::default();
             let now = now_ms();
             for record in &page {
-                summary.deployments += 1;
-                let Some(deployment) = record.normalize() else {
-                    continue;
-                };
-                let outcomes = state.detector.evaluate(&deployment, &cluster.id);
-                let active = alerts::persist::load_active(&core.store, &record.active_alerts)?;
-                let subject = Subject {
-                    cluster_id: &cluster.id,
-                    deployment_id: &record.id,
-                    deployment: &deployment,
-                };
-                let decisions =
-                    alerts::decide_deploy_time(&subject, &outcomes, &active, now, || {
-                        uuid::Uuid::now_v7().to_string()
-                    });
-                for a in &decisions.resolve {
-                    alerts::persist::put(&mut batch, a)?;
-                    summary.resolved += 1;
-                }
-                for a in &decisions.upsert {
-                    alerts::persist::put(&mut batch, a)?;
-                    if active.iter().any(|x| x.id == a.id) {
-                        summary.updated += 1;
-                    } else {
-                        summary.opened += 1;
-                    }
-                }
-                // The record lists its active alerts: rewrite it when that list changed (or
-                // named an alert a user has resolved since).
-                let mut ids: Vec<String> = active
-                    .iter()
-                    .filter(|a| !decisions.resolve.iter().any(|r| r.id == a.id))
-                    .map(|a| a.id.clone())
-                    .collect();
-                for a in &decisions.upsert {
-                    if !ids.contains(&a.id) {
-                        ids.push(a.id.clone());
-                    }
-                }
-                if ids != record.active_alerts {
-                    let mut record = record.clone();
-                    record.active_alerts = ids;
-                    batch.put_deployment(&record)?;
+                decide_record(core, state, record, now, &mut batch, &mut summary)?;
+            }
+            if !batch.is_empty() {
+                core.committer.commit(batch).await?;
+            }
+            drop(overlay);
+        }
+    }
+    core.metrics
+        .alerts_opened
+        .inc_by(u64::try_from(summary.opened).unwrap_or(0));
+    core.metrics
+        .alerts_resolved
+        .inc_by(u64::try_from(summary.resolved).unwrap_or(0));
+    Ok(summary)
+}
+
+/// Decides one stored deployment's deploy-time alerts with `state`'s policies and the image
+/// data Central has, writing what changed into `batch`.
+fn decide_record<B: Backend>(
+    core: &Core<B>,
+    state: &PolicyState,
+    record: &crate::model::DeploymentRecord,
+    now: i64,
+    batch: &mut WriteBatch,
+    summary: &mut ReassessSummary,
+) -> Result<(), Error> {
+    summary.deployments += 1;
+    let Some(mut deployment) = record.normalize() else {
+        return Ok(());
+    };
+    core.images.attach(&mut deployment);
+    let cluster = &record.cluster_id;
+    let outcomes = state.detector.evaluate(&deployment, cluster);
+    let active = alerts::persist::load_active(&core.store, &record.active_alerts)?;
+    let subject = Subject {
+        cluster_id: cluster,
+        deployment_id: &record.id,
+        deployment: &deployment,
+    };
+    let decisions = alerts::decide_deploy_time(&subject, &outcomes, &active, now, || {
+        uuid::Uuid::now_v7().to_string()
+    });
+    for a in &decisions.resolve {
+        alerts::persist::put(batch, a)?;
+        summary.resolved += 1;
+    }
+    for a in &decisions.upsert {
+        alerts::persist::put(batch, a)?;
+        if active.iter().any(|x| x.id == a.id) {
+            summary.updated += 1;
+        } else {
+            summary.opened += 1;
+        }
+    }
+    // The record lists its active alerts: rewrite it when that list changed (or named an
+    // alert a user has resolved since).
+    let mut ids: Vec<String> = active
+        .iter()
+        .filter(|a| !decisions.resolve.iter().any(|r| r.id == a.id))
+        .map(|a| a.id.clone())
+        .collect();
+    for a in &decisions.upsert {
+        if !ids.contains(&a.id) {
+            ids.push(a.id.clone());
+        }
+    }
+    if ids != record.active_alerts {
+        let mut record = record.clone();
+        record.active_alerts = ids;
+        batch.put_deployment(&record)?;
+    }
+    Ok(())
+}
+
+/// Re-evaluates the named deployments (those running an image whose scan or findings just
+/// changed), cluster by cluster under each cluster's lane.
+pub async fn reassess_deployments<B: Backend>(
+    core: &Core<B>,
+    targets: &std::collections::BTreeSet<crate::images::DeploymentRef>,
+) -> Result<ReassessSummary, Error> {
+    let state = core.policies.current();
+    let mut summary = ReassessSummary::default();
+    let mut by_cluster: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for t in targets {
+        by_cluster.entry(&t.cluster_id).or_default().push(&t.id);
+    }
+    for (cluster, ids) in by_cluster {
+        let lane = core.lanes.lane(cluster);
+        for chunk in ids.chunks(PAGE) {
+            let mut overlay = lane.lock().await;
+            core.committer.commit(WriteBatch::default()).await?;
+            overlay.clear();
+            let mut batch = WriteBatch::default();
+            let now = now_ms();
+            for id in chunk {
+                if let Some(record) = core.store.deployment(cluster, id)? {
+                    decide_record(core, &state, &record, now, &mut batch, &mut summary)?;
                 }
             }
             if !batch.is_empty() {
@@ -126,6 +181,7 @@ pub async fn reassess_all<B: Backend>(
     core.metrics
         .alerts_resolved
         .inc_by(u64::try_from(summary.resolved).unwrap_or(0));
+    tracing::info!(?summary, "reassessed deployments after an image change");
     Ok(summary)
 }
 
@@ -212,9 +268,10 @@ pub fn dry_run<B: Backend>(
             let Some(last) = page.last() else { break };
             after = Some(last.id.clone());
             for record in &page {
-                let Some(deployment) = record.normalize() else {
+                let Some(mut deployment) = record.normalize() else {
                     continue;
                 };
+                core.images.attach(&mut deployment);
                 result.deployments_evaluated += 1;
                 match evaluate(&compiled, &deployment, &ctx) {
                     Outcome::Violated(violations) => {

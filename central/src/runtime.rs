@@ -21,6 +21,9 @@ pub struct Config {
     pub api_listen: SocketAddr,
     /// Names Sensors and users use to reach Central (its serving certificate covers them).
     pub server_names: Vec<String>,
+    /// Image scanning; the vulnerability store defaults to `DATA_DIR/vulndb` and the scans'
+    /// scratch space to `DATA_DIR/scan-work`.
+    pub images: crate::images::ImageSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +52,8 @@ pub enum Error {
     },
     #[error("cannot create data directory {dir}: {source}")]
     DataDir { dir: String, source: std::io::Error },
+    #[error("images: {0}")]
+    Images(#[from] crate::images::ImageError),
 }
 
 /// A started Central.
@@ -112,12 +117,21 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         write_private(&password_file, &format!("{p}\n"))?;
     }
     let (committer, _committer_task) = Committer::spawn(Arc::clone(&store), 4096, 1000);
-    let core = Core::new(
+    let mut images = config.images.clone();
+    images
+        .vulndb_dir
+        .get_or_insert_with(|| config.data_dir.join("vulndb"));
+    images
+        .work_dir
+        .get_or_insert_with(|| config.data_dir.join("scan-work"));
+    let core = Core::with_images(
         Arc::clone(&store),
         committer,
         rampart_policy::defaults::default_policies(),
+        crate::images::Images::new(images)?,
     )?;
     crate::reassess::spawn(Arc::clone(&core));
+    crate::images::spawn(Arc::clone(&core));
 
     let sensor_listener = TcpListener::bind(config.sensor_listen)
         .await

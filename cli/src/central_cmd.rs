@@ -108,6 +108,69 @@ pub struct StartArgs {
     /// Names Sensors and users use to reach Central; repeatable (its certificate covers them).
     #[arg(long = "server-name", default_values_t = vec!["localhost".to_string(), "central.rampart.svc".to_string()], env = "RAMPART_SERVER_NAMES", value_delimiter = ',')]
     pub server_names: Vec<String>,
+    #[command(flatten)]
+    pub images: ImageScanArgs,
+}
+
+/// How Central scans the images its deployments run.
+#[derive(Debug, Args, Clone)]
+pub struct ImageScanArgs {
+    /// Do not scan deployments' images (scans still run on request: `rampart image scan -e`).
+    #[arg(long, env = "RAMPART_NO_IMAGE_SCANNING")]
+    pub no_image_scanning: bool,
+    /// Registry credentials: a Docker config.json (or a Kubernetes .dockerconfigjson).
+    #[arg(long, value_name = "FILE", env = "RAMPART_REGISTRY_CONFIG")]
+    pub registry_config: Option<PathBuf>,
+    /// A registry reached over plain HTTP (`registry.local:5000`); repeatable.
+    #[arg(
+        long = "insecure-registry",
+        value_name = "HOST[:PORT]",
+        env = "RAMPART_INSECURE_REGISTRIES",
+        value_delimiter = ','
+    )]
+    pub insecure_registries: Vec<String>,
+    /// A PEM CA certificate to trust for registries besides the system's; repeatable.
+    #[arg(
+        long = "registry-ca",
+        value_name = "FILE",
+        env = "RAMPART_REGISTRY_CAS",
+        value_delimiter = ','
+    )]
+    pub registry_cas: Vec<PathBuf>,
+    /// Images pulled and analyzed at once.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64), env = "RAMPART_SCAN_CONCURRENCY")]
+    pub scan_concurrency: u16,
+}
+
+impl ImageScanArgs {
+    pub fn settings(&self) -> anyhow::Result<rampart_central::images::ImageSettings> {
+        let credentials = match &self.registry_config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading {}", p.display()))?;
+                rampart_scanner::registry::Credentials::from_docker_config(&text)
+                    .with_context(|| p.display().to_string())?
+            }
+            None => Default::default(),
+        };
+        let mut extra_roots_pem = Vec::new();
+        for p in &self.registry_cas {
+            extra_roots_pem
+                .push(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?);
+        }
+        let defaults = rampart_central::images::ImageSettings::default();
+        Ok(rampart_central::images::ImageSettings {
+            scan_deployments: !self.no_image_scanning,
+            credentials,
+            pull: rampart_scanner::registry::PullOptions {
+                insecure: self.insecure_registries.clone(),
+                extra_roots_pem,
+                ..Default::default()
+            },
+            concurrency: usize::from(self.scan_concurrency),
+            ..defaults
+        })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -384,6 +447,7 @@ fn start(args: StartArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             sensor_listen: args.sensor_listen,
             api_listen: args.api_listen,
             server_names: args.server_names.clone(),
+            images: args.images.settings()?,
         })
         .await?;
         let host = if running.api_addr.ip().is_loopback() || running.api_addr.ip().is_unspecified() {

@@ -107,6 +107,7 @@ pub fn run(args: UpArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             sensor_listen: args.central.sensor_listen,
             api_listen: args.central.api_listen,
             server_names: args.central.server_names.clone(),
+            images: args.central.images.settings()?,
         })
         .await?;
         let host = format!("localhost:{}", running.api_addr.port());

@@ -54,10 +54,13 @@ pub enum Table {
     Auth,
     /// What the Collectors saw: processes, listening endpoints and network flows per cluster.
     Activity,
+    /// Scanned images by manifest digest: what the scan read (facts and packages), never the
+    /// matched vulnerabilities, which follow the vulnerability data.
+    Images,
 }
 
 impl Table {
-    pub const ALL: [Table; 9] = [
+    pub const ALL: [Table; 10] = [
         Table::Meta,
         Table::Clusters,
         Table::Deployments,
@@ -67,6 +70,7 @@ impl Table {
         Table::Resources,
         Table::Auth,
         Table::Activity,
+        Table::Images,
     ];
 
     /// Position in [`Table::ALL`].
@@ -85,6 +89,7 @@ impl Table {
             Table::Resources => "resources",
             Table::Auth => "auth",
             Table::Activity => "activity",
+            Table::Images => "images",
         }
     }
 }

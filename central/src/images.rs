@@ -1,0 +1,882 @@
+//! The images Central's deployments run: each scanned once per digest, kept with what the scan
+//! read (`ImageFacts`: config facts and package inventory) in `Table::Images`, matched against
+//! the vulnerability data in memory, and attached to every deployment that runs it so the
+//! engine's image criteria (CVE, CVSS, Fixable, Image Component, Image Age...) decide.
+//!
+//! ```text
+//!  hub / reassess ── observe(deployment) ──▶ catalog: which deployments run which references
+//!        ▲                │ unknown reference                 │ scanned: Arc<ImageData>
+//!        │                ▼                                   ▼
+//!  reassess users ◀── worker (bounded queue, N at a time): pull ─▶ facts ─▶ store ─▶ match
+//!        ▲
+//!  vulnerability data changed (import) ──▶ rematch every image from its stored facts
+//! ```
+//!
+//! Nothing is pulled again when the data changes: the stored facts are matched anew. A failed
+//! pull is recorded with its reason (visible in `/v1/images`) and retried after
+//! `retry_after`, when a deployment using it is seen again.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use rampart_policy::image_data::ImageData;
+use rampart_scanner::image::{self, ImageFacts, ImageScan};
+use rampart_scanner::layers::Limits;
+use rampart_scanner::registry::{Credentials, PullOptions};
+use rampart_scanner::report::{Level, Matcher};
+use rampart_scanner::vulndb::VulnDb;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::core::Core;
+use crate::model::now_unix_ms;
+use crate::store::{Backend, Table, WriteBatch};
+
+/// How Central scans images.
+#[derive(Debug, Clone)]
+pub struct ImageSettings {
+    /// Scan the images deployments run (off: only on request through the API).
+    pub scan_deployments: bool,
+    pub credentials: Credentials,
+    pub pull: PullOptions,
+    pub limits: Limits,
+    /// Images pulled and analyzed at once.
+    pub concurrency: usize,
+    /// References waiting to be scanned; more are dropped (counted) and asked for again the
+    /// next time a deployment using them is seen.
+    pub queue: usize,
+    /// A failed reference is tried again after this long.
+    pub retry_after: Duration,
+    /// Where pulls put their layers while a scan runs (emptied after each).
+    pub work_dir: Option<PathBuf>,
+    /// The vulnerability store (`rampart vulndb`'s format); `None` matches nothing.
+    pub vulndb_dir: Option<PathBuf>,
+}
+
+impl Default for ImageSettings {
+    fn default() -> ImageSettings {
+        ImageSettings {
+            scan_deployments: false,
+            credentials: Credentials::default(),
+            pull: PullOptions::default(),
+            limits: Limits::default(),
+            concurrency: 2,
+            queue: 1024,
+            retry_after: Duration::from_secs(600),
+            work_dir: None,
+            vulndb_dir: None,
+        }
+    }
+}
+
+/// A deployment running an image.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentRef {
+    pub cluster_id: String,
+    pub id: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+/// What is stored per image digest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageRecord {
+    pub facts: ImageFacts,
+    /// Every reference seen resolving to this digest.
+    pub references: Vec<String>,
+    pub scanned_unix_ms: i64,
+}
+
+/// One scanned image, matched against the current data.
+#[derive(Debug)]
+pub struct Scanned {
+    pub record: ImageRecord,
+    pub scan: ImageScan,
+    pub data: Arc<ImageData>,
+}
+
+impl Scanned {
+    fn new(record: ImageRecord, matcher: &Matcher<'_>) -> Scanned {
+        let scan = image::assemble(&record.facts, matcher);
+        let data = Arc::new(scan.image_data(record.scanned_unix_ms / 1000));
+        Scanned { record, scan, data }
+    }
+
+    /// The vulnerability ids it has, to tell whether a rematch changed anything.
+    fn vuln_ids(&self) -> BTreeSet<(&str, Option<&str>)> {
+        self.scan
+            .components
+            .iter()
+            .flat_map(|c| &c.vulnerabilities)
+            .map(|v| (v.id.as_str(), v.fixed_by.as_deref()))
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE", tag = "status")]
+pub enum RefState {
+    Pending,
+    Scanned {
+        digest: String,
+    },
+    Failed {
+        error: String,
+        #[serde(rename = "failedUnixMs")]
+        at_unix_ms: i64,
+        #[serde(skip)]
+        at: Instant,
+    },
+}
+
+#[derive(Debug, Default)]
+struct Catalog {
+    refs: HashMap<String, RefState>,
+    images: HashMap<String, Arc<Scanned>>,
+    users: HashMap<String, BTreeSet<DeploymentRef>>,
+    uses: HashMap<(String, String), Vec<String>>,
+}
+
+impl Catalog {
+    fn scanned(&self, reference: &str) -> Option<&Arc<Scanned>> {
+        match self.refs.get(reference)? {
+            RefState::Scanned { digest } => self.images.get(digest),
+            _ => None,
+        }
+    }
+
+    fn users_of_digest(&self, digest: &str) -> BTreeSet<DeploymentRef> {
+        let Some(img) = self.images.get(digest) else {
+            return BTreeSet::new();
+        };
+        img.record
+            .references
+            .iter()
+            .filter_map(|r| self.users.get(r))
+            .flatten()
+            .cloned()
+            .collect()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("{0}")]
+    Reference(String),
+    #[error("{0}")]
+    Scan(String),
+    #[error("image scanning is busy; try again")]
+    Busy,
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    #[error("the vulnerability store: {0}")]
+    VulnStore(#[from] rampart_scanner::store::StoreError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Central's image catalog and scanner front.
+pub struct Images {
+    settings: ImageSettings,
+    catalog: Mutex<Catalog>,
+    queue: mpsc::Sender<String>,
+    queue_rx: Mutex<Option<mpsc::Receiver<String>>>,
+    /// Scans (queued and on request) running at once.
+    permits: Arc<Semaphore>,
+    db: RwLock<Arc<VulnDb>>,
+    vulndb: Option<rampart_scanner::store::Store>,
+    /// Deployments whose image data changed, for the reassessment task.
+    changed: mpsc::Sender<BTreeSet<DeploymentRef>>,
+    changed_rx: Mutex<Option<mpsc::Receiver<BTreeSet<DeploymentRef>>>>,
+    pub queue_dropped: prometheus_client::metrics::counter::Counter,
+    pub scans: prometheus_client::metrics::family::Family<
+        OutcomeLabel,
+        prometheus_client::metrics::counter::Counter,
+    >,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: String,
+}
+
+impl std::fmt::Debug for Images {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Images").finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the catalog leaves plain data; keep serving it.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Images {
+    /// The catalog; stored images are loaded by [`Images::load`].
+    pub fn new(settings: ImageSettings) -> Result<Images, ImageError> {
+        let (queue, rx) = mpsc::channel(settings.queue.max(1));
+        let (changed, changed_rx) = mpsc::channel(64);
+        let vulndb = match &settings.vulndb_dir {
+            Some(dir) => Some(rampart_scanner::store::Store::open(dir)?),
+            None => None,
+        };
+        Ok(Images {
+            permits: Arc::new(Semaphore::new(settings.concurrency.max(1))),
+            settings,
+            catalog: Mutex::new(Catalog::default()),
+            queue,
+            queue_rx: Mutex::new(Some(rx)),
+            db: RwLock::new(Arc::new(VulnDb::new())),
+            vulndb,
+            changed,
+            changed_rx: Mutex::new(Some(changed_rx)),
+            queue_dropped: Default::default(),
+            scans: Default::default(),
+        })
+    }
+
+    pub fn settings(&self) -> &ImageSettings {
+        &self.settings
+    }
+
+    fn db(&self) -> Arc<VulnDb> {
+        Arc::clone(
+            &self
+                .db
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Loads the vulnerability data and every stored image, matched (blocking).
+    pub fn load<B: Backend>(&self, store: &crate::store::Store<B>) -> Result<usize, ImageError> {
+        if let Some(v) = &self.vulndb {
+            *self
+                .db
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(v.load()?);
+        }
+        let db = self.db();
+        let matcher = Matcher::new(&db);
+        let mut loaded = Vec::new();
+        store.for_each_record::<ImageRecord>(Table::Images, "", |_, r| {
+            loaded.push(r);
+            Ok(())
+        })?;
+        let n = loaded.len();
+        let mut catalog = lock(&self.catalog);
+        for record in loaded {
+            let digest = record.facts.digest.clone();
+            for r in &record.references {
+                catalog.refs.insert(
+                    r.clone(),
+                    RefState::Scanned {
+                        digest: digest.clone(),
+                    },
+                );
+            }
+            catalog
+                .images
+                .insert(digest, Arc::new(Scanned::new(record, &matcher)));
+        }
+        Ok(n)
+    }
+
+    /// Records which images a deployment runs, asks for the scans it lacks, and attaches the
+    /// image data Central has to its containers.
+    pub fn observe(&self, cluster: &str, id: &str, deployment: &mut rampart_policy::Deployment) {
+        let who = DeploymentRef {
+            cluster_id: cluster.to_string(),
+            id: id.to_string(),
+            namespace: deployment.namespace.clone(),
+            name: deployment.name.clone(),
+        };
+        let mut refs: Vec<String> = deployment
+            .containers
+            .iter()
+            .map(|c| c.image.full_name.clone())
+            .filter(|r| !r.is_empty())
+            .collect();
+        refs.sort();
+        refs.dedup();
+        let mut wanted = Vec::new();
+        {
+            let mut catalog = lock(&self.catalog);
+            let key = (cluster.to_string(), id.to_string());
+            if let Some(old) = catalog.uses.remove(&key) {
+                for r in old {
+                    if let Some(set) = catalog.users.get_mut(&r) {
+                        set.retain(|d| d.id != id || d.cluster_id != cluster);
+                        if set.is_empty() {
+                            catalog.users.remove(&r);
+                        }
+                    }
+                }
+            }
+            for r in &refs {
+                catalog
+                    .users
+                    .entry(r.clone())
+                    .or_default()
+                    .insert(who.clone());
+                let want = match catalog.refs.get(r) {
+                    None => true,
+                    Some(RefState::Failed { at, .. }) => at.elapsed() >= self.settings.retry_after,
+                    Some(_) => false,
+                };
+                if want && self.settings.scan_deployments {
+                    catalog.refs.insert(r.clone(), RefState::Pending);
+                    wanted.push(r.clone());
+                }
+            }
+            catalog.uses.insert(key, refs);
+            for c in &mut deployment.containers {
+                c.image_data = catalog
+                    .scanned(&c.image.full_name)
+                    .map(|s| Arc::clone(&s.data));
+            }
+        }
+        for r in wanted {
+            if self.queue.try_send(r.clone()).is_err() {
+                self.queue_dropped.inc();
+                lock(&self.catalog).refs.remove(&r);
+            }
+        }
+    }
+
+    /// Attaches image data without recording anything (dry-runs).
+    pub fn attach(&self, deployment: &mut rampart_policy::Deployment) {
+        let catalog = lock(&self.catalog);
+        for c in &mut deployment.containers {
+            c.image_data = catalog
+                .scanned(&c.image.full_name)
+                .map(|s| Arc::clone(&s.data));
+        }
+    }
+
+    /// A deployment is gone.
+    pub fn forget(&self, cluster: &str, id: &str) {
+        let mut catalog = lock(&self.catalog);
+        if let Some(old) = catalog.uses.remove(&(cluster.to_string(), id.to_string())) {
+            for r in old {
+                if let Some(set) = catalog.users.get_mut(&r) {
+                    set.retain(|d| d.id != id || d.cluster_id != cluster);
+                    if set.is_empty() {
+                        catalog.users.remove(&r);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Pulls and scans `reference` now (or returns the stored scan unless `force`).
+    pub async fn scan_now<B: Backend>(
+        &self,
+        core: &Core<B>,
+        reference: &str,
+        force: bool,
+    ) -> Result<Arc<Scanned>, ImageError> {
+        let reference = reference.trim();
+        if reference.is_empty()
+            || reference.len() > 512
+            || reference.chars().any(char::is_whitespace)
+        {
+            return Err(ImageError::Reference(format!(
+                "{reference:?} is not an image reference"
+            )));
+        }
+        if !force && let Some(s) = lock(&self.catalog).scanned(reference) {
+            return Ok(Arc::clone(s));
+        }
+        let permit = tokio::time::timeout(
+            Duration::from_secs(30),
+            Arc::clone(&self.permits).acquire_owned(),
+        )
+        .await
+        .map_err(|_| ImageError::Busy)?
+        .map_err(|_| ImageError::Busy)?;
+        let result = self.pull_and_store(core, reference).await;
+        drop(permit);
+        result
+    }
+
+    async fn pull_and_store<B: Backend>(
+        &self,
+        core: &Core<B>,
+        reference: &str,
+    ) -> Result<Arc<Scanned>, ImageError> {
+        let started = Instant::now();
+        let outcome = self.pull_facts(reference).await;
+        let facts = match outcome {
+            Ok(f) => f,
+            Err(e) => {
+                let message = e.to_string();
+                tracing::warn!(image = %reference, error = %message, "image scan failed");
+                self.scans
+                    .get_or_create(&OutcomeLabel {
+                        outcome: "failed".into(),
+                    })
+                    .inc();
+                lock(&self.catalog).refs.insert(
+                    reference.to_string(),
+                    RefState::Failed {
+                        error: message,
+                        at_unix_ms: now_unix_ms(),
+                        at: Instant::now(),
+                    },
+                );
+                return Err(e);
+            }
+        };
+        let digest = facts.digest.clone();
+        let mut references = lock(&self.catalog)
+            .images
+            .get(&digest)
+            .map(|s| s.record.references.clone())
+            .unwrap_or_default();
+        if !references.iter().any(|r| r == reference) {
+            references.push(reference.to_string());
+            references.sort();
+        }
+        let record = ImageRecord {
+            facts,
+            references,
+            scanned_unix_ms: now_unix_ms(),
+        };
+        let mut batch = WriteBatch::default();
+        batch.put(Table::Images, &digest, &record)?;
+        core.committer
+            .commit(batch)
+            .await
+            .map_err(|e| ImageError::Internal(e.to_string()))?;
+        let db = self.db();
+        let scanned = Arc::new(
+            tokio::task::spawn_blocking(move || {
+                let matcher = Matcher::new(&db);
+                Scanned::new(record, &matcher)
+            })
+            .await
+            .map_err(|e| ImageError::Internal(e.to_string()))?,
+        );
+        let users = {
+            let mut catalog = lock(&self.catalog);
+            for r in &scanned.record.references {
+                catalog.refs.insert(
+                    r.clone(),
+                    RefState::Scanned {
+                        digest: digest.clone(),
+                    },
+                );
+            }
+            catalog.images.insert(digest.clone(), Arc::clone(&scanned));
+            catalog.users_of_digest(&digest)
+        };
+        self.scans
+            .get_or_create(&OutcomeLabel {
+                outcome: "scanned".into(),
+            })
+            .inc();
+        tracing::info!(
+            image = %reference,
+            %digest,
+            components = scanned.scan.summary.components,
+            vulnerabilities = scanned.scan.summary.vulnerabilities,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "image scanned"
+        );
+        if !users.is_empty() {
+            let _ = self.changed.send(users).await;
+        }
+        Ok(scanned)
+    }
+
+    async fn pull_facts(&self, reference: &str) -> Result<ImageFacts, ImageError> {
+        let base = match &self.settings.work_dir {
+            Some(d) => {
+                std::fs::create_dir_all(d)
+                    .map_err(|e| ImageError::Internal(format!("{}: {e}", d.display())))?;
+                d.clone()
+            }
+            None => std::env::temp_dir(),
+        };
+        let work = tempfile::Builder::new()
+            .prefix("rampart-scan-")
+            .tempdir_in(&base)
+            .map_err(|e| ImageError::Internal(format!("{}: {e}", base.display())))?;
+        let pulled = rampart_scanner::registry::pull(
+            reference,
+            &self.settings.credentials,
+            &self.settings.pull,
+            work.path(),
+        )
+        .await
+        .map_err(|e| match e {
+            rampart_scanner::registry::PullError::Reference(..) => {
+                ImageError::Reference(e.to_string())
+            }
+            other => ImageError::Scan(other.to_string()),
+        })?;
+        let limits = self.settings.limits;
+        tokio::task::spawn_blocking(move || {
+            let facts = image::facts_of_pulled(&pulled, &limits);
+            drop(work);
+            facts
+        })
+        .await
+        .map_err(|e| ImageError::Internal(e.to_string()))?
+        .map_err(|e| ImageError::Scan(e.to_string()))
+    }
+
+    /// Imports vulnerability data from a file or directory, then rematches every image.
+    /// Returns what the import read and the deployments whose findings changed.
+    pub fn import_blocking(
+        &self,
+        path: &std::path::Path,
+    ) -> Result<(rampart_scanner::vulndb::LoadStats, BTreeSet<DeploymentRef>), ImageError> {
+        let Some(store) = &self.vulndb else {
+            return Err(ImageError::Internal(
+                "Central has no vulnerability store".into(),
+            ));
+        };
+        let stats = store.import(path)?;
+        let db = Arc::new(store.load()?);
+        *self
+            .db
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&db);
+        let changed = self.rematch(&db);
+        Ok((stats, changed))
+    }
+
+    /// Matches every stored image again; the users of images whose findings changed.
+    fn rematch(&self, db: &VulnDb) -> BTreeSet<DeploymentRef> {
+        let matcher = Matcher::new(db);
+        let images: Vec<Arc<Scanned>> = lock(&self.catalog).images.values().cloned().collect();
+        let mut changed_digests = Vec::new();
+        let mut fresh = Vec::with_capacity(images.len());
+        for old in images {
+            let new = Scanned::new(old.record.clone(), &matcher);
+            if new.vuln_ids() != old.vuln_ids() {
+                changed_digests.push(old.record.facts.digest.clone());
+            }
+            fresh.push(Arc::new(new));
+        }
+        let mut catalog = lock(&self.catalog);
+        for s in fresh {
+            catalog.images.insert(s.record.facts.digest.clone(), s);
+        }
+        changed_digests
+            .iter()
+            .flat_map(|d| catalog.users_of_digest(d))
+            .collect()
+    }
+
+    /// Queues a reassessment of `users` (after an import).
+    pub async fn notify_changed(&self, users: BTreeSet<DeploymentRef>) {
+        if !users.is_empty() {
+            let _ = self.changed.send(users).await;
+        }
+    }
+
+    /// What the vulnerability store holds.
+    pub fn vulndb_status(&self) -> Result<Option<rampart_scanner::store::Status>, ImageError> {
+        Ok(match &self.vulndb {
+            Some(s) => Some(s.status()?),
+            None => None,
+        })
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Reading the catalog (API).
+
+    /// Every image: scanned ones by digest, and references not scanned (pending, failed).
+    pub fn list(&self) -> Vec<ImageSummary> {
+        let catalog = lock(&self.catalog);
+        let mut out: Vec<ImageSummary> = catalog
+            .images
+            .values()
+            .map(|s| {
+                let users = catalog.users_of_digest(&s.record.facts.digest);
+                ImageSummary::scanned(s, &users)
+            })
+            .collect();
+        for (r, state) in &catalog.refs {
+            let (status, error) = match state {
+                RefState::Scanned { .. } => continue,
+                RefState::Pending => ("PENDING", None),
+                RefState::Failed { error, .. } => ("FAILED", Some(error.clone())),
+            };
+            let users = catalog.users.get(r).cloned().unwrap_or_default();
+            out.push(ImageSummary {
+                id: None,
+                name: r.clone(),
+                references: vec![r.clone()],
+                status,
+                error,
+                os: None,
+                created: None,
+                scanned_unix_ms: None,
+                components: 0,
+                vulnerabilities: 0,
+                by_severity: BTreeMap::new(),
+                fixable: 0,
+                top_cvss: None,
+                cves: BTreeSet::new(),
+                deployments: users.len(),
+                users,
+            });
+        }
+        out
+    }
+
+    /// One scanned image by digest or reference, with the deployments running it.
+    pub fn get(&self, id: &str) -> Option<(Arc<Scanned>, Vec<DeploymentRef>)> {
+        let catalog = lock(&self.catalog);
+        let s = catalog
+            .images
+            .get(id)
+            .or_else(|| catalog.scanned(id))?
+            .clone();
+        let users = catalog.users_of_digest(&s.record.facts.digest);
+        Some((s, users.into_iter().collect()))
+    }
+
+    /// Every vulnerability across the scanned images, with what it affects.
+    pub fn cves(&self) -> Vec<CveSummary> {
+        let catalog = lock(&self.catalog);
+        let mut by_id: BTreeMap<String, CveSummary> = BTreeMap::new();
+        for s in catalog.images.values() {
+            let users = catalog.users_of_digest(&s.record.facts.digest);
+            for c in &s.scan.components {
+                for v in &c.vulnerabilities {
+                    let e = by_id.entry(v.id.clone()).or_insert_with(|| CveSummary {
+                        id: v.id.clone(),
+                        aliases: v.aliases.clone(),
+                        summary: v.summary.clone(),
+                        severity: v.severity,
+                        cvss: v.cvss,
+                        vector: v.vector.clone(),
+                        published: v.published.clone(),
+                        fixable: false,
+                        images: 0,
+                        deployments: 0,
+                        components: BTreeSet::new(),
+                        affected_images: BTreeMap::new(),
+                        affected_deployments: BTreeSet::new(),
+                    });
+                    e.severity = e.severity.max(v.severity);
+                    e.cvss = match (e.cvss, v.cvss) {
+                        (Some(a), Some(b)) => Some(a.max(b)),
+                        (a, b) => a.or(b),
+                    };
+                    e.fixable |= v.fixed_by.is_some();
+                    e.components.insert(format!("{} {}", c.name, c.version));
+                    e.affected_images
+                        .entry(s.record.facts.digest.clone())
+                        .or_insert_with(|| AffectedImage {
+                            id: s.record.facts.digest.clone(),
+                            name: s.record.references.first().cloned().unwrap_or_default(),
+                            components: Vec::new(),
+                        })
+                        .components
+                        .push(AffectedComponent {
+                            name: c.name.clone(),
+                            version: c.version.clone(),
+                            fixed_by: v.fixed_by.clone(),
+                        });
+                    e.affected_deployments.extend(users.iter().cloned());
+                }
+            }
+        }
+        by_id
+            .into_values()
+            .map(|mut c| {
+                c.images = c.affected_images.len();
+                c.deployments = c.affected_deployments.len();
+                c
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageSummary {
+    /// The manifest digest; `None` until scanned.
+    pub id: Option<String>,
+    pub name: String,
+    pub references: Vec<String>,
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub os: Option<String>,
+    pub created: Option<String>,
+    pub scanned_unix_ms: Option<i64>,
+    pub components: usize,
+    pub vulnerabilities: usize,
+    pub by_severity: BTreeMap<String, usize>,
+    pub fixable: usize,
+    pub top_cvss: Option<f64>,
+    #[serde(skip)]
+    pub cves: BTreeSet<String>,
+    pub deployments: usize,
+    #[serde(skip)]
+    pub users: BTreeSet<DeploymentRef>,
+}
+
+impl ImageSummary {
+    fn scanned(s: &Scanned, users: &BTreeSet<DeploymentRef>) -> ImageSummary {
+        let sum = &s.scan.summary;
+        ImageSummary {
+            id: Some(s.record.facts.digest.clone()),
+            name: s.record.references.first().cloned().unwrap_or_default(),
+            references: s.record.references.clone(),
+            status: "SCANNED",
+            error: None,
+            os: s.scan.os.clone(),
+            created: s.scan.created.clone(),
+            scanned_unix_ms: Some(s.record.scanned_unix_ms),
+            components: sum.components,
+            vulnerabilities: sum.vulnerabilities,
+            by_severity: sum
+                .by_severity
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            fixable: sum.fixable,
+            top_cvss: sum.top_cvss,
+            cves: s
+                .scan
+                .components
+                .iter()
+                .flat_map(|c| &c.vulnerabilities)
+                .flat_map(|v| std::iter::once(&v.id).chain(&v.aliases))
+                .cloned()
+                .collect(),
+            deployments: users.len(),
+            users: users.clone(),
+        }
+    }
+
+    /// The highest severity among its vulnerabilities.
+    pub fn max_level(&self) -> Option<Level> {
+        [
+            Level::Critical,
+            Level::High,
+            Level::Medium,
+            Level::Low,
+            Level::Unknown,
+        ]
+        .into_iter()
+        .find(|l| self.by_severity.get(l.as_str()).is_some_and(|n| *n > 0))
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AffectedComponent {
+    pub name: String,
+    pub version: String,
+    pub fixed_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AffectedImage {
+    pub id: String,
+    pub name: String,
+    pub components: Vec<AffectedComponent>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CveSummary {
+    pub id: String,
+    pub aliases: Vec<String>,
+    pub summary: String,
+    pub severity: Level,
+    pub cvss: Option<f64>,
+    pub vector: Option<String>,
+    pub published: Option<String>,
+    pub fixable: bool,
+    pub images: usize,
+    pub deployments: usize,
+    pub components: BTreeSet<String>,
+    #[serde(skip)]
+    pub affected_images: BTreeMap<String, AffectedImage>,
+    #[serde(skip)]
+    pub affected_deployments: BTreeSet<DeploymentRef>,
+}
+
+/// Runs the scan queue and reassesses the deployments whose image data changed, until Central
+/// stops. Stored images are loaded first, then every stored deployment is observed so the
+/// catalog knows who runs what (and asks for what was never scanned).
+pub fn spawn<B: Backend>(core: Arc<Core<B>>) -> tokio::task::JoinHandle<()> {
+    let queue = lock(&core.images.queue_rx).take();
+    let changed = lock(&core.images.changed_rx).take();
+    tokio::spawn(async move {
+        let (Some(mut queue), Some(mut changed)) = (queue, changed) else {
+            return;
+        };
+        {
+            let c = Arc::clone(&core);
+            match tokio::task::spawn_blocking(move || c.images.load(&c.store)).await {
+                Ok(Ok(n)) => tracing::info!(images = n, "stored images loaded"),
+                Ok(Err(e)) => tracing::error!(error = %e, "stored images could not be loaded"),
+                Err(e) => tracing::error!(error = %e, "loading stored images failed"),
+            }
+            let c = Arc::clone(&core);
+            let observed = tokio::task::spawn_blocking(move || {
+                let mut n = 0usize;
+                for cluster in c.store.clusters()? {
+                    let mut after: Option<String> = None;
+                    loop {
+                        let page = c.store.deployments(&cluster.id, after.as_deref(), 500)?;
+                        let Some(last) = page.last() else { break };
+                        after = Some(last.id.clone());
+                        for record in &page {
+                            if let Some(mut d) = record.normalize() {
+                                c.images.observe(&cluster.id, &record.id, &mut d);
+                                n += 1;
+                            }
+                        }
+                    }
+                }
+                Ok::<usize, crate::store::Error>(n)
+            })
+            .await;
+            if let Ok(Err(e)) = observed {
+                tracing::error!(error = %e, "stored deployments could not be read for their images");
+            }
+        }
+        let reassess = {
+            let core = Arc::clone(&core);
+            tokio::spawn(async move {
+                while let Some(mut users) = changed.recv().await {
+                    // Coalesce what arrived meanwhile.
+                    while let Ok(more) = changed.try_recv() {
+                        users.extend(more);
+                    }
+                    if let Err(e) = crate::reassess::reassess_deployments(&core, &users).await {
+                        tracing::error!(error = %e, "reassessing deployments after an image change failed");
+                    }
+                }
+            })
+        };
+        while let Some(reference) = queue.recv().await {
+            let Ok(permit) = Arc::clone(&core.images.permits).acquire_owned().await else {
+                break;
+            };
+            let core = Arc::clone(&core);
+            tokio::spawn(async move {
+                let _ = core.images.pull_and_store(&core, &reference).await;
+                drop(permit);
+            });
+        }
+        reassess.abort();
+    })
+}

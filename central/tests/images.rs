@@ -1,0 +1,466 @@
+//! Central's image catalog end to end: a real Central (`runtime::start`, sled in a temp dir,
+//! real TLS and mTLS), a Sensor stream reporting a deployment, Debian's `docker-registry` on
+//! loopback holding the image it runs, and Alpine's real secdb imported over the API. The
+//! image is scanned once, its findings follow the data (import → rematch → alert), the API
+//! answers images → components → CVEs → deployments, and a restart keeps it all without the
+//! registry.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use oci_client::secrets::RegistryAuth;
+use rampart_central::runtime::{Config, Running, start};
+use rampart_proto::v1::msg_from_sensor::Msg as FromSensor;
+use rampart_proto::v1::{MsgFromSensor, ResourceAction, ResourceEvent, ResourceKind};
+use rampart_test_support::registry::{Registry, layer, push};
+use serde_json::{Value, json};
+
+struct Central {
+    running: Running,
+    runtime: tokio::runtime::Runtime,
+    agent: ureq::Agent,
+    base: String,
+    admin: String,
+}
+
+fn start_central(dir: &std::path::Path, registry: &str, admin_password: Option<&str>) -> Central {
+    rampart_test_support::registry::install_crypto();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let running = runtime
+        .block_on(start(Config {
+            data_dir: dir.to_path_buf(),
+            sensor_listen: "127.0.0.1:0".parse().expect("addr"),
+            api_listen: "127.0.0.1:0".parse().expect("addr"),
+            server_names: vec!["localhost".into()],
+            images: rampart_central::images::ImageSettings {
+                scan_deployments: true,
+                pull: rampart_scanner::registry::PullOptions {
+                    insecure: vec![registry.to_string()],
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        }))
+        .expect("central starts");
+    let ca = std::fs::read_to_string(&running.ca_file).expect("ca.pem");
+    let cert = ureq::tls::Certificate::from_pem(ca.as_bytes())
+        .expect("pem")
+        .to_owned();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(Arc::new(vec![cert])))
+                .build(),
+        )
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into();
+    let password = admin_password
+        .map(str::to_string)
+        .or_else(|| running.new_admin_password.clone())
+        .expect("password");
+    use base64::Engine;
+    let admin = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("admin:{password}"))
+    );
+    Central {
+        base: format!("https://localhost:{}", running.api_addr.port()),
+        running,
+        runtime,
+        agent,
+        admin,
+    }
+}
+
+impl Central {
+    fn call(&self, method: &str, path: &str, auth: &str, body: Vec<u8>) -> (u16, Value) {
+        let request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .header("Authorization", auth)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .expect("request");
+        let mut response = self.agent.run(request).expect("response");
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_string()
+            .expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let (status, body) = self.call("GET", path, &self.admin, Vec::new());
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    fn import(&self, file: &str) -> (u16, Value) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/data/alpine-secdb")
+            .join(file);
+        let body = std::fs::read(&path).expect("secdb file");
+        self.call(
+            "POST",
+            "/v1/vulndb/import?name=main.yaml",
+            &self.admin,
+            body,
+        )
+    }
+
+    fn eventually<T>(&self, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(t) = f() {
+                return t;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Real secdb entries: musl 1.1.22-r2 (v3.10 fixed CVE-2019-14697 in r3), libcrypto1.1 from
+/// openssl 1.1.1c-r0 (fixed CVE-2019-1547 in 1.1.1d-r0), zlib 1.2.11-r1.
+fn apk_db() -> Vec<u8> {
+    b"C:Q1aaaa=\nP:musl\nV:1.1.22-r2\nA:x86_64\no:musl\n\n\
+C:Q1bbbb=\nP:libcrypto1.1\nV:1.1.1c-r0\nA:x86_64\no:openssl\n\n\
+C:Q1cccc=\nP:zlib\nV:1.2.11-r1\nA:x86_64\no:zlib\n\n"
+        .to_vec()
+}
+
+fn deployment(seq: u64, name: &str, namespace: &str, image: &str) -> MsgFromSensor {
+    let object = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "uid": format!("uid-{name}")},
+        "spec": {"selector": {"matchLabels": {"app": name}}, "template": {
+            "metadata": {"labels": {"app": name}},
+            "spec": {"containers": [{"name": "app", "image": image}]}}}
+    });
+    MsgFromSensor {
+        seq,
+        msg: Some(FromSensor::Event(ResourceEvent {
+            action: ResourceAction::Sync as i32,
+            kind: ResourceKind::Deployment as i32,
+            id: format!("uid-{name}"),
+            namespace: namespace.into(),
+            name: name.into(),
+            object_json: serde_json::to_vec(&object).expect("json"),
+            content_hash: seq,
+            context: None,
+        })),
+    }
+}
+
+const MUSL_POLICY: &str = r#"{"name":"musl CVE-2019-14697","severity":"HIGH_SEVERITY",
+  "lifecycleStages":["DEPLOY"],"categories":["Vulnerability Management"],
+  "description":"musl's x87 stack adjustment bug","remediation":"Upgrade musl to 1.1.22-r3",
+  "policySections":[{"policyGroups":[{"fieldName":"CVE","values":[{"value":"CVE-2019-14697"}]}]}]}"#;
+
+fn alerts_of_policy(central: &Central) -> Vec<Value> {
+    let body = central.get("/v1/alerts?query=Policy%3A%22musl%20CVE-2019-14697%22");
+    body["alerts"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn deployments_images_are_scanned_rematched_on_new_data_and_kept_across_restarts() {
+    let registry = Registry::start(&[]);
+    let reference = format!("{}/base/alpine:3.10", registry.host);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let central = start_central(dir.path(), &registry.host, None);
+    let (pushed_digest, _) = central.runtime.block_on(push(
+        &registry.client(),
+        &RegistryAuth::Anonymous,
+        &reference,
+        &[layer(&[
+            (
+                "etc/os-release",
+                b"ID=alpine\nVERSION_ID=3.10.9\nPRETTY_NAME=\"Alpine Linux v3.10\"\n".to_vec(),
+            ),
+            ("lib/apk/db/installed", apk_db()),
+        ])],
+        "amd64",
+    ));
+
+    // Only v3.9's data first: the v3.10 image matches nothing, and says why.
+    let (status, imported) = central.import("v3.9/main.yaml");
+    assert_eq!(status, 200, "{imported}");
+    assert_eq!(imported["secdbFiles"], 1, "{imported}");
+    assert_eq!(imported["vulndb"]["stale"], false);
+    let (status, created) = central.call(
+        "POST",
+        "/v1/policies",
+        &central.admin,
+        MUSL_POLICY.as_bytes().to_vec(),
+    );
+    assert_eq!(status, 201, "{created}");
+
+    // A Sensor reports two deployments running the image, in two namespaces.
+    let (status, bundle) = central.call(
+        "POST",
+        "/v1/init-bundles",
+        &central.admin,
+        json!({"name": "prod"}).to_string().into_bytes(),
+    );
+    assert_eq!(status, 201, "{bundle}");
+    let sensor = bundle["certs"]
+        .as_array()
+        .expect("certs")
+        .iter()
+        .find(|c| c["service"] == "sensor")
+        .expect("sensor cert")
+        .clone();
+    let identity = tonic::transport::Identity::from_pem(
+        sensor["certPem"].as_str().expect("cert"),
+        sensor["keyPem"].as_str().expect("key"),
+    );
+    let ca = bundle["caPem"].as_str().expect("ca").to_string();
+    let sensor_addr = central.running.sensor_addr;
+    let stream = central.runtime.block_on(async {
+        let mut client = common::connect(sensor_addr, &ca, identity)
+            .await
+            .expect("connects");
+        let mut stream = common::open_stream(&mut client, "prod")
+            .await
+            .expect("stream");
+        common::send_all(
+            &stream,
+            [
+                deployment(1, "web", "shop", &reference),
+                deployment(2, "worker", "batch", &reference),
+                common::synced(3),
+            ],
+        )
+        .await;
+        common::until_ack(&mut stream, 3).await;
+        stream
+    });
+
+    // Scanned once (one digest for both), listed with its counts: nothing matched yet.
+    let image = central.eventually("the image scanned", || {
+        let list = central.get("/v1/images");
+        let item = list["items"].as_array()?.first()?.clone();
+        (item["status"] == "SCANNED").then_some(item)
+    });
+    assert_eq!(image["id"], pushed_digest.as_str(), "{image}");
+    assert_eq!(image["references"], json!([reference]));
+    assert_eq!(image["components"], 3);
+    assert_eq!(image["vulnerabilities"], 0);
+    assert_eq!(image["deployments"], 2);
+    let digest = pushed_digest.clone();
+    let detail = central.get(&format!("/v1/images/{digest}"));
+    assert!(
+        detail["image"]["notes"]
+            .as_array()
+            .expect("notes")
+            .iter()
+            .any(|n| n == "3 packages were not matched: no Alpine secdb for v3.10 is loaded"),
+        "{detail}"
+    );
+    assert!(alerts_of_policy(&central).is_empty());
+
+    // v3.10's data arrives: the image is matched again (not pulled: the registry is not
+    // asked), both deployments are reassessed and the CVE policy opens an alert on each.
+    let (status, imported) = central.import("v3.10/main.yaml");
+    assert_eq!(status, 200, "{imported}");
+    assert_eq!(imported["deploymentsAffected"], 2, "{imported}");
+    let alerts = central.eventually("alerts from the CVE policy", || {
+        let a = alerts_of_policy(&central);
+        (a.len() == 2).then_some(a)
+    });
+    let mut names: Vec<&str> = alerts
+        .iter()
+        .map(|a| a["deploymentName"].as_str().expect("name"))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["web", "worker"]);
+    let (_, alert) = central.call(
+        "GET",
+        &format!("/v1/alerts/{}", alerts[0]["id"].as_str().expect("id")),
+        &central.admin,
+        Vec::new(),
+    );
+    assert!(
+        alert.to_string().contains("CVE-2019-14697"),
+        "the violation names the CVE: {alert}"
+    );
+
+    // Image → components → CVEs, with the fixing version from the secdb.
+    let detail = central.get(&format!("/v1/images/{digest}"));
+    let musl = detail["image"]["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .find(|c| c["name"] == "musl")
+        .expect("musl")
+        .clone();
+    assert!(
+        musl["vulnerabilities"]
+            .as_array()
+            .expect("vulns")
+            .iter()
+            .any(|v| v["id"] == "CVE-2019-14697" && v["fixed_by"] == "1.1.22-r3"),
+        "{musl}"
+    );
+    let mut deployments: Vec<&str> = detail["deployments"]
+        .as_array()
+        .expect("deployments")
+        .iter()
+        .map(|d| d["name"].as_str().expect("name"))
+        .collect();
+    deployments.sort();
+    assert_eq!(deployments, ["web", "worker"]);
+
+    // CVE → images and deployments; scoped by namespace.
+    let cves = central.get("/v1/cves?fixable=true&limit=1000");
+    let cve = cves["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|c| c["id"] == "CVE-2019-14697")
+        .expect("the CVE is listed")
+        .clone();
+    assert_eq!(
+        (cve["images"].as_u64(), cve["deployments"].as_u64()),
+        (Some(1), Some(2))
+    );
+    let scoped = central.get("/v1/cves?namespace=shop&limit=1000");
+    let in_shop = scoped["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|c| c["id"] == "CVE-2019-14697")
+        .expect("listed in shop")
+        .clone();
+    assert_eq!(in_shop["deployments"], 1);
+    assert_eq!(
+        central.get("/v1/cves?namespace=nowhere")["total"],
+        0,
+        "no CVE affects a namespace without deployments"
+    );
+    let one = central.get("/v1/cves/cve-2019-14697");
+    assert_eq!(one["affectedImages"][0]["id"], digest.as_str());
+    assert_eq!(one["affectedImages"][0]["components"][0]["name"], "musl");
+    assert_eq!(one["affectedDeployments"].as_array().expect("d").len(), 2);
+    // Every CVE the list counts for the image is one its secdb gives for its packages.
+    assert_eq!(
+        central.get("/v1/images?severity=unknown&fixable=true")["total"],
+        1
+    );
+    assert_eq!(central.get("/v1/images?cve=CVE-2019-14697")["total"], 1);
+    assert_eq!(central.get("/v1/images?cve=CVE-1999-0001")["total"], 0);
+    assert_eq!(central.get("/v1/images?namespace=batch")["total"], 1);
+
+    // The CI role scans on request; a scanned image is answered from Central's catalog.
+    let (status, token) = central.call(
+        "POST",
+        "/v1/tokens",
+        &central.admin,
+        json!({"name": "ci", "role": "ci"}).to_string().into_bytes(),
+    );
+    assert_eq!(status, 201);
+    let ci = format!("Bearer {}", token["token"].as_str().expect("token"));
+    let (status, scan) = central.call(
+        "POST",
+        "/v1/images/scan",
+        &ci,
+        json!({"image": reference}).to_string().into_bytes(),
+    );
+    assert_eq!(status, 200, "{scan}");
+    assert_eq!(scan["digest"], digest.as_str());
+    assert!(scan.to_string().contains("CVE-2019-14697"));
+    // Bad requests: no such image (502 naming the registry's answer), not a reference,
+    // unknown fields; reading images is not for CI.
+    let missing = format!("{}/base/alpine:9.9", registry.host);
+    let (status, body) = central.call(
+        "POST",
+        "/v1/images/scan",
+        &ci,
+        json!({"image": missing}).to_string().into_bytes(),
+    );
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (502, Some("upstream")),
+        "{body}"
+    );
+    assert!(
+        body["message"].as_str().expect("m").contains("alpine:9.9"),
+        "{body}"
+    );
+    let (status, body) = central.call(
+        "POST",
+        "/v1/images/scan",
+        &ci,
+        json!({"image": "not a reference"}).to_string().into_bytes(),
+    );
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = central.call(
+        "POST",
+        "/v1/images/scan",
+        &ci,
+        json!({"image": reference, "forse": true})
+            .to_string()
+            .into_bytes(),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"].as_str().expect("m").contains("forse"),
+        "{body}"
+    );
+    assert_eq!(central.call("GET", "/v1/images", &ci, Vec::new()).0, 403);
+    // Data that is not vulnerability data is refused and changes nothing.
+    let (status, body) = central.call(
+        "POST",
+        "/v1/vulndb/import?name=x.json",
+        &central.admin,
+        b"{\"hello\": 1}".to_vec(),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(central.get("/v1/vulndb")["secdb_files"], 2);
+    // The failed reference is listed with why.
+    let failed = central.get("/v1/images?status=failed");
+    assert_eq!(failed["total"], 1, "{failed}");
+    assert!(
+        failed["items"][0]["error"]
+            .as_str()
+            .expect("error")
+            .contains("alpine:9.9")
+    );
+
+    // A restart without the registry: the stored scan is matched again from its facts and
+    // attached to the deployments, so the alerts stay and nothing is pulled.
+    drop(stream);
+    let password = std::fs::read_to_string(dir.path().join("admin-password"))
+        .expect("password file")
+        .trim()
+        .to_string();
+    let Central {
+        running, runtime, ..
+    } = central;
+    drop(running);
+    runtime.shutdown_timeout(Duration::from_secs(10));
+    drop(registry);
+    let central = start_central(dir.path(), "127.0.0.1:1", Some(&password));
+    let image = central.eventually("the stored image loaded", || {
+        let list = central.get("/v1/images?status=scanned");
+        let item = list["items"].as_array()?.first()?.clone();
+        (item["deployments"] == 2).then_some(item)
+    });
+    assert_eq!(image["id"], digest.as_str());
+    assert!(image["vulnerabilities"].as_u64().expect("n") > 0, "{image}");
+    assert_eq!(alerts_of_policy(&central).len(), 2);
+}
