@@ -160,6 +160,7 @@ async fn world() -> World {
         sensor_listen: "127.0.0.1:0".parse().expect("addr"),
         api_listen: "127.0.0.1:0".parse().expect("addr"),
         server_names: vec!["localhost".into()],
+        images: Default::default(),
     })
     .await
     .expect("central");

@@ -150,6 +150,7 @@ fn main() {
             sensor_listen: "127.0.0.1:0".parse().expect("addr"),
             api_listen: "127.0.0.1:0".parse().expect("addr"),
             server_names: vec!["localhost".into()],
+            images: Default::default(),
         })
         .await
         .expect("central");
