@@ -83,6 +83,7 @@ pub const ROUTES: &[(&str, &str, Option<Access>)] = &[
     ("PATCH", "/v1/alerts/{id}/resolve", Some(Access::Write)),
     ("POST", "/v1/alerts/{id}/enforce", Some(Access::Write)),
     ("POST", "/v1/detect/deploy/yaml", Some(Access::Detect)),
+    ("POST", "/v1/detect/build", Some(Access::Detect)),
     ("GET", "/v1/images", Some(Access::Read)),
     ("GET", "/v1/images/{id}", Some(Access::Read)),
     ("POST", "/v1/images/scan", Some(Access::Detect)),
@@ -479,6 +480,7 @@ pub fn router<B: Backend>(api: Shared<B>) -> Router {
         .route("/v1/tokens", get(list_tokens::<B>).post(create_token::<B>))
         .route("/v1/tokens/{id}", axum::routing::delete(revoke_token::<B>))
         .route("/v1/detect/deploy/yaml", post(detect_deploy::<B>))
+        .route("/v1/detect/build", post(detect_build::<B>))
         .route("/v1/images", get(list_images::<B>))
         .route("/v1/images/scan", post(scan_image::<B>))
         .route("/v1/images/{id}", get(get_image::<B>))
@@ -1984,4 +1986,49 @@ async fn vulndb_import<B: Backend>(
         deployments_affected,
         vulndb: vulndb_view(status),
     })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct BuildDetectRequest {
+    image: String,
+    #[serde(default)]
+    force: bool,
+    /// Only policies in these categories (case-insensitive).
+    #[serde(default)]
+    policy_categories: Vec<String>,
+}
+
+/// `POST /v1/detect/build {"image": REF}`: the image (Central's scan, pulled now when it has
+/// none) against Central's enabled build-time policies, as `rampart image check` reports it.
+async fn detect_build<B: Backend>(
+    State(api): State<Shared<B>>,
+    JsonBody { 0: body }: JsonBody,
+) -> ApiResult<Response> {
+    let request: BuildDetectRequest = parse_json(&body)?;
+    let scanned = api
+        .core
+        .images
+        .scan_now(&api.core, &request.image, request.force)
+        .await?;
+    let state = api.core.policies.current();
+    let selected: Vec<&rampart_policy::compile::CompiledPolicy> = state
+        .compiled
+        .iter()
+        .filter(|p| !p.policy.disabled && p.policy.has_stage(LifecycleStage::Build))
+        .filter(|p| {
+            request.policy_categories.is_empty()
+                || p.policy.categories.iter().any(|c| {
+                    request
+                        .policy_categories
+                        .iter()
+                        .any(|w| w.eq_ignore_ascii_case(c))
+                })
+        })
+        .collect();
+    json(&rampart_scanner::image::build_check(
+        &scanned.scan,
+        &selected,
+        time::OffsetDateTime::now_utc(),
+    ))
 }

@@ -115,6 +115,9 @@ pub struct SourceArgs {
     /// Vulnerability data older than this many days is flagged as stale.
     #[arg(long, default_value_t = 7)]
     pub max_db_age_days: i64,
+    /// With -e: have Central pull and analyze the image again instead of using its last scan.
+    #[arg(long)]
+    pub rescan: bool,
 }
 
 fn parse_level(s: &str) -> Result<Level, String> {
@@ -128,13 +131,42 @@ fn parse_platform(s: &str) -> Result<Platform, String> {
 
 pub fn run(
     command: ImageCommand,
+    remote: &crate::remote::RemoteArgs,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
+    let central = remote.connect()?;
     match command {
-        ImageCommand::Scan(args) => scan(args, out, err),
-        ImageCommand::Check(args) => check(args, out, err),
+        ImageCommand::Scan(args) => scan(args, central.as_ref(), out, err),
+        ImageCommand::Check(args) => check(args, central.as_ref(), out, err),
     }
+}
+
+/// With `-e`, Central pulls, scans and matches with its own data; local data flags would be
+/// silently ignored, so they are refused.
+fn refuse_local_flags(args: &SourceArgs) -> anyhow::Result<()> {
+    if !args.db.is_empty() {
+        bail!(
+            "with -e, Central matches with its own vulnerability data: drop --db (import with `rampart vulndb import -e ...`)"
+        );
+    }
+    if args.username.is_some() || args.docker_config.is_some() {
+        bail!(
+            "with -e, Central pulls with its own registry credentials (`rampart central start --registry-config`): drop --username/--docker-config"
+        );
+    }
+    Ok(())
+}
+
+/// Central's scan of the image (`-e`).
+fn remote_scan(central: &crate::remote::Remote, args: &SourceArgs) -> anyhow::Result<ImageScan> {
+    refuse_local_flags(args)?;
+    let value = central.send_json(
+        "POST",
+        "/v1/images/scan",
+        &json!({"image": args.image, "force": args.rescan}),
+    )?;
+    serde_json::from_value(value).context("reading Central's scan")
 }
 
 fn home() -> Option<PathBuf> {
@@ -215,8 +247,16 @@ fn scan_image(args: &SourceArgs, err: &mut dyn Write) -> anyhow::Result<ImageSca
     ))?)
 }
 
-fn scan(args: ScanArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let mut result = scan_image(&args.source, err)?;
+fn scan(
+    args: ScanArgs,
+    central: Option<&crate::remote::Remote>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let mut result = match central {
+        Some(c) => remote_scan(c, &args.source)?,
+        None => scan_image(&args.source, err)?,
+    };
     filter(&mut result, &args.severity, args.fixable);
     let text = match args.output {
         ScanFormat::Table => table(&result),
@@ -524,39 +564,31 @@ fn cyclonedx(scan: &ImageScan) -> serde_json::Value {
     })
 }
 
-/// The image as a one-container workload the engine evaluates; the container is named after
-/// the image's repository.
-fn image_deployment(scan: &ImageScan, now: i64) -> anyhow::Result<rampart_policy::Deployment> {
-    use rampart_policy::manifest::{ObjectBody, parse_text};
-    let name = scan
-        .repository
-        .rsplit('/')
-        .next()
-        .filter(|n| !n.is_empty())
-        .unwrap_or("image")
-        .to_string();
-    let manifest = json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "image-check"},
-        "spec": {"containers": [{"name": name, "image": scan.reference}]}
-    });
-    let parsed = parse_text(&manifest.to_string());
-    let Some(ObjectBody::Workload(w)) = parsed.objects.first().map(|o| &o.body) else {
-        bail!(
-            "internal error: the image's pod did not parse: {:?}",
-            parsed.problems
-        );
-    };
-    let mut deployment = rampart_policy::Deployment::from_workload(w, "default");
-    let data = std::sync::Arc::new(scan.image_data(now));
-    for c in &mut deployment.containers {
-        c.image_data = Some(data.clone());
+fn check(
+    args: CheckArgs,
+    central: Option<&crate::remote::Remote>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    use rampart_policy::LifecycleStage;
+    if let Some(central) = central {
+        refuse_local_flags(&args.source)?;
+        if !args.policies.policies.is_empty() || args.policies.replace_defaults {
+            bail!("with -e, Central's policies are used: drop --policies/--replace-defaults");
+        }
+        let value = central.send_json(
+            "POST",
+            "/v1/detect/build",
+            &json!({"image": args.source.image, "force": args.source.rescan,
+                    "policyCategories": args.categories}),
+        )?;
+        let report: image::BuildCheck =
+            serde_json::from_value(value).context("reading Central's check")?;
+        for note in &report.not_evaluable {
+            writeln!(err, "note: {note}")?;
+        }
+        return render_check(&report, args.output, out);
     }
-    Ok(deployment)
-}
-
-fn check(args: CheckArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    use rampart_policy::{EvalContext, LifecycleStage, Outcome, evaluate};
     let policies = crate::policies::load(&args.policies)?;
     let selected: Vec<_> = policies
         .iter()
@@ -573,78 +605,43 @@ fn check(args: CheckArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::R
         bail!("no enabled build-time policy is selected (see `rampart policy list`)");
     }
     let scan = scan_image(&args.source, err)?;
-    let now = time::OffsetDateTime::now_utc();
-    let deployment = image_deployment(&scan, now.unix_timestamp())?;
-    let ctx = EvalContext {
-        now,
-        ..EvalContext::default()
-    };
-    let mut results = Vec::new();
-    let mut breaking = 0;
-    for p in selected {
-        match evaluate(p, &deployment, &ctx) {
-            Outcome::Violated(messages) => {
-                let breaks = p.policy.enforces_at_build();
-                breaking += usize::from(breaks);
-                results.push(json!({
-                    "policy": p.policy.name,
-                    "severity": p.policy.severity.short(),
-                    "breaks_build": breaks,
-                    "violations": messages,
-                    "remediation": p.policy.remediation,
-                }));
-            }
-            Outcome::NotEvaluable(needs) => {
-                writeln!(
-                    err,
-                    "note: {}: not evaluable without {}",
-                    p.policy.name,
-                    needs.join(", ")
-                )?;
-            }
-            _ => {}
-        }
+    let policies: Vec<&rampart_policy::compile::CompiledPolicy> = selected;
+    let report = image::build_check(&scan, &policies, time::OffsetDateTime::now_utc());
+    for note in &report.not_evaluable {
+        writeln!(err, "note: {note}")?;
     }
-    results.sort_by(|a, b| {
-        b["breaks_build"]
-            .as_bool()
-            .cmp(&a["breaks_build"].as_bool())
-            .then_with(|| a["policy"].as_str().cmp(&b["policy"].as_str()))
-    });
-    match args.output {
+    render_check(&report, args.output, out)
+}
+
+/// Prints a build-time check (local or Central's) and gives its exit code.
+fn render_check(
+    report: &image::BuildCheck,
+    output: crate::ListFormat,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let breaking = report.breaking;
+    match output {
         crate::ListFormat::Json => {
-            let report = json!({
-                "image": scan.reference, "digest": scan.digest,
-                "violated": results, "breaking": breaking,
-            });
-            writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+            writeln!(out, "{}", serde_json::to_string_pretty(report)?)?;
         }
         crate::ListFormat::Table => {
-            writeln!(out, "Image: {} ({})", scan.reference, scan.digest)?;
+            writeln!(out, "Image: {} ({})", report.image, report.digest)?;
+            let results = &report.violated;
             if results.is_empty() {
                 writeln!(out, "No build-time policy is violated.")?;
             } else {
                 let rows: Vec<Vec<String>> = results
                     .iter()
                     .flat_map(|r| {
-                        let text = |k: &str| r[k].as_str().unwrap_or_default().to_string();
-                        let breaks = if r["breaks_build"] == true {
-                            "yes"
-                        } else {
-                            "-"
-                        };
-                        r["violations"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .map(move |v| {
-                                vec![
-                                    text("policy"),
-                                    text("severity"),
-                                    breaks.to_string(),
-                                    v.as_str().unwrap_or_default().to_string(),
-                                ]
-                            })
+                        let breaks = if r.breaks_build { "yes" } else { "-" };
+                        r.violations.iter().map(move |v| {
+                            vec![
+                                r.policy.clone(),
+                                r.severity.clone(),
+                                breaks.to_string(),
+                                v.clone(),
+                            ]
+                        })
                     })
                     .collect();
                 out.write_all(

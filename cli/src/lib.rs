@@ -226,8 +226,8 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitCode {
             command: DeploymentCommand::Check(args),
         } => deployment_check(args, remote, out, err),
         Command::Policy { command } => policies::run(command, remote, out, err),
-        Command::Image { command } => image_cmd::run(command, out, err),
-        Command::Vulndb { command } => vulndb_cmd::run(command, out, err),
+        Command::Image { command } => image_cmd::run(command, remote, out, err),
+        Command::Vulndb { command } => vulndb_cmd::run(command, remote, out, err),
         Command::Central { command } => central_cmd::run(command, remote, out),
         Command::Cluster { command } => remote
             .require("rampart cluster")

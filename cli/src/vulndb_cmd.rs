@@ -78,9 +78,13 @@ pub enum VulndbCommand {
 
 pub fn run(
     command: VulndbCommand,
+    remote: &crate::remote::RemoteArgs,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
+    if let Some(central) = remote.connect()? {
+        return run_remote(command, &central, out, err);
+    }
     match command {
         VulndbCommand::Import { paths, store } => {
             let store = open(&store)?;
@@ -143,41 +147,176 @@ pub fn run(
                 );
             }
             let status = open(&store)?.status()?;
-            let age = last_import_age_days(&status);
-            let stale = age.is_none_or(|a| a > max_age_days);
-            match output {
-                crate::ListFormat::Json => {
-                    let mut v = serde_json::to_value(&status)?;
-                    v["last_import_age_days"] = serde_json::json!(age);
-                    v["stale"] = serde_json::json!(stale);
-                    writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            print_status(
+                &status,
+                &dir.display().to_string(),
+                max_age_days,
+                output,
+                out,
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// What a store holds, how old it is, and whether that is stale.
+fn print_status(
+    status: &Status,
+    location: &str,
+    max_age_days: u64,
+    output: crate::ListFormat,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let age = last_import_age_days(status);
+    let stale = age.is_none_or(|a| a > max_age_days);
+    match output {
+        crate::ListFormat::Json => {
+            let mut v = serde_json::to_value(status)?;
+            v["last_import_age_days"] = serde_json::json!(age);
+            v["stale"] = serde_json::json!(stale);
+            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        }
+        crate::ListFormat::Table => {
+            writeln!(out, "Store:            {location}")?;
+            writeln!(out, "OSV records:      {}", status.osv_records)?;
+            writeln!(out, "Alpine secdb:     {} files", status.secdb_files)?;
+            writeln!(
+                out,
+                "Debian tracker:   {} source packages",
+                status.debian_packages
+            )?;
+            writeln!(
+                out,
+                "Newest record:    {}",
+                status.newest_modified.as_deref().unwrap_or("-")
+            )?;
+            writeln!(
+                out,
+                "Last import:      {}{}",
+                age.map_or("never".to_string(), |a| format!("{a} days ago")),
+                if stale {
+                    " (STALE: run `rampart vulndb update` or import newer data)"
+                } else {
+                    ""
                 }
-                crate::ListFormat::Table => {
-                    writeln!(out, "Store:            {}", dir.display())?;
-                    writeln!(out, "OSV records:      {}", status.osv_records)?;
-                    writeln!(out, "Alpine secdb:     {} files", status.secdb_files)?;
-                    writeln!(
-                        out,
-                        "Debian tracker:   {} source packages",
-                        status.debian_packages
-                    )?;
-                    writeln!(
-                        out,
-                        "Newest record:    {}",
-                        status.newest_modified.as_deref().unwrap_or("-")
-                    )?;
-                    writeln!(
-                        out,
-                        "Last import:      {}{}",
-                        age.map_or("never".to_string(), |a| format!("{a} days ago")),
-                        if stale {
-                            " (STALE: run `rampart vulndb update` or import newer data)"
-                        } else {
-                            ""
-                        }
-                    )?;
-                }
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Files a directory upload carries (what the importer reads).
+fn is_data_file(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e == "json" || e == "yaml" || e == "yml")
+}
+
+/// A directory as one zip (stored, not compressed: the upload is local or short-lived), so
+/// Central imports it in one request.
+fn zip_directory(dir: &Path) -> anyhow::Result<Vec<u8>> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                walk(&path, out)?;
+            } else if is_data_file(&path) {
+                out.push(path);
             }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    walk(dir, &mut files).with_context(|| format!("reading {}", dir.display()))?;
+    files.sort();
+    if files.is_empty() {
+        bail!("{} holds no .json, .yaml or .yml files", dir.display());
+    }
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for f in &files {
+        let name = f
+            .strip_prefix(dir)
+            .unwrap_or(f)
+            .to_string_lossy()
+            .into_owned();
+        writer
+            .start_file(name, options)
+            .context("building the upload")?;
+        let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+        writer.write_all(&bytes).context("building the upload")?;
+    }
+    Ok(writer.finish().context("building the upload")?.into_inner())
+}
+
+/// Sends one file (a directory as a zip) to Central's `/v1/vulndb/import`.
+fn upload(central: &crate::remote::Remote, path: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
+    let (name, body) = if path.is_dir() {
+        let name = path
+            .file_name()
+            .map_or("data".into(), |n| n.to_string_lossy().into_owned());
+        (format!("{name}.zip"), zip_directory(path)?)
+    } else {
+        let name = path
+            .file_name()
+            .map_or("data".into(), |n| n.to_string_lossy().into_owned());
+        let body = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        (name, body)
+    };
+    let answer = central.request(
+        "POST",
+        &format!("/v1/vulndb/import?name={}", crate::remote::encode(&name)),
+        Some(("application/octet-stream", body)),
+    )?;
+    let n = |k: &str| answer[k].as_u64().unwrap_or(0);
+    writeln!(
+        out,
+        "{}: {} OSV records, {} Alpine secdb files, {} Debian source packages imported into Central; {} deployments reassessed",
+        path.display(),
+        n("osvRecords"),
+        n("secdbFiles"),
+        n("debianPackages"),
+        n("deploymentsAffected"),
+    )?;
+    for r in answer["rejected"].as_array().into_iter().flatten().take(5) {
+        writeln!(out, "  skipped: {}", r.as_str().unwrap_or_default())?;
+    }
+    Ok(())
+}
+
+/// The commands against Central's store (`-e`).
+fn run_remote(
+    command: VulndbCommand,
+    central: &crate::remote::Remote,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        VulndbCommand::Import { paths, store } => {
+            if store.store.is_some() {
+                bail!("with -e the data goes to Central's store: drop --store");
+            }
+            for path in paths {
+                upload(central, &path, out)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        VulndbCommand::Update { .. } => {
+            writeln!(
+                err,
+                "note: Central does not download; run `rampart vulndb update` where the network allows and `rampart vulndb import -e FILE` the dumps"
+            )?;
+            bail!("vulndb update has no -e form")
+        }
+        VulndbCommand::Status {
+            output,
+            max_age_days,
+            ..
+        } => {
+            let value = central.get("/v1/vulndb")?;
+            let status: Status =
+                serde_json::from_value(value).context("reading Central's answer")?;
+            print_status(&status, "Central", max_age_days, output, out)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -784,3 +784,117 @@ fn image_check_evaluates_build_time_policies_on_the_scan() {
     assert_eq!(code, 2);
     assert!(err.contains("no enabled build-time policy"), "{err}");
 }
+
+/// `-e`: the scan, the build-time check and the vulnerability data go through Central, which
+/// pulls from the registry itself and matches with its own store.
+#[test]
+fn image_scan_check_and_vulndb_through_central() {
+    let registry = rampart_test_support::registry::Registry::start(&[]);
+    let reference = alpine_image(&registry);
+    let dir = tempfile::tempdir().expect("tempdir");
+    rampart_test_support::registry::install_crypto();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let running = runtime
+        .block_on(rampart_central::runtime::start(
+            rampart_central::runtime::Config {
+                data_dir: dir.path().to_path_buf(),
+                sensor_listen: "127.0.0.1:0".parse().expect("addr"),
+                api_listen: "127.0.0.1:0".parse().expect("addr"),
+                server_names: vec!["localhost".into()],
+                images: rampart_central::images::ImageSettings {
+                    pull: rampart_scanner::registry::PullOptions {
+                        insecure: vec![registry.host.clone()],
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+            },
+        ))
+        .expect("central");
+    let endpoint = format!("https://localhost:{}", running.api_addr.port());
+    let ca = running.ca_file.to_str().expect("utf8").to_string();
+    let password = running.new_admin_password.clone().expect("password");
+    let remote = ["-e", &endpoint, "--ca", &ca, "--password", &password];
+    let with = |args: &[&str]| -> Vec<String> {
+        remote
+            .iter()
+            .chain(args.iter())
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let run = |args: &[&str]| {
+        let args = with(args);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        rampart(&refs)
+    };
+
+    // A directory goes up as one zip; Central's store then holds v3.10's two files.
+    let (code, out, err) = run(&["vulndb", "import", SECDB_310]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("2 Alpine secdb files"), "{out}");
+    let (code, status, err) = run(&["vulndb", "status", "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let status: serde_json::Value = serde_json::from_str(&status).expect("json");
+    assert_eq!(
+        (status["secdb_files"].as_u64(), status["stale"].as_bool()),
+        (Some(2), Some(false))
+    );
+
+    // Central pulls and matches: the same document as a local scan, --fail gates on it.
+    let (code, json, err) = run(&["image", "scan", "-i", &reference, "-o", "json", "--fail"]);
+    assert_eq!(code, 1, "{json}{err}");
+    let scan: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let musl = scan["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .find(|c| c["name"] == "musl")
+        .expect("musl");
+    assert!(
+        musl["vulnerabilities"]
+            .as_array()
+            .expect("v")
+            .iter()
+            .any(|v| v["id"] == "CVE-2019-14697" && v["fixed_by"] == "1.1.22-r3"),
+        "{musl}"
+    );
+    let (code, table, _) = run(&["image", "scan", "-i", &reference]);
+    assert_eq!(code, 0);
+    assert!(table.contains("CVE-2019-14697"), "{table}");
+
+    // Build-time policies are Central's: a FAIL_BUILD policy imported there breaks the check.
+    let policy = dir.path().join("musl.json");
+    std::fs::write(
+        &policy,
+        serde_json::json!({
+            "name": "No musl CVE-2019-14697", "severity": "HIGH_SEVERITY",
+            "lifecycleStages": ["BUILD"], "enforcementActions": ["FAIL_BUILD_ENFORCEMENT"],
+            "policySections": [{"policyGroups": [
+                {"fieldName": "CVE", "values": [{"value": "CVE-2019-14697"}]}]}]
+        })
+        .to_string(),
+    )
+    .expect("policy");
+    let (code, out, err) = run(&["policy", "import", "-f", policy.to_str().expect("utf8")]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, json, err) = run(&["image", "check", "-i", &reference, "-o", "json"]);
+    assert_eq!(code, 1, "{json}{err}");
+    let report: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(report["breaking"], 1, "{report}");
+    assert_eq!(report["violated"][0]["policy"], "No musl CVE-2019-14697");
+
+    // Local-only flags are refused with -e instead of being ignored.
+    let (code, _, err) = run(&["image", "scan", "-i", &reference, "--db", SECDB_310]);
+    assert_eq!(code, 2);
+    assert!(err.contains("drop --db"), "{err}");
+    // A missing image: Central's answer names it.
+    let missing = format!("{}/ci/none:1", registry.host);
+    let (code, _, err) = run(&["image", "scan", "-i", &missing]);
+    assert_eq!(code, 2);
+    assert!(err.contains("502") && err.contains("ci/none:1"), "{err}");
+    drop(running);
+}

@@ -319,3 +319,105 @@ impl ImageScan {
         }
     }
 }
+
+/// A policy an image violates at build time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildViolation {
+    pub policy: String,
+    pub severity: String,
+    /// The policy enforces at build time (`FAIL_BUILD_ENFORCEMENT`).
+    pub breaks_build: bool,
+    pub violations: Vec<String>,
+    pub remediation: String,
+}
+
+/// An image checked against build-time policies (`rampart image check`, Central's
+/// `/v1/detect/build`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildCheck {
+    pub image: String,
+    pub digest: String,
+    /// Breaking violations first, then by policy name.
+    pub violated: Vec<BuildViolation>,
+    /// How many violated policies break the build.
+    pub breaking: usize,
+    /// Policies that could not decide, with what they lack.
+    #[serde(default)]
+    pub not_evaluable: Vec<String>,
+}
+
+/// The image as a one-container workload the engine evaluates (a Pod in `default`, the
+/// container named after the repository), carrying the scan as its image data.
+pub fn as_deployment(scan: &ImageScan, now: i64) -> Option<rampart_policy::Deployment> {
+    let name = scan
+        .repository
+        .rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty())
+        .unwrap_or("image")
+        .to_string();
+    let object = serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "image-check"},
+        "spec": {"containers": [{"name": name, "image": scan.reference}]}
+    });
+    let mut deployment = rampart_policy::detect::Detector::normalize(object, "default")?;
+    let data = std::sync::Arc::new(scan.image_data(now));
+    for c in &mut deployment.containers {
+        c.image_data = Some(data.clone());
+    }
+    Some(deployment)
+}
+
+/// Evaluates `policies` (the caller picks the enabled build-time ones) against the scan.
+pub fn build_check(
+    scan: &ImageScan,
+    policies: &[&rampart_policy::compile::CompiledPolicy],
+    now: time::OffsetDateTime,
+) -> BuildCheck {
+    use rampart_policy::{EvalContext, Outcome, evaluate};
+    let mut violated = Vec::new();
+    let mut not_evaluable = Vec::new();
+    let ctx = EvalContext {
+        now,
+        ..EvalContext::default()
+    };
+    match as_deployment(scan, now.unix_timestamp()) {
+        Some(deployment) => {
+            for p in policies {
+                match evaluate(p, &deployment, &ctx) {
+                    Outcome::Violated(messages) => violated.push(BuildViolation {
+                        policy: p.policy.name.clone(),
+                        severity: p.policy.severity.short().to_string(),
+                        breaks_build: p.policy.enforces_at_build(),
+                        violations: messages,
+                        remediation: p.policy.remediation.clone(),
+                    }),
+                    Outcome::NotEvaluable(needs) => not_evaluable.push(format!(
+                        "{}: not evaluable without {}",
+                        p.policy.name,
+                        needs.join(", ")
+                    )),
+                    _ => {}
+                }
+            }
+        }
+        // Never for a reference that pulled; said rather than passed silently.
+        None => not_evaluable.push(format!(
+            "{}: the image cannot be evaluated as a container",
+            scan.reference
+        )),
+    }
+    violated.sort_by(|a, b| {
+        b.breaks_build
+            .cmp(&a.breaks_build)
+            .then_with(|| a.policy.cmp(&b.policy))
+    });
+    BuildCheck {
+        image: scan.reference.clone(),
+        digest: scan.digest.clone(),
+        breaking: violated.iter().filter(|v| v.breaks_build).count(),
+        violated,
+        not_evaluable,
+    }
+}

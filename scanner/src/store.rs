@@ -39,7 +39,7 @@ pub struct Import {
 }
 
 /// What the store holds.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
     pub osv_records: usize,
     pub secdb_files: usize,
