@@ -179,6 +179,26 @@ pub enum ImageError {
     Internal(String),
 }
 
+self_cell::self_cell!(
+    /// The vulnerability data with its matcher built once (index, versions parsed, scores):
+    /// ~0.3 s for 100,000 OSV records, which no scan should pay again.
+    struct Prepared {
+        owner: Arc<VulnDb>,
+        #[covariant]
+        dependent: Matcher,
+    }
+);
+
+impl Prepared {
+    fn of(db: VulnDb) -> Prepared {
+        Prepared::new(Arc::new(db), |db| Matcher::new(db))
+    }
+
+    fn matcher(&self) -> &Matcher<'_> {
+        self.borrow_dependent()
+    }
+}
+
 /// Central's image catalog and scanner front.
 pub struct Images {
     settings: ImageSettings,
@@ -187,7 +207,7 @@ pub struct Images {
     queue_rx: Mutex<Option<mpsc::Receiver<String>>>,
     /// Scans (queued and on request) running at once.
     permits: Arc<Semaphore>,
-    db: RwLock<Arc<VulnDb>>,
+    prepared: RwLock<Arc<Prepared>>,
     vulndb: Option<rampart_scanner::store::Store>,
     /// Deployments whose image data changed, for the reassessment task.
     changed: mpsc::Sender<BTreeSet<DeploymentRef>>,
@@ -230,7 +250,7 @@ impl Images {
             catalog: Mutex::new(Catalog::default()),
             queue,
             queue_rx: Mutex::new(Some(rx)),
-            db: RwLock::new(Arc::new(VulnDb::new())),
+            prepared: RwLock::new(Arc::new(Prepared::of(VulnDb::new()))),
             vulndb,
             changed,
             changed_rx: Mutex::new(Some(changed_rx)),
@@ -243,25 +263,29 @@ impl Images {
         &self.settings
     }
 
-    fn db(&self) -> Arc<VulnDb> {
+    fn prepared(&self) -> Arc<Prepared> {
         Arc::clone(
             &self
-                .db
+                .prepared
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         )
     }
 
+    fn set_prepared(&self, prepared: Arc<Prepared>) {
+        *self
+            .prepared
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = prepared;
+    }
+
     /// Loads the vulnerability data and every stored image, matched (blocking).
     pub fn load<B: Backend>(&self, store: &crate::store::Store<B>) -> Result<usize, ImageError> {
         if let Some(v) = &self.vulndb {
-            *self
-                .db
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(v.load()?);
+            self.set_prepared(Arc::new(Prepared::of(v.load()?)));
         }
-        let db = self.db();
-        let matcher = Matcher::new(&db);
+        let prepared = self.prepared();
+        let matcher = prepared.matcher();
         let mut loaded = Vec::new();
         store.for_each_record::<ImageRecord>(Table::Images, "", |_, r| {
             loaded.push(r);
@@ -281,7 +305,7 @@ impl Images {
             }
             catalog
                 .images
-                .insert(digest, Arc::new(Scanned::new(record, &matcher)));
+                .insert(digest, Arc::new(Scanned::new(record, matcher)));
         }
         Ok(n)
     }
@@ -453,14 +477,11 @@ impl Images {
             .commit(batch)
             .await
             .map_err(|e| ImageError::Internal(e.to_string()))?;
-        let db = self.db();
+        let prepared = self.prepared();
         let scanned = Arc::new(
-            tokio::task::spawn_blocking(move || {
-                let matcher = Matcher::new(&db);
-                Scanned::new(record, &matcher)
-            })
-            .await
-            .map_err(|e| ImageError::Internal(e.to_string()))?,
+            tokio::task::spawn_blocking(move || Scanned::new(record, prepared.matcher()))
+                .await
+                .map_err(|e| ImageError::Internal(e.to_string()))?,
         );
         let users = {
             let mut catalog = lock(&self.catalog);
@@ -543,23 +564,19 @@ impl Images {
             ));
         };
         let stats = store.import(path)?;
-        let db = Arc::new(store.load()?);
-        *self
-            .db
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&db);
-        let changed = self.rematch(&db);
+        let prepared = Arc::new(Prepared::of(store.load()?));
+        self.set_prepared(Arc::clone(&prepared));
+        let changed = self.rematch(prepared.matcher());
         Ok((stats, changed))
     }
 
     /// Matches every stored image again; the users of images whose findings changed.
-    fn rematch(&self, db: &VulnDb) -> BTreeSet<DeploymentRef> {
-        let matcher = Matcher::new(db);
+    fn rematch(&self, matcher: &Matcher<'_>) -> BTreeSet<DeploymentRef> {
         let images: Vec<Arc<Scanned>> = lock(&self.catalog).images.values().cloned().collect();
         let mut changed_digests = Vec::new();
         let mut fresh = Vec::with_capacity(images.len());
         for old in images {
-            let new = Scanned::new(old.record.clone(), &matcher);
+            let new = Scanned::new(old.record.clone(), matcher);
             if new.vuln_ids() != old.vuln_ids() {
                 changed_digests.push(old.record.facts.digest.clone());
             }

@@ -163,6 +163,74 @@ pub fn normalize(path: &str) -> Option<String> {
 }
 
 /// Counts and hashes what the tar reader pulls, and stops at the limit.
+/// Uncompressed bytes per chunk handed from the decompressing thread, and chunks in flight.
+const PIPELINE_CHUNK: usize = 256 << 10;
+const PIPELINE_CHUNKS: usize = 8;
+
+/// Reads `reader` to its end in chunks onto `tx`; stops at the first error (sent on) or when
+/// the receiving side is gone.
+fn decompress(mut reader: impl Read, tx: &std::sync::mpsc::SyncSender<io::Result<Vec<u8>>>) {
+    loop {
+        let mut chunk = vec![0u8; PIPELINE_CHUNK];
+        let mut filled = 0;
+        while filled < chunk.len() {
+            match reader.read(&mut chunk[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            }
+        }
+        if filled == 0 {
+            return;
+        }
+        chunk.truncate(filled);
+        let last = filled < PIPELINE_CHUNK;
+        if tx.send(Ok(chunk)).is_err() || last {
+            return;
+        }
+    }
+}
+
+/// The receiving end of [`decompress`], as a reader.
+struct Pipelined {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+impl Read for Pipelined {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.pos < self.current.len() {
+                let n = buf.len().min(self.current.len() - self.pos);
+                buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+                self.pos += n;
+                return Ok(n);
+            }
+            if self.done {
+                return Ok(0);
+            }
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.current = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                // The decompressor finished.
+                Err(_) => self.done = true,
+            }
+        }
+    }
+}
+
 struct Hashing<R> {
     inner: R,
     hasher: Sha256,
@@ -215,7 +283,7 @@ impl Filesystem {
     /// is what the image config lists for it, checked when given.
     pub fn apply(
         &mut self,
-        blob: impl Read,
+        blob: impl Read + Send,
         compression: Compression,
         expected_diff_id: Option<&str>,
         select: &dyn Select,
@@ -223,7 +291,7 @@ impl Filesystem {
     ) -> Result<Applied, LayerError> {
         let layer = self.layers;
         self.layers += 1;
-        let reader: Box<dyn Read + '_> = match compression {
+        let reader: Box<dyn Read + Send + '_> = match compression {
             Compression::None => Box::new(blob),
             Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(blob)),
             Compression::Zstd => {
@@ -235,6 +303,33 @@ impl Filesystem {
                 })?)
             }
         };
+        if compression == Compression::None {
+            return self.apply_tar(reader, layer, expected_diff_id, select, limits);
+        }
+        // Decompression runs on its own thread and hands chunks to the tar walk and hashing:
+        // the two halves cost about the same, and a scan has more than one core.
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(PIPELINE_CHUNKS);
+            scope.spawn(move || decompress(reader, &tx));
+            let pipelined = Pipelined {
+                rx,
+                current: Vec::new(),
+                pos: 0,
+                done: false,
+            };
+            self.apply_tar(pipelined, layer, expected_diff_id, select, limits)
+        })
+    }
+
+    /// Walks a layer's uncompressed tar stream, hashing it for its diff_id.
+    fn apply_tar(
+        &mut self,
+        reader: impl Read,
+        layer: usize,
+        expected_diff_id: Option<&str>,
+        select: &dyn Select,
+        limits: &Limits,
+    ) -> Result<Applied, LayerError> {
         let mut hashing = Hashing {
             inner: reader,
             hasher: Sha256::new(),

@@ -83,7 +83,28 @@ impl Store {
             path: dir.display().to_string(),
             source,
         })?;
-        let db = sled::Config::new().path(dir).open()?;
+        // sled releases its file lock from a background thread after the last handle is
+        // dropped; a reopen right after a close (a restart) waits for it, briefly.
+        let mut tries = 0;
+        let db = loop {
+            match sled::Config::new().path(dir).open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                    tries += 1;
+                    if tries >= 20 {
+                        return Err(StoreError::Io {
+                            path: dir.display().to_string(),
+                            source: std::io::Error::new(
+                                e.kind(),
+                                "the vulnerability store is in use by another process (Central keeps its own: import into it with `rampart vulndb import -e`)",
+                            ),
+                        });
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         Ok(Store {
             osv: db.open_tree("osv")?,
             secdb: db.open_tree("secdb")?,
