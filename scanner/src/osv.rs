@@ -19,6 +19,9 @@ use crate::version::{Ecosystem, Parsed, VersionError, compare};
 pub struct Record {
     pub id: String,
     pub aliases: Vec<String>,
+    /// The upstream vulnerabilities a distribution's record is about (Debian's
+    /// `DEBIAN-CVE-…` and DSA records name their CVEs here); treated as aliases.
+    pub upstream: Vec<String>,
     pub summary: String,
     pub details: String,
     pub published: Option<String>,
@@ -349,6 +352,18 @@ impl<'r> Index<'r> {
         name: &str,
         version: &str,
     ) -> Result<Vec<(&'r Record, Match)>, VersionError> {
+        self.matches_in(ecosystem, None, name, version)
+    }
+
+    /// As [`Index::matches`], keeping only entries of one release's ecosystem when given
+    /// (`Debian:12`: a distribution's advisories are per release).
+    pub fn matches_in(
+        &self,
+        ecosystem: Ecosystem,
+        release: Option<&str>,
+        name: &str,
+        version: &str,
+    ) -> Result<Vec<(&'r Record, Match)>, VersionError> {
         let mut out: Vec<(&'r Record, Match)> = Vec::new();
         let Some(entries) = self
             .by_package
@@ -360,7 +375,9 @@ impl<'r> Index<'r> {
         // advisories that list it by name (legacy versions), through the slow path.
         let parsed = crate::version::parse(ecosystem, version).ok();
         for e in entries {
-            if out.iter().any(|(r, _)| std::ptr::eq(*r, e.record)) {
+            if release.is_some_and(|r| e.affected.package.ecosystem != r)
+                || out.iter().any(|(r, _)| std::ptr::eq(*r, e.record))
+            {
                 continue;
             }
             let listed = e.listed.contains(version);

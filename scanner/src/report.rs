@@ -120,7 +120,7 @@ fn scores_by_id(records: &[Record]) -> HashMap<&str, osv::Score> {
     let mut out = HashMap::new();
     for r in records {
         if let Some(score) = r.score() {
-            for id in std::iter::once(&r.id).chain(&r.aliases) {
+            for id in std::iter::once(&r.id).chain(&r.aliases).chain(&r.upstream) {
                 out.entry(id.as_str()).or_insert_with(|| score.clone());
             }
         }
@@ -159,6 +159,7 @@ fn merge_osv(ecosystem: Ecosystem, matches: Vec<(&Record, osv::Match)>) -> Vec<V
     for (record, m) in matches {
         let ids: BTreeSet<String> = std::iter::once(record.id.clone())
             .chain(record.aliases.iter().cloned())
+            .chain(record.upstream.iter().cloned())
             .collect();
         let mut merged = Group {
             ids,
@@ -257,6 +258,8 @@ pub struct Matcher<'db> {
     scores: HashMap<&'db str, osv::Score>,
     /// Ecosystems with at least one OSV record.
     osv_ecosystems: BTreeSet<Ecosystem>,
+    /// Distribution releases with OSV records (`Debian:12`).
+    osv_releases: BTreeSet<&'db str>,
 }
 
 impl std::fmt::Debug for Matcher<'_> {
@@ -276,6 +279,13 @@ impl<'db> Matcher<'db> {
                 .iter()
                 .flat_map(|r| &r.affected)
                 .filter_map(|a| Ecosystem::from_osv(&a.package.ecosystem))
+                .collect(),
+            osv_releases: db
+                .osv
+                .iter()
+                .flat_map(|r| &r.affected)
+                .map(|a| a.package.ecosystem.as_str())
+                .filter(|e| e.starts_with("Debian:"))
                 .collect(),
         }
     }
@@ -331,27 +341,72 @@ impl<'db> Matcher<'db> {
                     EcosystemName::Debian => {
                         if os.id != "debian" {
                             *unmatched
-                            .entry(format!(
-                                "dpkg packages of {} are not matched yet (only Debian's tracker is read)",
-                                if os.id.is_empty() { "an unknown distribution" } else { &os.id }
-                            ))
-                            .or_default() += 1;
+            .entry(format!(
+                "dpkg packages of {} are not matched yet (only Debian's data is read)",
+                if os.id.is_empty() { "an unknown distribution" } else { &os.id }
+            ))
+            .or_default() += 1;
                             return Ok(());
                         }
-                        if db.debian.is_empty() {
+                        // OSV's Debian records are per release (`Debian:12`), named by source package and
+                        // its version, as the tracker's are.
+                        let major = os.version_id.split('.').next().unwrap_or_default();
+                        let release = format!("Debian:{major}");
+                        let has_osv =
+                            !major.is_empty() && self.osv_releases.contains(release.as_str());
+                        if db.debian.is_empty() && !has_osv {
                             *unmatched
-                                .entry("no Debian security tracker data is loaded".into())
-                                .or_default() += 1;
+            .entry(format!(
+                "no Debian data for {} is loaded (the security tracker's JSON, or OSV's Debian records)",
+                if major.is_empty() { "this release" } else { &release }
+            ))
+            .or_default() += 1;
                             return Ok(());
                         }
-                        for f in debian::findings(
-                            &db.debian,
-                            &os.version_codename,
-                            &c.source,
-                            &c.source_version,
-                        )? {
-                            let level = debian_level(f.urgency.as_deref());
-                            vulns.push(rated(f.cve, f.fixed_by, level, "debian-tracker", scores));
+                        if !db.debian.is_empty() {
+                            for f in debian::findings(
+                                &db.debian,
+                                &os.version_codename,
+                                &c.source,
+                                &c.source_version,
+                            )? {
+                                let level = debian_level(f.urgency.as_deref());
+                                vulns.push(rated(
+                                    f.cve,
+                                    f.fixed_by,
+                                    level,
+                                    "debian-tracker",
+                                    scores,
+                                ));
+                            }
+                        }
+                        if has_osv {
+                            let found = index.matches_in(
+                                Ecosystem::Debian,
+                                Some(&release),
+                                &c.source,
+                                &c.source_version,
+                            )?;
+                            for v in merge_osv(Ecosystem::Debian, found) {
+                                // The tracker and OSV name the same CVE: one finding, with OSV's summary and
+                                // score where the tracker gave none.
+                                match vulns
+                                    .iter_mut()
+                                    .find(|t| t.id == v.id || v.aliases.contains(&t.id))
+                                {
+                                    Some(t) => {
+                                        if t.cvss.is_none() {
+                                            t.cvss = v.cvss;
+                                            t.vector = v.vector.clone();
+                                            t.severity = t.severity.max(v.severity);
+                                        }
+                                        if t.summary.is_empty() {
+                                            t.summary = v.summary.clone();
+                                        }
+                                    }
+                                    None => vulns.push(v),
+                                }
+                            }
                         }
                     }
                     EcosystemName::PyPI
