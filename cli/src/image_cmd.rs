@@ -519,6 +519,12 @@ fn purl(scan: &ImageScan, c: &rampart_scanner::report::ComponentReport) -> Strin
         "Alpine" => format!("pkg:apk/{distro}/{}@{}", c.name, c.version),
         "PyPI" => format!("pkg:pypi/{}@{}", c.name.to_ascii_lowercase(), c.version),
         "npm" => format!("pkg:npm/{}@{}", c.name.replace('@', "%40"), c.version),
+        "RPM" => format!("pkg:rpm/{distro}/{}@{}", c.name, c.version),
+        "Maven" => match c.name.split_once(':') {
+            Some((group, artifact)) => format!("pkg:maven/{group}/{artifact}@{}", c.version),
+            None => format!("pkg:maven/{}@{}", c.name, c.version),
+        },
+        "Go" => format!("pkg:golang/{}@{}", c.name, c.version),
         other => format!("pkg:generic/{}@{}?ecosystem={other}", c.name, c.version),
     }
 }

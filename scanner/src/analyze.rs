@@ -32,12 +32,17 @@ const OS_RELEASE: [&str; 2] = ["etc/os-release", "usr/lib/os-release"];
 const DPKG_STATUS: &str = "var/lib/dpkg/status";
 const DPKG_STATUS_D: &str = "var/lib/dpkg/status.d";
 const APK_INSTALLED: &str = "lib/apk/db/installed";
-const RPM_DATABASES: [&str; 5] = [
+/// rpm's SQLite database (RHEL 8+, Fedora, UBI, Rocky, Alma), read.
+const RPM_SQLITE: [&str; 2] = [
     "var/lib/rpm/rpmdb.sqlite",
     "usr/lib/sysimage/rpm/rpmdb.sqlite",
-    "var/lib/rpm/Packages",
-    "var/lib/rpm/Packages.db",
-    "usr/lib/sysimage/rpm/Packages.db",
+];
+/// rpm's BerkeleyDB (RHEL 7, CentOS 7, Amazon Linux 2) and SUSE's NDB databases: no
+/// maintained Rust crate reads them, so they are named in the notes, never passed over.
+const RPM_UNSUPPORTED: [(&str, &str); 3] = [
+    ("var/lib/rpm/Packages", "BerkeleyDB"),
+    ("var/lib/rpm/Packages.db", "NDB"),
+    ("usr/lib/sysimage/rpm/Packages.db", "NDB"),
 ];
 
 /// What analysis reads of each layer: the files [`wants`] names, with Java archives reduced
@@ -80,6 +85,7 @@ pub fn wants(path: &str, _size: u64) -> bool {
         || OS_RELEASE.contains(&path)
         || path == DPKG_STATUS
         || path == APK_INSTALLED
+        || RPM_SQLITE.contains(&path)
         || is_status_d_file(path)
         || is_python_metadata(path)
         || is_npm_manifest(path)
@@ -142,11 +148,23 @@ pub fn inventory(fs: &Filesystem) -> Inventory {
     if let Some(db) = text(fs, APK_INSTALLED) {
         add(packages::apk_installed(&db), APK_INSTALLED, &mut inv);
     }
-    for path in RPM_DATABASES {
+    for path in RPM_SQLITE {
+        let Some(bytes) = fs.read(path) else { continue };
+        match crate::rpm::rpmdb_sqlite(bytes) {
+            Ok((components, problems)) => {
+                add(components, path, &mut inv);
+                inv.notes
+                    .extend(problems.into_iter().map(|p| format!("/{path}: {p}")));
+            }
+            Err(e) => inv.notes.push(format!(
+                "/{path}: the rpm database could not be read ({e}), so this image's rpm packages are not scanned"
+            )),
+        }
+    }
+    for (path, format) in RPM_UNSUPPORTED {
         if fs.lookup(path).is_some() {
             inv.notes.push(format!(
-                "/{path}: rpm databases are not read yet, so this image's rpm packages are not \
-                 scanned"
+                "/{path}: unsupported rpmdb format ({format}; Rampart reads rpm's SQLite database, RHEL 8 and later), so this image's rpm packages are not scanned"
             ));
         }
     }

@@ -28,6 +28,7 @@ pub mod osv;
 pub mod packages;
 pub mod registry;
 pub mod report;
+pub mod rpm;
 pub mod secdb;
 pub mod store;
 pub mod version;

@@ -308,6 +308,14 @@ fn parsed_lowest_fix_above(
     best.map(|(_, t)| t.to_string())
 }
 
+/// Whether an OSV ecosystem (`Debian:12`, `Red Hat:enterprise_linux:9::appstream`) belongs to
+/// `release` (`Debian:12`, `Red Hat:enterprise_linux:9`).
+fn in_release(ecosystem: &str, release: &str) -> bool {
+    ecosystem
+        .strip_prefix(release)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(':'))
+}
+
 /// The key a package name is looked up by in its ecosystem.
 fn package_key(ecosystem: Ecosystem, name: &str) -> String {
     match ecosystem {
@@ -375,7 +383,7 @@ impl<'r> Index<'r> {
         // advisories that list it by name (legacy versions), through the slow path.
         let parsed = crate::version::parse(ecosystem, version).ok();
         for e in entries {
-            if release.is_some_and(|r| e.affected.package.ecosystem != r)
+            if release.is_some_and(|r| !in_release(&e.affected.package.ecosystem, r))
                 || out.iter().any(|(r, _)| std::ptr::eq(*r, e.record))
             {
                 continue;

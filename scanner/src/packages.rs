@@ -28,6 +28,7 @@ pub enum EcosystemName {
     Npm,
     Maven,
     Go,
+    Rpm,
 }
 
 impl EcosystemName {
@@ -39,6 +40,7 @@ impl EcosystemName {
             EcosystemName::Npm => Ecosystem::Npm,
             EcosystemName::Maven => Ecosystem::Maven,
             EcosystemName::Go => Ecosystem::Go,
+            EcosystemName::Rpm => Ecosystem::Rpm,
         }
     }
 }

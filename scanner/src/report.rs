@@ -258,7 +258,7 @@ pub struct Matcher<'db> {
     scores: HashMap<&'db str, osv::Score>,
     /// Ecosystems with at least one OSV record.
     osv_ecosystems: BTreeSet<Ecosystem>,
-    /// Distribution releases with OSV records (`Debian:12`).
+    /// Distribution releases with OSV records (`Debian:12`, `Rocky Linux:9`).
     osv_releases: BTreeSet<&'db str>,
 }
 
@@ -285,7 +285,7 @@ impl<'db> Matcher<'db> {
                 .iter()
                 .flat_map(|r| &r.affected)
                 .map(|a| a.package.ecosystem.as_str())
-                .filter(|e| e.starts_with("Debian:"))
+                .filter(|e| e.contains(':'))
                 .collect(),
         }
     }
@@ -408,6 +408,55 @@ impl<'db> Matcher<'db> {
                                 }
                             }
                         }
+                    }
+                    EcosystemName::Rpm => {
+                        let major = os.version_id.split('.').next().unwrap_or_default();
+                        let release = match os.id.as_str() {
+                            "rocky" => format!("Rocky Linux:{major}"),
+                            "almalinux" => format!("AlmaLinux:{major}"),
+                            "rhel" => format!("Red Hat:enterprise_linux:{major}"),
+                            other => {
+                                *unmatched
+                                    .entry(format!(
+                                        "rpm packages of {} are not matched yet (OSV data is read for RHEL, Rocky Linux and AlmaLinux)",
+                                        if other.is_empty() { "an unknown distribution" } else { other }
+                                    ))
+                                    .or_default() += 1;
+                                return Ok(());
+                            }
+                        };
+                        let loaded = !major.is_empty()
+                            && self
+                                .osv_releases
+                                .iter()
+                                .any(|r| *r == release || r.starts_with(&format!("{release}:")));
+                        if !loaded {
+                            *unmatched
+                                .entry(format!("no OSV records for {release} are loaded"))
+                                .or_default() += 1;
+                            return Ok(());
+                        }
+                        // Advisories name binary packages in some distributions and source
+                        // packages in others: both are looked up, each record once.
+                        let mut found = index.matches_in(
+                            Ecosystem::Rpm,
+                            Some(&release),
+                            &c.name,
+                            &c.version,
+                        )?;
+                        if c.source != c.name {
+                            for (r, m) in index.matches_in(
+                                Ecosystem::Rpm,
+                                Some(&release),
+                                &c.source,
+                                &c.source_version,
+                            )? {
+                                if !found.iter().any(|(x, _)| std::ptr::eq(*x, r)) {
+                                    found.push((r, m));
+                                }
+                            }
+                        }
+                        vulns = merge_osv(Ecosystem::Rpm, found);
                     }
                     EcosystemName::PyPI
                     | EcosystemName::Npm

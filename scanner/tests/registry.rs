@@ -894,3 +894,214 @@ fn debian_packages_are_matched_against_osv_debian_records_written_from_real_chan
         facts_scan.notes
     );
 }
+
+/// Runs a command, failing the test with its output when it fails.
+fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (./scripts/test installs rpm)"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn an_rpm_database_written_by_rpm_is_read_and_matched() {
+    // Real packages built by rpmbuild and installed into a fresh rpmdb.sqlite by rpm itself:
+    // `demo` and its subpackage `libdemo` (epoch 2), and `tool` without an epoch.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let top = dir.path().join("top");
+    let spec = dir.path().join("demo.spec");
+    std::fs::write(
+        &spec,
+        "Name: demo\nVersion: 3.1\nRelease: 4.el9\nEpoch: 2\nSummary: demo\nLicense: MIT\nBuildArch: noarch\n\
+         %description\ndemo\n%package -n libdemo\nSummary: lib\n%description -n libdemo\nlib\n\
+         %files -n libdemo\n%files\n",
+    )
+    .expect("spec");
+    let tool = dir.path().join("tool.spec");
+    std::fs::write(
+        &tool,
+        "Name: tool\nVersion: 1.0.2\nRelease: 1.el9\nSummary: tool\nLicense: MIT\nBuildArch: noarch\n\
+         %description\ntool\n%files\n",
+    )
+    .expect("spec");
+    for s in [&spec, &tool] {
+        run(Command::new("rpmbuild")
+            .arg("-bb")
+            .arg("--define")
+            .arg(format!("_topdir {}", top.display()))
+            .arg(s));
+    }
+    let dbpath = dir.path().join("root/var/lib/rpm");
+    std::fs::create_dir_all(&dbpath).expect("dbpath");
+    run(Command::new("rpm")
+        .arg("--dbpath")
+        .arg(&dbpath)
+        .arg("--initdb"));
+    let rpms: Vec<PathBuf> = std::fs::read_dir(top.join("RPMS/noarch"))
+        .expect("rpms")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(rpms.len(), 3);
+    run(Command::new("rpm")
+        .args([
+            "-i",
+            "--justdb",
+            "--nodeps",
+            "--noscripts",
+            "--notriggers",
+            "--dbpath",
+        ])
+        .arg(&dbpath)
+        .args(&rpms));
+    // What rpm itself says is installed.
+    let listed = run(Command::new("rpm")
+        .args(["-qa", "--dbpath"])
+        .arg(&dbpath)
+        .args([
+            "--qf",
+            "%{NAME} %{EPOCHNUM}:%{VERSION}-%{RELEASE} %{SOURCERPM}\\n",
+        ]));
+    let mut expected: Vec<(String, String, String)> = listed
+        .lines()
+        .map(|l| {
+            let mut parts = l.split(' ');
+            let name = parts.next().expect("name").to_string();
+            let evr = parts
+                .next()
+                .expect("evr")
+                .trim_start_matches("0:")
+                .to_string();
+            let srpm = parts.next().expect("srpm");
+            (
+                name,
+                evr,
+                srpm.split('-').next().expect("source").to_string(),
+            )
+        })
+        .collect();
+    expected.sort();
+    let sqlite = std::fs::read(dbpath.join("rpmdb.sqlite")).expect("rpmdb.sqlite");
+    let (components, problems) = rampart_scanner::rpm::rpmdb_sqlite(&sqlite).expect("reads");
+    assert!(problems.is_empty(), "{problems:?}");
+    let mut got: Vec<(String, String, String)> = components
+        .iter()
+        .map(|c| (c.name.clone(), c.version.clone(), c.source.clone()))
+        .collect();
+    got.sort();
+    assert_eq!(got, expected);
+    assert_eq!(
+        got,
+        [
+            ("demo".into(), "2:3.1-4.el9".into(), "demo".into()),
+            ("libdemo".into(), "2:3.1-4.el9".into(), "demo".into()),
+            ("tool".into(), "1.0.2-1.el9".into(), "tool".into()),
+        ]
+    );
+
+    // The image: Rocky Linux 9 with that database, and a BerkeleyDB file rpm no longer writes.
+    let registry = Registry::start(&[]);
+    let rt = runtime();
+    let reference = format!("{}/rocky/app:9", registry.host);
+    rt.block_on(push(
+        &registry.client(),
+        &RegistryAuth::Anonymous,
+        &reference,
+        &[layer(&[
+            (
+                "etc/os-release",
+                b"NAME=\"Rocky Linux\"\nID=\"rocky\"\nVERSION_ID=\"9.3\"\nPRETTY_NAME=\"Rocky Linux 9.3 (Blue Onyx)\"\n".to_vec(),
+            ),
+            ("var/lib/rpm/rpmdb.sqlite", sqlite.clone()),
+        ])],
+        "amd64",
+    ));
+    // Advisories for Rocky Linux 9: libdemo fixed in 2:3.1-5.el9 (by its binary name), the
+    // source `tool` fixed in 1.0.1 (not affected), and one for Rocky Linux 8 (never applies).
+    let mut db = VulnDb::new();
+    let mut stats = Default::default();
+    for (id, eco, name, fixed) in [
+        ("RLSA-2026:0001", "Rocky Linux:9", "libdemo", "2:3.1-5.el9"),
+        ("RLSA-2026:0002", "Rocky Linux:9", "tool", "1.0.1-1.el9"),
+        ("RLSA-2026:0003", "Rocky Linux:8", "demo", "2:9.9-1.el8"),
+    ] {
+        db.add(
+            rampart_scanner::vulndb::Doc::Osv(serde_json::json!({
+                "id": id, "upstream": [format!("CVE-2026-{}", &id[10..])], "modified": "2026-01-01T00:00:00Z",
+                "affected": [{"package": {"ecosystem": eco, "name": name},
+                    "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}]}]
+            })),
+            &mut stats,
+        )
+        .expect("record");
+    }
+    let work = tempfile::tempdir().expect("work");
+    let scan = rt
+        .block_on(image::scan(
+            &reference,
+            &Credentials::default(),
+            &options(&registry),
+            &db,
+            work.path(),
+            &Limits::default(),
+        ))
+        .expect("scan");
+    assert_eq!(scan.summary.components, 3, "{:?}", scan.notes);
+    assert_eq!(
+        ids(&scan, "libdemo"),
+        [("CVE-2026-0001".to_string(), Some("2:3.1-5.el9".to_string()))]
+    );
+    assert!(ids(&scan, "tool").is_empty());
+    assert!(
+        ids(&scan, "demo").is_empty(),
+        "Rocky Linux 8's record never applies to 9"
+    );
+
+    // A BerkeleyDB database and a corrupt SQLite one are said, not passed over as clean.
+    let reference = format!("{}/centos/app:7", registry.host);
+    let mut truncated = sqlite.clone();
+    truncated.truncate(4096);
+    rt.block_on(push(
+        &registry.client(),
+        &RegistryAuth::Anonymous,
+        &reference,
+        &[layer(&[
+            (
+                "etc/os-release",
+                b"ID=\"centos\"\nVERSION_ID=\"7\"\n".to_vec(),
+            ),
+            ("var/lib/rpm/Packages", vec![0u8; 8192]),
+            ("usr/lib/sysimage/rpm/rpmdb.sqlite", truncated),
+        ])],
+        "amd64",
+    ));
+    let scan = rt
+        .block_on(image::scan(
+            &reference,
+            &Credentials::default(),
+            &options(&registry),
+            &db,
+            work.path(),
+            &Limits::default(),
+        ))
+        .expect("scan");
+    assert_eq!(scan.summary.components, 0);
+    assert!(
+        scan.notes
+            .iter()
+            .any(|n| n.starts_with("/var/lib/rpm/Packages: unsupported rpmdb format (BerkeleyDB")),
+        "{:?}",
+        scan.notes
+    );
+    assert!(
+        scan.notes.iter().any(|n| n
+            .starts_with("/usr/lib/sysimage/rpm/rpmdb.sqlite: the rpm database could not be read")),
+        "{:?}",
+        scan.notes
+    );
+}
