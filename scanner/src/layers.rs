@@ -798,4 +798,79 @@ mod tests {
             })
         ));
     }
+
+    #[test]
+    fn bombs_and_truncated_streams_stop_at_their_bounds() {
+        // A gzip bomb: 64 MiB of zeros in a tar.gz under 1 MB, against an 8 MiB layer bound.
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(64 << 20);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "zeros", std::io::repeat(0).take(64 << 20))
+            .expect("append");
+        let tar = b.into_inner().expect("tar");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &tar).expect("gzip");
+        let bomb = gz.finish().expect("gzip");
+        assert!(bomb.len() < 1 << 20, "{}", bomb.len());
+        drop(tar);
+        let small = Limits {
+            layer_bytes: 8 << 20,
+            ..Limits::default()
+        };
+        let err = Filesystem::new()
+            .apply(&bomb[..], Compression::Gzip, None, &all, &small)
+            .expect_err("bomb refused");
+        assert!(matches!(err, LayerError::TooLarge { .. }), "{err}");
+        // Its one file is larger than a kept file may be: kept as a name, never read into memory.
+        let mut fs = Filesystem::new();
+        fs.apply(
+            &bomb[..],
+            Compression::Gzip,
+            None,
+            &all,
+            &Limits {
+                file_bytes: 1 << 20,
+                ..Limits::default()
+            },
+        )
+        .expect("within the layer bound");
+        assert!(matches!(
+            fs.lookup("zeros"),
+            Some(Node::File { data: None, size, .. }) if *size == 64 << 20
+        ));
+        // A gzip stream cut short is a read error from the decompressing thread, not a hang.
+        let tar = layer(&[("a", "hello"), ("b", &"x".repeat(100_000))]);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &tar).expect("gzip");
+        let gz = gz.finish().expect("gzip");
+        let err = Filesystem::new()
+            .apply(
+                &gz[..gz.len() / 2],
+                Compression::Gzip,
+                None,
+                &all,
+                &Limits::default(),
+            )
+            .expect_err("truncated");
+        assert!(matches!(err, LayerError::Read { .. }), "{err}");
+        // A tar whose header claims a terabyte-sized file, with nothing behind it.
+        let mut header = tar::Header::new_gnu();
+        header.set_path("huge").expect("path");
+        header.set_size(1 << 40);
+        header.set_mode(0o644);
+        header.set_cksum();
+        let mut lying = header.as_bytes().to_vec();
+        lying.extend([0u8; 1024]);
+        let err = Filesystem::new()
+            .apply(
+                &lying[..],
+                Compression::None,
+                None,
+                &all,
+                &Limits::default(),
+            )
+            .expect_err("lying header");
+        assert!(matches!(err, LayerError::Read { .. }), "{err}");
+    }
 }
