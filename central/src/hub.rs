@@ -593,6 +593,9 @@ impl<B: Backend> Session<B> {
                     overlay.set(&event.id, Vec::new());
                     Ok(())
                 } else {
+                    if kind == ResourceKind::Secret {
+                        self.core.images.secret_removed(&cluster.id, &event.id);
+                    }
                     batch
                         .delete_resource(&cluster.id, kind_str, &event.id)
                         .map_err(|e| e.to_string())
@@ -639,6 +642,14 @@ impl<B: Backend> Session<B> {
                         context,
                     })
                 } else {
+                    if kind == ResourceKind::Secret {
+                        self.core.images.secret_changed(
+                            &cluster.id,
+                            &event.id,
+                            &event.namespace,
+                            object.get(),
+                        );
+                    }
                     batch.put_resource(&ResourceRecord {
                         cluster_id: cluster.id.clone(),
                         kind: kind_str.to_string(),
@@ -847,6 +858,11 @@ impl<B: Backend> Session<B> {
                     table: *table,
                     key: key.clone(),
                 });
+                if *table == Table::Resources
+                    && let [_, "Secret", id] = key.split('\0').collect::<Vec<_>>().as_slice()
+                {
+                    self.core.images.secret_removed(&cluster.id, id);
+                }
                 // A deployment that is gone resolves its deploy-time alerts.
                 if *table == Table::Deployments
                     && let Some(id) = key.rsplit('\0').next()

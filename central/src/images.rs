@@ -209,6 +209,12 @@ pub struct Images {
     permits: Arc<Semaphore>,
     prepared: RwLock<Arc<Prepared>>,
     vulndb: Option<rampart_scanner::store::Store>,
+    /// Image pull secrets the Sensors reported, by (cluster, secret id): their namespace and
+    /// credentials. Used for the images of deployments in that namespace only.
+    pull_secrets: Mutex<HashMap<(String, String), (String, Credentials)>>,
+    /// Bumped whenever a pull secret changes: a pull that failed while they changed is tried
+    /// again at once rather than after `retry_after`.
+    secrets_generation: std::sync::atomic::AtomicU64,
     /// Deployments whose image data changed, for the reassessment task.
     changed: mpsc::Sender<BTreeSet<DeploymentRef>>,
     changed_rx: Mutex<Option<mpsc::Receiver<BTreeSet<DeploymentRef>>>>,
@@ -252,6 +258,8 @@ impl Images {
             queue_rx: Mutex::new(Some(rx)),
             prepared: RwLock::new(Arc::new(Prepared::of(VulnDb::new()))),
             vulndb,
+            pull_secrets: Mutex::new(HashMap::new()),
+            secrets_generation: std::sync::atomic::AtomicU64::new(0),
             changed,
             changed_rx: Mutex::new(Some(changed_rx)),
             queue_dropped: Default::default(),
@@ -434,9 +442,30 @@ impl Images {
         reference: &str,
     ) -> Result<Arc<Scanned>, ImageError> {
         let started = Instant::now();
+        let generation = self
+            .secrets_generation
+            .load(std::sync::atomic::Ordering::SeqCst);
         let outcome = self.pull_facts(reference).await;
         let facts = match outcome {
             Ok(f) => f,
+            Err(e)
+                if self.settings.scan_deployments
+                    && generation
+                        != self
+                            .secrets_generation
+                            .load(std::sync::atomic::Ordering::SeqCst) =>
+            {
+                // The pull secrets changed while it ran: try again with the new ones.
+                tracing::info!(image = %reference, error = %e, "image pull failed while pull secrets changed; retrying");
+                lock(&self.catalog)
+                    .refs
+                    .insert(reference.to_string(), RefState::Pending);
+                if self.queue.try_send(reference.to_string()).is_err() {
+                    self.queue_dropped.inc();
+                    lock(&self.catalog).refs.remove(reference);
+                }
+                return Err(e);
+            }
             Err(e) => {
                 let message = e.to_string();
                 tracing::warn!(image = %reference, error = %message, "image scan failed");
@@ -528,9 +557,10 @@ impl Images {
             .prefix("rampart-scan-")
             .tempdir_in(&base)
             .map_err(|e| ImageError::Internal(format!("{}: {e}", base.display())))?;
+        let credentials = self.credentials_for(reference);
         let pulled = rampart_scanner::registry::pull(
             reference,
-            &self.settings.credentials,
+            &credentials,
             &self.settings.pull,
             work.path(),
         )
@@ -550,6 +580,112 @@ impl Images {
         .await
         .map_err(|e| ImageError::Internal(e.to_string()))?
         .map_err(|e| ImageError::Scan(e.to_string()))
+    }
+
+    /// Central's own registry credentials, overridden by the pull secrets of the namespaces
+    /// whose deployments run `reference` (what their kubelets pull it with).
+    fn credentials_for(&self, reference: &str) -> Credentials {
+        let mut credentials = self.settings.credentials.clone();
+        let namespaces: BTreeSet<(String, String)> = lock(&self.catalog)
+            .users
+            .get(reference)
+            .into_iter()
+            .flatten()
+            .map(|d| (d.cluster_id.clone(), d.namespace.clone()))
+            .collect();
+        if namespaces.is_empty() {
+            return credentials;
+        }
+        let secrets = lock(&self.pull_secrets);
+        let mut usable: Vec<(&(String, String), &Credentials)> = secrets
+            .iter()
+            .filter(|((cluster, _), (namespace, _))| {
+                namespaces.contains(&(cluster.clone(), namespace.clone()))
+            })
+            .map(|(k, (_, c))| (k, c))
+            .collect();
+        usable.sort_by(|a, b| a.0.cmp(b.0));
+        for (_, c) in usable {
+            credentials.merge(c.clone());
+        }
+        credentials
+    }
+
+    /// A Secret the Sensor reported: an image pull secret's credentials are kept (others
+    /// are dropped); failed scans of images used in its namespace are tried again at once.
+    pub fn secret_changed(&self, cluster: &str, id: &str, namespace: &str, object: &str) {
+        let Some(credentials) = pull_secret_credentials(object) else {
+            self.secret_removed(cluster, id);
+            return;
+        };
+        lock(&self.pull_secrets).insert(
+            (cluster.to_string(), id.to_string()),
+            (namespace.to_string(), credentials),
+        );
+        self.secrets_generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let retry: Vec<String> = {
+            let mut catalog = lock(&self.catalog);
+            let failed: Vec<String> = catalog
+                .refs
+                .iter()
+                .filter(|(_, state)| matches!(state, RefState::Failed { .. }))
+                .map(|(r, _)| r.clone())
+                .filter(|r| {
+                    catalog.users.get(r).is_some_and(|users| {
+                        users
+                            .iter()
+                            .any(|d| d.cluster_id == cluster && d.namespace == namespace)
+                    })
+                })
+                .collect();
+            if self.settings.scan_deployments {
+                for r in &failed {
+                    catalog.refs.insert(r.clone(), RefState::Pending);
+                }
+                failed
+            } else {
+                Vec::new()
+            }
+        };
+        for r in retry {
+            if self.queue.try_send(r.clone()).is_err() {
+                self.queue_dropped.inc();
+                lock(&self.catalog).refs.remove(&r);
+            }
+        }
+    }
+
+    pub fn secret_removed(&self, cluster: &str, id: &str) {
+        if lock(&self.pull_secrets)
+            .remove(&(cluster.to_string(), id.to_string()))
+            .is_some()
+        {
+            self.secrets_generation
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// Loads the pull secrets stored for every cluster (blocking).
+    fn load_pull_secrets<B: Backend>(
+        &self,
+        store: &crate::store::Store<B>,
+    ) -> Result<usize, ImageError> {
+        let mut n = 0;
+        for cluster in store.clusters()? {
+            store.for_each_record::<crate::model::ResourceRecord>(
+                Table::Resources,
+                &format!("{}\0Secret\0", cluster.id),
+                |_, r| {
+                    if pull_secret_credentials(r.object.get()).is_some() {
+                        n += 1;
+                        self.secret_changed(&r.cluster_id, &r.id, &r.namespace, r.object.get());
+                    }
+                    Ok(())
+                },
+            )?;
+        }
+        Ok(n)
     }
 
     /// Imports vulnerability data from a file or directory, then rematches every image.
@@ -720,6 +856,30 @@ impl Images {
     }
 }
 
+/// The registry credentials of an image pull secret (`kubernetes.io/dockerconfigjson`, or the
+/// legacy `kubernetes.io/dockercfg`); `None` for any other Secret or one that does not read.
+fn pull_secret_credentials(object: &str) -> Option<Credentials> {
+    use base64::Engine;
+    let v: serde_json::Value = serde_json::from_str(object).ok()?;
+    let (key, legacy) = match v.get("type")?.as_str()? {
+        "kubernetes.io/dockerconfigjson" => (".dockerconfigjson", false),
+        "kubernetes.io/dockercfg" => (".dockercfg", true),
+        _ => return None,
+    };
+    let encoded = v.get("data")?.get(key)?.as_str()?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let text = if legacy {
+        // `.dockercfg` is the `auths` map alone.
+        format!("{{\"auths\": {text}}}")
+    } else {
+        text
+    };
+    Credentials::from_docker_config(&text).ok()
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageSummary {
@@ -845,6 +1005,12 @@ pub fn spawn<B: Backend>(core: Arc<Core<B>>) -> tokio::task::JoinHandle<()> {
                 Ok(Ok(n)) => tracing::info!(images = n, "stored images loaded"),
                 Ok(Err(e)) => tracing::error!(error = %e, "stored images could not be loaded"),
                 Err(e) => tracing::error!(error = %e, "loading stored images failed"),
+            }
+            let c = Arc::clone(&core);
+            match tokio::task::spawn_blocking(move || c.images.load_pull_secrets(&c.store)).await {
+                Ok(Ok(n)) => tracing::info!(secrets = n, "image pull secrets loaded"),
+                Ok(Err(e)) => tracing::error!(error = %e, "image pull secrets could not be loaded"),
+                Err(e) => tracing::error!(error = %e, "loading image pull secrets failed"),
             }
             let c = Arc::clone(&core);
             let observed = tokio::task::spawn_blocking(move || {

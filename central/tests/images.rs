@@ -464,3 +464,129 @@ fn deployments_images_are_scanned_rematched_on_new_data_and_kept_across_restarts
     assert!(image["vulnerabilities"].as_u64().expect("n") > 0, "{image}");
     assert_eq!(alerts_of_policy(&central).len(), 2);
 }
+
+fn secret_event(seq: u64, name: &str, namespace: &str, dockerconfig: &str) -> MsgFromSensor {
+    use base64::Engine;
+    let object = json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+        "metadata": {"name": name, "namespace": namespace, "uid": format!("uid-{name}")},
+        "data": {".dockerconfigjson": base64::engine::general_purpose::STANDARD.encode(dockerconfig)}
+    });
+    MsgFromSensor {
+        seq,
+        msg: Some(FromSensor::Event(ResourceEvent {
+            action: ResourceAction::Sync as i32,
+            kind: ResourceKind::Secret as i32,
+            id: format!("uid-{name}"),
+            namespace: namespace.into(),
+            name: name.into(),
+            object_json: serde_json::to_vec(&object).expect("json"),
+            content_hash: seq,
+            context: None,
+        })),
+    }
+}
+
+#[test]
+fn private_images_are_pulled_with_the_pull_secrets_of_the_namespaces_running_them() {
+    let registry = Registry::start(&[("puller", "s3cret-pw")]);
+    let auth = RegistryAuth::Basic("puller".into(), "s3cret-pw".into());
+    let shop_image = format!("{}/private/shop:1", registry.host);
+    let lab_image = format!("{}/private/lab:1", registry.host);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let central = start_central(dir.path(), &registry.host, None);
+    for reference in [&shop_image, &lab_image] {
+        central.runtime.block_on(push(
+            &registry.client(),
+            &auth,
+            reference,
+            &[layer(&[
+                ("etc/os-release", b"ID=alpine\nVERSION_ID=3.10.9\n".to_vec()),
+                ("lib/apk/db/installed", apk_db()),
+            ])],
+            "amd64",
+        ));
+    }
+    let (status, bundle) = central.call(
+        "POST",
+        "/v1/init-bundles",
+        &central.admin,
+        json!({"name": "prod"}).to_string().into_bytes(),
+    );
+    assert_eq!(status, 201, "{bundle}");
+    let sensor = bundle["certs"]
+        .as_array()
+        .expect("certs")
+        .iter()
+        .find(|c| c["service"] == "sensor")
+        .expect("sensor cert")
+        .clone();
+    let identity = tonic::transport::Identity::from_pem(
+        sensor["certPem"].as_str().expect("cert"),
+        sensor["keyPem"].as_str().expect("key"),
+    );
+    let ca = bundle["caPem"].as_str().expect("ca").to_string();
+    let config =
+        json!({"auths": {registry.host.clone(): {"username": "puller", "password": "s3cret-pw"}}})
+            .to_string();
+    let sensor_addr = central.running.sensor_addr;
+    let _stream = central.runtime.block_on(async {
+        let mut client = common::connect(sensor_addr, &ca, identity)
+            .await
+            .expect("connects");
+        let mut stream = common::open_stream(&mut client, "prod")
+            .await
+            .expect("stream");
+        // The deployment first, its namespace's pull secret after: the failed pull is tried
+        // again as soon as the secret arrives.
+        common::send_all(
+            &stream,
+            [
+                deployment(1, "shop-app", "shop", &shop_image),
+                deployment(2, "lab-app", "lab", &lab_image),
+                common::synced(3),
+            ],
+        )
+        .await;
+        common::until_ack(&mut stream, 3).await;
+        common::send_all(&stream, [secret_event(4, "regcred", "shop", &config)]).await;
+        common::until_ack(&mut stream, 4).await;
+        stream
+    });
+    let scanned = central.eventually("the shop image scanned with shop's pull secret", || {
+        let list = central.get("/v1/images?status=scanned");
+        (list["total"] == 1).then_some(list)
+    });
+    assert_eq!(scanned["items"][0]["references"], json!([shop_image]));
+    assert_eq!(scanned["items"][0]["components"], 3);
+    // The lab namespace has no pull secret: its image is not pulled with shop's.
+    let failed = central.eventually("the lab image refused by the registry", || {
+        let list = central.get("/v1/images?status=failed");
+        (list["total"] == 1).then_some(list)
+    });
+    assert_eq!(failed["items"][0]["name"], lab_image.as_str());
+    let error = failed["items"][0]["error"].as_str().expect("error");
+    assert!(
+        error.contains("Not authorized"),
+        "{error}"
+    );
+    // The credentials are used, never shown: not in any answer of the API.
+    for path in [
+        "/v1/images",
+        "/v1/cves",
+        "/v1/deployments?cluster=prod",
+        "/v1/clusters",
+        "/metrics",
+        &format!(
+            "/v1/images/{}",
+            scanned["items"][0]["id"].as_str().expect("id")
+        ),
+    ] {
+        let (status, body) = central.call("GET", path, &central.admin, Vec::new());
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(
+            !body.to_string().contains("s3cret-pw"),
+            "{path} shows the password"
+        );
+    }
+}

@@ -6,7 +6,8 @@
 //!                               │ RBAC → permission level, NetworkPolicies → coverage
 //! ```
 //!
-//! Every object is kept stripped (no `managedFields`, no Secret values, no status churn). What
+//! Every object is kept stripped (no `managedFields`, no Secret values but image pull secrets'
+//! registry credentials, no status churn). What
 //! Central receives is derived on demand: top-level workloads (objects no other workload
 //! controls) as deployments with their [`Context`], everything else as itself. A change marks
 //! what it can affect as dirty; [`Index::take_changes`] turns dirty entries into upserts and
@@ -370,7 +371,8 @@ fn meta<'a>(object: &'a Value, field: &str) -> &'a str {
         .unwrap_or_default()
 }
 
-/// What the Sensor keeps of an object: no managed fields, no Secret values, no status churn
+/// What the Sensor keeps of an object: no managed fields, no Secret values (but an image pull
+/// secret's registry credentials), no status churn
 /// (only what Rampart reads: pod IPs and container ids, node addresses and info).
 pub fn strip(kind: Kind, mut object: Value) -> Value {
     if let Some(m) = object.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -386,8 +388,21 @@ pub fn strip(kind: Kind, mut object: Value) -> Value {
     };
     match kind {
         Kind::Secret => {
-            o.remove("data");
+            // Image pull secrets keep their registry credentials: Central pulls the images
+            // deployments run with them (and keeps them out of its API and logs). No other
+            // Secret value ever leaves the cluster.
+            let keep = match o.get("type").and_then(Value::as_str) {
+                Some("kubernetes.io/dockerconfigjson") => Some(".dockerconfigjson"),
+                Some("kubernetes.io/dockercfg") => Some(".dockercfg"),
+                _ => None,
+            };
             o.remove("stringData");
+            match (keep, o.get_mut("data").and_then(Value::as_object_mut)) {
+                (Some(key), Some(data)) => data.retain(|k, _| k == key),
+                _ => {
+                    o.remove("data");
+                }
+            }
         }
         Kind::Pod => {
             // A controlled pod is its workload's template, which the workload carries: keep

@@ -107,6 +107,41 @@ fn objects_are_stripped_of_managed_fields_status_and_secret_values() {
         s,
         json!({"kind": "Secret", "metadata": {"name": "db", "namespace": "shop", "uid": "s1"}, "type": "Opaque"})
     );
+    // An image pull secret keeps its registry credentials and nothing else; a TLS secret
+    // keeps nothing.
+    index.apply(
+        Kind::Secret,
+        object(
+            "Secret",
+            "shop",
+            "pull",
+            "s2",
+            json!({"type": "kubernetes.io/dockerconfigjson",
+            "data": {".dockerconfigjson": "e30=", "extra": "c2VjcmV0"}, "stringData": {"x": "y"}}),
+        ),
+    );
+    index.apply(
+        Kind::Secret,
+        object(
+            "Secret",
+            "shop",
+            "tls",
+            "s3",
+            json!({"type": "kubernetes.io/tls",
+            "data": {"tls.key": "a2V5", ".dockerconfigjson": "e30="}}),
+        ),
+    );
+    let pull = index
+        .outgoing("s2")
+        .and_then(|o| o.value())
+        .expect("pull secret");
+    assert_eq!(pull["data"], json!({".dockerconfigjson": "e30="}));
+    assert!(pull.get("stringData").is_none());
+    let tls = index
+        .outgoing("s3")
+        .and_then(|o| o.value())
+        .expect("tls secret");
+    assert!(tls.get("data").is_none(), "{tls}");
 }
 
 #[test]
