@@ -566,10 +566,7 @@ fn private_images_are_pulled_with_the_pull_secrets_of_the_namespaces_running_the
     });
     assert_eq!(failed["items"][0]["name"], lab_image.as_str());
     let error = failed["items"][0]["error"].as_str().expect("error");
-    assert!(
-        error.contains("Not authorized"),
-        "{error}"
-    );
+    assert!(error.contains("Not authorized"), "{error}");
     // The credentials are used, never shown: not in any answer of the API.
     for path in [
         "/v1/images",

@@ -89,6 +89,15 @@ pub fn wants(path: &str, _size: u64) -> bool {
         || is_status_d_file(path)
         || is_python_metadata(path)
         || is_npm_manifest(path)
+        || is_npm_lockfile(path)
+}
+
+/// An application's `package-lock.json` / `npm-shrinkwrap.json` (not one inside
+/// `node_modules`, which npm ignores).
+fn is_npm_lockfile(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    (name == "package-lock.json" || name == "npm-shrinkwrap.json")
+        && !path.contains("node_modules/")
 }
 
 fn is_status_d_file(path: &str) -> bool {
@@ -189,6 +198,23 @@ pub fn inventory(fs: &Filesystem) -> Inventory {
             && let Some(c) = packages::npm_package_json(&body())
         {
             add(vec![c], path, &mut inv);
+        } else if is_npm_lockfile(path) {
+            // What the lockfile pins and is not installed under node_modules beside it (an
+            // installed package is read from its own package.json, the truth of the image).
+            let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+            let pinned: Vec<Component> = packages::npm_lockfile(&body())
+                .into_iter()
+                .filter(|(sub, _)| {
+                    let manifest = if dir.is_empty() {
+                        format!("{sub}/package.json")
+                    } else {
+                        format!("{dir}/{sub}/package.json")
+                    };
+                    fs.lookup(&manifest).is_none()
+                })
+                .map(|(_, c)| c)
+                .collect();
+            add(pinned, path, &mut inv);
         } else if java::is_archive(path) {
             add(java::decode(data), path, &mut inv);
         } else if let Some(rest) = data.strip_prefix(GO_TAG) {
@@ -221,6 +247,8 @@ mod tests {
             "app/node_modules/lodash/package.json",
             "app/node_modules/@babel/core/package.json",
             "app/node_modules/a/node_modules/b/package.json",
+            "app/package-lock.json",
+            "srv/npm-shrinkwrap.json",
         ] {
             assert!(wants(p, 10), "{p}");
         }
@@ -230,9 +258,97 @@ mod tests {
             "app/package.json",
             "app/node_modules/lodash/lib/package.json",
             "app/node_modules/@babel/package.json",
+            "app/node_modules/x/package-lock.json",
             "usr/bin/python3",
         ] {
             assert!(!wants(p, 10), "{p}");
         }
+    }
+
+    #[test]
+    fn npm_lockfiles_add_what_is_pinned_and_not_installed() {
+        use crate::layers::{Compression, Limits};
+        let lock = serde_json::json!({
+            "name": "shop", "lockfileVersion": 3,
+            "packages": {
+                "": {"name": "shop", "version": "1.0.0"},
+                "node_modules/lodash": {"version": "4.17.20"},
+                "node_modules/express": {"version": "4.17.1"},
+                "node_modules/express/node_modules/qs": {"version": "6.7.0"},
+                "node_modules/jest": {"version": "29.0.0", "dev": true},
+                "node_modules/local": {"resolved": "../local", "link": true}
+            }
+        })
+        .to_string();
+        let v1 = serde_json::json!({
+            "lockfileVersion": 1,
+            "dependencies": {"minimist": {"version": "1.2.5", "dependencies": {"x": {"version": "0.1.0"}}},
+                             "mocha": {"version": "9.0.0", "dev": true}}
+        })
+        .to_string();
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, body) in [
+            ("app/package-lock.json", lock.as_str()),
+            // lodash is installed: read from its package.json, at the installed version.
+            (
+                "app/node_modules/lodash/package.json",
+                r#"{"name":"lodash","version":"4.17.21"}"#,
+            ),
+            ("legacy/npm-shrinkwrap.json", v1.as_str()),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(body.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, path, body.as_bytes())
+                .expect("append");
+        }
+        let tar = b.into_inner().expect("tar");
+        let mut fs = Filesystem::new();
+        fs.apply(
+            &tar[..],
+            Compression::None,
+            None,
+            &Analyzers,
+            &Limits::default(),
+        )
+        .expect("layer");
+        let inv = inventory(&fs);
+        let got: Vec<(String, String, String)> = inv
+            .packages
+            .iter()
+            .map(|f| {
+                (
+                    f.component.name.clone(),
+                    f.component.version.clone(),
+                    f.path.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "express".into(),
+                    "4.17.1".into(),
+                    "app/package-lock.json".into()
+                ),
+                (
+                    "lodash".into(),
+                    "4.17.21".into(),
+                    "app/node_modules/lodash/package.json".into()
+                ),
+                (
+                    "minimist".into(),
+                    "1.2.5".into(),
+                    "legacy/npm-shrinkwrap.json".into()
+                ),
+                ("qs".into(), "6.7.0".into(), "app/package-lock.json".into()),
+                (
+                    "x".into(),
+                    "0.1.0".into(),
+                    "legacy/npm-shrinkwrap.json".into()
+                ),
+            ]
+        );
     }
 }

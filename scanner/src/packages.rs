@@ -182,6 +182,87 @@ pub fn npm_package_json(text: &str) -> Option<Component> {
     })
 }
 
+/// The packages an npm lockfile (`package-lock.json`, `npm-shrinkwrap.json`) pins, each with
+/// its path below the lockfile's directory (`node_modules/a/node_modules/b`): lockfile
+/// versions 2 and 3 (`packages`) and 1 (nested `dependencies`). Development dependencies, links
+/// and the root project are left out: a production install has none of them.
+pub fn npm_lockfile(text: &str) -> Vec<(String, Component)> {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(default)]
+    struct Lock {
+        packages: std::collections::BTreeMap<String, Entry>,
+        dependencies: std::collections::BTreeMap<String, Entry>,
+    }
+    #[derive(serde::Deserialize, Default)]
+    #[serde(default)]
+    struct Entry {
+        name: Option<String>,
+        version: Option<String>,
+        dev: bool,
+        link: bool,
+        dependencies: serde_json::Value,
+    }
+    let npm = |name: &str, version: &str| Component {
+        name: name.to_string(),
+        version: version.to_string(),
+        source: name.to_string(),
+        source_version: version.to_string(),
+        ecosystem: EcosystemName::Npm,
+    };
+    let Ok(lock) = serde_json::from_str::<Lock>(text) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if !lock.packages.is_empty() {
+        for (path, e) in &lock.packages {
+            if path.is_empty() || e.dev || e.link {
+                continue;
+            }
+            let Some(at) = path.rfind("node_modules/") else {
+                continue;
+            };
+            let name = e
+                .name
+                .clone()
+                .unwrap_or_else(|| path[at + 13..].to_string());
+            if let Some(v) = e.version.as_deref().filter(|v| !v.is_empty()) {
+                out.push((path.clone(), npm(&name, v)));
+            }
+        }
+        return out;
+    }
+    // Version 1: dependencies nested under the packages that installed them.
+    fn walk(
+        deps: &std::collections::BTreeMap<String, Entry>,
+        prefix: &str,
+        depth: usize,
+        out: &mut Vec<(String, Component)>,
+        npm: &dyn Fn(&str, &str) -> Component,
+    ) {
+        if depth > 64 {
+            return;
+        }
+        for (name, e) in deps {
+            let path = format!("{prefix}node_modules/{name}");
+            if !e.dev
+                && let Some(v) = e
+                    .version
+                    .as_deref()
+                    .filter(|v| !v.is_empty() && !v.starts_with("file:"))
+            {
+                out.push((path.clone(), npm(name, v)));
+            }
+            if let Ok(nested) = serde_json::from_value::<std::collections::BTreeMap<String, Entry>>(
+                e.dependencies.clone(),
+            ) {
+                walk(&nested, &format!("{path}/"), depth + 1, out, npm);
+            }
+        }
+    }
+    walk(&lock.dependencies, "", 0, &mut out, &npm);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
