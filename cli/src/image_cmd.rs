@@ -525,6 +525,7 @@ fn purl(scan: &ImageScan, c: &rampart_scanner::report::ComponentReport) -> Strin
             None => format!("pkg:maven/{}@{}", c.name, c.version),
         },
         "Go" => format!("pkg:golang/{}@{}", c.name, c.version),
+        "crates.io" => format!("pkg:cargo/{}@{}", c.name, c.version),
         other => format!("pkg:generic/{}@{}?ecosystem={other}", c.name, c.version),
     }
 }

@@ -54,6 +54,8 @@ pub struct Analyzers;
 const MAX_BINARY_BYTES: u64 = 256 << 20;
 /// What a Go binary is reduced to: this line, then its components as `name\tversion` lines.
 const GO_TAG: &[u8] = b"#go-buildinfo\n";
+/// What a Rust binary built with `cargo auditable` is reduced to, the same way.
+const RUST_TAG: &[u8] = b"#cargo-auditable\n";
 
 impl Select for Analyzers {
     fn wants(&self, path: &str, size: u64, mode: u32) -> bool {
@@ -66,14 +68,17 @@ impl Select for Analyzers {
         } else if wants(path, data.len() as u64) {
             data
         } else {
-            // An executable: only a Go binary's components are kept.
-            match gobinary::build_info(&data) {
-                Some(info) => {
-                    let mut out = GO_TAG.to_vec();
-                    out.extend(java::encode(&gobinary::components(&info)));
-                    out
-                }
-                None => Vec::new(),
+            // An executable: only a Go binary's or an audited Rust binary's components are kept.
+            if let Some(info) = gobinary::build_info(&data) {
+                let mut out = GO_TAG.to_vec();
+                out.extend(java::encode(&gobinary::components(&info)));
+                out
+            } else if let Some(crates) = crate::rustbinary::audit_data(&data) {
+                let mut out = RUST_TAG.to_vec();
+                out.extend(java::encode(&crates));
+                out
+            } else {
+                Vec::new()
             }
         }
     }
@@ -221,6 +226,12 @@ pub fn inventory(fs: &Filesystem) -> Inventory {
             let mut components = java::decode(rest);
             for c in &mut components {
                 c.ecosystem = crate::packages::EcosystemName::Go;
+            }
+            add(components, path, &mut inv);
+        } else if let Some(rest) = data.strip_prefix(RUST_TAG) {
+            let mut components = java::decode(rest);
+            for c in &mut components {
+                c.ecosystem = crate::packages::EcosystemName::CratesIo;
             }
             add(components, path, &mut inv);
         }

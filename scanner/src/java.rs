@@ -252,4 +252,51 @@ mod tests {
             Some(("jackson-databind".into(), "2.13.0".into()))
         );
     }
+
+    #[test]
+    fn zip_bombs_and_deep_nesting_stay_bounded() {
+        // A nested jar that inflates past the nested-archive bound (a few hundred KB holding
+        // 80 MiB of zeros) is not opened; the outer archive's own artifact is still read.
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        w.start_file(
+            "BOOT-INF/lib/bomb.jar",
+            zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Deflated),
+        )
+        .expect("entry");
+        std::io::copy(&mut std::io::repeat(0).take(80 << 20), &mut w).expect("zeros");
+        w.start_file(
+            "META-INF/maven/g/app/pom.properties",
+            zip::write::SimpleFileOptions::default(),
+        )
+        .expect("entry");
+        w.write_all(b"groupId=g\nartifactId=app\nversion=2\n")
+            .expect("write");
+        let outer = w.finish().expect("zip").into_inner();
+        assert!(outer.len() < 1 << 20, "{}", outer.len());
+        let got: Vec<String> = artifacts("app.jar", &outer)
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(got, ["g:app"]);
+        // Jars nested three deep: the third level is not opened (two levels are read).
+        let level3 = zip(&[(
+            "META-INF/maven/g/deep/pom.properties",
+            b"groupId=g\nartifactId=deep\nversion=1\n",
+        )]);
+        let level2 = zip(&[
+            ("lib/level3.jar", &level3),
+            (
+                "META-INF/maven/g/two/pom.properties",
+                b"groupId=g\nartifactId=two\nversion=1\n",
+            ),
+        ]);
+        let level1 = zip(&[("lib/level2.jar", &level2)]);
+        let top = zip(&[("lib/level1.jar", &level1)]);
+        let names: Vec<String> = artifacts("top.jar", &top)
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        assert!(!names.contains(&"g:deep".to_string()), "{names:?}");
+    }
 }

@@ -29,6 +29,7 @@ pub mod packages;
 pub mod registry;
 pub mod report;
 pub mod rpm;
+pub mod rustbinary;
 pub mod secdb;
 pub mod store;
 pub mod version;

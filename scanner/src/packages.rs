@@ -29,6 +29,7 @@ pub enum EcosystemName {
     Maven,
     Go,
     Rpm,
+    CratesIo,
 }
 
 impl EcosystemName {
@@ -41,6 +42,7 @@ impl EcosystemName {
             EcosystemName::Maven => Ecosystem::Maven,
             EcosystemName::Go => Ecosystem::Go,
             EcosystemName::Rpm => Ecosystem::Rpm,
+            EcosystemName::CratesIo => Ecosystem::CratesIo,
         }
     }
 }
@@ -328,5 +330,26 @@ Package: libssl3\nStatus: install ok installed\nSource: openssl (3.0.15-1~deb12u
         assert!(npm_package_json(r#"{"name":"no-version"}"#).is_none());
         assert!(npm_package_json(r#"{"name":1,"version":"1"}"#).is_none());
         assert!(npm_package_json("not json").is_none());
+    }
+
+    #[test]
+    fn corrupt_package_databases_give_what_they_can_and_never_panic() {
+        // Binary garbage, a truncated stanza, stanzas without a version: nothing invented.
+        let garbage = String::from_utf8_lossy(
+            &(0..4096u32)
+                .map(|i| (i * 7919 % 251) as u8)
+                .collect::<Vec<_>>(),
+        )
+        .into_owned();
+        assert!(dpkg_status(&garbage).is_empty());
+        assert!(apk_installed(&garbage).is_empty());
+        let cut = "Package: a\nStatus: install ok installed\nVersion: 1.0\n\nPackage: b\nStatus: install ok installed\nVers";
+        let got = dpkg_status(cut);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].name, "a");
+        assert!(apk_installed("P:musl\nA:x86_64\n\nV:1.0\n").is_empty());
+        assert!(python_metadata("Name: x\n").is_none());
+        assert!(npm_lockfile("{\"packages\": 7}").is_empty());
+        assert!(npm_lockfile("not json").is_empty());
     }
 }

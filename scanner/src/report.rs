@@ -461,7 +461,8 @@ impl<'db> Matcher<'db> {
                     EcosystemName::PyPI
                     | EcosystemName::Npm
                     | EcosystemName::Maven
-                    | EcosystemName::Go => {
+                    | EcosystemName::Go
+                    | EcosystemName::CratesIo => {
                         if !self.osv_ecosystems.contains(&ecosystem) {
                             *unmatched
                                 .entry(format!(

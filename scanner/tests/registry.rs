@@ -1105,3 +1105,157 @@ fn an_rpm_database_written_by_rpm_is_read_and_matched() {
         scan.notes
     );
 }
+
+#[test]
+fn a_rust_binary_built_with_cargo_auditable_is_scanned_for_its_crates() {
+    use std::io::Write;
+    // A real executable with a `.dep-v0` section added the way cargo-auditable lays it out:
+    // zlib-compressed JSON of the dependency tree. The crates are real: smallvec 1.6.0 (before
+    // RUSTSEC-2021-0003's fix), serde, and cc as a build-time dependency (not in the binary).
+    let deps = serde_json::json!({"packages": [
+        {"name": "app", "version": "0.1.0", "source": "local", "dependencies": [1, 2, 3], "root": true},
+        {"name": "smallvec", "version": "1.6.0", "source": "crates.io"},
+        {"name": "serde", "version": "1.0.130", "source": "crates.io"},
+        {"name": "cc", "version": "1.0.70", "source": "crates.io", "kind": "build"}
+    ]});
+    let dir = tempfile::tempdir().expect("tempdir");
+    let section = dir.path().join("dep-v0");
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    z.write_all(deps.to_string().as_bytes()).expect("zlib");
+    std::fs::write(&section, z.finish().expect("zlib")).expect("section");
+    let binary = dir.path().join("app");
+    run(Command::new("objcopy")
+        .arg("--add-section")
+        .arg(format!(".dep-v0={}", section.display()))
+        .args([
+            "--set-section-flags",
+            ".dep-v0=noload,readonly",
+            "/bin/true",
+        ])
+        .arg(&binary));
+    let bytes = std::fs::read(&binary).expect("binary");
+    let crates = rampart_scanner::rustbinary::audit_data(&bytes).expect("audit data");
+    let names: Vec<(&str, &str)> = crates
+        .iter()
+        .map(|c| (c.name.as_str(), c.version.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("app", "0.1.0"),
+            ("serde", "1.0.130"),
+            ("smallvec", "1.6.0")
+        ]
+    );
+    // The same executable without the section, and a non-ELF file, carry nothing.
+    let plain = std::fs::read("/bin/true").expect("/bin/true");
+    assert!(rampart_scanner::rustbinary::audit_data(&plain).is_none());
+    assert!(rampart_scanner::rustbinary::audit_data(b"#!/bin/sh\necho hi\n").is_none());
+    let mut cut = bytes.clone();
+    cut.truncate(bytes.len() / 2);
+    assert!(rampart_scanner::rustbinary::audit_data(&cut).is_none());
+
+    // In an image, matched against RUSTSEC-2021-0003 as OSV publishes it.
+    let registry = Registry::start(&[]);
+    let rt = runtime();
+    let reference = format!("{}/rust/app:1", registry.host);
+    rt.block_on(push(
+        &registry.client(),
+        &RegistryAuth::Anonymous,
+        &reference,
+        &[layer_with_modes(&[
+            (
+                "etc/os-release",
+                b"ID=debian\nVERSION_ID=\"12\"\n".to_vec(),
+                0o644,
+            ),
+            ("usr/local/bin/app", bytes.clone(), 0o755),
+        ])],
+        "amd64",
+    ));
+    let mut db = VulnDb::new();
+    let mut stats = Default::default();
+    db.add(
+        rampart_scanner::vulndb::Doc::Osv(serde_json::json!({
+            "id": "RUSTSEC-2021-0003", "aliases": ["CVE-2021-25900", "GHSA-43w2-9j62-hq99"],
+            "modified": "2023-06-13T13:10:24Z", "published": "2021-01-08T12:00:00Z",
+            "summary": "Buffer overflow in SmallVec::insert_many",
+            "affected": [{"package": {"ecosystem": "crates.io", "name": "smallvec"},
+                "ranges": [{"type": "SEMVER", "events": [
+                    {"introduced": "0.6.3"}, {"fixed": "0.6.14"}, {"introduced": "1.0.0"}, {"fixed": "1.6.1"}]}]}]
+        })),
+        &mut stats,
+    )
+    .expect("record");
+    let work = tempfile::tempdir().expect("work");
+    let scan = rt
+        .block_on(image::scan(
+            &reference,
+            &Credentials::default(),
+            &options(&registry),
+            &db,
+            work.path(),
+            &Limits::default(),
+        ))
+        .expect("scan");
+    let found: Vec<(&str, &str, &str)> = scan
+        .components
+        .iter()
+        .map(|c| (c.name.as_str(), c.version.as_str(), c.ecosystem.as_ref()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("app", "0.1.0", "crates.io"),
+            ("serde", "1.0.130", "crates.io"),
+            ("smallvec", "1.6.0", "crates.io")
+        ]
+    );
+    assert_eq!(
+        ids(&scan, "smallvec"),
+        [("CVE-2021-25900".to_string(), Some("1.6.1".to_string()))]
+    );
+    assert!(ids(&scan, "serde").is_empty());
+}
+
+#[test]
+fn a_layer_of_an_unknown_media_type_is_refused_by_name() {
+    let registry = Registry::start(&[]);
+    let rt = runtime();
+    let reference = format!("{}/odd/artifact:1", registry.host);
+    let tar = layer(&[("etc/os-release", b"ID=alpine\n".to_vec())]);
+    let mut annotations = std::collections::BTreeMap::new();
+    annotations.insert(
+        "test.diff_id".to_string(),
+        rampart_test_support::registry::diff_id(&tar),
+    );
+    let odd = oci_client::client::ImageLayer::new(
+        tar.data.clone(),
+        "application/vnd.example.model.weights".to_string(),
+        Some(annotations),
+    );
+    rt.block_on(push(
+        &registry.client(),
+        &RegistryAuth::Anonymous,
+        &reference,
+        &[odd],
+        "amd64",
+    ));
+    let work = tempfile::tempdir().expect("work");
+    let err = rt
+        .block_on(image::scan(
+            &reference,
+            &Credentials::default(),
+            &options(&registry),
+            &VulnDb::new(),
+            work.path(),
+            &Limits::default(),
+        ))
+        .expect_err("not a filesystem layer");
+    let text = err.to_string();
+    assert!(
+        text.contains("application/vnd.example.model.weights")
+            && text.contains("not a container filesystem layer"),
+        "{text}"
+    );
+}
