@@ -49,6 +49,11 @@ pub struct ImageSettings {
     pub queue: usize,
     /// A failed reference is tried again after this long.
     pub retry_after: Duration,
+    /// A scanned reference still in use is pulled again after this long: a tag may have moved
+    /// to a new image, and Image Scan Age policies expect fresh scans (ACS: every 4 hours).
+    pub rescan_after: Duration,
+    /// How often failed and stale scans are looked for.
+    pub sweep_every: Duration,
     /// Where pulls put their layers while a scan runs (emptied after each).
     pub work_dir: Option<PathBuf>,
     /// The vulnerability store (`rampart vulndb`'s format); `None` matches nothing.
@@ -65,6 +70,8 @@ impl Default for ImageSettings {
             concurrency: 2,
             queue: 1024,
             retry_after: Duration::from_secs(600),
+            rescan_after: Duration::from_secs(4 * 3600),
+            sweep_every: Duration::from_secs(60),
             work_dir: None,
             vulndb_dir: None,
         }
@@ -139,6 +146,9 @@ struct Catalog {
     images: HashMap<String, Arc<Scanned>>,
     users: HashMap<String, BTreeSet<DeploymentRef>>,
     uses: HashMap<(String, String), Vec<String>>,
+    /// When each reference was last pulled (or tried), so a rescan is not asked for again
+    /// while one runs or right after one failed.
+    attempts: HashMap<String, Instant>,
 }
 
 impl Catalog {
@@ -442,6 +452,9 @@ impl Images {
         reference: &str,
     ) -> Result<Arc<Scanned>, ImageError> {
         let started = Instant::now();
+        lock(&self.catalog)
+            .attempts
+            .insert(reference.to_string(), started);
         let generation = self
             .secrets_generation
             .load(std::sync::atomic::Ordering::SeqCst);
@@ -474,7 +487,13 @@ impl Images {
                         outcome: "failed".into(),
                     })
                     .inc();
-                lock(&self.catalog).refs.insert(
+                let mut catalog = lock(&self.catalog);
+                // A rescan that failed keeps the last scan: a registry away for a while must
+                // not make the images' findings (and their alerts) disappear.
+                if matches!(catalog.refs.get(reference), Some(RefState::Scanned { .. })) {
+                    return Err(e);
+                }
+                catalog.refs.insert(
                     reference.to_string(),
                     RefState::Failed {
                         error: message,
@@ -502,6 +521,28 @@ impl Images {
         };
         let mut batch = WriteBatch::default();
         batch.put(Table::Images, &digest, &record)?;
+        // The reference named another image before (a moved tag): that image loses it, and is
+        // forgotten when no reference names it any more.
+        let moved_from = {
+            let catalog = lock(&self.catalog);
+            match catalog.refs.get(reference) {
+                Some(RefState::Scanned { digest: old }) if *old != digest => {
+                    catalog.images.get(old).map(|s| {
+                        let mut record = s.record.clone();
+                        record.references.retain(|r| r != reference);
+                        record
+                    })
+                }
+                _ => None,
+            }
+        };
+        if let Some(old) = &moved_from {
+            if old.references.is_empty() {
+                batch.delete(Table::Images, &old.facts.digest)?;
+            } else {
+                batch.put(Table::Images, &old.facts.digest, old)?;
+            }
+        }
         core.committer
             .commit(batch)
             .await
@@ -514,6 +555,19 @@ impl Images {
         );
         let users = {
             let mut catalog = lock(&self.catalog);
+            if let Some(old) = moved_from {
+                let old_digest = old.facts.digest.clone();
+                if old.references.is_empty() {
+                    catalog.images.remove(&old_digest);
+                } else if let Some(prev) = catalog.images.get(&old_digest) {
+                    let updated = Scanned {
+                        record: old,
+                        scan: prev.scan.clone(),
+                        data: Arc::clone(&prev.data),
+                    };
+                    catalog.images.insert(old_digest, Arc::new(updated));
+                }
+            }
             for r in &scanned.record.references {
                 catalog.refs.insert(
                     r.clone(),
@@ -580,6 +634,44 @@ impl Images {
         .await
         .map_err(|e| ImageError::Internal(e.to_string()))?
         .map_err(|e| ImageError::Scan(e.to_string()))
+    }
+
+    /// The references in use that are due: failed longer ago than `retry_after`, or scanned
+    /// longer ago than `rescan_after`. Failed ones are marked pending; scanned ones keep
+    /// serving their last scan until the new one lands.
+    fn due(&self) -> Vec<String> {
+        if !self.settings.scan_deployments {
+            return Vec::new();
+        }
+        let now = now_unix_ms();
+        let rescan_ms = i64::try_from(self.settings.rescan_after.as_millis()).unwrap_or(i64::MAX);
+        let mut catalog = lock(&self.catalog);
+        let due: Vec<String> = catalog
+            .refs
+            .iter()
+            .filter(|(r, _)| catalog.users.contains_key(*r))
+            .filter(|(r, _)| {
+                catalog
+                    .attempts
+                    .get(*r)
+                    .is_none_or(|at| at.elapsed() >= self.settings.retry_after)
+            })
+            .filter(|(_, state)| match state {
+                RefState::Failed { at, .. } => at.elapsed() >= self.settings.retry_after,
+                RefState::Scanned { digest } => catalog
+                    .images
+                    .get(digest)
+                    .is_some_and(|s| now.saturating_sub(s.record.scanned_unix_ms) >= rescan_ms),
+                RefState::Pending => false,
+            })
+            .map(|(r, _)| r.clone())
+            .collect();
+        for r in &due {
+            if matches!(catalog.refs.get(r), Some(RefState::Failed { .. })) {
+                catalog.refs.insert(r.clone(), RefState::Pending);
+            }
+        }
+        due
     }
 
     /// Central's own registry credentials, overridden by the pull secrets of the namespaces
@@ -1050,6 +1142,28 @@ pub fn spawn<B: Backend>(core: Arc<Core<B>>) -> tokio::task::JoinHandle<()> {
                 }
             })
         };
+        let sweep = {
+            let core = Arc::clone(&core);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(
+                    core.images
+                        .settings
+                        .sweep_every
+                        .max(Duration::from_millis(10)),
+                );
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    for r in core.images.due() {
+                        if core.images.queue.try_send(r).is_err() {
+                            core.images.queue_dropped.inc();
+                            // Asked for again at the next sweep.
+                            break;
+                        }
+                    }
+                }
+            })
+        };
         while let Some(reference) = queue.recv().await {
             let Ok(permit) = Arc::clone(&core.images.permits).acquire_owned().await else {
                 break;
@@ -1061,5 +1175,6 @@ pub fn spawn<B: Backend>(core: Arc<Core<B>>) -> tokio::task::JoinHandle<()> {
             });
         }
         reassess.abort();
+        sweep.abort();
     })
 }

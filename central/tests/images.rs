@@ -26,6 +26,15 @@ struct Central {
 }
 
 fn start_central(dir: &std::path::Path, registry: &str, admin_password: Option<&str>) -> Central {
+    start_central_with(dir, registry, admin_password, Default::default())
+}
+
+fn start_central_with(
+    dir: &std::path::Path,
+    registry: &str,
+    admin_password: Option<&str>,
+    base: rampart_central::images::ImageSettings,
+) -> Central {
     rampart_test_support::registry::install_crypto();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -44,7 +53,7 @@ fn start_central(dir: &std::path::Path, registry: &str, admin_password: Option<&
                     insecure: vec![registry.to_string()],
                     ..Default::default()
                 },
-                ..Default::default()
+                ..base
             },
         }))
         .expect("central starts");
@@ -586,4 +595,159 @@ fn private_images_are_pulled_with_the_pull_secrets_of_the_namespaces_running_the
             "{path} shows the password"
         );
     }
+}
+
+/// Connects a Sensor for `cluster` with a bundle issued over the API and sends `messages`.
+fn sensor_sends(central: &Central, cluster: &str, messages: Vec<MsgFromSensor>) -> common::Stream {
+    let (status, bundle) = central.call(
+        "POST",
+        "/v1/init-bundles",
+        &central.admin,
+        json!({"name": cluster}).to_string().into_bytes(),
+    );
+    assert_eq!(status, 201, "{bundle}");
+    let sensor = bundle["certs"]
+        .as_array()
+        .expect("certs")
+        .iter()
+        .find(|c| c["service"] == "sensor")
+        .expect("sensor cert")
+        .clone();
+    let identity = tonic::transport::Identity::from_pem(
+        sensor["certPem"].as_str().expect("cert"),
+        sensor["keyPem"].as_str().expect("key"),
+    );
+    let ca = bundle["caPem"].as_str().expect("ca").to_string();
+    let addr = central.running.sensor_addr;
+    let last = messages.last().map_or(0, |m| m.seq);
+    let cluster = cluster.to_string();
+    central.runtime.block_on(async move {
+        let mut client = common::connect(addr, &ca, identity)
+            .await
+            .expect("connects");
+        let mut stream = common::open_stream(&mut client, &cluster)
+            .await
+            .expect("stream");
+        common::send_all(&stream, messages).await;
+        common::until_ack(&mut stream, last).await;
+        stream
+    })
+}
+
+#[test]
+fn a_moved_tag_is_rescanned_and_a_failed_rescan_keeps_the_last_scan() {
+    let registry = Registry::start(&[]);
+    let reference = format!("{}/base/alpine:stable", registry.host);
+    let image = |musl: &str| {
+        layer(&[
+            ("etc/os-release", b"ID=alpine\nVERSION_ID=3.10.9\n".to_vec()),
+            (
+                "lib/apk/db/installed",
+                format!("P:musl\nV:{musl}\nA:x86_64\no:musl\n\n").into_bytes(),
+            ),
+        ])
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Rescans are due at once and looked for every 50 ms.
+    let central = start_central_with(
+        dir.path(),
+        &registry.host,
+        None,
+        rampart_central::images::ImageSettings {
+            scan_deployments: true,
+            rescan_after: Duration::ZERO,
+            retry_after: Duration::from_millis(200),
+            sweep_every: Duration::from_millis(50),
+            ..Default::default()
+        },
+    );
+    let (first, _) = central.runtime.block_on(push(
+        &registry.client(),
+        &RegistryAuth::Anonymous,
+        &reference,
+        &[image("1.1.22-r2")],
+        "amd64",
+    ));
+    assert_eq!(central.import("v3.10/main.yaml").0, 200);
+    assert_eq!(
+        central
+            .call(
+                "POST",
+                "/v1/policies",
+                &central.admin,
+                MUSL_POLICY.as_bytes().to_vec()
+            )
+            .0,
+        201
+    );
+    let _stream = sensor_sends(
+        &central,
+        "prod",
+        vec![deployment(1, "web", "shop", &reference), common::synced(2)],
+    );
+    central.eventually("the alert on the first image", || {
+        (alerts_of_policy(&central).len() == 1).then_some(())
+    });
+
+    // The tag moves to a rebuilt image with musl fixed: the rescan finds the new digest, the
+    // old image is forgotten, and the alert resolves.
+    let (second, _) = central.runtime.block_on(push(
+        &registry.client(),
+        &RegistryAuth::Anonymous,
+        &reference,
+        &[image("1.1.22-r3")],
+        "amd64",
+    ));
+    assert_ne!(first, second);
+    central.eventually("the moved tag rescanned", || {
+        let list = central.get("/v1/images");
+        (list["total"] == 1 && list["items"][0]["id"] == second.as_str()).then_some(())
+    });
+    central.eventually("the alert resolved", || {
+        alerts_of_policy(&central).is_empty().then_some(())
+    });
+    let (status, _) = central.call(
+        "GET",
+        &format!("/v1/images/{first}"),
+        &central.admin,
+        Vec::new(),
+    );
+    assert_eq!(status, 404, "the old image is forgotten");
+
+    // The tag moves back and the registry goes away: the rescans fail, the last scan stays.
+    central.runtime.block_on(push(
+        &registry.client(),
+        &RegistryAuth::Anonymous,
+        &reference,
+        &[image("1.1.22-r2")],
+        "amd64",
+    ));
+    central.eventually("the alert open again", || {
+        (alerts_of_policy(&central).len() == 1).then_some(())
+    });
+    drop(registry);
+    let failures_before = failures(&central);
+    central.eventually("rescans failing", || {
+        (failures(&central) > failures_before + 1).then_some(())
+    });
+    let list = central.get("/v1/images");
+    assert_eq!(list["items"][0]["status"], "SCANNED", "{list}");
+    assert_eq!(list["items"][0]["id"], first.as_str());
+    assert_eq!(
+        alerts_of_policy(&central).len(),
+        1,
+        "findings kept while the registry is away"
+    );
+}
+
+/// Failed image scans counted in Central's metrics.
+fn failures(central: &Central) -> u64 {
+    let (_, body) = central.call("GET", "/metrics", &central.admin, Vec::new());
+    body.as_str()
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("rampart_image_scans_total{outcome=\"failed\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
