@@ -1619,6 +1619,18 @@ struct Page<T: Serialize> {
     items: Vec<T>,
 }
 
+impl<T: Serialize> Page<T> {
+    /// The `limit` items from `offset` of a whole sorted list.
+    fn of(all: Vec<T>, offset: usize, limit: usize) -> Page<T> {
+        Page {
+            total: all.len(),
+            offset,
+            limit,
+            items: all.into_iter().skip(offset).take(limit).collect(),
+        }
+    }
+}
+
 /// `GET /v1/images`: scanned images (and references waiting or failed), filtered and sorted.
 /// `severity=critical` keeps images with at least one vulnerability that severe, `fixable=true`
 /// those with a fixable one, `cve=` those affected by one, `cluster`/`namespace` those running
@@ -1700,13 +1712,7 @@ async fn list_images<B: Backend>(
             )));
         }
     }
-    let total = images.len();
-    json(&Page {
-        total,
-        offset,
-        limit,
-        items: images.into_iter().skip(offset).take(limit).collect(),
-    })
+    json(&Page::of(images, offset, limit))
 }
 
 #[derive(Serialize)]
@@ -1825,13 +1831,7 @@ async fn list_cves<B: Backend>(
             )));
         }
     }
-    let total = cves.len();
-    json(&Page {
-        total,
-        offset,
-        limit,
-        items: cves.into_iter().skip(offset).take(limit).collect(),
-    })
+    json(&Page::of(cves, offset, limit))
 }
 
 #[derive(Serialize)]

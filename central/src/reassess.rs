@@ -30,6 +30,18 @@ pub struct ReassessSummary {
     pub resolved: usize,
 }
 
+impl ReassessSummary {
+    /// Adds the alerts it opened and resolved to Central's counters.
+    fn count_in(&self, metrics: &crate::metrics::Metrics) {
+        metrics
+            .alerts_opened
+            .inc_by(u64::try_from(self.opened).unwrap_or(0));
+        metrics
+            .alerts_resolved
+            .inc_by(u64::try_from(self.resolved).unwrap_or(0));
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
@@ -77,12 +89,7 @@ pub async fn reassess_all<B: Backend>(
             drop(overlay);
         }
     }
-    core.metrics
-        .alerts_opened
-        .inc_by(u64::try_from(summary.opened).unwrap_or(0));
-    core.metrics
-        .alerts_resolved
-        .inc_by(u64::try_from(summary.resolved).unwrap_or(0));
+    summary.count_in(&core.metrics);
     Ok(summary)
 }
 
@@ -175,12 +182,7 @@ pub async fn reassess_deployments<B: Backend>(
             drop(overlay);
         }
     }
-    core.metrics
-        .alerts_opened
-        .inc_by(u64::try_from(summary.opened).unwrap_or(0));
-    core.metrics
-        .alerts_resolved
-        .inc_by(u64::try_from(summary.resolved).unwrap_or(0));
+    summary.count_in(&core.metrics);
     tracing::info!(?summary, "reassessed deployments after an image change");
     Ok(summary)
 }

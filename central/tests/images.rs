@@ -219,45 +219,15 @@ fn deployments_images_are_scanned_rematched_on_new_data_and_kept_across_restarts
     assert_eq!(status, 201, "{created}");
 
     // A Sensor reports two deployments running the image, in two namespaces.
-    let (status, bundle) = central.call(
-        "POST",
-        "/v1/init-bundles",
-        &central.admin,
-        json!({"name": "prod"}).to_string().into_bytes(),
+    let stream = sensor_sends(
+        &central,
+        "prod",
+        vec![
+            deployment(1, "web", "shop", &reference),
+            deployment(2, "worker", "batch", &reference),
+            common::synced(3),
+        ],
     );
-    assert_eq!(status, 201, "{bundle}");
-    let sensor = bundle["certs"]
-        .as_array()
-        .expect("certs")
-        .iter()
-        .find(|c| c["service"] == "sensor")
-        .expect("sensor cert")
-        .clone();
-    let identity = tonic::transport::Identity::from_pem(
-        sensor["certPem"].as_str().expect("cert"),
-        sensor["keyPem"].as_str().expect("key"),
-    );
-    let ca = bundle["caPem"].as_str().expect("ca").to_string();
-    let sensor_addr = central.running.sensor_addr;
-    let stream = central.runtime.block_on(async {
-        let mut client = common::connect(sensor_addr, &ca, identity)
-            .await
-            .expect("connects");
-        let mut stream = common::open_stream(&mut client, "prod")
-            .await
-            .expect("stream");
-        common::send_all(
-            &stream,
-            [
-                deployment(1, "web", "shop", &reference),
-                deployment(2, "worker", "batch", &reference),
-                common::synced(3),
-            ],
-        )
-        .await;
-        common::until_ack(&mut stream, 3).await;
-        stream
-    });
 
     // Scanned once (one digest for both), listed with its counts: nothing matched yet.
     let image = central.eventually("the image scanned", || {
@@ -516,48 +486,22 @@ fn private_images_are_pulled_with_the_pull_secrets_of_the_namespaces_running_the
             "amd64",
         ));
     }
-    let (status, bundle) = central.call(
-        "POST",
-        "/v1/init-bundles",
-        &central.admin,
-        json!({"name": "prod"}).to_string().into_bytes(),
-    );
-    assert_eq!(status, 201, "{bundle}");
-    let sensor = bundle["certs"]
-        .as_array()
-        .expect("certs")
-        .iter()
-        .find(|c| c["service"] == "sensor")
-        .expect("sensor cert")
-        .clone();
-    let identity = tonic::transport::Identity::from_pem(
-        sensor["certPem"].as_str().expect("cert"),
-        sensor["keyPem"].as_str().expect("key"),
-    );
-    let ca = bundle["caPem"].as_str().expect("ca").to_string();
     let config =
         json!({"auths": {registry.host.clone(): {"username": "puller", "password": "s3cret-pw"}}})
             .to_string();
-    let sensor_addr = central.running.sensor_addr;
-    let _stream = central.runtime.block_on(async {
-        let mut client = common::connect(sensor_addr, &ca, identity)
-            .await
-            .expect("connects");
-        let mut stream = common::open_stream(&mut client, "prod")
-            .await
-            .expect("stream");
-        // The deployment first, its namespace's pull secret after: the failed pull is tried
-        // again as soon as the secret arrives.
-        common::send_all(
-            &stream,
-            [
-                deployment(1, "shop-app", "shop", &shop_image),
-                deployment(2, "lab-app", "lab", &lab_image),
-                common::synced(3),
-            ],
-        )
-        .await;
-        common::until_ack(&mut stream, 3).await;
+    // The deployment first, its namespace's pull secret after: the failed pull is tried
+    // again as soon as the secret arrives.
+    let stream = sensor_sends(
+        &central,
+        "prod",
+        vec![
+            deployment(1, "shop-app", "shop", &shop_image),
+            deployment(2, "lab-app", "lab", &lab_image),
+            common::synced(3),
+        ],
+    );
+    let _stream = central.runtime.block_on(async move {
+        let mut stream = stream;
         common::send_all(&stream, [secret_event(4, "regcred", "shop", &config)]).await;
         common::until_ack(&mut stream, 4).await;
         stream

@@ -64,6 +64,24 @@ fn ids(scan: &ImageScan, package: &str) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
+/// Scans `reference` from the test registry (anonymous, plain HTTP, nothing cached) against `db`.
+fn scan_from(
+    rt: &tokio::runtime::Runtime,
+    registry: &Registry,
+    reference: &str,
+    db: &VulnDb,
+) -> Result<ImageScan, ScanError> {
+    let work = tempfile::tempdir().expect("work dir");
+    rt.block_on(image::scan(
+        reference,
+        &Credentials::default(),
+        &options(registry),
+        db,
+        work.path(),
+        &Limits::default(),
+    ))
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -238,17 +256,7 @@ fn alpine_image_is_matched_against_the_real_secdb() {
     ));
     let mut db = VulnDb::new();
     db.load_path(&data("alpine-secdb/v3.10")).expect("secdb");
-    let work = tempfile::tempdir().expect("tempdir");
-    let scan = rt
-        .block_on(image::scan(
-            &reference,
-            &Credentials::default(),
-            &options(&registry),
-            &db,
-            work.path(),
-            &Limits::default(),
-        ))
-        .expect("scan");
+    let scan = scan_from(&rt, &registry, &reference, &db).expect("scan");
     assert_eq!(scan.os_id.as_deref(), Some("alpine"));
     assert!(
         ids(&scan, "musl").contains(&("CVE-2019-14697".to_string(), Some("1.1.22-r3".to_string()))),
@@ -277,16 +285,7 @@ fn alpine_image_is_matched_against_the_real_secdb() {
     // The same image scanned with only v3.9's data says the branch is missing.
     let mut old = VulnDb::new();
     old.load_path(&data("alpine-secdb/v3.9")).expect("secdb");
-    let scan = rt
-        .block_on(image::scan(
-            &reference,
-            &Credentials::default(),
-            &options(&registry),
-            &old,
-            work.path(),
-            &Limits::default(),
-        ))
-        .expect("scan");
+    let scan = scan_from(&rt, &registry, &reference, &old).expect("scan");
     assert!(scan.components.iter().all(|c| c.vulnerabilities.is_empty()));
     assert!(
         scan.notes
@@ -483,16 +482,7 @@ fn tampered_blobs_and_oversized_layers_are_refused() {
     let at = bytes.len() / 2;
     bytes[at] ^= 0xff;
     std::fs::write(&stored, bytes).expect("tamper");
-    let err = rt
-        .block_on(image::scan(
-            &reference,
-            &Credentials::default(),
-            &options(&registry),
-            &db,
-            work.path(),
-            &Limits::default(),
-        ))
-        .expect_err("tampered");
+    let err = scan_from(&rt, &registry, &reference, &db).expect_err("tampered");
     let text = err.to_string();
     assert!(text.contains("igest"), "{text}");
     // Nothing unverified is left where the cache would pick it up.
@@ -574,17 +564,7 @@ fn java_archives_are_scanned_for_maven_artifacts() {
         &mut stats,
     )
     .expect("record");
-    let work = tempfile::tempdir().expect("tempdir");
-    let scan = rt
-        .block_on(image::scan(
-            &reference,
-            &Credentials::default(),
-            &options(&registry),
-            &db,
-            work.path(),
-            &Limits::default(),
-        ))
-        .expect("scan");
+    let scan = scan_from(&rt, &registry, &reference, &db).expect("scan");
     let maven: Vec<(&str, &str, &str)> = scan
         .components
         .iter()
@@ -770,16 +750,7 @@ fn debian_packages_are_matched_against_osv_debian_records_written_from_real_chan
             ])],
             "amd64",
         ));
-        let work = tempfile::tempdir().expect("tempdir");
-        rt.block_on(image::scan(
-            &reference,
-            &Credentials::default(),
-            &options(&registry),
-            &db,
-            work.path(),
-            &Limits::default(),
-        ))
-        .expect("scan")
+        scan_from(&rt, &registry, &reference, &db).expect("scan")
     };
 
     // As installed: affected only where the installed version is below the fix (normally none).
@@ -1040,17 +1011,7 @@ fn an_rpm_database_written_by_rpm_is_read_and_matched() {
         )
         .expect("record");
     }
-    let work = tempfile::tempdir().expect("work");
-    let scan = rt
-        .block_on(image::scan(
-            &reference,
-            &Credentials::default(),
-            &options(&registry),
-            &db,
-            work.path(),
-            &Limits::default(),
-        ))
-        .expect("scan");
+    let scan = scan_from(&rt, &registry, &reference, &db).expect("scan");
     assert_eq!(scan.summary.components, 3, "{:?}", scan.notes);
     assert_eq!(
         ids(&scan, "libdemo"),
@@ -1080,16 +1041,7 @@ fn an_rpm_database_written_by_rpm_is_read_and_matched() {
         ])],
         "amd64",
     ));
-    let scan = rt
-        .block_on(image::scan(
-            &reference,
-            &Credentials::default(),
-            &options(&registry),
-            &db,
-            work.path(),
-            &Limits::default(),
-        ))
-        .expect("scan");
+    let scan = scan_from(&rt, &registry, &reference, &db).expect("scan");
     assert_eq!(scan.summary.components, 0);
     assert!(
         scan.notes
@@ -1187,17 +1139,7 @@ fn a_rust_binary_built_with_cargo_auditable_is_scanned_for_its_crates() {
         &mut stats,
     )
     .expect("record");
-    let work = tempfile::tempdir().expect("work");
-    let scan = rt
-        .block_on(image::scan(
-            &reference,
-            &Credentials::default(),
-            &options(&registry),
-            &db,
-            work.path(),
-            &Limits::default(),
-        ))
-        .expect("scan");
+    let scan = scan_from(&rt, &registry, &reference, &db).expect("scan");
     let found: Vec<(&str, &str, &str)> = scan
         .components
         .iter()
