@@ -1600,13 +1600,37 @@ fn parse_level(text: &str) -> ApiResult<rampart_scanner::report::Level> {
     })
 }
 
-/// The deployment filters images and CVEs share: in a cluster, in a namespace.
-fn deployment_filter(params: &Params) -> impl Fn(&crate::images::DeploymentRef) -> bool + use<> {
-    let cluster = params.one(&["cluster"]).map(str::to_string);
-    let namespace = params.one(&["namespace"]).map(str::to_string);
-    move |d| {
-        cluster.as_deref().is_none_or(|c| c == d.cluster_id)
-            && namespace.as_deref().is_none_or(|n| n == d.namespace)
+/// What image and CVE lists share: paging, severity (at least), fixable, and the scope of the
+/// deployments concerned (cluster, namespace).
+struct VulnListParams {
+    limit: usize,
+    offset: usize,
+    severity: Option<rampart_scanner::report::Level>,
+    fixable: Option<bool>,
+    cluster: Option<String>,
+    namespace: Option<String>,
+}
+
+impl VulnListParams {
+    fn of(params: &Params) -> ApiResult<VulnListParams> {
+        Ok(VulnListParams {
+            limit: params.number(&["limit"], 100, MAX_PAGE)?.max(1),
+            offset: params.number(&["offset"], 0, MAX_OFFSET)?,
+            severity: params.one(&["severity"]).map(parse_level).transpose()?,
+            fixable: params.boolean("fixable")?,
+            cluster: params.one(&["cluster"]).map(str::to_string),
+            namespace: params.one(&["namespace"]).map(str::to_string),
+        })
+    }
+
+    /// Whether a cluster or namespace narrows the list.
+    fn scoped(&self) -> bool {
+        self.cluster.is_some() || self.namespace.is_some()
+    }
+
+    fn in_scope(&self, d: &crate::images::DeploymentRef) -> bool {
+        self.cluster.as_deref().is_none_or(|c| c == d.cluster_id)
+            && self.namespace.as_deref().is_none_or(|n| n == d.namespace)
     }
 }
 
@@ -1655,23 +1679,19 @@ async fn list_images<B: Backend>(
             "name",
         ],
     )?;
-    let limit = params.number(&["limit"], 100, MAX_PAGE)?.max(1);
-    let offset = params.number(&["offset"], 0, MAX_OFFSET)?;
-    let severity = params.one(&["severity"]).map(parse_level).transpose()?;
-    let fixable = params.boolean("fixable")?;
+    let p = VulnListParams::of(&params)?;
     let cve = params.one(&["cve"]).map(str::to_ascii_uppercase);
     let status = params.one(&["status"]).map(str::to_ascii_uppercase);
     let name = params.one(&["name"]).map(str::to_string);
-    let in_scope = deployment_filter(&params);
-    let scoped = params.one(&["cluster"]).is_some() || params.one(&["namespace"]).is_some();
     let mut images: Vec<_> = api
         .core
         .images
         .list()
         .into_iter()
         .filter(|i| {
-            severity.is_none_or(|s| i.max_level().is_some_and(|m| m >= s))
-                && fixable.is_none_or(|f| (i.fixable > 0) == f)
+            p.severity
+                .is_none_or(|s| i.max_level().is_some_and(|m| m >= s))
+                && p.fixable.is_none_or(|f| (i.fixable > 0) == f)
                 && cve
                     .as_deref()
                     .is_none_or(|c| i.cves.iter().any(|x| x.eq_ignore_ascii_case(c)))
@@ -1679,7 +1699,7 @@ async fn list_images<B: Backend>(
                 && name
                     .as_deref()
                     .is_none_or(|n| i.references.iter().any(|r| r.contains(n)))
-                && (!scoped || i.users.iter().any(&in_scope))
+                && (!p.scoped() || i.users.iter().any(|d| p.in_scope(d)))
         })
         .collect();
     match params.one(&["sort"]).unwrap_or("-topCvss") {
@@ -1712,7 +1732,7 @@ async fn list_images<B: Backend>(
             )));
         }
     }
-    json(&Page::of(images, offset, limit))
+    json(&Page::of(images, p.offset, p.limit))
 }
 
 #[derive(Serialize)]
@@ -1786,25 +1806,20 @@ async fn list_cves<B: Backend>(
             "offset",
         ],
     )?;
-    let limit = params.number(&["limit"], 100, MAX_PAGE)?.max(1);
-    let offset = params.number(&["offset"], 0, MAX_OFFSET)?;
-    let severity = params.one(&["severity"]).map(parse_level).transpose()?;
-    let fixable = params.boolean("fixable")?;
-    let in_scope = deployment_filter(&params);
-    let scoped = params.one(&["cluster"]).is_some() || params.one(&["namespace"]).is_some();
+    let p = VulnListParams::of(&params)?;
     let mut cves: Vec<_> = api
         .core
         .images
         .cves()
         .into_iter()
         .filter(|c| {
-            severity.is_none_or(|s| c.severity >= s)
-                && fixable.is_none_or(|f| c.fixable == f)
-                && (!scoped || c.affected_deployments.iter().any(&in_scope))
+            p.severity.is_none_or(|s| c.severity >= s)
+                && p.fixable.is_none_or(|f| c.fixable == f)
+                && (!p.scoped() || c.affected_deployments.iter().any(|d| p.in_scope(d)))
         })
         .map(|mut c| {
-            if scoped {
-                c.affected_deployments.retain(&in_scope);
+            if p.scoped() {
+                c.affected_deployments.retain(|d| p.in_scope(d));
                 c.deployments = c.affected_deployments.len();
             }
             c
@@ -1831,7 +1846,7 @@ async fn list_cves<B: Backend>(
             )));
         }
     }
-    json(&Page::of(cves, offset, limit))
+    json(&Page::of(cves, p.offset, p.limit))
 }
 
 #[derive(Serialize)]

@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use oci_client::secrets::RegistryAuth;
@@ -58,28 +57,12 @@ fn start_central_with(
         }))
         .expect("central starts");
     let ca = std::fs::read_to_string(&running.ca_file).expect("ca.pem");
-    let cert = ureq::tls::Certificate::from_pem(ca.as_bytes())
-        .expect("pem")
-        .to_owned();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .tls_config(
-            ureq::tls::TlsConfig::builder()
-                .root_certs(ureq::tls::RootCerts::Specific(Arc::new(vec![cert])))
-                .build(),
-        )
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .into();
+    let agent = rampart_test_support::https_agent(&ca).expect("agent");
     let password = admin_password
         .map(str::to_string)
         .or_else(|| running.new_admin_password.clone())
         .expect("password");
-    use base64::Engine;
-    let admin = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("admin:{password}"))
-    );
+    let admin = rampart_test_support::basic_auth("admin", &password);
     Central {
         base: format!("https://localhost:{}", running.api_addr.port()),
         running,
