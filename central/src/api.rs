@@ -685,7 +685,8 @@ async fn deployment<B: Backend>(
         )));
     };
     let active = alerts::persist::active_for(&api.core.store, &cluster, &id)?;
-    json(&serde_json::json!({ "deployment": record, "activeAlerts": active }))
+    let images = api.core.images.of_deployment(&cluster, &id);
+    json(&serde_json::json!({ "deployment": record, "activeAlerts": active, "images": images }))
 }
 
 /// What the Collectors saw of a deployment: processes, listening endpoints, flows.

@@ -850,30 +850,9 @@ impl Images {
             })
             .collect();
         for (r, state) in &catalog.refs {
-            let (status, error) = match state {
-                RefState::Scanned { .. } => continue,
-                RefState::Pending => ("PENDING", None),
-                RefState::Failed { error, .. } => ("FAILED", Some(error.clone())),
-            };
-            let users = catalog.users.get(r).cloned().unwrap_or_default();
-            out.push(ImageSummary {
-                id: None,
-                name: r.clone(),
-                references: vec![r.clone()],
-                status,
-                error,
-                os: None,
-                created: None,
-                scanned_unix_ms: None,
-                components: 0,
-                vulnerabilities: 0,
-                by_severity: BTreeMap::new(),
-                fixable: 0,
-                top_cvss: None,
-                cves: BTreeSet::new(),
-                deployments: users.len(),
-                users,
-            });
+            if !matches!(state, RefState::Scanned { .. }) {
+                out.push(ImageSummary::unscanned(r, Some(state), &catalog));
+            }
         }
         out
     }
@@ -888,6 +867,25 @@ impl Images {
             .clone();
         let users = catalog.users_of_digest(&s.record.facts.digest);
         Some((s, users.into_iter().collect()))
+    }
+
+    /// What Central knows of the images a deployment runs (the deployment → images roll-up).
+    pub fn of_deployment(&self, cluster: &str, id: &str) -> Vec<ImageSummary> {
+        let catalog = lock(&self.catalog);
+        let Some(refs) = catalog.uses.get(&(cluster.to_string(), id.to_string())) else {
+            return Vec::new();
+        };
+        refs.iter()
+            .map(|r| match (catalog.refs.get(r), catalog.scanned(r)) {
+                (_, Some(s)) => {
+                    let mut summary =
+                        ImageSummary::scanned(s, &catalog.users_of_digest(&s.record.facts.digest));
+                    summary.name = r.clone();
+                    summary
+                }
+                (state, None) => ImageSummary::unscanned(r, state, &catalog),
+            })
+            .collect()
     }
 
     /// Every vulnerability across the scanned images, with what it affects.
@@ -998,6 +996,34 @@ pub struct ImageSummary {
 }
 
 impl ImageSummary {
+    /// A reference without a scan: pending, failed (with why), or never asked for.
+    fn unscanned(reference: &str, state: Option<&RefState>, catalog: &Catalog) -> ImageSummary {
+        let (status, error) = match state {
+            Some(RefState::Failed { error, .. }) => ("FAILED", Some(error.clone())),
+            Some(RefState::Pending) => ("PENDING", None),
+            _ => ("NOT_SCANNED", None),
+        };
+        let users = catalog.users.get(reference).cloned().unwrap_or_default();
+        ImageSummary {
+            id: None,
+            name: reference.to_string(),
+            references: vec![reference.to_string()],
+            status,
+            error,
+            os: None,
+            created: None,
+            scanned_unix_ms: None,
+            components: 0,
+            vulnerabilities: 0,
+            by_severity: BTreeMap::new(),
+            fixable: 0,
+            top_cvss: None,
+            cves: BTreeSet::new(),
+            deployments: users.len(),
+            users,
+        }
+    }
+
     fn scanned(s: &Scanned, users: &BTreeSet<DeploymentRef>) -> ImageSummary {
         let sum = &s.scan.summary;
         ImageSummary {

@@ -287,6 +287,16 @@ fn deployments_images_are_scanned_rematched_on_new_data_and_kept_across_restarts
     deployments.sort();
     assert_eq!(deployments, ["web", "worker"]);
 
+    // Deployment → images: what it runs, with the roll-up of each.
+    let web = central.get("/v1/deployments/prod/uid-web");
+    assert_eq!(web["images"][0]["name"], reference.as_str(), "{web}");
+    assert_eq!(web["images"][0]["id"], digest.as_str());
+    assert_eq!(web["images"][0]["status"], "SCANNED");
+    assert!(
+        web["images"][0]["fixable"].as_u64().expect("fixable") >= 1,
+        "{web}"
+    );
+
     // CVE → images and deployments; scoped by namespace.
     let cves = central.get("/v1/cves?fixable=true&limit=1000");
     let cve = cves["items"]
