@@ -105,6 +105,8 @@ pub struct Api<B: Backend> {
     pub auth: Authenticator,
     pub ca: Arc<CertificateAuthority>,
     pub revocations: Revocations,
+    /// The web console's logged-in browsers.
+    pub sessions: crate::ui::Sessions,
 }
 
 impl<B: Backend> std::fmt::Debug for Api<B> {
@@ -113,7 +115,7 @@ impl<B: Backend> std::fmt::Debug for Api<B> {
     }
 }
 
-type Shared<B> = Arc<Api<B>>;
+pub(crate) type Shared<B> = Arc<Api<B>>;
 
 // ---------------------------------------------------------------------------------------------
 // Errors: one type, mapped to responses here and nowhere else.
@@ -233,7 +235,7 @@ impl From<PolicyError> for ApiError {
     }
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 fn json<T: Serialize>(value: &T) -> ApiResult<Response> {
     Ok(axum::Json(value).into_response())
@@ -498,7 +500,9 @@ pub fn router<B: Backend>(api: Shared<B>) -> Router {
             Arc::clone(&api),
             observe::<B>,
         ))
-        .with_state(api)
+        .with_state(Arc::clone(&api))
+        .merge(crate::ui::router(Arc::clone(&api)))
+        .route("/", get(|| async { axum::response::Redirect::to("/ui/") }))
 }
 
 /// A request body of at most `N` bytes; a larger one is a 413 with a JSON error.
@@ -1003,31 +1007,42 @@ fn alert_query(params: &Params) -> ApiResult<Query> {
     Ok(query)
 }
 
-async fn list_alerts<B: Backend>(
-    State(api): State<Shared<B>>,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<Response> {
-    let params = Params::parse(
-        raw.as_deref(),
-        &[
-            "query",
-            "limit",
-            "offset",
-            "sort",
-            "pagination.limit",
-            "pagination.offset",
-            "pagination.sortOption.field",
-            "pagination.sortOption.reversed",
-        ],
-    )?;
+/// A page of alerts found with the ACS search syntax.
+#[derive(Debug, Serialize)]
+pub(crate) struct AlertPage {
+    pub alerts: Vec<AlertRecord>,
+    pub total: usize,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// The alerts a query string (`query`, `sort`, `limit`, `offset` and ACS's `pagination.*`
+/// names) selects; the API's list and the console's Violations page.
+pub(crate) async fn find_alerts<B: Backend>(
+    core: &Arc<Core<B>>,
+    raw: Option<&str>,
+    extra: &[&str],
+) -> ApiResult<AlertPage> {
+    let mut known = vec![
+        "query",
+        "limit",
+        "offset",
+        "sort",
+        "pagination.limit",
+        "pagination.offset",
+        "pagination.sortOption.field",
+        "pagination.sortOption.reversed",
+    ];
+    known.extend_from_slice(extra);
+    let params = Params::parse(raw, &known)?;
     let query = alert_query(&params)?;
     let limit = params
         .number(&["limit", "pagination.limit"], 100, MAX_PAGE)?
         .max(1);
     let offset = params.number(&["offset", "pagination.offset"], 0, MAX_OFFSET)?;
     let (field, descending) = parse_sort(&params)?;
-    let core = Arc::clone(&api.core);
-    let (page, total) = tokio::task::spawn_blocking(move || -> ApiResult<_> {
+    let core = Arc::clone(core);
+    let (alerts, total) = tokio::task::spawn_blocking(move || -> ApiResult<_> {
         let want = offset + limit;
         let order = |a: &AlertRecord, b: &AlertRecord| {
             let o = compare(a, b, field);
@@ -1055,12 +1070,19 @@ async fn list_alerts<B: Backend>(
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))??;
-    json(&serde_json::json!({
-        "alerts": page,
-        "total": total,
-        "offset": offset,
-        "limit": limit,
-    }))
+    Ok(AlertPage {
+        alerts,
+        total,
+        offset,
+        limit,
+    })
+}
+
+async fn list_alerts<B: Backend>(
+    State(api): State<Shared<B>>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    json(&find_alerts(&api.core, raw.as_deref(), &[]).await?)
 }
 
 async fn count_alerts<B: Backend>(
@@ -1206,7 +1228,10 @@ async fn enforce_alert<B: Backend>(
 
 /// Resolves alerts by id, cluster by cluster: holding the cluster's lane, after one commit
 /// barrier (the store is then the truth), in one durable batch. Returns those resolved.
-async fn resolve_ids<B: Backend>(core: &Core<B>, ids: &[String]) -> ApiResult<Vec<AlertRecord>> {
+pub(crate) async fn resolve_ids<B: Backend>(
+    core: &Core<B>,
+    ids: &[String],
+) -> ApiResult<Vec<AlertRecord>> {
     let mut by_cluster: BTreeMap<String, Vec<&String>> = BTreeMap::new();
     for id in ids {
         if let Some(peek) = alerts::persist::get(&core.store, id)? {

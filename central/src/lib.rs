@@ -27,3 +27,4 @@ pub mod search;
 pub mod server;
 pub mod store;
 pub mod tls;
+pub mod ui;

@@ -6,6 +6,7 @@
 pub mod apiserver;
 mod patch;
 pub mod registry;
+pub mod webdriver;
 
 pub use apiserver::{ApiServer, Error};
 

@@ -1,0 +1,863 @@
+//! The web console, served by Central on its HTTPS port beside the API: server-rendered HTML
+//! (askama templates, checked at compile time) and one stylesheet, no script and nothing
+//! fetched from anywhere else.
+//!
+//! ```text
+//!  browser ─▶ /ui/* ─▶ session_gate (PAGES: access per page; session cookie; CSRF on POST)
+//!                         └─▶ page handlers ─▶ the same functions the API uses
+//! ```
+//!
+//! A session is made by logging in with the admin password or an API token (checked as the API
+//! checks them), kept in memory (bounded, 8 hours), and named by an HttpOnly, Secure,
+//! SameSite=Strict cookie. Every POST carries the session's CSRF token in its form. Roles are
+//! the API's: an Analyst reads every page and changes nothing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use askama::Template;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{MatchedPath, Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use rampart_policy::{LifecycleStage, Severity};
+
+use crate::alerts::{AlertRecord, AlertState};
+use crate::api::{ApiError, Shared, find_alerts, resolve_ids};
+use crate::auth::{Access, AuthError, Principal};
+use crate::store::{Backend, Table};
+
+/// Every page, with the access it needs (`None`: public). A page missing here is refused.
+pub const PAGES: &[(&str, &str, Option<Access>)] = &[
+    ("GET", "/ui/login", None),
+    ("POST", "/ui/login", None),
+    ("GET", "/ui/app.css", None),
+    ("POST", "/ui/logout", Some(Access::Read)),
+    ("GET", "/ui/", Some(Access::Read)),
+    ("GET", "/ui/violations", Some(Access::Read)),
+    ("GET", "/ui/violations/{id}", Some(Access::Read)),
+    ("POST", "/ui/violations/{id}/resolve", Some(Access::Write)),
+    ("GET", "/ui/policies", Some(Access::Read)),
+    ("POST", "/ui/policies/{id}/toggle", Some(Access::Write)),
+];
+
+const COOKIE: &str = "rampart_session";
+const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
+/// Sessions kept at once; the oldest goes first.
+const MAX_SESSIONS: usize = 10_000;
+/// Largest form body.
+const MAX_FORM: usize = 64 * 1024;
+
+#[derive(Debug, Clone)]
+struct Session {
+    principal: Principal,
+    csrf: String,
+    created: Instant,
+}
+
+/// Logged-in browsers, by session id.
+#[derive(Debug, Default)]
+pub struct Sessions {
+    by_id: Mutex<HashMap<String, Session>>,
+}
+
+fn random_token() -> String {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 32];
+    // The system's randomness failing is not something to serve sessions through.
+    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
+        return String::new();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Sessions {
+    fn create(&self, principal: Principal) -> Option<(String, Session)> {
+        let id = random_token();
+        let csrf = random_token();
+        if id.is_empty() || csrf.is_empty() {
+            return None;
+        }
+        let session = Session {
+            principal,
+            csrf,
+            created: Instant::now(),
+        };
+        let mut map = self
+            .by_id
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.retain(|_, s| s.created.elapsed() < SESSION_TTL);
+        if map.len() >= MAX_SESSIONS
+            && let Some(oldest) = map
+                .iter()
+                .min_by_key(|(_, s)| s.created)
+                .map(|(k, _)| k.clone())
+        {
+            map.remove(&oldest);
+        }
+        map.insert(id.clone(), session.clone());
+        Some((id, session))
+    }
+
+    fn get(&self, id: &str) -> Option<Session> {
+        let map = self
+            .by_id
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(id)
+            .filter(|s| s.created.elapsed() < SESSION_TTL)
+            .cloned()
+    }
+
+    fn remove(&self, id: &str) {
+        self.by_id
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(id);
+    }
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == name).then_some(v)
+        })
+}
+
+/// Constant-time comparison of two tokens.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// The logged-in user as pages show them.
+#[derive(Debug, Clone)]
+pub struct UserView {
+    name: String,
+    role: &'static str,
+    csrf: String,
+    can_write: bool,
+}
+
+fn page_access(method: &Method, route: &str) -> Option<Option<Access>> {
+    PAGES
+        .iter()
+        .find(|(m, r, _)| *m == method.as_str() && *r == route)
+        .map(|(_, _, a)| *a)
+}
+
+fn with_security_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn render(t: &impl Template, status: StatusCode) -> Response {
+    match t.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => ApiError::Internal(format!("template: {e}")).into_response(),
+    }
+}
+
+fn refused(user: Option<UserView>, status: StatusCode, message: String) -> Response {
+    render(
+        &RefusedPage {
+            user,
+            page: "",
+            message,
+        },
+        status,
+    )
+}
+
+/// Access per page, the session and, for every POST, its CSRF token.
+async fn session_gate<B: Backend>(
+    State(api): State<Shared<B>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_default();
+    let Some(access) = page_access(request.method(), &route) else {
+        return with_security_headers(refused(None, StatusCode::NOT_FOUND, "No such page.".into()));
+    };
+    let Some(access) = access else {
+        return with_security_headers(next.run(request).await);
+    };
+    let session_id = cookie(request.headers(), COOKIE).map(str::to_string);
+    let Some((id, session)) = session_id.and_then(|id| api.sessions.get(&id).map(|s| (id, s)))
+    else {
+        if request.method() == Method::GET {
+            let target = request
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_else(|| "/ui/".into());
+            return Redirect::to(&format!("/ui/login?next={}", urlencode(&target))).into_response();
+        }
+        return with_security_headers(refused(
+            None,
+            StatusCode::UNAUTHORIZED,
+            "Your session has ended; log in again.".into(),
+        ));
+    };
+    let user = UserView {
+        name: session.principal.name.clone(),
+        role: session.principal.role.as_str(),
+        csrf: session.csrf.clone(),
+        can_write: Access::Write.allows(session.principal.role),
+    };
+    if !access.allows(session.principal.role) {
+        let message = format!(
+            "Your role, {}, may not do this: it needs {}.",
+            session.principal.role.as_str(),
+            if access == Access::Write {
+                "the Admin role"
+            } else {
+                "more access"
+            }
+        );
+        return with_security_headers(refused(Some(user), StatusCode::FORBIDDEN, message));
+    }
+    let (mut parts, body) = request.into_parts();
+    let body = if parts.method == Method::POST {
+        let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM).await else {
+            return with_security_headers(refused(
+                Some(user),
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "The form is too large.".into(),
+            ));
+        };
+        let form: BTreeMap<String, String> =
+            serde_urlencoded::from_bytes(&bytes).unwrap_or_default();
+        if !form.get("csrf").is_some_and(|t| same(t, &session.csrf)) {
+            tracing::warn!(user = %session.principal.name, route = %route, "console form refused: missing or wrong CSRF token");
+            return with_security_headers(refused(
+                Some(user),
+                StatusCode::FORBIDDEN,
+                "The form's security token is missing or wrong; reload the page and try again."
+                    .into(),
+            ));
+        }
+        Body::from(bytes)
+    } else {
+        body
+    };
+    parts.extensions.insert(user);
+    parts.extensions.insert(SessionId(id));
+    with_security_headers(next.run(Request::from_parts(parts, body)).await)
+}
+
+#[derive(Debug, Clone)]
+struct SessionId(String);
+
+/// Percent-encodes everything but unreserved characters and `/`.
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The console's routes, for `api::router` to merge.
+pub fn router<B: Backend>(api: Shared<B>) -> Router {
+    Router::new()
+        .route("/ui/login", get(login_page).post(login::<B>))
+        .route("/ui/logout", post(logout::<B>))
+        .route("/ui/app.css", get(stylesheet))
+        .route("/ui/", get(dashboard::<B>))
+        .route("/ui/violations", get(violations::<B>))
+        .route("/ui/violations/{id}", get(violation::<B>))
+        .route("/ui/violations/{id}/resolve", post(resolve::<B>))
+        .route("/ui/policies", get(policies::<B>))
+        .route("/ui/policies/{id}/toggle", post(toggle_policy::<B>))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&api),
+            session_gate::<B>,
+        ))
+        .with_state(api)
+}
+
+async fn stylesheet() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("../templates/app.css"),
+    )
+        .into_response()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Log in and out.
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    user: Option<UserView>,
+    page: &'static str,
+    error: Option<String>,
+    next: String,
+}
+
+/// Only a path of the console is a place to return to after logging in.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with("/ui/") && !n.starts_with("//") && !n.contains('\\') => {
+            n.to_string()
+        }
+        _ => "/ui/".into(),
+    }
+}
+
+async fn login_page(RawQuery(raw): RawQuery) -> Response {
+    let query: BTreeMap<String, String> =
+        serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
+    render(
+        &LoginPage {
+            user: None,
+            page: "login",
+            error: None,
+            next: safe_next(query.get("next").map(String::as_str)),
+        },
+        StatusCode::OK,
+    )
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct LoginForm {
+    username: String,
+    password: String,
+    token: String,
+    next: String,
+}
+
+async fn login<B: Backend>(State(api): State<Shared<B>>, body: axum::body::Bytes) -> Response {
+    let form: LoginForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let next = safe_next(Some(&form.next));
+    let authorization = if !form.token.trim().is_empty() {
+        format!("Bearer {}", form.token.trim())
+    } else {
+        use base64::Engine;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                form.username.trim(),
+                form.password
+            ))
+        )
+    };
+    let checked = {
+        let api = Arc::clone(&api);
+        tokio::task::spawn_blocking(move || {
+            api.auth.authenticate(&api.core.store, Some(&authorization))
+        })
+        .await
+        .unwrap_or(Err(AuthError::Store("authentication task failed".into())))
+    };
+    let principal = match checked {
+        Ok(p) if Access::Read.allows(p.role) => p,
+        Ok(p) => {
+            return render(
+                &LoginPage {
+                    user: None,
+                    page: "login",
+                    error: Some(format!(
+                        "The {} role has no console access.",
+                        p.role.as_str()
+                    )),
+                    next,
+                },
+                StatusCode::FORBIDDEN,
+            );
+        }
+        Err(AuthError::Store(e)) => return ApiError::Internal(e).into_response(),
+        Err(_) => {
+            api.core.metrics.auth_failures.inc();
+            return render(
+                &LoginPage {
+                    user: None,
+                    page: "login",
+                    error: Some("The password or token is not valid.".into()),
+                    next,
+                },
+                StatusCode::UNAUTHORIZED,
+            );
+        }
+    };
+    let Some((id, session)) = api.sessions.create(principal) else {
+        return ApiError::Internal("no randomness for a session id".into()).into_response();
+    };
+    tracing::info!(user = %session.principal.name, role = session.principal.role.as_str(), "console login");
+    let mut response = Redirect::to(&next).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{COOKIE}={id}; Path=/ui; HttpOnly; Secure; SameSite=Strict; Max-Age={}",
+        SESSION_TTL.as_secs()
+    )) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    response
+}
+
+async fn logout<B: Backend>(
+    State(api): State<Shared<B>>,
+    axum::Extension(SessionId(id)): axum::Extension<SessionId>,
+) -> Response {
+    api.sessions.remove(&id);
+    let mut response = Redirect::to("/ui/login").into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static(
+            "rampart_session=; Path=/ui; HttpOnly; Secure; SameSite=Strict; Max-Age=0",
+        ),
+    );
+    response
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pages.
+
+fn time_text(unix_ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix_ms / 1000)
+        .ok()
+        .and_then(|t| {
+            t.format(time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute] UTC"
+            ))
+            .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn severity_text(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "Critical",
+        Severity::High => "High",
+        Severity::Medium => "Medium",
+        Severity::Low => "Low",
+        Severity::Unset => "Unset",
+    }
+}
+
+struct SeverityTile {
+    label: &'static str,
+    count: usize,
+    query: String,
+}
+
+struct NamespaceRow {
+    cluster: String,
+    namespace: String,
+    count: usize,
+}
+
+struct ClusterRow {
+    name: String,
+    connection: String,
+    last_contact: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    user: Option<UserView>,
+    page: &'static str,
+    by_severity: Vec<SeverityTile>,
+    by_namespace: Vec<NamespaceRow>,
+    clusters: Vec<ClusterRow>,
+}
+
+async fn dashboard<B: Backend>(
+    State(api): State<Shared<B>>,
+    axum::Extension(user): axum::Extension<UserView>,
+) -> Response {
+    let core = Arc::clone(&api.core);
+    let counted = tokio::task::spawn_blocking(move || {
+        let mut by_severity: BTreeMap<Severity, usize> = BTreeMap::new();
+        let mut by_namespace: BTreeMap<(String, String), usize> = BTreeMap::new();
+        core.store
+            .for_each_record::<AlertRecord>(Table::Alerts, "a/", |_, a| {
+                if a.state == AlertState::Active {
+                    *by_severity.entry(a.severity).or_default() += 1;
+                    *by_namespace
+                        .entry((a.cluster_id.clone(), a.namespace.clone()))
+                        .or_default() += 1;
+                }
+                Ok(())
+            })
+            .map(|()| (by_severity, by_namespace))
+    })
+    .await;
+    let (by_severity, by_namespace) = match counted {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => return ApiError::from(e).into_response(),
+        Err(e) => return ApiError::Internal(e.to_string()).into_response(),
+    };
+    let clusters = match api.core.store.clusters() {
+        Ok(c) => c,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let tiles = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+    ]
+    .into_iter()
+    .map(|s| SeverityTile {
+        label: severity_text(s),
+        count: by_severity.get(&s).copied().unwrap_or(0),
+        query: format!("Severity:{}", severity_text(s).to_ascii_uppercase()),
+    })
+    .collect();
+    let mut namespaces: Vec<NamespaceRow> = by_namespace
+        .into_iter()
+        .map(|((cluster, namespace), count)| NamespaceRow {
+            cluster,
+            namespace,
+            count,
+        })
+        .collect();
+    namespaces.sort_by_key(|r| std::cmp::Reverse(r.count));
+    namespaces.truncate(15);
+    let clusters = clusters
+        .into_iter()
+        .map(|c| ClusterRow {
+            last_contact: c
+                .last_contact_unix_ms
+                .map(time_text)
+                .unwrap_or_else(|| "never".into()),
+            name: c.name,
+            connection: format!("{:?}", c.connection),
+        })
+        .collect();
+    render(
+        &DashboardPage {
+            user: Some(user),
+            page: "dashboard",
+            by_severity: tiles,
+            by_namespace: namespaces,
+            clusters,
+        },
+        StatusCode::OK,
+    )
+}
+
+struct ViolationRow {
+    id: String,
+    policy: String,
+    severity: &'static str,
+    deployment: String,
+    namespace: String,
+    cluster: String,
+    state: &'static str,
+    time: String,
+}
+
+struct SortOption {
+    value: &'static str,
+    label: &'static str,
+    selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "violations.html")]
+struct ViolationsPage {
+    user: Option<UserView>,
+    page: &'static str,
+    query: String,
+    sorts: Vec<SortOption>,
+    error: Option<String>,
+    total: usize,
+    rows: Vec<ViolationRow>,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+const SORTS: [(&str, &str); 5] = [
+    ("-Time", "Newest first"),
+    ("-Severity", "Most severe first"),
+    ("Policy", "Policy"),
+    ("Deployment", "Deployment"),
+    ("Namespace", "Namespace"),
+];
+const PAGE_SIZE: usize = 50;
+
+fn state_text(s: AlertState) -> &'static str {
+    s.as_str()
+}
+
+async fn violations<B: Backend>(
+    State(api): State<Shared<B>>,
+    axum::Extension(user): axum::Extension<UserView>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let params: BTreeMap<String, String> =
+        serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
+    let query = params.get("query").cloned().unwrap_or_default();
+    let sort = params
+        .get("sort")
+        .filter(|s| SORTS.iter().any(|(v, _)| v == s))
+        .cloned()
+        .unwrap_or_else(|| "-Time".into());
+    let offset: usize = params
+        .get("offset")
+        .and_then(|o| o.parse().ok())
+        .unwrap_or(0)
+        .min(crate::api::MAX_OFFSET);
+    let search = serde_urlencoded::to_string([
+        ("query", query.as_str()),
+        ("sort", sort.as_str()),
+        ("offset", &offset.to_string()),
+        ("limit", &PAGE_SIZE.to_string()),
+    ])
+    .unwrap_or_default();
+    let (rows, total, error) = match find_alerts(&api.core, Some(&search), &[]).await {
+        Ok(page) => (page.alerts, page.total, None),
+        Err(ApiError::BadRequest(m)) => (Vec::new(), 0, Some(m)),
+        Err(e) => return e.into_response(),
+    };
+    let link = |offset: usize| {
+        format!(
+            "/ui/violations?{}",
+            serde_urlencoded::to_string([
+                ("query", query.as_str()),
+                ("sort", sort.as_str()),
+                ("offset", &offset.to_string()),
+            ])
+            .unwrap_or_default()
+        )
+    };
+    render(
+        &ViolationsPage {
+            user: Some(user),
+            page: "violations",
+            sorts: SORTS
+                .iter()
+                .map(|(value, label)| SortOption {
+                    value,
+                    label,
+                    selected: *value == sort,
+                })
+                .collect(),
+            error,
+            total,
+            rows: rows
+                .into_iter()
+                .map(|a| ViolationRow {
+                    id: a.id,
+                    policy: a.policy_name,
+                    severity: severity_text(a.severity),
+                    deployment: a.deployment_name,
+                    namespace: a.namespace,
+                    cluster: a.cluster_id,
+                    state: state_text(a.state),
+                    time: time_text(a.time_unix_ms),
+                })
+                .collect(),
+            prev: (offset > 0).then(|| link(offset.saturating_sub(PAGE_SIZE))),
+            next: (offset + PAGE_SIZE < total).then(|| link(offset + PAGE_SIZE)),
+            query,
+        },
+        StatusCode::OK,
+    )
+}
+
+#[derive(Template)]
+#[template(path = "violation.html")]
+struct ViolationPage {
+    user: Option<UserView>,
+    page: &'static str,
+    a: AlertRecord,
+    policy: Option<rampart_policy::Policy>,
+    state: &'static str,
+    severity: &'static str,
+    first_seen: String,
+    last_seen: String,
+    resolved: bool,
+    can_resolve: bool,
+    csrf: String,
+}
+
+async fn violation<B: Backend>(
+    State(api): State<Shared<B>>,
+    axum::Extension(user): axum::Extension<UserView>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let alert = match crate::alerts::persist::get(&api.core.store, &id) {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            return refused(
+                Some(user),
+                StatusCode::NOT_FOUND,
+                format!("No violation {id}."),
+            );
+        }
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let policy = api.core.policies.current().get(&alert.policy_id).cloned();
+    render(
+        &ViolationPage {
+            state: state_text(alert.state),
+            severity: severity_text(alert.severity),
+            first_seen: time_text(alert.first_occurred_unix_ms),
+            last_seen: time_text(alert.time_unix_ms),
+            resolved: raw.as_deref() == Some("resolved=1"),
+            can_resolve: user.can_write && alert.state != AlertState::Resolved,
+            csrf: user.csrf.clone(),
+            user: Some(user),
+            page: "violations",
+            a: alert,
+            policy,
+        },
+        StatusCode::OK,
+    )
+}
+
+async fn resolve<B: Backend>(State(api): State<Shared<B>>, Path(id): Path<String>) -> Response {
+    match resolve_ids(&api.core, std::slice::from_ref(&id)).await {
+        Ok(_) => {
+            Redirect::to(&format!("/ui/violations/{}?resolved=1", urlencode(&id))).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+struct PolicyRow {
+    id: String,
+    slug: String,
+    name: String,
+    categories: String,
+    stages: String,
+    severity: &'static str,
+    enforcement: String,
+    disabled: bool,
+}
+
+#[derive(Template)]
+#[template(path = "policies.html")]
+struct PoliciesPage {
+    user: Option<UserView>,
+    page: &'static str,
+    rows: Vec<PolicyRow>,
+    enabled: usize,
+    can_write: bool,
+    csrf: String,
+}
+
+fn slug(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+async fn policies<B: Backend>(
+    State(api): State<Shared<B>>,
+    axum::Extension(user): axum::Extension<UserView>,
+) -> Response {
+    let state = api.core.policies.current();
+    let mut rows: Vec<PolicyRow> = state
+        .policies
+        .iter()
+        .map(|p| PolicyRow {
+            id: p.id.clone(),
+            slug: slug(&p.name),
+            name: p.name.clone(),
+            categories: p.categories.join(", "),
+            stages: p
+                .lifecycle_stages
+                .iter()
+                .map(|s| match s {
+                    LifecycleStage::Build => "Build",
+                    LifecycleStage::Deploy => "Deploy",
+                    LifecycleStage::Runtime => "Runtime",
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            severity: severity_text(p.severity),
+            enforcement: if p.enforcement_actions.is_empty() {
+                "Inform".into()
+            } else {
+                "Enforce".into()
+            },
+            disabled: p.disabled,
+        })
+        .collect();
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    render(
+        &PoliciesPage {
+            enabled: rows.iter().filter(|r| !r.disabled).count(),
+            can_write: user.can_write,
+            csrf: user.csrf.clone(),
+            user: Some(user),
+            page: "policies",
+            rows,
+        },
+        StatusCode::OK,
+    )
+}
+
+async fn toggle_policy<B: Backend>(
+    State(api): State<Shared<B>>,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(disabled) = api.core.policies.current().get(&id).map(|p| p.disabled) else {
+        return ApiError::NotFound(format!("no policy '{id}'")).into_response();
+    };
+    match api.core.policies.set_disabled(&id, !disabled).await {
+        Ok(p) => {
+            tracing::info!(policy = %p.name, disabled = p.disabled, "policy toggled in the console");
+            Redirect::to("/ui/policies").into_response()
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "refused.html")]
+struct RefusedPage {
+    user: Option<UserView>,
+    page: &'static str,
+    message: String,
+}

@@ -1,0 +1,356 @@
+//! The web console in real headless Chromium (Debian's chromium and chromedriver, over
+//! WebDriver) against a real Central (`runtime::start`, TLS, a Sensor stream seeding
+//! violations): log in, see and filter violations, open one, resolve it; toggle a policy as
+//! Admin and be refused as Analyst; a form without its CSRF token is refused. Screenshots of
+//! each page land in `target/tmp/ui-screenshots/`.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use rampart_central::runtime::{Config, Running, start};
+use rampart_proto::v1::ResourceAction;
+use rampart_test_support::webdriver::Browser;
+use serde_json::{Value, json};
+
+struct Central {
+    running: Running,
+    runtime: tokio::runtime::Runtime,
+    agent: ureq::Agent,
+    base: String,
+    admin: String,
+    password: String,
+    _dir: tempfile::TempDir,
+}
+
+fn start_central() -> Central {
+    rampart_test_support::registry::install_crypto();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let running = runtime
+        .block_on(start(Config {
+            data_dir: dir.path().to_path_buf(),
+            sensor_listen: "127.0.0.1:0".parse().expect("addr"),
+            api_listen: "127.0.0.1:0".parse().expect("addr"),
+            server_names: vec!["localhost".into()],
+            images: Default::default(),
+        }))
+        .expect("central");
+    let ca = std::fs::read_to_string(&running.ca_file).expect("ca");
+    let password = running.new_admin_password.clone().expect("password");
+    Central {
+        base: format!("https://localhost:{}", running.api_addr.port()),
+        agent: rampart_test_support::https_agent(&ca).expect("agent"),
+        admin: rampart_test_support::basic_auth("admin", &password),
+        password,
+        running,
+        runtime,
+        _dir: dir,
+    }
+}
+
+impl Central {
+    fn api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .header("Authorization", &self.admin)
+            .header("Content-Type", "application/json")
+            .body(body.map(|b| b.to_string()).unwrap_or_default())
+            .expect("request");
+        let mut response = self.agent.run(request).expect("response");
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// A console session for `form` (urlencoded login fields), outside the browser: its cookie.
+    fn session(&self, form: &str) -> String {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .disable_verification(true)
+                    .build(),
+            )
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let response = agent
+            .post(format!("{}/ui/login", self.base))
+            .content_type("application/x-www-form-urlencoded")
+            .send(form)
+            .expect("login");
+        assert_eq!(response.status().as_u16(), 303, "login redirects");
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .expect("a session cookie");
+        assert!(
+            cookie.contains("HttpOnly")
+                && cookie.contains("Secure")
+                && cookie.contains("SameSite=Strict"),
+            "{cookie}"
+        );
+        cookie.split(';').next().expect("name=value").to_string()
+    }
+
+    /// A console request with a session cookie: (status, body).
+    fn page(&self, method: &str, path: &str, cookie: &str, form: &str) -> (u16, String) {
+        let request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .header("Cookie", cookie)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form.to_string())
+            .expect("request");
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .disable_verification(true)
+                    .build(),
+            )
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut response = agent.run(request).expect("response");
+        (
+            response.status().as_u16(),
+            response.body_mut().read_to_string().unwrap_or_default(),
+        )
+    }
+}
+
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The CSRF token a console page carries in its forms.
+fn csrf_of(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token")
+        + 19;
+    html[at..].split('"').next().expect("token").to_string()
+}
+
+fn screenshots() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots")
+}
+
+#[test]
+fn a_person_logs_in_finds_a_violation_resolves_it_and_roles_and_csrf_hold() {
+    let central = start_central();
+    // A Sensor reports two workloads; "web" is privileged.
+    let (status, bundle) = central.api("POST", "/v1/init-bundles", Some(json!({"name": "prod"})));
+    assert_eq!(status, 201, "{bundle}");
+    let sensor = bundle["certs"]
+        .as_array()
+        .expect("certs")
+        .iter()
+        .find(|c| c["service"] == "sensor")
+        .expect("sensor")
+        .clone();
+    let identity = tonic::transport::Identity::from_pem(
+        sensor["certPem"].as_str().expect("cert"),
+        sensor["keyPem"].as_str().expect("key"),
+    );
+    let ca = bundle["caPem"].as_str().expect("ca").to_string();
+    let addr = central.running.sensor_addr;
+    let _stream = central.runtime.block_on(async move {
+        let mut client = common::connect(addr, &ca, identity).await.expect("connect");
+        let mut stream = common::open_stream(&mut client, "prod")
+            .await
+            .expect("stream");
+        common::send_all(
+            &stream,
+            [
+                common::workload_event(1, "web", true, ResourceAction::Sync),
+                common::workload_event(2, "api", false, ResourceAction::Sync),
+                common::synced(3),
+            ],
+        )
+        .await;
+        common::until_ack(&mut stream, 3).await;
+        stream
+    });
+
+    let browser = Browser::start();
+    let shots = screenshots();
+    // Any page sends a stranger to the login form, and back after logging in.
+    browser.goto(&format!("{}/ui/violations", central.base));
+    assert!(
+        browser.url().contains("/ui/login?next="),
+        "{}",
+        browser.url()
+    );
+    browser.type_into(&browser.find("#password"), "not the password");
+    browser.click_and_wait(&browser.find("#login"));
+    assert!(
+        browser.text(&browser.find(".error")).contains("not valid"),
+        "a wrong password is said"
+    );
+    browser.screenshot(&shots, "login");
+    browser.type_into(&browser.find("#password"), &central.password);
+    browser.click_and_wait(&browser.find("#login"));
+    assert!(
+        browser.url().ends_with("/ui/violations"),
+        "{}",
+        browser.url()
+    );
+
+    // The Violations page lists the active violations; the ACS query narrows them.
+    let all = browser.text(&browser.find("#count"));
+    browser.screenshot(&shots, "violations");
+    browser.type_into(&browser.find("#query"), "Policy:\"Privileged Container\"");
+    browser.click_and_wait(&browser.find("#search"));
+    assert_eq!(
+        browser.text(&browser.find("#count")),
+        "1 violations",
+        "was: {all}"
+    );
+    let rows = browser.find_all("#violations tbody tr");
+    assert_eq!(rows.len(), 1);
+    let row = browser.text(&rows[0]);
+    assert!(
+        row.contains("Privileged Container") && row.contains("web"),
+        "{row}"
+    );
+    // A broken query is said, not a blank page.
+    browser.type_into(&browser.find("#query"), "Nonsense:x");
+    browser.click_and_wait(&browser.find("#search"));
+    assert!(
+        browser.find_all(".error").len() == 1,
+        "{}",
+        browser.source()
+    );
+    browser.type_into(&browser.find("#query"), "Policy:\"Privileged Container\"");
+    browser.click_and_wait(&browser.find("#search"));
+
+    // Open it: the messages, the policy's remediation, and Resolve.
+    browser.click_and_wait(&browser.find("#violations tbody a"));
+    assert!(
+        browser
+            .text(&browser.find("#messages"))
+            .to_lowercase()
+            .contains("privileged"),
+        "{}",
+        browser.source()
+    );
+    assert!(!browser.text(&browser.find("#remediation")).is_empty());
+    browser.screenshot(&shots, "violation");
+    let id = browser.url().rsplit('/').next().expect("id").to_string();
+    browser.click_and_wait(&browser.find("#resolve"));
+    assert_eq!(browser.text(&browser.find("#state")), "RESOLVED");
+    let (_, alert) = central.api("GET", &format!("/v1/alerts/{id}"), None);
+    assert_eq!(alert["alert"]["state"], "RESOLVED", "{alert}");
+
+    // The dashboard counts what is left.
+    browser.goto(&format!("{}/ui/", central.base));
+    assert!(browser.source().contains("Active violations by severity"));
+    browser.screenshot(&shots, "dashboard");
+
+    // Policies: an Admin disables one with its toggle.
+    browser.goto(&format!("{}/ui/policies", central.base));
+    browser.screenshot(&shots, "policies");
+    browser.click_and_wait(&browser.find("#policy-latest-tag button"));
+    let (_, list) = central.api("GET", "/v1/policies", None);
+    let latest = list["policies"]
+        .as_array()
+        .expect("policies")
+        .iter()
+        .find(|p| p["name"] == "Latest tag")
+        .expect("Latest tag")
+        .clone();
+    assert_eq!(latest["disabled"], true, "{latest}");
+    assert!(
+        browser
+            .text(&browser.find("#policy-latest-tag"))
+            .contains("Disabled")
+    );
+
+    // Logging out ends the session.
+    browser.click_and_wait(&browser.find(".who button"));
+    browser.goto(&format!("{}/ui/policies", central.base));
+    assert!(browser.url().contains("/ui/login"), "{}", browser.url());
+
+    // An Analyst (by API token) reads but cannot change: no toggles, and a forged one is refused.
+    let (_, token) = central.api(
+        "POST",
+        "/v1/tokens",
+        Some(json!({"name": "ana", "role": "analyst"})),
+    );
+    let analyst = central.session(&format!(
+        "token={}",
+        token["token"].as_str().expect("token")
+    ));
+    let (status, html) = central.page("GET", "/ui/policies", &analyst, "");
+    assert_eq!(status, 200);
+    assert!(!html.contains("/toggle"), "an Analyst sees no toggle");
+    let policy_id = latest["id"].as_str().expect("id");
+    let csrf = csrf_of(&html);
+    let (status, html) = central.page(
+        "POST",
+        &format!("/ui/policies/{policy_id}/toggle"),
+        &analyst,
+        &format!("csrf={csrf}"),
+    );
+    assert_eq!(status, 403, "{html}");
+    assert!(html.contains("Analyst, may not"), "{html}");
+
+    // An Admin's form without its CSRF token, or with another session's, changes nothing.
+    let admin = central.session(&format!("username=admin&password={}", central.password));
+    let (status, html) = central.page(
+        "POST",
+        &format!("/ui/policies/{policy_id}/toggle"),
+        &admin,
+        "",
+    );
+    assert_eq!(status, 403, "{html}");
+    assert!(html.contains("security token"), "{html}");
+    let (status, _) = central.page(
+        "POST",
+        &format!("/ui/policies/{policy_id}/toggle"),
+        &admin,
+        &format!("csrf={csrf}"),
+    );
+    assert_eq!(status, 403, "another session's token");
+    let (_, again) = central.api("GET", &format!("/v1/policies/{policy_id}"), None);
+    assert_eq!(again["disabled"], true, "unchanged: {again}");
+    // With its own token the same form works.
+    let (_, html) = central.page("GET", "/ui/policies", &admin, "");
+    let (status, _) = central.page(
+        "POST",
+        &format!("/ui/policies/{policy_id}/toggle"),
+        &admin,
+        &format!("csrf={}", csrf_of(&html)),
+    );
+    assert_eq!(status, 303);
+    eventually("the policy enabled again", || {
+        // ACS's JSON leaves `disabled: false` out.
+        central
+            .api("GET", &format!("/v1/policies/{policy_id}"), None)
+            .1["disabled"]
+            != true
+    });
+    // Pages carry a strict content security policy and nothing from elsewhere.
+    let (_, html) = central.page("GET", "/ui/", &admin, "");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "{html}"
+    );
+}
