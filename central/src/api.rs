@@ -84,6 +84,7 @@ pub const ROUTES: &[(&str, &str, Option<Access>)] = &[
     ("POST", "/v1/alerts/{id}/enforce", Some(Access::Write)),
     ("POST", "/v1/detect/deploy/yaml", Some(Access::Detect)),
     ("POST", "/v1/detect/build", Some(Access::Detect)),
+    ("GET", "/v1/risk", Some(Access::Read)),
     ("GET", "/v1/images", Some(Access::Read)),
     ("GET", "/v1/images/{id}", Some(Access::Read)),
     ("POST", "/v1/images/scan", Some(Access::Detect)),
@@ -483,6 +484,7 @@ pub fn router<B: Backend>(api: Shared<B>) -> Router {
         .route("/v1/tokens/{id}", axum::routing::delete(revoke_token::<B>))
         .route("/v1/detect/deploy/yaml", post(detect_deploy::<B>))
         .route("/v1/detect/build", post(detect_build::<B>))
+        .route("/v1/risk", get(list_risk::<B>))
         .route("/v1/images", get(list_images::<B>))
         .route("/v1/images/scan", post(scan_image::<B>))
         .route("/v1/images/{id}", get(get_image::<B>))
@@ -690,7 +692,15 @@ async fn deployment<B: Backend>(
     };
     let active = alerts::persist::active_for(&api.core.store, &cluster, &id)?;
     let images = api.core.images.of_deployment(&cluster, &id);
-    json(&serde_json::json!({ "deployment": record, "activeAlerts": active, "images": images }))
+    let risk = crate::risk::score_record(
+        &api.core,
+        &record,
+        time::OffsetDateTime::now_utc().unix_timestamp(),
+    )?
+    .risk;
+    json(
+        &serde_json::json!({ "deployment": record, "activeAlerts": active, "images": images, "risk": risk }),
+    )
 }
 
 /// What the Collectors saw of a deployment: processes, listening endpoints, flows.
@@ -2072,4 +2082,24 @@ async fn detect_build<B: Backend>(
         &selected,
         time::OffsetDateTime::now_utc(),
     ))
+}
+
+/// `GET /v1/risk?cluster=&namespace=&limit=&offset=`: deployments, riskiest first, each with its
+/// score and the factors behind it.
+async fn list_risk<B: Backend>(
+    State(api): State<Shared<B>>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let params = Params::parse(raw.as_deref(), &["cluster", "namespace", "limit", "offset"])?;
+    let limit = params.number(&["limit"], 100, MAX_PAGE)?.max(1);
+    let offset = params.number(&["offset"], 0, MAX_OFFSET)?;
+    let cluster = params.one(&["cluster"]).map(str::to_string);
+    let namespace = params.one(&["namespace"]).map(str::to_string);
+    let core = Arc::clone(&api.core);
+    let ranked = tokio::task::spawn_blocking(move || {
+        crate::risk::rank(&core, cluster.as_deref(), namespace.as_deref())
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    json(&Page::of(ranked, offset, limit))
 }

@@ -22,6 +22,7 @@ pub mod orders;
 pub mod pki;
 pub mod policies;
 pub mod reassess;
+pub mod risk;
 pub mod runtime;
 pub mod search;
 pub mod server;

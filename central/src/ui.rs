@@ -41,6 +41,8 @@ pub const PAGES: &[(&str, &str, Option<Access>)] = &[
     ("GET", "/ui/violations", Some(Access::Read)),
     ("GET", "/ui/violations/{id}", Some(Access::Read)),
     ("POST", "/ui/violations/{id}/resolve", Some(Access::Write)),
+    ("GET", "/ui/risk", Some(Access::Read)),
+    ("GET", "/ui/risk/{cluster}/{id}", Some(Access::Read)),
     ("GET", "/ui/policies", Some(Access::Read)),
     ("POST", "/ui/policies/{id}/toggle", Some(Access::Write)),
 ];
@@ -303,6 +305,8 @@ pub fn router<B: Backend>(api: Shared<B>) -> Router {
         .route("/ui/violations", get(violations::<B>))
         .route("/ui/violations/{id}", get(violation::<B>))
         .route("/ui/violations/{id}/resolve", post(resolve::<B>))
+        .route("/ui/risk", get(risk::<B>))
+        .route("/ui/risk/{cluster}/{id}", get(risk_detail::<B>))
         .route("/ui/policies", get(policies::<B>))
         .route("/ui/policies/{id}/toggle", post(toggle_policy::<B>))
         .route_layer(middleware::from_fn_with_state(
@@ -756,6 +760,143 @@ async fn resolve<B: Backend>(State(api): State<Shared<B>>, Path(id): Path<String
         }
         Err(e) => e.into_response(),
     }
+}
+
+struct RiskRow {
+    rank: usize,
+    cluster: String,
+    id: String,
+    name: String,
+    namespace: String,
+    score: String,
+    factors: String,
+}
+
+#[derive(Template)]
+#[template(path = "risk.html")]
+struct RiskPage {
+    user: Option<UserView>,
+    page: &'static str,
+    rows: Vec<RiskRow>,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+async fn risk<B: Backend>(
+    State(api): State<Shared<B>>,
+    axum::Extension(user): axum::Extension<UserView>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let params: BTreeMap<String, String> =
+        serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
+    let offset: usize = params
+        .get("offset")
+        .and_then(|o| o.parse().ok())
+        .unwrap_or(0)
+        .min(crate::api::MAX_OFFSET);
+    let core = Arc::clone(&api.core);
+    let ranked =
+        match tokio::task::spawn_blocking(move || crate::risk::rank(&core, None, None)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return ApiError::from(e).into_response(),
+            Err(e) => return ApiError::Internal(e.to_string()).into_response(),
+        };
+    let total = ranked.len();
+    let rows = ranked
+        .into_iter()
+        .enumerate()
+        .skip(offset)
+        .take(PAGE_SIZE)
+        .map(|(i, r)| RiskRow {
+            rank: i + 1,
+            factors: r
+                .risk
+                .factors
+                .iter()
+                .map(|f| format!("{} ×{:.2}", f.name, f.score))
+                .collect::<Vec<_>>()
+                .join(", "),
+            score: format!("{:.2}", r.risk.score),
+            cluster: r.cluster_id,
+            id: r.id,
+            name: r.name,
+            namespace: r.namespace,
+        })
+        .collect();
+    render(
+        &RiskPage {
+            user: Some(user),
+            page: "risk",
+            rows,
+            prev: (offset > 0)
+                .then(|| format!("/ui/risk?offset={}", offset.saturating_sub(PAGE_SIZE))),
+            next: (offset + PAGE_SIZE < total)
+                .then(|| format!("/ui/risk?offset={}", offset + PAGE_SIZE)),
+        },
+        StatusCode::OK,
+    )
+}
+
+struct FactorView {
+    name: &'static str,
+    score: String,
+    reasons: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "risk_detail.html")]
+struct RiskDetailPage {
+    user: Option<UserView>,
+    page: &'static str,
+    name: String,
+    namespace: String,
+    cluster: String,
+    score: String,
+    factors: Vec<FactorView>,
+}
+
+async fn risk_detail<B: Backend>(
+    State(api): State<Shared<B>>,
+    axum::Extension(user): axum::Extension<UserView>,
+    Path((cluster, id)): Path<(String, String)>,
+) -> Response {
+    let record = match api.core.store.deployment(&cluster, &id) {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return refused(
+                Some(user),
+                StatusCode::NOT_FOUND,
+                format!("No deployment {id} in {cluster}."),
+            );
+        }
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let ranked = match crate::risk::score_record(&api.core, &record, now) {
+        Ok(r) => r,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    render(
+        &RiskDetailPage {
+            user: Some(user),
+            page: "risk",
+            name: ranked.name,
+            namespace: ranked.namespace,
+            cluster: ranked.cluster_id,
+            score: format!("{:.2}", ranked.risk.score),
+            factors: ranked
+                .risk
+                .factors
+                .into_iter()
+                .map(|f| FactorView {
+                    name: f.name,
+                    score: format!("{:.2}", f.score),
+                    reasons: f.reasons,
+                })
+                .collect(),
+        },
+        StatusCode::OK,
+    )
 }
 
 struct PolicyRow {

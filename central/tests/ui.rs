@@ -264,6 +264,25 @@ fn a_person_logs_in_finds_a_violation_resolves_it_and_roles_and_csrf_hold() {
     assert!(browser.source().contains("Active violations by severity"));
     browser.screenshot(&shots, "dashboard");
 
+    // Risk: the privileged deployment ranks first, and its page says why.
+    browser.goto(&format!("{}/ui/risk", central.base));
+    let first = browser.find_all("#risk tbody tr");
+    assert_eq!(first.len(), 2);
+    assert!(
+        browser.text(&first[0]).starts_with("1 web"),
+        "{}",
+        browser.text(&first[0])
+    );
+    browser.screenshot(&shots, "risk");
+    browser.click_and_wait(&browser.find("#risk tbody tr a"));
+    let page = browser.text(&browser.find("main"));
+    assert!(
+        page.contains("Service Configuration") && page.contains("privileged container(s): app"),
+        "{page}"
+    );
+    assert!(page.contains("Policy Violations"), "{page}");
+    browser.screenshot(&shots, "risk-detail");
+
     // Policies: an Admin disables one with its toggle.
     browser.goto(&format!("{}/ui/policies", central.base));
     browser.screenshot(&shots, "policies");

@@ -22,6 +22,7 @@ pub mod image_data;
 pub mod manifest;
 pub mod policy;
 pub mod quantity;
+pub mod risk;
 pub mod workload;
 pub mod yaml;
 

@@ -1,0 +1,88 @@
+//! Deployments ranked by risk (`rampart_policy::risk`): each stored deployment normalized, its
+//! image data attached and its active alerts' severities counted, then scored. Computed on
+//! request, page by page through the store.
+
+use serde::Serialize;
+
+use crate::core::Core;
+use crate::store::Backend;
+
+/// One deployment's place in the ranking.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ranked {
+    pub cluster_id: String,
+    pub id: String,
+    pub namespace: String,
+    pub name: String,
+    pub kind: String,
+    #[serde(flatten)]
+    pub risk: rampart_policy::risk::Risk,
+}
+
+/// Every stored deployment (in `cluster` / `namespace` when given), riskiest first.
+pub fn rank<B: Backend>(
+    core: &Core<B>,
+    cluster: Option<&str>,
+    namespace: Option<&str>,
+) -> Result<Vec<Ranked>, crate::store::Error> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut out = Vec::new();
+    for c in core.store.clusters()? {
+        if cluster.is_some_and(|want| want != c.id) {
+            continue;
+        }
+        let mut after: Option<String> = None;
+        loop {
+            let page = core.store.deployments(&c.id, after.as_deref(), 500)?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id.clone());
+            for record in page {
+                if namespace.is_some_and(|n| n != record.namespace) {
+                    continue;
+                }
+                out.push(score_record(core, &record, now)?);
+            }
+        }
+    }
+    out.sort_by(|a, b| {
+        b.risk
+            .score
+            .partial_cmp(&a.risk.score)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    Ok(out)
+}
+
+/// One deployment's risk.
+pub fn score_record<B: Backend>(
+    core: &Core<B>,
+    record: &crate::model::DeploymentRecord,
+    now: i64,
+) -> Result<Ranked, crate::store::Error> {
+    let alerts = crate::alerts::persist::load_active(&core.store, &record.active_alerts)?;
+    let inputs = rampart_policy::risk::RiskInputs {
+        alert_severities: alerts.iter().map(|a| a.severity).collect(),
+        suspicious_processes: None,
+        now,
+    };
+    let risk = match record.normalize() {
+        Some(mut d) => {
+            core.images.attach(&mut d);
+            rampart_policy::risk::score(&d, &inputs)
+        }
+        None => rampart_policy::risk::Risk {
+            score: 1.0,
+            factors: Vec::new(),
+        },
+    };
+    Ok(Ranked {
+        cluster_id: record.cluster_id.clone(),
+        id: record.id.clone(),
+        namespace: record.namespace.clone(),
+        name: record.name.clone(),
+        kind: record.kind.clone(),
+        risk,
+    })
+}
