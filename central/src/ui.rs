@@ -43,6 +43,9 @@ pub const PAGES: &[(&str, &str, Option<Access>)] = &[
     ("POST", "/ui/violations/{id}/resolve", Some(Access::Write)),
     ("GET", "/ui/risk", Some(Access::Read)),
     ("GET", "/ui/risk/{cluster}/{id}", Some(Access::Read)),
+    ("GET", "/ui/images", Some(Access::Read)),
+    ("GET", "/ui/images/{id}", Some(Access::Read)),
+    ("GET", "/ui/cves/{id}", Some(Access::Read)),
     ("GET", "/ui/policies", Some(Access::Read)),
     ("POST", "/ui/policies/{id}/toggle", Some(Access::Write)),
 ];
@@ -307,6 +310,9 @@ pub fn router<B: Backend>(api: Shared<B>) -> Router {
         .route("/ui/violations/{id}/resolve", post(resolve::<B>))
         .route("/ui/risk", get(risk::<B>))
         .route("/ui/risk/{cluster}/{id}", get(risk_detail::<B>))
+        .route("/ui/images", get(images::<B>))
+        .route("/ui/images/{id}", get(image::<B>))
+        .route("/ui/cves/{id}", get(cve::<B>))
         .route("/ui/policies", get(policies::<B>))
         .route("/ui/policies/{id}/toggle", post(toggle_policy::<B>))
         .route_layer(middleware::from_fn_with_state(
@@ -894,6 +900,296 @@ async fn risk_detail<B: Backend>(
                     reasons: f.reasons,
                 })
                 .collect(),
+        },
+        StatusCode::OK,
+    )
+}
+
+struct ImageRow {
+    id: Option<String>,
+    name: String,
+    status: &'static str,
+    error: Option<String>,
+    os: String,
+    components: usize,
+    vulnerabilities: usize,
+    fixable: usize,
+    top_cvss: String,
+    deployments: usize,
+}
+
+struct CveRow {
+    id: String,
+    severity: &'static str,
+    cvss: String,
+    fixable: bool,
+    images: usize,
+    deployments: usize,
+    components: String,
+}
+
+struct SelectOption {
+    value: &'static str,
+    label: &'static str,
+    selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "images.html")]
+struct ImagesPage {
+    user: Option<UserView>,
+    page: &'static str,
+    severities: Vec<SelectOption>,
+    fixable: bool,
+    images: Vec<ImageRow>,
+    cves: Vec<CveRow>,
+}
+
+fn cvss_text(c: Option<f64>) -> String {
+    c.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into())
+}
+
+/// At most this many rows per table on the Vulnerabilities page.
+const VULN_ROWS: usize = 200;
+
+async fn images<B: Backend>(
+    State(api): State<Shared<B>>,
+    axum::Extension(user): axum::Extension<UserView>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    use rampart_scanner::report::Level;
+    let params: BTreeMap<String, String> =
+        serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
+    let at_least = params.get("severity").and_then(|s| Level::parse(s));
+    let fixable = params.get("fixable").is_some_and(|v| v == "true");
+    let mut images = api.core.images.list();
+    images.retain(|i| {
+        at_least.is_none_or(|s| i.max_level().is_some_and(|m| m >= s))
+            && (!fixable || i.fixable > 0)
+    });
+    images.sort_by(|a, b| {
+        b.top_cvss
+            .partial_cmp(&a.top_cvss)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then_with(|| b.vulnerabilities.cmp(&a.vulnerabilities))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    let mut cves = api.core.images.cves();
+    cves.retain(|c| at_least.is_none_or(|s| c.severity >= s) && (!fixable || c.fixable));
+    cves.sort_by(|a, b| {
+        b.cvss
+            .partial_cmp(&a.cvss)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then_with(|| b.deployments.cmp(&a.deployments))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    let selected = params.get("severity").map(String::as_str).unwrap_or("");
+    render(
+        &ImagesPage {
+            user: Some(user),
+            page: "images",
+            severities: [
+                ("", "Any severity"),
+                ("critical", "Critical"),
+                ("high", "High"),
+                ("medium", "Medium"),
+                ("low", "Low"),
+            ]
+            .into_iter()
+            .map(|(value, label)| SelectOption {
+                value,
+                label,
+                selected: value == selected,
+            })
+            .collect(),
+            fixable,
+            images: images
+                .into_iter()
+                .take(VULN_ROWS)
+                .map(|i| ImageRow {
+                    top_cvss: cvss_text(i.top_cvss),
+                    os: i.os.clone().unwrap_or_default(),
+                    id: i.id,
+                    name: i.name,
+                    status: i.status,
+                    error: i.error,
+                    components: i.components,
+                    vulnerabilities: i.vulnerabilities,
+                    fixable: i.fixable,
+                    deployments: i.deployments,
+                })
+                .collect(),
+            cves: cves
+                .into_iter()
+                .take(VULN_ROWS)
+                .map(|c| CveRow {
+                    severity: c.severity.as_str(),
+                    cvss: cvss_text(c.cvss),
+                    fixable: c.fixable,
+                    images: c.images,
+                    deployments: c.deployments,
+                    components: c
+                        .components
+                        .iter()
+                        .take(5)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    id: c.id,
+                })
+                .collect(),
+        },
+        StatusCode::OK,
+    )
+}
+
+struct ComponentVulnRow {
+    component: String,
+    version: String,
+    cve: String,
+    severity: &'static str,
+    fixed_by: String,
+}
+
+#[derive(Template)]
+#[template(path = "image.html")]
+struct ImagePage {
+    user: Option<UserView>,
+    page: &'static str,
+    name: String,
+    digest: String,
+    os: String,
+    created: String,
+    user_name: String,
+    scanned: String,
+    deployments: String,
+    notes: Vec<String>,
+    rows: Vec<ComponentVulnRow>,
+    components: usize,
+}
+
+async fn image<B: Backend>(
+    State(api): State<Shared<B>>,
+    axum::Extension(user): axum::Extension<UserView>,
+    Path(id): Path<String>,
+) -> Response {
+    let Some((scanned, deployments)) = api.core.images.get(&id) else {
+        return refused(
+            Some(user),
+            StatusCode::NOT_FOUND,
+            format!("No scanned image {id}."),
+        );
+    };
+    let scan = &scanned.scan;
+    let mut rows: Vec<ComponentVulnRow> = scan
+        .components
+        .iter()
+        .flat_map(|c| {
+            c.vulnerabilities.iter().map(move |v| ComponentVulnRow {
+                component: c.name.clone(),
+                version: c.version.clone(),
+                cve: v.id.clone(),
+                severity: v.severity.as_str(),
+                fixed_by: v.fixed_by.clone().unwrap_or_else(|| "not fixed".into()),
+            })
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        a.component
+            .cmp(&b.component)
+            .then_with(|| a.cve.cmp(&b.cve))
+    });
+    render(
+        &ImagePage {
+            user: Some(user),
+            page: "images",
+            name: scanned.record.references.join(", "),
+            digest: scanned.record.facts.digest.clone(),
+            os: scan.os.clone().unwrap_or_else(|| "unknown".into()),
+            created: scan.created.clone().unwrap_or_default(),
+            user_name: if scan.user.is_empty() {
+                "root (none set)".into()
+            } else {
+                scan.user.clone()
+            },
+            scanned: time_text(scanned.record.scanned_unix_ms),
+            deployments: deployments
+                .iter()
+                .map(|d| format!("{}/{} ({})", d.namespace, d.name, d.cluster_id))
+                .collect::<Vec<_>>()
+                .join(", "),
+            notes: scan.notes.clone(),
+            components: scan.components.len(),
+            rows,
+        },
+        StatusCode::OK,
+    )
+}
+
+struct AffectedRow {
+    image_id: String,
+    image: String,
+    component: String,
+    version: String,
+    fixed_by: String,
+}
+
+#[derive(Template)]
+#[template(path = "cve.html")]
+struct CvePage {
+    user: Option<UserView>,
+    page: &'static str,
+    id: String,
+    summary: String,
+    severity: &'static str,
+    cvss: String,
+    aliases: String,
+    images: Vec<AffectedRow>,
+    deployments: Vec<crate::images::DeploymentRef>,
+}
+
+async fn cve<B: Backend>(
+    State(api): State<Shared<B>>,
+    axum::Extension(user): axum::Extension<UserView>,
+    Path(id): Path<String>,
+) -> Response {
+    let cves = api.core.images.cves();
+    let Some(c) = cves.into_iter().find(|c| {
+        c.id.eq_ignore_ascii_case(&id) || c.aliases.iter().any(|a| a.eq_ignore_ascii_case(&id))
+    }) else {
+        return refused(
+            Some(user),
+            StatusCode::NOT_FOUND,
+            format!("No scanned image is affected by {id}."),
+        );
+    };
+    render(
+        &CvePage {
+            user: Some(user),
+            page: "images",
+            severity: c.severity.as_str(),
+            cvss: cvss_text(c.cvss),
+            aliases: if c.aliases.is_empty() {
+                "-".into()
+            } else {
+                c.aliases.join(", ")
+            },
+            images: c
+                .affected_images
+                .values()
+                .flat_map(|i| {
+                    i.components.iter().map(move |comp| AffectedRow {
+                        image_id: i.id.clone(),
+                        image: i.name.clone(),
+                        component: comp.name.clone(),
+                        version: comp.version.clone(),
+                        fixed_by: comp.fixed_by.clone().unwrap_or_else(|| "not fixed".into()),
+                    })
+                })
+                .collect(),
+            deployments: c.affected_deployments.iter().cloned().collect(),
+            summary: c.summary,
+            id: c.id,
         },
         StatusCode::OK,
     )

@@ -24,7 +24,7 @@ struct Central {
     _dir: tempfile::TempDir,
 }
 
-fn start_central() -> Central {
+fn start_central(registry: &str) -> Central {
     rampart_test_support::registry::install_crypto();
     let dir = tempfile::tempdir().expect("tempdir");
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -38,7 +38,14 @@ fn start_central() -> Central {
             sensor_listen: "127.0.0.1:0".parse().expect("addr"),
             api_listen: "127.0.0.1:0".parse().expect("addr"),
             server_names: vec!["localhost".into()],
-            images: Default::default(),
+            images: rampart_central::images::ImageSettings {
+                scan_deployments: true,
+                pull: rampart_scanner::registry::PullOptions {
+                    insecure: vec![registry.to_string()],
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
         }))
         .expect("central");
     let ca = std::fs::read_to_string(&running.ca_file).expect("ca");
@@ -154,7 +161,48 @@ fn screenshots() -> PathBuf {
 
 #[test]
 fn a_person_logs_in_finds_a_violation_resolves_it_and_roles_and_csrf_hold() {
-    let central = start_central();
+    // An Alpine image with a musl that Alpine's real secdb says is vulnerable, in a real registry.
+    let registry = rampart_test_support::registry::Registry::start(&[]);
+    let image = format!("{}/base/alpine:3.10", registry.host);
+    let central = start_central(&registry.host);
+    central
+        .runtime
+        .block_on(rampart_test_support::registry::push(
+            &registry.client(),
+            &oci_client::secrets::RegistryAuth::Anonymous,
+            &image,
+            &[rampart_test_support::registry::layer(&[
+                (
+                    "etc/os-release",
+                    b"ID=alpine\nVERSION_ID=3.10.9\nPRETTY_NAME=\"Alpine Linux v3.10\"\n".to_vec(),
+                ),
+                (
+                    "lib/apk/db/installed",
+                    b"P:musl\nV:1.1.22-r2\no:musl\n\n".to_vec(),
+                ),
+            ])],
+            "amd64",
+        ));
+    let secdb = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/data/alpine-secdb/v3.10/main.yaml"),
+    )
+    .expect("secdb");
+    let request = ureq::http::Request::builder()
+        .method("POST")
+        .uri(format!("{}/v1/vulndb/import?name=main.yaml", central.base))
+        .header("Authorization", &central.admin)
+        .body(secdb)
+        .expect("request");
+    assert_eq!(
+        central
+            .agent
+            .run(request)
+            .expect("import")
+            .status()
+            .as_u16(),
+        200
+    );
     // A Sensor reports two workloads; "web" is privileged.
     let (status, bundle) = central.api("POST", "/v1/init-bundles", Some(json!({"name": "prod"})));
     assert_eq!(status, 201, "{bundle}");
@@ -171,6 +219,7 @@ fn a_person_logs_in_finds_a_violation_resolves_it_and_roles_and_csrf_hold() {
     );
     let ca = bundle["caPem"].as_str().expect("ca").to_string();
     let addr = central.running.sensor_addr;
+    let cache_event = deployment_event(3, "cache", &image);
     let _stream = central.runtime.block_on(async move {
         let mut client = common::connect(addr, &ca, identity).await.expect("connect");
         let mut stream = common::open_stream(&mut client, "prod")
@@ -181,11 +230,12 @@ fn a_person_logs_in_finds_a_violation_resolves_it_and_roles_and_csrf_hold() {
             [
                 common::workload_event(1, "web", true, ResourceAction::Sync),
                 common::workload_event(2, "api", false, ResourceAction::Sync),
-                common::synced(3),
+                cache_event,
+                common::synced(4),
             ],
         )
         .await;
-        common::until_ack(&mut stream, 3).await;
+        common::until_ack(&mut stream, 4).await;
         stream
     });
 
@@ -264,17 +314,24 @@ fn a_person_logs_in_finds_a_violation_resolves_it_and_roles_and_csrf_hold() {
     assert!(browser.source().contains("Active violations by severity"));
     browser.screenshot(&shots, "dashboard");
 
-    // Risk: the privileged deployment ranks first, and its page says why.
+    // Risk: the privileged "web" ranks above "api", the same workload unprivileged; the old,
+    // scanned "cache" image weighs too. Each page says why.
     browser.goto(&format!("{}/ui/risk", central.base));
-    let first = browser.find_all("#risk tbody tr");
-    assert_eq!(first.len(), 2);
-    assert!(
-        browser.text(&first[0]).starts_with("1 web"),
-        "{}",
-        browser.text(&first[0])
-    );
+    let rows: Vec<String> = browser
+        .find_all("#risk tbody tr")
+        .iter()
+        .map(|r| browser.text(r))
+        .collect();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let at = |name: &str| {
+        rows.iter()
+            .position(|r| r.split(' ').nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("{name} ranked: {rows:?}"))
+    };
+    assert!(at("web") < at("api"), "{rows:?}");
+    assert!(rows[at("cache")].contains("Image Freshness"), "{rows:?}");
     browser.screenshot(&shots, "risk");
-    browser.click_and_wait(&browser.find("#risk tbody tr a"));
+    browser.click_and_wait(&browser.find("#risk a[href$='/uid-web']"));
     let page = browser.text(&browser.find("main"));
     assert!(
         page.contains("Service Configuration") && page.contains("privileged container(s): app"),
@@ -282,6 +339,45 @@ fn a_person_logs_in_finds_a_violation_resolves_it_and_roles_and_csrf_hold() {
     );
     assert!(page.contains("Policy Violations"), "{page}");
     browser.screenshot(&shots, "risk-detail");
+
+    // Vulnerabilities: the image, its CVE and the deployment it affects.
+    eventually("the image scanned", || {
+        central.api("GET", "/v1/images?status=scanned", None).1["total"] == 1
+    });
+    browser.goto(&format!(
+        "{}/ui/images?severity=&fixable=true",
+        central.base
+    ));
+    let images = browser.text(&browser.find("#images"));
+    assert!(
+        images.contains(&image) && images.contains("Alpine Linux v3.10"),
+        "{images}"
+    );
+    assert!(
+        browser
+            .text(&browser.find("#cves"))
+            .contains("CVE-2019-14697")
+    );
+    browser.screenshot(&shots, "vulnerabilities");
+    browser.click_and_wait(&browser.find("#images tbody a"));
+    let components = browser.text(&browser.find("#components"));
+    assert!(
+        components.contains("musl") && components.contains("1.1.22-r3"),
+        "{components}"
+    );
+    assert!(
+        browser
+            .text(&browser.find("#image-deployments"))
+            .contains("shop/cache")
+    );
+    browser.screenshot(&shots, "image");
+    browser.click_and_wait(&browser.find("#components a[href*='CVE-2019-14697']"));
+    assert!(
+        browser
+            .text(&browser.find("#affected-deployments"))
+            .contains("cache")
+    );
+    browser.screenshot(&shots, "cve");
 
     // Policies: an Admin disables one with its toggle.
     browser.goto(&format!("{}/ui/policies", central.base));
@@ -372,4 +468,30 @@ fn a_person_logs_in_finds_a_violation_resolves_it_and_roles_and_csrf_hold() {
         !html.contains("http://") && !html.contains("https://"),
         "{html}"
     );
+}
+
+/// A Deployment in `shop` running `image`, as the Sensor reports it.
+fn deployment_event(seq: u64, name: &str, image: &str) -> rampart_proto::v1::MsgFromSensor {
+    use rampart_proto::v1::msg_from_sensor::Msg;
+    let object = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "shop", "uid": format!("uid-{name}")},
+        "spec": {"selector": {"matchLabels": {"app": name}}, "template": {
+            "metadata": {"labels": {"app": name}},
+            "spec": {"containers": [{"name": "app", "image": image,
+                "securityContext": {"capabilities": {"drop": ["ALL"]}}}]}}}
+    });
+    rampart_proto::v1::MsgFromSensor {
+        seq,
+        msg: Some(Msg::Event(rampart_proto::v1::ResourceEvent {
+            action: ResourceAction::Sync as i32,
+            kind: rampart_proto::v1::ResourceKind::Deployment as i32,
+            id: format!("uid-{name}"),
+            namespace: "shop".into(),
+            name: name.into(),
+            object_json: serde_json::to_vec(&object).expect("json"),
+            content_hash: seq,
+            context: None,
+        })),
+    }
 }
