@@ -46,6 +46,9 @@ pub const PAGES: &[(&str, &str, Option<Access>)] = &[
     ("GET", "/ui/images", Some(Access::Read)),
     ("GET", "/ui/images/{id}", Some(Access::Read)),
     ("GET", "/ui/cves/{id}", Some(Access::Read)),
+    ("GET", "/ui/deployments", Some(Access::Read)),
+    ("GET", "/ui/clusters", Some(Access::Read)),
+    ("POST", "/ui/clusters/init-bundle", Some(Access::Write)),
     ("GET", "/ui/policies", Some(Access::Read)),
     ("POST", "/ui/policies/{id}/toggle", Some(Access::Write)),
 ];
@@ -313,6 +316,9 @@ pub fn router<B: Backend>(api: Shared<B>) -> Router {
         .route("/ui/images", get(images::<B>))
         .route("/ui/images/{id}", get(image::<B>))
         .route("/ui/cves/{id}", get(cve::<B>))
+        .route("/ui/deployments", get(deployments::<B>))
+        .route("/ui/clusters", get(clusters::<B>))
+        .route("/ui/clusters/init-bundle", post(init_bundle::<B>))
         .route("/ui/policies", get(policies::<B>))
         .route("/ui/policies/{id}/toggle", post(toggle_policy::<B>))
         .route_layer(middleware::from_fn_with_state(
@@ -849,11 +855,19 @@ struct FactorView {
     reasons: Vec<String>,
 }
 
+struct ViolationLink {
+    id: String,
+    policy: String,
+}
+
 #[derive(Template)]
 #[template(path = "risk_detail.html")]
 struct RiskDetailPage {
     user: Option<UserView>,
     page: &'static str,
+    kind: String,
+    images: Vec<ImageRow>,
+    violations: Vec<ViolationLink>,
     name: String,
     namespace: String,
     cluster: String,
@@ -882,10 +896,30 @@ async fn risk_detail<B: Backend>(
         Ok(r) => r,
         Err(e) => return ApiError::from(e).into_response(),
     };
+    let violations =
+        match crate::alerts::persist::load_active(&api.core.store, &record.active_alerts) {
+            Ok(a) => a
+                .into_iter()
+                .map(|a| ViolationLink {
+                    id: a.id,
+                    policy: a.policy_name,
+                })
+                .collect(),
+            Err(e) => return ApiError::from(e).into_response(),
+        };
     render(
         &RiskDetailPage {
             user: Some(user),
             page: "risk",
+            kind: record.kind.clone(),
+            images: api
+                .core
+                .images
+                .of_deployment(&record.cluster_id, &record.id)
+                .into_iter()
+                .map(image_row)
+                .collect(),
+            violations,
             name: ranked.name,
             namespace: ranked.namespace,
             cluster: ranked.cluster_id,
@@ -943,6 +977,21 @@ struct ImagesPage {
     fixable: bool,
     images: Vec<ImageRow>,
     cves: Vec<CveRow>,
+}
+
+fn image_row(i: crate::images::ImageSummary) -> ImageRow {
+    ImageRow {
+        top_cvss: cvss_text(i.top_cvss),
+        os: i.os.clone().unwrap_or_default(),
+        id: i.id,
+        name: i.name,
+        status: i.status,
+        error: i.error,
+        components: i.components,
+        vulnerabilities: i.vulnerabilities,
+        fixable: i.fixable,
+        deployments: i.deployments,
+    }
 }
 
 fn cvss_text(c: Option<f64>) -> String {
@@ -1003,22 +1052,7 @@ async fn images<B: Backend>(
             })
             .collect(),
             fixable,
-            images: images
-                .into_iter()
-                .take(VULN_ROWS)
-                .map(|i| ImageRow {
-                    top_cvss: cvss_text(i.top_cvss),
-                    os: i.os.clone().unwrap_or_default(),
-                    id: i.id,
-                    name: i.name,
-                    status: i.status,
-                    error: i.error,
-                    components: i.components,
-                    vulnerabilities: i.vulnerabilities,
-                    fixable: i.fixable,
-                    deployments: i.deployments,
-                })
-                .collect(),
+            images: images.into_iter().take(VULN_ROWS).map(image_row).collect(),
             cves: cves
                 .into_iter()
                 .take(VULN_ROWS)
@@ -1193,6 +1227,254 @@ async fn cve<B: Backend>(
         },
         StatusCode::OK,
     )
+}
+
+struct DeploymentRow {
+    cluster: String,
+    id: String,
+    name: String,
+    kind: String,
+    namespace: String,
+    violations: usize,
+    images: usize,
+    updated: String,
+}
+
+#[derive(Template)]
+#[template(path = "deployments.html")]
+struct DeploymentsPage {
+    user: Option<UserView>,
+    page: &'static str,
+    cluster: String,
+    namespace: String,
+    rows: Vec<DeploymentRow>,
+    next: Option<String>,
+}
+
+/// The deployment inventory, cluster by cluster in id order, a page at a time (the cursor is
+/// the last row's `cluster/id`).
+async fn deployments<B: Backend>(
+    State(api): State<Shared<B>>,
+    axum::Extension(user): axum::Extension<UserView>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let params: BTreeMap<String, String> =
+        serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
+    let cluster = params.get("cluster").cloned().unwrap_or_default();
+    let namespace = params.get("namespace").cloned().unwrap_or_default();
+    let after = params.get("after").cloned();
+    let core = Arc::clone(&api.core);
+    let (cluster_f, namespace_f) = (cluster.clone(), namespace.clone());
+    let found = tokio::task::spawn_blocking(move || -> Result<_, crate::store::Error> {
+        let mut clusters: Vec<String> = core.store.clusters()?.into_iter().map(|c| c.id).collect();
+        clusters.sort();
+        let (after_cluster, after_id) = match after.as_deref().and_then(|a| a.split_once('/')) {
+            Some((c, d)) => (Some(c.to_string()), Some(d.to_string())),
+            None => (None, None),
+        };
+        let mut rows = Vec::new();
+        let mut more = false;
+        'clusters: for c in clusters
+            .iter()
+            .filter(|c| cluster_f.is_empty() || **c == cluster_f)
+            .filter(|c| after_cluster.as_deref().is_none_or(|a| c.as_str() >= a))
+        {
+            let mut cursor = if after_cluster.as_deref() == Some(c.as_str()) {
+                after_id.clone()
+            } else {
+                None
+            };
+            loop {
+                let page = core.store.deployments(c, cursor.as_deref(), 500)?;
+                let Some(last) = page.last() else { break };
+                cursor = Some(last.id.clone());
+                for d in page {
+                    if !namespace_f.is_empty() && d.namespace != namespace_f {
+                        continue;
+                    }
+                    if rows.len() == PAGE_SIZE {
+                        more = true;
+                        break 'clusters;
+                    }
+                    rows.push(d);
+                }
+            }
+        }
+        Ok((rows, more))
+    })
+    .await;
+    let (records, more) = match found {
+        Ok(Ok(f)) => f,
+        Ok(Err(e)) => return ApiError::from(e).into_response(),
+        Err(e) => return ApiError::Internal(e.to_string()).into_response(),
+    };
+    let next = more.then(|| {
+        let last = records
+            .last()
+            .map(|d| format!("{}/{}", d.cluster_id, d.id))
+            .unwrap_or_default();
+        format!(
+            "/ui/deployments?{}",
+            serde_urlencoded::to_string([
+                ("cluster", cluster.as_str()),
+                ("namespace", namespace.as_str()),
+                ("after", last.as_str()),
+            ])
+            .unwrap_or_default()
+        )
+    });
+    let rows = records
+        .into_iter()
+        .map(|d| DeploymentRow {
+            images: api.core.images.of_deployment(&d.cluster_id, &d.id).len(),
+            violations: d.active_alerts.len(),
+            updated: time_text(d.updated_unix_ms),
+            cluster: d.cluster_id,
+            id: d.id,
+            name: d.name,
+            kind: d.kind,
+            namespace: d.namespace,
+        })
+        .collect();
+    render(
+        &DeploymentsPage {
+            user: Some(user),
+            page: "deployments",
+            cluster,
+            namespace,
+            rows,
+            next,
+        },
+        StatusCode::OK,
+    )
+}
+
+struct ClusterHealthRow {
+    id: String,
+    name: String,
+    connection: String,
+    version: String,
+    last_contact: String,
+    collector_mode: String,
+    events: String,
+    deployments: usize,
+}
+
+#[derive(Template)]
+#[template(path = "clusters.html")]
+struct ClustersPage {
+    user: Option<UserView>,
+    page: &'static str,
+    rows: Vec<ClusterHealthRow>,
+    can_write: bool,
+    csrf: String,
+    error: Option<String>,
+    secrets_yaml: Option<String>,
+    bundle_cluster: String,
+}
+
+fn clusters_page<B: Backend>(
+    api: &Shared<B>,
+    user: UserView,
+    error: Option<String>,
+    issued: Option<(String, String)>,
+    status: StatusCode,
+) -> Response {
+    let clusters = match api.core.store.clusters() {
+        Ok(c) => c,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let mut rows = Vec::new();
+    for c in clusters {
+        let mut deployments = 0;
+        if let Err(e) = api
+            .core
+            .store
+            .for_each_deployment_id(&c.id, |_| deployments += 1)
+        {
+            return ApiError::from(e).into_response();
+        }
+        rows.push(ClusterHealthRow {
+            connection: format!("{:?}", c.connection),
+            version: if c.sensor_version.is_empty() {
+                "-".into()
+            } else {
+                c.sensor_version.clone()
+            },
+            last_contact: c
+                .last_contact_unix_ms
+                .map(time_text)
+                .unwrap_or_else(|| "never".into()),
+            collector_mode: if c.collector_mode.is_empty() {
+                "none".into()
+            } else {
+                c.collector_mode.clone()
+            },
+            events: format!("{} / {}", c.buffered_events, c.dropped_events),
+            deployments,
+            id: c.id,
+            name: c.name,
+        });
+    }
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    let (bundle_cluster, secrets_yaml) = match issued {
+        Some((c, y)) => (c, Some(y)),
+        None => (String::new(), None),
+    };
+    render(
+        &ClustersPage {
+            can_write: user.can_write,
+            csrf: user.csrf.clone(),
+            user: Some(user),
+            page: "clusters",
+            rows,
+            error,
+            secrets_yaml,
+            bundle_cluster,
+        },
+        status,
+    )
+}
+
+async fn clusters<B: Backend>(
+    State(api): State<Shared<B>>,
+    axum::Extension(user): axum::Extension<UserView>,
+) -> Response {
+    clusters_page(&api, user, None, None, StatusCode::OK)
+}
+
+async fn init_bundle<B: Backend>(
+    State(api): State<Shared<B>>,
+    axum::Extension(user): axum::Extension<UserView>,
+    body: axum::body::Bytes,
+) -> Response {
+    let form: BTreeMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let name = form
+        .get("name")
+        .map(|n| n.trim().to_string())
+        .unwrap_or_default();
+    match crate::pki::persist::issue_bundle(
+        &api.core.store,
+        &api.ca,
+        &name,
+        time::OffsetDateTime::now_utc(),
+    ) {
+        Ok(bundle) => {
+            tracing::info!(cluster = %bundle.record.cluster, id = %bundle.record.id, user = %user.name, "init bundle issued in the console");
+            let yaml = bundle.to_secrets_yaml("rampart");
+            clusters_page(&api, user, None, Some((name, yaml)), StatusCode::OK)
+        }
+        Err(crate::pki::persist::Error::Pki(e @ crate::pki::Error::ClusterName(_))) => {
+            clusters_page(
+                &api,
+                user,
+                Some(e.to_string()),
+                None,
+                StatusCode::BAD_REQUEST,
+            )
+        }
+        Err(e) => ApiError::Internal(e.to_string()).into_response(),
+    }
 }
 
 struct PolicyRow {

@@ -379,6 +379,44 @@ fn a_person_logs_in_finds_a_violation_resolves_it_and_roles_and_csrf_hold() {
     );
     browser.screenshot(&shots, "cve");
 
+    // Deployments: the inventory, and a deployment's page with its images and violations.
+    browser.goto(&format!(
+        "{}/ui/deployments?cluster=prod&namespace=shop",
+        central.base
+    ));
+    let inventory = browser.text(&browser.find("#deployments"));
+    for name in ["api", "cache", "web"] {
+        assert!(inventory.contains(name), "{inventory}");
+    }
+    browser.screenshot(&shots, "deployments");
+    browser.click_and_wait(&browser.find("#deployments a[href$='/uid-cache']"));
+    assert!(
+        browser
+            .text(&browser.find("#deployment-images"))
+            .contains(&image)
+    );
+    assert!(!browser.find_all("#deployment-violations li").is_empty());
+    browser.screenshot(&shots, "deployment");
+
+    // Clusters: health at a glance, and an init bundle for a new cluster (shown once).
+    browser.goto(&format!("{}/ui/clusters", central.base));
+    assert!(
+        browser
+            .text(&browser.find("#clusters"))
+            .contains("Connected")
+    );
+    browser.type_into(&browser.find("#bundle-name"), "staging");
+    browser.click_and_wait(&browser.find("#generate"));
+    let yaml = browser.script("return document.getElementById('bundle').value;");
+    let yaml = yaml.as_str().expect("bundle text");
+    assert!(
+        yaml.contains("kind: Secret") && yaml.contains("BEGIN CERTIFICATE"),
+        "{yaml}"
+    );
+    browser.screenshot(&shots, "clusters");
+    let (_, bundles) = central.api("GET", "/v1/init-bundles", None);
+    assert!(bundles.to_string().contains("staging"), "{bundles}");
+
     // Policies: an Admin disables one with its toggle.
     browser.goto(&format!("{}/ui/policies", central.base));
     browser.screenshot(&shots, "policies");
@@ -416,6 +454,11 @@ fn a_person_logs_in_finds_a_violation_resolves_it_and_roles_and_csrf_hold() {
     let (status, html) = central.page("GET", "/ui/policies", &analyst, "");
     assert_eq!(status, 200);
     assert!(!html.contains("/toggle"), "an Analyst sees no toggle");
+    let (_, html) = central.page("GET", "/ui/clusters", &analyst, "");
+    assert!(
+        !html.contains("init-bundle"),
+        "an Analyst cannot issue bundles"
+    );
     let policy_id = latest["id"].as_str().expect("id");
     let csrf = csrf_of(&html);
     let (status, html) = central.page(
