@@ -51,6 +51,12 @@ pub const PAGES: &[(&str, &str, Option<Access>)] = &[
     ("POST", "/ui/clusters/init-bundle", Some(Access::Write)),
     ("GET", "/ui/policies", Some(Access::Read)),
     ("POST", "/ui/policies/{id}/toggle", Some(Access::Write)),
+    ("GET", "/ui/policies/new", Some(Access::Write)),
+    ("POST", "/ui/policies/new", Some(Access::Write)),
+    ("GET", "/ui/policies/{id}/edit", Some(Access::Write)),
+    ("POST", "/ui/policies/{id}/edit", Some(Access::Write)),
+    ("GET", "/ui/policies/export", Some(Access::Read)),
+    ("POST", "/ui/policies/import", Some(Access::Write)),
 ];
 
 const COOKIE: &str = "rampart_session";
@@ -321,6 +327,13 @@ pub fn router<B: Backend>(api: Shared<B>) -> Router {
         .route("/ui/clusters/init-bundle", post(init_bundle::<B>))
         .route("/ui/policies", get(policies::<B>))
         .route("/ui/policies/{id}/toggle", post(toggle_policy::<B>))
+        .route("/ui/policies/new", get(new_policy).post(save_policy::<B>))
+        .route("/ui/policies/export", get(export_policies::<B>))
+        .route("/ui/policies/import", post(import_policies::<B>))
+        .route(
+            "/ui/policies/{id}/edit",
+            get(edit_policy::<B>).post(save_policy::<B>),
+        )
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&api),
             session_gate::<B>,
@@ -1493,6 +1506,7 @@ struct PolicyRow {
 struct PoliciesPage {
     user: Option<UserView>,
     page: &'static str,
+    message: Option<String>,
     rows: Vec<PolicyRow>,
     enabled: usize,
     can_write: bool,
@@ -1514,7 +1528,20 @@ fn slug(name: &str) -> String {
 async fn policies<B: Backend>(
     State(api): State<Shared<B>>,
     axum::Extension(user): axum::Extension<UserView>,
+    RawQuery(raw): RawQuery,
 ) -> Response {
+    let params: BTreeMap<String, String> =
+        serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
+    policies_page(
+        &api,
+        user,
+        params
+            .get("saved")
+            .map(|n| format!("Saved policy \u{201c}{n}\u{201d}.")),
+    )
+}
+
+fn policies_page<B: Backend>(api: &Shared<B>, user: UserView, message: Option<String>) -> Response {
     let state = api.core.policies.current();
     let mut rows: Vec<PolicyRow> = state
         .policies
@@ -1546,6 +1573,7 @@ async fn policies<B: Backend>(
     rows.sort_by(|a, b| a.name.cmp(&b.name));
     render(
         &PoliciesPage {
+            message,
             enabled: rows.iter().filter(|r| !r.disabled).count(),
             can_write: user.can_write,
             csrf: user.csrf.clone(),
@@ -1571,6 +1599,483 @@ async fn toggle_policy<B: Backend>(
         }
         Err(e) => ApiError::from(e).into_response(),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The policy editor: one section of criteria (groups ANDed, values ORed), validated by the
+// engine's compiler, previewed with the dry-run, saved through the policy store.
+
+/// Criteria rows the editor offers.
+const EDITOR_ROWS: usize = 6;
+
+struct CriterionRow {
+    field: String,
+    values: String,
+    negate: bool,
+}
+
+struct PolicyForm {
+    name: String,
+    severity: Severity,
+    categories: String,
+    build: bool,
+    deploy: bool,
+    runtime: bool,
+    enforce: bool,
+    description: String,
+    rationale: String,
+    remediation: String,
+    rows: Vec<CriterionRow>,
+}
+
+impl PolicyForm {
+    fn of(p: &rampart_policy::Policy) -> PolicyForm {
+        let mut rows: Vec<CriterionRow> = p
+            .policy_sections
+            .first()
+            .map(|s| {
+                s.policy_groups
+                    .iter()
+                    .map(|g| CriterionRow {
+                        field: g.field_name.clone(),
+                        values: g
+                            .values
+                            .iter()
+                            .map(|v| v.value.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        negate: g.negate,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        while rows.len() < EDITOR_ROWS {
+            rows.push(CriterionRow {
+                field: String::new(),
+                values: String::new(),
+                negate: false,
+            });
+        }
+        PolicyForm {
+            name: p.name.clone(),
+            severity: p.severity,
+            categories: p.categories.join(", "),
+            build: p.has_stage(LifecycleStage::Build),
+            deploy: p.has_stage(LifecycleStage::Deploy),
+            runtime: p.has_stage(LifecycleStage::Runtime),
+            enforce: !p.enforcement_actions.is_empty(),
+            description: p.description.clone(),
+            rationale: p.rationale.clone(),
+            remediation: p.remediation.clone(),
+            rows,
+        }
+    }
+
+    fn parse(form: &BTreeMap<String, String>) -> PolicyForm {
+        let text = |k: &str| {
+            form.get(k)
+                .map(|v| v.trim().to_string())
+                .unwrap_or_default()
+        };
+        let on = |k: &str| form.get(k).is_some_and(|v| v == "on");
+        PolicyForm {
+            name: text("name"),
+            severity: match text("severity").as_str() {
+                "CRITICAL" => Severity::Critical,
+                "HIGH" => Severity::High,
+                "MEDIUM" => Severity::Medium,
+                _ => Severity::Low,
+            },
+            categories: text("categories"),
+            build: on("stage_build"),
+            deploy: on("stage_deploy"),
+            runtime: on("stage_runtime"),
+            enforce: on("enforce"),
+            description: text("description"),
+            rationale: text("rationale"),
+            remediation: text("remediation"),
+            rows: (0..EDITOR_ROWS)
+                .map(|i| CriterionRow {
+                    field: text(&format!("field{i}")),
+                    values: text(&format!("values{i}")),
+                    negate: on(&format!("negate{i}")),
+                })
+                .collect(),
+        }
+    }
+
+    /// The policy the form describes, on top of `base` (an edited policy keeps its id,
+    /// exclusions, scope and the rest the editor does not show).
+    fn to_policy(&self, base: Option<&rampart_policy::Policy>) -> rampart_policy::Policy {
+        use rampart_policy::policy::{EnforcementAction, PolicyGroup, PolicySection, PolicyValue};
+        let mut p = base.cloned().unwrap_or_default();
+        p.name = self.name.clone();
+        p.severity = self.severity;
+        p.categories = self
+            .categories
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect();
+        p.lifecycle_stages = [
+            (self.build, LifecycleStage::Build),
+            (self.deploy, LifecycleStage::Deploy),
+            (self.runtime, LifecycleStage::Runtime),
+        ]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, s)| s)
+        .collect();
+        p.enforcement_actions = if self.enforce {
+            let mut actions = Vec::new();
+            if self.build {
+                actions.push(EnforcementAction::FailBuild);
+            }
+            if self.deploy {
+                actions.push(EnforcementAction::ScaleToZero);
+            }
+            if self.runtime {
+                actions.push(EnforcementAction::KillPod);
+            }
+            actions
+        } else {
+            Vec::new()
+        };
+        p.description = self.description.clone();
+        p.rationale = self.rationale.clone();
+        p.remediation = self.remediation.clone();
+        let groups: Vec<PolicyGroup> = self
+            .rows
+            .iter()
+            .filter(|r| !r.field.is_empty())
+            .map(|r| PolicyGroup {
+                field_name: r.field.clone(),
+                negate: r.negate,
+                values: r
+                    .values
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| PolicyValue {
+                        value: v.to_string(),
+                    })
+                    .collect(),
+                ..PolicyGroup::default()
+            })
+            .collect();
+        let locked = base.is_some_and(|b| b.criteria_locked || b.policy_sections.len() > 1);
+        if !locked {
+            p.policy_sections = vec![PolicySection {
+                section_name: String::new(),
+                policy_groups: groups,
+            }];
+        }
+        p
+    }
+}
+
+struct DryHit {
+    name: String,
+    namespace: String,
+    cluster: String,
+    violations: String,
+}
+
+struct DryView {
+    summary: String,
+    hits: Vec<DryHit>,
+}
+
+#[derive(Template)]
+#[template(path = "policy_edit.html")]
+struct PolicyEditPage {
+    user: Option<UserView>,
+    page: &'static str,
+    editing: bool,
+    action: String,
+    csrf: String,
+    f: PolicyForm,
+    severities: Vec<SelectOption>,
+    criteria: Vec<&'static str>,
+    errors: Vec<String>,
+    locked: Option<String>,
+    dry: Option<DryView>,
+}
+
+fn editor(
+    user: UserView,
+    id: Option<&str>,
+    f: PolicyForm,
+    base: Option<&rampart_policy::Policy>,
+    errors: Vec<String>,
+    dry: Option<DryView>,
+    status: StatusCode,
+) -> Response {
+    let mut criteria: Vec<&'static str> = rampart_policy::criteria::CRITERIA
+        .iter()
+        .map(|c| c.name)
+        .collect();
+    criteria.sort_unstable();
+    let severity = f.severity;
+    let locked = base.and_then(|b| {
+        if b.criteria_locked {
+            Some("This is a default policy: its criteria are locked (as in ACS). Name, severity, stages, enforcement and texts can change; clone it as a new policy to change what it detects.".to_string())
+        } else if b.policy_sections.len() > 1 {
+            Some(format!("This policy has {} sections; the editor shows the first and leaves the criteria as they are. Change them through ACS JSON import.", b.policy_sections.len()))
+        } else {
+            None
+        }
+    });
+    render(
+        &PolicyEditPage {
+            editing: id.is_some(),
+            action: match id {
+                Some(id) => format!("/ui/policies/{}/edit", urlencode(id)),
+                None => "/ui/policies/new".into(),
+            },
+            csrf: user.csrf.clone(),
+            user: Some(user),
+            page: "policies",
+            severities: [
+                (Severity::Low, "LOW", "Low"),
+                (Severity::Medium, "MEDIUM", "Medium"),
+                (Severity::High, "HIGH", "High"),
+                (Severity::Critical, "CRITICAL", "Critical"),
+            ]
+            .into_iter()
+            .map(|(s, value, label)| SelectOption {
+                value,
+                label,
+                selected: s == severity,
+            })
+            .collect(),
+            criteria,
+            f,
+            errors,
+            locked,
+            dry,
+        },
+        status,
+    )
+}
+
+async fn new_policy(axum::Extension(user): axum::Extension<UserView>) -> Response {
+    let blank = rampart_policy::Policy {
+        severity: Severity::Medium,
+        lifecycle_stages: vec![LifecycleStage::Deploy],
+        ..rampart_policy::Policy::default()
+    };
+    editor(
+        user,
+        None,
+        PolicyForm::of(&blank),
+        None,
+        Vec::new(),
+        None,
+        StatusCode::OK,
+    )
+}
+
+async fn edit_policy<B: Backend>(
+    State(api): State<Shared<B>>,
+    axum::Extension(user): axum::Extension<UserView>,
+    Path(id): Path<String>,
+) -> Response {
+    let state = api.core.policies.current();
+    let Some(p) = state.get(&id) else {
+        return refused(
+            Some(user),
+            StatusCode::NOT_FOUND,
+            format!("No policy {id}."),
+        );
+    };
+    editor(
+        user,
+        Some(&id),
+        PolicyForm::of(p),
+        Some(p),
+        Vec::new(),
+        None,
+        StatusCode::OK,
+    )
+}
+
+/// Preview (dry-run) or save, from the editor's form.
+async fn save_policy<B: Backend>(
+    State(api): State<Shared<B>>,
+    axum::Extension(user): axum::Extension<UserView>,
+    id: Option<Path<String>>,
+    body: axum::body::Bytes,
+) -> Response {
+    let form: BTreeMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let id = id.map(|Path(id)| id);
+    let state = api.core.policies.current();
+    let base = match &id {
+        Some(id) => match state.get(id) {
+            Some(p) => Some(p.clone()),
+            None => {
+                return refused(
+                    Some(user),
+                    StatusCode::NOT_FOUND,
+                    format!("No policy {id}."),
+                );
+            }
+        },
+        None => None,
+    };
+    let f = PolicyForm::parse(&form);
+    let policy = f.to_policy(base.as_ref());
+    if let Err(errors) = rampart_policy::compile::compile(&policy) {
+        let errors = errors.iter().map(ToString::to_string).collect();
+        return editor(
+            user,
+            id.as_deref(),
+            f,
+            base.as_ref(),
+            errors,
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        );
+    }
+    if form.get("action").map(String::as_str) == Some("preview") {
+        let core = Arc::clone(&api.core);
+        let candidate = policy.clone();
+        let dry =
+            tokio::task::spawn_blocking(move || crate::reassess::dry_run(&core, &candidate, 100))
+                .await;
+        let dry = match dry {
+            Ok(Ok(d)) => d,
+            Ok(Err(e)) => return ApiError::from(e).into_response(),
+            Err(e) => return ApiError::Internal(e.to_string()).into_response(),
+        };
+        let mut summary = format!(
+            "{} of {} deployments would be flagged",
+            dry.violating, dry.deployments_evaluated
+        );
+        if dry.not_evaluable > 0 {
+            summary.push_str(&format!(
+                "; {} cannot be decided without {}",
+                dry.not_evaluable,
+                dry.needs.join(", ")
+            ));
+        }
+        if dry.truncated {
+            summary.push_str(" (the first 100 are shown)");
+        }
+        summary.push('.');
+        let view = DryView {
+            summary,
+            hits: dry
+                .hits
+                .into_iter()
+                .map(|h| DryHit {
+                    name: h.deployment_name,
+                    namespace: h.namespace,
+                    cluster: h.cluster_id,
+                    violations: h.violations.join("; "),
+                })
+                .collect(),
+        };
+        return editor(
+            user,
+            id.as_deref(),
+            f,
+            base.as_ref(),
+            Vec::new(),
+            Some(view),
+            StatusCode::OK,
+        );
+    }
+    let saved = match &id {
+        Some(id) => api.core.policies.update(id, policy).await,
+        None => api.core.policies.create(policy).await,
+    };
+    match saved {
+        Ok(p) => {
+            tracing::info!(policy = %p.name, user = %user.name, "policy saved in the console");
+            Redirect::to(&format!("/ui/policies?saved={}", urlencode(&p.name))).into_response()
+        }
+        Err(crate::policies::PolicyError::Invalid(errors)) => {
+            let errors = errors.iter().map(ToString::to_string).collect();
+            editor(
+                user,
+                id.as_deref(),
+                f,
+                base.as_ref(),
+                errors,
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+        }
+        Err(crate::policies::PolicyError::Conflict(m)) => editor(
+            user,
+            id.as_deref(),
+            f,
+            base.as_ref(),
+            vec![m],
+            None,
+            StatusCode::CONFLICT,
+        ),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+async fn export_policies<B: Backend>(State(api): State<Shared<B>>) -> Response {
+    let state = api.core.policies.current();
+    let list = rampart_policy::policy::PolicyList {
+        policies: state.policies.clone(),
+    };
+    match serde_json::to_string_pretty(&list) {
+        Ok(body) => (
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"rampart-policies.json\"",
+                ),
+            ],
+            body,
+        )
+            .into_response(),
+        Err(e) => ApiError::Internal(e.to_string()).into_response(),
+    }
+}
+
+async fn import_policies<B: Backend>(
+    State(api): State<Shared<B>>,
+    axum::Extension(user): axum::Extension<UserView>,
+    body: axum::body::Bytes,
+) -> Response {
+    let form: BTreeMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let text = form.get("json").map(String::as_str).unwrap_or("");
+    let overwrite = form.get("overwrite").is_some_and(|v| v == "on");
+    let policies = match rampart_policy::policy::parse_policies(text) {
+        Ok(p) if !p.is_empty() => p,
+        Ok(_) => {
+            return policies_page(
+                &api,
+                user,
+                Some("Nothing to import: paste an ACS export.".into()),
+            );
+        }
+        Err(e) => return policies_page(&api, user, Some(format!("Nothing was imported: {e}"))),
+    };
+    let results = match api.core.policies.import(policies, overwrite).await {
+        Ok(r) => r,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let done = results.iter().filter(|r| r.succeeded).count();
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|r| !r.succeeded)
+        .map(|r| format!("{} ({})", r.name, r.errors.join("; ")))
+        .collect();
+    let mut message = format!("Imported {done} of {} policies.", results.len());
+    if !failed.is_empty() {
+        message.push_str(&format!(" Not imported: {}", failed.join(", ")));
+    }
+    policies_page(&api, user, Some(message))
 }
 
 #[derive(Template)]

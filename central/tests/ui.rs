@@ -436,6 +436,68 @@ fn a_person_logs_in_finds_a_violation_resolves_it_and_roles_and_csrf_hold() {
             .contains("Disabled")
     );
 
+    // The editor: criteria validated as the engine validates them, a dry run before saving.
+    browser.click_and_wait(&browser.find("#new-policy"));
+    browser.type_into(&browser.find("#name"), "No privileged web");
+    browser.click(&browser.find("#field0 option[value='Privileged Container']"));
+    browser.type_into(&browser.find("#values0"), "maybe");
+    browser.click_and_wait(&browser.find("#preview"));
+    let errors = browser.text(&browser.find("#errors"));
+    assert!(errors.contains("'maybe' is not a boolean"), "{errors}");
+    browser.screenshot(&shots, "policy-invalid");
+    browser.type_into(&browser.find("#values0"), "true");
+    browser.click_and_wait(&browser.find("#preview"));
+    assert_eq!(
+        browser.text(&browser.find("#dry-summary")),
+        "1 of 3 deployments would be flagged."
+    );
+    assert!(browser.text(&browser.find("#dry-hits")).contains("web"));
+    browser.screenshot(&shots, "policy-dry-run");
+    let (_, before) = central.api("GET", "/v1/policies", None);
+    assert!(
+        !before.to_string().contains("No privileged web"),
+        "a preview saves nothing"
+    );
+    browser.click_and_wait(&browser.find("#save"));
+    assert!(
+        browser
+            .text(&browser.find("#message"))
+            .contains("No privileged web")
+    );
+    let (_, after) = central.api("GET", "/v1/policies", None);
+    let created = after["policies"]
+        .as_array()
+        .expect("policies")
+        .iter()
+        .find(|p| p["name"] == "No privileged web")
+        .expect("saved")
+        .clone();
+    assert_eq!(created["severity"], "MEDIUM_SEVERITY", "{created}");
+    // Export carries it; importing an ACS policy pasted in the page adds another.
+    let exporter = central.session(&format!("username=admin&password={}", central.password));
+    let (status, export) = central.page("GET", "/ui/policies/export", &exporter, "");
+    assert_eq!(status, 200);
+    let export: Value = serde_json::from_str(&export).expect("export is JSON");
+    assert!(
+        export["policies"]
+            .as_array()
+            .expect("policies")
+            .iter()
+            .any(|p| p["name"] == "No privileged web")
+    );
+    let acs = json!({"policies": [{"name": "Imported from ACS", "severity": "LOW_SEVERITY",
+        "lifecycleStages": ["DEPLOY"], "categories": ["DevOps Best Practices"],
+        "policySections": [{"policyGroups": [{"fieldName": "Image Tag", "values": [{"value": "latest"}]}]}]}]});
+    browser.type_into(&browser.find("#import-json"), &acs.to_string());
+    browser.click_and_wait(&browser.find("#import-button"));
+    assert!(
+        browser
+            .text(&browser.find("#message"))
+            .contains("Imported 1 of 1"),
+        "{}",
+        browser.text(&browser.find("#message"))
+    );
+
     // Logging out ends the session.
     browser.click_and_wait(&browser.find(".who button"));
     browser.goto(&format!("{}/ui/policies", central.base));
