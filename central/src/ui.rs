@@ -36,6 +36,8 @@ pub const PAGES: &[(&str, &str, Option<Access>)] = &[
     ("GET", "/ui/login", None),
     ("POST", "/ui/login", None),
     ("GET", "/ui/app.css", None),
+    ("GET", "/ui/app.js", None),
+    ("GET", "/ui/counts", Some(Access::Read)),
     ("POST", "/ui/logout", Some(Access::Read)),
     ("GET", "/ui/", Some(Access::Read)),
     ("GET", "/ui/violations", Some(Access::Read)),
@@ -178,7 +180,7 @@ fn with_security_headers(mut response: Response) -> Response {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     h.insert(
@@ -313,6 +315,8 @@ pub fn router<B: Backend>(api: Shared<B>) -> Router {
         .route("/ui/login", get(login_page).post(login::<B>))
         .route("/ui/logout", post(logout::<B>))
         .route("/ui/app.css", get(stylesheet))
+        .route("/ui/app.js", get(script))
+        .route("/ui/counts", get(counts::<B>))
         .route("/ui/", get(dashboard::<B>))
         .route("/ui/violations", get(violations::<B>))
         .route("/ui/violations/{id}", get(violation::<B>))
@@ -339,6 +343,66 @@ pub fn router<B: Backend>(api: Shared<B>) -> Router {
             session_gate::<B>,
         ))
         .with_state(api)
+}
+
+async fn script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../templates/app.js"),
+    )
+        .into_response()
+}
+
+/// Active violations: in all, by severity, by cluster and namespace.
+#[derive(Default)]
+struct ActiveCounts {
+    total: usize,
+    by_severity: BTreeMap<Severity, usize>,
+    by_namespace: BTreeMap<(String, String), usize>,
+}
+
+fn count_active<B: Backend>(
+    core: &crate::core::Core<B>,
+) -> Result<ActiveCounts, crate::store::Error> {
+    let mut c = ActiveCounts::default();
+    core.store
+        .for_each_record::<AlertRecord>(Table::Alerts, "a/", |_, a| {
+            if a.state == AlertState::Active {
+                c.total += 1;
+                *c.by_severity.entry(a.severity).or_default() += 1;
+                *c.by_namespace
+                    .entry((a.cluster_id.clone(), a.namespace.clone()))
+                    .or_default() += 1;
+            }
+            Ok(())
+        })?;
+    Ok(c)
+}
+
+async fn counts<B: Backend>(State(api): State<Shared<B>>) -> Response {
+    let core = Arc::clone(&api.core);
+    match tokio::task::spawn_blocking(move || count_active(&core)).await {
+        Ok(Ok(ActiveCounts {
+            total, by_severity, ..
+        })) => {
+            let mut out = serde_json::Map::new();
+            out.insert("active".into(), total.into());
+            for s in [
+                Severity::Critical,
+                Severity::High,
+                Severity::Medium,
+                Severity::Low,
+            ] {
+                out.insert(
+                    format!("severity-{}", severity_text(s)),
+                    by_severity.get(&s).copied().unwrap_or(0).into(),
+                );
+            }
+            axum::Json(serde_json::Value::Object(out)).into_response()
+        }
+        Ok(Err(e)) => ApiError::from(e).into_response(),
+        Err(e) => ApiError::Internal(e.to_string()).into_response(),
+    }
 }
 
 async fn stylesheet() -> Response {
@@ -536,19 +600,7 @@ async fn dashboard<B: Backend>(
 ) -> Response {
     let core = Arc::clone(&api.core);
     let counted = tokio::task::spawn_blocking(move || {
-        let mut by_severity: BTreeMap<Severity, usize> = BTreeMap::new();
-        let mut by_namespace: BTreeMap<(String, String), usize> = BTreeMap::new();
-        core.store
-            .for_each_record::<AlertRecord>(Table::Alerts, "a/", |_, a| {
-                if a.state == AlertState::Active {
-                    *by_severity.entry(a.severity).or_default() += 1;
-                    *by_namespace
-                        .entry((a.cluster_id.clone(), a.namespace.clone()))
-                        .or_default() += 1;
-                }
-                Ok(())
-            })
-            .map(|()| (by_severity, by_namespace))
+        count_active(&core).map(|c| (c.by_severity, c.by_namespace))
     })
     .await;
     let (by_severity, by_namespace) = match counted {

@@ -220,7 +220,7 @@ fn a_person_logs_in_finds_a_violation_resolves_it_and_roles_and_csrf_hold() {
     let ca = bundle["caPem"].as_str().expect("ca").to_string();
     let addr = central.running.sensor_addr;
     let cache_event = deployment_event(3, "cache", &image);
-    let _stream = central.runtime.block_on(async move {
+    let mut stream = central.runtime.block_on(async move {
         let mut client = common::connect(addr, &ca, identity).await.expect("connect");
         let mut stream = common::open_stream(&mut client, "prod")
             .await
@@ -309,9 +309,39 @@ fn a_person_logs_in_finds_a_violation_resolves_it_and_roles_and_csrf_hold() {
     let (_, alert) = central.api("GET", &format!("/v1/alerts/{id}"), None);
     assert_eq!(alert["alert"]["state"], "RESOLVED", "{alert}");
 
-    // The dashboard counts what is left.
+    // The dashboard counts what is left, and its counts follow new violations without a reload.
     browser.goto(&format!("{}/ui/", central.base));
     assert!(browser.source().contains("Active violations by severity"));
+    let medium = browser.find("[data-live='severity-Medium']");
+    let before: usize = browser.text(&medium).parse().expect("a count");
+    eventually("the nav badge filled", || {
+        !browser.text(&browser.find(".badge")).is_empty()
+    });
+    browser.script("window.__rampartOldPage = true;");
+    central.runtime.block_on(async {
+        common::send_all(
+            &stream,
+            [common::workload_event(
+                5,
+                "batch",
+                true,
+                ResourceAction::Sync,
+            )],
+        )
+        .await;
+        common::until_ack(&mut stream, 5).await;
+    });
+    eventually("the Medium tile updated in place", || {
+        browser
+            .text(&medium)
+            .parse::<usize>()
+            .is_ok_and(|n| n > before)
+    });
+    assert_eq!(
+        browser.script("return window.__rampartOldPage === true;"),
+        Value::Bool(true),
+        "the page was not reloaded"
+    );
     browser.screenshot(&shots, "dashboard");
 
     // Risk: the privileged "web" ranks above "api", the same workload unprivileged; the old,
@@ -322,7 +352,7 @@ fn a_person_logs_in_finds_a_violation_resolves_it_and_roles_and_csrf_hold() {
         .iter()
         .map(|r| browser.text(r))
         .collect();
-    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(rows.len(), 4, "{rows:?}");
     let at = |name: &str| {
         rows.iter()
             .position(|r| r.split(' ').nth(1) == Some(name))
@@ -449,7 +479,7 @@ fn a_person_logs_in_finds_a_violation_resolves_it_and_roles_and_csrf_hold() {
     browser.click_and_wait(&browser.find("#preview"));
     assert_eq!(
         browser.text(&browser.find("#dry-summary")),
-        "1 of 3 deployments would be flagged."
+        "2 of 4 deployments would be flagged."
     );
     assert!(browser.text(&browser.find("#dry-hits")).contains("web"));
     browser.screenshot(&shots, "policy-dry-run");
