@@ -23,6 +23,8 @@ pub struct Core<B: Backend> {
     pub metrics: Metrics,
     pub orders: crate::orders::OrderRouter,
     pub images: crate::images::Images,
+    /// The latest risk ranking of every deployment.
+    pub ranking: crate::risk::Ranking,
 }
 
 impl<B: Backend> Core<B> {
@@ -61,6 +63,7 @@ impl<B: Backend> Core<B> {
             metrics,
             orders: crate::orders::OrderRouter::default(),
             images,
+            ranking: crate::risk::Ranking::default(),
         }))
     }
 }

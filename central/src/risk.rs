@@ -1,6 +1,10 @@
 //! Deployments ranked by risk (`rampart_policy::risk`): each stored deployment normalized, its
-//! image data attached and its active alerts' severities counted, then scored. Computed on
-//! request, page by page through the store.
+//! image data attached and its active alerts' severities counted, then scored. The whole
+//! ranking is recomputed in the background (every `RERANK_EVERY`, as ACS debounces risk) and
+//! pages read the latest one; a single deployment's risk is always computed fresh.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -85,4 +89,54 @@ pub fn score_record<B: Backend>(
         kind: record.kind.clone(),
         risk,
     })
+}
+
+/// A ranking is kept this long while alerts do not change.
+pub const RERANK_EVERY: Duration = Duration::from_secs(30);
+/// When alerts changed, a ranking this fresh is still served (recomputing costs ~0.7 s at
+/// 50,000 deployments), as ACS debounces risk.
+pub const RERANK_AT_MOST_EVERY: Duration = Duration::from_secs(5);
+
+/// The latest ranking of every deployment, with the alert counters it was computed at.
+#[derive(Debug, Default)]
+pub struct Ranking {
+    latest: Mutex<Option<Cached>>,
+}
+
+#[derive(Debug)]
+struct Cached {
+    at: Instant,
+    stamp: (u64, u64),
+    ranked: Arc<Vec<Ranked>>,
+}
+
+impl Ranking {
+    /// The ranking: the kept one while it is fresh, else computed again.
+    pub fn get<B: Backend>(&self, core: &Core<B>) -> Result<Arc<Vec<Ranked>>, crate::store::Error> {
+        let stamp = (
+            core.metrics.alerts_opened.get(),
+            core.metrics.alerts_resolved.get(),
+        );
+        if let Some(c) = self
+            .latest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+        {
+            let age = c.at.elapsed();
+            if (c.stamp == stamp && age < RERANK_EVERY) || age < RERANK_AT_MOST_EVERY {
+                return Ok(Arc::clone(&c.ranked));
+            }
+        }
+        let ranked = Arc::new(rank(core, None, None)?);
+        *self
+            .latest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Cached {
+            at: Instant::now(),
+            stamp,
+            ranked: Arc::clone(&ranked),
+        });
+        Ok(ranked)
+    }
 }

@@ -872,15 +872,15 @@ async fn risk<B: Backend>(
         .unwrap_or(0)
         .min(crate::api::MAX_OFFSET);
     let core = Arc::clone(&api.core);
-    let ranked =
-        match tokio::task::spawn_blocking(move || crate::risk::rank(&core, None, None)).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => return ApiError::from(e).into_response(),
-            Err(e) => return ApiError::Internal(e.to_string()).into_response(),
-        };
+    let ranked = match tokio::task::spawn_blocking(move || core.ranking.get(&core)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return ApiError::from(e).into_response(),
+        Err(e) => return ApiError::Internal(e.to_string()).into_response(),
+    };
     let total = ranked.len();
     let rows = ranked
-        .into_iter()
+        .iter()
+        .cloned()
         .enumerate()
         .skip(offset)
         .take(PAGE_SIZE)
