@@ -359,14 +359,24 @@ struct ActiveCounts {
     total: usize,
     by_severity: BTreeMap<Severity, usize>,
     by_namespace: BTreeMap<(String, String), usize>,
+    /// Violations first seen per day (days since the epoch), over the last `TREND_DAYS`.
+    by_day: BTreeMap<i64, usize>,
 }
+
+/// Days the dashboard's trend covers.
+const TREND_DAYS: i64 = 14;
 
 fn count_active<B: Backend>(
     core: &crate::core::Core<B>,
 ) -> Result<ActiveCounts, crate::store::Error> {
     let mut c = ActiveCounts::default();
+    let today = time::OffsetDateTime::now_utc().unix_timestamp() / 86_400;
     core.store
         .for_each_record::<AlertRecord>(Table::Alerts, "a/", |_, a| {
+            let day = a.first_occurred_unix_ms / 86_400_000;
+            if day > today - TREND_DAYS && day <= today {
+                *c.by_day.entry(day).or_default() += 1;
+            }
             if a.state == AlertState::Active {
                 c.total += 1;
                 *c.by_severity.entry(a.severity).or_default() += 1;
@@ -584,11 +594,29 @@ struct ClusterRow {
     last_contact: String,
 }
 
+struct TrendBar {
+    x: usize,
+    y: usize,
+    height: usize,
+    label: String,
+    count: usize,
+}
+
+struct RiskyRow {
+    cluster: String,
+    id: String,
+    name: String,
+    namespace: String,
+    score: String,
+}
+
 #[derive(Template)]
 #[template(path = "dashboard.html")]
 struct DashboardPage {
     user: Option<UserView>,
     page: &'static str,
+    trend: Vec<TrendBar>,
+    riskiest: Vec<RiskyRow>,
     by_severity: Vec<SeverityTile>,
     by_namespace: Vec<NamespaceRow>,
     clusters: Vec<ClusterRow>,
@@ -600,10 +628,20 @@ async fn dashboard<B: Backend>(
 ) -> Response {
     let core = Arc::clone(&api.core);
     let counted = tokio::task::spawn_blocking(move || {
-        count_active(&core).map(|c| (c.by_severity, c.by_namespace))
+        let counts = count_active(&core)?;
+        let riskiest = core.ranking.get(&core)?;
+        Ok::<_, crate::store::Error>((counts, riskiest))
     })
     .await;
-    let (by_severity, by_namespace) = match counted {
+    let (
+        ActiveCounts {
+            by_severity,
+            by_namespace,
+            by_day,
+            ..
+        },
+        riskiest,
+    ) = match counted {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => return ApiError::from(e).into_response(),
         Err(e) => return ApiError::Internal(e.to_string()).into_response(),
@@ -646,10 +684,42 @@ async fn dashboard<B: Backend>(
             connection: format!("{:?}", c.connection),
         })
         .collect();
+    // Violations first seen per day, as bars 30 px apart in a 100 px tall chart.
+    let today = time::OffsetDateTime::now_utc().unix_timestamp() / 86_400;
+    let most = by_day.values().copied().max().unwrap_or(0).max(1);
+    let trend = (0..TREND_DAYS)
+        .map(|i| {
+            let day = today - (TREND_DAYS - 1 - i);
+            let count = by_day.get(&day).copied().unwrap_or(0);
+            let height = count * 100 / most;
+            TrendBar {
+                x: usize::try_from(i).unwrap_or(0) * 30 + 5,
+                y: 100 - height,
+                height,
+                label: time::OffsetDateTime::from_unix_timestamp(day * 86_400)
+                    .map(|d| format!("{:02}", d.day()))
+                    .unwrap_or_default(),
+                count,
+            }
+        })
+        .collect();
+    let riskiest = riskiest
+        .iter()
+        .take(5)
+        .map(|r| RiskyRow {
+            cluster: r.cluster_id.clone(),
+            id: r.id.clone(),
+            name: r.name.clone(),
+            namespace: r.namespace.clone(),
+            score: format!("{:.2}", r.risk.score),
+        })
+        .collect();
     render(
         &DashboardPage {
             user: Some(user),
             page: "dashboard",
+            trend,
+            riskiest,
             by_severity: tiles,
             by_namespace: namespaces,
             clusters,

@@ -343,6 +343,29 @@ fn a_person_logs_in_finds_a_violation_resolves_it_and_roles_and_csrf_hold() {
         "the page was not reloaded"
     );
     browser.screenshot(&shots, "dashboard");
+    // The trend: 14 days, today's bar carrying every violation opened today; the riskiest first.
+    browser.goto(&format!("{}/ui/", central.base));
+    let bars = browser.find_all("#trend-chart rect");
+    assert_eq!(bars.len(), 14);
+    let today = browser.script(
+        "var r = document.querySelectorAll('#trend-chart rect'); return r[r.length - 1].textContent;",
+    );
+    let opened: usize = today
+        .as_str()
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("today's count");
+    let (_, all) = central.api(
+        "GET",
+        "/v1/alerts?query=Violation%20State%3AACTIVE,RESOLVED&limit=1",
+        None,
+    );
+    assert_eq!(
+        opened as u64,
+        all["total"].as_u64().expect("total"),
+        "{all}"
+    );
+    assert!(!browser.find_all("#riskiest-table tbody tr").is_empty());
 
     // Risk: the privileged "web" ranks above "api", the same workload unprivileged; the old,
     // scanned "cache" image weighs too. Each page says why.
