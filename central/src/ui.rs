@@ -297,6 +297,20 @@ async fn session_gate<B: Backend>(
 #[derive(Debug, Clone)]
 struct SessionId(String);
 
+/// A page's query string as a map (a malformed one is an empty map: pages fall back to defaults).
+fn query_params(raw: Option<&str>) -> BTreeMap<String, String> {
+    serde_urlencoded::from_str(raw.unwrap_or("")).unwrap_or_default()
+}
+
+/// The `offset` of a paged list, bounded as the API bounds it.
+fn offset_of(params: &BTreeMap<String, String>) -> usize {
+    params
+        .get("offset")
+        .and_then(|o| o.parse().ok())
+        .unwrap_or(0usize)
+        .min(crate::api::MAX_OFFSET)
+}
+
 /// Percent-encodes everything but unreserved characters and `/`.
 fn urlencode(s: &str) -> String {
     s.bytes()
@@ -777,19 +791,14 @@ async fn violations<B: Backend>(
     axum::Extension(user): axum::Extension<UserView>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let params: BTreeMap<String, String> =
-        serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
+    let params = query_params(raw.as_deref());
     let query = params.get("query").cloned().unwrap_or_default();
     let sort = params
         .get("sort")
         .filter(|s| SORTS.iter().any(|(v, _)| v == s))
         .cloned()
         .unwrap_or_else(|| "-Time".into());
-    let offset: usize = params
-        .get("offset")
-        .and_then(|o| o.parse().ok())
-        .unwrap_or(0)
-        .min(crate::api::MAX_OFFSET);
+    let offset = offset_of(&params);
     let search = serde_urlencoded::to_string([
         ("query", query.as_str()),
         ("sort", sort.as_str()),
@@ -934,13 +943,8 @@ async fn risk<B: Backend>(
     axum::Extension(user): axum::Extension<UserView>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let params: BTreeMap<String, String> =
-        serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
-    let offset: usize = params
-        .get("offset")
-        .and_then(|o| o.parse().ok())
-        .unwrap_or(0)
-        .min(crate::api::MAX_OFFSET);
+    let params = query_params(raw.as_deref());
+    let offset = offset_of(&params);
     let core = Arc::clone(&api.core);
     let ranked = match tokio::task::spawn_blocking(move || core.ranking.get(&core)).await {
         Ok(Ok(r)) => r,
@@ -1142,8 +1146,7 @@ async fn images<B: Backend>(
     RawQuery(raw): RawQuery,
 ) -> Response {
     use rampart_scanner::report::Level;
-    let params: BTreeMap<String, String> =
-        serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
+    let params = query_params(raw.as_deref());
     let at_least = params.get("severity").and_then(|s| Level::parse(s));
     let fixable = params.get("fixable").is_some_and(|v| v == "true");
     let mut images = api.core.images.list();
@@ -1393,8 +1396,7 @@ async fn deployments<B: Backend>(
     axum::Extension(user): axum::Extension<UserView>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let params: BTreeMap<String, String> =
-        serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
+    let params = query_params(raw.as_deref());
     let cluster = params.get("cluster").cloned().unwrap_or_default();
     let namespace = params.get("namespace").cloned().unwrap_or_default();
     let after = params.get("after").cloned();
@@ -1652,8 +1654,7 @@ async fn policies<B: Backend>(
     axum::Extension(user): axum::Extension<UserView>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let params: BTreeMap<String, String> =
-        serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
+    let params = query_params(raw.as_deref());
     policies_page(
         &api,
         user,

@@ -21,6 +21,7 @@ struct Central {
     base: String,
     admin: String,
     password: String,
+    ca: String,
     _dir: tempfile::TempDir,
 }
 
@@ -53,6 +54,7 @@ fn start_central(registry: &str) -> Central {
     Central {
         base: format!("https://localhost:{}", running.api_addr.port()),
         agent: rampart_test_support::https_agent(&ca).expect("agent"),
+        ca: ca.clone(),
         admin: rampart_test_support::basic_auth("admin", &password),
         password,
         running,
@@ -79,18 +81,29 @@ impl Central {
         )
     }
 
-    /// A console session for `form` (urlencoded login fields), outside the browser: its cookie.
-    fn session(&self, form: &str) -> String {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+    /// An HTTPS client trusting Central's CA that does not follow redirects (the console
+    /// answers forms with them).
+    fn console_agent(&self) -> ureq::Agent {
+        let cert = ureq::tls::Certificate::from_pem(self.ca.as_bytes())
+            .expect("ca")
+            .to_owned();
+        ureq::Agent::config_builder()
             .tls_config(
                 ureq::tls::TlsConfig::builder()
-                    .disable_verification(true)
+                    .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(vec![
+                        cert,
+                    ])))
                     .build(),
             )
             .max_redirects(0)
             .http_status_as_error(false)
             .build()
-            .into();
+            .into()
+    }
+
+    /// A console session for `form` (urlencoded login fields), outside the browser: its cookie.
+    fn session(&self, form: &str) -> String {
+        let agent = self.console_agent();
         let response = agent
             .post(format!("{}/ui/login", self.base))
             .content_type("application/x-www-form-urlencoded")
@@ -120,16 +133,7 @@ impl Central {
             .header("Content-Type", "application/x-www-form-urlencoded")
             .body(form.to_string())
             .expect("request");
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .tls_config(
-                ureq::tls::TlsConfig::builder()
-                    .disable_verification(true)
-                    .build(),
-            )
-            .max_redirects(0)
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let agent = self.console_agent();
         let mut response = agent.run(request).expect("response");
         (
             response.status().as_u16(),
