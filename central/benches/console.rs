@@ -189,9 +189,9 @@ fn main() {
             ("/v1/alerts?limit=50", 20),
             ("/ui/deployments", 20),
             ("/ui/deployments?cluster=cluster-3&namespace=team-3", 20),
+            ("/ui/risk", 20),
             ("/ui/", 10),
             ("/ui/policies", 20),
-            ("/ui/risk", 20),
         ] {
             let mut times = Vec::with_capacity(runs);
             for _ in 0..runs {

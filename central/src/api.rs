@@ -959,6 +959,27 @@ async fn dry_run<B: Backend>(
 
 // --- Alerts ---
 
+/// The value an alert list is sorted by (ties broken by id).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum SortKey {
+    Number(i64),
+    Severity(Severity),
+    Text(String),
+}
+
+impl SortKey {
+    fn of(a: &crate::search::AlertView<'_>, field: SortField) -> SortKey {
+        match field {
+            SortField::Time => SortKey::Number(a.time_unix_ms),
+            SortField::Severity => SortKey::Severity(a.severity),
+            SortField::Policy => SortKey::Text(a.policy_name.to_string()),
+            SortField::Deployment => SortKey::Text(a.deployment_name.to_string()),
+            SortField::Namespace => SortKey::Text(a.namespace.to_string()),
+            SortField::Cluster => SortKey::Text(a.cluster_id.to_string()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SortField {
     Time,
@@ -992,18 +1013,6 @@ fn parse_sort(params: &Params) -> ApiResult<(SortField, bool)> {
         }
     };
     Ok((field, reversed.unwrap_or(descending)))
-}
-
-fn compare(a: &AlertRecord, b: &AlertRecord, field: SortField) -> std::cmp::Ordering {
-    let primary = match field {
-        SortField::Time => a.time_unix_ms.cmp(&b.time_unix_ms),
-        SortField::Severity => a.severity.cmp(&b.severity),
-        SortField::Policy => a.policy_name.cmp(&b.policy_name),
-        SortField::Deployment => a.deployment_name.cmp(&b.deployment_name),
-        SortField::Namespace => a.namespace.cmp(&b.namespace),
-        SortField::Cluster => a.cluster_id.cmp(&b.cluster_id),
-    };
-    primary.then_with(|| a.id.cmp(&b.id))
 }
 
 /// The alert query: ACS's default is active violations unless the query names a state.
@@ -1053,29 +1062,40 @@ pub(crate) async fn find_alerts<B: Backend>(
     let (field, descending) = parse_sort(&params)?;
     let core = Arc::clone(core);
     let (alerts, total) = tokio::task::spawn_blocking(move || -> ApiResult<_> {
+        // Every alert is read through its searchable fields only; the best `want` are kept
+        // by their sort key, and only the page's are decoded in full.
         let want = offset + limit;
-        let order = |a: &AlertRecord, b: &AlertRecord| {
-            let o = compare(a, b, field);
+        let order = |a: &(SortKey, String), b: &(SortKey, String)| {
+            let o = a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1));
             if descending { o.reverse() } else { o }
         };
-        // Keep only the best `want` matches: memory stays bounded by the page, not the fleet.
-        let mut kept: Vec<AlertRecord> = Vec::new();
+        let mut kept: Vec<(SortKey, String)> = Vec::new();
         let mut total = 0usize;
-        core.store
-            .for_each_record::<AlertRecord>(Table::Alerts, "a/", |_, a| {
-                if query.matches(&a) {
-                    total += 1;
-                    kept.push(a);
-                    if kept.len() >= 2 * want + 1024 {
-                        kept.sort_by(order);
-                        kept.truncate(want);
-                    }
+        core.store.for_each_raw(Table::Alerts, "a/", |k, bytes| {
+            let view: crate::search::AlertView<'_> =
+                serde_json::from_slice(bytes).map_err(|source| crate::store::Error::Corrupt {
+                    table: Table::Alerts.name(),
+                    key: k.to_string(),
+                    source,
+                })?;
+            if query.matches_view(&view) {
+                total += 1;
+                kept.push((SortKey::of(&view, field), view.id.into_owned()));
+                if kept.len() >= 2 * want + 1024 {
+                    kept.sort_by(order);
+                    kept.truncate(want);
                 }
-                Ok(())
-            })?;
+            }
+            Ok(())
+        })?;
         kept.sort_by(order);
         kept.truncate(want);
-        let page: Vec<AlertRecord> = kept.into_iter().skip(offset).collect();
+        let mut page = Vec::with_capacity(limit);
+        for (_, id) in kept.into_iter().skip(offset) {
+            if let Some(a) = alerts::persist::get(&core.store, &id)? {
+                page.push(a);
+            }
+        }
         Ok((page, total))
     })
     .await

@@ -101,6 +101,8 @@ pub const RERANK_AT_MOST_EVERY: Duration = Duration::from_secs(5);
 #[derive(Debug, Default)]
 pub struct Ranking {
     latest: Mutex<Option<Cached>>,
+    /// A background ranking is running.
+    computing: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug)]
@@ -111,6 +113,31 @@ struct Cached {
 }
 
 impl Ranking {
+    /// The kept ranking, however old, without computing one.
+    pub fn peek(&self) -> Option<Arc<Vec<Ranked>>> {
+        self.latest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map(|c| Arc::clone(&c.ranked))
+    }
+
+    /// Starts computing a ranking on the blocking pool unless one is running (for pages that
+    /// show the kept ranking and must not wait).
+    pub fn compute_in_background<B: Backend>(core: &Arc<Core<B>>) {
+        use std::sync::atomic::Ordering;
+        if core.ranking.computing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let c = Arc::clone(core);
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = c.ranking.get(&c) {
+                tracing::warn!(error = %e, "risk ranking failed");
+            }
+            c.ranking.computing.store(false, Ordering::SeqCst);
+        });
+    }
+
     /// The ranking: the kept one while it is fresh, else computed again.
     pub fn get<B: Backend>(&self, core: &Core<B>) -> Result<Arc<Vec<Ranked>>, crate::store::Error> {
         let stamp = (

@@ -109,6 +109,11 @@ impl Query {
     }
 
     pub fn matches(&self, a: &AlertRecord) -> bool {
+        self.matches_view(&AlertView::of(a))
+    }
+
+    /// Whether an alert, seen through its searchable fields, matches.
+    pub fn matches_view(&self, a: &AlertView<'_>) -> bool {
         self.terms.iter().all(|t| {
             let texts: Vec<&str> = match t.field {
                 Field::Cluster => vec![&a.cluster_id],
@@ -119,7 +124,7 @@ impl Query {
                 Field::Severity => vec![a.severity.as_acs(), a.severity.short()],
                 Field::LifecycleStage => vec![&a.lifecycle_stage],
                 Field::ViolationState => vec![a.state.as_str()],
-                Field::Category => a.categories.iter().map(String::as_str).collect(),
+                Field::Category => a.categories.iter().map(|c| c.as_ref()).collect(),
             };
             // A negated value must hold for every text; a positive one for any.
             t.values.iter().any(|v| {
@@ -234,6 +239,55 @@ mod tests {
         ] {
             let err = Query::parse(q).expect_err(q).to_string();
             assert!(err.contains(says), "{q}: {err}");
+        }
+    }
+}
+
+/// The fields of a stored alert that searching and sorting read, borrowed from its stored
+/// JSON where it can be (no violation messages, enforcements or admission details decoded): a
+/// list page reads every alert this way and decodes only the page's in full.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertView<'a> {
+    #[serde(borrow)]
+    pub id: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    pub policy_id: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    pub policy_name: std::borrow::Cow<'a, str>,
+    pub severity: rampart_policy::Severity,
+    #[serde(borrow, default)]
+    pub categories: Vec<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    pub lifecycle_stage: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    pub cluster_id: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    pub namespace: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    pub deployment_name: std::borrow::Cow<'a, str>,
+    pub state: crate::alerts::AlertState,
+    pub time_unix_ms: i64,
+    #[serde(default)]
+    pub first_occurred_unix_ms: i64,
+}
+
+impl<'a> AlertView<'a> {
+    pub fn of(a: &'a AlertRecord) -> AlertView<'a> {
+        use std::borrow::Cow::Borrowed;
+        AlertView {
+            id: Borrowed(&a.id),
+            policy_id: Borrowed(&a.policy_id),
+            policy_name: Borrowed(&a.policy_name),
+            severity: a.severity,
+            categories: a.categories.iter().map(|c| Borrowed(c.as_str())).collect(),
+            lifecycle_stage: Borrowed(&a.lifecycle_stage),
+            cluster_id: Borrowed(&a.cluster_id),
+            namespace: Borrowed(&a.namespace),
+            deployment_name: Borrowed(&a.deployment_name),
+            state: a.state,
+            time_unix_ms: a.time_unix_ms,
+            first_occurred_unix_ms: a.first_occurred_unix_ms,
         }
     }
 }

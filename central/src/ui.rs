@@ -385,21 +385,26 @@ fn count_active<B: Backend>(
 ) -> Result<ActiveCounts, crate::store::Error> {
     let mut c = ActiveCounts::default();
     let today = time::OffsetDateTime::now_utc().unix_timestamp() / 86_400;
-    core.store
-        .for_each_record::<AlertRecord>(Table::Alerts, "a/", |_, a| {
-            let day = a.first_occurred_unix_ms / 86_400_000;
-            if day > today - TREND_DAYS && day <= today {
-                *c.by_day.entry(day).or_default() += 1;
-            }
-            if a.state == AlertState::Active {
-                c.total += 1;
-                *c.by_severity.entry(a.severity).or_default() += 1;
-                *c.by_namespace
-                    .entry((a.cluster_id.clone(), a.namespace.clone()))
-                    .or_default() += 1;
-            }
-            Ok(())
-        })?;
+    core.store.for_each_raw(Table::Alerts, "a/", |k, bytes| {
+        let a: crate::search::AlertView<'_> =
+            serde_json::from_slice(bytes).map_err(|source| crate::store::Error::Corrupt {
+                table: Table::Alerts.name(),
+                key: k.to_string(),
+                source,
+            })?;
+        let day = a.first_occurred_unix_ms / 86_400_000;
+        if day > today - TREND_DAYS && day <= today {
+            *c.by_day.entry(day).or_default() += 1;
+        }
+        if a.state == AlertState::Active {
+            c.total += 1;
+            *c.by_severity.entry(a.severity).or_default() += 1;
+            *c.by_namespace
+                .entry((a.cluster_id.into_owned(), a.namespace.into_owned()))
+                .or_default() += 1;
+        }
+        Ok(())
+    })?;
     Ok(c)
 }
 
@@ -643,7 +648,15 @@ async fn dashboard<B: Backend>(
     let core = Arc::clone(&api.core);
     let counted = tokio::task::spawn_blocking(move || {
         let counts = count_active(&core)?;
-        let riskiest = core.ranking.get(&core)?;
+        // The dashboard never waits for a ranking: it shows the kept one, and the first visit
+        // starts one in the background.
+        let riskiest = match core.ranking.peek() {
+            Some(r) => r,
+            None => {
+                crate::risk::Ranking::compute_in_background(&core);
+                Arc::new(Vec::new())
+            }
+        };
         Ok::<_, crate::store::Error>((counts, riskiest))
     })
     .await;

@@ -419,7 +419,7 @@ impl<B: Backend> Store<B> {
 
     /// Visits every raw entry under a prefix, page by page: memory stays bounded by the page,
     /// not by the fleet.
-    fn for_each_raw(
+    pub fn for_each_raw(
         &self,
         table: Table,
         prefix: &str,
