@@ -58,6 +58,7 @@ pub const PAGES: &[(&str, &str, Option<Access>)] = &[
     ("GET", "/ui/policies/{id}/edit", Some(Access::Write)),
     ("POST", "/ui/policies/{id}/edit", Some(Access::Write)),
     ("GET", "/ui/policies/export", Some(Access::Read)),
+    ("GET", "/ui/policies/{id}", Some(Access::Read)),
     ("POST", "/ui/policies/import", Some(Access::Write)),
 ];
 
@@ -347,6 +348,7 @@ pub fn router<B: Backend>(api: Shared<B>) -> Router {
         .route("/ui/policies/{id}/toggle", post(toggle_policy::<B>))
         .route("/ui/policies/new", get(new_policy).post(save_policy::<B>))
         .route("/ui/policies/export", get(export_policies::<B>))
+        .route("/ui/policies/{id}", get(policy_detail::<B>))
         .route("/ui/policies/import", post(import_policies::<B>))
         .route(
             "/ui/policies/{id}/edit",
@@ -1735,6 +1737,97 @@ async fn toggle_policy<B: Backend>(
         }
         Err(e) => ApiError::from(e).into_response(),
     }
+}
+
+struct SectionView {
+    title: String,
+    criteria: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "policy.html")]
+struct PolicyPage {
+    user: Option<UserView>,
+    page: &'static str,
+    p: rampart_policy::Policy,
+    severity: &'static str,
+    categories: String,
+    stages: String,
+    enforcement: String,
+    sections: Vec<SectionView>,
+    can_write: bool,
+}
+
+/// A policy as it reads: texts, stages, enforcement and its criteria in words.
+async fn policy_detail<B: Backend>(
+    State(api): State<Shared<B>>,
+    axum::Extension(user): axum::Extension<UserView>,
+    Path(id): Path<String>,
+) -> Response {
+    let state = api.core.policies.current();
+    let Some(p) = state.get(&id).cloned() else {
+        return refused(
+            Some(user),
+            StatusCode::NOT_FOUND,
+            format!("No policy {id}."),
+        );
+    };
+    let sections = p
+        .policy_sections
+        .iter()
+        .enumerate()
+        .map(|(i, s)| SectionView {
+            title: if s.section_name.is_empty() {
+                format!("Section {}", i + 1)
+            } else {
+                s.section_name.clone()
+            },
+            criteria: s
+                .policy_groups
+                .iter()
+                .map(|g| {
+                    let values: Vec<&str> = g.values.iter().map(|v| v.value.as_str()).collect();
+                    let joiner = match g.boolean_operator {
+                        rampart_policy::policy::BooleanOperator::And => " and ",
+                        rampart_policy::policy::BooleanOperator::Or => " or ",
+                    };
+                    format!(
+                        "{}{} {}",
+                        g.field_name,
+                        if g.negate { " is not" } else { " is" },
+                        values.join(joiner)
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    render(
+        &PolicyPage {
+            severity: severity_text(p.severity),
+            categories: p.categories.join(", "),
+            stages: p
+                .lifecycle_stages
+                .iter()
+                .map(|s| format!("{s:?}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            enforcement: if p.enforcement_actions.is_empty() {
+                "Inform only".into()
+            } else {
+                p.enforcement_actions
+                    .iter()
+                    .map(|a| format!("{a:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+            can_write: user.can_write,
+            user: Some(user),
+            page: "policies",
+            sections,
+            p,
+        },
+        StatusCode::OK,
+    )
 }
 
 // ---------------------------------------------------------------------------------------------

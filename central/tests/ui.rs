@@ -573,6 +573,16 @@ fn a_person_logs_in_finds_a_violation_resolves_it_and_roles_and_csrf_hold() {
     let (status, html) = central.page("GET", "/ui/policies", &analyst, "");
     assert_eq!(status, 200);
     assert!(!html.contains("/toggle"), "an Analyst sees no toggle");
+    // An Analyst reads a policy's detail, its criteria in words, and gets no Edit link.
+    let (status, html) = central.page(
+        "GET",
+        &format!("/ui/policies/{}", latest["id"].as_str().expect("id")),
+        &analyst,
+        "",
+    );
+    assert_eq!(status, 200);
+    assert!(html.contains("Image Tag is latest"), "{html}");
+    assert!(!html.contains("id=\"edit\""), "{html}");
     let (_, html) = central.page("GET", "/ui/clusters", &analyst, "");
     assert!(
         !html.contains("init-bundle"),
