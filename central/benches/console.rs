@@ -150,7 +150,7 @@ fn main() {
             auth: rampart_central::auth::Authenticator::default(),
             ca: Arc::new(ca),
             revocations: Default::default(),
-            sessions: Default::default(),
+            console: Default::default(),
         });
         let router = rampart_central::api::router(Arc::clone(&api));
         let login = router
@@ -192,6 +192,7 @@ fn main() {
             ("/ui/risk", 20),
             ("/ui/", 10),
             ("/ui/policies", 20),
+            ("/ui/counts", 20),
         ] {
             let mut times = Vec::with_capacity(runs);
             for _ in 0..runs {

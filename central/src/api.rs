@@ -106,8 +106,8 @@ pub struct Api<B: Backend> {
     pub auth: Authenticator,
     pub ca: Arc<CertificateAuthority>,
     pub revocations: Revocations,
-    /// The web console's logged-in browsers.
-    pub sessions: crate::ui::Sessions,
+    /// The web console's in-memory state: logged-in browsers, the live counts they poll.
+    pub console: crate::ui::Console,
 }
 
 impl<B: Backend> std::fmt::Debug for Api<B> {

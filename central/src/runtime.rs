@@ -158,7 +158,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         auth: crate::auth::Authenticator::default(),
         ca,
         revocations,
-        sessions: crate::ui::Sessions::default(),
+        console: crate::ui::Console::default(),
     });
     let (api_addr, api_server) =
         crate::api::serve(api, api_listener, api_tls).map_err(|source| Error::Bind {

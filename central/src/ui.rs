@@ -76,6 +76,25 @@ struct Session {
     created: Instant,
 }
 
+/// The console's in-memory state.
+#[derive(Debug, Default)]
+pub struct Console {
+    pub sessions: Sessions,
+    /// The last live counts and when they were taken: every open page polls them, and one
+    /// walk of the alerts serves every poll within `COUNTS_TTL`.
+    counts: Mutex<Option<(Instant, Arc<LiveCounts>)>>,
+}
+
+/// How long one count of the alerts serves the pages' polls.
+const COUNTS_TTL: Duration = Duration::from_secs(2);
+
+/// What `/ui/counts` answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LiveCounts {
+    total: usize,
+    by_severity: BTreeMap<Severity, usize>,
+}
+
 /// Logged-in browsers, by session id.
 #[derive(Debug, Default)]
 pub struct Sessions {
@@ -232,7 +251,8 @@ async fn session_gate<B: Backend>(
         return with_security_headers(next.run(request).await);
     };
     let session_id = cookie(request.headers(), COOKIE).map(str::to_string);
-    let Some((id, session)) = session_id.and_then(|id| api.sessions.get(&id).map(|s| (id, s)))
+    let Some((id, session)) =
+        session_id.and_then(|id| api.console.sessions.get(&id).map(|s| (id, s)))
     else {
         if request.method() == Method::GET {
             let target = request
@@ -411,29 +431,48 @@ fn count_active<B: Backend>(
 }
 
 async fn counts<B: Backend>(State(api): State<Shared<B>>) -> Response {
-    let core = Arc::clone(&api.core);
-    match tokio::task::spawn_blocking(move || count_active(&core)).await {
-        Ok(Ok(ActiveCounts {
-            total, by_severity, ..
-        })) => {
-            let mut out = serde_json::Map::new();
-            out.insert("active".into(), total.into());
-            for s in [
-                Severity::Critical,
-                Severity::High,
-                Severity::Medium,
-                Severity::Low,
-            ] {
-                out.insert(
-                    format!("severity-{}", severity_text(s)),
-                    by_severity.get(&s).copied().unwrap_or(0).into(),
-                );
-            }
-            axum::Json(serde_json::Value::Object(out)).into_response()
+    let cached = api
+        .console
+        .counts
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .as_ref()
+        .filter(|(at, _)| at.elapsed() < COUNTS_TTL)
+        .map(|(_, c)| Arc::clone(c));
+    let live = match cached {
+        Some(c) => c,
+        None => {
+            let core = Arc::clone(&api.core);
+            let fresh = match tokio::task::spawn_blocking(move || count_active(&core)).await {
+                Ok(Ok(c)) => Arc::new(LiveCounts {
+                    total: c.total,
+                    by_severity: c.by_severity,
+                }),
+                Ok(Err(e)) => return ApiError::from(e).into_response(),
+                Err(e) => return ApiError::Internal(e.to_string()).into_response(),
+            };
+            *api.console
+                .counts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some((Instant::now(), Arc::clone(&fresh)));
+            fresh
         }
-        Ok(Err(e)) => ApiError::from(e).into_response(),
-        Err(e) => ApiError::Internal(e.to_string()).into_response(),
+    };
+    let mut out = serde_json::Map::new();
+    out.insert("active".into(), live.total.into());
+    for s in [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+    ] {
+        out.insert(
+            format!("severity-{}", severity_text(s)),
+            live.by_severity.get(&s).copied().unwrap_or(0).into(),
+        );
     }
+    axum::Json(serde_json::Value::Object(out)).into_response()
 }
 
 async fn stylesheet() -> Response {
@@ -543,7 +582,7 @@ async fn login<B: Backend>(State(api): State<Shared<B>>, body: axum::body::Bytes
             );
         }
     };
-    let Some((id, session)) = api.sessions.create(principal) else {
+    let Some((id, session)) = api.console.sessions.create(principal) else {
         return ApiError::Internal("no randomness for a session id".into()).into_response();
     };
     tracing::info!(user = %session.principal.name, role = session.principal.role.as_str(), "console login");
@@ -561,7 +600,7 @@ async fn logout<B: Backend>(
     State(api): State<Shared<B>>,
     axum::Extension(SessionId(id)): axum::Extension<SessionId>,
 ) -> Response {
-    api.sessions.remove(&id);
+    api.console.sessions.remove(&id);
     let mut response = Redirect::to("/ui/login").into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
