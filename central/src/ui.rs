@@ -215,6 +215,17 @@ fn with_security_headers(mut response: Response) -> Response {
     response
 }
 
+/// Runs store work on the blocking pool; a failure is the response to send.
+async fn off_thread<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, crate::store::Error> + Send + 'static,
+) -> Result<T, Response> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(t)) => Ok(t),
+        Ok(Err(e)) => Err(ApiError::from(e).into_response()),
+        Err(e) => Err(ApiError::Internal(e.to_string()).into_response()),
+    }
+}
+
 fn render(t: &impl Template, status: StatusCode) -> Response {
     match t.render() {
         Ok(html) => (status, Html(html)).into_response(),
@@ -443,13 +454,12 @@ async fn counts<B: Backend>(State(api): State<Shared<B>>) -> Response {
         Some(c) => c,
         None => {
             let core = Arc::clone(&api.core);
-            let fresh = match tokio::task::spawn_blocking(move || count_active(&core)).await {
-                Ok(Ok(c)) => Arc::new(LiveCounts {
+            let fresh = match off_thread(move || count_active(&core)).await {
+                Ok(c) => Arc::new(LiveCounts {
                     total: c.total,
                     by_severity: c.by_severity,
                 }),
-                Ok(Err(e)) => return ApiError::from(e).into_response(),
-                Err(e) => return ApiError::Internal(e.to_string()).into_response(),
+                Err(response) => return response,
             };
             *api.console
                 .counts
@@ -687,7 +697,7 @@ async fn dashboard<B: Backend>(
     axum::Extension(user): axum::Extension<UserView>,
 ) -> Response {
     let core = Arc::clone(&api.core);
-    let counted = tokio::task::spawn_blocking(move || {
+    let counted = off_thread(move || {
         let counts = count_active(&core)?;
         // The dashboard never waits for a ranking: it shows the kept one, and the first visit
         // starts one in the background.
@@ -698,7 +708,7 @@ async fn dashboard<B: Backend>(
                 Arc::new(Vec::new())
             }
         };
-        Ok::<_, crate::store::Error>((counts, riskiest))
+        Ok((counts, riskiest))
     })
     .await;
     let (
@@ -710,9 +720,8 @@ async fn dashboard<B: Backend>(
         },
         riskiest,
     ) = match counted {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => return ApiError::from(e).into_response(),
-        Err(e) => return ApiError::Internal(e.to_string()).into_response(),
+        Ok(c) => c,
+        Err(response) => return response,
     };
     let clusters = match api.core.store.clusters() {
         Ok(c) => c,
@@ -1000,10 +1009,9 @@ async fn risk<B: Backend>(
     let params = query_params(raw.as_deref());
     let offset = offset_of(&params);
     let core = Arc::clone(&api.core);
-    let ranked = match tokio::task::spawn_blocking(move || core.ranking.get(&core)).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => return ApiError::from(e).into_response(),
-        Err(e) => return ApiError::Internal(e.to_string()).into_response(),
+    let ranked = match off_thread(move || core.ranking.get(&core)).await {
+        Ok(r) => r,
+        Err(response) => return response,
     };
     let total = ranked.len();
     let rows = ranked
@@ -1456,7 +1464,7 @@ async fn deployments<B: Backend>(
     let after = params.get("after").cloned();
     let core = Arc::clone(&api.core);
     let (cluster_f, namespace_f) = (cluster.clone(), namespace.clone());
-    let found = tokio::task::spawn_blocking(move || -> Result<_, crate::store::Error> {
+    let found = off_thread(move || {
         let mut clusters: Vec<String> = core.store.clusters()?.into_iter().map(|c| c.id).collect();
         clusters.sort();
         let (after_cluster, after_id) = match after.as_deref().and_then(|a| a.split_once('/')) {
@@ -1495,9 +1503,8 @@ async fn deployments<B: Backend>(
     })
     .await;
     let (records, more) = match found {
-        Ok(Ok(f)) => f,
-        Ok(Err(e)) => return ApiError::from(e).into_response(),
-        Err(e) => return ApiError::Internal(e.to_string()).into_response(),
+        Ok(f) => f,
+        Err(response) => return response,
     };
     let next = more.then(|| {
         let last = records

@@ -543,32 +543,13 @@ fn sensor_sends(central: &Central, cluster: &str, messages: Vec<MsgFromSensor>) 
         json!({"name": cluster}).to_string().into_bytes(),
     );
     assert_eq!(status, 201, "{bundle}");
-    let sensor = bundle["certs"]
-        .as_array()
-        .expect("certs")
-        .iter()
-        .find(|c| c["service"] == "sensor")
-        .expect("sensor cert")
-        .clone();
-    let identity = tonic::transport::Identity::from_pem(
-        sensor["certPem"].as_str().expect("cert"),
-        sensor["keyPem"].as_str().expect("key"),
-    );
-    let ca = bundle["caPem"].as_str().expect("ca").to_string();
-    let addr = central.running.sensor_addr;
-    let last = messages.last().map_or(0, |m| m.seq);
-    let cluster = cluster.to_string();
-    central.runtime.block_on(async move {
-        let mut client = common::connect(addr, &ca, identity)
-            .await
-            .expect("connects");
-        let mut stream = common::open_stream(&mut client, &cluster)
-            .await
-            .expect("stream");
-        common::send_all(&stream, messages).await;
-        common::until_ack(&mut stream, last).await;
-        stream
-    })
+    common::sensor_sends(
+        &central.runtime,
+        central.running.sensor_addr,
+        &bundle,
+        cluster,
+        messages,
+    )
 }
 
 #[test]

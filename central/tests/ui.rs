@@ -210,38 +210,19 @@ fn a_person_logs_in_finds_a_violation_resolves_it_and_roles_and_csrf_hold() {
     // A Sensor reports two workloads; "web" is privileged.
     let (status, bundle) = central.api("POST", "/v1/init-bundles", Some(json!({"name": "prod"})));
     assert_eq!(status, 201, "{bundle}");
-    let sensor = bundle["certs"]
-        .as_array()
-        .expect("certs")
-        .iter()
-        .find(|c| c["service"] == "sensor")
-        .expect("sensor")
-        .clone();
-    let identity = tonic::transport::Identity::from_pem(
-        sensor["certPem"].as_str().expect("cert"),
-        sensor["keyPem"].as_str().expect("key"),
-    );
-    let ca = bundle["caPem"].as_str().expect("ca").to_string();
-    let addr = central.running.sensor_addr;
     let cache_event = deployment_event(3, "cache", &image);
-    let mut stream = central.runtime.block_on(async move {
-        let mut client = common::connect(addr, &ca, identity).await.expect("connect");
-        let mut stream = common::open_stream(&mut client, "prod")
-            .await
-            .expect("stream");
-        common::send_all(
-            &stream,
-            [
-                common::workload_event(1, "web", true, ResourceAction::Sync),
-                common::workload_event(2, "api", false, ResourceAction::Sync),
-                cache_event,
-                common::synced(4),
-            ],
-        )
-        .await;
-        common::until_ack(&mut stream, 4).await;
-        stream
-    });
+    let mut stream = common::sensor_sends(
+        &central.runtime,
+        central.running.sensor_addr,
+        &bundle,
+        "prod",
+        vec![
+            common::workload_event(1, "web", true, ResourceAction::Sync),
+            common::workload_event(2, "api", false, ResourceAction::Sync),
+            cache_event,
+            common::synced(4),
+        ],
+    );
 
     let browser = Browser::start();
     let shots = screenshots();

@@ -146,3 +146,33 @@ pub fn workload_event(
         })),
     }
 }
+
+/// Connects as the Sensor of `bundle` (the answer of `POST /v1/init-bundles`) for `cluster`,
+/// sends `messages` and waits until Central acknowledges the last; the stream stays open.
+pub fn sensor_sends(
+    runtime: &tokio::runtime::Runtime,
+    addr: SocketAddr,
+    bundle: &serde_json::Value,
+    cluster: &str,
+    messages: Vec<MsgFromSensor>,
+) -> Stream {
+    let sensor = bundle["certs"]
+        .as_array()
+        .expect("certs")
+        .iter()
+        .find(|c| c["service"] == "sensor")
+        .expect("sensor cert");
+    let identity = Identity::from_pem(
+        sensor["certPem"].as_str().expect("cert"),
+        sensor["keyPem"].as_str().expect("key"),
+    );
+    let ca = bundle["caPem"].as_str().expect("ca").to_string();
+    let last = messages.last().map_or(0, |m| m.seq);
+    runtime.block_on(async move {
+        let mut client = connect(addr, &ca, identity).await.expect("connects");
+        let mut stream = open_stream(&mut client, cluster).await.expect("stream");
+        send_all(&stream, messages).await;
+        until_ack(&mut stream, last).await;
+        stream
+    })
+}
