@@ -479,6 +479,7 @@ pub mod persist {
 
     /// Writes an alert (new, updated or resolved).
     pub fn put(batch: &mut WriteBatch, a: &AlertRecord) -> Result<()> {
+        batch.touch_deployment(&a.cluster_id, &a.deployment_id);
         batch.put(Table::Alerts, &record_key(&a.id), a)
     }
 }

@@ -2116,10 +2116,14 @@ async fn list_risk<B: Backend>(
     let cluster = params.one(&["cluster"]).map(str::to_string);
     let namespace = params.one(&["namespace"]).map(str::to_string);
     let core = Arc::clone(&api.core);
-    let ranked = tokio::task::spawn_blocking(move || {
-        crate::risk::rank(&core, cluster.as_deref(), namespace.as_deref())
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
-    json(&Page::of(ranked, offset, limit))
+    let ranked = tokio::task::spawn_blocking(move || core.ranking.get(&core))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let selected: Vec<&crate::risk::Ranked> = ranked
+        .iter()
+        .map(|r| &**r)
+        .filter(|r| cluster.as_deref().is_none_or(|c| c == r.cluster_id))
+        .filter(|r| namespace.as_deref().is_none_or(|n| n == r.namespace))
+        .collect();
+    json(&Page::of(selected, offset, limit))
 }

@@ -68,7 +68,7 @@ impl Committer {
                     let mut merged = WriteBatch::default();
                     let mut waiting = Vec::with_capacity(jobs.len());
                     for job in jobs {
-                        merged.ops.extend(job.batch.ops);
+                        merged.extend(job.batch);
                         waiting.push(job.done);
                     }
                     merged.compact();

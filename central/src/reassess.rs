@@ -104,6 +104,8 @@ fn decide_record<B: Backend>(
     summary: &mut ReassessSummary,
 ) -> Result<(), Error> {
     summary.deployments += 1;
+    // Reassessed because policies or image data changed: either can move its risk.
+    batch.touch_deployment(&record.cluster_id, &record.id);
     let Some(mut deployment) = record.normalize() else {
         return Ok(());
     };

@@ -1,8 +1,9 @@
 //! Deployments ranked by risk (`rampart_policy::risk`): each stored deployment normalized, its
-//! image data attached and its active alerts' severities counted, then scored. The whole
-//! ranking is recomputed in the background (every `RERANK_EVERY`, as ACS debounces risk) and
-//! pages read the latest one; a single deployment's risk is always computed fresh.
+//! image data attached and its active alerts' severities counted, then scored. The ranking is
+//! kept and updated incrementally from the store's touched deployments (see [`Ranking`]); a
+//! single deployment's risk is always computed fresh.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,39 +25,31 @@ pub struct Ranked {
     pub risk: rampart_policy::risk::Risk,
 }
 
-/// Every stored deployment (in `cluster` / `namespace` when given), riskiest first.
-pub fn rank<B: Backend>(
-    core: &Core<B>,
-    cluster: Option<&str>,
-    namespace: Option<&str>,
-) -> Result<Vec<Ranked>, crate::store::Error> {
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+/// Every stored deployment, scored, in store order.
+fn score_all<B: Backend>(core: &Core<B>, now: i64) -> Result<Vec<Ranked>, crate::store::Error> {
     let mut out = Vec::new();
     for c in core.store.clusters()? {
-        if cluster.is_some_and(|want| want != c.id) {
-            continue;
-        }
         let mut after: Option<String> = None;
         loop {
             let page = core.store.deployments(&c.id, after.as_deref(), 500)?;
             let Some(last) = page.last() else { break };
             after = Some(last.id.clone());
             for record in page {
-                if namespace.is_some_and(|n| n != record.namespace) {
-                    continue;
-                }
                 out.push(score_record(core, &record, now)?);
             }
         }
     }
-    out.sort_by(|a, b| {
-        b.risk
-            .score
-            .partial_cmp(&a.risk.score)
-            .unwrap_or(std::cmp::Ordering::Equal)
-            .then_with(|| a.name.cmp(&b.name))
-    });
     Ok(out)
+}
+
+/// Riskiest first; equal scores by name, then id, so pages are stable.
+fn riskiest_first(a: &Ranked, b: &Ranked) -> std::cmp::Ordering {
+    b.risk
+        .score
+        .partial_cmp(&a.risk.score)
+        .unwrap_or(std::cmp::Ordering::Equal)
+        .then_with(|| a.name.cmp(&b.name))
+        .then_with(|| a.id.cmp(&b.id))
 }
 
 /// One deployment's risk.
@@ -91,39 +84,37 @@ pub fn score_record<B: Backend>(
     })
 }
 
-/// A ranking is kept this long while alerts do not change.
-pub const RERANK_EVERY: Duration = Duration::from_secs(30);
-/// When alerts changed, a ranking this fresh is still served (recomputing costs ~0.7 s at
-/// 50,000 deployments), as ACS debounces risk.
-pub const RERANK_AT_MOST_EVERY: Duration = Duration::from_secs(5);
+/// A full recount this often even when nothing was written, for what moves with time alone
+/// (image age).
+pub const RESCORE_ALL_EVERY: Duration = Duration::from_secs(600);
 
-/// The latest ranking of every deployment, with the alert counters it was computed at.
+/// The ranking of every deployment, kept up to date incrementally: each request rescores only
+/// the deployments the store reports as touched since (their record, one of their alerts, or the
+/// image data they run), so its cost follows the change, not the fleet.
 #[derive(Debug, Default)]
 pub struct Ranking {
-    latest: Mutex<Option<Cached>>,
-    /// A background ranking is running.
+    latest: Mutex<Option<Arc<Kept>>>,
+    /// Held while a ranking is updated, so two requests never score the same changes twice.
+    updating: Mutex<()>,
+    /// A background update is queued or running.
     computing: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug)]
-struct Cached {
-    at: Instant,
-    stamp: (u64, u64),
-    ranked: Arc<Vec<Ranked>>,
+struct Kept {
+    scored_all_at: Instant,
+    by_key: HashMap<(String, String), Arc<Ranked>>,
+    sorted: Arc<Vec<Arc<Ranked>>>,
 }
 
 impl Ranking {
     /// The kept ranking, however old, without computing one.
-    pub fn peek(&self) -> Option<Arc<Vec<Ranked>>> {
-        self.latest
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
-            .map(|c| Arc::clone(&c.ranked))
+    pub fn peek(&self) -> Option<Arc<Vec<Arc<Ranked>>>> {
+        lock(&self.latest).as_ref().map(|k| Arc::clone(&k.sorted))
     }
 
-    /// Starts computing a ranking on the blocking pool unless one is running (for pages that
-    /// show the kept ranking and must not wait).
+    /// Starts updating the ranking on the blocking pool unless an update is running (for pages
+    /// that show the kept ranking and must not wait).
     pub fn compute_in_background<B: Backend>(core: &Arc<Core<B>>) {
         use std::sync::atomic::Ordering;
         if core.ranking.computing.swap(true, Ordering::SeqCst) {
@@ -138,32 +129,65 @@ impl Ranking {
         });
     }
 
-    /// The ranking: the kept one while it is fresh, else computed again.
-    pub fn get<B: Backend>(&self, core: &Core<B>) -> Result<Arc<Vec<Ranked>>, crate::store::Error> {
-        let stamp = (
-            core.metrics.alerts_opened.get(),
-            core.metrics.alerts_resolved.get(),
-        );
-        if let Some(c) = self
-            .latest
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
-        {
-            let age = c.at.elapsed();
-            if (c.stamp == stamp && age < RERANK_EVERY) || age < RERANK_AT_MOST_EVERY {
-                return Ok(Arc::clone(&c.ranked));
+    /// The ranking as of now: the kept one with every touched deployment rescored, or every
+    /// deployment scored when there is none yet, too much changed, or it is
+    /// [`RESCORE_ALL_EVERY`] old.
+    pub fn get<B: Backend>(
+        &self,
+        core: &Core<B>,
+    ) -> Result<Arc<Vec<Arc<Ranked>>>, crate::store::Error> {
+        let _updating = lock(&self.updating);
+        // Taken before reading, so a write landing during the scoring is seen next time.
+        let touched = core.store.take_touched();
+        let kept = lock(&self.latest).clone();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let next = match kept {
+            Some(kept)
+                if !touched.everything && kept.scored_all_at.elapsed() < RESCORE_ALL_EVERY =>
+            {
+                if touched.keys.is_empty() {
+                    return Ok(Arc::clone(&kept.sorted));
+                }
+                let mut by_key = kept.by_key.clone();
+                for (cluster, id) in touched.deployments() {
+                    let key = (cluster.to_string(), id.to_string());
+                    match core.store.deployment(cluster, id)? {
+                        Some(record) => {
+                            by_key.insert(key, Arc::new(score_record(core, &record, now)?));
+                        }
+                        None => {
+                            by_key.remove(&key);
+                        }
+                    }
+                }
+                Kept::sorted(kept.scored_all_at, by_key)
             }
-        }
-        let ranked = Arc::new(rank(core, None, None)?);
-        *self
-            .latest
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Cached {
-            at: Instant::now(),
-            stamp,
-            ranked: Arc::clone(&ranked),
-        });
-        Ok(ranked)
+            _ => {
+                let by_key = score_all(core, now)?
+                    .into_iter()
+                    .map(|r| ((r.cluster_id.clone(), r.id.clone()), Arc::new(r)))
+                    .collect();
+                Kept::sorted(Instant::now(), by_key)
+            }
+        };
+        let sorted = Arc::clone(&next.sorted);
+        *lock(&self.latest) = Some(Arc::new(next));
+        Ok(sorted)
     }
+}
+
+impl Kept {
+    fn sorted(scored_all_at: Instant, by_key: HashMap<(String, String), Arc<Ranked>>) -> Kept {
+        let mut sorted: Vec<Arc<Ranked>> = by_key.values().cloned().collect();
+        sorted.sort_unstable_by(|a, b| riskiest_first(a, b));
+        Kept {
+            scored_all_at,
+            by_key,
+            sorted: Arc::new(sorted),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -132,6 +132,9 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     )?;
     crate::reassess::spawn(Arc::clone(&core));
     crate::images::spawn(Arc::clone(&core));
+    // The first risk ranking reads every deployment: start it now rather than on the first
+    // visit to the Risk page.
+    crate::risk::Ranking::compute_in_background(&core);
 
     let sensor_listener = TcpListener::bind(config.sensor_listen)
         .await

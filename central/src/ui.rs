@@ -699,15 +699,10 @@ async fn dashboard<B: Backend>(
     let core = Arc::clone(&api.core);
     let counted = off_thread(move || {
         let counts = count_active(&core)?;
-        // The dashboard never waits for a ranking: it shows the kept one, and the first visit
-        // starts one in the background.
-        let riskiest = match core.ranking.peek() {
-            Some(r) => r,
-            None => {
-                crate::risk::Ranking::compute_in_background(&core);
-                Arc::new(Vec::new())
-            }
-        };
+        // The dashboard never waits for a ranking: it shows the kept one and has it brought up
+        // to date in the background for the next visit.
+        let riskiest = core.ranking.peek().unwrap_or_default();
+        crate::risk::Ranking::compute_in_background(&core);
         Ok((counts, riskiest))
     })
     .await;
@@ -1016,7 +1011,7 @@ async fn risk<B: Backend>(
     let total = ranked.len();
     let rows = ranked
         .iter()
-        .cloned()
+        .map(|r| crate::risk::Ranked::clone(r))
         .enumerate()
         .skip(offset)
         .take(PAGE_SIZE)

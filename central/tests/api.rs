@@ -303,6 +303,23 @@ fn policies_alerts_reassessment_and_detection_over_the_api() {
         deployments["deployments"][0]["id"]
     );
 
+    // Risk: both ranked, the privileged one first; `api`'s score is kept to compare after its
+    // alerts change.
+    let risk_of = |name: &str| -> f64 {
+        let (status, risk) = central.admin("GET", "/v1/risk?cluster=prod", None);
+        assert_eq!(status, 200, "{risk}");
+        assert_eq!(risk["total"], 2, "{risk}");
+        assert_eq!(risk["items"][0]["name"], "web", "{risk}");
+        risk["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|r| r["name"] == name)
+            .and_then(|r| r["score"].as_f64())
+            .expect("scored")
+    };
+    let api_before = risk_of("api");
+
     // Dry-run first: both deployments run nginx 1.27.
     let (status, dry) = central.call(
         "POST",
@@ -353,6 +370,12 @@ fn policies_alerts_reassessment_and_detection_over_the_api() {
     central.eventually("reassessment to open alerts", || {
         (alerts(&central, "Policy:\"No nginx 1.27\"")["total"] == 2).then_some(())
     });
+    // The ranking follows: `api` gained a violation, so its risk rose.
+    let api_violating = risk_of("api");
+    assert!(
+        api_violating > api_before,
+        "{api_violating} vs {api_before}"
+    );
     let (_, counts) = central.admin("GET", "/v1/alertscount?groupBy=severity", None);
     assert!(
         counts["groups"]["MEDIUM"].as_u64().expect("medium") >= 2,
@@ -390,6 +413,8 @@ fn policies_alerts_reassessment_and_detection_over_the_api() {
     );
     assert_eq!((status, &bulk["resolved"]), (200, &json!(1)), "{bulk}");
     assert_eq!(alerts(&central, "Policy:\"No nginx 1.27\"")["total"], 1);
+    // A user's resolution moves the ranking too (no deployment record changed).
+    assert_eq!(risk_of("api"), api_before);
 
     // Disable: reassessment resolves the rest.
     let (status, _) = central.admin(

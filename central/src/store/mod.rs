@@ -98,6 +98,10 @@ impl Table {
 #[derive(Debug, Default, Clone)]
 pub struct WriteBatch {
     pub ops: Vec<Op>,
+    /// Deployments (`cluster_id \0 deployment_id`) whose derived views this batch changes: the
+    /// record itself, or one of its alerts. Readers of [`Store::take_touched`] see them once the
+    /// batch is applied.
+    pub touched: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -159,7 +163,19 @@ impl WriteBatch {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
+        self.ops.is_empty() && self.touched.is_empty()
+    }
+
+    /// Marks a deployment's derived views (its risk) as changed without writing its record (an
+    /// alert of it changed, or the image data it runs on).
+    pub fn touch_deployment(&mut self, cluster_id: &str, id: &str) {
+        self.touched.push(deployment_key(cluster_id, id));
+    }
+
+    /// Adds another batch's writes after this one's.
+    pub fn extend(&mut self, other: WriteBatch) {
+        self.ops.extend(other.ops);
+        self.touched.extend(other.touched);
     }
 
     /// Drops every write that a later write to the same key overrides (same result, fewer
@@ -210,6 +226,37 @@ pub trait Backend: Send + Sync + 'static {
 #[derive(Debug)]
 pub struct Store<B: Backend> {
     backend: B,
+    touched: std::sync::Mutex<Touched>,
+}
+
+/// Deployments changed since the last [`Store::take_touched`]; past [`Touched::LIMIT`] keys only
+/// "everything" is remembered, so the set stays bounded whatever the write rate.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Touched {
+    /// More than `LIMIT` deployments changed: treat every one as changed.
+    pub everything: bool,
+    /// `cluster_id \0 deployment_id` keys.
+    pub keys: std::collections::HashSet<String>,
+}
+
+impl Touched {
+    pub const LIMIT: usize = 10_000;
+
+    fn add(&mut self, keys: &[String]) {
+        if self.everything {
+            return;
+        }
+        self.keys.extend(keys.iter().cloned());
+        if self.keys.len() > Self::LIMIT {
+            self.everything = true;
+            self.keys = Default::default();
+        }
+    }
+
+    /// The `(cluster_id, deployment_id)` pairs.
+    pub fn deployments(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.keys.iter().filter_map(|k| k.split_once('\0'))
+    }
 }
 
 /// A schema migration: from version `to - 1` to `to`.
@@ -291,7 +338,10 @@ fn deployment_key(cluster_id: &str, deployment_id: &str) -> String {
 impl<B: Backend> Store<B> {
     /// Opens the store and migrates it to [`SCHEMA_VERSION`]; refuses a newer schema.
     pub fn open(backend: B) -> Result<Store<B>> {
-        let store = Store { backend };
+        let store = Store {
+            backend,
+            touched: Default::default(),
+        };
         let found: u32 = store.get(Table::Meta, "schema_version")?.unwrap_or(0);
         if found > SCHEMA_VERSION {
             return Err(Error::TooNew {
@@ -369,7 +419,25 @@ impl<B: Backend> Store<B> {
     }
 
     pub fn apply(&self, batch: &WriteBatch) -> Result<()> {
-        self.backend.apply(batch)
+        self.backend.apply(batch)?;
+        if !batch.touched.is_empty() {
+            self.touched
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .add(&batch.touched);
+        }
+        Ok(())
+    }
+
+    /// The deployments applied batches touched since the last call (for the risk ranking, the
+    /// one reader), and forgets them.
+    pub fn take_touched(&self) -> Touched {
+        std::mem::take(
+            &mut *self
+                .touched
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     pub fn flush(&self) -> Result<()> {
@@ -539,12 +607,14 @@ impl WriteBatch {
     pub fn put_deployment(&mut self, d: &DeploymentRecord) -> Result<()> {
         check_key(&d.cluster_id)?;
         check_key(&d.id)?;
+        self.touch_deployment(&d.cluster_id, &d.id);
         self.put_unchecked(Table::Deployments, deployment_key(&d.cluster_id, &d.id), d)
     }
 
     pub fn delete_deployment(&mut self, cluster_id: &str, id: &str) -> Result<()> {
         check_key(cluster_id)?;
         check_key(id)?;
+        self.touch_deployment(cluster_id, id);
         self.ops.push(Op::Delete {
             table: Table::Deployments,
             key: deployment_key(cluster_id, id),
