@@ -477,19 +477,44 @@ fn a_person_logs_in_finds_a_violation_resolves_it_and_roles_and_csrf_hold() {
     // The editor: criteria validated as the engine validates them, a dry run before saving.
     browser.click_and_wait(&browser.find("#new-policy"));
     browser.type_into(&browser.find("#name"), "No privileged web");
-    browser.click(&browser.find("#field0 option[value='Privileged Container']"));
-    browser.type_into(&browser.find("#values0"), "maybe");
+    browser.click(&browser.find("#s0-field0 option[value='Privileged Container']"));
+    browser.type_into(&browser.find("#s0-values0"), "maybe");
     browser.click_and_wait(&browser.find("#preview"));
     let errors = browser.text(&browser.find("#errors"));
     assert!(errors.contains("'maybe' is not a boolean"), "{errors}");
     browser.screenshot(&shots, "policy-invalid");
-    browser.type_into(&browser.find("#values0"), "true");
+    browser.type_into(&browser.find("#s0-values0"), "true");
     browser.click_and_wait(&browser.find("#preview"));
     assert_eq!(
         browser.text(&browser.find("#dry-summary")),
         "2 of 4 deployments would be flagged."
     );
     assert!(browser.text(&browser.find("#dry-hits")).contains("web"));
+    // A second section is an alternative: privileged, or running nginx 1.27. What was typed
+    // stays when the form grows.
+    browser.click_and_wait(&browser.find("#add-section"));
+    assert_eq!(
+        browser.script("return document.getElementById('s0-values0').value;"),
+        json!("true")
+    );
+    browser.script("document.getElementById('criteria').scrollIntoView(); return null;");
+    browser.screenshot(&shots, "policy-sections");
+    browser.click(&browser.find("#s1-field0 option[value='Image Tag']"));
+    browser.type_into(&browser.find("#s1-values0"), "1.27");
+    browser.click_and_wait(&browser.find("#preview"));
+    assert_eq!(
+        browser.text(&browser.find("#dry-summary")),
+        "3 of 4 deployments would be flagged."
+    );
+    // An exclusion takes one out.
+    browser.type_into(&browser.find("#ex0-deployment"), "batch");
+    browser.click_and_wait(&browser.find("#preview"));
+    assert_eq!(
+        browser.text(&browser.find("#dry-summary")),
+        "2 of 4 deployments would be flagged."
+    );
+    let hits = browser.text(&browser.find("#dry-hits"));
+    assert!(hits.contains("api") && !hits.contains("batch"), "{hits}");
     browser.screenshot(&shots, "policy-dry-run");
     let (_, before) = central.api("GET", "/v1/policies", None);
     assert!(
@@ -510,6 +535,20 @@ fn a_person_logs_in_finds_a_violation_resolves_it_and_roles_and_csrf_hold() {
         .find(|p| p["name"] == "No privileged web")
         .expect("saved")
         .clone();
+    let (_, created) = central.api(
+        "GET",
+        &format!("/v1/policies/{}", created["id"].as_str().expect("id")),
+        None,
+    );
+    assert_eq!(
+        created["policySections"].as_array().map(Vec::len),
+        Some(2),
+        "{created}"
+    );
+    assert_eq!(
+        created["exclusions"][0]["deployment"]["name"], "batch",
+        "{created}"
+    );
     assert_eq!(created["severity"], "MEDIUM_SEVERITY", "{created}");
     // Export carries it; importing an ACS policy pasted in the page adds another.
     let exporter = central.session(&format!("username=admin&password={}", central.password));
