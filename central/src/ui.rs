@@ -32,6 +32,7 @@ use crate::auth::{Access, AuthError, Principal};
 use crate::store::{Backend, Table};
 
 mod editor;
+mod facts;
 use editor::{edit_policy, new_policy, save_policy};
 
 /// Every page, with the access it needs (`None`: public). A page missing here is refused.
@@ -932,6 +933,7 @@ struct ViolationPage {
     resolved: bool,
     can_resolve: bool,
     csrf: String,
+    facts: Option<facts::DeploymentFacts>,
 }
 
 async fn violation<B: Backend>(
@@ -952,8 +954,17 @@ async fn violation<B: Backend>(
         Err(e) => return ApiError::from(e).into_response(),
     };
     let policy = api.core.policies.current().get(&alert.policy_id).cloned();
+    let facts = match api
+        .core
+        .store
+        .deployment(&alert.cluster_id, &alert.deployment_id)
+    {
+        Ok(record) => record.as_ref().and_then(facts::of),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
     render(
         &ViolationPage {
+            facts,
             state: state_text(alert.state),
             severity: severity_text(alert.severity),
             first_seen: time_text(alert.first_occurred_unix_ms),
@@ -1067,6 +1078,7 @@ struct RiskDetailPage {
     kind: String,
     images: Vec<ImageRow>,
     violations: Vec<ViolationLink>,
+    facts: Option<facts::DeploymentFacts>,
     name: String,
     namespace: String,
     cluster: String,
@@ -1119,6 +1131,7 @@ async fn risk_detail<B: Backend>(
                 .map(image_row)
                 .collect(),
             violations,
+            facts: facts::of(&record),
             name: ranked.name,
             namespace: ranked.namespace,
             cluster: ranked.cluster_id,

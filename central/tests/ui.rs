@@ -287,7 +287,21 @@ fn a_person_logs_in_finds_a_violation_resolves_it_and_roles_and_csrf_hold() {
         browser.source()
     );
     assert!(!browser.text(&browser.find("#remediation")).is_empty());
+    // The deployment's configuration, the privileged flag marked.
+    let risky: Vec<String> = browser
+        .find_all("#deployment-facts tr.risky th")
+        .iter()
+        .map(|e| browser.text(e))
+        .collect();
+    assert!(risky.iter().any(|t| t == "Privileged"), "{risky:?}");
+    assert!(
+        browser
+            .text(&browser.find("#deployment-facts"))
+            .contains("nginx:1.27")
+    );
     browser.screenshot(&shots, "violation");
+    browser.script("document.getElementById('deployment-facts').scrollIntoView(); return null;");
+    browser.screenshot(&shots, "violation-deployment");
     let id = browser.url().rsplit('/').next().expect("id").to_string();
     browser.click_and_wait(&browser.find("#resolve"));
     assert_eq!(browser.text(&browser.find("#state")), "RESOLVED");
