@@ -691,7 +691,14 @@ pub static CRITERIA: &[Criterion] = &[
         RuntimeEvent,
         K::Regex
     ),
-    criterion!(ProcessUid, "Process UID", R, Event, RuntimeEvent, K::Prefix),
+    criterion!(
+        ProcessUid,
+        "Process UID",
+        R,
+        Event,
+        RuntimeEvent,
+        K::Integer
+    ),
     criterion!(
         ReadOnlyRootFilesystem,
         "Read-Only Root Filesystem",

@@ -169,10 +169,50 @@ impl KubeEvent {
     }
 }
 
+/// A program a container executed, as the Collector saw it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProcessEvent {
+    /// The container (of the deployment's pod) that ran it: container criteria of the same
+    /// section are evaluated on that container only.
+    pub container_name: String,
+    /// The program's name (`comm`: `bash`).
+    pub name: String,
+    pub exec_file_path: String,
+    pub args: String,
+    pub uid: u32,
+    /// The ancestors' executable paths, parent first.
+    pub lineage: Vec<String>,
+    /// The container's process baseline is locked and lacks this executable.
+    pub outside_locked_baseline: bool,
+}
+
+impl ProcessEvent {
+    /// The violation message a process adds (ACS's wording).
+    pub fn describe(&self) -> String {
+        let binary = if self.exec_file_path.is_empty() {
+            &self.name
+        } else {
+            &self.exec_file_path
+        };
+        if self.args.is_empty() {
+            format!(
+                "Binary '{binary}' executed without arguments under user ID {}",
+                self.uid
+            )
+        } else {
+            format!(
+                "Binary '{binary}' executed with arguments '{}' under user ID {}",
+                self.args, self.uid
+            )
+        }
+    }
+}
+
 /// What happened at runtime, for RUNTIME policies.
 #[derive(Debug, Clone, Copy)]
 pub enum RuntimeEvent<'a> {
     Kube(&'a KubeEvent),
+    Process(&'a ProcessEvent),
 }
 
 /// Whether a policy can be violated by a deployment that carries no image data. A section with
@@ -259,6 +299,14 @@ fn evaluate_with(
         Tri::Match(_) => sections(false),
         other => other,
     };
+    let result = match (result, event) {
+        // A process violation names the process first, then what else of the section matched.
+        (Tri::Match(mut messages), Some(RuntimeEvent::Process(p))) => {
+            messages.insert(0, p.describe());
+            Tri::Match(messages)
+        }
+        (other, _) => other,
+    };
     match result {
         Tri::Match(messages) if messages.is_empty() => Outcome::Violated(vec![format!(
             "{} {} matches the policy criteria",
@@ -309,6 +357,7 @@ fn evaluate_section(
             Target::Deployment => deployment_group(g, d),
             Target::Event => match event {
                 Some(RuntimeEvent::Kube(e)) => kube_event_group(g, d, e),
+                Some(RuntimeEvent::Process(p)) => process_group(g, p),
                 None => unknown(g),
             },
             _ => continue,
@@ -327,10 +376,15 @@ fn evaluate_section(
     if !per_container {
         return result;
     }
+    let process_container = match event {
+        Some(RuntimeEvent::Process(p)) => Some(p.container_name.as_str()),
+        _ => None,
+    };
     let containers = d
         .containers
         .iter()
-        .filter(|c| !(policy.skip_init_containers && c.is_init));
+        .filter(|c| !(policy.skip_init_containers && c.is_init))
+        .filter(|c| process_container.is_none_or(|name| name == c.name));
     let cluster = d.cluster.as_ref();
     let containers = Tri::any(
         containers.map(|c| evaluate_container(section, c, cluster, now, quiet)),
@@ -521,6 +575,29 @@ fn kube_event_group(g: G<'_>, d: &Deployment, e: &KubeEvent) -> Tri {
             }
         }),
         _ => Tri::NoMatch,
+    }
+}
+
+/// A process criterion; criteria about other event kinds never match a process. Process groups
+/// add no message of their own: the violation names the process once (`ProcessEvent::describe`).
+fn process_group(g: G<'_>, p: &ProcessEvent) -> Tri {
+    let matched = match g.criterion.field {
+        Field::ProcessName => holds(g, |m| m.matches_str(&p.name)),
+        Field::ProcessArguments => holds(g, |m| m.matches_str(&p.args)),
+        // An ancestor matches by its path or its file name (`java` or `.*/java`).
+        Field::ProcessAncestor => holds(g, |m| {
+            p.lineage
+                .iter()
+                .any(|a| m.matches_str(a) || m.matches_str(a.rsplit('/').next().unwrap_or(a)))
+        }),
+        Field::ProcessUid => holds(g, |m| m.matches_number(f64::from(p.uid))),
+        Field::UnexpectedProcessExecuted => holds(g, |m| m.matches_bool(p.outside_locked_baseline)),
+        _ => return Tri::NoMatch,
+    };
+    if matched != g.negate {
+        Tri::Match(Vec::new())
+    } else {
+        Tri::NoMatch
     }
 }
 

@@ -29,7 +29,7 @@ pub mod yaml;
 pub use compile::{CompiledPolicy, ValidationError, compile};
 pub use deployment::{ClusterContext, Container, Deployment, PortExposure, Workload, WorkloadKind};
 pub use engine::{
-    EvalContext, KubeEvent, Outcome, RuntimeEvent, can_violate_without_image_data, evaluate,
-    evaluate_event,
+    EvalContext, KubeEvent, Outcome, ProcessEvent, RuntimeEvent, can_violate_without_image_data,
+    evaluate, evaluate_event,
 };
 pub use policy::{LifecycleStage, Policy, Severity};

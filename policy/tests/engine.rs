@@ -1549,3 +1549,144 @@ fn every_default_image_policy_has_a_violating_and_a_passing_image() {
     }
     assert_eq!(checked, 24);
 }
+
+/// Process runtime policies: process criteria against the process, container criteria of the
+/// same section against the container that ran it, the rest against the deployment.
+#[test]
+fn process_criteria() {
+    use rampart_policy::{ProcessEvent, RuntimeEvent, evaluate_event};
+    let runtime = |groups: serde_json::Value| -> Policy {
+        let json = serde_json::json!({
+            "name": "process", "severity": "HIGH_SEVERITY",
+            "lifecycleStages": ["RUNTIME"], "eventSource": "DEPLOYMENT_EVENT",
+            "policySections": [{"policyGroups": groups}]
+        });
+        parse_policies(&json.to_string()).expect("valid").remove(0)
+    };
+    // Two containers: only "sidecar" is privileged.
+    let d = workload(
+        "",
+        "containers:\n- {name: app, image: 'app:1'}\n- {name: sidecar, image: 'proxy:1', securityContext: {privileged: true}}",
+    );
+    let ctx = EvalContext::default();
+    let eval = |p: &Policy, e: &ProcessEvent| {
+        let compiled = compile(p).unwrap_or_else(|e| panic!("{e:?}"));
+        evaluate_event(&compiled, &d, RuntimeEvent::Process(e), &ctx)
+    };
+    let shell = ProcessEvent {
+        container_name: "app".into(),
+        name: "bash".into(),
+        exec_file_path: "/usr/bin/bash".into(),
+        args: "-c id".into(),
+        uid: 1000,
+        lineage: vec!["/opt/java/openjdk/bin/java".into(), "/usr/bin/tini".into()],
+        outside_locked_baseline: false,
+    };
+    let java_shell = runtime(serde_json::json!([
+        {"fieldName": "Process Name", "values": [{"value": "sh"}, {"value": "bash"}, {"value": "zsh"}]},
+        {"fieldName": "Process Ancestor", "values": [{"value": "java"}]}
+    ]));
+    check(
+        "shell spawned by java",
+        eval(&java_shell, &shell),
+        Want::Violated("Binary '/usr/bin/bash' executed with arguments '-c id' under user ID 1000"),
+    );
+    let from_tini = ProcessEvent {
+        lineage: vec!["/usr/bin/tini".into()],
+        ..shell.clone()
+    };
+    check("shell without java", eval(&java_shell, &from_tini), Want::Pass);
+    check(
+        "no lineage",
+        eval(
+            &java_shell,
+            &ProcessEvent {
+                lineage: Vec::new(),
+                ..shell.clone()
+            },
+        ),
+        Want::Pass,
+    );
+    // Regexes are whole-string: "sh" is not "bash".
+    let sh_only = runtime(serde_json::json!([
+        {"fieldName": "Process Name", "values": [{"value": "sh"}]}
+    ]));
+    check("sh is not bash", eval(&sh_only, &shell), Want::Pass);
+    // Arguments.
+    let kubelet = runtime(serde_json::json!([
+        {"fieldName": "Process Arguments", "values": [{"value": ".*:10250.*"}]}
+    ]));
+    let curl = ProcessEvent {
+        name: "curl".into(),
+        exec_file_path: "/usr/bin/curl".into(),
+        args: "-k https://10.0.0.5:10250/pods".into(),
+        ..shell.clone()
+    };
+    check("kubelet probe", eval(&kubelet, &curl), Want::Violated("curl"));
+    check("other arguments", eval(&kubelet, &shell), Want::Pass);
+    // UID, with a comparator, and negation.
+    let root = runtime(serde_json::json!([
+        {"fieldName": "Process UID", "values": [{"value": "0"}]}
+    ]));
+    check("uid 1000 is not 0", eval(&root, &shell), Want::Pass);
+    let as_root = ProcessEvent {
+        uid: 0,
+        ..shell.clone()
+    };
+    check("uid 0", eval(&root, &as_root), Want::Violated("user ID 0"));
+    let not_bash = runtime(serde_json::json!([
+        {"fieldName": "Process Name", "negate": true, "values": [{"value": "bash"}]}
+    ]));
+    check("negated name", eval(&not_bash, &shell), Want::Pass);
+    check("negated name, curl", eval(&not_bash, &curl), Want::Violated("curl"));
+    // Static container criteria apply to the container that ran the process.
+    let iptables_privileged = runtime(serde_json::json!([
+        {"fieldName": "Privileged Container", "values": [{"value": "true"}]},
+        {"fieldName": "Process Name", "values": [{"value": "iptables|nft"}]},
+        {"fieldName": "Process UID", "values": [{"value": "0"}]}
+    ]));
+    let iptables = ProcessEvent {
+        name: "iptables".into(),
+        exec_file_path: "/usr/sbin/iptables".into(),
+        args: "-L".into(),
+        uid: 0,
+        ..shell.clone()
+    };
+    check(
+        "iptables in the unprivileged container",
+        eval(&iptables_privileged, &iptables),
+        Want::Pass,
+    );
+    let in_sidecar = ProcessEvent {
+        container_name: "sidecar".into(),
+        ..iptables.clone()
+    };
+    match eval(&iptables_privileged, &in_sidecar) {
+        Outcome::Violated(m) => {
+            assert!(m[0].starts_with("Binary '/usr/sbin/iptables'"), "{m:?}");
+            assert!(m.iter().any(|x| x.contains("sidecar") && x.contains("privileged")), "{m:?}");
+        }
+        other => panic!("iptables in the privileged sidecar: {other:?}"),
+    }
+    // Unexpected Process Executed: only outside a locked baseline.
+    let baseline = runtime(serde_json::json!([
+        {"fieldName": "Unexpected Process Executed", "values": [{"value": "true"}]}
+    ]));
+    check("inside the baseline", eval(&baseline, &shell), Want::Pass);
+    let outside = ProcessEvent {
+        outside_locked_baseline: true,
+        ..shell.clone()
+    };
+    check(
+        "outside a locked baseline",
+        eval(&baseline, &outside),
+        Want::Violated("/usr/bin/bash"),
+    );
+    // Without an event, a process policy cannot be decided; a Kubernetes criterion never
+    // matches a process.
+    check("no event", outcome(&java_shell, &d), Want::NotEvaluable);
+    let exec = runtime(serde_json::json!([
+        {"fieldName": "Kubernetes Resource", "values": [{"value": "PODS_EXEC"}]}
+    ]));
+    check("kube criterion vs process", eval(&exec, &shell), Want::Pass);
+}
