@@ -1,8 +1,9 @@
 //! The default policies, embedded in the binary as ACS-format JSON files (`policy/defaults/`).
 //!
-//! They are ACS's default DEPLOY and BUILD+DEPLOY policies (same names, severities, categories
-//! and enabled state; criteria that need image data are kept and report "not evaluable" until an
-//! image scan is available) plus Rampart's KubeLinter-class checks ACS lacks.
+//! They are ACS's default policies (same names, severities and enabled state): BUILD and DEPLOY
+//! ones (criteria that need image data report "not evaluable" until an image scan is
+//! available), RUNTIME ones on processes and Kubernetes events, plus Rampart's
+//! KubeLinter-class checks ACS lacks. Their texts and process lists are Rampart's own.
 
 use crate::policy::{Policy, parse_policies};
 
@@ -21,6 +22,10 @@ pub const FILES: &[(&str, &str)] = &[
     (
         "automount_service_account_token.json",
         include_str!("../defaults/automount_service_account_token.json"),
+    ),
+    (
+        "baselining_policy.json",
+        include_str!("../defaults/baselining_policy.json"),
     ),
     (
         "cap_sys_admin.json",
@@ -58,6 +63,76 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../defaults/email_annotation.json"),
     ),
     (
+        "exec-addgroup.json",
+        include_str!("../defaults/exec-addgroup.json"),
+    ),
+    (
+        "exec-adduser.json",
+        include_str!("../defaults/exec-adduser.json"),
+    ),
+    ("exec-apk.json", include_str!("../defaults/exec-apk.json")),
+    ("exec-apt.json", include_str!("../defaults/exec-apt.json")),
+    (
+        "exec-chkconfig.json",
+        include_str!("../defaults/exec-chkconfig.json"),
+    ),
+    (
+        "exec-crontab.json",
+        include_str!("../defaults/exec-crontab.json"),
+    ),
+    ("exec-dnf.json", include_str!("../defaults/exec-dnf.json")),
+    (
+        "exec-iptables-root.json",
+        include_str!("../defaults/exec-iptables-root.json"),
+    ),
+    (
+        "exec-iptables.json",
+        include_str!("../defaults/exec-iptables.json"),
+    ),
+    (
+        "exec-java-shell.json",
+        include_str!("../defaults/exec-java-shell.json"),
+    ),
+    ("exec-make.json", include_str!("../defaults/exec-make.json")),
+    (
+        "exec-mining-binaries.json",
+        include_str!("../defaults/exec-mining-binaries.json"),
+    ),
+    (
+        "exec-net-tools.json",
+        include_str!("../defaults/exec-net-tools.json"),
+    ),
+    (
+        "exec-netcat.json",
+        include_str!("../defaults/exec-netcat.json"),
+    ),
+    ("exec-nmap.json", include_str!("../defaults/exec-nmap.json")),
+    (
+        "exec-remote-copy.json",
+        include_str!("../defaults/exec-remote-copy.json"),
+    ),
+    ("exec-sshd.json", include_str!("../defaults/exec-sshd.json")),
+    (
+        "exec-systemctl.json",
+        include_str!("../defaults/exec-systemctl.json"),
+    ),
+    (
+        "exec-systemd.json",
+        include_str!("../defaults/exec-systemd.json"),
+    ),
+    (
+        "exeline-kubelet-contact.json",
+        include_str!("../defaults/exeline-kubelet-contact.json"),
+    ),
+    (
+        "exeline-kubernetes-docker-stats.json",
+        include_str!("../defaults/exeline-kubernetes-docker-stats.json"),
+    ),
+    (
+        "exeline-kubernetes-service.json",
+        include_str!("../defaults/exeline-kubernetes-service.json"),
+    ),
+    (
         "external_exposure.json",
         include_str!("../defaults/external_exposure.json"),
     ),
@@ -93,6 +168,10 @@ pub const FILES: &[(&str, &str)] = &[
     ),
     ("log4shell.json", include_str!("../defaults/log4shell.json")),
     (
+        "login_binaries.json",
+        include_str!("../defaults/login_binaries.json"),
+    ),
+    (
         "mount_propagation.json",
         include_str!("../defaults/mount_propagation.json"),
     ),
@@ -118,6 +197,10 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../defaults/owner_team_label.json"),
     ),
     (
+        "passwd_binaries.json",
+        include_str!("../defaults/passwd_binaries.json"),
+    ),
+    (
         "pod_attach.json",
         include_str!("../defaults/pod_attach.json"),
     ),
@@ -133,6 +216,10 @@ pub const FILES: &[(&str, &str)] = &[
     (
         "privileged.json",
         include_str!("../defaults/privileged.json"),
+    ),
+    (
+        "process_uid_zero.json",
+        include_str!("../defaults/process_uid_zero.json"),
     ),
     (
         "rampart_default_service_account.json",
@@ -217,12 +304,24 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../defaults/sensitive_files.json"),
     ),
     (
+        "setuid_binaries.json",
+        include_str!("../defaults/setuid_binaries.json"),
+    ),
+    (
         "severity_high_privileged.json",
         include_str!("../defaults/severity_high_privileged.json"),
     ),
     (
         "severity_important.json",
         include_str!("../defaults/severity_important.json"),
+    ),
+    (
+        "shadow_binaries.json",
+        include_str!("../defaults/shadow_binaries.json"),
+    ),
+    (
+        "shell_mgmt.json",
+        include_str!("../defaults/shell_mgmt.json"),
     ),
     (
         "spring4shell.json",

