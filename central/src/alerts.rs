@@ -97,6 +97,11 @@ pub struct Enforcement {
 
 impl AlertRecord {
     /// Records an enforcement, newest first, keeping at most [`MAX_ENFORCEMENTS`].
+    /// Decided by deploy-time evaluation (and resolved by it); runtime alerts are not.
+    pub fn is_deploy_time(&self) -> bool {
+        self.lifecycle_stage != "RUNTIME"
+    }
+
     pub fn record_enforcement(&mut self, e: Enforcement) {
         self.enforcements.insert(0, e);
         self.enforcements.truncate(MAX_ENFORCEMENTS);
@@ -134,7 +139,7 @@ pub fn decide_deploy_time(
         let p = &policy.policy;
         let existing = active
             .iter()
-            .find(|a| a.policy_id == p.id && a.state == AlertState::Active);
+            .find(|a| a.policy_id == p.id && a.state == AlertState::Active && a.is_deploy_time());
         match outcome {
             Outcome::Violated(violations) => match existing {
                 Some(a) if a.violations == *violations => {}
@@ -175,7 +180,10 @@ pub fn decide_deploy_time(
         }
     }
     // Active alerts of policies that were not evaluated at all (deleted or disabled) resolve too.
-    for a in active.iter().filter(|a| a.state == AlertState::Active) {
+    for a in active
+        .iter()
+        .filter(|a| a.state == AlertState::Active && a.is_deploy_time())
+    {
         if !outcomes.iter().any(|(p, _)| p.policy.id == a.policy_id) {
             decisions.resolve.push(resolved(a, now_ms));
         }
@@ -253,10 +261,12 @@ pub fn from_admission(
 }
 
 /// Every active alert of a deployment that is gone resolves.
+/// The deployment is gone: its deploy-time alerts resolve. Its runtime alerts stay ACTIVE (as in
+/// ACS): they record something that happened, which a person must look at.
 pub fn decide_removed(active: &[AlertRecord], now_ms: i64) -> Vec<AlertRecord> {
     active
         .iter()
-        .filter(|a| a.state == AlertState::Active)
+        .filter(|a| a.state == AlertState::Active && a.is_deploy_time())
         .map(|a| resolved(a, now_ms))
         .collect()
 }
@@ -267,6 +277,75 @@ fn resolved(a: &AlertRecord, now_ms: i64) -> AlertRecord {
     a.resolved_unix_ms = Some(now_ms);
     a.time_unix_ms = now_ms;
     a
+}
+
+/// What a runtime detection does to the deployment's alerts.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RuntimeDecision {
+    /// A new ACTIVE alert of the policy.
+    Open(AlertRecord),
+    /// The policy's ACTIVE runtime alert with the new violations merged in.
+    Merge(AlertRecord),
+    /// Everything reported is in the active alert already.
+    Unchanged,
+}
+
+/// Applies a runtime detection of `policy` (its violation messages) to the deployment's active
+/// alerts: merged into the policy's ACTIVE runtime alert (newest `MAX_RUNTIME_VIOLATIONS`
+/// kept), or a new alert.
+pub fn decide_runtime(
+    subject: &RuntimeSubject<'_>,
+    policy: &rampart_policy::Policy,
+    violations: &[String],
+    active: &[AlertRecord],
+    now_ms: i64,
+    new_id: impl FnOnce() -> String,
+) -> RuntimeDecision {
+    if let Some(existing) = active
+        .iter()
+        .find(|a| a.policy_id == policy.id && a.state == AlertState::Active && !a.is_deploy_time())
+    {
+        let mut merged = existing.clone();
+        return if merge_runtime(&mut merged, violations, now_ms) {
+            RuntimeDecision::Merge(merged)
+        } else {
+            RuntimeDecision::Unchanged
+        };
+    }
+    let mut violations = violations.to_vec();
+    if violations.len() > MAX_RUNTIME_VIOLATIONS {
+        violations.drain(..violations.len() - MAX_RUNTIME_VIOLATIONS);
+    }
+    RuntimeDecision::Open(AlertRecord {
+        id: new_id(),
+        policy_id: policy.id.clone(),
+        policy_name: policy.name.clone(),
+        severity: policy.severity,
+        categories: policy.categories.clone(),
+        lifecycle_stage: "RUNTIME".to_string(),
+        cluster_id: subject.cluster_id.to_string(),
+        namespace: subject.namespace.to_string(),
+        deployment_id: subject.deployment_id.to_string(),
+        deployment_name: subject.deployment_name.to_string(),
+        deployment_kind: subject.deployment_kind.to_string(),
+        state: AlertState::Active,
+        violations,
+        first_occurred_unix_ms: now_ms,
+        time_unix_ms: now_ms,
+        resolved_unix_ms: None,
+        enforcements: Vec::new(),
+        admission: None,
+    })
+}
+
+/// The deployment a runtime detection was in, as Central stores it.
+#[derive(Debug, Clone)]
+pub struct RuntimeSubject<'a> {
+    pub cluster_id: &'a str,
+    pub deployment_id: &'a str,
+    pub namespace: &'a str,
+    pub deployment_name: &'a str,
+    pub deployment_kind: &'a str,
 }
 
 /// Merges new runtime violations into an alert, keeping the newest `MAX_RUNTIME_VIOLATIONS`.
@@ -445,13 +524,66 @@ pub mod persist {
         format!("a/{id}")
     }
 
-    /// The active alerts of one deployment, as the store has them.
+    /// The active alerts of one deployment, as the store has them: the deploy-time ones its
+    /// record lists and its runtime ones.
     pub fn active_for<B: Backend>(
         store: &Store<B>,
         cluster: &str,
         deployment: &str,
     ) -> Result<Vec<AlertRecord>> {
-        load_active(store, &store.deployment_alert_ids(cluster, deployment)?)
+        let mut ids = store.deployment_alert_ids(cluster, deployment)?;
+        ids.extend(runtime_ids(store, cluster, deployment)?);
+        load_active(store, &ids)
+    }
+
+    /// The active alerts of a deployment whose record is at hand (no second read of it).
+    pub fn active_of_record<B: Backend>(
+        store: &Store<B>,
+        record: &crate::model::DeploymentRecord,
+    ) -> Result<Vec<AlertRecord>> {
+        let mut ids = record.active_alerts.clone();
+        ids.extend(runtime_ids(store, &record.cluster_id, &record.id)?);
+        load_active(store, &ids)
+    }
+
+    fn runtime_prefix(cluster: &str, deployment: &str) -> String {
+        format!("rt/{cluster}\0{deployment}\0")
+    }
+
+    /// The ids of a deployment's runtime alerts, one per policy (the latest; a user may have
+    /// resolved it since). Runtime alerts are indexed apart from the deployment record, which
+    /// only deploy-time decisions rewrite.
+    pub fn runtime_ids<B: Backend>(
+        store: &Store<B>,
+        cluster: &str,
+        deployment: &str,
+    ) -> Result<Vec<String>> {
+        let mut ids = Vec::new();
+        store.for_each_raw(
+            Table::Alerts,
+            &runtime_prefix(cluster, deployment),
+            |_, bytes| {
+                if let Ok(id) = serde_json::from_slice::<String>(bytes) {
+                    ids.push(id);
+                }
+                Ok(())
+            },
+        )?;
+        Ok(ids)
+    }
+
+    /// Writes a runtime alert and indexes it as its deployment's alert of that policy.
+    pub fn put_runtime(batch: &mut WriteBatch, a: &AlertRecord) -> Result<()> {
+        put(batch, a)?;
+        batch.put_parts(
+            Table::Alerts,
+            &[
+                &format!("rt/{}", a.cluster_id),
+                &a.deployment_id,
+                &a.policy_id,
+            ],
+            &a.id,
+        )
     }
 
     /// The alerts among `ids` that are still ACTIVE (a user may have resolved one since the ids

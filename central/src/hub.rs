@@ -527,13 +527,14 @@ impl<B: Backend> Session<B> {
                     self.admission_ops(cluster, &alerts, &mut batch)
                         .map_err(internal)?;
                 }
-                Some(FromSensor::AlertResults(_)) => {
-                    self.notice(
-                        NoticeKind::UnsupportedMessage,
-                        seq,
-                        "this Central does not store this message kind yet".into(),
-                    )
-                    .await?;
+                Some(FromSensor::AlertResults(results)) => {
+                    if let Err(problem) =
+                        self.runtime_ops(cluster, &results, &mut batch, &mut overlay)
+                    {
+                        self.notice(NoticeKind::InvalidMessage, seq, problem)
+                            .await?;
+                        batch = WriteBatch::default();
+                    }
                 }
                 None => {
                     self.notice(
@@ -586,11 +587,12 @@ impl<B: Backend> Session<B> {
                         .delete_deployment(&cluster.id, &event.id)
                         .map_err(|e| e.to_string())?;
                     self.core.images.forget(&cluster.id, &event.id);
-                    let active = self.active_alerts(overlay, &cluster.id, &event.id)?;
+                    let mut active = self.active_alerts(overlay, &cluster.id, &event.id)?;
                     for a in alerts::decide_removed(&active, now_ms()) {
                         alerts::persist::put(batch, &a).map_err(|e| e.to_string())?;
                     }
-                    overlay.set(&event.id, Vec::new());
+                    active.retain(|a| !a.is_deploy_time());
+                    overlay.set(&event.id, active);
                     Ok(())
                 } else {
                     if kind == ResourceKind::Secret {
@@ -737,6 +739,79 @@ impl<B: Backend> Session<B> {
         Ok(())
     }
 
+    /// Stores what the Sensor's runtime detection found in one deployment: each policy's
+    /// violations merged into its ACTIVE runtime alert there, or a new one.
+    fn runtime_ops(
+        &self,
+        cluster: &Cluster,
+        results: &v1::AlertResults,
+        batch: &mut WriteBatch,
+        overlay: &mut Overlay,
+    ) -> Result<(), String> {
+        if v1::LifecycleStage::try_from(results.stage) != Ok(v1::LifecycleStage::Runtime) {
+            return Err("alert results are accepted for the RUNTIME stage only".into());
+        }
+        if results.deployment_id.is_empty() || results.deployment_id.contains('\0') {
+            return Err("alert results without a valid deployment id".into());
+        }
+        let Some(record) = self
+            .core
+            .store
+            .deployment(&cluster.id, &results.deployment_id)
+            .map_err(|e| e.to_string())?
+        else {
+            // The Sensor reports a deployment before its processes; one Central does not know
+            // was removed meanwhile. Its events are history without a subject.
+            tracing::warn!(cluster = %cluster.id, deployment = %results.deployment_id, "runtime alerts for an unknown deployment dropped");
+            self.core.metrics.runtime_alerts_dropped.inc();
+            return Ok(());
+        };
+        let subject = alerts::RuntimeSubject {
+            cluster_id: &cluster.id,
+            deployment_id: &record.id,
+            namespace: &record.namespace,
+            deployment_name: &record.name,
+            deployment_kind: &record.kind,
+        };
+        let policies = self.core.policies.current();
+        let mut active = self.active_alerts(overlay, &cluster.id, &record.id)?;
+        let now = now_ms();
+        for alert in &results.alerts {
+            let Some(policy) = policies.get(&alert.policy_id) else {
+                tracing::warn!(cluster = %cluster.id, policy = %alert.policy_id, "runtime alert for an unknown policy dropped");
+                self.core.metrics.runtime_alerts_dropped.inc();
+                continue;
+            };
+            let violations: Vec<String> = alert
+                .violations
+                .iter()
+                .map(|v| v.message.clone())
+                .filter(|m| !m.is_empty())
+                .collect();
+            if violations.is_empty() {
+                continue;
+            }
+            let decision =
+                alerts::decide_runtime(&subject, policy, &violations, &active, now, || {
+                    uuid::Uuid::now_v7().to_string()
+                });
+            let written = match decision {
+                alerts::RuntimeDecision::Unchanged => continue,
+                alerts::RuntimeDecision::Open(a) => {
+                    tracing::info!(cluster = %cluster.id, alert = %a.id, policy = %policy.name, deployment = %record.name, namespace = %record.namespace, "runtime alert");
+                    self.core.metrics.alerts_opened.inc();
+                    a
+                }
+                alerts::RuntimeDecision::Merge(a) => a,
+            };
+            alerts::persist::put_runtime(batch, &written).map_err(|e| e.to_string())?;
+            active.retain(|a| a.id != written.id);
+            active.push(written);
+        }
+        overlay.set(&record.id, active);
+        Ok(())
+    }
+
     /// Stores the admission controller's alerts, each as a new alert of its own.
     fn admission_ops(
         &self,
@@ -792,7 +867,7 @@ impl<B: Backend> Session<B> {
         let Some(mut deployment) = Detector::normalize(object, &event.namespace) else {
             // Not a workload the engine understands: its alerts stay as they are.
             let active = self.active_alerts(overlay, &cluster.id, &event.id)?;
-            return Ok(active.into_iter().map(|a| a.id).collect());
+            return Ok(deploy_time_ids(&active));
         };
         deployment.cluster = context;
         self.core
@@ -810,7 +885,7 @@ impl<B: Backend> Session<B> {
             uuid::Uuid::now_v7().to_string()
         });
         if decisions.upsert.is_empty() && decisions.resolve.is_empty() {
-            return Ok(active.into_iter().map(|a| a.id).collect());
+            return Ok(deploy_time_ids(&active));
         }
         for a in &decisions.resolve {
             alerts::persist::put(batch, a).map_err(|e| e.to_string())?;
@@ -825,7 +900,7 @@ impl<B: Backend> Session<B> {
             active.retain(|x| x.id != a.id);
             active.push(a);
         }
-        let ids = active.iter().map(|a| a.id.clone()).collect();
+        let ids = deploy_time_ids(&active);
         overlay.set(&event.id, active);
         Ok(ids)
     }
@@ -962,4 +1037,13 @@ async fn send_acks(
             }
         }
     }
+}
+
+/// The ids a deployment record lists: its deploy-time alerts (runtime ones are indexed apart).
+fn deploy_time_ids(active: &[alerts::AlertRecord]) -> Vec<String> {
+    active
+        .iter()
+        .filter(|a| a.is_deploy_time())
+        .map(|a| a.id.clone())
+        .collect()
 }

@@ -43,6 +43,8 @@ pub struct Metrics {
     pub enforcements: Family<EnforcementLabels, Counter>,
     pub alerts_opened: Counter,
     pub alerts_resolved: Counter,
+    /// Runtime alerts naming a deployment or policy Central does not know.
+    pub runtime_alerts_dropped: Counter,
     pub policy_revision: Gauge,
     pub reassessments: Counter,
     pub reassessment_seconds: Histogram,
@@ -67,6 +69,7 @@ impl Metrics {
             enforcements: Family::default(),
             alerts_opened: Counter::default(),
             alerts_resolved: Counter::default(),
+            runtime_alerts_dropped: Counter::default(),
             policy_revision: Gauge::default(),
             reassessments: Counter::default(),
             reassessment_seconds: Histogram::new(exponential_buckets(0.01, 2.0, 14)),
@@ -105,6 +108,11 @@ impl Metrics {
             "alerts_resolved",
             "Alerts resolved (automatically or by users)",
             m.alerts_resolved.clone(),
+        );
+        registry.register(
+            "runtime_alerts_dropped",
+            "Runtime alerts dropped: their deployment or policy is unknown",
+            m.runtime_alerts_dropped.clone(),
         );
         registry.register(
             "policy_revision",

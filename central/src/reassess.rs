@@ -133,6 +133,7 @@ fn decide_record<B: Backend>(
             summary.opened += 1;
         }
     }
+    decide_runtime_alerts(core, state, record, &deployment, now, batch, summary)?;
     // The record lists its active alerts: rewrite it when that list changed (or named an
     // alert a user has resolved since).
     let mut ids: Vec<String> = active
@@ -307,4 +308,47 @@ pub fn dry_run<B: Backend>(
         }
     }
     Ok(result)
+}
+
+/// Runtime alerts are not resolved because a process stopped (ACS's semantics), only when their
+/// policy is gone or disabled, is no longer a runtime policy, or no longer covers the
+/// deployment (its scope or an exclusion).
+fn decide_runtime_alerts<B: Backend>(
+    core: &Core<B>,
+    state: &PolicyState,
+    record: &crate::model::DeploymentRecord,
+    deployment: &rampart_policy::Deployment,
+    now: i64,
+    batch: &mut WriteBatch,
+    summary: &mut ReassessSummary,
+) -> Result<(), Error> {
+    let ids = alerts::persist::runtime_ids(&core.store, &record.cluster_id, &record.id)?;
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let ctx = rampart_policy::EvalContext {
+        cluster: Some(&record.cluster_id),
+        ..rampart_policy::EvalContext::default()
+    };
+    for alert in alerts::persist::load_active(&core.store, &ids)? {
+        let covered = state
+            .get(&alert.policy_id)
+            .filter(|p| !p.disabled && p.has_stage(rampart_policy::LifecycleStage::Runtime))
+            .and_then(|p| state.compiled.iter().find(|c| c.policy.id == p.id))
+            .is_some_and(|c| {
+                !matches!(
+                    rampart_policy::evaluate(c, deployment, &ctx),
+                    rampart_policy::Outcome::OutOfScope | rampart_policy::Outcome::Excluded(_)
+                )
+            });
+        if !covered {
+            let mut resolved = alert;
+            resolved.state = alerts::AlertState::Resolved;
+            resolved.resolved_unix_ms = Some(now);
+            resolved.time_unix_ms = now;
+            alerts::persist::put(batch, &resolved)?;
+            summary.resolved += 1;
+        }
+    }
+    Ok(())
 }

@@ -58,7 +58,7 @@ pub fn score_record<B: Backend>(
     record: &crate::model::DeploymentRecord,
     now: i64,
 ) -> Result<Ranked, crate::store::Error> {
-    let alerts = crate::alerts::persist::load_active(&core.store, &record.active_alerts)?;
+    let alerts = crate::alerts::persist::active_of_record(&core.store, record)?;
     let inputs = rampart_policy::risk::RiskInputs {
         alert_severities: alerts.iter().map(|a| a.severity).collect(),
         suspicious_processes: None,

@@ -1107,17 +1107,16 @@ async fn risk_detail<B: Backend>(
         Ok(r) => r,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let violations =
-        match crate::alerts::persist::load_active(&api.core.store, &record.active_alerts) {
-            Ok(a) => a
-                .into_iter()
-                .map(|a| ViolationLink {
-                    id: a.id,
-                    policy: a.policy_name,
-                })
-                .collect(),
-            Err(e) => return ApiError::from(e).into_response(),
-        };
+    let violations = match crate::alerts::persist::active_of_record(&api.core.store, &record) {
+        Ok(a) => a
+            .into_iter()
+            .map(|a| ViolationLink {
+                id: a.id,
+                policy: a.policy_name,
+            })
+            .collect(),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
     render(
         &RiskDetailPage {
             user: Some(user),
@@ -1536,7 +1535,8 @@ async fn deployments<B: Backend>(
         .into_iter()
         .map(|d| DeploymentRow {
             images: api.core.images.of_deployment(&d.cluster_id, &d.id).len(),
-            violations: d.active_alerts.len(),
+            violations: crate::alerts::persist::active_of_record(&api.core.store, &d)
+                .map_or(d.active_alerts.len(), |a| a.len()),
             updated: time_text(d.updated_unix_ms),
             cluster: d.cluster_id,
             id: d.id,

@@ -586,3 +586,200 @@ fn bad_input_gets_clear_errors_and_changes_nothing() {
     );
     assert_eq!(central.call("GET", "/v1/health", None, None).0, 200);
 }
+
+fn runtime_results(
+    seq: u64,
+    deployment: &str,
+    policy_id: &str,
+    messages: &[String],
+) -> rampart_proto::v1::MsgFromSensor {
+    use rampart_proto::v1::msg_from_sensor::Msg as FromSensor;
+    use rampart_proto::v1::{Alert, AlertResults, LifecycleStage, MsgFromSensor, Violation};
+    MsgFromSensor {
+        seq,
+        msg: Some(FromSensor::AlertResults(AlertResults {
+            deployment_id: deployment.into(),
+            stage: LifecycleStage::Runtime as i32,
+            alerts: vec![Alert {
+                policy_id: policy_id.into(),
+                violations: messages
+                    .iter()
+                    .map(|m| Violation {
+                        message: m.clone(),
+                        ..Violation::default()
+                    })
+                    .collect(),
+                ..Alert::default()
+            }],
+            policy_revision: String::new(),
+        })),
+    }
+}
+
+/// Runtime alerts from the Sensor: merged per deployment and policy (40 violations kept), left
+/// alone by deploy-time evaluation, recorded with their kill-pod enforcement, and resolved
+/// only when their policy stops covering the deployment.
+#[test]
+fn runtime_alerts_merge_per_policy_and_resolve_with_their_policy() {
+    let central = start_central();
+    let (status, bundle) = central.admin("POST", "/v1/init-bundles", Some(json!({"name": "prod"})));
+    assert_eq!(status, 201, "{bundle}");
+    let mut stream = common::sensor_sends(
+        &central.runtime,
+        central.running.sensor_addr,
+        &bundle,
+        "prod",
+        vec![
+            common::workload_event(1, "web", true, ResourceAction::Sync),
+            common::workload_event(2, "api", false, ResourceAction::Sync),
+            common::synced(3),
+        ],
+    );
+    let java_shell = central
+        .running
+        .core
+        .policies
+        .current()
+        .policies
+        .iter()
+        .find(|p| p.name == "Shell Spawned by Java Application")
+        .map(|p| p.id.clone())
+        .expect("default runtime policy");
+    let shell = |i: usize| {
+        format!("Binary '/bin/sh' executed with arguments '-c step {i}' under user ID 0")
+    };
+    let send = |stream: &mut common::Stream, msgs: Vec<rampart_proto::v1::MsgFromSensor>| {
+        let last = msgs.last().map(|m| m.seq).expect("messages");
+        central.runtime.block_on(async {
+            common::send_all(stream, msgs).await;
+            common::until_ack(stream, last).await
+        })
+    };
+    let runtime_alerts = || alerts(&central, "Lifecycle Stage:RUNTIME+Deployment:web");
+
+    send(
+        &mut stream,
+        vec![runtime_results(
+            4,
+            "uid-web",
+            &java_shell,
+            &[shell(1), shell(2)],
+        )],
+    );
+    let first = runtime_alerts();
+    assert_eq!(first["total"], 1, "{first}");
+    let id = first["alerts"][0]["id"].as_str().expect("id").to_string();
+    assert_eq!(
+        first["alerts"][0]["policyName"],
+        "Shell Spawned by Java Application"
+    );
+    // The same policy again: one alert, the new violation merged, the repeated one not doubled.
+    send(
+        &mut stream,
+        vec![runtime_results(
+            5,
+            "uid-web",
+            &java_shell,
+            &[shell(2), shell(3)],
+        )],
+    );
+    let (_, one) = central.admin("GET", &format!("/v1/alerts/{id}"), None);
+    assert_eq!(
+        one["alert"]["violations"].as_array().map(Vec::len),
+        Some(3),
+        "{one}"
+    );
+    // Fifty more: the newest 40 are kept.
+    let many: Vec<String> = (10..60).map(shell).collect();
+    send(
+        &mut stream,
+        vec![runtime_results(6, "uid-web", &java_shell, &many)],
+    );
+    let (_, one) = central.admin("GET", &format!("/v1/alerts/{id}"), None);
+    let kept = one["alert"]["violations"].as_array().expect("violations");
+    assert_eq!(kept.len(), 40, "{one}");
+    assert_eq!(kept[39], json!(shell(59)));
+    assert_eq!(runtime_alerts()["total"], 1);
+
+    // A deploy-time change to the deployment leaves the runtime alert alone.
+    send(
+        &mut stream,
+        vec![common::workload_event(
+            7,
+            "web",
+            false,
+            ResourceAction::Update,
+        )],
+    );
+    assert_eq!(
+        alerts(&central, "Policy:\"Privileged Container\"+Deployment:web")["total"],
+        0,
+        "fixed at deploy time"
+    );
+    let (_, one) = central.admin("GET", &format!("/v1/alerts/{id}"), None);
+    assert_eq!(one["alert"]["state"], "ACTIVE", "{one}");
+    // The deployment's page counts it.
+    let (_, risk) = central.admin("GET", "/v1/risk?cluster=prod", None);
+    let web = risk["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|r| r["name"] == "web")
+        .expect("web ranked")
+        .clone();
+    assert!(web.to_string().contains("1 high"), "{web}");
+
+    // The Sensor killed the pod: recorded on the runtime alert.
+    let report = rampart_proto::v1::MsgFromSensor {
+        seq: 8,
+        msg: Some(rampart_proto::v1::msg_from_sensor::Msg::EnforcementReport(
+            rampart_proto::v1::EnforcementReport {
+                deployment_id: "uid-web".into(),
+                policy_id: java_shell.clone(),
+                action: "KILL_POD_ENFORCEMENT".into(),
+                succeeded: true,
+                message: "deleted pod web-1".into(),
+                ..Default::default()
+            },
+        )),
+    };
+    send(&mut stream, vec![report]);
+    let (_, one) = central.admin("GET", &format!("/v1/alerts/{id}"), None);
+    assert_eq!(
+        one["alert"]["enforcements"][0]["action"], "KILL_POD_ENFORCEMENT",
+        "{one}"
+    );
+
+    // What Central cannot attach is refused or counted, never stored half.
+    let notices = send(
+        &mut stream,
+        vec![runtime_results(9, "uid-nowhere", &java_shell, &[shell(1)])],
+    );
+    assert!(notices.is_empty(), "{notices:?}");
+    let mut deploy_stage = runtime_results(10, "uid-web", &java_shell, &[shell(1)]);
+    if let Some(rampart_proto::v1::msg_from_sensor::Msg::AlertResults(r)) = &mut deploy_stage.msg {
+        r.stage = rampart_proto::v1::LifecycleStage::Deploy as i32;
+    }
+    let notices = send(&mut stream, vec![deploy_stage]);
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    let (_, metrics) = central.admin("GET", "/metrics", None);
+    assert!(
+        metrics
+            .as_str()
+            .expect("text")
+            .contains("rampart_runtime_alerts_dropped_total 1"),
+        "{metrics}"
+    );
+
+    // Disabling the policy resolves it.
+    let (status, _) = central.admin(
+        "PATCH",
+        &format!("/v1/policies/{java_shell}"),
+        Some(json!({"disabled": true})),
+    );
+    assert_eq!(status, 200);
+    central.eventually("reassessment to resolve the runtime alert", || {
+        let (_, one) = central.admin("GET", &format!("/v1/alerts/{id}"), None);
+        (one["alert"]["state"] == "RESOLVED").then_some(())
+    });
+}
