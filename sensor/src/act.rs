@@ -17,6 +17,8 @@ use crate::watch::api_resource;
 
 /// Orders received and not yet executed.
 pub const ORDER_QUEUE: usize = 256;
+/// Runtime kill-pod requests waiting to be carried out.
+pub const KILL_QUEUE: usize = 256;
 /// Order ids remembered to execute each order once even when Central resends it.
 const REMEMBERED_ORDERS: usize = 1024;
 /// Longest an API call made for enforcement may take.
@@ -50,6 +52,14 @@ pub async fn run(
             r = policy_changes.changed() => {
                 if r.is_err() { return }
                 rebaseline = true;
+            }
+            _ = shared.kills_ready.notified() => {
+                let kills: Vec<_> = crate::lock(&shared.kills).drain(..).collect();
+                for k in kills {
+                    let report = kill_pod(&client, &k).await;
+                    shared.report(report);
+                }
+                continue;
             }
             order = orders.recv() => {
                 let Some(order) = order else { return };
@@ -144,6 +154,45 @@ async fn enforce(client: &kube::Client, shared: &Shared, d: &Decision) -> Enforc
         message,
         policy_id: d.policy_id.clone(),
         action: d.action.as_str().to_string(),
+        time_unix_ms: now_ms(),
+    }
+}
+
+/// Deletes the pod a process violated a kill-pod runtime policy in (its controller starts a
+/// fresh one, as ACS's kill-pod does).
+async fn kill_pod(client: &kube::Client, k: &crate::runtime::KillRequest) -> EnforcementReport {
+    let pods: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &k.namespace, &api_resource(Kind::Pod));
+    let outcome = tokio::time::timeout(CALL_TIMEOUT, pods.delete(&k.pod, &DeleteParams::default()))
+        .await
+        .map_err(|_| format!("the API server did not answer within {CALL_TIMEOUT:?}"))
+        .and_then(|r| r.map(drop).map_err(|e| e.to_string()));
+    let (succeeded, message) = match outcome {
+        Ok(()) => {
+            tracing::info!(pod = %k.pod, namespace = %k.namespace, policy = %k.policy_name, "pod killed for a runtime policy");
+            (
+                true,
+                format!(
+                    "pod {}/{} deleted: a process violated policy '{}'",
+                    k.namespace, k.pod, k.policy_name
+                ),
+            )
+        }
+        Err(e) => {
+            tracing::warn!(pod = %k.pod, namespace = %k.namespace, policy = %k.policy_name, error = %e, "kill pod failed");
+            (
+                false,
+                format!("could not delete pod {}/{}: {e}", k.namespace, k.pod),
+            )
+        }
+    };
+    EnforcementReport {
+        order_id: String::new(),
+        deployment_id: k.deployment_id.clone(),
+        succeeded,
+        message,
+        policy_id: k.policy_id.clone(),
+        action: "KILL_POD_ENFORCEMENT".into(),
         time_unix_ms: now_ms(),
     }
 }

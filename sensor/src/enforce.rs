@@ -82,6 +82,7 @@ pub struct LocalPolicies {
     /// Each policy's JSON by id, as Central sent it.
     raw: BTreeMap<String, Vec<u8>>,
     enforced: Detector,
+    runtime: Vec<std::sync::Arc<crate::runtime::RuntimePolicy>>,
 }
 
 fn policy_id(raw: &[u8]) -> Result<String, String> {
@@ -138,6 +139,7 @@ impl LocalPolicies {
     fn recompile(&mut self) -> Vec<String> {
         let mut problems = Vec::new();
         let mut compiled: Vec<CompiledPolicy> = Vec::new();
+        let mut runtime: Vec<Policy> = Vec::new();
         for raw in self.raw.values() {
             let policy: Policy = match serde_json::from_slice(raw) {
                 Ok(p) => p,
@@ -146,6 +148,10 @@ impl LocalPolicies {
                     continue;
                 }
             };
+            if crate::runtime::is_process_policy(&policy) {
+                runtime.push(policy);
+                continue;
+            }
             if !policy.enforces_at_deploy() {
                 continue;
             }
@@ -164,7 +170,19 @@ impl LocalPolicies {
         }
         self.count = self.raw.len();
         self.enforced = Detector::from_compiled(&compiled);
+        self.runtime = crate::runtime::compile_process_policies(&runtime);
+        if self.runtime.len() < runtime.len() {
+            problems.push(format!(
+                "{} runtime policies do not compile",
+                runtime.len() - self.runtime.len()
+            ));
+        }
         problems
+    }
+
+    /// The enabled RUNTIME policies with process criteria, compiled.
+    pub fn runtime(&self) -> &[std::sync::Arc<crate::runtime::RuntimePolicy>] {
+        &self.runtime
     }
 
     /// The enabled deploy-time policies with an enforcement action.

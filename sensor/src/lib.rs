@@ -18,6 +18,7 @@ pub mod health;
 pub mod index;
 pub mod nodes;
 pub mod outbox;
+pub mod runtime;
 pub mod watch;
 
 use std::path::PathBuf;
@@ -44,6 +45,11 @@ pub struct Shared {
     /// Notified when something is queued in the outbox (one consumer: the Central stream).
     pub outbox_ready: tokio::sync::Notify,
     pub status: Mutex<Status>,
+    /// Runtime detection on the Collectors' processes.
+    pub runtime: Mutex<runtime::Detector>,
+    /// Pods to kill for runtime policies (bounded: [`act::KILL_QUEUE`]); read by the enforcer.
+    pub kills: Mutex<std::collections::VecDeque<runtime::KillRequest>>,
+    pub kills_ready: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -57,6 +63,9 @@ impl Shared {
             outbox: Mutex::default(),
             outbox_ready: tokio::sync::Notify::new(),
             status: Mutex::default(),
+            runtime: Mutex::default(),
+            kills: Mutex::default(),
+            kills_ready: tokio::sync::Notify::new(),
         }
     }
 
@@ -76,6 +85,31 @@ impl Shared {
             }
         }
         self.send(FromSensor::EnforcementReport(report));
+    }
+
+    /// Queues a pod to kill; when the queue is full the request is refused and reported as a
+    /// failed enforcement.
+    pub fn kill(&self, k: runtime::KillRequest) {
+        let refused = {
+            let mut kills = lock(&self.kills);
+            if kills.len() >= act::KILL_QUEUE {
+                Some(k)
+            } else {
+                kills.push_back(k);
+                None
+            }
+        };
+        match refused {
+            None => self.kills_ready.notify_one(),
+            Some(k) => self.report(EnforcementReport {
+                deployment_id: k.deployment_id,
+                policy_id: k.policy_id,
+                action: "KILL_POD_ENFORCEMENT".into(),
+                succeeded: false,
+                message: format!("pod {} was not killed: too many kills pending", k.pod),
+                ..EnforcementReport::default()
+            }),
+        }
     }
 
     pub fn notify_changed(&self) {

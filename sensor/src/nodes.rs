@@ -171,6 +171,7 @@ fn receive(shared: &Shared, node: &str, msg: Msg) -> Option<Msg> {
                 return Some(Msg::Process(p));
             };
             update(shared, node, |n| n.processes += 1);
+            detect(shared, &i);
             shared.send(FromSensor::Process(i));
         }
         Msg::Connection(c) => {
@@ -213,6 +214,31 @@ async fn retry_pending(shared: Arc<Shared>, pending: Arc<std::sync::Mutex<Pendin
         let mut p = crate::lock(&pending);
         keep.extend(p.events.drain(..));
         p.events = keep;
+    }
+}
+
+/// Runtime detection on one process; its alerts go to Central before the process itself.
+fn detect(shared: &Shared, i: &ProcessIndicator) {
+    let policies = crate::lock(&shared.policies);
+    if policies.runtime().is_empty() {
+        return;
+    }
+    let runtime = policies.runtime().to_vec();
+    let revision = policies.revision.clone();
+    drop(policies);
+    let Some(o) = crate::lock(&shared.index).outgoing(&i.deployment_id) else {
+        return;
+    };
+    let detection =
+        crate::lock(&shared.runtime).on_process(&runtime, &o, i, &shared.cluster_name, &revision);
+    if detection.break_glass_skips > 0 {
+        crate::lock(&shared.status).break_glass_skips += detection.break_glass_skips;
+    }
+    if let Some(results) = detection.results {
+        shared.send(FromSensor::AlertResults(results));
+    }
+    for k in detection.kills {
+        shared.kill(k);
     }
 }
 

@@ -65,6 +65,12 @@ impl ContainerCgroup {
 
 impl Drop for ContainerCgroup {
     fn drop(&mut self) {
+        // Everything still in the "container" (grandchildren too), then the direct children.
+        if let Ok(procs) = std::fs::read_to_string(self.dir.join("cgroup.procs")) {
+            for pid in procs.lines().filter(|l| !l.trim().is_empty()) {
+                let _ = Command::new("kill").args(["-9", pid.trim()]).status();
+            }
+        }
         for c in &mut self.children {
             let _ = c.kill();
             let _ = c.wait();
@@ -300,4 +306,98 @@ async fn polling_mode_sees_a_new_container_process_without_the_connector() {
         .cloned()
         .expect("node");
     assert_eq!(node.mode, "proc-polling");
+}
+
+/// A "Java" program (a copy of bash named `java`) in a container starts a shell: the Collector
+/// sees the exec with its lineage, the Sensor's runtime detection raises "Shell Spawned by Java
+/// Application" in Central, and — the policy set to kill the pod — the pod is deleted in the API
+/// server and the deletion is recorded on the alert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shell_spawned_by_java_is_alerted_and_its_pod_killed() {
+    let w = world().await;
+    let policy_id = {
+        let state = w.central.core.policies.current();
+        let mut policy = state
+            .policies
+            .iter()
+            .find(|p| p.name == "Shell Spawned by Java Application")
+            .cloned()
+            .expect("default runtime policy");
+        policy.enforcement_actions = vec![rampart_policy::policy::EnforcementAction::KillPod];
+        let id = policy.id.clone();
+        w.central
+            .core
+            .policies
+            .update(&id, policy)
+            .await
+            .expect("update");
+        id
+    };
+    let revision = w.central.core.policies.current().sync.revision.clone();
+    eventually("the Sensor to hold the kill-pod policy", || {
+        (w.sensor.status().policy_revision == revision).then_some(())
+    })
+    .await;
+    let container = random_container_id();
+    w.api
+        .apply(pod("payments", "10.1.2.5", &container))
+        .expect("pod");
+    let pod_uid = uid(&w.api, "payments");
+    let mut config = collector::Config::new(w.collector_endpoint.clone(), "node-3".into());
+    config.poll_interval = Duration::from_millis(100);
+    config.mode = ModeChoice::Auto;
+    let _collector = collector::start(config).await.expect("collector");
+    eventually("the collector to connect", || {
+        w.sensor
+            .status()
+            .nodes
+            .get("node-3")
+            .filter(|n| n.connected)
+            .map(|_| ())
+    })
+    .await;
+
+    let bin = tempfile::tempdir().expect("tempdir");
+    let java = bin.path().join("java");
+    std::fs::copy("/usr/bin/bash", &java).expect("a program named java");
+    let mut cgroup = ContainerCgroup::create(&pod_uid, &container);
+    // The shell waits for its child, so it lives long enough to be read.
+    cgroup.spawn(&format!(
+        "exec {} -c \"/bin/sh -c 'sleep 30; true'; true\"",
+        java.display()
+    ));
+
+    let alert = eventually("the runtime alert in Central", || {
+        rampart_central::alerts::persist::all(&w.central.core.store)
+            .expect("alerts")
+            .into_iter()
+            .find(|a| a.policy_id == policy_id && a.deployment_id == pod_uid)
+    })
+    .await;
+    assert_eq!(alert.lifecycle_stage, "RUNTIME");
+    assert!(
+        alert
+            .violations
+            .iter()
+            .any(|v| v.starts_with("Binary '/usr/bin/dash' executed with arguments")),
+        "{:?}",
+        alert.violations
+    );
+    eventually("the pod to be deleted", || {
+        w.api.get("Pod", "shop", "payments").is_none().then_some(())
+    })
+    .await;
+    let recorded = eventually("the kill recorded on the alert", || {
+        rampart_central::alerts::persist::get(&w.central.core.store, &alert.id)
+            .expect("alert")
+            .filter(|a| !a.enforcements.is_empty())
+    })
+    .await;
+    assert_eq!(recorded.enforcements[0].action, "KILL_POD_ENFORCEMENT");
+    assert!(
+        recorded.enforcements[0].succeeded,
+        "{:?}",
+        recorded.enforcements
+    );
+    drop(cgroup);
 }

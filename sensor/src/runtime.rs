@@ -1,0 +1,275 @@
+//! Runtime detection in the Sensor: every process a Collector reports is evaluated against the
+//! enabled RUNTIME policies with process criteria, in the deployment and container that ran it.
+//!
+//! ```text
+//!   Collector ProcessEvent ─▶ nodes (container → deployment) ─▶ Detector::on_process
+//!        deployment normalized once per content hash ─┘   │ violated policies
+//!                                      AlertResults (RUNTIME) ─▶ outbox ─▶ Central (merge)
+//!                     kill-pod policies ─▶ kill queue ─▶ act (delete the pod) ─▶ report
+//! ```
+//!
+//! What is sent is deduplicated: a violation already reported (same deployment, policy,
+//! container, program and arguments) is not sent again while it is remembered — Central has it.
+//! A kill-pod policy kills every pod that violates it, repeats included. Workloads with the
+//! break-glass annotation are reported, never killed.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use rampart_policy::compile::{CompiledPolicy, compile};
+use rampart_policy::criteria::{Field, Target};
+use rampart_policy::detect::Detector as Normalizer;
+use rampart_policy::policy::EnforcementAction;
+use rampart_policy::{Deployment, EvalContext, Outcome, Policy, ProcessEvent, RuntimeEvent};
+use rampart_proto::v1::{Alert, AlertResults, LifecycleStage, ProcessIndicator, Violation};
+
+use crate::index::Outgoing;
+
+/// Violations remembered as already sent.
+const REMEMBERED: usize = 16_384;
+/// Normalized deployments kept (a cluster's workloads; beyond it the cache starts over).
+const CACHED_DEPLOYMENTS: usize = 100_000;
+
+/// An enabled RUNTIME policy with process criteria, compiled.
+#[derive(Debug)]
+pub struct RuntimePolicy {
+    pub compiled: CompiledPolicy,
+    pub kill_pod: bool,
+}
+
+/// Whether a policy is evaluated on processes: enabled, RUNTIME, with a process criterion.
+pub fn is_process_policy(p: &Policy) -> bool {
+    !p.disabled
+        && p.has_stage(rampart_policy::LifecycleStage::Runtime)
+        && p.policy_sections.iter().any(|s| {
+            s.policy_groups.iter().any(|g| {
+                rampart_policy::criteria::lookup(&g.field_name).is_some_and(|c| {
+                    c.target == Target::Event
+                        && matches!(
+                            c.field,
+                            Field::ProcessName
+                                | Field::ProcessArguments
+                                | Field::ProcessAncestor
+                                | Field::ProcessUid
+                                | Field::UnexpectedProcessExecuted
+                        )
+                })
+            })
+        })
+}
+
+/// Compiles the process policies of a set (the others are skipped; compile errors are the
+/// policy set's problems, reported where it is received).
+pub fn compile_process_policies(policies: &[Policy]) -> Vec<Arc<RuntimePolicy>> {
+    policies
+        .iter()
+        .filter(|p| is_process_policy(p))
+        .filter_map(|p| {
+            compile(p).ok().map(|compiled| {
+                Arc::new(RuntimePolicy {
+                    kill_pod: p.enforcement_actions.contains(&EnforcementAction::KillPod),
+                    compiled,
+                })
+            })
+        })
+        .collect()
+}
+
+/// A pod to delete because a process in it violated a kill-pod policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KillRequest {
+    pub deployment_id: String,
+    pub namespace: String,
+    pub pod: String,
+    pub policy_id: String,
+    pub policy_name: String,
+}
+
+/// What one process caused.
+#[derive(Debug, Default, PartialEq)]
+pub struct Detection {
+    /// New violations for Central (`None`: nothing new to say).
+    pub results: Option<AlertResults>,
+    pub kills: Vec<KillRequest>,
+    /// Kills not requested because the workload carries the break-glass annotation.
+    pub break_glass_skips: u64,
+}
+
+#[derive(Debug)]
+struct Cached {
+    content_hash: u64,
+    deployment: Option<Arc<Deployment>>,
+    break_glass: bool,
+}
+
+/// The Sensor's runtime detector: normalized deployments and the violations already sent.
+#[derive(Debug, Default)]
+pub struct Detector {
+    deployments: HashMap<String, Cached>,
+    sent: HashSet<u64>,
+    sent_order: VecDeque<u64>,
+    /// Processes evaluated, and policies they violated.
+    pub evaluated: u64,
+    pub violations: u64,
+}
+
+fn violation_key(deployment: &str, policy: &str, e: &ProcessEvent) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (
+        deployment,
+        policy,
+        &e.container_name,
+        &e.exec_file_path,
+        &e.args,
+    )
+        .hash(&mut h);
+    h.finish()
+}
+
+impl Detector {
+    /// The deployment as the engine sees it, normalized once per content hash.
+    fn deployment(&mut self, o: &Outgoing) -> (Option<Arc<Deployment>>, bool) {
+        if let Some(c) = self.deployments.get(&o.id)
+            && c.content_hash == o.content_hash
+        {
+            return (c.deployment.clone(), c.break_glass);
+        }
+        if self.deployments.len() >= CACHED_DEPLOYMENTS {
+            self.deployments.clear();
+        }
+        let value = o.value();
+        let break_glass = value.as_ref().is_some_and(crate::enforce::has_break_glass);
+        let deployment = value
+            .and_then(|v| Normalizer::normalize(v, &o.namespace))
+            .map(|mut d| {
+                d.cluster = o.context.as_ref().map(crate::enforce::cluster_context);
+                Arc::new(d)
+            });
+        self.deployments.insert(
+            o.id.clone(),
+            Cached {
+                content_hash: o.content_hash,
+                deployment: deployment.clone(),
+                break_glass,
+            },
+        );
+        (deployment, break_glass)
+    }
+
+    /// Evaluates one process of the deployment `o` (the top-level workload that owns its pod).
+    pub fn on_process(
+        &mut self,
+        policies: &[Arc<RuntimePolicy>],
+        o: &Outgoing,
+        process: &ProcessIndicator,
+        cluster: &str,
+        revision: &str,
+    ) -> Detection {
+        let mut detection = Detection::default();
+        if policies.is_empty() {
+            return detection;
+        }
+        let (Some(deployment), break_glass) = self.deployment(o) else {
+            return detection;
+        };
+        self.evaluated += 1;
+        let event = ProcessEvent {
+            container_name: process.container_name.clone(),
+            name: process.name.clone(),
+            exec_file_path: process.exec_file_path.clone(),
+            args: process.args.clone(),
+            uid: process.uid,
+            lineage: process.lineage.clone(),
+            outside_locked_baseline: false,
+        };
+        let ctx = EvalContext {
+            cluster: Some(cluster),
+            ..EvalContext::default()
+        };
+        let mut alerts = Vec::new();
+        for p in policies {
+            let Outcome::Violated(messages) = rampart_policy::evaluate_event(
+                &p.compiled,
+                &deployment,
+                RuntimeEvent::Process(&event),
+                &ctx,
+            ) else {
+                continue;
+            };
+            self.violations += 1;
+            let policy = &p.compiled.policy;
+            let kill = p.kill_pod && !break_glass;
+            if p.kill_pod && break_glass {
+                detection.break_glass_skips += 1;
+            }
+            if kill {
+                detection.kills.push(KillRequest {
+                    deployment_id: o.id.clone(),
+                    namespace: o.namespace.clone(),
+                    pod: process.pod_id.clone(),
+                    policy_id: policy.id.clone(),
+                    policy_name: policy.name.clone(),
+                });
+            }
+            let key = violation_key(&o.id, &policy.id, &event);
+            if !self.remember(key) && !kill {
+                continue; // Central has this one already
+            }
+            alerts.push(Alert {
+                policy_id: policy.id.clone(),
+                violations: vec![Violation {
+                    message: messages.join("; "),
+                    attributes: [
+                        ("container", process.container_name.as_str()),
+                        ("pod", process.pod_id.as_str()),
+                        ("exec_file_path", process.exec_file_path.as_str()),
+                        ("args", process.args.as_str()),
+                        ("uid", &process.uid.to_string()),
+                    ]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                    time_unix_ms: process.time_unix_ms,
+                }],
+                enforcement_action: if kill {
+                    "KILL_POD_ENFORCEMENT".into()
+                } else {
+                    String::new()
+                },
+                enforcement_message: if kill {
+                    format!("pod {} is deleted", process.pod_id)
+                } else {
+                    String::new()
+                },
+                attempted: false,
+            });
+        }
+        if !alerts.is_empty() {
+            detection.results = Some(AlertResults {
+                deployment_id: o.id.clone(),
+                stage: LifecycleStage::Runtime as i32,
+                alerts,
+                policy_revision: revision.to_string(),
+            });
+        }
+        detection
+    }
+
+    /// Remembers a sent violation; false when it was remembered already.
+    fn remember(&mut self, key: u64) -> bool {
+        if !self.sent.insert(key) {
+            return false;
+        }
+        self.sent_order.push_back(key);
+        if self.sent_order.len() > REMEMBERED
+            && let Some(old) = self.sent_order.pop_front()
+        {
+            self.sent.remove(&old);
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests;
