@@ -161,6 +161,7 @@ async fn world() -> World {
         api_listen: "127.0.0.1:0".parse().expect("addr"),
         server_names: vec!["localhost".into()],
         images: Default::default(),
+        baselines: Default::default(),
     })
     .await
     .expect("central");

@@ -75,6 +75,7 @@ fn alert(i: usize, suffix: &str, policy: &str, severity: rampart_policy::Severit
         resolved_unix_ms: None,
         enforcements: Vec::new(),
         admission: None,
+        processes: Vec::new(),
     }
 }
 

@@ -149,6 +149,7 @@ fn main() {
                 api_listen: "127.0.0.1:0".parse().expect("addr"),
                 server_names: vec!["localhost".into()],
                 images: Default::default(),
+                baselines: Default::default(),
             },
         ))
         .expect("central");

@@ -60,6 +60,25 @@ pub struct AlertRecord {
     /// Set on alerts the admission controller raised: the request they are about.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admission: Option<AdmissionRequest>,
+    /// Runtime process alerts: the processes behind the violations (newest last, bounded as
+    /// the violations are), for "resolve and add to baseline".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub processes: Vec<ProcessViolation>,
+}
+
+/// One process a runtime alert is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProcessViolation {
+    pub container_name: String,
+    pub exec_file_path: String,
+    #[serde(default)]
+    pub args: String,
+    #[serde(default)]
+    pub pod_id: String,
+    #[serde(default)]
+    pub uid: u32,
+    pub time_unix_ms: i64,
 }
 
 /// The API request an admission-controller alert is about.
@@ -163,6 +182,7 @@ pub fn decide_deploy_time(
                     deployment_kind: subject.deployment.kind.as_str().to_string(),
                     state: AlertState::Active,
                     admission: None,
+                    processes: Vec::new(),
                     violations: violations.clone(),
                     first_occurred_unix_ms: now_ms,
                     time_unix_ms: now_ms,
@@ -257,10 +277,10 @@ pub fn from_admission(
             break_glass: a.break_glass,
             pod: a.pod.clone(),
         }),
+        processes: Vec::new(),
     }
 }
 
-/// Every active alert of a deployment that is gone resolves.
 /// The deployment is gone: its deploy-time alerts resolve. Its runtime alerts stay ACTIVE (as in
 /// ACS): they record something that happened, which a person must look at.
 pub fn decide_removed(active: &[AlertRecord], now_ms: i64) -> Vec<AlertRecord> {
@@ -297,6 +317,7 @@ pub fn decide_runtime(
     subject: &RuntimeSubject<'_>,
     policy: &rampart_policy::Policy,
     violations: &[String],
+    processes: &[ProcessViolation],
     active: &[AlertRecord],
     now_ms: i64,
     new_id: impl FnOnce() -> String,
@@ -306,7 +327,11 @@ pub fn decide_runtime(
         .find(|a| a.policy_id == policy.id && a.state == AlertState::Active && !a.is_deploy_time())
     {
         let mut merged = existing.clone();
-        return if merge_runtime(&mut merged, violations, now_ms) {
+        let added = merge_runtime(&mut merged, violations, now_ms);
+        if merge_processes(&mut merged.processes, processes) {
+            merged.time_unix_ms = now_ms;
+        }
+        return if added || merged.processes != existing.processes {
             RuntimeDecision::Merge(merged)
         } else {
             RuntimeDecision::Unchanged
@@ -316,6 +341,8 @@ pub fn decide_runtime(
     if violations.len() > MAX_RUNTIME_VIOLATIONS {
         violations.drain(..violations.len() - MAX_RUNTIME_VIOLATIONS);
     }
+    let mut kept = Vec::new();
+    merge_processes(&mut kept, processes);
     RuntimeDecision::Open(AlertRecord {
         id: new_id(),
         policy_id: policy.id.clone(),
@@ -335,7 +362,29 @@ pub fn decide_runtime(
         resolved_unix_ms: None,
         enforcements: Vec::new(),
         admission: None,
+        processes: kept,
     })
+}
+
+/// Adds processes not listed yet (same container, executable and arguments), keeping the
+/// newest `MAX_RUNTIME_VIOLATIONS`. Returns whether any was added.
+fn merge_processes(into: &mut Vec<ProcessViolation>, new: &[ProcessViolation]) -> bool {
+    let before = into.len();
+    for p in new {
+        if !into.iter().any(|x| {
+            x.container_name == p.container_name
+                && x.exec_file_path == p.exec_file_path
+                && x.args == p.args
+        }) {
+            into.push(p.clone());
+        }
+    }
+    let added = into.len() > before;
+    if into.len() > MAX_RUNTIME_VIOLATIONS {
+        let excess = into.len() - MAX_RUNTIME_VIOLATIONS;
+        into.drain(..excess);
+    }
+    added
 }
 
 /// The deployment a runtime detection was in, as Central stores it.

@@ -66,6 +66,21 @@ pub const ROUTES: &[(&str, &str, Option<Access>)] = &[
         "/v1/deployments/{cluster}/{id}/activity",
         Some(Access::Read),
     ),
+    (
+        "GET",
+        "/v1/deployments/{cluster}/{id}/baselines",
+        Some(Access::Read),
+    ),
+    (
+        "PUT",
+        "/v1/deployments/{cluster}/{id}/baselines/lock",
+        Some(Access::Write),
+    ),
+    (
+        "PATCH",
+        "/v1/deployments/{cluster}/{id}/baselines/{container}",
+        Some(Access::Write),
+    ),
     ("GET", "/v1/policies", Some(Access::Read)),
     ("POST", "/v1/policies", Some(Access::Write)),
     ("GET", "/v1/policies/{id}", Some(Access::Read)),
@@ -442,6 +457,18 @@ pub fn router<B: Backend>(api: Shared<B>) -> Router {
         .route(
             "/v1/deployments/{cluster}/{id}/activity",
             get(deployment_activity::<B>),
+        )
+        .route(
+            "/v1/deployments/{cluster}/{id}/baselines",
+            get(list_baselines::<B>),
+        )
+        .route(
+            "/v1/deployments/{cluster}/{id}/baselines/lock",
+            axum::routing::put(lock_baselines::<B>),
+        )
+        .route(
+            "/v1/deployments/{cluster}/{id}/baselines/{container}",
+            axum::routing::patch(edit_baseline::<B>),
         )
         .route(
             "/v1/policies",
@@ -1303,13 +1330,35 @@ pub(crate) async fn resolve_ids<B: Backend>(
     Ok(resolved)
 }
 
+/// `PATCH /v1/alerts/{id}/resolve[?addToBaseline=true]`: resolves an alert; with
+/// `addToBaseline`, a runtime process alert's processes join their containers' baselines first
+/// (ACS's "resolve and add to baseline").
 async fn resolve_alert<B: Backend>(
     State(api): State<Shared<B>>,
     Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
+    let params = Params::parse(raw.as_deref(), &["addToBaseline"])?;
+    let add = match params.one(&["addToBaseline"]) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "addToBaseline must be true or false, not '{other}'"
+            )));
+        }
+    };
     let Some(alert) = alerts::persist::get(&api.core.store, &id)? else {
         return Err(ApiError::NotFound(format!("no alert '{id}'")));
     };
+    if add {
+        if alert.processes.is_empty() {
+            return Err(ApiError::BadRequest(
+                "only runtime process alerts can add to a baseline".into(),
+            ));
+        }
+        add_to_baselines(&api.core, &alert).await?;
+    }
     if alert.state == AlertState::Resolved {
         return json(&alert);
     }
@@ -2126,4 +2175,239 @@ async fn list_risk<B: Backend>(
         .filter(|r| namespace.as_deref().is_none_or(|n| n == r.namespace))
         .collect();
     json(&Page::of(selected, offset, limit))
+}
+
+/// One container's baseline as the API shows it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BaselineView {
+    container_name: String,
+    /// `USER` (alerts on anything outside), `RAMPART` (learning is over: outside counts as
+    /// suspicious in risk), or absent (still learning).
+    locked_by: Option<&'static str>,
+    learning_until_unix_ms: i64,
+    user_locked_unix_ms: Option<i64>,
+    elements: Vec<BaselineElementView>,
+    suspicious: Vec<String>,
+    last_update_unix_ms: i64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BaselineElementView {
+    exec_file_path: String,
+    auto: bool,
+    added_unix_ms: i64,
+}
+
+pub(crate) fn baseline_view(b: crate::baselines::ProcessBaseline, now_ms: i64) -> impl Serialize {
+    BaselineView {
+        locked_by: if b.is_user_locked() {
+            Some("USER")
+        } else if b.is_locked(now_ms) {
+            Some("RAMPART")
+        } else {
+            None
+        },
+        container_name: b.container_name,
+        learning_until_unix_ms: b.learning_until_unix_ms,
+        user_locked_unix_ms: b.user_locked_unix_ms,
+        elements: b
+            .elements
+            .into_iter()
+            .map(|(exec_file_path, e)| BaselineElementView {
+                exec_file_path,
+                auto: e.auto,
+                added_unix_ms: e.added_unix_ms,
+            })
+            .collect(),
+        suspicious: b.suspicious,
+        last_update_unix_ms: b.last_update_unix_ms,
+    }
+}
+
+/// A deployment Central stores, or 404.
+fn stored_deployment<B: Backend>(
+    core: &Core<B>,
+    cluster: &str,
+    id: &str,
+) -> ApiResult<crate::model::DeploymentRecord> {
+    core.store
+        .deployment(cluster, id)?
+        .ok_or_else(|| ApiError::NotFound(format!("no deployment '{id}' in cluster '{cluster}'")))
+}
+
+/// `GET /v1/deployments/{cluster}/{id}/baselines`: the deployment's process baselines.
+async fn list_baselines<B: Backend>(
+    State(api): State<Shared<B>>,
+    Path((cluster, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    stored_deployment(&api.core, &cluster, &id)?;
+    let now = crate::model::now_unix_ms();
+    let baselines: Vec<_> = api
+        .core
+        .baselines
+        .of_deployment(&cluster, &id)
+        .into_iter()
+        .map(|b| baseline_view(b, now))
+        .collect();
+    json(&serde_json::json!({ "baselines": baselines }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct LockRequest {
+    locked: bool,
+    /// One container; absent: every container of the deployment.
+    #[serde(default)]
+    container_name: Option<String>,
+}
+
+/// Runs a baseline change under the cluster's lane (so it never interleaves with the Sensor
+/// stream's own baseline writes) and commits it; announces user-locked changes to the Sensors.
+pub(crate) async fn change_baselines<B: Backend, T>(
+    core: &Core<B>,
+    cluster: &str,
+    change: impl FnOnce(&mut WriteBatch) -> crate::store::Result<T>,
+) -> ApiResult<T> {
+    let lane = core.lanes.lane(cluster);
+    let _overlay = lane.lock().await;
+    let mut batch = WriteBatch::default();
+    let out = change(&mut batch)?;
+    if !batch.is_empty() {
+        core.committer.commit(batch).await?;
+    }
+    core.baselines.announce();
+    Ok(out)
+}
+
+/// `PUT /v1/deployments/{cluster}/{id}/baselines/lock` `{"locked": true, "containerName"?}`:
+/// a person locks (or unlocks) the baselines; locked, anything outside them raises
+/// "Unexpected Process Executed".
+async fn lock_baselines<B: Backend>(
+    State(api): State<Shared<B>>,
+    Path((cluster, id)): Path<(String, String)>,
+    Limited(body): JsonBody,
+) -> ApiResult<Response> {
+    let request: LockRequest = parse_json(&body)?;
+    stored_deployment(&api.core, &cluster, &id)?;
+    let now = crate::model::now_unix_ms();
+    let core = &api.core;
+    let changed = change_baselines(core, &cluster, |batch| {
+        core.baselines.set_user_lock(
+            &cluster,
+            &id,
+            request.container_name.as_deref(),
+            request.locked,
+            now,
+            batch,
+        )
+    })
+    .await?;
+    tracing::info!(cluster = %cluster, deployment = %id, locked = request.locked, changed = changed.len(), "process baselines locked");
+    let baselines: Vec<_> = core
+        .baselines
+        .of_deployment(&cluster, &id)
+        .into_iter()
+        .map(|b| baseline_view(b, now))
+        .collect();
+    json(&serde_json::json!({ "changed": changed.len(), "baselines": baselines }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EditRequest {
+    #[serde(default)]
+    add: Vec<String>,
+    #[serde(default)]
+    remove: Vec<String>,
+}
+
+/// `PATCH /v1/deployments/{cluster}/{id}/baselines/{container}` `{"add": [...], "remove":
+/// [...]}`: executables (absolute paths) added to or removed from one container's baseline.
+async fn edit_baseline<B: Backend>(
+    State(api): State<Shared<B>>,
+    Path((cluster, id, container)): Path<(String, String, String)>,
+    Limited(body): JsonBody,
+) -> ApiResult<Response> {
+    let request: EditRequest = parse_json(&body)?;
+    if request.add.is_empty() && request.remove.is_empty() {
+        return Err(ApiError::BadRequest("nothing to add or remove".into()));
+    }
+    if let Some(bad) = request
+        .add
+        .iter()
+        .chain(&request.remove)
+        .find(|p| !p.starts_with('/') || p.contains('\0') || p.len() > 4096)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "'{bad}' is not an executable's absolute path"
+        )));
+    }
+    if request.add.len() + request.remove.len() > crate::baselines::MAX_ELEMENTS {
+        return Err(ApiError::BadRequest(format!(
+            "at most {} paths per change",
+            crate::baselines::MAX_ELEMENTS
+        )));
+    }
+    let record = stored_deployment(&api.core, &cluster, &id)?;
+    if !container_names(&record).contains(&container) {
+        return Err(ApiError::NotFound(format!(
+            "deployment '{}' has no container '{container}'",
+            record.name
+        )));
+    }
+    let now = crate::model::now_unix_ms();
+    let core = &api.core;
+    let baseline = change_baselines(core, &cluster, |batch| {
+        core.baselines.edit(
+            &cluster,
+            &id,
+            &container,
+            &request.add,
+            &request.remove,
+            now,
+            batch,
+        )
+    })
+    .await?;
+    json(&baseline_view(baseline, now))
+}
+
+/// The container names of a stored deployment (init containers included).
+fn container_names(record: &crate::model::DeploymentRecord) -> Vec<String> {
+    record
+        .normalize()
+        .map(|d| d.containers.into_iter().map(|c| c.name).collect())
+        .unwrap_or_default()
+}
+
+/// Adds a runtime alert's processes to their containers' baselines.
+pub(crate) async fn add_to_baselines<B: Backend>(
+    core: &Core<B>,
+    alert: &AlertRecord,
+) -> ApiResult<()> {
+    let mut by_container: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for p in &alert.processes {
+        by_container
+            .entry(&p.container_name)
+            .or_default()
+            .push(p.exec_file_path.clone());
+    }
+    let now = crate::model::now_unix_ms();
+    change_baselines(core, &alert.cluster_id, |batch| {
+        for (container, paths) in &by_container {
+            core.baselines.edit(
+                &alert.cluster_id,
+                &alert.deployment_id,
+                container,
+                paths,
+                &[],
+                now,
+                batch,
+            )?;
+        }
+        Ok(())
+    })
+    .await
 }

@@ -25,6 +25,8 @@ pub struct Core<B: Backend> {
     pub images: crate::images::Images,
     /// The latest risk ranking of every deployment.
     pub ranking: crate::risk::Ranking,
+    /// Process baselines per deployment and container.
+    pub baselines: crate::baselines::Baselines,
 }
 
 impl<B: Backend> Core<B> {
@@ -48,6 +50,18 @@ impl<B: Backend> Core<B> {
         defaults: Vec<Policy>,
         images: crate::images::Images,
     ) -> Result<Arc<Core<B>>, PolicyError> {
+        Core::with_parts(store, committer, defaults, images, Default::default())
+    }
+
+    /// Everything configurable: the image catalog and the process baselines' settings.
+    pub fn with_parts(
+        store: Arc<Store<B>>,
+        committer: Committer,
+        defaults: Vec<Policy>,
+        images: crate::images::Images,
+        baselines: crate::baselines::BaselineSettings,
+    ) -> Result<Arc<Core<B>>, PolicyError> {
+        let baselines = crate::baselines::Baselines::load(&store, baselines)?;
         let policies = Policies::open(Arc::clone(&store), committer.clone(), defaults)?;
         let refusals = RefusalLog::default();
         let metrics = Metrics::new(&refusals, &images);
@@ -64,6 +78,7 @@ impl<B: Backend> Core<B> {
             orders: crate::orders::OrderRouter::default(),
             images,
             ranking: crate::risk::Ranking::default(),
+            baselines,
         }))
     }
 }

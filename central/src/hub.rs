@@ -46,6 +46,7 @@ const OUTBOUND_QUEUE: usize = 1024;
 pub const CENTRAL_CAPABILITIES: &[&str] = &[
     rampart_proto::capabilities::DURABLE_ACKS,
     rampart_proto::capabilities::LOCAL_DETECTION,
+    rampart_proto::capabilities::PROCESS_BASELINES,
 ];
 
 /// The policies Sensors receive, as ACS JSON, with their revision.
@@ -98,6 +99,8 @@ struct Inputs<'a> {
     session_id: u64,
     policy_updates: &'a mut tokio::sync::watch::Receiver<Arc<PolicyState>>,
     orders: &'a mut mpsc::Receiver<v1::EnforcementOrder>,
+    /// User-locked baselines changed (`None`: the Sensor does not take them).
+    baselines: Option<&'a mut tokio::sync::watch::Receiver<u64>>,
 }
 
 /// How long a new stream waits for the one it supersedes to stop.
@@ -227,6 +230,13 @@ impl<B: Backend> Session<B> {
         .await
     }
 
+    async fn send_baselines(&self, cluster: &str) -> Result<(), Status> {
+        self.send(ToSensor::BaselineSync(v1::ProcessBaselineSync {
+            baselines: self.core.baselines.locked_in(cluster),
+        }))
+        .await
+    }
+
     async fn notice(&self, kind: NoticeKind, seq: u64, message: String) -> Result<(), Status> {
         tracing::warn!(cluster = %self.identity.cluster, seq, %message, "notice to sensor");
         self.send(ToSensor::Notice(Notice {
@@ -309,7 +319,7 @@ impl<B: Backend> Session<B> {
         self.send(ToSensor::Hello(CentralHello {
             protocol_minor: negotiated.protocol_minor,
             central_version: env!("CARGO_PKG_VERSION").to_string(),
-            capabilities: negotiated.capabilities,
+            capabilities: negotiated.capabilities.clone(),
             cluster_id: cluster.id.clone(),
             cluster_name: cluster.name.clone(),
             acked_seq: cluster.acked_seq,
@@ -319,6 +329,15 @@ impl<B: Backend> Session<B> {
         let policies = Arc::clone(&policy_updates.borrow_and_update());
         if hello.policy_revision != policies.sync.revision {
             self.send_policies(&policies).await?;
+        }
+        let mut baseline_updates = negotiated
+            .capabilities
+            .iter()
+            .any(|c| c == rampart_proto::capabilities::PROCESS_BASELINES)
+            .then(|| self.core.baselines.subscribe());
+        if let Some(updates) = &mut baseline_updates {
+            updates.borrow_and_update();
+            self.send_baselines(&cluster.id).await?;
         }
         let labels = ClusterLabel {
             cluster: cluster.id.clone(),
@@ -347,6 +366,7 @@ impl<B: Backend> Session<B> {
                     session_id,
                     policy_updates: &mut policy_updates,
                     orders: &mut orders,
+                    baselines: baseline_updates.as_mut(),
                 },
             )
             .await;
@@ -382,6 +402,7 @@ impl<B: Backend> Session<B> {
             session_id,
             policy_updates,
             orders,
+            mut baselines,
         } = inputs;
         let lane = self.core.lanes.lane(&cluster.id);
         let mut recent = crate::activity::Recent::default();
@@ -400,6 +421,20 @@ impl<B: Backend> Session<B> {
                     if changed.is_ok() {
                         let policies = Arc::clone(&policy_updates.borrow_and_update());
                         self.send_policies(&policies).await?;
+                    }
+                    continue;
+                }
+                changed = async {
+                    match baselines.as_mut() {
+                        Some(b) => b.changed().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if changed.is_ok() {
+                        if let Some(b) = baselines.as_mut() {
+                            b.borrow_and_update();
+                        }
+                        self.send_baselines(&cluster.id).await?;
                     }
                     continue;
                 }
@@ -511,6 +546,19 @@ impl<B: Backend> Session<B> {
                         &mut batch,
                     )
                     .map_err(internal)?;
+                    if !p.deployment_id.contains('\0') && !p.container_name.contains('\0') {
+                        self.core
+                            .baselines
+                            .observe(
+                                &cluster.id,
+                                &p.deployment_id,
+                                &p.container_name,
+                                &p.exec_file_path,
+                                now_ms(),
+                                &mut batch,
+                            )
+                            .map_err(internal)?;
+                    }
                 }
                 Some(FromSensor::NetworkFlows(b)) => {
                     crate::activity::network_ops(
@@ -587,6 +635,10 @@ impl<B: Backend> Session<B> {
                         .delete_deployment(&cluster.id, &event.id)
                         .map_err(|e| e.to_string())?;
                     self.core.images.forget(&cluster.id, &event.id);
+                    self.core
+                        .baselines
+                        .forget(&cluster.id, &event.id, batch)
+                        .map_err(|e| e.to_string())?;
                     let mut active = self.active_alerts(overlay, &cluster.id, &event.id)?;
                     for a in alerts::decide_removed(&active, now_ms()) {
                         alerts::persist::put(batch, &a).map_err(|e| e.to_string())?;
@@ -791,10 +843,30 @@ impl<B: Backend> Session<B> {
             if violations.is_empty() {
                 continue;
             }
-            let decision =
-                alerts::decide_runtime(&subject, policy, &violations, &active, now, || {
-                    uuid::Uuid::now_v7().to_string()
-                });
+            let processes: Vec<alerts::ProcessViolation> = alert
+                .violations
+                .iter()
+                .filter_map(|v| {
+                    let a = &v.attributes;
+                    Some(alerts::ProcessViolation {
+                        container_name: a.get("container")?.clone(),
+                        exec_file_path: a.get("exec_file_path")?.clone(),
+                        args: a.get("args").cloned().unwrap_or_default(),
+                        pod_id: a.get("pod").cloned().unwrap_or_default(),
+                        uid: a.get("uid").and_then(|u| u.parse().ok()).unwrap_or(0),
+                        time_unix_ms: v.time_unix_ms,
+                    })
+                })
+                .collect();
+            let decision = alerts::decide_runtime(
+                &subject,
+                policy,
+                &violations,
+                &processes,
+                &active,
+                now,
+                || uuid::Uuid::now_v7().to_string(),
+            );
             let written = match decision {
                 alerts::RuntimeDecision::Unchanged => continue,
                 alerts::RuntimeDecision::Open(a) => {
@@ -943,6 +1015,10 @@ impl<B: Backend> Session<B> {
                     && let Some(id) = key.rsplit('\0').next()
                 {
                     self.core.images.forget(&cluster.id, id);
+                    self.core
+                        .baselines
+                        .forget(&cluster.id, id, &mut batch)
+                        .map_err(internal)?;
                     let active = alerts::persist::active_for(&self.core.store, &cluster.id, id)
                         .map_err(internal)?;
                     for a in alerts::decide_removed(&active, now_ms()) {

@@ -11,6 +11,7 @@ pub mod activity;
 pub mod alerts;
 pub mod api;
 pub mod auth;
+pub mod baselines;
 pub mod commit;
 pub mod core;
 pub mod hub;

@@ -61,7 +61,11 @@ pub fn score_record<B: Backend>(
     let alerts = crate::alerts::persist::active_of_record(&core.store, record)?;
     let inputs = rampart_policy::risk::RiskInputs {
         alert_severities: alerts.iter().map(|a| a.severity).collect(),
-        suspicious_processes: None,
+        suspicious_processes: Some(core.baselines.suspicious(
+            &record.cluster_id,
+            &record.id,
+            now.saturating_mul(1000),
+        )),
         now,
     };
     let risk = match record.normalize() {

@@ -24,6 +24,8 @@ pub struct Config {
     /// Image scanning; the vulnerability store defaults to `DATA_DIR/vulndb` and the scans'
     /// scratch space to `DATA_DIR/scan-work`.
     pub images: crate::images::ImageSettings,
+    /// Process baselines (the learning window).
+    pub baselines: crate::baselines::BaselineSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,11 +126,12 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     images
         .work_dir
         .get_or_insert_with(|| config.data_dir.join("scan-work"));
-    let core = Core::with_images(
+    let core = Core::with_parts(
         Arc::clone(&store),
         committer,
         rampart_policy::defaults::default_policies(),
         crate::images::Images::new(images)?,
+        config.baselines,
     )?;
     crate::reassess::spawn(Arc::clone(&core));
     crate::images::spawn(Arc::clone(&core));

@@ -190,6 +190,7 @@ mod tests {
             resolved_unix_ms: None,
             enforcements: Vec::new(),
             admission: None,
+            processes: Vec::new(),
         }
     }
 

@@ -38,6 +38,7 @@ fn start_central() -> Central {
             api_listen: "127.0.0.1:0".parse().expect("addr"),
             server_names: vec!["localhost".into()],
             images: Default::default(),
+            baselines: Default::default(),
         }))
         .expect("central starts");
     let ca = std::fs::read_to_string(&running.ca_file).expect("ca.pem written");

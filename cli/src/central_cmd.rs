@@ -110,6 +110,10 @@ pub struct StartArgs {
     pub server_names: Vec<String>,
     #[command(flatten)]
     pub images: ImageScanArgs,
+    /// How long a new container's processes are learned before its baseline locks itself:
+    /// 3600, 90m, 1h.
+    #[arg(long, default_value = "1h", value_parser = parse_duration, env = "RAMPART_BASELINE_LEARNING")]
+    pub baseline_learning: u64,
 }
 
 /// How Central scans the images its deployments run.
@@ -448,6 +452,9 @@ fn start(args: StartArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             api_listen: args.api_listen,
             server_names: args.server_names.clone(),
             images: args.images.settings()?,
+            baselines: rampart_central::baselines::BaselineSettings {
+                learning: std::time::Duration::from_secs(args.baseline_learning),
+            },
         })
         .await?;
         let host = if running.api_addr.ip().is_loopback() || running.api_addr.ip().is_unspecified() {

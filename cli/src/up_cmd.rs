@@ -108,6 +108,7 @@ pub fn run(args: UpArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             api_listen: args.central.api_listen,
             server_names: args.central.server_names.clone(),
             images: args.central.images.settings()?,
+            baselines: Default::default(),
         })
         .await?;
         let host = format!("localhost:{}", running.api_addr.port());

@@ -819,6 +819,7 @@ fn image_scan_check_and_vulndb_through_central() {
                     },
                     ..Default::default()
                 },
+                baselines: Default::default(),
             },
         ))
         .expect("central");

@@ -32,6 +32,8 @@ pub mod capabilities {
     pub const CONTENT_HASH_DEDUP: &str = "content-hash-dedup";
     /// Central sends enforcement orders.
     pub const ENFORCEMENT_ORDERS: &str = "enforcement-orders";
+    /// Central sends the user-locked process baselines (`ProcessBaselineSync`).
+    pub const PROCESS_BASELINES: &str = "process-baselines";
 }
 
 /// What both sides agree on after the hello exchange.

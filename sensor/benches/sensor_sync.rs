@@ -151,6 +151,7 @@ fn main() {
             api_listen: "127.0.0.1:0".parse().expect("addr"),
             server_names: vec!["localhost".into()],
             images: Default::default(),
+            baselines: Default::default(),
         })
         .await
         .expect("central");

@@ -81,6 +81,8 @@ pub struct Status {
     /// Runtime messages held for Central, and dropped because the bound was reached.
     pub buffered_events: u64,
     pub dropped_events: u64,
+    /// User-locked process baselines Central sent (containers).
+    pub locked_baselines: usize,
     /// Collectors by node name.
     pub nodes: std::collections::BTreeMap<String, crate::nodes::NodeStatus>,
 }
@@ -237,6 +239,7 @@ async fn session(
                 capabilities::CONTENT_HASH_DEDUP,
                 capabilities::LOCAL_DETECTION,
                 capabilities::ENFORCEMENT_ORDERS,
+                capabilities::PROCESS_BASELINES,
             ]
             .map(String::from)
             .to_vec(),
@@ -475,6 +478,12 @@ fn receive(
         }
         ToSensor::Notice(n) => {
             tracing::warn!(seq = n.seq, message = %n.message, "Central notice");
+            false
+        }
+        ToSensor::BaselineSync(b) => {
+            let count = b.baselines.len();
+            lock(&shared.runtime).set_locked_baselines(b.baselines);
+            lock(&shared.status).locked_baselines = count;
             false
         }
         ToSensor::Hello(_) => false,

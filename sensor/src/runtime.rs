@@ -107,6 +107,8 @@ struct Cached {
 #[derive(Debug, Default)]
 pub struct Detector {
     deployments: HashMap<String, Cached>,
+    /// User-locked baselines: (deployment, container) → executables.
+    locked: HashMap<(String, String), HashSet<String>>,
     sent: HashSet<u64>,
     sent_order: VecDeque<u64>,
     /// Processes evaluated, and policies they violated.
@@ -128,6 +130,40 @@ fn violation_key(deployment: &str, policy: &str, e: &ProcessEvent) -> u64 {
 }
 
 impl Detector {
+    /// Replaces the user-locked baselines (Central sends them whole).
+    pub fn set_locked_baselines(&mut self, baselines: Vec<rampart_proto::v1::LockedBaseline>) {
+        self.locked = baselines
+            .into_iter()
+            .map(|b| {
+                (
+                    (b.deployment_id, b.container_name),
+                    b.exec_file_paths.into_iter().collect(),
+                )
+            })
+            .collect();
+    }
+
+    /// The executables of a container's user-locked baseline, when it has one.
+    pub fn locked_paths(&self, deployment: &str, container: &str) -> Option<Vec<String>> {
+        self.locked
+            .get(&(deployment.to_string(), container.to_string()))
+            .map(|paths| {
+                let mut v: Vec<String> = paths.iter().cloned().collect();
+                v.sort();
+                v
+            })
+    }
+
+    /// The process's container has a user-locked baseline that lacks its executable.
+    fn outside_locked_baseline(&self, p: &ProcessIndicator) -> bool {
+        if self.locked.is_empty() {
+            return false;
+        }
+        self.locked
+            .get(&(p.deployment_id.clone(), p.container_name.clone()))
+            .is_some_and(|paths| !paths.contains(&p.exec_file_path))
+    }
+
     /// The deployment as the engine sees it, normalized once per content hash.
     fn deployment(&mut self, o: &Outgoing) -> (Option<Arc<Deployment>>, bool) {
         if let Some(c) = self.deployments.get(&o.id)
@@ -181,7 +217,7 @@ impl Detector {
             args: process.args.clone(),
             uid: process.uid,
             lineage: process.lineage.clone(),
-            outside_locked_baseline: false,
+            outside_locked_baseline: self.outside_locked_baseline(process),
         };
         let ctx = EvalContext {
             cluster: Some(cluster),

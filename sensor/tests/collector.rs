@@ -401,3 +401,138 @@ async fn a_shell_spawned_by_java_is_alerted_and_its_pod_killed() {
     );
     drop(cgroup);
 }
+
+/// Process baselines with real processes: what a container runs is learned; once a person
+/// locks the baseline the Sensor receives it, and a program outside it raises "Unauthorized
+/// Process Execution" and counts as suspicious in the risk score. "Resolve and add to
+/// baseline" lets it run from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_baseline_flags_a_new_process_until_it_is_added() {
+    let w = world().await;
+    let container = random_container_id();
+    w.api
+        .apply(pod("ledger", "10.1.2.6", &container))
+        .expect("pod");
+    let pod_uid = uid(&w.api, "ledger");
+    let mut config = collector::Config::new(w.collector_endpoint.clone(), "node-4".into());
+    config.poll_interval = Duration::from_millis(100);
+    config.mode = ModeChoice::Auto;
+    let _collector = collector::start(config).await.expect("collector");
+    eventually("the collector to connect", || {
+        w.sensor
+            .status()
+            .nodes
+            .get("node-4")
+            .filter(|n| n.connected)
+            .map(|_| ())
+    })
+    .await;
+    let cluster = w
+        .central
+        .core
+        .store
+        .clusters()
+        .expect("clusters")
+        .into_iter()
+        .find(|c| c.name == "prod")
+        .map(|c| c.id)
+        .expect("cluster");
+    let mut cgroup = ContainerCgroup::create(&pod_uid, &container);
+    cgroup.spawn("exec /usr/bin/sleep 30");
+    eventually("sleep learned in the baseline", || {
+        w.central
+            .core
+            .baselines
+            .of_deployment(&cluster, &pod_uid)
+            .into_iter()
+            .find(|b| b.container_name == "app" && b.elements.contains_key("/usr/bin/sleep"))
+    })
+    .await;
+
+    let base = format!("/v1/deployments/{cluster}/{pod_uid}/baselines");
+    let (status, locked) = common::admin_call(
+        &w.central,
+        "PUT",
+        &format!("{base}/lock"),
+        json!({"locked": true}),
+    )
+    .await;
+    assert_eq!(status, 200, "{locked}");
+    assert_eq!(locked["baselines"][0]["lockedBy"], "USER", "{locked}");
+    eventually("the Sensor to hold the locked baseline", || {
+        (w.sensor.status().locked_baselines == 1).then_some(())
+    })
+    .await;
+
+    cgroup.spawn("exec /usr/bin/tail -f /dev/null");
+    let unexpected = |path: &'static str| {
+        let store = &w.central.core.store;
+        move || {
+            rampart_central::alerts::persist::all(store)
+                .expect("alerts")
+                .into_iter()
+                .find(|a| {
+                    a.policy_name == "Unauthorized Process Execution"
+                        && a.state == rampart_central::alerts::AlertState::Active
+                        && a.processes.iter().any(|p| p.exec_file_path == path)
+                })
+        }
+    };
+    let alert = eventually("the unexpected-process alert", unexpected("/usr/bin/tail")).await;
+    assert_eq!(alert.deployment_id, pod_uid);
+    assert_eq!(alert.processes[0].container_name, "app");
+    let (_, risk) = common::admin_call(&w.central, "GET", "/v1/risk", json!(null)).await;
+    let ranked = risk["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|r| r["id"] == pod_uid.as_str())
+        .cloned()
+        .expect("ranked");
+    assert!(
+        ranked.to_string().contains("Suspicious Process Executions")
+            && ranked.to_string().contains("/usr/bin/tail"),
+        "{ranked}"
+    );
+
+    // Resolve and add to baseline: tail is expected now.
+    let (status, resolved) = common::admin_call(
+        &w.central,
+        "PATCH",
+        &format!("/v1/alerts/{}/resolve?addToBaseline=true", alert.id),
+        json!(null),
+    )
+    .await;
+    assert_eq!(
+        (status, &resolved["state"]),
+        (200, &json!("RESOLVED")),
+        "{resolved}"
+    );
+    let (_, baselines) = common::admin_call(&w.central, "GET", &base, json!(null)).await;
+    let elements = baselines["baselines"][0]["elements"].to_string();
+    assert!(elements.contains("/usr/bin/tail"), "{baselines}");
+    // Central sends the baseline after committing; the Sensor holds tail before the next
+    // processes run. Then a tail with new arguments passes, and cat, started after it, is
+    // flagged: the alert for cat proves tail's event went through unflagged.
+    eventually("tail in the Sensor's locked baseline", || {
+        w.sensor
+            .shared
+            .runtime
+            .lock()
+            .ok()?
+            .locked_paths(&pod_uid, "app")
+            .filter(|p| p.iter().any(|x| x == "/usr/bin/tail"))
+    })
+    .await;
+    cgroup.spawn("exec /usr/bin/tail -f /dev/zero");
+    cgroup.spawn("exec /usr/bin/cat");
+    let cat = eventually("the alert for cat", unexpected("/usr/bin/cat")).await;
+    assert!(
+        cat.processes
+            .iter()
+            .all(|p| p.exec_file_path != "/usr/bin/tail"),
+        "{:?}",
+        cat.processes
+    );
+    drop(cgroup);
+}

@@ -247,36 +247,6 @@ async fn cluster_context_from_the_sensor_decides_exposure_policies() {
 
 const PRIVILEGED_POLICY: &str = "4c8266ea-ae07-5588-8392-7843782925ce";
 
-/// Calls Central's HTTPS API as admin.
-async fn admin_call(central: &Running, method: &str, path: &str, body: Value) -> (u16, Value) {
-    let ca = std::fs::read_to_string(&central.ca_file).expect("ca.pem");
-    let password = central.new_admin_password.clone().expect("first start");
-    let url = format!("https://localhost:{}{path}", central.api_addr.port());
-    let method = method.to_string();
-    tokio::task::spawn_blocking(move || {
-        let agent = rampart_test_support::https_agent(&ca).expect("agent");
-        let request = ureq::http::Request::builder()
-            .method(method.as_str())
-            .uri(url)
-            .header(
-                "Authorization",
-                rampart_test_support::basic_auth("admin", &password),
-            )
-            .header("Content-Type", "application/json")
-            .body(serde_json::to_vec(&body).expect("json"))
-            .expect("request");
-        let mut response = agent.run(request).expect("response");
-        let status = response.status().as_u16();
-        let text = response.body_mut().read_to_string().expect("body");
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    })
-    .await
-    .expect("call")
-}
-
 /// Turns on scale-to-zero for "Privileged Container" and waits until the Sensor has it and
 /// acts on changes.
 async fn enforce_privileged(w: &World, action: &str) {
@@ -397,12 +367,12 @@ async fn an_enforcement_ordered_through_the_api_is_executed_and_reported() {
     .await;
     let path = format!("/v1/alerts/{}/enforce", alert.id);
     // The policy has no enforcement action: the action must be named.
-    let (status, body) = admin_call(&w.central, "POST", &path, json!({})).await;
+    let (status, body) = common::admin_call(&w.central, "POST", &path, json!({})).await;
     assert_eq!(status, 400, "{body}");
     let (status, body) =
-        admin_call(&w.central, "POST", &path, json!({"action": "DROP_TABLES"})).await;
+        common::admin_call(&w.central, "POST", &path, json!({"action": "DROP_TABLES"})).await;
     assert_eq!(status, 400, "{body}");
-    let (status, body) = admin_call(
+    let (status, body) = common::admin_call(
         &w.central,
         "POST",
         &path,
@@ -440,7 +410,7 @@ async fn an_enforcement_ordered_through_the_api_is_executed_and_reported() {
         (cluster.connection == rampart_central::model::ConnectionState::Disconnected).then_some(())
     })
     .await;
-    let (status, body) = admin_call(
+    let (status, body) = common::admin_call(
         &w.central,
         "POST",
         &path,

@@ -57,10 +57,12 @@ pub enum Table {
     /// Scanned images by manifest digest: what the scan read (facts and packages), never the
     /// matched vulnerabilities, which follow the vulnerability data.
     Images,
+    /// Process baselines. Key: `cluster_id \0 deployment_id \0 container_name`.
+    Baselines,
 }
 
 impl Table {
-    pub const ALL: [Table; 10] = [
+    pub const ALL: [Table; 11] = [
         Table::Meta,
         Table::Clusters,
         Table::Deployments,
@@ -71,6 +73,7 @@ impl Table {
         Table::Auth,
         Table::Activity,
         Table::Images,
+        Table::Baselines,
     ];
 
     /// Position in [`Table::ALL`].
@@ -90,6 +93,7 @@ impl Table {
             Table::Auth => "auth",
             Table::Activity => "activity",
             Table::Images => "images",
+            Table::Baselines => "baselines",
         }
     }
 }
@@ -143,6 +147,18 @@ impl WriteBatch {
             return Err(Error::InvalidKey((*bad).to_string()));
         }
         self.put_unchecked(table, parts.join("\0"), value)
+    }
+
+    /// Deletes the key joined from parts with `\0` (see [`WriteBatch::put_parts`]).
+    pub fn delete_parts(&mut self, table: Table, parts: &[&str]) -> Result<()> {
+        if let Some(bad) = parts.iter().find(|p| p.contains('\0')) {
+            return Err(Error::InvalidKey((*bad).to_string()));
+        }
+        self.ops.push(Op::Delete {
+            table,
+            key: parts.join("\0"),
+        });
+        Ok(())
     }
 
     pub fn delete(&mut self, table: Table, key: &str) -> Result<()> {

@@ -27,6 +27,7 @@ pub async fn setup() -> Setup {
         api_listen: "127.0.0.1:0".parse().expect("addr"),
         server_names: vec!["localhost".into()],
         images: Default::default(),
+        baselines: Default::default(),
     })
     .await
     .expect("central");
@@ -69,4 +70,39 @@ impl Setup {
             health_listen: Some("127.0.0.1:0".parse().expect("addr")),
         }
     }
+}
+
+/// Calls Central's HTTPS API as admin.
+pub async fn admin_call(
+    central: &Running,
+    method: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let ca = std::fs::read_to_string(&central.ca_file).expect("ca.pem");
+    let password = central.new_admin_password.clone().expect("first start");
+    let url = format!("https://localhost:{}{path}", central.api_addr.port());
+    let method = method.to_string();
+    tokio::task::spawn_blocking(move || {
+        let agent = rampart_test_support::https_agent(&ca).expect("agent");
+        let request = ureq::http::Request::builder()
+            .method(method.as_str())
+            .uri(url)
+            .header(
+                "Authorization",
+                rampart_test_support::basic_auth("admin", &password),
+            )
+            .header("Content-Type", "application/json")
+            .body(serde_json::to_vec(&body).expect("json"))
+            .expect("request");
+        let mut response = agent.run(request).expect("response");
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
+    })
+    .await
+    .expect("call")
 }
