@@ -4,6 +4,7 @@
 //! `policy validate`), 2 usage or input error.
 
 pub mod admission_cmd;
+pub mod baseline_cmd;
 pub mod central_cmd;
 pub mod collector_cmd;
 pub mod daemon;
@@ -77,6 +78,11 @@ pub enum Command {
     Alert {
         #[command(subcommand)]
         command: remote_cmds::AlertCommand,
+    },
+    /// Process baselines of a deployment in Central: list, lock, unlock, add, remove (needs -e).
+    Baseline {
+        #[command(subcommand)]
+        command: baseline_cmd::BaselineCommand,
     },
     /// Watch a Kubernetes cluster and stream it to Central (one Sensor per cluster).
     Sensor(sensor_cmd::SensorArgs),
@@ -235,6 +241,9 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitCode {
         Command::Alert { command } => remote
             .require("rampart alert")
             .and_then(|r| remote_cmds::alert(&r, command, out)),
+        Command::Baseline { command } => remote
+            .require("rampart baseline")
+            .and_then(|r| baseline_cmd::run(&r, command, out)),
         Command::Sensor(args) => sensor_cmd::run(args, out),
         Command::AdmissionController(c) => admission_cmd::run(c, out),
         Command::Collector(args) => collector_cmd::run(args, out),

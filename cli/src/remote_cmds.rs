@@ -50,6 +50,9 @@ pub enum AlertCommand {
         ids: Vec<String>,
         #[arg(short = 'q', long, conflicts_with = "ids")]
         query: Option<String>,
+        /// Runtime process alerts: add their processes to the containers' baselines first.
+        #[arg(long, conflicts_with = "query")]
+        add_to_baseline: bool,
     },
 }
 
@@ -184,7 +187,11 @@ pub fn alert(
             )?;
             Ok(ExitCode::SUCCESS)
         }
-        AlertCommand::Resolve { ids, query } => {
+        AlertCommand::Resolve {
+            ids,
+            query,
+            add_to_baseline,
+        } => {
             if let Some(q) = query {
                 let v = remote.send_json("PATCH", "/v1/alerts/resolve", &json!({ "query": q }))?;
                 writeln!(out, "Resolved {} alerts.", s(&v["resolved"]))?;
@@ -193,12 +200,21 @@ pub fn alert(
                     bail!("name the alerts to resolve (ids) or pass --query");
                 }
                 for id in ids {
+                    let suffix = if add_to_baseline {
+                        "?addToBaseline=true"
+                    } else {
+                        ""
+                    };
                     remote.request(
                         "PATCH",
-                        &format!("/v1/alerts/{}/resolve", encode(&id)),
+                        &format!("/v1/alerts/{}/resolve{suffix}", encode(&id)),
                         None,
                     )?;
-                    writeln!(out, "Resolved {id}.")?;
+                    if add_to_baseline {
+                        writeln!(out, "Resolved {id}; its processes are in the baseline now.")?;
+                    } else {
+                        writeln!(out, "Resolved {id}.")?;
+                    }
                 }
             }
             Ok(ExitCode::SUCCESS)

@@ -906,3 +906,148 @@ fn image_scan_check_and_vulndb_through_central() {
     assert!(err.contains("502") && err.contains("ci/none:1"), "{err}");
     drop(running);
 }
+
+/// `rampart baseline` and `rampart alert resolve --add-to-baseline` against a real Central: a
+/// deployment named as people know it (cluster name, namespace/name), its learned baseline
+/// listed, locked, edited.
+#[test]
+fn baselines_through_central() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let running = runtime
+        .block_on(rampart_central::runtime::start(
+            rampart_central::runtime::Config {
+                data_dir: dir.path().to_path_buf(),
+                sensor_listen: "127.0.0.1:0".parse().expect("addr"),
+                api_listen: "127.0.0.1:0".parse().expect("addr"),
+                server_names: vec!["localhost".into()],
+                images: Default::default(),
+                baselines: Default::default(),
+            },
+        ))
+        .expect("central");
+    // What a Sensor would have reported: cluster "prod", deployment shop/web, and two
+    // processes its container ran while learning.
+    let core = &running.core;
+    let mut batch = rampart_central::store::WriteBatch::default();
+    batch
+        .put_cluster(&rampart_central::model::Cluster {
+            id: "c-1".into(),
+            name: "prod".into(),
+            ..Default::default()
+        })
+        .expect("cluster");
+    let object = serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "shop", "uid": "uid-web"},
+        "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}}}});
+    batch
+        .put_deployment(&rampart_central::model::DeploymentRecord {
+            cluster_id: "c-1".into(),
+            id: "uid-web".into(),
+            namespace: "shop".into(),
+            name: "web".into(),
+            kind: "Deployment".into(),
+            object: serde_json::value::to_raw_value(&object).expect("json"),
+            content_hash: 1,
+            updated_unix_ms: 0,
+            generation: 0,
+            active_alerts: Vec::new(),
+            context: None,
+        })
+        .expect("deployment");
+    let now = rampart_central::model::now_unix_ms();
+    for exe in ["/usr/sbin/nginx", "/bin/sh"] {
+        core.baselines
+            .observe("c-1", "uid-web", "app", exe, now, &mut batch)
+            .expect("observe");
+    }
+    runtime
+        .block_on(core.committer.commit(batch))
+        .expect("commit");
+
+    let endpoint = format!("https://localhost:{}", running.api_addr.port());
+    let ca = running.ca_file.to_str().expect("utf8").to_string();
+    let password = running.new_admin_password.clone().expect("password");
+    let run = |args: &[&str]| {
+        let all: Vec<&str> = ["-e", &endpoint, "--ca", &ca, "--password", &password]
+            .into_iter()
+            .chain(args.iter().copied())
+            .collect();
+        rampart(&all)
+    };
+    let (code, out, err) = run(&["baseline", "list", "prod", "shop/web"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("/usr/sbin/nginx") && out.contains("learning until"),
+        "{out}"
+    );
+    let (code, out, err) = run(&["baseline", "lock", "prod", "shop/web"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("Locked 1 baselines") && out.contains("locked"),
+        "{out}"
+    );
+    let (code, out, err) = run(&[
+        "baseline",
+        "add",
+        "prod",
+        "shop/web",
+        "--container",
+        "app",
+        "/usr/bin/curl",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Added /usr/bin/curl"), "{out}");
+    let (code, _, err) = run(&[
+        "baseline",
+        "remove",
+        "prod",
+        "shop/web",
+        "--container",
+        "app",
+        "/bin/sh",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (_, json, _) = run(&["baseline", "list", "prod", "shop/web", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let paths: Vec<&str> = v["baselines"][0]["elements"]
+        .as_array()
+        .expect("elements")
+        .iter()
+        .filter_map(|e| e["execFilePath"].as_str())
+        .collect();
+    assert_eq!(paths, ["/usr/bin/curl", "/usr/sbin/nginx"]);
+    assert_eq!(v["baselines"][0]["lockedBy"], "USER");
+    // Unknown names are clear errors.
+    let (code, _, err) = run(&["baseline", "list", "prod", "shop/nope"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no deployment shop/nope"), "{err}");
+    let (code, _, err) = run(&["baseline", "list", "prod", "web"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("NAMESPACE/NAME"), "{err}");
+    let (code, _, err) = run(&[
+        "baseline",
+        "add",
+        "prod",
+        "shop/web",
+        "--container",
+        "sidecar",
+        "/bin/x",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no container 'sidecar'"), "{err}");
+    // A deploy-time alert cannot add to a baseline.
+    let (code, _, err) = run(&["alert", "resolve", "--add-to-baseline", "no-such-alert"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("404") || err.contains("no alert"), "{err}");
+    let (code, _, err) = run(&["baseline", "unlock", "prod", "shop/web"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(core.baselines.locked_in("c-1").is_empty());
+}
