@@ -2375,7 +2375,7 @@ async fn edit_baseline<B: Backend>(
 }
 
 /// The container names of a stored deployment (init containers included).
-fn container_names(record: &crate::model::DeploymentRecord) -> Vec<String> {
+pub(crate) fn container_names(record: &crate::model::DeploymentRecord) -> Vec<String> {
     record
         .normalize()
         .map(|d| d.containers.into_iter().map(|c| c.name).collect())

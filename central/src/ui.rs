@@ -31,6 +31,7 @@ use crate::api::{ApiError, Shared, find_alerts, resolve_ids};
 use crate::auth::{Access, AuthError, Principal};
 use crate::store::{Backend, Table};
 
+mod baselines;
 mod editor;
 mod facts;
 use editor::{edit_policy, new_policy, save_policy};
@@ -49,6 +50,16 @@ pub const PAGES: &[(&str, &str, Option<Access>)] = &[
     ("POST", "/ui/violations/{id}/resolve", Some(Access::Write)),
     ("GET", "/ui/risk", Some(Access::Read)),
     ("GET", "/ui/risk/{cluster}/{id}", Some(Access::Read)),
+    (
+        "POST",
+        "/ui/deployments/{cluster}/{id}/baselines/lock",
+        Some(Access::Write),
+    ),
+    (
+        "POST",
+        "/ui/deployments/{cluster}/{id}/baselines/{container}/edit",
+        Some(Access::Write),
+    ),
     ("GET", "/ui/images", Some(Access::Read)),
     ("GET", "/ui/images/{id}", Some(Access::Read)),
     ("GET", "/ui/cves/{id}", Some(Access::Read)),
@@ -373,6 +384,14 @@ pub fn router<B: Backend>(api: Shared<B>) -> Router {
         .route("/ui/violations/{id}/resolve", post(resolve::<B>))
         .route("/ui/risk", get(risk::<B>))
         .route("/ui/risk/{cluster}/{id}", get(risk_detail::<B>))
+        .route(
+            "/ui/deployments/{cluster}/{id}/baselines/lock",
+            post(baselines::lock::<B>),
+        )
+        .route(
+            "/ui/deployments/{cluster}/{id}/baselines/{container}/edit",
+            post(baselines::edit::<B>),
+        )
         .route("/ui/images", get(images::<B>))
         .route("/ui/images/{id}", get(image::<B>))
         .route("/ui/cves/{id}", get(cve::<B>))
@@ -981,7 +1000,27 @@ async fn violation<B: Backend>(
     )
 }
 
-async fn resolve<B: Backend>(State(api): State<Shared<B>>, Path(id): Path<String>) -> Response {
+async fn resolve<B: Backend>(
+    State(api): State<Shared<B>>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let form: BTreeMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    if form.get("add_to_baseline").is_some_and(|v| v == "true") {
+        let alert = match crate::alerts::persist::get(&api.core.store, &id) {
+            Ok(Some(a)) if !a.processes.is_empty() => a,
+            Ok(_) => {
+                return ApiError::BadRequest(
+                    "only runtime process alerts can add to a baseline".into(),
+                )
+                .into_response();
+            }
+            Err(e) => return ApiError::from(e).into_response(),
+        };
+        if let Err(e) = crate::api::add_to_baselines(&api.core, &alert).await {
+            return e.into_response();
+        }
+    }
     match resolve_ids(&api.core, std::slice::from_ref(&id)).await {
         Ok(_) => {
             Redirect::to(&format!("/ui/violations/{}?resolved=1", urlencode(&id))).into_response()
@@ -1079,6 +1118,11 @@ struct RiskDetailPage {
     images: Vec<ImageRow>,
     violations: Vec<ViolationLink>,
     facts: Option<facts::DeploymentFacts>,
+    baselines: Vec<baselines::BaselineView>,
+    cluster_id: String,
+    deployment_id: String,
+    can_write: bool,
+    csrf: String,
     name: String,
     namespace: String,
     cluster: String,
@@ -1117,6 +1161,7 @@ async fn risk_detail<B: Backend>(
             .collect(),
         Err(e) => return ApiError::from(e).into_response(),
     };
+    let (can_write, csrf) = (user.can_write, user.csrf.clone());
     render(
         &RiskDetailPage {
             user: Some(user),
@@ -1131,6 +1176,11 @@ async fn risk_detail<B: Backend>(
                 .collect(),
             violations,
             facts: facts::of(&record),
+            baselines: baselines::of_deployment(&api.core, &record.cluster_id, &record.id),
+            cluster_id: record.cluster_id.clone(),
+            deployment_id: record.id.clone(),
+            can_write,
+            csrf,
             name: ranked.name,
             namespace: ranked.namespace,
             cluster: ranked.cluster_id,

@@ -590,6 +590,117 @@ fn a_person_logs_in_finds_a_violation_resolves_it_and_roles_and_csrf_hold() {
         browser.text(&browser.find("#message"))
     );
 
+    // Process baselines: the Sensor reports what web's container ran; the deployment page shows
+    // the learned baseline, an Admin locks it; a runtime alert about a process outside it is
+    // resolved and its process added to the baseline in one click.
+    let (cluster_id, java_shell) = {
+        let cluster = central
+            .running
+            .core
+            .store
+            .clusters()
+            .expect("clusters")
+            .into_iter()
+            .find(|c| c.name == "prod")
+            .map(|c| c.id)
+            .expect("cluster");
+        let policy = central
+            .running
+            .core
+            .policies
+            .current()
+            .policies
+            .iter()
+            .find(|p| p.name == "Shell Spawned by Java Application")
+            .map(|p| p.id.clone())
+            .expect("policy");
+        (cluster, policy)
+    };
+    let process = |seq: u64, exe: &str| rampart_proto::v1::MsgFromSensor {
+        seq,
+        msg: Some(rampart_proto::v1::msg_from_sensor::Msg::Process(
+            rampart_proto::v1::ProcessIndicator {
+                deployment_id: "uid-web".into(),
+                pod_id: "web-1".into(),
+                container_name: "app".into(),
+                exec_file_path: exe.into(),
+                name: exe.rsplit('/').next().unwrap_or(exe).into(),
+                args: "-g daemon off;".into(),
+                ..Default::default()
+            },
+        )),
+    };
+    central.runtime.block_on(async {
+        common::send_all(&stream, [process(20, "/usr/sbin/nginx")]).await;
+        common::until_ack(&mut stream, 20).await;
+    });
+    browser.goto(&format!("{}/ui/risk/{cluster_id}/uid-web", central.base));
+    assert!(
+        browser
+            .text(&browser.find("#baseline-app"))
+            .contains("/usr/sbin/nginx")
+    );
+    browser.click_and_wait(&browser.find("#lock-all"));
+    assert!(
+        browser
+            .text(&browser.find("#baselines"))
+            .contains("Locked: a process outside it raises an alert")
+    );
+    let shell_alert = rampart_proto::v1::MsgFromSensor {
+        seq: 21,
+        msg: Some(rampart_proto::v1::msg_from_sensor::Msg::AlertResults(
+            rampart_proto::v1::AlertResults {
+                deployment_id: "uid-web".into(),
+                stage: rampart_proto::v1::LifecycleStage::Runtime as i32,
+                alerts: vec![rampart_proto::v1::Alert {
+                    policy_id: java_shell,
+                    violations: vec![rampart_proto::v1::Violation {
+                        message: "Binary '/bin/sh' executed with arguments '-c id' under user ID 0"
+                            .into(),
+                        attributes: [
+                            ("container", "app"),
+                            ("exec_file_path", "/bin/sh"),
+                            ("args", "-c id"),
+                            ("pod", "web-1"),
+                            ("uid", "0"),
+                        ]
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                        time_unix_ms: 1,
+                    }],
+                    ..Default::default()
+                }],
+                policy_revision: String::new(),
+            },
+        )),
+    };
+    central.runtime.block_on(async {
+        common::send_all(&stream, [shell_alert]).await;
+        common::until_ack(&mut stream, 21).await;
+    });
+    browser.goto(&format!(
+        "{}/ui/violations?query={}",
+        central.base, "Lifecycle%20Stage%3ARUNTIME"
+    ));
+    browser.click_and_wait(&browser.find("#violations tbody a"));
+    assert!(
+        browser
+            .text(&browser.find("#processes"))
+            .contains("/bin/sh")
+    );
+    browser.screenshot(&shots, "runtime-violation");
+    browser.click_and_wait(&browser.find("#resolve-add"));
+    assert_eq!(browser.text(&browser.find("#state")), "RESOLVED");
+    browser.goto(&format!("{}/ui/risk/{cluster_id}/uid-web", central.base));
+    let baseline = browser.text(&browser.find("#baseline-app"));
+    assert!(
+        baseline.contains("/bin/sh") && baseline.contains("added"),
+        "{baseline}"
+    );
+    browser.script("document.getElementById('baselines').scrollIntoView(); return null;");
+    browser.screenshot(&shots, "deployment-baselines");
+
     // Logging out ends the session.
     browser.click_and_wait(&browser.find(".who button"));
     browser.goto(&format!("{}/ui/policies", central.base));
