@@ -344,6 +344,8 @@ pub struct Index {
     containers: HashMap<String, (String, String)>,
     /// Pod IP → pod uid.
     pod_ips: HashMap<String, String>,
+    /// Service cluster IP → the Service's uid (connections to a Service name its workload).
+    service_ips: HashMap<String, String>,
 }
 
 /// Where a container runs, as the Collector's events need it.
@@ -545,6 +547,20 @@ impl Index {
             self.forget_pod(&uid);
             self.learn_pod(&uid, &object);
         }
+        if kind == Kind::Service {
+            self.service_ips.retain(|_, svc| *svc != uid);
+            let ips = object
+                .pointer("/spec/clusterIPs")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .chain(object.pointer("/spec/clusterIP").and_then(Value::as_str))
+                .filter(|ip| !ip.is_empty() && *ip != "None");
+            for ip in ips {
+                self.service_ips.insert(ip.to_string(), uid.clone());
+            }
+        }
         let text: std::sync::Arc<str> = object.to_string().into();
         let (object, shape) = if kind.is_workload() {
             let shape = PodShape::of(pod_template(kind, &object));
@@ -587,6 +603,9 @@ impl Index {
         self.enforcement_dirty.insert(uid.to_string());
         if kind == Kind::Pod {
             self.forget_pod(uid);
+        }
+        if kind == Kind::Service {
+            self.service_ips.retain(|_, svc| svc != uid);
         }
     }
 
@@ -880,8 +899,31 @@ impl Index {
     }
 
     /// The deployment a pod IP belongs to.
+    /// The workload an address belongs to: a pod's IP, or a Service's cluster IP (the workload
+    /// its selector picks; the first, when several match).
     pub fn deployment_of_ip(&self, ip: &str) -> Option<&str> {
-        self.top_level(self.pod_ips.get(ip)?)
+        if let Some(pod) = self.pod_ips.get(ip) {
+            return self.top_level(pod);
+        }
+        let svc = self.entries.get(self.service_ips.get(ip)?)?;
+        let selector = svc.object.pointer("/spec/selector")?.as_object()?;
+        if selector.is_empty() {
+            return None;
+        }
+        let mut pods: Vec<(&String, &Entry)> = self
+            .members
+            .get(&(Kind::Pod, svc.namespace.clone()))
+            .into_iter()
+            .flatten()
+            .filter_map(|uid| Some((uid, self.entries.get(uid)?)))
+            .filter(|(_, e)| {
+                e.shape
+                    .as_deref()
+                    .is_some_and(|shape| labels_match(selector, |k| shape.label(k)))
+            })
+            .collect();
+        pods.sort_by(|a, b| a.0.cmp(b.0));
+        pods.first().and_then(|(uid, _)| self.top_level(uid))
     }
 
     /// (namespace, name) of the pods that roll up to a workload.

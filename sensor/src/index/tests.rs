@@ -476,3 +476,56 @@ fn controlled_pods_keep_what_they_run_and_bare_pods_keep_their_whole_spec() {
         "a bare pod is evaluated as a workload"
     );
 }
+
+#[test]
+fn an_address_names_its_workload_by_pod_ip_or_service_cluster_ip() {
+    let mut index = Index::new();
+    index.apply(
+        Kind::Deployment,
+        deployment("db", "d-db", "default", json!([])),
+    );
+    index.apply(
+        Kind::ReplicaSet,
+        owned("ReplicaSet", "db-1", "rs-db", "Deployment", "d-db"),
+    );
+    let mut pod = owned("Pod", "db-1-a", "p-db", "ReplicaSet", "rs-db");
+    pod["metadata"]["labels"] = json!({"app": "db"});
+    pod["status"] = json!({"podIP": "10.1.0.7"});
+    index.apply(Kind::Pod, pod);
+    index.apply(
+        Kind::Service,
+        object("Service", "shop", "db", "s-db", json!({"spec": {"selector": {"app": "db"},
+            "clusterIP": "10.96.4.2", "clusterIPs": ["10.96.4.2", "fd00::42"], "ports": [{"port": 5432}]}})),
+    );
+    index.apply(
+        Kind::Service,
+        object(
+            "Service",
+            "shop",
+            "headless",
+            "s-h",
+            json!({"spec": {"selector": {"app": "db"}, "clusterIP": "None"}}),
+        ),
+    );
+    index.apply(
+        Kind::Service,
+        object(
+            "Service",
+            "shop",
+            "manual",
+            "s-m",
+            json!({"spec": {"clusterIP": "10.96.9.9"}}),
+        ),
+    );
+    assert_eq!(index.deployment_of_ip("10.1.0.7"), Some("d-db"));
+    assert_eq!(index.deployment_of_ip("10.96.4.2"), Some("d-db"));
+    assert_eq!(index.deployment_of_ip("fd00::42"), Some("d-db"));
+    assert_eq!(index.deployment_of_ip("None"), None);
+    assert_eq!(
+        index.deployment_of_ip("10.96.9.9"),
+        None,
+        "no selector, no workload"
+    );
+    index.delete(Kind::Service, &json!({"metadata": {"uid": "s-db"}}));
+    assert_eq!(index.deployment_of_ip("10.96.4.2"), None);
+}
