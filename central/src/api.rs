@@ -81,6 +81,24 @@ pub const ROUTES: &[(&str, &str, Option<Access>)] = &[
         "/v1/deployments/{cluster}/{id}/baselines/{container}",
         Some(Access::Write),
     ),
+    (
+        "GET",
+        "/v1/deployments/{cluster}/{id}/networkbaseline",
+        Some(Access::Read),
+    ),
+    (
+        "PATCH",
+        "/v1/deployments/{cluster}/{id}/networkbaseline",
+        Some(Access::Write),
+    ),
+    (
+        "PUT",
+        "/v1/deployments/{cluster}/{id}/networkbaseline/lock",
+        Some(Access::Write),
+    ),
+    ("GET", "/v1/networkgraph", Some(Access::Read)),
+    ("GET", "/v1/networkgraph/cidrs", Some(Access::Read)),
+    ("PUT", "/v1/networkgraph/cidrs", Some(Access::Write)),
     ("GET", "/v1/policies", Some(Access::Read)),
     ("POST", "/v1/policies", Some(Access::Write)),
     ("GET", "/v1/policies/{id}", Some(Access::Read)),
@@ -469,6 +487,19 @@ pub fn router<B: Backend>(api: Shared<B>) -> Router {
         .route(
             "/v1/deployments/{cluster}/{id}/baselines/{container}",
             axum::routing::patch(edit_baseline::<B>),
+        )
+        .route(
+            "/v1/deployments/{cluster}/{id}/networkbaseline",
+            get(get_network_baseline::<B>).patch(decide_network_peers::<B>),
+        )
+        .route(
+            "/v1/deployments/{cluster}/{id}/networkbaseline/lock",
+            axum::routing::put(lock_network_baseline::<B>),
+        )
+        .route("/v1/networkgraph", get(network_graph::<B>))
+        .route(
+            "/v1/networkgraph/cidrs",
+            get(get_cidrs::<B>).put(put_cidrs::<B>),
         )
         .route(
             "/v1/policies",
@@ -2410,4 +2441,218 @@ pub(crate) async fn add_to_baselines<B: Backend>(
         Ok(())
     })
     .await
+}
+
+/// A cluster's id from its id or name, or 404.
+pub(crate) fn cluster_id_of<B: Backend>(core: &Core<B>, wanted: &str) -> ApiResult<String> {
+    core.store
+        .clusters()?
+        .into_iter()
+        .find(|c| c.id == wanted || c.name == wanted)
+        .map(|c| c.id)
+        .ok_or_else(|| ApiError::NotFound(format!("no cluster '{wanted}'")))
+}
+
+/// The graph of a cluster (or namespace), anomalous edges marked from the network baselines.
+pub(crate) fn graph_of<B: Backend>(
+    core: &Core<B>,
+    cluster: &str,
+    namespace: Option<&str>,
+) -> ApiResult<crate::netgraph::Graph> {
+    let graph = crate::netgraph::build(
+        &core.store,
+        cluster,
+        namespace,
+        |deployment, peer, port, protocol, ingress| {
+            core.netbaselines.is_anomalous(
+                cluster,
+                deployment,
+                &crate::netbaselines::Peer {
+                    ingress,
+                    peer: peer.to_string(),
+                    port,
+                    protocol: protocol.to_string(),
+                },
+            )
+        },
+    )?;
+    if graph.nodes.len() > crate::netgraph::MAX_NODES {
+        return Err(ApiError::BadRequest(format!(
+            "the graph has {} nodes, more than {}: choose a namespace",
+            graph.nodes.len(),
+            crate::netgraph::MAX_NODES
+        )));
+    }
+    Ok(graph)
+}
+
+/// `GET /v1/networkgraph?cluster=&namespace=`: deployments, external entities and the flows
+/// between them, aggregated per source, destination, port and protocol.
+async fn network_graph<B: Backend>(
+    State(api): State<Shared<B>>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let params = Params::parse(raw.as_deref(), &["cluster", "namespace"])?;
+    let Some(cluster) = params.one(&["cluster"]) else {
+        return Err(ApiError::BadRequest("cluster is required".into()));
+    };
+    let cluster = cluster_id_of(&api.core, cluster)?;
+    let namespace = params.one(&["namespace"]).map(str::to_string);
+    let core = Arc::clone(&api.core);
+    let graph =
+        tokio::task::spawn_blocking(move || graph_of(&core, &cluster, namespace.as_deref()))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))??;
+    json(&graph)
+}
+
+async fn get_cidrs<B: Backend>(State(api): State<Shared<B>>) -> ApiResult<Response> {
+    json(&serde_json::json!({ "blocks": crate::netgraph::cidr_blocks(&api.core.store)? }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CidrRequest {
+    blocks: Vec<crate::netgraph::CidrBlock>,
+}
+
+/// `PUT /v1/networkgraph/cidrs` `{"blocks": [{"name", "cidr"}]}`: the user-defined external
+/// networks, replaced whole.
+async fn put_cidrs<B: Backend>(
+    State(api): State<Shared<B>>,
+    Limited(body): JsonBody,
+) -> ApiResult<Response> {
+    let request: CidrRequest = parse_json(&body)?;
+    let mut batch = WriteBatch::default();
+    if let Err(errors) = crate::netgraph::set_cidr_blocks(&request.blocks, &mut batch) {
+        return Err(ApiError::Invalid {
+            message: "the CIDR blocks are not valid; nothing was changed".into(),
+            details: errors,
+        });
+    }
+    api.core.committer.commit(batch).await?;
+    json(&serde_json::json!({ "blocks": request.blocks }))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NetworkBaselineView {
+    locked: bool,
+    observation_until_unix_ms: i64,
+    peers: Vec<PeerView>,
+    rejected: Vec<crate::netbaselines::Peer>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PeerView {
+    #[serde(flatten)]
+    peer: crate::netbaselines::Peer,
+    learned: bool,
+    added_unix_ms: i64,
+}
+
+fn network_baseline_view(b: crate::netbaselines::NetworkBaseline) -> NetworkBaselineView {
+    NetworkBaselineView {
+        locked: b.is_locked(),
+        observation_until_unix_ms: b.observation_until_unix_ms,
+        peers: b
+            .peers
+            .into_iter()
+            .map(|(peer, added_unix_ms, learned)| PeerView {
+                peer,
+                learned,
+                added_unix_ms,
+            })
+            .collect(),
+        rejected: b.rejected.into_iter().collect(),
+    }
+}
+
+async fn get_network_baseline<B: Backend>(
+    State(api): State<Shared<B>>,
+    Path((cluster, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    stored_deployment(&api.core, &cluster, &id)?;
+    match api.core.netbaselines.get(&cluster, &id) {
+        Some(b) => json(&network_baseline_view(b)),
+        None => Err(ApiError::NotFound(format!(
+            "deployment '{id}' has no network baseline yet: no flow of it was seen"
+        ))),
+    }
+}
+
+async fn lock_network_baseline<B: Backend>(
+    State(api): State<Shared<B>>,
+    Path((cluster, id)): Path<(String, String)>,
+    Limited(body): JsonBody,
+) -> ApiResult<Response> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Lock {
+        locked: bool,
+    }
+    let request: Lock = parse_json(&body)?;
+    stored_deployment(&api.core, &cluster, &id)?;
+    let now = crate::model::now_unix_ms();
+    let core = &api.core;
+    let b = change_baselines(core, &cluster, |batch| {
+        core.netbaselines
+            .set_lock(&cluster, &id, request.locked, now, batch)
+    })
+    .await?;
+    match b {
+        Some(b) => json(&network_baseline_view(b)),
+        None => Err(ApiError::NotFound(format!(
+            "deployment '{id}' has no network baseline yet: no flow of it was seen"
+        ))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeerDecision {
+    #[serde(default)]
+    accept: Vec<crate::netbaselines::Peer>,
+    #[serde(default)]
+    reject: Vec<crate::netbaselines::Peer>,
+}
+
+/// `PATCH /v1/deployments/{cluster}/{id}/networkbaseline` `{"accept": [peer], "reject":
+/// [peer]}`, a peer being `{"ingress", "peer", "port", "protocol"}`.
+async fn decide_network_peers<B: Backend>(
+    State(api): State<Shared<B>>,
+    Path((cluster, id)): Path<(String, String)>,
+    Limited(body): JsonBody,
+) -> ApiResult<Response> {
+    let request: PeerDecision = parse_json(&body)?;
+    if request.accept.is_empty() && request.reject.is_empty() {
+        return Err(ApiError::BadRequest("nothing to accept or reject".into()));
+    }
+    if request.accept.len() + request.reject.len() > crate::netbaselines::MAX_PEERS {
+        return Err(ApiError::BadRequest(format!(
+            "at most {} peers per change",
+            crate::netbaselines::MAX_PEERS
+        )));
+    }
+    if let Some(bad) = request
+        .accept
+        .iter()
+        .chain(&request.reject)
+        .find(|p| p.peer.is_empty() || p.peer.contains('\0') || p.protocol.is_empty())
+    {
+        return Err(ApiError::BadRequest(format!(
+            "peer {:?} needs a peer id and a protocol",
+            bad.peer
+        )));
+    }
+    stored_deployment(&api.core, &cluster, &id)?;
+    let now = crate::model::now_unix_ms();
+    let core = &api.core;
+    let b = change_baselines(core, &cluster, |batch| {
+        core.netbaselines
+            .decide(&cluster, &id, &request.accept, &request.reject, now, batch)
+    })
+    .await?;
+    json(&network_baseline_view(b))
 }

@@ -32,12 +32,15 @@ pub const MAX_ELEMENTS: usize = 1_000;
 pub struct BaselineSettings {
     /// How long a new container's processes are learned before the baseline locks itself.
     pub learning: Duration,
+    /// How long a new deployment's network peers are added to its network baseline.
+    pub network_observation: Duration,
 }
 
 impl Default for BaselineSettings {
     fn default() -> Self {
         BaselineSettings {
             learning: Duration::from_secs(3600),
+            network_observation: Duration::from_secs(3600),
         }
     }
 }
@@ -116,7 +119,7 @@ impl Baselines {
     /// Loads every stored baseline.
     pub fn load<B: Backend>(store: &Store<B>, settings: BaselineSettings) -> Result<Baselines> {
         let mut by_key = HashMap::new();
-        store.for_each_record::<ProcessBaseline>(Table::Baselines, "", |_, b| {
+        store.for_each_record::<ProcessBaseline>(Table::Baselines, "proc\0", |_, b| {
             by_key.insert(b.key(), b);
             Ok(())
         })?;
@@ -144,7 +147,7 @@ impl Baselines {
         batch.touch_deployment(&b.cluster_id, &b.deployment_id);
         batch.put_parts(
             Table::Baselines,
-            &[&b.cluster_id, &b.deployment_id, &b.container_name],
+            &["proc", &b.cluster_id, &b.deployment_id, &b.container_name],
             b,
         )
     }
@@ -334,7 +337,7 @@ impl Baselines {
         for k in gone {
             if let Some(b) = all.remove(&k) {
                 was_locked |= b.is_user_locked();
-                let parts: Vec<&str> = k.split('\0').collect();
+                let parts: Vec<&str> = std::iter::once("proc").chain(k.split('\0')).collect();
                 batch.delete_parts(Table::Baselines, &parts)?;
             }
         }
@@ -354,6 +357,7 @@ mod tests {
         Baselines {
             settings: BaselineSettings {
                 learning: Duration::from_secs(60),
+                ..BaselineSettings::default()
             },
             by_key: Mutex::default(),
             version: tokio::sync::watch::channel(0).0,

@@ -27,6 +27,8 @@ pub struct Core<B: Backend> {
     pub ranking: crate::risk::Ranking,
     /// Process baselines per deployment and container.
     pub baselines: crate::baselines::Baselines,
+    /// Network baselines per deployment.
+    pub netbaselines: crate::netbaselines::NetworkBaselines,
 }
 
 impl<B: Backend> Core<B> {
@@ -61,6 +63,12 @@ impl<B: Backend> Core<B> {
         images: crate::images::Images,
         baselines: crate::baselines::BaselineSettings,
     ) -> Result<Arc<Core<B>>, PolicyError> {
+        let netbaselines = crate::netbaselines::NetworkBaselines::load(
+            &store,
+            crate::netbaselines::NetworkBaselineSettings {
+                observation: baselines.network_observation,
+            },
+        )?;
         let baselines = crate::baselines::Baselines::load(&store, baselines)?;
         let policies = Policies::open(Arc::clone(&store), committer.clone(), defaults)?;
         let refusals = RefusalLog::default();
@@ -79,6 +87,7 @@ impl<B: Backend> Core<B> {
             images,
             ranking: crate::risk::Ranking::default(),
             baselines,
+            netbaselines,
         }))
     }
 }

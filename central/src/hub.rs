@@ -570,6 +570,13 @@ impl<B: Backend> Session<B> {
                         &mut batch,
                     )
                     .map_err(internal)?;
+                    if let Err(problem) =
+                        self.network_baseline_ops(cluster, &b.flows, &mut batch, &mut overlay)
+                    {
+                        self.notice(NoticeKind::InvalidMessage, seq, problem)
+                            .await?;
+                        batch = WriteBatch::default();
+                    }
                 }
                 Some(FromSensor::AdmissionAlerts(alerts)) => {
                     self.admission_ops(cluster, &alerts, &mut batch)
@@ -637,6 +644,10 @@ impl<B: Backend> Session<B> {
                     self.core.images.forget(&cluster.id, &event.id);
                     self.core
                         .baselines
+                        .forget(&cluster.id, &event.id, batch)
+                        .map_err(|e| e.to_string())?;
+                    self.core
+                        .netbaselines
                         .forget(&cluster.id, &event.id, batch)
                         .map_err(|e| e.to_string())?;
                     let mut active = self.active_alerts(overlay, &cluster.id, &event.id)?;
@@ -788,6 +799,117 @@ impl<B: Backend> Session<B> {
             return Ok(());
         }
         tracing::warn!(cluster = %cluster.id, deployment = %report.deployment_id, policy = %report.policy_id, message = %report.message, "enforcement report matches no alert");
+        Ok(())
+    }
+
+    /// Each flow against its deployments' network baselines: learned while observing; outside a
+    /// locked baseline (or to a rejected peer) it raises the enabled "Unexpected Network Flow
+    /// Detected" policies as runtime alerts, through the same merge as the Sensor's.
+    fn network_baseline_ops(
+        &self,
+        cluster: &Cluster,
+        flows: &[v1::NetworkFlow],
+        batch: &mut WriteBatch,
+        overlay: &mut Overlay,
+    ) -> Result<(), String> {
+        if flows.is_empty() {
+            return Ok(());
+        }
+        let blocks = crate::netgraph::parsed_blocks(&self.core.store).map_err(|e| e.to_string())?;
+        let state = self.core.policies.current();
+        let policies: Vec<String> = state
+            .policies
+            .iter()
+            .filter(|p| {
+                !p.disabled
+                    && p.has_stage(rampart_policy::LifecycleStage::Runtime)
+                    && p.policy_sections.iter().any(|s| {
+                        s.policy_groups
+                            .iter()
+                            .any(|g| g.field_name == "Unexpected Network Flow Detected")
+                    })
+            })
+            .map(|p| p.id.clone())
+            .collect();
+        let now = now_ms();
+        for f in flows {
+            let node = |deployment: &str| {
+                if deployment.is_empty() {
+                    crate::netgraph::entity_of(&f.external_peer, &blocks)
+                } else {
+                    crate::netgraph::Node {
+                        id: deployment.to_string(),
+                        kind: "DEPLOYMENT",
+                        name: deployment.to_string(),
+                        namespace: String::new(),
+                    }
+                }
+            };
+            let (src, dst) = (
+                node(&f.source_deployment_id),
+                node(&f.destination_deployment_id),
+            );
+            for (deployment, peer, ingress) in [
+                (&f.source_deployment_id, &dst, false),
+                (&f.destination_deployment_id, &src, true),
+            ] {
+                if deployment.is_empty() {
+                    continue;
+                }
+                let observed = self
+                    .core
+                    .netbaselines
+                    .observe(
+                        &cluster.id,
+                        deployment,
+                        crate::netbaselines::Peer {
+                            ingress,
+                            peer: peer.id.clone(),
+                            port: f.port,
+                            protocol: f.protocol.clone(),
+                        },
+                        now,
+                        batch,
+                    )
+                    .map_err(|e| e.to_string())?;
+                let crate::netbaselines::FlowObserved::Anomalous(p) = observed else {
+                    continue;
+                };
+                if policies.is_empty() {
+                    continue;
+                }
+                let peer_name = if peer.kind == "DEPLOYMENT" {
+                    self.core
+                        .store
+                        .deployment(&cluster.id, &peer.id)
+                        .ok()
+                        .flatten()
+                        .map(|d| format!("deployment {}/{}", d.namespace, d.name))
+                        .unwrap_or_else(|| format!("deployment {}", peer.id))
+                } else {
+                    peer.name.clone()
+                };
+                let message = p.describe(&peer_name);
+                let results = v1::AlertResults {
+                    deployment_id: deployment.clone(),
+                    stage: v1::LifecycleStage::Runtime as i32,
+                    alerts: policies
+                        .iter()
+                        .map(|id| v1::Alert {
+                            policy_id: id.clone(),
+                            violations: vec![v1::Violation {
+                                message: message.clone(),
+                                time_unix_ms: f.last_seen_unix_ms,
+                                ..Default::default()
+                            }],
+                            ..Default::default()
+                        })
+                        .collect(),
+                    policy_revision: String::new(),
+                };
+                self.runtime_ops(cluster, &results, batch, overlay)?;
+            }
+        }
         Ok(())
     }
 
@@ -1017,6 +1139,10 @@ impl<B: Backend> Session<B> {
                     self.core.images.forget(&cluster.id, id);
                     self.core
                         .baselines
+                        .forget(&cluster.id, id, &mut batch)
+                        .map_err(internal)?;
+                    self.core
+                        .netbaselines
                         .forget(&cluster.id, id, &mut batch)
                         .map_err(internal)?;
                     let active = alerts::persist::active_for(&self.core.store, &cluster.id, id)

@@ -19,6 +19,8 @@ pub mod images;
 pub mod lanes;
 pub mod metrics;
 pub mod model;
+pub mod netbaselines;
+pub mod netgraph;
 pub mod orders;
 pub mod pki;
 pub mod policies;

@@ -784,3 +784,188 @@ fn runtime_alerts_merge_per_policy_and_resolve_with_their_policy() {
         (one["alert"]["state"] == "RESOLVED").then_some(())
     });
 }
+
+fn flow(
+    seq: u64,
+    source: &str,
+    destination: &str,
+    external: &str,
+    port: u32,
+) -> rampart_proto::v1::MsgFromSensor {
+    use rampart_proto::v1::msg_from_sensor::Msg as FromSensor;
+    rampart_proto::v1::MsgFromSensor {
+        seq,
+        msg: Some(FromSensor::NetworkFlows(
+            rampart_proto::v1::NetworkFlowBatch {
+                flows: vec![rampart_proto::v1::NetworkFlow {
+                    source_deployment_id: source.into(),
+                    destination_deployment_id: destination.into(),
+                    external_peer: external.into(),
+                    port,
+                    protocol: "TCP".into(),
+                    first_seen_unix_ms: 1_000,
+                    last_seen_unix_ms: 2_000,
+                    closed: false,
+                    process_exe_path: "/app".into(),
+                }],
+                listens: Vec::new(),
+            },
+        )),
+    }
+}
+
+/// The network graph from the Collectors' flows (deployments, the Internet, a named CIDR
+/// block), and network baselines: learned while observing, locked by a person, a new peer then
+/// an anomalous edge and an "Unauthorized Network Flow" alert; accepting the peer clears it.
+#[test]
+fn network_graph_and_network_baselines() {
+    let central = start_central();
+    let (status, bundle) = central.admin("POST", "/v1/init-bundles", Some(json!({"name": "prod"})));
+    assert_eq!(status, 201, "{bundle}");
+    let mut stream = common::sensor_sends(
+        &central.runtime,
+        central.running.sensor_addr,
+        &bundle,
+        "prod",
+        vec![
+            common::workload_event(1, "web", false, ResourceAction::Sync),
+            common::workload_event(2, "api", false, ResourceAction::Sync),
+            common::workload_event(3, "db", false, ResourceAction::Sync),
+            common::synced(4),
+            flow(5, "uid-web", "uid-api", "", 8080),
+            flow(6, "uid-web", "", "8.8.8.8", 443),
+            flow(7, "uid-web", "uid-api", "", 8080),
+        ],
+    );
+    let (status, graph) = central.admin("GET", "/v1/networkgraph?cluster=prod", None);
+    assert_eq!(status, 200, "{graph}");
+    let edges = graph["edges"].as_array().expect("edges");
+    let edge = |src: &str, dst: &str| {
+        edges
+            .iter()
+            .find(|e| e["source"] == src && e["destination"] == dst)
+            .cloned()
+    };
+    let to_api = edge("uid-web", "uid-api").expect("web → api");
+    assert_eq!(
+        (to_api["port"].as_u64(), to_api["flows"].as_u64()),
+        (Some(8080), Some(1))
+    );
+    assert_eq!(to_api["anomalous"], false);
+    assert!(edge("uid-web", "internet").is_some(), "{graph}");
+    let names: Vec<&str> = graph["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter_map(|n| n["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"db") && names.contains(&"Internet"),
+        "{names:?}"
+    );
+    // A namespace filter keeps its deployments and their peers.
+    let (status, _) = central.admin("GET", "/v1/networkgraph?cluster=prod&namespace=shop", None);
+    assert_eq!(status, 200);
+    let (status, _) = central.admin("GET", "/v1/networkgraph?cluster=nowhere", None);
+    assert_eq!(status, 404);
+
+    // A named block takes the Internet address; a bad one is refused whole.
+    let (status, bad) = central.admin(
+        "PUT",
+        "/v1/networkgraph/cidrs",
+        Some(json!({"blocks": [{"name": "dns", "cidr": "8.8.8.0/33"}]})),
+    );
+    assert_eq!(status, 422, "{bad}");
+    let (status, _) = central.admin(
+        "PUT",
+        "/v1/networkgraph/cidrs",
+        Some(json!({"blocks": [{"name": "public dns", "cidr": "8.8.8.0/24"}]})),
+    );
+    assert_eq!(status, 200);
+    let (_, graph) = central.admin("GET", "/v1/networkgraph?cluster=prod", None);
+    assert!(
+        graph["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .any(|e| e["destination"] == "cidr:public dns"),
+        "{graph}"
+    );
+
+    // web's baseline learned api; locked, a flow to db is anomalous and raises an alert.
+    let cluster_id = central
+        .running
+        .core
+        .store
+        .clusters()
+        .expect("clusters")
+        .into_iter()
+        .find(|c| c.name == "prod")
+        .map(|c| c.id)
+        .expect("cluster");
+    let base = format!("/v1/deployments/{cluster_id}/uid-web/networkbaseline");
+    let (_, baseline) = central.admin("GET", &base, None);
+    assert_eq!(baseline["locked"], false);
+    assert!(baseline.to_string().contains("uid-api"), "{baseline}");
+    let (status, locked) = central.admin(
+        "PUT",
+        &format!("{base}/lock"),
+        Some(json!({"locked": true})),
+    );
+    assert_eq!((status, &locked["locked"]), (200, &json!(true)), "{locked}");
+    central.runtime.block_on(async {
+        common::send_all(&stream, [flow(8, "uid-web", "uid-db", "", 5432)]).await;
+        common::until_ack(&mut stream, 8).await;
+    });
+    let anomalies = alerts(&central, "Policy:\"Unauthorized Network Flow\"");
+    assert_eq!(anomalies["total"], 1, "{anomalies}");
+    let (_, one) = central.admin(
+        "GET",
+        &format!(
+            "/v1/alerts/{}",
+            anomalies["alerts"][0]["id"].as_str().expect("id")
+        ),
+        None,
+    );
+    assert_eq!(
+        one["alert"]["violations"][0],
+        "Unexpected outgoing network flow to deployment shop/db on port 5432/TCP",
+        "{one}"
+    );
+    let (_, graph) = central.admin("GET", "/v1/networkgraph?cluster=prod", None);
+    let to_db = graph["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .find(|e| e["destination"] == "uid-db")
+        .cloned()
+        .expect("web → db");
+    assert_eq!(to_db["anomalous"], true, "{to_db}");
+    // The Internet peer it learned is a named block now: a peer the locked baseline lacks too.
+    let to_dns = graph["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .find(|e| e["destination"] == "cidr:public dns")
+        .cloned()
+        .expect("web → public dns");
+    assert_eq!(to_dns["anomalous"], true, "{to_dns}");
+    // Accepting both clears the graph.
+    let (status, decided) = central.admin(
+        "PATCH",
+        &base,
+        Some(json!({"accept": [
+            {"ingress": false, "peer": "uid-db", "port": 5432, "protocol": "TCP"},
+            {"ingress": false, "peer": "cidr:public dns", "port": 443, "protocol": "TCP"}]})),
+    );
+    assert_eq!(status, 200, "{decided}");
+    let (_, graph) = central.admin("GET", "/v1/networkgraph?cluster=prod", None);
+    assert!(
+        graph["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .all(|e| e["anomalous"] == false),
+        "{graph}"
+    );
+}

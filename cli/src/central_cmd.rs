@@ -114,6 +114,9 @@ pub struct StartArgs {
     /// 3600, 90m, 1h.
     #[arg(long, default_value = "1h", value_parser = parse_duration, env = "RAMPART_BASELINE_LEARNING")]
     pub baseline_learning: u64,
+    /// How long a new deployment's network peers join its network baseline by themselves.
+    #[arg(long, default_value = "1h", value_parser = parse_duration, env = "RAMPART_NETWORK_BASELINE_OBSERVATION")]
+    pub network_baseline_observation: u64,
 }
 
 /// How Central scans the images its deployments run.
@@ -454,6 +457,9 @@ fn start(args: StartArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             images: args.images.settings()?,
             baselines: rampart_central::baselines::BaselineSettings {
                 learning: std::time::Duration::from_secs(args.baseline_learning),
+                network_observation: std::time::Duration::from_secs(
+                    args.network_baseline_observation,
+                ),
             },
         })
         .await?;

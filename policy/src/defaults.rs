@@ -176,6 +176,10 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../defaults/mount_propagation.json"),
     ),
     (
+        "network_baseline.json",
+        include_str!("../defaults/network_baseline.json"),
+    ),
+    (
         "no_app_armor.json",
         include_str!("../defaults/no_app_armor.json"),
     ),

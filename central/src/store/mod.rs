@@ -57,7 +57,8 @@ pub enum Table {
     /// Scanned images by manifest digest: what the scan read (facts and packages), never the
     /// matched vulnerabilities, which follow the vulnerability data.
     Images,
-    /// Process baselines. Key: `cluster_id \0 deployment_id \0 container_name`.
+    /// Process baselines (`proc \0 cluster \0 deployment \0 container`) and network baselines
+    /// (`net \0 cluster \0 deployment`).
     Baselines,
 }
 

@@ -70,6 +70,7 @@ fn only_enabled_runtime_process_policies_are_compiled() {
             !p.disabled
                 && p.lifecycle_stages == [rampart_policy::LifecycleStage::Runtime]
                 && !p.categories.iter().any(|c| c == "Kubernetes Events")
+                && p.name != "Unauthorized Network Flow"
         })
         .count();
     assert_eq!(all.len(), expected);
@@ -78,6 +79,11 @@ fn only_enabled_runtime_process_policies_are_compiled() {
         !all.iter()
             .any(|p| p.compiled.policy.name == "Kubernetes Actions: Exec into Pod"),
         "Kubernetes event policies are the admission controller's"
+    );
+    assert!(
+        !all.iter()
+            .any(|p| p.compiled.policy.name == "Unauthorized Network Flow"),
+        "network flows are judged against baselines in Central"
     );
 }
 
