@@ -289,7 +289,16 @@ async fn certificates_that_must_not_speak_for_a_cluster_are_refused() {
 
     // Refusals are visible to operators.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while central.refusals.total() < refused_before + 2 && tokio::time::Instant::now() < deadline {
+    // The foreign CA's attempts (the client may retry) and the revoked one are logged by the
+    // handshake tasks; wait until the last of them, the revoked one, is there.
+    while !(central.refusals.total() >= refused_before + 2
+        && central
+            .refusals
+            .latest()
+            .iter()
+            .any(|r| r.reason.contains("Revoked")))
+        && tokio::time::Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let reasons: Vec<String> = central

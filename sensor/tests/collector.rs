@@ -512,8 +512,8 @@ async fn a_locked_baseline_flags_a_new_process_until_it_is_added() {
     let elements = baselines["baselines"][0]["elements"].to_string();
     assert!(elements.contains("/usr/bin/tail"), "{baselines}");
     // Central sends the baseline after committing; the Sensor holds tail before the next
-    // processes run. Then a tail with new arguments passes, and cat, started after it, is
-    // flagged: the alert for cat proves tail's event went through unflagged.
+    // processes run. Then a tail with new arguments passes, and timeout, started after it,
+    // is flagged: the alert for timeout proves tail's event went through unflagged.
     eventually("tail in the Sensor's locked baseline", || {
         w.sensor
             .shared
@@ -524,15 +524,17 @@ async fn a_locked_baseline_flags_a_new_process_until_it_is_added() {
             .filter(|p| p.iter().any(|x| x == "/usr/bin/tail"))
     })
     .await;
-    cgroup.spawn("exec /usr/bin/tail -f /dev/zero");
-    cgroup.spawn("exec /usr/bin/cat");
-    let cat = eventually("the alert for cat", unexpected("/usr/bin/cat")).await;
+    cgroup.spawn("exec /usr/bin/tail -n 1 -f /dev/null");
+    // A long-lived program outside the baseline (a short one could exit before it is read).
+    cgroup.spawn("exec /usr/bin/timeout 30 /usr/bin/sleep 30");
+    let timeout = eventually("the alert for timeout", unexpected("/usr/bin/timeout")).await;
     assert!(
-        cat.processes
+        timeout
+            .processes
             .iter()
             .all(|p| p.exec_file_path != "/usr/bin/tail"),
         "{:?}",
-        cat.processes
+        timeout.processes
     );
     drop(cgroup);
 }
