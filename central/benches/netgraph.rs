@@ -71,10 +71,14 @@ fn main() {
             let external = i % 4 == 0;
             NetworkFlow {
                 source_deployment_id: format!("uid-{}", i % DEPLOYMENTS),
+                // Every flow distinct: 40 peers per deployment, each on its own port.
                 destination_deployment_id: if external {
                     String::new()
                 } else {
-                    format!("uid-{}", (i * 7 + 3) % DEPLOYMENTS)
+                    format!(
+                        "uid-{}",
+                        (i % DEPLOYMENTS + 1 + (i / DEPLOYMENTS) * 13) % DEPLOYMENTS
+                    )
                 },
                 external_peer: if external {
                     match i % 3 {
@@ -85,7 +89,7 @@ fn main() {
                 } else {
                     String::new()
                 },
-                port: [80, 443, 5432, 6379, 8080][i % 5] + (i / DEPLOYMENTS) as u32 % 3,
+                port: 8000 + (i / DEPLOYMENTS) as u32,
                 protocol: "TCP".into(),
                 first_seen_unix_ms: i as i64,
                 last_seen_unix_ms: i as i64 + 1000,
