@@ -2362,51 +2362,65 @@ async fn edit_baseline<B: Backend>(
     Limited(body): JsonBody,
 ) -> ApiResult<Response> {
     let request: EditRequest = parse_json(&body)?;
-    if request.add.is_empty() && request.remove.is_empty() {
+    let now = crate::model::now_unix_ms();
+    let baseline = edit_process_baseline(
+        &api.core,
+        &cluster,
+        &id,
+        &container,
+        &request.add,
+        &request.remove,
+        now,
+    )
+    .await?;
+    json(&baseline_view(baseline, now))
+}
+
+/// Adds and removes executables of one container's baseline, after checking the paths, the
+/// deployment and the container (for the API and the console alike).
+pub(crate) async fn edit_process_baseline<B: Backend>(
+    core: &Core<B>,
+    cluster: &str,
+    id: &str,
+    container: &str,
+    add: &[String],
+    remove: &[String],
+    now: i64,
+) -> ApiResult<crate::baselines::ProcessBaseline> {
+    if add.is_empty() && remove.is_empty() {
         return Err(ApiError::BadRequest("nothing to add or remove".into()));
     }
-    if let Some(bad) = request
-        .add
+    if let Some(bad) = add
         .iter()
-        .chain(&request.remove)
+        .chain(remove)
         .find(|p| !p.starts_with('/') || p.contains('\0') || p.len() > 4096)
     {
         return Err(ApiError::BadRequest(format!(
             "'{bad}' is not an executable's absolute path"
         )));
     }
-    if request.add.len() + request.remove.len() > crate::baselines::MAX_ELEMENTS {
+    if add.len() + remove.len() > crate::baselines::MAX_ELEMENTS {
         return Err(ApiError::BadRequest(format!(
             "at most {} paths per change",
             crate::baselines::MAX_ELEMENTS
         )));
     }
-    let record = stored_deployment(&api.core, &cluster, &id)?;
-    if !container_names(&record).contains(&container) {
+    let record = stored_deployment(core, cluster, id)?;
+    if !container_names(&record).iter().any(|c| c == container) {
         return Err(ApiError::NotFound(format!(
             "deployment '{}' has no container '{container}'",
             record.name
         )));
     }
-    let now = crate::model::now_unix_ms();
-    let core = &api.core;
-    let baseline = change_baselines(core, &cluster, |batch| {
-        core.baselines.edit(
-            &cluster,
-            &id,
-            &container,
-            &request.add,
-            &request.remove,
-            now,
-            batch,
-        )
+    change_baselines(core, cluster, |batch| {
+        core.baselines
+            .edit(cluster, id, container, add, remove, now, batch)
     })
-    .await?;
-    json(&baseline_view(baseline, now))
+    .await
 }
 
 /// The container names of a stored deployment (init containers included).
-pub(crate) fn container_names(record: &crate::model::DeploymentRecord) -> Vec<String> {
+fn container_names(record: &crate::model::DeploymentRecord) -> Vec<String> {
     record
         .normalize()
         .map(|d| d.containers.into_iter().map(|c| c.name).collect())

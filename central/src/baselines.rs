@@ -73,6 +73,27 @@ pub struct ProcessBaseline {
 }
 
 impl ProcessBaseline {
+    /// An empty baseline created at `now_ms`, learning until `learning_until_unix_ms`.
+    fn new(
+        cluster: &str,
+        deployment: &str,
+        container: &str,
+        now_ms: i64,
+        learning_until_unix_ms: i64,
+    ) -> ProcessBaseline {
+        ProcessBaseline {
+            cluster_id: cluster.to_string(),
+            deployment_id: deployment.to_string(),
+            container_name: container.to_string(),
+            elements: BTreeMap::new(),
+            created_unix_ms: now_ms,
+            learning_until_unix_ms,
+            user_locked_unix_ms: None,
+            suspicious: Vec::new(),
+            last_update_unix_ms: now_ms,
+        }
+    }
+
     /// Locked by Rampart (the learning window is over) or by a person.
     pub fn is_locked(&self, now_ms: i64) -> bool {
         self.user_locked_unix_ms.is_some() || now_ms >= self.learning_until_unix_ms
@@ -168,16 +189,14 @@ impl Baselines {
         let mut all = lock(&self.by_key);
         let k = key(cluster, deployment, container);
         let learning_ms = i64::try_from(self.settings.learning.as_millis()).unwrap_or(i64::MAX);
-        let b = all.entry(k).or_insert_with(|| ProcessBaseline {
-            cluster_id: cluster.to_string(),
-            deployment_id: deployment.to_string(),
-            container_name: container.to_string(),
-            elements: BTreeMap::new(),
-            created_unix_ms: now_ms,
-            learning_until_unix_ms: now_ms.saturating_add(learning_ms),
-            user_locked_unix_ms: None,
-            suspicious: Vec::new(),
-            last_update_unix_ms: now_ms,
+        let b = all.entry(k).or_insert_with(|| {
+            ProcessBaseline::new(
+                cluster,
+                deployment,
+                container,
+                now_ms,
+                now_ms.saturating_add(learning_ms),
+            )
         });
         if b.elements.contains_key(exec_file_path) {
             return Ok(Observed::Known);
@@ -272,16 +291,8 @@ impl Baselines {
         let mut all = lock(&self.by_key);
         let b = all
             .entry(key(cluster, deployment, container))
-            .or_insert_with(|| ProcessBaseline {
-                cluster_id: cluster.to_string(),
-                deployment_id: deployment.to_string(),
-                container_name: container.to_string(),
-                elements: BTreeMap::new(),
-                created_unix_ms: now_ms,
-                learning_until_unix_ms: now_ms,
-                user_locked_unix_ms: None,
-                suspicious: Vec::new(),
-                last_update_unix_ms: now_ms,
+            .or_insert_with(|| {
+                ProcessBaseline::new(cluster, deployment, container, now_ms, now_ms)
             });
         for path in add.iter().filter(|p| !p.is_empty()) {
             if b.elements.len() >= MAX_ELEMENTS {

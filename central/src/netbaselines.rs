@@ -81,6 +81,24 @@ pub struct NetworkBaseline {
 }
 
 impl NetworkBaseline {
+    /// An empty baseline created at `now_ms`, observing until `observation_until_unix_ms`.
+    fn new(
+        cluster: &str,
+        deployment: &str,
+        now_ms: i64,
+        observation_until_unix_ms: i64,
+    ) -> NetworkBaseline {
+        NetworkBaseline {
+            cluster_id: cluster.to_string(),
+            deployment_id: deployment.to_string(),
+            peers: Vec::new(),
+            rejected: BTreeSet::new(),
+            observation_until_unix_ms,
+            user_locked_unix_ms: None,
+            last_update_unix_ms: now_ms,
+        }
+    }
+
     pub fn contains(&self, p: &Peer) -> bool {
         self.peers.iter().any(|(x, _, _)| x == p)
     }
@@ -158,17 +176,14 @@ impl NetworkBaselines {
         }
         let observation = i64::try_from(self.settings.observation.as_millis()).unwrap_or(i64::MAX);
         let mut all = lock(&self.by_key);
-        let b = all
-            .entry(key(cluster, deployment))
-            .or_insert_with(|| NetworkBaseline {
-                cluster_id: cluster.to_string(),
-                deployment_id: deployment.to_string(),
-                peers: Vec::new(),
-                rejected: BTreeSet::new(),
-                observation_until_unix_ms: now_ms.saturating_add(observation),
-                user_locked_unix_ms: None,
-                last_update_unix_ms: now_ms,
-            });
+        let b = all.entry(key(cluster, deployment)).or_insert_with(|| {
+            NetworkBaseline::new(
+                cluster,
+                deployment,
+                now_ms,
+                now_ms.saturating_add(observation),
+            )
+        });
         if b.is_anomalous(&peer) {
             return Ok(FlowObserved::Anomalous(peer));
         }
@@ -231,15 +246,7 @@ impl NetworkBaselines {
         let mut all = lock(&self.by_key);
         let b = all
             .entry(key(cluster, deployment))
-            .or_insert_with(|| NetworkBaseline {
-                cluster_id: cluster.to_string(),
-                deployment_id: deployment.to_string(),
-                peers: Vec::new(),
-                rejected: BTreeSet::new(),
-                observation_until_unix_ms: now_ms,
-                user_locked_unix_ms: None,
-                last_update_unix_ms: now_ms,
-            });
+            .or_insert_with(|| NetworkBaseline::new(cluster, deployment, now_ms, now_ms));
         for p in accept {
             b.rejected.remove(p);
             if !b.contains(p) && b.peers.len() < MAX_PEERS {

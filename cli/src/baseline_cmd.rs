@@ -199,6 +199,24 @@ fn set_lock(
     print(out, &v["baselines"])
 }
 
+/// `PATCH`es one container's baseline: `change` is `add` or `remove`.
+fn edit(
+    remote: &Remote,
+    cluster: &str,
+    deployment: &str,
+    container: &str,
+    change: &str,
+    paths: &[String],
+) -> anyhow::Result<()> {
+    let path = format!(
+        "{}/{}",
+        base(remote, cluster, deployment)?,
+        encode(container)
+    );
+    remote.send_json("PATCH", &path, &json!({ change: paths }))?;
+    Ok(())
+}
+
 pub fn run(
     remote: &Remote,
     command: BaselineCommand,
@@ -233,12 +251,7 @@ pub fn run(
             container,
             paths,
         } => {
-            let path = format!(
-                "{}/{}",
-                base(remote, &cluster, &deployment)?,
-                encode(&container)
-            );
-            remote.send_json("PATCH", &path, &json!({ "add": paths }))?;
+            edit(remote, &cluster, &deployment, &container, "add", &paths)?;
             writeln!(
                 out,
                 "Added {} to {deployment}'s {container} baseline.",
@@ -251,12 +264,7 @@ pub fn run(
             container,
             paths,
         } => {
-            let path = format!(
-                "{}/{}",
-                base(remote, &cluster, &deployment)?,
-                encode(&container)
-            );
-            remote.send_json("PATCH", &path, &json!({ "remove": paths }))?;
+            edit(remote, &cluster, &deployment, &container, "remove", &paths)?;
             writeln!(
                 out,
                 "Removed {} from {deployment}'s {container} baseline.",

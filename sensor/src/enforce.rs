@@ -82,7 +82,8 @@ pub struct LocalPolicies {
     /// Each policy's JSON by id, as Central sent it.
     raw: BTreeMap<String, Vec<u8>>,
     enforced: Detector,
-    runtime: Vec<std::sync::Arc<crate::runtime::RuntimePolicy>>,
+    /// Shared with the Collectors' event path, which takes it per event without copying.
+    runtime: std::sync::Arc<[std::sync::Arc<crate::runtime::RuntimePolicy>]>,
 }
 
 fn policy_id(raw: &[u8]) -> Result<String, String> {
@@ -170,7 +171,7 @@ impl LocalPolicies {
         }
         self.count = self.raw.len();
         self.enforced = Detector::from_compiled(&compiled);
-        self.runtime = crate::runtime::compile_process_policies(&runtime);
+        self.runtime = crate::runtime::compile_process_policies(&runtime).into();
         if self.runtime.len() < runtime.len() {
             problems.push(format!(
                 "{} runtime policies do not compile",
@@ -181,8 +182,8 @@ impl LocalPolicies {
     }
 
     /// The enabled RUNTIME policies with process criteria, compiled.
-    pub fn runtime(&self) -> &[std::sync::Arc<crate::runtime::RuntimePolicy>] {
-        &self.runtime
+    pub fn runtime(&self) -> std::sync::Arc<[std::sync::Arc<crate::runtime::RuntimePolicy>]> {
+        std::sync::Arc::clone(&self.runtime)
     }
 
     /// The enabled deploy-time policies with an enforcement action.

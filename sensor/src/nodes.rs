@@ -219,13 +219,14 @@ async fn retry_pending(shared: Arc<Shared>, pending: Arc<std::sync::Mutex<Pendin
 
 /// Runtime detection on one process; its alerts go to Central before the process itself.
 fn detect(shared: &Shared, i: &ProcessIndicator) {
-    let policies = crate::lock(&shared.policies);
-    if policies.runtime().is_empty() {
-        return;
-    }
-    let runtime = policies.runtime().to_vec();
-    let revision = policies.revision.clone();
-    drop(policies);
+    let (runtime, revision) = {
+        let policies = crate::lock(&shared.policies);
+        let runtime = policies.runtime();
+        if runtime.is_empty() {
+            return;
+        }
+        (runtime, policies.revision.clone())
+    };
     let Some(o) = crate::lock(&shared.index).outgoing(&i.deployment_id) else {
         return;
     };

@@ -107,8 +107,8 @@ struct Cached {
 #[derive(Debug, Default)]
 pub struct Detector {
     deployments: HashMap<String, Cached>,
-    /// User-locked baselines: (deployment, container) → executables.
-    locked: HashMap<(String, String), HashSet<String>>,
+    /// User-locked baselines: deployment → container → executables.
+    locked: HashMap<String, HashMap<String, HashSet<String>>>,
     sent: HashSet<u64>,
     sent_order: VecDeque<u64>,
     /// Processes evaluated, and policies they violated.
@@ -132,21 +132,20 @@ fn violation_key(deployment: &str, policy: &str, e: &ProcessEvent) -> u64 {
 impl Detector {
     /// Replaces the user-locked baselines (Central sends them whole).
     pub fn set_locked_baselines(&mut self, baselines: Vec<rampart_proto::v1::LockedBaseline>) {
-        self.locked = baselines
-            .into_iter()
-            .map(|b| {
-                (
-                    (b.deployment_id, b.container_name),
-                    b.exec_file_paths.into_iter().collect(),
-                )
-            })
-            .collect();
+        self.locked.clear();
+        for b in baselines {
+            self.locked
+                .entry(b.deployment_id)
+                .or_default()
+                .insert(b.container_name, b.exec_file_paths.into_iter().collect());
+        }
     }
 
     /// The executables of a container's user-locked baseline, when it has one.
     pub fn locked_paths(&self, deployment: &str, container: &str) -> Option<Vec<String>> {
         self.locked
-            .get(&(deployment.to_string(), container.to_string()))
+            .get(deployment)
+            .and_then(|containers| containers.get(container))
             .map(|paths| {
                 let mut v: Vec<String> = paths.iter().cloned().collect();
                 v.sort();
@@ -156,11 +155,9 @@ impl Detector {
 
     /// The process's container has a user-locked baseline that lacks its executable.
     fn outside_locked_baseline(&self, p: &ProcessIndicator) -> bool {
-        if self.locked.is_empty() {
-            return false;
-        }
         self.locked
-            .get(&(p.deployment_id.clone(), p.container_name.clone()))
+            .get(&p.deployment_id)
+            .and_then(|containers| containers.get(&p.container_name))
             .is_some_and(|paths| !paths.contains(&p.exec_file_path))
     }
 

@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::urlencode;
-use crate::api::{ApiError, Shared};
+use crate::api::Shared;
 use crate::store::Backend;
 
 pub(super) struct BaselineView {
@@ -104,28 +104,13 @@ pub(super) async fn edit<B: Backend>(
             .collect()
     };
     let (add, remove) = (pick("add"), pick("remove"));
-    if let Some(bad) = add.iter().chain(&remove).find(|p| !p.starts_with('/')) {
-        return ApiError::BadRequest(format!("'{bad}' is not an executable's absolute path"))
-            .into_response();
-    }
     if add.is_empty() && remove.is_empty() {
         return back(&cluster, &id);
     }
-    match api.core.store.deployment(&cluster, &id) {
-        Ok(Some(record)) if crate::api::container_names(&record).contains(&container) => {}
-        Ok(_) => {
-            return ApiError::NotFound(format!("no container '{container}' in deployment {id}"))
-                .into_response();
-        }
-        Err(e) => return ApiError::from(e).into_response(),
-    }
-    let core = Arc::clone(&api.core);
     let now = crate::model::now_unix_ms();
-    let edited = crate::api::change_baselines(&core, &cluster, |batch| {
-        core.baselines
-            .edit(&cluster, &id, &container, &add, &remove, now, batch)
-    })
-    .await;
+    let edited =
+        crate::api::edit_process_baseline(&api.core, &cluster, &id, &container, &add, &remove, now)
+            .await;
     match edited {
         Ok(_) => back(&cluster, &id),
         Err(e) => e.into_response(),
