@@ -427,16 +427,18 @@ async fn a_locked_baseline_flags_a_new_process_until_it_is_added() {
             .map(|_| ())
     })
     .await;
-    let cluster = w
-        .central
-        .core
-        .store
-        .clusters()
-        .expect("clusters")
-        .into_iter()
-        .find(|c| c.name == "prod")
-        .map(|c| c.id)
-        .expect("cluster");
+    // The Sensor's hello may still be on its way to the store.
+    let cluster = eventually("the cluster in Central", || {
+        w.central
+            .core
+            .store
+            .clusters()
+            .expect("clusters")
+            .into_iter()
+            .find(|c| c.name == "prod")
+            .map(|c| c.id)
+    })
+    .await;
     let mut cgroup = ContainerCgroup::create(&pod_uid, &container);
     cgroup.spawn("exec /usr/bin/sleep 30");
     eventually("sleep learned in the baseline", || {
