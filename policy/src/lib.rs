@@ -20,6 +20,7 @@ pub mod engine;
 pub mod image;
 pub mod image_data;
 pub mod manifest;
+pub mod netpol;
 pub mod policy;
 pub mod quantity;
 pub mod risk;

@@ -57,20 +57,53 @@ pub struct OwnerReference {
 }
 
 /// `metav1.LabelSelector`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LabelSelector {
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub match_labels: BTreeMap<String, String>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub match_expressions: Vec<SelectorRequirement>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+impl LabelSelector {
+    /// Whether these labels are selected (an empty selector selects everything).
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        let exprs_ok = self.match_expressions.iter().all(|e| {
+            let value = labels.get(&e.key);
+            match e.operator.as_str() {
+                "In" => value.is_some_and(|v| e.values.contains(v)),
+                "NotIn" => value.is_none_or(|v| !e.values.contains(v)),
+                "Exists" => value.is_some(),
+                "DoesNotExist" => value.is_none(),
+                _ => false,
+            }
+        });
+        exprs_ok
+            && self
+                .match_labels
+                .iter()
+                .all(|(k, v)| labels.get(k) == Some(v))
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 pub struct SelectorRequirement {
     pub key: String,
     pub operator: String,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub values: Vec<String>,
 }
 
@@ -91,19 +124,7 @@ impl Selector {
         match self {
             Selector::None => true,
             Selector::Map(m) => m.iter().all(|(k, v)| labels.get(k) == Some(v)),
-            Selector::Label(s) => {
-                let exprs_ok = s.match_expressions.iter().all(|e| {
-                    let value = labels.get(&e.key);
-                    match e.operator.as_str() {
-                        "In" => value.is_some_and(|v| e.values.contains(v)),
-                        "NotIn" => value.is_none_or(|v| !e.values.contains(v)),
-                        "Exists" => value.is_some(),
-                        "DoesNotExist" => value.is_none(),
-                        _ => false,
-                    }
-                });
-                exprs_ok && s.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
-            }
+            Selector::Label(s) => s.matches(labels),
         }
     }
 }
