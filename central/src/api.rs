@@ -99,6 +99,7 @@ pub const ROUTES: &[(&str, &str, Option<Access>)] = &[
     ("GET", "/v1/networkgraph", Some(Access::Read)),
     ("GET", "/v1/networkgraph/cidrs", Some(Access::Read)),
     ("PUT", "/v1/networkgraph/cidrs", Some(Access::Write)),
+    ("GET", "/v1/networkpolicies/generate", Some(Access::Read)),
     ("GET", "/v1/policies", Some(Access::Read)),
     ("POST", "/v1/policies", Some(Access::Write)),
     ("GET", "/v1/policies/{id}", Some(Access::Read)),
@@ -497,6 +498,10 @@ pub fn router<B: Backend>(api: Shared<B>) -> Router {
             axum::routing::put(lock_network_baseline::<B>),
         )
         .route("/v1/networkgraph", get(network_graph::<B>))
+        .route(
+            "/v1/networkpolicies/generate",
+            get(generate_network_policies::<B>),
+        )
         .route(
             "/v1/networkgraph/cidrs",
             get(get_cidrs::<B>).put(put_cidrs::<B>),
@@ -2518,6 +2523,68 @@ async fn network_graph<B: Backend>(
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))??;
     json(&graph)
+}
+
+/// `GET /v1/networkpolicies/generate?cluster=&namespace=&from=flows|baseline&egress=&format=`:
+/// one NetworkPolicy per deployment from the observed flows (or the network baselines),
+/// simulated on the observed flows against the cluster's NetworkPolicies. `format=yaml` returns
+/// only the YAML stream, ready for `kubectl apply -f -`. Nothing is applied.
+async fn generate_network_policies<B: Backend>(
+    State(api): State<Shared<B>>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let params = Params::parse(
+        raw.as_deref(),
+        &["cluster", "namespace", "from", "egress", "format"],
+    )?;
+    let Some(cluster) = params.one(&["cluster"]) else {
+        return Err(ApiError::BadRequest("cluster is required".into()));
+    };
+    let cluster = cluster_id_of(&api.core, cluster)?;
+    let namespace = params.one(&["namespace"]).map(str::to_string);
+    let from = params.one(&["from"]).unwrap_or("flows");
+    let source = crate::netpolicies::Source::parse(from).ok_or_else(|| {
+        ApiError::BadRequest(format!("from must be flows or baseline, not '{from}'"))
+    })?;
+    let egress = match params.one(&["egress"]).unwrap_or("true") {
+        "true" | "1" => true,
+        "false" | "0" => false,
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "egress must be true or false, not '{other}'"
+            )));
+        }
+    };
+    let yaml = match params.one(&["format"]).unwrap_or("json") {
+        "json" => false,
+        "yaml" => true,
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "format must be json or yaml, not '{other}'"
+            )));
+        }
+    };
+    let core = Arc::clone(&api.core);
+    let report = tokio::task::spawn_blocking(move || {
+        crate::netpolicies::generate(
+            &core,
+            &cluster,
+            namespace.as_deref(),
+            source,
+            egress,
+            crate::policies::now_rfc3339(),
+        )
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    if yaml {
+        return Ok((
+            [(header::CONTENT_TYPE, "application/yaml; charset=utf-8")],
+            report.yaml,
+        )
+            .into_response());
+    }
+    json(&report)
 }
 
 async fn get_cidrs<B: Backend>(State(api): State<Shared<B>>) -> ApiResult<Response> {

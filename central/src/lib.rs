@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod model;
 pub mod netbaselines;
 pub mod netgraph;
+pub mod netpolicies;
 pub mod orders;
 pub mod pki;
 pub mod policies;

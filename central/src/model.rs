@@ -104,3 +104,10 @@ pub struct ResourceRecord {
     #[serde(default)]
     pub generation: u64,
 }
+
+impl ResourceRecord {
+    /// The object as a JSON value.
+    pub fn object_value(&self) -> serde_json::Result<serde_json::Value> {
+        serde_json::from_str(self.object.get())
+    }
+}

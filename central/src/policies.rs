@@ -393,7 +393,7 @@ fn prepare_user_policy(policy: &mut Policy) -> Result<(), PolicyError> {
     Ok(())
 }
 
-fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .ok()

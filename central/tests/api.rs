@@ -814,6 +814,30 @@ fn flow(
     }
 }
 
+/// A NetworkPolicy an earlier generation left in the cluster: ingress only, from api.
+fn old_generated_policy(seq: u64) -> rampart_proto::v1::MsgFromSensor {
+    use rampart_proto::v1::msg_from_sensor::Msg as FromSensor;
+    let object = json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "rampart-generated-web", "namespace": "shop", "uid": "np-1",
+            "labels": {"network-policy-generator.rampart.io/generated": "true"}},
+        "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Ingress"]}
+    });
+    rampart_proto::v1::MsgFromSensor {
+        seq,
+        msg: Some(FromSensor::Event(rampart_proto::v1::ResourceEvent {
+            action: ResourceAction::Sync as i32,
+            kind: rampart_proto::v1::ResourceKind::NetworkPolicy as i32,
+            id: "np-1".into(),
+            namespace: "shop".into(),
+            name: "rampart-generated-web".into(),
+            object_json: serde_json::to_vec(&object).expect("json"),
+            content_hash: seq,
+            context: None,
+        })),
+    }
+}
+
 /// The network graph from the Collectors' flows (deployments, the Internet, a named CIDR
 /// block), and network baselines: learned while observing, locked by a person, a new peer then
 /// an anomalous edge and an "Unauthorized Network Flow" alert; accepting the peer clears it.
@@ -831,10 +855,11 @@ fn network_graph_and_network_baselines() {
             common::workload_event(1, "web", false, ResourceAction::Sync),
             common::workload_event(2, "api", false, ResourceAction::Sync),
             common::workload_event(3, "db", false, ResourceAction::Sync),
-            common::synced(4),
-            flow(5, "uid-web", "uid-api", "", 8080),
-            flow(6, "uid-web", "", "8.8.8.8", 443),
-            flow(7, "uid-web", "uid-api", "", 8080),
+            old_generated_policy(4),
+            common::synced(5),
+            flow(6, "uid-web", "uid-api", "", 8080),
+            flow(7, "uid-web", "", "8.8.8.8", 443),
+            flow(8, "uid-web", "uid-api", "", 8080),
         ],
     );
     let (status, graph) = central.admin("GET", "/v1/networkgraph?cluster=prod", None);
@@ -914,8 +939,8 @@ fn network_graph_and_network_baselines() {
     );
     assert_eq!((status, &locked["locked"]), (200, &json!(true)), "{locked}");
     central.runtime.block_on(async {
-        common::send_all(&stream, [flow(8, "uid-web", "uid-db", "", 5432)]).await;
-        common::until_ack(&mut stream, 8).await;
+        common::send_all(&stream, [flow(9, "uid-web", "uid-db", "", 5432)]).await;
+        common::until_ack(&mut stream, 9).await;
     });
     let anomalies = alerts(&central, "Policy:\"Unauthorized Network Flow\"");
     assert_eq!(anomalies["total"], 1, "{anomalies}");
@@ -950,6 +975,80 @@ fn network_graph_and_network_baselines() {
         .cloned()
         .expect("web → public dns");
     assert_eq!(to_dns["anomalous"], true, "{to_dns}");
+
+    // NetworkPolicies from the baselines, simulated on the observed flows: every baseline flow
+    // passes, the anomalous one (web's egress to db) is blocked, by web's policy.
+    let web_to_db =
+        json!({"source": "shop/web", "destination": "shop/db", "port": 5432, "protocol": "TCP"});
+    let (status, generated) = central.admin(
+        "GET",
+        "/v1/networkpolicies/generate?cluster=prod&from=baseline",
+        None,
+    );
+    assert_eq!(status, 200, "{generated}");
+    assert_eq!(generated["flows"], 3, "{generated}");
+    assert_eq!(generated["blockedNow"], json!([]), "{generated}");
+    assert_eq!(generated["blockedAfter"], json!([web_to_db]), "{generated}");
+    let policy = |report: &serde_json::Value, name: &str| {
+        report["policies"]
+            .as_array()
+            .expect("policies")
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} in {report}"))
+    };
+    let web = policy(&generated, "rampart-generated-web");
+    assert_eq!(web["action"], "REPLACE", "{web}");
+    assert!(
+        web["diff"].as_str().expect("diff").contains("+  - Egress"),
+        "{web}"
+    );
+    assert_eq!(web["blocks"], json!([web_to_db]), "{web}");
+    let yaml = web["yaml"].as_str().expect("yaml");
+    assert!(
+        yaml.contains("app: api") && yaml.contains("port: 8080"),
+        "{yaml}"
+    );
+    assert!(
+        yaml.contains("cidr: 0.0.0.0/0"),
+        "the Internet peer it learned: {yaml}"
+    );
+    let db = policy(&generated, "rampart-generated-db");
+    assert_eq!(db["action"], "ADD");
+    assert_eq!(
+        db["blocks"],
+        json!([]),
+        "db learned web while observing: {db}"
+    );
+    // From the observed flows nothing is blocked; the YAML alone is one stream.
+    let (_, from_flows) = central.admin(
+        "GET",
+        "/v1/networkpolicies/generate?cluster=prod&namespace=shop&from=flows&egress=false",
+        None,
+    );
+    assert_eq!(from_flows["blockedAfter"], json!([]), "{from_flows}");
+    let web = policy(&from_flows, "rampart-generated-web");
+    assert!(
+        !web["yaml"].as_str().expect("yaml").contains("Egress"),
+        "{web}"
+    );
+    let (status, yaml) = central.admin(
+        "GET",
+        "/v1/networkpolicies/generate?cluster=prod&format=yaml",
+        None,
+    );
+    assert_eq!(status, 200);
+    let yaml = yaml.as_str().expect("text").to_string();
+    assert_eq!(yaml.matches("kind: NetworkPolicy").count(), 3, "{yaml}");
+    assert!(yaml.contains("cidr: 8.8.8.0/24"), "the named block: {yaml}");
+    let (status, bad) = central.admin(
+        "GET",
+        "/v1/networkpolicies/generate?cluster=prod&from=guesses",
+        None,
+    );
+    assert_eq!(status, 400, "{bad}");
+
     // Accepting both clears the graph.
     let (status, decided) = central.admin(
         "PATCH",

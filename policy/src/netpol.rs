@@ -299,35 +299,40 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// One NetworkPolicy per workload in scope, allowing exactly its observed flows: ingress from
-/// its observed sources (and from anywhere on exposed ports), egress to its observed
-/// destinations plus DNS. A workload without observed flows gets a deny-all policy (DNS kept).
+/// One NetworkPolicy per workload in scope, allowing exactly the flows it is known for:
+/// ingress from the sources of `incoming` (and from anywhere on exposed ports), egress to the
+/// destinations of `outgoing` plus DNS. A workload without such flows gets a deny-all policy
+/// (DNS kept). Observed flows are both incoming and outgoing; a network baseline speaks only
+/// for its own deployment, so a flow one end learned and the other did not is incoming at the
+/// first and not outgoing at the second.
 pub fn generate(
     workloads: &[WorkloadRef],
-    flows: &[Flow],
+    incoming: &[Flow],
+    outgoing: &[Flow],
     in_scope: impl Fn(&WorkloadRef) -> bool,
     options: &Options,
 ) -> (Vec<NetworkPolicy>, Vec<Skipped>) {
     type PortSet = BTreeSet<(u32, String)>;
     let mut ingress: BTreeMap<usize, BTreeMap<Endpoint, PortSet>> = BTreeMap::new();
     let mut egress: BTreeMap<usize, BTreeMap<Endpoint, PortSet>> = BTreeMap::new();
-    for f in flows {
-        let port = (f.port, f.protocol.to_ascii_uppercase());
+    for f in incoming {
         if let Endpoint::Workload(d) = f.destination {
             ingress
                 .entry(d)
                 .or_default()
                 .entry(f.source.clone())
                 .or_default()
-                .insert(port.clone());
+                .insert((f.port, f.protocol.to_ascii_uppercase()));
         }
+    }
+    for f in outgoing {
         if let Endpoint::Workload(s) = f.source {
             egress
                 .entry(s)
                 .or_default()
                 .entry(f.destination.clone())
                 .or_default()
-                .insert(port);
+                .insert((f.port, f.protocol.to_ascii_uppercase()));
         }
     }
     let mut policies = Vec::new();

@@ -65,7 +65,7 @@ fn options() -> Options {
 }
 
 fn generated() -> Vec<NetworkPolicy> {
-    let (policies, skipped) = generate(&cluster(), &observed(), |_| true, &options());
+    let (policies, skipped) = generate(&cluster(), &observed(), &observed(), |_| true, &options());
     assert!(skipped.is_empty(), "{skipped:?}");
     policies
 }
@@ -139,7 +139,7 @@ fn ingress_only_generation_leaves_egress_open() {
         egress: false,
         ..options()
     };
-    let (policies, _) = generate(&cluster(), &observed(), |_| true, &options);
+    let (policies, _) = generate(&cluster(), &observed(), &observed(), |_| true, &options);
     assert!(policies.iter().all(|p| p.spec.policy_types == ["Ingress"]));
     let exfil = flow(Endpoint::Workload(DB), ext("198.51.100.7/32"), 443, "TCP");
     assert!(decide(&policies, &Namespaces::default(), &cluster(), &exfil).allowed());
@@ -168,7 +168,7 @@ fn yaml_round_trips_and_reads_like_a_kubernetes_object() {
 fn unlabelled_pods_are_skipped_not_selected_by_an_empty_selector() {
     let mut workloads = cluster();
     workloads[API].pod_labels = labels(&[("pod-template-hash", "1")]);
-    let (policies, skipped) = generate(&workloads, &observed(), |_| true, &options());
+    let (policies, skipped) = generate(&workloads, &observed(), &observed(), |_| true, &options());
     assert_eq!(policies.len(), 3);
     assert_eq!(skipped.len(), 1);
     assert_eq!(skipped[0].workload, API);
@@ -180,7 +180,7 @@ fn same_name_in_a_namespace_gets_the_kind_appended() {
     let mut sts = workload("shop", "db", "db-sts");
     sts.kind = "StatefulSet".into();
     workloads.push(sts);
-    let (policies, _) = generate(&workloads, &[], |_| true, &options());
+    let (policies, _) = generate(&workloads, &[], &[], |_| true, &options());
     let names: Vec<_> = policies.iter().map(|p| p.metadata.name.as_str()).collect();
     assert!(names.contains(&"rampart-generated-db"));
     assert!(
@@ -356,4 +356,25 @@ spec:
     assert_eq!(blocks("rampart-generated-web"), vec![4]);
     assert_eq!(blocks("rampart-generated-front"), vec![5]);
     assert!(blocks("rampart-generated-api").is_empty());
+}
+
+#[test]
+fn a_flow_only_one_end_knows_is_allowed_at_that_end_only() {
+    use Endpoint::Workload as W;
+    let workloads = cluster();
+    let learned_by_db = [flow(W(WEB), W(DB), 5432, "TCP")];
+    let (policies, _) = generate(&workloads, &learned_by_db, &[], |_| true, &options());
+    let v = decide(
+        &policies,
+        &Namespaces::default(),
+        &workloads,
+        &learned_by_db[0],
+    );
+    assert_eq!(
+        v,
+        Verdict {
+            egress_denied: true,
+            ingress_denied: false
+        }
+    );
 }

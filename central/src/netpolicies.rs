@@ -1,0 +1,435 @@
+//! NetworkPolicies generated for a cluster (or namespace) from what Central has seen — the
+//! observed flows, or the deployments' network baselines — and simulated against the
+//! NetworkPolicies the Sensor reported, on the observed flows.
+//!
+//! ```text
+//!  Deployments ─▶ WorkloadRef (pod labels, named ports, exposure)
+//!  flows (activity f/…) or baselines ─▶ netpol::Flow ─▶ netpol::generate
+//!  Resources NetworkPolicy + Namespace ─▶ netpol::plan(existing, generated, observed flows)
+//! ```
+//!
+//! Nothing is applied: the result is YAML for review (`kubectl apply -f`), a diff per policy
+//! and the flows each would block.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use rampart_policy::netpol::{self, Endpoint, Flow, Namespaces, NetworkPolicy, WorkloadRef};
+use serde::Serialize;
+
+use crate::activity::FlowRecord;
+use crate::core::Core;
+use crate::model::{DeploymentRecord, ResourceRecord};
+use crate::store::{Backend, Result, Table};
+
+/// What the policies are generated from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Every flow observed (what runs today keeps running).
+    Flows,
+    /// The network baselines (learned and accepted peers; rejected and anomalous flows end up
+    /// blocked).
+    Baselines,
+}
+
+impl Source {
+    pub fn parse(s: &str) -> Option<Source> {
+        match s {
+            "flows" | "" => Some(Source::Flows),
+            "baseline" | "baselines" => Some(Source::Baselines),
+            _ => None,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Source::Flows => "observed flows",
+            Source::Baselines => "network baselines",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct FlowView {
+    pub source: String,
+    pub destination: String,
+    pub port: u32,
+    pub protocol: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyView {
+    pub namespace: String,
+    pub name: String,
+    /// `Kind/name` of the workload the policy is for.
+    pub workload: String,
+    /// `ADD`, `REPLACE` or `UNCHANGED`.
+    pub action: &'static str,
+    pub yaml: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub diff: String,
+    /// Observed flows allowed today that this policy would block.
+    pub blocks: Vec<FlowView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub cluster_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub generated_from: &'static str,
+    pub egress: bool,
+    pub policies: Vec<PolicyView>,
+    /// Policies Rampart generated earlier that this set drops (`namespace/name`).
+    pub stale: Vec<String>,
+    /// Workloads no policy could be generated for, with the reason.
+    pub skipped: Vec<String>,
+    /// Distinct observed flows simulated.
+    pub flows: usize,
+    pub blocked_now: Vec<FlowView>,
+    pub blocked_after: Vec<FlowView>,
+    /// Every generated policy, one YAML stream ready for `kubectl apply -f -`.
+    pub yaml: String,
+}
+
+/// The cluster's workloads, indexed by deployment id.
+struct Inventory {
+    workloads: Vec<WorkloadRef>,
+    index: HashMap<String, usize>,
+}
+
+fn inventory<B: Backend>(core: &Core<B>, cluster: &str) -> Result<Inventory> {
+    let mut inv = Inventory {
+        workloads: Vec::new(),
+        index: HashMap::new(),
+    };
+    core.store.for_each_record::<DeploymentRecord>(
+        Table::Deployments,
+        &format!("{cluster}\0"),
+        |_, record| {
+            let Some(d) = record.normalize() else {
+                return Ok(());
+            };
+            let mut w = WorkloadRef {
+                namespace: record.namespace.clone(),
+                name: record.name.clone(),
+                kind: record.kind.clone(),
+                pod_labels: d.pod_labels.clone(),
+                ..WorkloadRef::default()
+            };
+            for c in &d.containers {
+                for p in &c.ports {
+                    let port = u32::try_from(p.container_port).unwrap_or(0);
+                    if !p.name.is_empty() {
+                        w.named_ports
+                            .insert(p.name.clone(), (port, protocol_of(&p.protocol)));
+                    }
+                }
+            }
+            for e in record.context.iter().flat_map(|c| &c.exposures) {
+                if matches!(e.level.as_str(), "EXTERNAL" | "NODE" | "HOST" | "ROUTE") {
+                    w.exposed_ports.insert((
+                        u32::try_from(e.container_port).unwrap_or(0),
+                        protocol_of(&e.protocol),
+                    ));
+                }
+            }
+            inv.index.insert(record.id.clone(), inv.workloads.len());
+            inv.workloads.push(w);
+            Ok(())
+        },
+    )?;
+    Ok(inv)
+}
+
+fn protocol_of(p: &str) -> String {
+    if p.is_empty() {
+        "TCP".into()
+    } else {
+        p.to_ascii_uppercase()
+    }
+}
+
+const PRIVATE_RANGES: &[&str] = &[
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "fc00::/7",
+];
+
+/// The networks an external peer stands for in a generated policy: the user's CIDR block it
+/// falls in, the address itself when it is private, else the whole Internet of its family.
+fn external_of(address: &str, blocks: &[(String, ipnet::IpNet)]) -> Vec<ipnet::IpNet> {
+    let node = crate::netgraph::entity_of(address, blocks);
+    if let Some(name) = node.id.strip_prefix("cidr:") {
+        return blocks
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, net)| *net)
+            .collect();
+    }
+    match address.parse::<IpAddr>() {
+        Ok(addr) if node.kind == "PRIVATE" => vec![netpol::host_net(addr)],
+        Ok(IpAddr::V6(_)) => vec!["::/0".parse().expect("a valid network")],
+        _ => vec!["0.0.0.0/0".parse().expect("a valid network")],
+    }
+}
+
+/// The networks a baseline's entity peer stands for.
+fn entity_nets(peer: &str, blocks: &[(String, ipnet::IpNet)]) -> Vec<ipnet::IpNet> {
+    if let Some(name) = peer.strip_prefix("cidr:") {
+        return blocks
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, net)| *net)
+            .collect();
+    }
+    let nets: &[&str] = match peer {
+        "private" => PRIVATE_RANGES,
+        _ => &["0.0.0.0/0", "::/0"],
+    };
+    nets.iter().filter_map(|n| n.parse().ok()).collect()
+}
+
+/// The distinct observed flows of the cluster that touch a known workload.
+fn observed_flows<B: Backend>(
+    core: &Core<B>,
+    cluster: &str,
+    inv: &Inventory,
+    blocks: &[(String, ipnet::IpNet)],
+) -> Result<Vec<Flow>> {
+    let mut flows = BTreeSet::new();
+    core.store.for_each_record::<FlowRecord>(
+        Table::Activity,
+        &format!("f/{cluster}\0"),
+        |_, f| {
+            let end = |id: &str| -> Option<Endpoint> {
+                if id.is_empty() {
+                    Some(Endpoint::External(external_of(&f.external_peer, blocks)))
+                } else {
+                    inv.index.get(id).map(|i| Endpoint::Workload(*i))
+                }
+            };
+            if let (Some(source), Some(destination)) = (
+                end(&f.source_deployment_id),
+                end(&f.destination_deployment_id),
+            ) && (matches!(source, Endpoint::Workload(_))
+                || matches!(destination, Endpoint::Workload(_)))
+            {
+                flows.insert(Flow {
+                    source,
+                    destination,
+                    port: f.port,
+                    protocol: protocol_of(&f.protocol),
+                });
+            }
+            Ok(())
+        },
+    )?;
+    Ok(flows.into_iter().collect())
+}
+
+/// The flows the network baselines of the workloads allow (rejected peers left out), as
+/// (incoming, outgoing): each baseline speaks for its own deployment's side only.
+fn baseline_flows<B: Backend>(
+    core: &Core<B>,
+    cluster: &str,
+    inv: &Inventory,
+    blocks: &[(String, ipnet::IpNet)],
+) -> (Vec<Flow>, Vec<Flow>) {
+    let mut incoming = BTreeSet::new();
+    let mut outgoing = BTreeSet::new();
+    for (id, &i) in &inv.index {
+        let Some(baseline) = core.netbaselines.get(cluster, id) else {
+            continue;
+        };
+        for (peer, _, _) in &baseline.peers {
+            if baseline.rejected.contains(peer) {
+                continue;
+            }
+            let other = match inv.index.get(&peer.peer) {
+                Some(j) => Endpoint::Workload(*j),
+                None => Endpoint::External(entity_nets(&peer.peer, blocks)),
+            };
+            let (source, destination, side) = if peer.ingress {
+                (other, Endpoint::Workload(i), &mut incoming)
+            } else {
+                (Endpoint::Workload(i), other, &mut outgoing)
+            };
+            side.insert(Flow {
+                source,
+                destination,
+                port: peer.port,
+                protocol: protocol_of(&peer.protocol),
+            });
+        }
+    }
+    (
+        incoming.into_iter().collect(),
+        outgoing.into_iter().collect(),
+    )
+}
+
+fn existing_policies<B: Backend>(
+    core: &Core<B>,
+    cluster: &str,
+) -> Result<(Vec<NetworkPolicy>, Namespaces)> {
+    let mut policies = Vec::new();
+    core.store.for_each_record::<ResourceRecord>(
+        Table::Resources,
+        &format!("{cluster}\0NetworkPolicy\0"),
+        |_, r| {
+            if let Ok(value) = r.object_value()
+                && let Ok(mut p) = NetworkPolicy::from_value(&value)
+            {
+                if p.metadata.namespace.is_empty() {
+                    p.metadata.namespace = r.namespace.clone();
+                }
+                policies.push(p);
+            }
+            Ok(())
+        },
+    )?;
+    let mut namespaces = Namespaces::default();
+    core.store.for_each_record::<ResourceRecord>(
+        Table::Resources,
+        &format!("{cluster}\0Namespace\0"),
+        |_, r| {
+            let labels = r
+                .object_value()
+                .ok()
+                .and_then(|v| {
+                    serde_json::from_value::<BTreeMap<String, String>>(
+                        v.get("metadata")?.get("labels")?.clone(),
+                    )
+                    .ok()
+                })
+                .unwrap_or_default();
+            namespaces.insert(&r.name, labels);
+            Ok(())
+        },
+    )?;
+    Ok((policies, namespaces))
+}
+
+fn name_of(e: &Endpoint, workloads: &[WorkloadRef]) -> String {
+    match e {
+        Endpoint::Workload(i) => workloads
+            .get(*i)
+            .map(|w| format!("{}/{}", w.namespace, w.name))
+            .unwrap_or_default(),
+        Endpoint::External(nets) => nets
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+fn view(f: &Flow, workloads: &[WorkloadRef]) -> FlowView {
+    FlowView {
+        source: name_of(&f.source, workloads),
+        destination: name_of(&f.destination, workloads),
+        port: f.port,
+        protocol: f.protocol.clone(),
+    }
+}
+
+/// Generates the policies of `cluster` (workloads of `namespace` only, when given) and
+/// simulates them on the observed flows of those workloads.
+pub fn generate<B: Backend>(
+    core: &Core<B>,
+    cluster: &str,
+    namespace: Option<&str>,
+    source: Source,
+    egress: bool,
+    now_rfc3339: String,
+) -> Result<Report> {
+    let inv = inventory(core, cluster)?;
+    let blocks = crate::netgraph::parsed_blocks(&core.store)?;
+    let observed = observed_flows(core, cluster, &inv, &blocks)?;
+    let (incoming, outgoing) = match source {
+        Source::Flows => (observed.clone(), observed.clone()),
+        Source::Baselines => baseline_flows(core, cluster, &inv, &blocks),
+    };
+    let in_ns = |w: &WorkloadRef| namespace.is_none_or(|ns| w.namespace == ns);
+    let (generated, skipped) = netpol::generate(
+        &inv.workloads,
+        &incoming,
+        &outgoing,
+        in_ns,
+        &netpol::Options {
+            egress,
+            generated_at: now_rfc3339,
+            generated_from: source.describe().into(),
+        },
+    );
+    let (existing, namespaces) = existing_policies(core, cluster)?;
+    // Simulate on the flows that touch the workloads in scope.
+    let touches = |e: &Endpoint| match e {
+        Endpoint::Workload(i) => inv.workloads.get(*i).is_some_and(in_ns),
+        Endpoint::External(_) => false,
+    };
+    let simulated: Vec<Flow> = observed
+        .into_iter()
+        .filter(|f| touches(&f.source) || touches(&f.destination))
+        .collect();
+    let plan = netpol::plan(
+        &existing,
+        &generated,
+        &namespaces,
+        &inv.workloads,
+        &simulated,
+    );
+    let views = |ids: &[usize]| -> Vec<FlowView> {
+        ids.iter()
+            .filter_map(|i| simulated.get(*i))
+            .map(|f| view(f, &inv.workloads))
+            .collect()
+    };
+    Ok(Report {
+        cluster_id: cluster.to_string(),
+        namespace: namespace.map(str::to_string),
+        generated_from: source.describe(),
+        egress,
+        yaml: netpol::to_yaml_stream(&generated),
+        policies: plan
+            .changes
+            .iter()
+            .map(|c| PolicyView {
+                namespace: c.policy.metadata.namespace.clone(),
+                name: c.policy.metadata.name.clone(),
+                workload: c
+                    .policy
+                    .metadata
+                    .annotations
+                    .get("network-policy-generator.rampart.io/workload")
+                    .cloned()
+                    .unwrap_or_default(),
+                action: c.action.as_str(),
+                yaml: c.policy.to_yaml(),
+                diff: c.diff.clone(),
+                blocks: views(&c.blocks),
+            })
+            .collect(),
+        stale: plan
+            .stale
+            .iter()
+            .map(|p| format!("{}/{}", p.metadata.namespace, p.metadata.name))
+            .collect(),
+        skipped: skipped
+            .iter()
+            .filter_map(|s| {
+                let w = inv.workloads.get(s.workload)?;
+                Some(format!("{}/{}: {}", w.namespace, w.name, s.reason))
+            })
+            .collect(),
+        flows: simulated.len(),
+        blocked_now: views(&plan.blocked_now),
+        blocked_after: views(&plan.blocked_after),
+    })
+}
