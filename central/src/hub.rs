@@ -842,6 +842,7 @@ impl<B: Backend> Session<B> {
                         kind: "DEPLOYMENT",
                         name: deployment.to_string(),
                         namespace: String::new(),
+                        cidr: String::new(),
                     }
                 }
             };

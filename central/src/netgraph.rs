@@ -88,6 +88,9 @@ pub struct Node {
     pub name: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub namespace: String,
+    /// The network of a `CIDR_BLOCK` (so an export of the graph says what the block is).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub cidr: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -118,7 +121,7 @@ pub struct Graph {
 pub fn entity_of(ip: &str, blocks: &[(String, ipnet::IpNet)]) -> Node {
     let addr: Option<IpAddr> = ip.parse().ok();
     if let Some(addr) = addr
-        && let Some((name, _)) = blocks
+        && let Some((name, net)) = blocks
             .iter()
             .filter(|(_, net)| net.contains(&addr))
             .max_by_key(|(_, net)| net.prefix_len())
@@ -128,6 +131,7 @@ pub fn entity_of(ip: &str, blocks: &[(String, ipnet::IpNet)]) -> Node {
             kind: "CIDR_BLOCK",
             name: name.clone(),
             namespace: String::new(),
+            cidr: net.to_string(),
         };
     }
     let private = match addr {
@@ -148,6 +152,7 @@ pub fn entity_of(ip: &str, blocks: &[(String, ipnet::IpNet)]) -> Node {
             kind: "PRIVATE",
             name: "Private network (outside the cluster)".into(),
             namespace: String::new(),
+            cidr: String::new(),
         }
     } else {
         Node {
@@ -155,6 +160,7 @@ pub fn entity_of(ip: &str, blocks: &[(String, ipnet::IpNet)]) -> Node {
             kind: "INTERNET",
             name: "Internet".into(),
             namespace: String::new(),
+            cidr: String::new(),
         }
     }
 }
@@ -199,6 +205,7 @@ pub fn build<B: Backend>(
             kind: "DEPLOYMENT",
             name,
             namespace: ns,
+            cidr: String::new(),
         }
     };
     for (id, (ns, _)) in &deployments {

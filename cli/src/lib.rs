@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod demo;
 pub mod image_cmd;
 pub mod input;
+pub mod netpol_cmd;
 pub mod output;
 pub mod policies;
 pub mod remote;
@@ -83,6 +84,12 @@ pub enum Command {
     Baseline {
         #[command(subcommand)]
         command: baseline_cmd::BaselineCommand,
+    },
+    /// NetworkPolicies from observed flows: generate them (offline from manifests and a flow
+    /// export, or from Central with --cluster) and see what they would block.
+    Netpol {
+        #[command(subcommand)]
+        command: netpol_cmd::NetpolCommand,
     },
     /// Watch a Kubernetes cluster and stream it to Central (one Sensor per cluster).
     Sensor(sensor_cmd::SensorArgs),
@@ -244,6 +251,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitCode {
         Command::Baseline { command } => remote
             .require("rampart baseline")
             .and_then(|r| baseline_cmd::run(&r, command, out)),
+        Command::Netpol { command } => netpol_cmd::run(command, remote, out, err),
         Command::Sensor(args) => sensor_cmd::run(args, out),
         Command::AdmissionController(c) => admission_cmd::run(c, out),
         Command::Collector(args) => collector_cmd::run(args, out),

@@ -1050,4 +1050,175 @@ fn baselines_through_central() {
     let (code, _, err) = run(&["baseline", "unlock", "prod", "shop/web"]);
     assert_eq!(code, 0, "{err}");
     assert!(core.baselines.locked_in("c-1").is_empty());
+
+    // NetworkPolicies from Central: web has no flows yet, so it gets a deny-all policy with DNS
+    // kept; the flow export names it.
+    let (code, out, err) = run(&["netpol", "generate", "--cluster", "prod"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("name: rampart-generated-web"), "{out}");
+    assert!(out.contains("port: 53"), "{out}");
+    assert!(
+        err.contains("1 NetworkPolicies from observed flows (1 to add"),
+        "{err}"
+    );
+    let (code, out, err) = run(&["netpol", "flows", "--cluster", "prod"]);
+    assert_eq!(code, 0, "{err}");
+    let graph: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(graph["nodes"][0]["name"], "web", "{graph}");
+}
+
+/// Offline NetworkPolicy generation: manifests (workloads, a LoadBalancer Service, a namespace,
+/// an earlier generated policy) plus a flow export; the YAML applies to the flows it was made
+/// from and blocks the one left out as anomalous.
+#[test]
+fn netpol_generate_offline_from_manifests_and_a_flow_export() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let deployment = |ns: &str, name: &str, port: u32| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}, pod-template-hash: abc}}}}\n    spec: {{containers: [{{name: c, image: x:1, ports: [{{name: main, containerPort: {port}}}]}}]}}\n"
+        )
+    };
+    let manifests = [
+        deployment("shop", "web", 8080),
+        deployment("shop", "db", 5432),
+        deployment("batch", "report", 9000),
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec: {type: LoadBalancer, selector: {app: web}, ports: [{port: 80, targetPort: main}]}\n".into(),
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: {team: shop}}\n".into(),
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: rampart-generated-db\n  namespace: shop\n  labels: {network-policy-generator.rampart.io/generated: \"true\"}\nspec:\n  podSelector: {matchLabels: {app: db}}\n  ingress: [{from: [{podSelector: {matchLabels: {app: web}}}]}]\n".into(),
+    ];
+    std::fs::create_dir_all(dir.path().join("k8s")).expect("mkdir");
+    std::fs::write(dir.path().join("k8s/all.yaml"), manifests.join("---\n")).expect("write");
+    let flows = serde_json::json!({
+        "nodes": [
+            {"id": "u1", "kind": "DEPLOYMENT", "name": "web", "namespace": "shop"},
+            {"id": "u2", "kind": "DEPLOYMENT", "name": "db", "namespace": "shop"},
+            {"id": "u3", "kind": "DEPLOYMENT", "name": "report", "namespace": "batch"},
+            {"id": "u9", "kind": "DEPLOYMENT", "name": "elsewhere", "namespace": "other"},
+            {"id": "cidr:partner", "kind": "CIDR_BLOCK", "name": "partner", "cidr": "203.0.113.0/24"}
+        ],
+        "edges": [
+            {"source": "u1", "destination": "u2", "port": 5432, "protocol": "TCP", "anomalous": false},
+            {"source": "u3", "destination": "u2", "port": 5432, "protocol": "TCP", "anomalous": false},
+            {"source": "u1", "destination": "cidr:partner", "port": 443, "protocol": "TCP", "anomalous": false},
+            {"source": "u3", "destination": "u1", "port": 8080, "protocol": "TCP", "anomalous": true},
+            {"source": "u9", "destination": "u2", "port": 5432, "protocol": "TCP", "anomalous": false}
+        ]
+    });
+    let flows_path = dir.path().join("flows.json");
+    std::fs::write(&flows_path, flows.to_string()).expect("write");
+    let k8s = dir.path().join("k8s");
+    let (code, out, err) = rampart(&[
+        "netpol",
+        "generate",
+        k8s.to_str().expect("path"),
+        "--flows",
+        flows_path.to_str().expect("path"),
+        "--skip-anomalous",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("json on stdout");
+    let policy = |name: &str| {
+        report["policies"]
+            .as_array()
+            .expect("policies")
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name}: {report}"))
+    };
+    assert_eq!(report["policies"].as_array().map(Vec::len), Some(3));
+    let db = policy("rampart-generated-db");
+    assert_eq!(db["action"], "REPLACE");
+    let db_yaml = db["yaml"].as_str().expect("yaml");
+    assert!(
+        db_yaml.contains("kubernetes.io/metadata.name: batch"),
+        "report in another namespace: {db_yaml}"
+    );
+    let web = policy("rampart-generated-web");
+    let web_yaml = web["yaml"].as_str().expect("yaml");
+    assert!(web_yaml.contains("cidr: 203.0.113.0/24"), "{web_yaml}");
+    assert!(
+        web_yaml.contains("port: 8080"),
+        "the LoadBalancer's named target port stays open: {web_yaml}"
+    );
+    assert!(web_yaml.contains("port: 53"), "DNS egress kept: {web_yaml}");
+    assert!(!web_yaml.contains("pod-template-hash"), "{web_yaml}");
+    // The anomalous flow was left out of generation, so the policies block it: web's
+    // LoadBalancer port is open to everyone, but report's egress does not include web.
+    let anomalous = serde_json::json!({"source": "batch/report", "destination": "shop/web", "port": 8080, "protocol": "TCP"});
+    assert_eq!(report["flows"], 4, "{report}");
+    assert_eq!(
+        report["blockedAfter"],
+        serde_json::json!([anomalous]),
+        "{report}"
+    );
+    assert_eq!(
+        policy("rampart-generated-report")["blocks"],
+        serde_json::json!([anomalous])
+    );
+    assert_eq!(
+        web["blocks"],
+        serde_json::json!([]),
+        "exposed port 8080 is open to all"
+    );
+    // The existing db policy lets only web in; the new one lets report in too.
+    assert_eq!(
+        report["blockedNow"][0]["source"], "batch/report",
+        "{report}"
+    );
+    assert!(
+        report["skipped"]
+            .to_string()
+            .contains("1 flows of the export"),
+        "{report}"
+    );
+
+    // Without the Service web's port is closed: web's own policy blocks the flow as well.
+    std::fs::write(
+        dir.path().join("k8s/all.yaml"),
+        manifests
+            .iter()
+            .filter(|m| !m.contains("kind: Service"))
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("---\n"),
+    )
+    .expect("write");
+    let (code, out, err) = rampart(&[
+        "netpol",
+        "generate",
+        k8s.to_str().expect("path"),
+        "--flows",
+        flows_path.to_str().expect("path"),
+        "--skip-anomalous",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.matches("kind: NetworkPolicy").count(), 3, "{out}");
+    assert!(
+        err.contains("1 blocked once applied"),
+        "summary on stderr: {err}"
+    );
+    assert!(
+        err.contains(
+            "shop/rampart-generated-web would block:\n    batch/report → shop/web 8080/TCP"
+        ),
+        "{err}"
+    );
+
+    // Bad input is named.
+    std::fs::write(&flows_path, "{\"not\": \"a graph\"}").expect("write");
+    let (code, _, err) = rampart(&[
+        "netpol",
+        "generate",
+        k8s.to_str().expect("path"),
+        "--flows",
+        flows_path.to_str().expect("path"),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("is not a network graph export"), "{err}");
+    let (code, _, err) = rampart(&["netpol", "generate"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--cluster"), "{err}");
 }
