@@ -34,6 +34,7 @@ use crate::store::{Backend, Table};
 mod baselines;
 mod editor;
 mod facts;
+mod network;
 use editor::{edit_policy, new_policy, save_policy};
 
 /// Every page, with the access it needs (`None`: public). A page missing here is refused.
@@ -64,6 +65,9 @@ pub const PAGES: &[(&str, &str, Option<Access>)] = &[
     ("GET", "/ui/images/{id}", Some(Access::Read)),
     ("GET", "/ui/cves/{id}", Some(Access::Read)),
     ("GET", "/ui/deployments", Some(Access::Read)),
+    ("GET", "/ui/network", Some(Access::Read)),
+    ("GET", "/ui/network/policies", Some(Access::Read)),
+    ("GET", "/ui/network/policies.yaml", Some(Access::Read)),
     ("GET", "/ui/clusters", Some(Access::Read)),
     ("POST", "/ui/clusters/init-bundle", Some(Access::Write)),
     ("GET", "/ui/policies", Some(Access::Read)),
@@ -396,6 +400,12 @@ pub fn router<B: Backend>(api: Shared<B>) -> Router {
         .route("/ui/images/{id}", get(image::<B>))
         .route("/ui/cves/{id}", get(cve::<B>))
         .route("/ui/deployments", get(deployments::<B>))
+        .route("/ui/network", get(network::network::<B>))
+        .route("/ui/network/policies", get(network::network_policies::<B>))
+        .route(
+            "/ui/network/policies.yaml",
+            get(network::network_policies_yaml::<B>),
+        )
         .route("/ui/clusters", get(clusters::<B>))
         .route("/ui/clusters/init-bundle", post(init_bundle::<B>))
         .route("/ui/policies", get(policies::<B>))

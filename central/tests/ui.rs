@@ -701,6 +701,77 @@ fn a_person_logs_in_finds_a_violation_resolves_it_and_roles_and_csrf_hold() {
     browser.script("document.getElementById('baselines').scrollIntoView(); return null;");
     browser.screenshot(&shots, "deployment-baselines");
 
+    // The network graph: web talks to api and the Internet; its network baseline is locked,
+    // then a flow to cache is anomalous — drawn red, listed first, and blocked by the policies
+    // generated from the baselines.
+    central.runtime.block_on(async {
+        common::send_all(
+            &stream,
+            [
+                flow(22, "uid-web", "uid-api", "", 8080),
+                flow(23, "uid-web", "", "93.184.216.34", 443),
+            ],
+        )
+        .await;
+        common::until_ack(&mut stream, 23).await;
+    });
+    let (status, locked) = central.api(
+        "PUT",
+        &format!("/v1/deployments/{cluster_id}/uid-web/networkbaseline/lock"),
+        Some(json!({"locked": true})),
+    );
+    assert_eq!(status, 200, "{locked}");
+    central.runtime.block_on(async {
+        common::send_all(&stream, [flow(24, "uid-web", "uid-cache", "", 6379)]).await;
+        common::until_ack(&mut stream, 24).await;
+    });
+    browser.click_and_wait(&browser.find("nav a[href='/ui/network']"));
+    assert_eq!(
+        browser.find_all("#graph circle").len(),
+        4,
+        "web, api, cache, batch"
+    );
+    for id in ["uid-web", "uid-api", "uid-cache", "uid-batch"] {
+        browser.find(&format!("#graph g[data-id='{id}'] circle"));
+    }
+    assert_eq!(
+        browser.find_all("#graph .ns rect").len(),
+        1,
+        "one namespace box"
+    );
+    assert_eq!(browser.find_all("#graph line.edge").len(), 3);
+    assert_eq!(browser.find_all("#graph line.edge.anomalous").len(), 1);
+    let summary = browser.text(&browser.find("#summary"));
+    assert!(summary.contains("1 anomalous"), "{summary}");
+    let first = browser.text(&browser.find("#flows tbody tr"));
+    assert!(
+        first.contains("shop/cache") && first.contains("Anomalous"),
+        "anomalous first: {first}"
+    );
+    browser.screenshot(&shots, "network");
+    browser.click(&browser.find("#only-anomalous"));
+    browser.click_and_wait(&browser.find("#show"));
+    assert_eq!(browser.find_all("#graph line.edge").len(), 1);
+    assert_eq!(browser.find_all("#graph circle").len(), 2);
+    browser.click_and_wait(&browser.find("#generate"));
+    browser.script("document.getElementById('from').value = 'baseline'; return null;");
+    browser.click_and_wait(&browser.find("#regenerate"));
+    let blocked = browser.text(&browser.find("#blocked"));
+    assert!(
+        blocked.contains("shop/web → shop/cache on 6379/TCP"),
+        "{blocked}"
+    );
+    assert!(
+        !blocked.contains("shop/api"),
+        "baseline flows pass: {blocked}"
+    );
+    assert!(
+        browser
+            .text(&browser.find("#np-shop-rampart-generated-web"))
+            .contains("Would block")
+    );
+    browser.screenshot(&shots, "network-policies");
+
     // Logging out ends the session.
     browser.click_and_wait(&browser.find(".who button"));
     browser.goto(&format!("{}/ui/policies", central.base));
@@ -780,6 +851,15 @@ fn a_person_logs_in_finds_a_violation_resolves_it_and_roles_and_csrf_hold() {
             .1["disabled"]
             != true
     });
+    // The generated policies download as one YAML file.
+    let (status, yaml) = central.page(
+        "GET",
+        "/ui/network/policies.yaml?cluster=prod&from=baseline",
+        &admin,
+        "",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(yaml.matches("kind: NetworkPolicy").count(), 4, "{yaml}");
     // Pages carry a strict content security policy and nothing from elsewhere.
     let (_, html) = central.page("GET", "/ui/", &admin, "");
     assert!(
@@ -789,6 +869,34 @@ fn a_person_logs_in_finds_a_violation_resolves_it_and_roles_and_csrf_hold() {
 }
 
 /// A Deployment in `shop` running `image`, as the Sensor reports it.
+fn flow(
+    seq: u64,
+    source: &str,
+    destination: &str,
+    external: &str,
+    port: u32,
+) -> rampart_proto::v1::MsgFromSensor {
+    rampart_proto::v1::MsgFromSensor {
+        seq,
+        msg: Some(rampart_proto::v1::msg_from_sensor::Msg::NetworkFlows(
+            rampart_proto::v1::NetworkFlowBatch {
+                flows: vec![rampart_proto::v1::NetworkFlow {
+                    source_deployment_id: source.into(),
+                    destination_deployment_id: destination.into(),
+                    external_peer: external.into(),
+                    port,
+                    protocol: "TCP".into(),
+                    first_seen_unix_ms: 1_000,
+                    last_seen_unix_ms: 2_000,
+                    closed: false,
+                    process_exe_path: "/app".into(),
+                }],
+                listens: Vec::new(),
+            },
+        )),
+    }
+}
+
 fn deployment_event(seq: u64, name: &str, image: &str) -> rampart_proto::v1::MsgFromSensor {
     use rampart_proto::v1::msg_from_sensor::Msg;
     let object = json!({
