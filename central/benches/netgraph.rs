@@ -1,7 +1,8 @@
 //! The network graph of a cluster with 500 deployments (10 namespaces) and 20,000 observed
 //! flows (deployment to deployment, and to 2,000 external addresses, some in named CIDR
 //! blocks), a tenth of the deployments with locked network baselines: server time to build the
-//! whole cluster's graph and one namespace's.
+//! whole cluster's graph and one namespace's, as JSON (the API) and as the console's SVG page;
+//! and to generate and simulate NetworkPolicies for the whole cluster.
 //!
 //! `cargo bench -p rampart-central --bench netgraph`
 
@@ -40,7 +41,8 @@ fn main() {
     for i in 0..DEPLOYMENTS {
         let object = serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": format!("app-{i}"), "namespace": format!("team-{}", i % 10), "uid": format!("uid-{i}")},
-            "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "nginx"}]}}}});
+            "spec": {"template": {"metadata": {"labels": {"app": format!("app-{i}")}},
+                "spec": {"containers": [{"name": "app", "image": "nginx"}]}}}});
         batch
             .put_deployment(&DeploymentRecord {
                 cluster_id: "c".into(),
@@ -143,9 +145,11 @@ fn main() {
         }
         println!("| graph | runs | nodes | edges | anomalous | p50 | p99 |");
         println!("|---|---|---|---|---|---|---|");
-        for (what, namespace) in [
-            ("whole cluster", None),
-            ("namespace team-3", Some("team-3")),
+        for (what, namespace, svg) in [
+            ("whole cluster, JSON", None, false),
+            ("namespace team-3, JSON", Some("team-3"), false),
+            ("whole cluster, SVG page", None, true),
+            ("namespace team-3, SVG page", Some("team-3"), true),
         ] {
             let mut times = Vec::new();
             let mut shape = (0, 0, 0);
@@ -169,18 +173,69 @@ fn main() {
                     },
                 )
                 .expect("graph");
-                let json = serde_json::to_vec(&graph).expect("json");
+                let body = if svg {
+                    rampart_central::ui::network_svg(&graph, "c").into_bytes()
+                } else {
+                    serde_json::to_vec(&graph).expect("json")
+                };
                 times.push(t.elapsed());
                 shape = (
                     graph.nodes.len(),
                     graph.edges.len(),
                     graph.edges.iter().filter(|e| e.anomalous).count(),
                 );
-                std::hint::black_box(json);
+                std::hint::black_box(body);
             }
             times.sort();
             println!(
                 "| {what} | 20 | {} | {} | {} | {:.1} ms | {:.1} ms |",
+                shape.0,
+                shape.1,
+                shape.2,
+                percentile(&times, 0.5).as_secs_f64() * 1000.0,
+                percentile(&times, 0.99).as_secs_f64() * 1000.0
+            );
+        }
+
+        println!();
+        println!(
+            "| NetworkPolicies | runs | policies | flows simulated | blocked after | p50 | p99 |"
+        );
+        println!("|---|---|---|---|---|---|---|");
+        for (what, source) in [
+            (
+                "from observed flows",
+                rampart_central::netpolicies::Source::Flows,
+            ),
+            (
+                "from network baselines",
+                rampart_central::netpolicies::Source::Baselines,
+            ),
+        ] {
+            let mut times = Vec::new();
+            let mut shape = (0, 0, 0);
+            for _ in 0..5 {
+                let t = Instant::now();
+                let report = rampart_central::netpolicies::generate(
+                    &core,
+                    "c",
+                    None,
+                    source,
+                    true,
+                    "2026-12-06T00:00:00Z".into(),
+                )
+                .expect("generate");
+                times.push(t.elapsed());
+                shape = (
+                    report.policies.len(),
+                    report.flows,
+                    report.blocked_after.len(),
+                );
+                std::hint::black_box(report);
+            }
+            times.sort();
+            println!(
+                "| {what} | 5 | {} | {} | {} | {:.0} ms | {:.0} ms |",
                 shape.0,
                 shape.1,
                 shape.2,

@@ -36,6 +36,7 @@ mod editor;
 mod facts;
 mod network;
 use editor::{edit_policy, new_policy, save_policy};
+pub use network::svg as network_svg;
 
 /// Every page, with the access it needs (`None`: public). A page missing here is refused.
 pub const PAGES: &[(&str, &str, Option<Access>)] = &[

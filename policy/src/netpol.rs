@@ -14,7 +14,7 @@
 //! destination's ingress both allow it. Pod IPs are not known here, so an `ipBlock` is taken to
 //! match only peers outside the cluster (as the API documentation advises it be used).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -191,20 +191,21 @@ pub struct Requirement {
 }
 
 impl Selector {
-    fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        LabelSelector {
-            match_labels: self.match_labels.clone(),
-            match_expressions: self
-                .match_expressions
-                .iter()
-                .map(|r| crate::workload::SelectorRequirement {
-                    key: r.key.clone(),
-                    operator: r.operator.clone(),
-                    values: r.values.clone(),
-                })
-                .collect(),
-        }
-        .matches(labels)
+    /// Whether the labels `get` looks up are selected (an empty selector selects everything).
+    fn matches_with<'l>(&self, get: impl Fn(&str) -> Option<&'l str>) -> bool {
+        self.match_labels
+            .iter()
+            .all(|(k, v)| get(k) == Some(v.as_str()))
+            && self.match_expressions.iter().all(|e| {
+                let value = get(&e.key);
+                match e.operator.as_str() {
+                    "In" => value.is_some_and(|v| e.values.iter().any(|x| x == v)),
+                    "NotIn" => value.is_none_or(|v| !e.values.iter().any(|x| x == v)),
+                    "Exists" => value.is_some(),
+                    "DoesNotExist" => value.is_none(),
+                    _ => false,
+                }
+            })
     }
 
     fn of(labels: BTreeMap<String, String>) -> Selector {
@@ -485,10 +486,14 @@ impl Namespaces {
         self.labels.insert(namespace.to_string(), labels);
     }
 
-    fn labels_of(&self, namespace: &str) -> BTreeMap<String, String> {
-        let mut labels = self.labels.get(namespace).cloned().unwrap_or_default();
-        labels.insert(NAMESPACE_NAME_LABEL.into(), namespace.into());
-        labels
+    fn label<'a>(&'a self, namespace: &'a str, key: &str) -> Option<&'a str> {
+        if key == NAMESPACE_NAME_LABEL {
+            return Some(namespace);
+        }
+        self.labels
+            .get(namespace)
+            .and_then(|l| l.get(key))
+            .map(String::as_str)
     }
 }
 
@@ -507,26 +512,82 @@ impl Verdict {
     }
 }
 
-/// Whether `policies` let `flow` through.
+/// Whether `policies` let `flow` through (see [`Simulation`] for many flows).
 pub fn decide(
     policies: &[NetworkPolicy],
     namespaces: &Namespaces,
     workloads: &[WorkloadRef],
     flow: &Flow,
 ) -> Verdict {
-    let workload = |e: &Endpoint| match e {
-        Endpoint::Workload(i) => workloads.get(*i),
-        Endpoint::External(_) => None,
-    };
-    let destination = workload(&flow.destination);
-    let protocol = flow.protocol.to_ascii_uppercase();
-    let port_ok = |ports: &[PolicyPort]| {
+    Simulation::new(policies, namespaces, workloads).decide(flow)
+}
+
+/// A set of policies indexed by the workloads they isolate, to decide many flows.
+pub struct Simulation<'a> {
+    policies: &'a [NetworkPolicy],
+    namespaces: &'a Namespaces,
+    workloads: &'a [WorkloadRef],
+    /// Per workload: the policies isolating it for ingress, and for egress.
+    isolating: Vec<(Vec<usize>, Vec<usize>)>,
+}
+
+impl<'a> Simulation<'a> {
+    pub fn new(
+        policies: &'a [NetworkPolicy],
+        namespaces: &'a Namespaces,
+        workloads: &'a [WorkloadRef],
+    ) -> Simulation<'a> {
+        let mut by_ns: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, p) in policies.iter().enumerate() {
+            by_ns
+                .entry(p.metadata.namespace.as_str())
+                .or_default()
+                .push(i);
+        }
+        let isolating = workloads
+            .iter()
+            .map(|w| {
+                let mut ingress = Vec::new();
+                let mut egress = Vec::new();
+                for &i in by_ns.get(w.namespace.as_str()).into_iter().flatten() {
+                    let p = &policies[i];
+                    if !p.spec.pod_selector.matches(&w.pod_labels) {
+                        continue;
+                    }
+                    let (isolates_in, isolates_out) = p.isolates();
+                    if isolates_in {
+                        ingress.push(i);
+                    }
+                    if isolates_out {
+                        egress.push(i);
+                    }
+                }
+                (ingress, egress)
+            })
+            .collect();
+        Simulation {
+            policies,
+            namespaces,
+            workloads,
+            isolating,
+        }
+    }
+
+    fn workload(&self, e: &Endpoint) -> Option<(usize, &'a WorkloadRef)> {
+        match e {
+            Endpoint::Workload(i) => self.workloads.get(*i).map(|w| (*i, w)),
+            Endpoint::External(_) => None,
+        }
+    }
+
+    fn port_ok(&self, flow: &Flow, ports: &[PolicyPort]) -> bool {
+        let destination = self.workload(&flow.destination).map(|(_, w)| w);
         ports.is_empty()
             || ports.iter().any(|p| {
                 p.protocol
                     .as_deref()
                     .unwrap_or("TCP")
-                    .eq_ignore_ascii_case(&protocol)
+                    .eq_ignore_ascii_case(&flow.protocol)
                     && match &p.port {
                         None => true,
                         Some(PortRef::Number(n)) => {
@@ -535,68 +596,65 @@ pub fn decide(
                         Some(PortRef::Name(name)) => destination
                             .and_then(|d| d.named_ports.get(name))
                             .is_some_and(|(n, proto)| {
-                                *n == flow.port && proto.eq_ignore_ascii_case(&protocol)
+                                *n == flow.port && proto.eq_ignore_ascii_case(&flow.protocol)
                             }),
                     }
             })
-    };
-    let peer_ok = |policy_ns: &str, peers: &[Peer], other: &Endpoint| {
+    }
+
+    fn peer_ok(&self, policy_ns: &str, peers: &[Peer], other: &Endpoint) -> bool {
         peers.is_empty()
             || peers.iter().any(|p| match other {
                 Endpoint::Workload(_) => {
-                    let Some(w) = workload(other) else {
+                    let Some((_, w)) = self.workload(other) else {
                         return false;
                     };
                     if p.ip_block.is_some() {
                         return false;
                     }
                     let ns_ok = match &p.namespace_selector {
-                        Some(s) => s.matches(&namespaces.labels_of(&w.namespace)),
+                        Some(s) => s.matches_with(|k| self.namespaces.label(&w.namespace, k)),
                         None => w.namespace == policy_ns,
                     };
                     ns_ok
-                        && p.pod_selector
-                            .as_ref()
-                            .is_none_or(|s| s.matches(&w.pod_labels))
+                        && p.pod_selector.as_ref().is_none_or(|s| {
+                            s.matches_with(|k| w.pod_labels.get(k).map(String::as_str))
+                        })
                 }
                 Endpoint::External(nets) => p
                     .ip_block
                     .as_ref()
                     .is_some_and(|b| nets.iter().all(|n| ip_block_contains(b, n))),
             })
-    };
-    fn selecting<'a>(
-        policies: &'a [NetworkPolicy],
-        w: &'a WorkloadRef,
-    ) -> impl Iterator<Item = &'a NetworkPolicy> {
-        policies.iter().filter(move |p| {
-            p.metadata.namespace == w.namespace && p.spec.pod_selector.matches(&w.pod_labels)
-        })
     }
-    let mut verdict = Verdict::default();
-    if let Some(src) = workload(&flow.source) {
-        let isolating: Vec<_> = selecting(policies, src)
-            .filter(|p| p.isolates().1)
-            .collect();
-        verdict.egress_denied = !isolating.is_empty()
-            && !isolating.iter().any(|p| {
-                p.spec.egress.iter().any(|r| {
-                    peer_ok(&p.metadata.namespace, &r.to, &flow.destination) && port_ok(&r.ports)
-                })
-            });
+
+    /// Whether the policies let `flow` through.
+    pub fn decide(&self, flow: &Flow) -> Verdict {
+        let mut verdict = Verdict::default();
+        if let Some((i, _)) = self.workload(&flow.source) {
+            let isolating = &self.isolating[i].1;
+            verdict.egress_denied = !isolating.is_empty()
+                && !isolating.iter().any(|&p| {
+                    let p = &self.policies[p];
+                    p.spec.egress.iter().any(|r| {
+                        self.peer_ok(&p.metadata.namespace, &r.to, &flow.destination)
+                            && self.port_ok(flow, &r.ports)
+                    })
+                });
+        }
+        if let Some((i, _)) = self.workload(&flow.destination) {
+            let isolating = &self.isolating[i].0;
+            verdict.ingress_denied = !isolating.is_empty()
+                && !isolating.iter().any(|&p| {
+                    let p = &self.policies[p];
+                    p.spec.ingress.iter().any(|r| {
+                        self.peer_ok(&p.metadata.namespace, &r.from, &flow.source)
+                            && self.port_ok(flow, &r.ports)
+                    })
+                });
+        }
+        verdict
     }
-    if let Some(dst) = destination {
-        let isolating: Vec<_> = selecting(policies, dst)
-            .filter(|p| p.isolates().0)
-            .collect();
-        verdict.ingress_denied = !isolating.is_empty()
-            && !isolating.iter().any(|p| {
-                p.spec.ingress.iter().any(|r| {
-                    peer_ok(&p.metadata.namespace, &r.from, &flow.source) && port_ok(&r.ports)
-                })
-            });
-    }
-    verdict
 }
 
 fn ip_block_contains(block: &IpBlock, net: &IpNet) -> bool {
@@ -688,16 +746,20 @@ pub fn plan(
         .filter(|p| !new_keys.contains(&key(p)) && !stale.contains(p))
         .cloned()
         .collect();
+    // The generated policies are the tail of `after`, from index `kept` on.
+    let kept = after.len();
     after.extend(generated.iter().cloned());
     let mut blocked_now = Vec::new();
     let mut blocked_after = Vec::new();
-    let mut blocks: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+    let mut blocks: Vec<Vec<usize>> = vec![Vec::new(); generated.len()];
+    let today = Simulation::new(existing, namespaces, workloads);
+    let applied = Simulation::new(&after, namespaces, workloads);
     for (i, f) in flows.iter().enumerate() {
-        let now = decide(existing, namespaces, workloads, f);
+        let now = today.decide(f);
         if !now.allowed() {
             blocked_now.push(i);
         }
-        let then = decide(&after, namespaces, workloads, f);
+        let then = applied.decide(f);
         if then.allowed() {
             continue;
         }
@@ -708,14 +770,12 @@ pub fn plan(
         // Newly blocked: name the generated policies that isolate the denying side.
         let mut blame = |e: &Endpoint, egress: bool| {
             let Endpoint::Workload(w) = e else { return };
-            let Some(w) = workloads.get(*w) else { return };
-            for p in generated {
-                let (i_iso, e_iso) = p.isolates();
-                if p.metadata.namespace == w.namespace
-                    && p.spec.pod_selector.matches(&w.pod_labels)
-                    && if egress { e_iso } else { i_iso }
-                {
-                    blocks.entry(key(p)).or_default().push(i);
+            let Some((ingress, egress_side)) = applied.isolating.get(*w) else {
+                return;
+            };
+            for &p in if egress { egress_side } else { ingress } {
+                if let Some(b) = p.checked_sub(kept).and_then(|g| blocks.get_mut(g)) {
+                    b.push(i);
                 }
             }
         };
@@ -728,14 +788,14 @@ pub fn plan(
     }
     let changes = generated
         .iter()
-        .map(|p| {
+        .zip(blocks)
+        .map(|(p, mut b)| {
             let old = existing.iter().find(|e| key(e) == key(p));
             let (action, diff) = match old {
                 None => (Action::Add, String::new()),
                 Some(old) if same_rules(old, p) => (Action::Unchanged, String::new()),
                 Some(old) => (Action::Replace, diff(&old.to_yaml(), &p.to_yaml())),
             };
-            let mut b = blocks.remove(&key(p)).unwrap_or_default();
             b.dedup();
             Change {
                 policy: p.clone(),
