@@ -540,3 +540,173 @@ async fn a_locked_baseline_flags_a_new_process_until_it_is_added() {
     );
     drop(cgroup);
 }
+
+/// Network baselines and NetworkPolicies with real connections: "web" connects to "db"; the
+/// flow is learned in web's network baseline, a person locks it, then web connects to "cache"
+/// — a peer outside the locked baseline raises "Unauthorized Network Flow". NetworkPolicies
+/// generated from the baselines, simulated on the observed flows, let web → db through and
+/// block web → cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_peer_on_a_locked_network_baseline_is_alerted_and_generated_policies_block_it() {
+    let w = world().await;
+    let web_container = random_container_id();
+    w.api
+        .apply(pod("web", "10.1.2.7", &web_container))
+        .expect("web pod");
+    // Servers the "web" container talks to: pods whose IPs are loopback addresses.
+    w.api
+        .apply(pod("db", "127.0.0.1", &random_container_id()))
+        .expect("db pod");
+    w.api
+        .apply(pod("cache", "127.0.0.2", &random_container_id()))
+        .expect("cache pod");
+    let (web, db, cache) = (uid(&w.api, "web"), uid(&w.api, "db"), uid(&w.api, "cache"));
+    let serve = |addr: &str| {
+        let server = std::net::TcpListener::bind((addr, 0)).expect("bind");
+        let port = server.local_addr().expect("addr").port();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for s in server.incoming().flatten() {
+                held.push(s);
+            }
+        });
+        port
+    };
+    let (db_port, cache_port) = (serve("127.0.0.1"), serve("127.0.0.2"));
+    let mut config = collector::Config::new(w.collector_endpoint.clone(), "node-5".into());
+    config.poll_interval = Duration::from_millis(100);
+    config.net_interval = Duration::from_millis(100);
+    config.mode = ModeChoice::Auto;
+    let _collector = collector::start(config).await.expect("collector");
+    eventually("the collector to connect", || {
+        w.sensor
+            .status()
+            .nodes
+            .get("node-5")
+            .filter(|n| n.connected)
+            .map(|_| ())
+    })
+    .await;
+    let cluster = eventually("the cluster in Central", || {
+        w.central
+            .core
+            .store
+            .clusters()
+            .expect("clusters")
+            .into_iter()
+            .find(|c| c.name == "prod")
+            .map(|c| c.id)
+    })
+    .await;
+
+    let mut cgroup = ContainerCgroup::create(&web, &web_container);
+    let connect = |addr: &str, port: u16| {
+        format!("exec /usr/bin/bash -c 'exec 3<>/dev/tcp/{addr}/{port}; exec /usr/bin/sleep 30'")
+    };
+    cgroup.spawn(&connect("127.0.0.1", db_port));
+    let base = format!("/v1/deployments/{cluster}/{web}/networkbaseline");
+    eventually("web → db learned in web's network baseline", || {
+        w.central
+            .core
+            .netbaselines
+            .get(&cluster, &web)
+            .filter(|b| {
+                b.peers
+                    .iter()
+                    .any(|(p, _, _)| p.peer == db && p.port == u32::from(db_port))
+            })
+            .map(|_| ())
+    })
+    .await;
+    let (status, locked) = common::admin_call(
+        &w.central,
+        "PUT",
+        &format!("{base}/lock"),
+        json!({"locked": true}),
+    )
+    .await;
+    assert_eq!((status, &locked["locked"]), (200, &json!(true)), "{locked}");
+
+    cgroup.spawn(&connect("127.0.0.2", cache_port));
+    let alert = eventually("the unexpected-flow alert", || {
+        rampart_central::alerts::persist::all(&w.central.core.store)
+            .expect("alerts")
+            .into_iter()
+            .find(|a| {
+                a.policy_name == "Unauthorized Network Flow"
+                    && a.deployment_id == web
+                    && a.state == rampart_central::alerts::AlertState::Active
+            })
+    })
+    .await;
+    assert!(
+        alert.violations.iter().any(|v| v
+            == &format!(
+                "Unexpected outgoing network flow to deployment shop/cache on port {cache_port}/TCP"
+            )),
+        "{:?}",
+        alert.violations
+    );
+    let (_, graph) = common::admin_call(
+        &w.central,
+        "GET",
+        "/v1/networkgraph?cluster=prod",
+        json!(null),
+    )
+    .await;
+    let edge = |dst: &str| {
+        graph["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .find(|e| e["source"] == web.as_str() && e["destination"] == dst)
+            .cloned()
+            .unwrap_or_else(|| panic!("no edge to {dst}: {graph}"))
+    };
+    assert_eq!(edge(&db)["anomalous"], false);
+    assert_eq!(edge(&cache)["anomalous"], true);
+
+    let (status, generated) = common::admin_call(
+        &w.central,
+        "GET",
+        "/v1/networkpolicies/generate?cluster=prod&namespace=shop&from=baseline",
+        json!(null),
+    )
+    .await;
+    assert_eq!(status, 200, "{generated}");
+    let blocked: Vec<String> = generated["blockedAfter"]
+        .as_array()
+        .expect("blockedAfter")
+        .iter()
+        .map(|f| {
+            format!(
+                "{} → {} {}",
+                f["source"].as_str().unwrap_or_default(),
+                f["destination"].as_str().unwrap_or_default(),
+                f["port"]
+            )
+        })
+        .collect();
+    assert!(
+        blocked.contains(&format!("shop/web → shop/cache {cache_port}")),
+        "{blocked:?}"
+    );
+    assert!(
+        !blocked.iter().any(|b| b.contains("shop/db")),
+        "the baseline flow passes: {blocked:?}"
+    );
+    let web_policy = generated["policies"]
+        .as_array()
+        .expect("policies")
+        .iter()
+        .find(|p| p["name"] == "rampart-generated-web")
+        .cloned()
+        .expect("web's policy");
+    let yaml = web_policy["yaml"].as_str().expect("yaml");
+    assert!(
+        yaml.contains("app: db") && yaml.contains(&format!("port: {db_port}")),
+        "{yaml}"
+    );
+    assert!(!yaml.contains("app: cache"), "{yaml}");
+    drop(cgroup);
+}
