@@ -9,7 +9,9 @@
 //! ```
 //!
 //! What is sent is deduplicated: a violation already reported (same deployment, policy,
-//! container, program and arguments) is not sent again while it is remembered — Central has it.
+//! container, program and arguments) is not sent again for `REPEAT_AFTER` — Central has it.
+//! After that a repeat is sent again, so an alert a person resolved comes back if the process
+//! keeps running (Central merges repeats into the active alert).
 //! A kill-pod policy kills every pod that violates it, repeats included. Workloads with the
 //! break-glass annotation are reported, never killed.
 
@@ -28,6 +30,8 @@ use crate::index::Outgoing;
 
 /// Violations remembered as already sent.
 const REMEMBERED: usize = 16_384;
+/// How long a sent violation suppresses its repeats.
+pub const REPEAT_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
 /// Normalized deployments kept (a cluster's workloads; beyond it the cache starts over).
 const CACHED_DEPLOYMENTS: usize = 100_000;
 
@@ -104,16 +108,33 @@ struct Cached {
 }
 
 /// The Sensor's runtime detector: normalized deployments and the violations already sent.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Detector {
     deployments: HashMap<String, Cached>,
     /// User-locked baselines: deployment → container → executables.
     locked: HashMap<String, HashMap<String, HashSet<String>>>,
-    sent: HashSet<u64>,
+    /// Sent violations and when they were last sent.
+    sent: HashMap<u64, std::time::Instant>,
     sent_order: VecDeque<u64>,
+    /// How long a sent violation suppresses its repeats (`REPEAT_AFTER`).
+    pub repeat_after: std::time::Duration,
     /// Processes evaluated, and policies they violated.
     pub evaluated: u64,
     pub violations: u64,
+}
+
+impl Default for Detector {
+    fn default() -> Detector {
+        Detector {
+            deployments: HashMap::new(),
+            locked: HashMap::new(),
+            sent: HashMap::new(),
+            sent_order: VecDeque::new(),
+            repeat_after: REPEAT_AFTER,
+            evaluated: 0,
+            violations: 0,
+        }
+    }
 }
 
 fn violation_key(deployment: &str, policy: &str, e: &ProcessEvent) -> u64 {
@@ -289,11 +310,17 @@ impl Detector {
         detection
     }
 
-    /// Remembers a sent violation; false when it was remembered already.
+    /// Remembers a sent violation; false when it was sent less than `repeat_after` ago.
     fn remember(&mut self, key: u64) -> bool {
-        if !self.sent.insert(key) {
-            return false;
+        let now = std::time::Instant::now();
+        if let Some(at) = self.sent.get_mut(&key) {
+            if now.duration_since(*at) < self.repeat_after {
+                return false;
+            }
+            *at = now;
+            return true;
         }
+        self.sent.insert(key, now);
         self.sent_order.push_back(key);
         if self.sent_order.len() > REMEMBERED
             && let Some(old) = self.sent_order.pop_front()

@@ -138,6 +138,16 @@ fn a_shell_under_java_is_reported_once_and_killed_every_time() {
     );
     let repeat = detector.on_process(&report_only, &web, &shell, "prod", "r1");
     assert_eq!(repeat, Detection::default(), "a repeat is not sent twice");
+    // Once the repeat window is over it is sent again (a resolved alert comes back).
+    detector.repeat_after = std::time::Duration::ZERO;
+    assert!(
+        detector
+            .on_process(&report_only, &web, &shell, "prod", "r1")
+            .results
+            .is_some(),
+        "sent again after the window"
+    );
+    detector.repeat_after = REPEAT_AFTER;
     // A different argument is news.
     let other = detector.on_process(
         &report_only,
@@ -161,7 +171,7 @@ fn a_shell_under_java_is_reported_once_and_killed_every_time() {
         "r1",
     );
     assert_eq!(java, Detection::default());
-    assert_eq!(detector.evaluated, 4);
+    assert_eq!(detector.evaluated, 5);
 }
 
 fn policies_without_kill() -> Vec<Arc<RuntimePolicy>> {
