@@ -160,15 +160,19 @@ fn main() {
                     "c",
                     namespace,
                     |d, peer, port, protocol, ingress| {
+                        let as_peer = |id: String| rampart_central::netbaselines::Peer {
+                            ingress,
+                            peer: id,
+                            port,
+                            protocol: protocol.to_string(),
+                        };
                         core.netbaselines.is_anomalous(
                             "c",
                             d,
-                            &rampart_central::netbaselines::Peer {
-                                ingress,
-                                peer: peer.to_string(),
-                                port,
-                                protocol: protocol.to_string(),
-                            },
+                            &as_peer(peer.id.clone()),
+                            rampart_central::netgraph::broader(peer)
+                                .map(as_peer)
+                                .as_ref(),
                         )
                     },
                 )

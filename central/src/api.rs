@@ -2483,15 +2483,17 @@ pub(crate) fn graph_of<B: Backend>(
         cluster,
         namespace,
         |deployment, peer, port, protocol, ingress| {
+            let as_peer = |id: String| crate::netbaselines::Peer {
+                ingress,
+                peer: id,
+                port,
+                protocol: protocol.to_string(),
+            };
             core.netbaselines.is_anomalous(
                 cluster,
                 deployment,
-                &crate::netbaselines::Peer {
-                    ingress,
-                    peer: peer.to_string(),
-                    port,
-                    protocol: protocol.to_string(),
-                },
+                &as_peer(peer.id.clone()),
+                crate::netgraph::broader(peer).map(as_peer).as_ref(),
             )
         },
     )?;

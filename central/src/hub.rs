@@ -857,18 +857,20 @@ impl<B: Backend> Session<B> {
                 if deployment.is_empty() {
                     continue;
                 }
+                let as_peer = |id: String| crate::netbaselines::Peer {
+                    ingress,
+                    peer: id,
+                    port: f.port,
+                    protocol: f.protocol.clone(),
+                };
                 let observed = self
                     .core
                     .netbaselines
-                    .observe(
+                    .observe_within(
                         &cluster.id,
                         deployment,
-                        crate::netbaselines::Peer {
-                            ingress,
-                            peer: peer.id.clone(),
-                            port: f.port,
-                            protocol: f.protocol.clone(),
-                        },
+                        as_peer(peer.id.clone()),
+                        crate::netgraph::broader(peer).map(as_peer),
                         now,
                         batch,
                     )

@@ -109,7 +109,23 @@ impl NetworkBaseline {
 
     /// Whether a flow to or from `p` leaves the baseline.
     pub fn is_anomalous(&self, p: &Peer) -> bool {
-        self.rejected.contains(p) || (self.is_locked() && !self.contains(p))
+        self.is_anomalous_within(p, None)
+    }
+
+    /// As `is_anomalous`, where `broader` is the same flow with the peer as the entity it
+    /// belonged to before a CIDR block named it (`internet`, `private`): what the baseline
+    /// learned as the Internet stays known once a block covers the address.
+    pub fn is_anomalous_within(&self, p: &Peer, broader: Option<&Peer>) -> bool {
+        if self.rejected.contains(p) {
+            return true;
+        }
+        self.is_locked()
+            && !self.contains(p)
+            && !broader.is_some_and(|b| self.contains(b) && !self.rejected.contains(b))
+    }
+
+    fn knows(&self, p: &Peer, broader: Option<&Peer>) -> bool {
+        self.contains(p) || broader.is_some_and(|b| self.contains(b))
     }
 }
 
@@ -171,6 +187,20 @@ impl NetworkBaselines {
         now_ms: i64,
         batch: &mut WriteBatch,
     ) -> Result<FlowObserved> {
+        self.observe_within(cluster, deployment, peer, None, now_ms, batch)
+    }
+
+    /// A flow of `deployment` with `peer`, `broader` being the entity the peer belonged to
+    /// before a CIDR block named it (see `NetworkBaseline::is_anomalous_within`).
+    pub fn observe_within(
+        &self,
+        cluster: &str,
+        deployment: &str,
+        peer: Peer,
+        broader: Option<Peer>,
+        now_ms: i64,
+        batch: &mut WriteBatch,
+    ) -> Result<FlowObserved> {
         if deployment.contains('\0') || cluster.contains('\0') {
             return Ok(FlowObserved::Unlisted);
         }
@@ -184,10 +214,10 @@ impl NetworkBaselines {
                 now_ms.saturating_add(observation),
             )
         });
-        if b.is_anomalous(&peer) {
+        if b.is_anomalous_within(&peer, broader.as_ref()) {
             return Ok(FlowObserved::Anomalous(peer));
         }
-        if b.contains(&peer) {
+        if b.knows(&peer, broader.as_ref()) {
             return Ok(FlowObserved::Known);
         }
         if !b.is_locked() && now_ms < b.observation_until_unix_ms && b.peers.len() < MAX_PEERS {
@@ -204,11 +234,18 @@ impl NetworkBaselines {
         lock(&self.by_key).get(&key(cluster, deployment)).cloned()
     }
 
-    /// Whether a flow with `peer` is anomalous for `deployment` (for the graph).
-    pub fn is_anomalous(&self, cluster: &str, deployment: &str, peer: &Peer) -> bool {
+    /// Whether a flow with `peer` is anomalous for `deployment` (for the graph); `broader` as
+    /// in `observe_within`.
+    pub fn is_anomalous(
+        &self,
+        cluster: &str,
+        deployment: &str,
+        peer: &Peer,
+        broader: Option<&Peer>,
+    ) -> bool {
         lock(&self.by_key)
             .get(&key(cluster, deployment))
-            .is_some_and(|b| b.is_anomalous(peer))
+            .is_some_and(|b| b.is_anomalous_within(peer, broader))
     }
 
     /// Locks or unlocks; `None` when the deployment has no baseline yet.
@@ -337,11 +374,53 @@ mod tests {
         .expect("decide");
         n.set_lock("c", "web", false, 91_000, &mut batch)
             .expect("unlock");
-        assert!(!n.is_anomalous("c", "web", &peer("cache", 6379)));
-        assert!(n.is_anomalous("c", "web", &peer("internet", 443)));
+        assert!(!n.is_anomalous("c", "web", &peer("cache", 6379), None));
+        assert!(n.is_anomalous("c", "web", &peer("internet", 443), None));
         assert!(
-            !n.is_anomalous("c", "web", &peer("elsewhere", 1)),
+            !n.is_anomalous("c", "web", &peer("elsewhere", 1), None),
             "unlocked"
+        );
+    }
+
+    #[test]
+    fn a_peer_learned_as_the_internet_stays_known_once_a_block_names_it() {
+        let n = NetworkBaselines {
+            settings: NetworkBaselineSettings {
+                observation: Duration::from_secs(60),
+            },
+            by_key: Mutex::default(),
+        };
+        let mut batch = WriteBatch::default();
+        n.observe("c", "web", peer("internet", 443), 0, &mut batch)
+            .expect("observe");
+        n.set_lock("c", "web", true, 1, &mut batch).expect("lock");
+        let internet = peer("internet", 443);
+        let named = peer("cidr:partner", 443);
+        assert_eq!(
+            n.observe_within(
+                "c",
+                "web",
+                named.clone(),
+                Some(internet.clone()),
+                2,
+                &mut batch
+            )
+            .expect("observe"),
+            FlowObserved::Known
+        );
+        assert!(!n.is_anomalous("c", "web", &named, Some(&internet)));
+        assert!(
+            n.is_anomalous("c", "web", &named, None),
+            "without the broader entity"
+        );
+        assert!(
+            n.is_anomalous(
+                "c",
+                "web",
+                &peer("cidr:partner", 22),
+                Some(&peer("internet", 22))
+            ),
+            "another port is new"
         );
     }
 }

@@ -165,6 +165,16 @@ pub fn entity_of(ip: &str, blocks: &[(String, ipnet::IpNet)]) -> Node {
     }
 }
 
+/// The entity a CIDR block's addresses belonged to before the block named them (`internet` or
+/// `private`), so what a baseline learned before the block existed stays known.
+pub fn broader(node: &Node) -> Option<String> {
+    if node.kind != "CIDR_BLOCK" {
+        return None;
+    }
+    let net: ipnet::IpNet = node.cidr.parse().ok()?;
+    Some(entity_of(&net.network().to_string(), &[]).id)
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct DeploymentName {
@@ -180,7 +190,7 @@ pub fn build<B: Backend>(
     store: &Store<B>,
     cluster: &str,
     namespace: Option<&str>,
-    anomalous: impl Fn(&str, &str, u32, &str, bool) -> bool,
+    anomalous: impl Fn(&str, &Node, u32, &str, bool) -> bool,
 ) -> Result<Graph> {
     let blocks = parsed_blocks(store)?;
     let mut deployments: HashMap<String, (String, String)> = HashMap::new();
@@ -232,11 +242,11 @@ pub fn build<B: Backend>(
             end(&f.destination_deployment_id),
         );
         let is_anomalous = (!f.source_deployment_id.is_empty()
-            && anomalous(&f.source_deployment_id, &dst.id, f.port, &f.protocol, false))
+            && anomalous(&f.source_deployment_id, &dst, f.port, &f.protocol, false))
             || (!f.destination_deployment_id.is_empty()
                 && anomalous(
                     &f.destination_deployment_id,
-                    &src.id,
+                    &src,
                     f.port,
                     &f.protocol,
                     true,
