@@ -62,6 +62,16 @@ pub const PAGES: &[(&str, &str, Option<Access>)] = &[
         "/ui/deployments/{cluster}/{id}/baselines/{container}/edit",
         Some(Access::Write),
     ),
+    (
+        "POST",
+        "/ui/deployments/{cluster}/{id}/networkbaseline/lock",
+        Some(Access::Write),
+    ),
+    (
+        "POST",
+        "/ui/deployments/{cluster}/{id}/networkbaseline/decide",
+        Some(Access::Write),
+    ),
     ("GET", "/ui/images", Some(Access::Read)),
     ("GET", "/ui/images/{id}", Some(Access::Read)),
     ("GET", "/ui/cves/{id}", Some(Access::Read)),
@@ -396,6 +406,14 @@ pub fn router<B: Backend>(api: Shared<B>) -> Router {
         .route(
             "/ui/deployments/{cluster}/{id}/baselines/{container}/edit",
             post(baselines::edit::<B>),
+        )
+        .route(
+            "/ui/deployments/{cluster}/{id}/networkbaseline/lock",
+            post(baselines::lock_network::<B>),
+        )
+        .route(
+            "/ui/deployments/{cluster}/{id}/networkbaseline/decide",
+            post(baselines::decide_network::<B>),
         )
         .route("/ui/images", get(images::<B>))
         .route("/ui/images/{id}", get(image::<B>))
@@ -1130,6 +1148,7 @@ struct RiskDetailPage {
     violations: Vec<ViolationLink>,
     facts: Option<facts::DeploymentFacts>,
     baselines: Vec<baselines::BaselineView>,
+    network: Option<baselines::NetworkBaselineView>,
     cluster_id: String,
     deployment_id: String,
     can_write: bool,
@@ -1188,6 +1207,7 @@ async fn risk_detail<B: Backend>(
             violations,
             facts: facts::of(&record),
             baselines: baselines::of_deployment(&api.core, &record.cluster_id, &record.id),
+            network: baselines::network_of_deployment(&api.core, &record.cluster_id, &record.id),
             cluster_id: record.cluster_id.clone(),
             deployment_id: record.id.clone(),
             can_write,

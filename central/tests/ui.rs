@@ -771,6 +771,40 @@ fn a_person_logs_in_finds_a_violation_resolves_it_and_roles_and_csrf_hold() {
             .contains("Would block")
     );
     browser.screenshot(&shots, "network-policies");
+    // On web's page the network baseline lists the flow to cache as anomalous; adding it to
+    // the baseline clears the graph.
+    browser.goto(&format!("{}/ui/risk/{cluster_id}/uid-web", central.base));
+    assert!(
+        browser
+            .text(&browser.find("#network-baseline-state"))
+            .starts_with("Locked")
+    );
+    let peers = browser.text(&browser.find("#network-peers"));
+    assert!(
+        peers.contains("outgoing to shop/cache 6379/TCP anomalous"),
+        "{peers}"
+    );
+    assert!(
+        peers.contains("outgoing to shop/api 8080/TCP learned"),
+        "{peers}"
+    );
+    browser.script("document.getElementById('network-baseline').scrollIntoView(); return null;");
+    browser.screenshot(&shots, "deployment-network-baseline");
+    browser.click_and_wait(&browser.find("#network-peers tr.risky button"));
+    let peers = browser.text(&browser.find("#network-peers"));
+    assert!(
+        peers.contains("outgoing to shop/cache 6379/TCP accepted"),
+        "{peers}"
+    );
+    let (_, graph) = central.api("GET", "/v1/networkgraph?cluster=prod", None);
+    assert!(
+        graph["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .all(|e| e["anomalous"] == false),
+        "{graph}"
+    );
 
     // Logging out ends the session.
     browser.click_and_wait(&browser.find(".who button"));

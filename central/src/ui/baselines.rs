@@ -116,3 +116,195 @@ pub(super) async fn edit<B: Backend>(
         Err(e) => e.into_response(),
     }
 }
+
+/// One peer of a deployment's network baseline, or an observed flow outside it.
+pub(super) struct PeerRow {
+    /// "incoming from" or "outgoing to".
+    pub direction: &'static str,
+    pub ingress: bool,
+    pub peer: String,
+    pub peer_name: String,
+    pub port: u32,
+    pub protocol: String,
+    /// "learned", "accepted", "rejected", "anomalous" (seen, outside the locked baseline).
+    pub how: &'static str,
+}
+
+pub(super) struct NetworkBaselineView {
+    pub state: String,
+    pub locked: bool,
+    pub peers: Vec<PeerRow>,
+    /// Observed flows outside the locked baseline, and rejected peers.
+    pub outside: Vec<PeerRow>,
+}
+
+/// What a peer id stands for, in words.
+fn peer_name<B: Backend>(core: &crate::core::Core<B>, cluster: &str, peer: &str) -> String {
+    match peer {
+        "internet" => "Internet".into(),
+        "private" => "Private network (outside the cluster)".into(),
+        p if p.starts_with("cidr:") => format!("{} (CIDR block)", &p[5..]),
+        id => core
+            .store
+            .deployment(cluster, id)
+            .ok()
+            .flatten()
+            .map(|d| format!("{}/{}", d.namespace, d.name))
+            .unwrap_or_else(|| format!("deployment {id} (gone)")),
+    }
+}
+
+/// The deployment's network baseline with the observed flows it does not allow.
+pub(super) fn network_of_deployment<B: Backend>(
+    core: &crate::core::Core<B>,
+    cluster: &str,
+    id: &str,
+) -> Option<NetworkBaselineView> {
+    let b = core.netbaselines.get(cluster, id)?;
+    let now = crate::model::now_unix_ms();
+    let row = |p: &crate::netbaselines::Peer, how: &'static str| PeerRow {
+        direction: if p.ingress {
+            "incoming from"
+        } else {
+            "outgoing to"
+        },
+        ingress: p.ingress,
+        peer_name: peer_name(core, cluster, &p.peer),
+        peer: p.peer.clone(),
+        port: p.port,
+        protocol: p.protocol.clone(),
+        how,
+    };
+    let peers = b
+        .peers
+        .iter()
+        .map(|(p, _, learned)| row(p, if *learned { "learned" } else { "accepted" }))
+        .collect();
+    let mut outside: Vec<PeerRow> = b.rejected.iter().map(|p| row(p, "rejected")).collect();
+    if b.is_locked() {
+        let blocks = crate::netgraph::parsed_blocks(&core.store).unwrap_or_default();
+        let flows = crate::activity::of_deployment(&core.store, cluster, id)
+            .map(|a| a.flows)
+            .unwrap_or_default();
+        let mut seen = std::collections::BTreeSet::new();
+        for f in flows {
+            let ingress = f.destination_deployment_id == id;
+            let other = if ingress {
+                &f.source_deployment_id
+            } else {
+                &f.destination_deployment_id
+            };
+            let node = if other.is_empty() {
+                crate::netgraph::entity_of(&f.external_peer, &blocks)
+            } else {
+                crate::netgraph::Node {
+                    id: other.clone(),
+                    kind: "DEPLOYMENT",
+                    name: String::new(),
+                    namespace: String::new(),
+                    cidr: String::new(),
+                }
+            };
+            let as_peer = |peer: String| crate::netbaselines::Peer {
+                ingress,
+                peer,
+                port: f.port,
+                protocol: f.protocol.clone(),
+            };
+            let peer = as_peer(node.id.clone());
+            let broader = crate::netgraph::broader(&node).map(as_peer);
+            if b.is_anomalous_within(&peer, broader.as_ref())
+                && !b.rejected.contains(&peer)
+                && seen.insert(peer.clone())
+            {
+                outside.push(row(&peer, "anomalous"));
+            }
+        }
+    }
+    Some(NetworkBaselineView {
+        state: if b.is_locked() {
+            "Locked: a flow with a peer outside it raises an alert".into()
+        } else if now < b.observation_until_unix_ms {
+            format!(
+                "Observing until {}: new peers are learned",
+                super::time_text(b.observation_until_unix_ms)
+            )
+        } else {
+            "Observation over, not locked: new peers are neither learned nor alerted".into()
+        },
+        locked: b.is_locked(),
+        peers,
+        outside,
+    })
+}
+
+fn back_network(cluster: &str, id: &str) -> Response {
+    Redirect::to(&format!(
+        "/ui/risk/{}/{}#network-baseline",
+        urlencode(cluster),
+        urlencode(id)
+    ))
+    .into_response()
+}
+
+/// `POST /ui/deployments/{cluster}/{id}/networkbaseline/lock` (`locked`).
+pub(super) async fn lock_network<B: Backend>(
+    State(api): State<Shared<B>>,
+    Path((cluster, id)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    let form = form(&body);
+    let locked = form.get("locked").is_some_and(|v| v == "true");
+    let core = Arc::clone(&api.core);
+    let now = crate::model::now_unix_ms();
+    let changed = crate::api::change_baselines(&core, &cluster, |batch| {
+        core.netbaselines
+            .set_lock(&cluster, &id, locked, now, batch)
+    })
+    .await;
+    match changed {
+        Ok(_) => back_network(&cluster, &id),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /ui/deployments/{cluster}/{id}/networkbaseline/decide` (`decision` accept or
+/// reject; `ingress`, `peer`, `port`, `protocol`).
+pub(super) async fn decide_network<B: Backend>(
+    State(api): State<Shared<B>>,
+    Path((cluster, id)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    let form = form(&body);
+    let Some(peer) = (|| {
+        let peer = form
+            .get("peer")
+            .filter(|p| !p.is_empty() && !p.contains('\0'))?;
+        Some(crate::netbaselines::Peer {
+            ingress: form.get("ingress").is_some_and(|v| v == "true"),
+            peer: peer.clone(),
+            port: form.get("port")?.parse().ok()?,
+            protocol: form.get("protocol").filter(|p| !p.is_empty())?.clone(),
+        })
+    })() else {
+        return crate::api::ApiError::BadRequest("a peer needs its id, port and protocol".into())
+            .into_response();
+    };
+    let accept = form.get("decision").is_some_and(|d| d == "accept");
+    let (accepted, rejected) = if accept {
+        (vec![peer], Vec::new())
+    } else {
+        (Vec::new(), vec![peer])
+    };
+    let core = Arc::clone(&api.core);
+    let now = crate::model::now_unix_ms();
+    let changed = crate::api::change_baselines(&core, &cluster, |batch| {
+        core.netbaselines
+            .decide(&cluster, &id, &accepted, &rejected, now, batch)
+    })
+    .await;
+    match changed {
+        Ok(_) => back_network(&cluster, &id),
+        Err(e) => e.into_response(),
+    }
+}
