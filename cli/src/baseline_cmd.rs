@@ -60,7 +60,7 @@ pub enum BaselineCommand {
 }
 
 /// The cluster id of a cluster name or id.
-fn cluster_id(remote: &Remote, wanted: &str) -> anyhow::Result<String> {
+pub(crate) fn cluster_id(remote: &Remote, wanted: &str) -> anyhow::Result<String> {
     let v = remote.get("/v1/clusters")?;
     v["clusters"]
         .as_array()
@@ -74,7 +74,11 @@ fn cluster_id(remote: &Remote, wanted: &str) -> anyhow::Result<String> {
 }
 
 /// The deployment id of `NAMESPACE/NAME` in a cluster.
-fn deployment_id(remote: &Remote, cluster: &str, wanted: &str) -> anyhow::Result<String> {
+pub(crate) fn deployment_id(
+    remote: &Remote,
+    cluster: &str,
+    wanted: &str,
+) -> anyhow::Result<String> {
     let Some((namespace, name)) = wanted.split_once('/') else {
         bail!("name the deployment as NAMESPACE/NAME, not '{wanted}'");
     };

@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod demo;
 pub mod image_cmd;
 pub mod input;
+pub mod netbaseline_cmd;
 pub mod netpol_cmd;
 pub mod output;
 pub mod policies;
@@ -84,6 +85,12 @@ pub enum Command {
     Baseline {
         #[command(subcommand)]
         command: baseline_cmd::BaselineCommand,
+    },
+    /// Network baseline of a deployment in Central: list, lock, unlock, accept or reject a
+    /// peer (needs -e).
+    Netbaseline {
+        #[command(subcommand)]
+        command: netbaseline_cmd::NetBaselineCommand,
     },
     /// NetworkPolicies from observed flows: generate them (offline from manifests and a flow
     /// export, or from Central with --cluster) and see what they would block.
@@ -251,6 +258,9 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitCode {
         Command::Baseline { command } => remote
             .require("rampart baseline")
             .and_then(|r| baseline_cmd::run(&r, command, out)),
+        Command::Netbaseline { command } => remote
+            .require("rampart netbaseline")
+            .and_then(|r| netbaseline_cmd::run(&r, command, out)),
         Command::Netpol { command } => netpol_cmd::run(command, remote, out, err),
         Command::Sensor(args) => sensor_cmd::run(args, out),
         Command::AdmissionController(c) => admission_cmd::run(c, out),

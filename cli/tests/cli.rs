@@ -1051,6 +1051,86 @@ fn baselines_through_central() {
     assert_eq!(code, 0, "{err}");
     assert!(core.baselines.locked_in("c-1").is_empty());
 
+    // Network baselines: web learned a flow to the Internet; lock it, accept another peer,
+    // reject one.
+    let mut batch = rampart_central::store::WriteBatch::default();
+    core.netbaselines
+        .observe(
+            "c-1",
+            "uid-web",
+            rampart_central::netbaselines::Peer {
+                ingress: false,
+                peer: "internet".into(),
+                port: 443,
+                protocol: "TCP".into(),
+            },
+            now,
+            &mut batch,
+        )
+        .expect("observe");
+    runtime
+        .block_on(core.committer.commit(batch))
+        .expect("commit");
+    let has_row = |out: &str, cells: &[&str]| {
+        out.lines().any(|l| {
+            l.split('|')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect::<Vec<_>>()
+                == cells
+        })
+    };
+    let (code, out, err) = run(&["netbaseline", "list", "prod", "shop/web"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("Not locked."), "{out}");
+    assert!(
+        has_row(&out, &["outgoing to", "internet", "443/TCP", "learned"]),
+        "{out}"
+    );
+    let (code, out, err) = run(&["netbaseline", "lock", "prod", "shop/web"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("Locked"), "{out}");
+    let (code, out, err) = run(&[
+        "netbaseline",
+        "accept",
+        "prod",
+        "shop/web",
+        "--peer",
+        "shop/web",
+        "--port",
+        "8080",
+        "--incoming",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        has_row(&out, &["incoming from", "shop/web", "8080/TCP", "accepted"]),
+        "{out}"
+    );
+    let (code, out, err) = run(&[
+        "netbaseline",
+        "reject",
+        "prod",
+        "shop/web",
+        "--peer",
+        "private",
+        "--port",
+        "22",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("REJECTED"), "{out}");
+    let (code, _, err) = run(&[
+        "netbaseline",
+        "accept",
+        "prod",
+        "shop/web",
+        "--peer",
+        "shop/nowhere",
+        "--port",
+        "1",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no deployment shop/nowhere"), "{err}");
+
     // NetworkPolicies from Central: web has no flows yet, so it gets a deny-all policy with DNS
     // kept; the flow export names it.
     let (code, out, err) = run(&["netpol", "generate", "--cluster", "prod"]);
