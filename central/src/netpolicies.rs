@@ -80,7 +80,7 @@ pub struct Report {
     pub cluster_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    pub generated_from: &'static str,
+    pub generated_from: String,
     pub egress: bool,
     pub policies: Vec<PolicyView>,
     /// Policies Rampart generated earlier that this set drops (`namespace/name`).
@@ -316,24 +316,10 @@ fn existing_policies<B: Backend>(
     Ok((policies, namespaces))
 }
 
-fn name_of(e: &Endpoint, workloads: &[WorkloadRef]) -> String {
-    match e {
-        Endpoint::Workload(i) => workloads
-            .get(*i)
-            .map(|w| format!("{}/{}", w.namespace, w.name))
-            .unwrap_or_default(),
-        Endpoint::External(nets) => nets
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
-    }
-}
-
 fn view(f: &Flow, workloads: &[WorkloadRef]) -> FlowView {
     FlowView {
-        source: name_of(&f.source, workloads),
-        destination: name_of(&f.destination, workloads),
+        source: netpol::endpoint_name(&f.source, workloads),
+        destination: netpol::endpoint_name(&f.destination, workloads),
         port: f.port,
         protocol: f.protocol.clone(),
     }
@@ -385,18 +371,51 @@ pub fn generate<B: Backend>(
         &inv.workloads,
         &simulated,
     );
+    Ok(report(
+        Scope {
+            cluster_id: cluster.to_string(),
+            namespace: namespace.map(str::to_string),
+            generated_from: source.describe().to_string(),
+            egress,
+        },
+        &inv.workloads,
+        &simulated,
+        &generated,
+        &skipped,
+        &plan,
+    ))
+}
+
+/// What a report is about.
+pub struct Scope {
+    pub cluster_id: String,
+    pub namespace: Option<String>,
+    pub generated_from: String,
+    pub egress: bool,
+}
+
+/// The report of a generation and its simulation on `flows` (shared with the CLI's offline
+/// `rampart netpol generate`).
+pub fn report(
+    scope: Scope,
+    workloads: &[WorkloadRef],
+    flows: &[Flow],
+    generated: &[NetworkPolicy],
+    skipped: &[netpol::Skipped],
+    plan: &netpol::Plan,
+) -> Report {
     let views = |ids: &[usize]| -> Vec<FlowView> {
         ids.iter()
-            .filter_map(|i| simulated.get(*i))
-            .map(|f| view(f, &inv.workloads))
+            .filter_map(|i| flows.get(*i))
+            .map(|f| view(f, workloads))
             .collect()
     };
-    Ok(Report {
-        cluster_id: cluster.to_string(),
-        namespace: namespace.map(str::to_string),
-        generated_from: source.describe(),
-        egress,
-        yaml: netpol::to_yaml_stream(&generated),
+    Report {
+        cluster_id: scope.cluster_id,
+        namespace: scope.namespace,
+        generated_from: scope.generated_from,
+        egress: scope.egress,
+        yaml: netpol::to_yaml_stream(generated),
         policies: plan
             .changes
             .iter()
@@ -424,12 +443,12 @@ pub fn generate<B: Backend>(
         skipped: skipped
             .iter()
             .filter_map(|s| {
-                let w = inv.workloads.get(s.workload)?;
+                let w = workloads.get(s.workload)?;
                 Some(format!("{}/{}: {}", w.namespace, w.name, s.reason))
             })
             .collect(),
-        flows: simulated.len(),
+        flows: flows.len(),
         blocked_now: views(&plan.blocked_now),
         blocked_after: views(&plan.blocked_after),
-    })
+    }
 }

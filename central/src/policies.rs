@@ -393,7 +393,8 @@ fn prepare_user_policy(policy: &mut Policy) -> Result<(), PolicyError> {
     Ok(())
 }
 
-pub(crate) fn now_rfc3339() -> String {
+/// Now, as RFC 3339 to the second.
+pub fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .ok()

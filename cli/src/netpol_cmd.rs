@@ -479,73 +479,28 @@ fn offline(args: &GenerateArgs) -> anyhow::Result<Value> {
         in_scope,
         &netpol::Options {
             egress: !args.no_egress,
-            generated_at: now_rfc3339(),
+            generated_at: rampart_central::policies::now_rfc3339(),
             generated_from: generated_from.clone(),
         },
     );
     let plan = netpol::plan(&m.policies, &generated, &m.namespaces, &m.workloads, &flows);
-    let name = |e: &Endpoint| match e {
-        Endpoint::Workload(i) => m
-            .workloads
-            .get(*i)
-            .map(|w| format!("{}/{}", w.namespace, w.name))
-            .unwrap_or_default(),
-        Endpoint::External(nets) => nets
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
-    };
-    let views = |ids: &[usize]| -> Vec<Value> {
-        ids.iter()
-            .filter_map(|i| flows.get(*i))
-            .map(|f| {
-                serde_json::json!({
-                    "source": name(&f.source), "destination": name(&f.destination),
-                    "port": f.port, "protocol": f.protocol,
-                })
-            })
-            .collect()
-    };
-    let mut skipped_text: Vec<String> = skipped
-        .iter()
-        .filter_map(|s| {
-            let w = m.workloads.get(s.workload)?;
-            Some(format!("{}/{}: {}", w.namespace, w.name, s.reason))
-        })
-        .collect();
+    let mut report = rampart_central::netpolicies::report(
+        rampart_central::netpolicies::Scope {
+            cluster_id: String::new(),
+            namespace: args.namespace.clone(),
+            generated_from,
+            egress: !args.no_egress,
+        },
+        &m.workloads,
+        &flows,
+        &generated,
+        &skipped,
+        &plan,
+    );
     if unknown > 0 {
-        skipped_text.push(format!(
+        report.skipped.push(format!(
             "{unknown} flows of the export: their deployments are not in the manifests"
         ));
     }
-    Ok(serde_json::json!({
-        "generatedFrom": generated_from,
-        "egress": !args.no_egress,
-        "policies": plan.changes.iter().map(|c| serde_json::json!({
-            "namespace": c.policy.metadata.namespace,
-            "name": c.policy.metadata.name,
-            "action": c.action.as_str(),
-            "yaml": c.policy.to_yaml(),
-            "diff": c.diff,
-            "blocks": views(&c.blocks),
-        })).collect::<Vec<_>>(),
-        "stale": plan.stale.iter().map(|p| format!("{}/{}", p.metadata.namespace, p.metadata.name)).collect::<Vec<_>>(),
-        "skipped": skipped_text,
-        "flows": flows.len(),
-        "blockedNow": views(&plan.blocked_now),
-        "blockedAfter": views(&plan.blocked_after),
-        "yaml": netpol::to_yaml_stream(&generated),
-    }))
-}
-
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
+    Ok(serde_json::to_value(report)?)
 }

@@ -673,6 +673,21 @@ pub fn host_net(addr: IpAddr) -> IpNet {
     IpNet::from(addr)
 }
 
+/// An endpoint as people read it: `namespace/name`, or the networks outside the cluster.
+pub fn endpoint_name(e: &Endpoint, workloads: &[WorkloadRef]) -> String {
+    match e {
+        Endpoint::Workload(i) => workloads
+            .get(*i)
+            .map(|w| format!("{}/{}", w.namespace, w.name))
+            .unwrap_or_default(),
+        Endpoint::External(nets) => nets
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
 /// What applying a generated policy does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {

@@ -134,6 +134,43 @@ async fn world() -> World {
     }
 }
 
+impl World {
+    /// A Collector for `node` (100 ms scans; the kernel's process events when root), once the
+    /// Sensor has it connected.
+    async fn collector(&self, node: &str) -> collector::Collector {
+        let mut config = collector::Config::new(self.collector_endpoint.clone(), node.into());
+        config.poll_interval = Duration::from_millis(100);
+        config.net_interval = Duration::from_millis(100);
+        config.mode = ModeChoice::Auto;
+        let collector = collector::start(config).await.expect("collector");
+        eventually("the collector to connect", || {
+            self.sensor
+                .status()
+                .nodes
+                .get(node)
+                .filter(|n| n.connected)
+                .map(|_| ())
+        })
+        .await;
+        collector
+    }
+
+    /// The id Central gave cluster `prod` (the Sensor's hello may still be on its way).
+    async fn cluster_id(&self) -> String {
+        eventually("the cluster in Central", || {
+            self.central
+                .core
+                .store
+                .clusters()
+                .expect("clusters")
+                .into_iter()
+                .find(|c| c.name == "prod")
+                .map(|c| c.id)
+        })
+        .await
+    }
+}
+
 fn uid(api: &ApiServer, name: &str) -> String {
     api.get("Pod", "shop", name)
         .and_then(|p| p.pointer("/metadata/uid")?.as_str().map(str::to_string))
@@ -343,19 +380,7 @@ async fn a_shell_spawned_by_java_is_alerted_and_its_pod_killed() {
         .apply(pod("payments", "10.1.2.5", &container))
         .expect("pod");
     let pod_uid = uid(&w.api, "payments");
-    let mut config = collector::Config::new(w.collector_endpoint.clone(), "node-3".into());
-    config.poll_interval = Duration::from_millis(100);
-    config.mode = ModeChoice::Auto;
-    let _collector = collector::start(config).await.expect("collector");
-    eventually("the collector to connect", || {
-        w.sensor
-            .status()
-            .nodes
-            .get("node-3")
-            .filter(|n| n.connected)
-            .map(|_| ())
-    })
-    .await;
+    let _collector = w.collector("node-3").await;
 
     let bin = tempfile::tempdir().expect("tempdir");
     let java = bin.path().join("java");
@@ -414,31 +439,8 @@ async fn a_locked_baseline_flags_a_new_process_until_it_is_added() {
         .apply(pod("ledger", "10.1.2.6", &container))
         .expect("pod");
     let pod_uid = uid(&w.api, "ledger");
-    let mut config = collector::Config::new(w.collector_endpoint.clone(), "node-4".into());
-    config.poll_interval = Duration::from_millis(100);
-    config.mode = ModeChoice::Auto;
-    let _collector = collector::start(config).await.expect("collector");
-    eventually("the collector to connect", || {
-        w.sensor
-            .status()
-            .nodes
-            .get("node-4")
-            .filter(|n| n.connected)
-            .map(|_| ())
-    })
-    .await;
-    // The Sensor's hello may still be on its way to the store.
-    let cluster = eventually("the cluster in Central", || {
-        w.central
-            .core
-            .store
-            .clusters()
-            .expect("clusters")
-            .into_iter()
-            .find(|c| c.name == "prod")
-            .map(|c| c.id)
-    })
-    .await;
+    let _collector = w.collector("node-4").await;
+    let cluster = w.cluster_id().await;
     let mut cgroup = ContainerCgroup::create(&pod_uid, &container);
     cgroup.spawn("exec /usr/bin/sleep 30");
     eventually("sleep learned in the baseline", || {
@@ -573,31 +575,8 @@ async fn a_new_peer_on_a_locked_network_baseline_is_alerted_and_generated_polici
         port
     };
     let (db_port, cache_port) = (serve("127.0.0.1"), serve("127.0.0.2"));
-    let mut config = collector::Config::new(w.collector_endpoint.clone(), "node-5".into());
-    config.poll_interval = Duration::from_millis(100);
-    config.net_interval = Duration::from_millis(100);
-    config.mode = ModeChoice::Auto;
-    let _collector = collector::start(config).await.expect("collector");
-    eventually("the collector to connect", || {
-        w.sensor
-            .status()
-            .nodes
-            .get("node-5")
-            .filter(|n| n.connected)
-            .map(|_| ())
-    })
-    .await;
-    let cluster = eventually("the cluster in Central", || {
-        w.central
-            .core
-            .store
-            .clusters()
-            .expect("clusters")
-            .into_iter()
-            .find(|c| c.name == "prod")
-            .map(|c| c.id)
-    })
-    .await;
+    let _collector = w.collector("node-5").await;
+    let cluster = w.cluster_id().await;
 
     let mut cgroup = ContainerCgroup::create(&web, &web_container);
     let connect = |addr: &str, port: u16| {

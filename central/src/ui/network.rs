@@ -58,6 +58,22 @@ fn short(s: &str, max: usize) -> String {
     }
 }
 
+/// Each node's name as people read it: `namespace/name` for deployments.
+fn names(graph: &Graph) -> HashMap<&str, String> {
+    graph
+        .nodes
+        .iter()
+        .map(|n| {
+            let name = if n.namespace.is_empty() {
+                n.name.clone()
+            } else {
+                format!("{}/{}", n.namespace, n.name)
+            };
+            (n.id.as_str(), name)
+        })
+        .collect()
+}
+
 /// Where each node sits.
 struct Placed {
     x: f64,
@@ -196,18 +212,7 @@ pub fn svg(graph: &Graph, cluster: &str) -> String {
             .or_default()
             .push(e);
     }
-    let name_of: HashMap<&str, String> = graph
-        .nodes
-        .iter()
-        .map(|n| {
-            let name = if n.namespace.is_empty() {
-                n.name.clone()
-            } else {
-                format!("{}/{}", n.namespace, n.name)
-            };
-            (n.id.as_str(), name)
-        })
-        .collect();
+    let name_of = names(graph);
     let mut lines: Vec<(bool, String)> = Vec::with_capacity(pairs.len());
     for ((src, dst), edges) in &pairs {
         let (Some(a), Some(b)) = (at.get(src), at.get(dst)) else {
@@ -444,18 +449,7 @@ pub(super) async fn network<B: Backend>(
     } else {
         (svg(&graph, &cluster), String::new())
     };
-    let names: HashMap<&str, String> = graph
-        .nodes
-        .iter()
-        .map(|n| {
-            let name = if n.namespace.is_empty() {
-                n.name.clone()
-            } else {
-                format!("{}/{}", n.namespace, n.name)
-            };
-            (n.id.as_str(), name)
-        })
-        .collect();
+    let names = names(&graph);
     let mut ordered: Vec<&Edge> = graph.edges.iter().collect();
     ordered.sort_by(|a, b| {
         b.anomalous
