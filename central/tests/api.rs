@@ -785,35 +785,6 @@ fn runtime_alerts_merge_per_policy_and_resolve_with_their_policy() {
     });
 }
 
-fn flow(
-    seq: u64,
-    source: &str,
-    destination: &str,
-    external: &str,
-    port: u32,
-) -> rampart_proto::v1::MsgFromSensor {
-    use rampart_proto::v1::msg_from_sensor::Msg as FromSensor;
-    rampart_proto::v1::MsgFromSensor {
-        seq,
-        msg: Some(FromSensor::NetworkFlows(
-            rampart_proto::v1::NetworkFlowBatch {
-                flows: vec![rampart_proto::v1::NetworkFlow {
-                    source_deployment_id: source.into(),
-                    destination_deployment_id: destination.into(),
-                    external_peer: external.into(),
-                    port,
-                    protocol: "TCP".into(),
-                    first_seen_unix_ms: 1_000,
-                    last_seen_unix_ms: 2_000,
-                    closed: false,
-                    process_exe_path: "/app".into(),
-                }],
-                listens: Vec::new(),
-            },
-        )),
-    }
-}
-
 /// A NetworkPolicy an earlier generation left in the cluster: ingress only, from api.
 fn old_generated_policy(seq: u64) -> rampart_proto::v1::MsgFromSensor {
     use rampart_proto::v1::msg_from_sensor::Msg as FromSensor;
@@ -857,9 +828,9 @@ fn network_graph_and_network_baselines() {
             common::workload_event(3, "db", false, ResourceAction::Sync),
             old_generated_policy(4),
             common::synced(5),
-            flow(6, "uid-web", "uid-api", "", 8080),
-            flow(7, "uid-web", "", "8.8.8.8", 443),
-            flow(8, "uid-web", "uid-api", "", 8080),
+            common::flow(6, "uid-web", "uid-api", "", 8080),
+            common::flow(7, "uid-web", "", "8.8.8.8", 443),
+            common::flow(8, "uid-web", "uid-api", "", 8080),
         ],
     );
     let (status, graph) = central.admin("GET", "/v1/networkgraph?cluster=prod", None);
@@ -939,7 +910,7 @@ fn network_graph_and_network_baselines() {
     );
     assert_eq!((status, &locked["locked"]), (200, &json!(true)), "{locked}");
     central.runtime.block_on(async {
-        common::send_all(&stream, [flow(9, "uid-web", "uid-db", "", 5432)]).await;
+        common::send_all(&stream, [common::flow(9, "uid-web", "uid-db", "", 5432)]).await;
         common::until_ack(&mut stream, 9).await;
     });
     let anomalies = alerts(&central, "Policy:\"Unauthorized Network Flow\"");

@@ -708,8 +708,8 @@ fn a_person_logs_in_finds_a_violation_resolves_it_and_roles_and_csrf_hold() {
         common::send_all(
             &stream,
             [
-                flow(22, "uid-web", "uid-api", "", 8080),
-                flow(23, "uid-web", "", "93.184.216.34", 443),
+                common::flow(22, "uid-web", "uid-api", "", 8080),
+                common::flow(23, "uid-web", "", "93.184.216.34", 443),
             ],
         )
         .await;
@@ -722,7 +722,11 @@ fn a_person_logs_in_finds_a_violation_resolves_it_and_roles_and_csrf_hold() {
     );
     assert_eq!(status, 200, "{locked}");
     central.runtime.block_on(async {
-        common::send_all(&stream, [flow(24, "uid-web", "uid-cache", "", 6379)]).await;
+        common::send_all(
+            &stream,
+            [common::flow(24, "uid-web", "uid-cache", "", 6379)],
+        )
+        .await;
         common::until_ack(&mut stream, 24).await;
     });
     browser.click_and_wait(&browser.find("nav a[href='/ui/network']"));
@@ -903,34 +907,6 @@ fn a_person_logs_in_finds_a_violation_resolves_it_and_roles_and_csrf_hold() {
 }
 
 /// A Deployment in `shop` running `image`, as the Sensor reports it.
-fn flow(
-    seq: u64,
-    source: &str,
-    destination: &str,
-    external: &str,
-    port: u32,
-) -> rampart_proto::v1::MsgFromSensor {
-    rampart_proto::v1::MsgFromSensor {
-        seq,
-        msg: Some(rampart_proto::v1::msg_from_sensor::Msg::NetworkFlows(
-            rampart_proto::v1::NetworkFlowBatch {
-                flows: vec![rampart_proto::v1::NetworkFlow {
-                    source_deployment_id: source.into(),
-                    destination_deployment_id: destination.into(),
-                    external_peer: external.into(),
-                    port,
-                    protocol: "TCP".into(),
-                    first_seen_unix_ms: 1_000,
-                    last_seen_unix_ms: 2_000,
-                    closed: false,
-                    process_exe_path: "/app".into(),
-                }],
-                listens: Vec::new(),
-            },
-        )),
-    }
-}
-
 fn deployment_event(seq: u64, name: &str, image: &str) -> rampart_proto::v1::MsgFromSensor {
     use rampart_proto::v1::msg_from_sensor::Msg;
     let object = json!({

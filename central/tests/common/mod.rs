@@ -176,3 +176,32 @@ pub fn sensor_sends(
         stream
     })
 }
+
+/// One observed flow, as a Sensor reports it (an empty deployment id: the peer is outside).
+pub fn flow(
+    seq: u64,
+    source: &str,
+    destination: &str,
+    external: &str,
+    port: u32,
+) -> rampart_proto::v1::MsgFromSensor {
+    rampart_proto::v1::MsgFromSensor {
+        seq,
+        msg: Some(rampart_proto::v1::msg_from_sensor::Msg::NetworkFlows(
+            rampart_proto::v1::NetworkFlowBatch {
+                flows: vec![rampart_proto::v1::NetworkFlow {
+                    source_deployment_id: source.into(),
+                    destination_deployment_id: destination.into(),
+                    external_peer: external.into(),
+                    port,
+                    protocol: "TCP".into(),
+                    first_seen_unix_ms: 1_000,
+                    last_seen_unix_ms: 2_000,
+                    closed: false,
+                    process_exe_path: "/app".into(),
+                }],
+                listens: Vec::new(),
+            },
+        )),
+    }
+}
