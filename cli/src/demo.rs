@@ -89,7 +89,11 @@ pub fn objects() -> Vec<Value> {
         json!({"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": "debug-shell", "namespace": "dev", "labels": {"run": "debug-shell"}},
             "spec": {"containers": [{"name": "shell", "image": "nicolaka/netshoot:latest",
-                "command": ["sleep", "infinity"], "securityContext": {"runAsUser": 0}}]}}),
+                "command": ["sleep", "infinity"], "securityContext": {"runAsUser": 0}}],
+                "nodeName": "node-1"},
+            "status": {"phase": "Running", "podIP": "10.244.9.9",
+                "containerStatuses": [{"name": "shell", "containerID": format!("containerd://{}", container_id("debug-shell", "shell")),
+                    "image": "nicolaka/netshoot:latest"}]}}),
         // batch: a nightly backup, done right.
         json!({"apiVersion": "batch/v1", "kind": "CronJob",
             "metadata": {"name": "nightly-backup", "namespace": "batch"},
@@ -139,8 +143,246 @@ fn owned_pods(api: &ApiServer, d: &Value, next_ip: &mut u32) -> anyhow::Result<u
             "status": {"phase": "Running", "podIP": format!("10.244.{}.{}", *next_ip / 250, *next_ip % 250)}});
         *next_ip += 1;
         pod["spec"]["nodeName"] = json!(format!("node-{}", i % 2 + 1));
+        let pod_name = format!("{name}-5d8f9c-{i}");
+        pod["status"]["containerStatuses"] = d["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .map(|c| {
+                let c_name = c["name"].as_str().unwrap_or_default();
+                json!({"name": c_name, "image": c["image"],
+                    "containerID": format!("containerd://{}", container_id(&pod_name, c_name))})
+            })
+            .collect();
         api.apply(pod)
             .map_err(|e| anyhow::anyhow!("seeding the demo cluster: {e}"))?;
     }
     Ok(1 + usize::try_from(replicas).unwrap_or(0))
+}
+
+/// A container runtime id for a demo container (64 hex digits, stable across runs).
+fn container_id(pod: &str, container: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    (0..4u8)
+        .map(|salt| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (salt, pod, container).hash(&mut h);
+            format!("{:016x}", h.finish())
+        })
+        .collect()
+}
+
+/// Who talks to whom in the demo cluster: (namespace, deployment or pod name prefix) → a demo
+/// workload or an address outside the cluster, on a port.
+const TRAFFIC: &[(&str, &str, &str, u32)] = &[
+    ("shop", "frontend", "shop/checkout", 8080),
+    ("shop", "frontend", "shop/cart-cache", 6379),
+    ("shop", "checkout", "payments/payments-api", 8443),
+    ("shop", "checkout", "shop/cart-cache", 6379),
+    ("payments", "payments-api", "203.0.113.10", 443),
+    ("shop", "frontend", "198.51.100.20", 443),
+    ("dev", "debug-shell", "shop/cart-cache", 6379),
+];
+
+/// What the demo containers run: (namespace, pod name prefix, executable, arguments, ancestors).
+const PROCESSES: &[(&str, &str, &str, &str, &[&str])] = &[
+    ("shop", "frontend", "/usr/local/bin/node", "server.js", &[]),
+    (
+        "shop",
+        "checkout",
+        "/usr/local/bin/checkout",
+        "--port 8080",
+        &[],
+    ),
+    (
+        "shop",
+        "cart-cache",
+        "/usr/local/bin/redis-server",
+        "*:6379",
+        &[],
+    ),
+    ("payments", "payments-api", "/app/api", "serve", &[]),
+    ("dev", "debug-shell", "/bin/sleep", "infinity", &[]),
+    // Someone maps the network from the debugging pod: ACS's "nmap Execution" policy.
+    (
+        "dev",
+        "debug-shell",
+        "/usr/bin/nmap",
+        "-sT -p 1-1024 10.244.0.0/24",
+        &["/bin/bash"],
+    ),
+];
+
+/// A demo pod, as the demo Collector reports it.
+pub struct DemoPod {
+    namespace: String,
+    name: String,
+    uid: String,
+    ip: String,
+    container_id: String,
+}
+
+/// The demo cluster's running pods.
+pub fn demo_pods(api: &ApiServer) -> Vec<DemoPod> {
+    api.list("Pod")
+        .iter()
+        .filter_map(|p| {
+            let status = p["status"]["containerStatuses"].get(0)?;
+            Some(DemoPod {
+                namespace: p["metadata"]["namespace"].as_str()?.to_string(),
+                name: p["metadata"]["name"].as_str()?.to_string(),
+                uid: p["metadata"]["uid"].as_str()?.to_string(),
+                ip: p["status"]["podIP"].as_str()?.to_string(),
+                container_id: status["containerID"]
+                    .as_str()?
+                    .rsplit("://")
+                    .next()?
+                    .to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Where the demo Collector connects, and as whom.
+pub struct CollectorLink {
+    pub endpoint: String,
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+/// Plays the demo cluster's Collector over the real Collector protocol (mTLS gRPC to the
+/// Sensor): the processes the demo containers run, once, and their connections every 15
+/// seconds — so the network graph, baselines and runtime alerts have something to show. Runs
+/// until `up` stops; reconnects when the Sensor restarts.
+pub async fn collector(pods: Vec<DemoPod>, link: CollectorLink) {
+    use rampart_proto::collector::collector_message::Msg;
+    use rampart_proto::collector::collector_service_client::CollectorServiceClient;
+    use rampart_proto::collector::{
+        CollectorHello, CollectorMessage, ConnectionEvent, ConnectionRole, Endpoint, ProcessEvent,
+    };
+    use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+    let now = || {
+        i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+            .unwrap_or(0)
+    };
+    let of = |ns: &str, prefix: &str| -> Vec<&DemoPod> {
+        pods.iter()
+            .filter(|p| p.namespace == ns && p.name.starts_with(prefix))
+            .collect()
+    };
+    loop {
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&link.ca_pem))
+            .identity(Identity::from_pem(&link.cert_pem, &link.key_pem))
+            .domain_name("sensor.rampart.svc");
+        let channel = match Channel::from_shared(link.endpoint.clone()) {
+            Ok(c) => match c.tls_config(tls) {
+                Ok(c) => c.connect().await,
+                Err(e) => Err(e),
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "the demo Collector has no valid Sensor endpoint");
+                return;
+            }
+        };
+        let Ok(channel) = channel else {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            continue;
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel::<CollectorMessage>(1024);
+        let mut seq = 0u64;
+        let mut send = |msg: Msg| {
+            seq += 1;
+            tx.try_send(CollectorMessage {
+                seq,
+                msg: Some(msg),
+            })
+            .is_ok()
+        };
+        send(Msg::Hello(CollectorHello {
+            node_name: "node-1".into(),
+            collector_version: format!("{} (demo)", env!("CARGO_PKG_VERSION")),
+            mode: "proc-connector".into(),
+        }));
+        let Ok(response) = CollectorServiceClient::new(channel)
+            .push(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+        else {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            continue;
+        };
+        let mut acks = response.into_inner();
+        for (ns, prefix, exe, args, lineage) in PROCESSES {
+            for p in of(ns, prefix) {
+                send(Msg::Process(ProcessEvent {
+                    container_id: p.container_id.clone(),
+                    pod_uid: p.uid.clone(),
+                    pid: 1,
+                    ppid: 0,
+                    exe_path: (*exe).into(),
+                    name: exe.rsplit('/').next().unwrap_or(exe).into(),
+                    args: (*args).into(),
+                    uid: 0,
+                    gid: 0,
+                    lineage: lineage.iter().map(|l| l.to_string()).collect(),
+                    time_unix_ms: now(),
+                }));
+            }
+        }
+        'stream: loop {
+            for (ns, prefix, to, port) in TRAFFIC {
+                let peers: Vec<String> = match to.split_once('/') {
+                    Some((peer_ns, peer)) => {
+                        of(peer_ns, peer).iter().map(|p| p.ip.clone()).collect()
+                    }
+                    None => vec![to.to_string()],
+                };
+                for (i, p) in of(ns, prefix).into_iter().enumerate() {
+                    let Some(remote) = peers.get(i % peers.len().max(1)) else {
+                        continue;
+                    };
+                    let t = now();
+                    let sent = send(Msg::Connection(ConnectionEvent {
+                        container_id: p.container_id.clone(),
+                        pod_uid: p.uid.clone(),
+                        pid: 1,
+                        exe_path: String::new(),
+                        protocol: "TCP".into(),
+                        role: ConnectionRole::Client as i32,
+                        local: Some(Endpoint {
+                            address: p.ip.clone(),
+                            port: 40_000 + u32::try_from(i).unwrap_or(0),
+                        }),
+                        remote: Some(Endpoint {
+                            address: remote.clone(),
+                            port: *port,
+                        }),
+                        first_seen_unix_ms: t,
+                        last_seen_unix_ms: t,
+                        closed: false,
+                    }));
+                    if !sent {
+                        break 'stream;
+                    }
+                }
+            }
+            // Acknowledgements drain; a closed stream means the Sensor went away.
+            let wait = tokio::time::sleep(std::time::Duration::from_secs(15));
+            tokio::pin!(wait);
+            loop {
+                tokio::select! {
+                    _ = &mut wait => break,
+                    ack = acks.message() => {
+                        if !matches!(ack, Ok(Some(_))) {
+                            break 'stream;
+                        }
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
 }

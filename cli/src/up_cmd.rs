@@ -34,7 +34,7 @@ pub struct UpArgs {
 }
 
 /// The files of the local cluster's bundle, kept in the data directory.
-const BUNDLE_FILES: [&str; 7] = [
+const BUNDLE_FILES: [&str; 9] = [
     "ca.pem",
     "sensor.pem",
     "sensor-key.pem",
@@ -42,6 +42,8 @@ const BUNDLE_FILES: [&str; 7] = [
     "admission-control-key.pem",
     "admission-tls.pem",
     "admission-tls-key.pem",
+    "collector.pem",
+    "collector-key.pem",
 ];
 
 /// The local cluster's certificates: the Sensor's and the admission controller's (its client
@@ -50,6 +52,8 @@ struct LocalBundle {
     ca: String,
     sensor: (String, String),
     admission: (String, String),
+    /// The demo Collector's.
+    collector: (String, String),
 }
 
 /// The local cluster's certificates, issued once and kept in the data directory.
@@ -82,6 +86,9 @@ fn local_bundle(
             &dir.join("admission-control-key.pem"),
             &admission.key_pem,
         )?;
+        let collector = cert(Service::Collector)?;
+        std::fs::write(dir.join("collector.pem"), &collector.cert_pem)?;
+        crate::central_cmd::write_private(&dir.join("collector-key.pem"), &collector.key_pem)?;
         std::fs::write(dir.join("admission-tls.pem"), tls_cert)?;
         crate::central_cmd::write_private(&dir.join("admission-tls-key.pem"), &tls_key)?;
     }
@@ -92,6 +99,7 @@ fn local_bundle(
             read("admission-control.pem")?,
             read("admission-control-key.pem")?,
         ),
+        collector: (read("collector.pem")?, read("collector-key.pem")?),
     })
 }
 
@@ -162,6 +170,18 @@ pub fn run(args: UpArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                 let sensor_addr = sensor
                     .collector_addr
                     .context("the Sensor has no endpoint for the admission controller")?;
+                // The demo cluster's node agent: its processes and connections.
+                let demo_collector = demo.as_ref().map(|api| {
+                    tokio::spawn(crate::demo::collector(
+                        crate::demo::demo_pods(api),
+                        crate::demo::CollectorLink {
+                            endpoint: format!("https://{sensor_addr}"),
+                            ca_pem: bundle.ca.clone(),
+                            cert_pem: bundle.collector.0.clone(),
+                            key_pem: bundle.collector.1.clone(),
+                        },
+                    ))
+                });
                 let mut config = rampart_admission::Config::new(
                     args.admission_listen,
                     bundle_dir.join("admission-tls.pem"),
@@ -183,7 +203,7 @@ pub fn run(args: UpArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                     admission.addr.port(),
                     bundle_dir.join("ca.pem").display()
                 );
-                Some((sensor, admission))
+                Some((sensor, admission, demo_collector))
             }
             None => {
                 let _ = writeln!(

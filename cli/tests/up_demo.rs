@@ -100,4 +100,57 @@ fn up_demo_shows_the_demo_cluster_and_its_violations_in_central() {
     }
     // The well-configured storefront raises no privilege or tag alerts.
     assert!(!has("frontend", "Privileged Container") && !has("frontend", "Latest tag"));
+
+    // The demo's node agent: connections between the workloads reach the network graph, and
+    // nmap run in the debugging pod raises the runtime alert.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let graph = get(
+            &agent,
+            &format!("{}/v1/networkgraph?cluster=local", central.api),
+            &auth,
+        )
+        .unwrap_or_default();
+        let names: std::collections::HashMap<&str, &str> = graph["nodes"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|n| Some((n["id"].as_str()?, n["name"].as_str()?)))
+            .collect();
+        let edge = |src: &str, dst: &str, port: u64| {
+            graph["edges"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .any(|e| {
+                    e["source"].as_str().and_then(|id| names.get(id)) == Some(&src)
+                        && e["destination"].as_str().and_then(|id| names.get(id)) == Some(&dst)
+                        && e["port"] == port
+                })
+        };
+        let nmap = get(
+            &agent,
+            &format!(
+                "{}/v1/alerts?query=Policy%3A%22nmap%20Execution%22",
+                central.api
+            ),
+            &auth,
+        )
+        .and_then(|v| v["alerts"].as_array().cloned())
+        .unwrap_or_default();
+        if edge("frontend", "checkout", 8080)
+            && edge("checkout", "payments-api", 8443)
+            && edge("payments-api", "Internet", 443)
+            && nmap.iter().any(|a| a["deploymentName"] == "debug-shell")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the demo's traffic did not show: {graph} / {nmap:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
