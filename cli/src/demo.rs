@@ -253,8 +253,7 @@ pub struct CollectorLink {
 }
 
 /// Plays the demo cluster's Collector over the real Collector protocol (mTLS gRPC to the
-/// Sensor): the processes the demo containers run, once, and their connections every 15
-/// seconds — so the network graph, baselines and runtime alerts have something to show. Runs
+/// Sensor): the processes the demo containers run and their connections, every 15 seconds — so the network graph, baselines and runtime alerts have something to show. Runs
 /// until `up` stops; reconnects when the Sensor restarts.
 pub async fn collector(pods: Vec<DemoPod>, link: CollectorLink) {
     use rampart_proto::collector::collector_message::Msg;
@@ -315,24 +314,27 @@ pub async fn collector(pods: Vec<DemoPod>, link: CollectorLink) {
             continue;
         };
         let mut acks = response.into_inner();
-        for (ns, prefix, exe, args, lineage) in PROCESSES {
-            for p in of(ns, prefix) {
-                send(Msg::Process(ProcessEvent {
-                    container_id: p.container_id.clone(),
-                    pod_uid: p.uid.clone(),
-                    pid: 1,
-                    ppid: 0,
-                    exe_path: (*exe).into(),
-                    name: exe.rsplit('/').next().unwrap_or(exe).into(),
-                    args: (*args).into(),
-                    uid: 0,
-                    gid: 0,
-                    lineage: lineage.iter().map(|l| l.to_string()).collect(),
-                    time_unix_ms: now(),
-                }));
-            }
-        }
+        let mut round = 0u32;
         'stream: loop {
+            // Processes run again now and then (the Sensor suppresses repeats for a minute;
+            // the first round may come before the Sensor holds the pods or the policies).
+            for (ns, prefix, exe, args, lineage) in PROCESSES {
+                for p in of(ns, prefix) {
+                    send(Msg::Process(ProcessEvent {
+                        container_id: p.container_id.clone(),
+                        pod_uid: p.uid.clone(),
+                        pid: 1,
+                        ppid: 0,
+                        exe_path: (*exe).into(),
+                        name: exe.rsplit('/').next().unwrap_or(exe).into(),
+                        args: (*args).into(),
+                        uid: 0,
+                        gid: 0,
+                        lineage: lineage.iter().map(|l| l.to_string()).collect(),
+                        time_unix_ms: now(),
+                    }));
+                }
+            }
             for (ns, prefix, to, port) in TRAFFIC {
                 let peers: Vec<String> = match to.split_once('/') {
                     Some((peer_ns, peer)) => {
@@ -370,7 +372,13 @@ pub async fn collector(pods: Vec<DemoPod>, link: CollectorLink) {
                 }
             }
             // Acknowledgements drain; a closed stream means the Sensor went away.
-            let wait = tokio::time::sleep(std::time::Duration::from_secs(15));
+            // Quick rounds first, while the Sensor catches up; then every 15 seconds.
+            round += 1;
+            let wait = tokio::time::sleep(std::time::Duration::from_secs(if round < 4 {
+                3
+            } else {
+                15
+            }));
             tokio::pin!(wait);
             loop {
                 tokio::select! {
