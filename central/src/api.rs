@@ -2527,7 +2527,7 @@ async fn network_graph<B: Backend>(
     json(&graph)
 }
 
-/// `GET /v1/networkpolicies/generate?cluster=&namespace=&from=flows|baseline&egress=&format=`:
+/// `GET /v1/networkpolicies/generate?cluster=&namespace=&from=flows|flows-except-anomalous|baseline&egress=&format=`:
 /// one NetworkPolicy per deployment from the observed flows (or the network baselines),
 /// simulated on the observed flows against the cluster's NetworkPolicies. `format=yaml` returns
 /// only the YAML stream, ready for `kubectl apply -f -`. Nothing is applied.
@@ -2546,7 +2546,9 @@ async fn generate_network_policies<B: Backend>(
     let namespace = params.one(&["namespace"]).map(str::to_string);
     let from = params.one(&["from"]).unwrap_or("flows");
     let source = crate::netpolicies::Source::parse(from).ok_or_else(|| {
-        ApiError::BadRequest(format!("from must be flows or baseline, not '{from}'"))
+        ApiError::BadRequest(format!(
+            "from must be flows, flows-except-anomalous or baseline, not '{from}'"
+        ))
     })?;
     let egress = match params.one(&["egress"]).unwrap_or("true") {
         "true" | "1" => true,

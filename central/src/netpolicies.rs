@@ -27,6 +27,9 @@ use crate::store::{Backend, Result, Table};
 pub enum Source {
     /// Every flow observed (what runs today keeps running).
     Flows,
+    /// The observed flows but those outside a locked network baseline (the graph's red ones):
+    /// the policies block them.
+    FlowsExceptAnomalous,
     /// The network baselines (learned and accepted peers; rejected and anomalous flows end up
     /// blocked).
     Baselines,
@@ -36,14 +39,25 @@ impl Source {
     pub fn parse(s: &str) -> Option<Source> {
         match s {
             "flows" | "" => Some(Source::Flows),
+            "flows-except-anomalous" => Some(Source::FlowsExceptAnomalous),
             "baseline" | "baselines" => Some(Source::Baselines),
             _ => None,
+        }
+    }
+
+    /// The value of `from=` that asks for this source.
+    pub fn as_param(self) -> &'static str {
+        match self {
+            Source::Flows => "flows",
+            Source::FlowsExceptAnomalous => "flows-except-anomalous",
+            Source::Baselines => "baseline",
         }
     }
 
     fn describe(self) -> &'static str {
         match self {
             Source::Flows => "observed flows",
+            Source::FlowsExceptAnomalous => "observed flows except anomalous ones",
             Source::Baselines => "network baselines",
         }
     }
@@ -195,14 +209,15 @@ fn entity_nets(peer: &str, blocks: &[(String, ipnet::IpNet)]) -> Vec<ipnet::IpNe
     nets.iter().filter_map(|n| n.parse().ok()).collect()
 }
 
-/// The distinct observed flows of the cluster that touch a known workload.
+/// The distinct observed flows of the cluster that touch a known workload, each with whether
+/// it leaves a locked network baseline of one of its ends (as the graph marks it).
 fn observed_flows<B: Backend>(
     core: &Core<B>,
     cluster: &str,
     inv: &Inventory,
     blocks: &[(String, ipnet::IpNet)],
-) -> Result<Vec<Flow>> {
-    let mut flows = BTreeSet::new();
+) -> Result<Vec<(Flow, bool)>> {
+    let mut flows: BTreeMap<Flow, bool> = BTreeMap::new();
     core.store.for_each_record::<FlowRecord>(
         Table::Activity,
         &format!("f/{cluster}\0"),
@@ -220,12 +235,52 @@ fn observed_flows<B: Backend>(
             ) && (matches!(source, Endpoint::Workload(_))
                 || matches!(destination, Endpoint::Workload(_)))
             {
-                flows.insert(Flow {
-                    source,
-                    destination,
-                    port: f.port,
-                    protocol: protocol_of(&f.protocol),
-                });
+                let node = |id: &str| {
+                    if id.is_empty() {
+                        crate::netgraph::entity_of(&f.external_peer, blocks)
+                    } else {
+                        crate::netgraph::Node {
+                            id: id.to_string(),
+                            kind: "DEPLOYMENT",
+                            name: String::new(),
+                            namespace: String::new(),
+                            cidr: String::new(),
+                        }
+                    }
+                };
+                let anomalous_for = |deployment: &str, peer: &str, ingress: bool| {
+                    if deployment.is_empty() {
+                        return false;
+                    }
+                    let peer = node(peer);
+                    let as_peer = |id: String| crate::netbaselines::Peer {
+                        ingress,
+                        peer: id,
+                        port: f.port,
+                        protocol: f.protocol.clone(),
+                    };
+                    core.netbaselines.is_anomalous(
+                        cluster,
+                        deployment,
+                        &as_peer(peer.id.clone()),
+                        crate::netgraph::broader(&peer).map(as_peer).as_ref(),
+                    )
+                };
+                let anomalous =
+                    anomalous_for(&f.source_deployment_id, &f.destination_deployment_id, false)
+                        || anomalous_for(
+                            &f.destination_deployment_id,
+                            &f.source_deployment_id,
+                            true,
+                        );
+                *flows
+                    .entry(Flow {
+                        source,
+                        destination,
+                        port: f.port,
+                        protocol: protocol_of(&f.protocol),
+                    })
+                    .or_insert(false) |= anomalous;
             }
             Ok(())
         },
@@ -337,11 +392,19 @@ pub fn generate<B: Backend>(
 ) -> Result<Report> {
     let inv = inventory(core, cluster)?;
     let blocks = crate::netgraph::parsed_blocks(&core.store)?;
-    let observed = observed_flows(core, cluster, &inv, &blocks)?;
+    let marked = observed_flows(core, cluster, &inv, &blocks)?;
     let (incoming, outgoing) = match source {
-        Source::Flows => (observed.clone(), observed.clone()),
+        Source::Flows | Source::FlowsExceptAnomalous => {
+            let basis: Vec<Flow> = marked
+                .iter()
+                .filter(|(_, anomalous)| source == Source::Flows || !anomalous)
+                .map(|(f, _)| f.clone())
+                .collect();
+            (basis.clone(), basis)
+        }
         Source::Baselines => baseline_flows(core, cluster, &inv, &blocks),
     };
+    let observed: Vec<Flow> = marked.into_iter().map(|(f, _)| f).collect();
     let in_ns = |w: &WorkloadRef| namespace.is_none_or(|ns| w.namespace == ns);
     let (generated, skipped) = netpol::generate(
         &inv.workloads,

@@ -1005,6 +1005,17 @@ fn network_graph_and_network_baselines() {
         !web["yaml"].as_str().expect("yaml").contains("Egress"),
         "{web}"
     );
+    // From the observed flows but the anomalous one: that one is blocked, the rest pass.
+    let (_, except) = central.admin(
+        "GET",
+        "/v1/networkpolicies/generate?cluster=prod&from=flows-except-anomalous",
+        None,
+    );
+    assert_eq!(except["blockedAfter"], json!([web_to_db]), "{except}");
+    assert_eq!(
+        except["generatedFrom"], "observed flows except anomalous ones",
+        "{except}"
+    );
     let (status, yaml) = central.admin(
         "GET",
         "/v1/networkpolicies/generate?cluster=prod&format=yaml",

@@ -39,6 +39,8 @@ pub enum NetpolCommand {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum From {
     Flows,
+    /// Observed flows, leaving out those outside a locked network baseline.
+    FlowsExceptAnomalous,
     Baseline,
 }
 
@@ -69,7 +71,8 @@ pub struct GenerateArgs {
     /// Only the workloads of this namespace.
     #[arg(long)]
     pub namespace: Option<String>,
-    /// With --cluster: generate from every observed flow, or from the network baselines.
+    /// With --cluster: generate from every observed flow, from those but the anomalous ones,
+    /// or from the network baselines.
     #[arg(long, value_enum, default_value_t = From::Flows)]
     pub from: From,
     /// Restrict ingress only; leave egress open.
@@ -131,6 +134,7 @@ fn remote_generate(
         encode(&cluster),
         match args.from {
             From::Flows => "flows",
+            From::FlowsExceptAnomalous => "flows-except-anomalous",
             From::Baseline => "baseline",
         },
         !args.no_egress

@@ -524,7 +524,7 @@ struct PoliciesPage {
     page: &'static str,
     clusters: Vec<Choice>,
     namespace: String,
-    from_baseline: bool,
+    from: &'static str,
     egress: bool,
     generated_from: String,
     flows: usize,
@@ -549,11 +549,10 @@ fn asked(raw: Option<&str>) -> Asked {
     Asked {
         cluster: params.get("cluster").filter(|c| !c.is_empty()).cloned(),
         namespace: params.get("namespace").filter(|n| !n.is_empty()).cloned(),
-        source: if params.get("from").is_some_and(|f| f == "baseline") {
-            crate::netpolicies::Source::Baselines
-        } else {
-            crate::netpolicies::Source::Flows
-        },
+        source: params
+            .get("from")
+            .and_then(|f| crate::netpolicies::Source::parse(f))
+            .unwrap_or(crate::netpolicies::Source::Flows),
         egress: params.get("egress").is_none_or(|e| e != "0"),
     }
 }
@@ -611,11 +610,7 @@ pub(super) async fn network_policies<B: Backend>(
         "cluster={}&namespace={}&from={}&egress={}",
         urlencode(&report.cluster_id),
         urlencode(a.namespace.as_deref().unwrap_or_default()),
-        if a.source == crate::netpolicies::Source::Baselines {
-            "baseline"
-        } else {
-            "flows"
-        },
+        a.source.as_param(),
         if a.egress { "1" } else { "0" }
     );
     render(
@@ -624,7 +619,7 @@ pub(super) async fn network_policies<B: Backend>(
             page: "network",
             clusters,
             namespace: a.namespace.clone().unwrap_or_default(),
-            from_baseline: a.source == crate::netpolicies::Source::Baselines,
+            from: a.source.as_param(),
             egress: a.egress,
             generated_from: report.generated_from.to_string(),
             flows: report.flows,
