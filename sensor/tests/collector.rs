@@ -94,6 +94,19 @@ fn pod(name: &str, ip: &str, container_id: &str) -> Value {
                 "image": "registry.example/shop/app:1.0"}]}})
 }
 
+/// A TCP server on `addr` that accepts and holds connections; its port.
+fn serve(addr: &str) -> u16 {
+    let server = std::net::TcpListener::bind((addr, 0)).expect("bind");
+    let port = server.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in server.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    port
+}
+
 fn random_container_id() -> String {
     (0..4)
         .map(|_| format!("{:016x}", rand::random::<u64>()))
@@ -203,14 +216,7 @@ async fn container_processes_listeners_and_connections_reach_central_with_their_
         .apply(pod("db", "127.0.0.1", &random_container_id()))
         .expect("db pod");
     let (web, db) = (uid(&w.api, "web"), uid(&w.api, "db"));
-    let server = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let server_port = server.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for s in server.incoming().flatten() {
-            held.push(s);
-        }
-    });
+    let server_port = serve("127.0.0.1");
 
     let mut config = collector::Config::new(w.collector_endpoint.clone(), "node-1".into());
     config.poll_interval = Duration::from_millis(200);
@@ -563,17 +569,6 @@ async fn a_new_peer_on_a_locked_network_baseline_is_alerted_and_generated_polici
         .apply(pod("cache", "127.0.0.2", &random_container_id()))
         .expect("cache pod");
     let (web, db, cache) = (uid(&w.api, "web"), uid(&w.api, "db"), uid(&w.api, "cache"));
-    let serve = |addr: &str| {
-        let server = std::net::TcpListener::bind((addr, 0)).expect("bind");
-        let port = server.local_addr().expect("addr").port();
-        std::thread::spawn(move || {
-            let mut held = Vec::new();
-            for s in server.incoming().flatten() {
-                held.push(s);
-            }
-        });
-        port
-    };
     let (db_port, cache_port) = (serve("127.0.0.1"), serve("127.0.0.2"));
     let _collector = w.collector("node-5").await;
     let cluster = w.cluster_id().await;
