@@ -132,6 +132,7 @@ fn inventory<B: Backend>(core: &Core<B>, cluster: &str) -> Result<Inventory> {
                 name: record.name.clone(),
                 kind: record.kind.clone(),
                 pod_labels: d.pod_labels.clone(),
+                host_network: d.host_network,
                 ..WorkloadRef::default()
             };
             for c in &d.containers {

@@ -349,6 +349,7 @@ fn add_object(m: &mut Manifests, value: Value, file: &str) -> anyhow::Result<()>
                     name: d.name.clone(),
                     kind: d.kind.as_str().to_string(),
                     pod_labels: d.pod_labels.clone(),
+                    host_network: d.host_network,
                     ..WorkloadRef::default()
                 };
                 for c in &d.containers {

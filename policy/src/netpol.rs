@@ -58,6 +58,8 @@ pub struct WorkloadRef {
     /// Ports reachable from outside the cluster (LoadBalancer, NodePort, host port, route):
     /// (port, protocol) of the container.
     pub exposed_ports: BTreeSet<(u32, String)>,
+    /// The pods use the node's network: NetworkPolicies do not apply to them.
+    pub host_network: bool,
 }
 
 impl WorkloadRef {
@@ -343,6 +345,14 @@ pub fn generate(
         if !in_scope(w) {
             continue;
         }
+        if w.host_network {
+            skipped.push(Skipped {
+                workload: i,
+                reason: "its pods use the node's network, where NetworkPolicies do not apply"
+                    .into(),
+            });
+            continue;
+        }
         let selector = w.selector();
         if selector.match_labels.is_empty() {
             skipped.push(Skipped {
@@ -549,7 +559,11 @@ impl<'a> Simulation<'a> {
             .map(|w| {
                 let mut ingress = Vec::new();
                 let mut egress = Vec::new();
-                for &i in by_ns.get(w.namespace.as_str()).into_iter().flatten() {
+                // Policies select host-network pods but cannot isolate them.
+                let policies_of = (!w.host_network)
+                    .then(|| by_ns.get(w.namespace.as_str()))
+                    .flatten();
+                for &i in policies_of.into_iter().flatten() {
                     let p = &policies[i];
                     if !p.spec.pod_selector.matches(&w.pod_labels) {
                         continue;

@@ -175,6 +175,27 @@ fn unlabelled_pods_are_skipped_not_selected_by_an_empty_selector() {
 }
 
 #[test]
+fn host_network_pods_get_no_policy_and_are_never_isolated() {
+    use Endpoint::Workload as W;
+    let mut workloads = cluster();
+    workloads[DB].host_network = true;
+    let (policies, skipped) = generate(&workloads, &observed(), &observed(), |_| true, &options());
+    assert_eq!(policies.len(), 3);
+    assert_eq!(skipped[0].workload, DB);
+    let mut deny_all = existing(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny, namespace: shop}\nspec: {podSelector: {}}\n",
+    );
+    deny_all.spec.policy_types = vec!["Ingress".into()];
+    let v = decide(
+        &[deny_all],
+        &Namespaces::default(),
+        &workloads,
+        &flow(W(API), W(DB), 22, "TCP"),
+    );
+    assert!(v.allowed(), "the host's network is not isolated: {v:?}");
+}
+
+#[test]
 fn same_name_in_a_namespace_gets_the_kind_appended() {
     let mut workloads = cluster();
     let mut sts = workload("shop", "db", "db-sts");
