@@ -187,11 +187,17 @@ fn external_of(address: &str, blocks: &[(String, ipnet::IpNet)]) -> Vec<ipnet::I
             .map(|(_, net)| *net)
             .collect();
     }
-    match address.parse::<IpAddr>() {
-        Ok(addr) if node.kind == "PRIVATE" => vec![netpol::host_net(addr)],
-        Ok(IpAddr::V6(_)) => vec!["::/0".parse().expect("a valid network")],
-        _ => vec!["0.0.0.0/0".parse().expect("a valid network")],
+    let addr = address.parse::<IpAddr>();
+    if let Ok(addr) = addr
+        && node.kind == "PRIVATE"
+    {
+        return vec![netpol::host_net(addr)];
     }
+    let v6 = matches!(addr, Ok(IpAddr::V6(_)));
+    entity_nets("internet", &[])
+        .into_iter()
+        .filter(|n| matches!(n, ipnet::IpNet::V6(_)) == v6)
+        .collect()
 }
 
 /// The networks a baseline's entity peer stands for.
@@ -514,5 +520,30 @@ pub fn report(
         flows: flows.len(),
         blocked_now: views(&plan.blocked_now),
         blocked_after: views(&plan.blocked_after),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn external_peers_become_their_block_their_address_or_the_internet_of_their_family() {
+        let blocks = vec![(
+            "partner".to_string(),
+            "203.0.113.0/24".parse::<ipnet::IpNet>().expect("net"),
+        )];
+        let nets = |a: &str| {
+            external_of(a, &blocks)
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(nets("203.0.113.7"), ["203.0.113.0/24"]);
+        assert_eq!(nets("10.1.2.3"), ["10.1.2.3/32"]);
+        assert_eq!(nets("8.8.8.8"), ["0.0.0.0/0"]);
+        assert_eq!(nets("2606:4700::1111"), ["::/0"]);
+        assert_eq!(entity_nets("private", &blocks).len(), PRIVATE_RANGES.len());
+        assert_eq!(entity_nets("cidr:partner", &blocks)[0], blocks[0].1);
     }
 }
