@@ -183,6 +183,20 @@ struct DeploymentName {
     name: String,
 }
 
+/// The namespaces of `cluster`'s deployments (only their names are decoded).
+pub fn namespaces<B: Backend>(store: &Store<B>, cluster: &str) -> Result<Vec<String>> {
+    let mut all = std::collections::BTreeSet::new();
+    store.for_each_record::<DeploymentName>(
+        Table::Deployments,
+        &format!("{cluster}\0"),
+        |_, d| {
+            all.insert(d.namespace);
+            Ok(())
+        },
+    )?;
+    Ok(all.into_iter().collect())
+}
+
 /// The graph of `cluster` (only the flows touching `namespace`, when given, and the deployments
 /// of that namespace). `anomalous(deployment, peer node, port, protocol, ingress)` says whether
 /// a flow leaves a locked network baseline.

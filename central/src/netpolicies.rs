@@ -217,12 +217,14 @@ fn entity_nets(peer: &str, blocks: &[(String, ipnet::IpNet)]) -> Vec<ipnet::IpNe
 }
 
 /// The distinct observed flows of the cluster that touch a known workload, each with whether
-/// it leaves a locked network baseline of one of its ends (as the graph marks it).
+/// it leaves a locked network baseline of one of its ends (as the graph marks it; only when
+/// `mark` asks for it, else false).
 fn observed_flows<B: Backend>(
     core: &Core<B>,
     cluster: &str,
     inv: &Inventory,
     blocks: &[(String, ipnet::IpNet)],
+    mark: bool,
 ) -> Result<Vec<(Flow, bool)>> {
     let mut flows: BTreeMap<Flow, bool> = BTreeMap::new();
     core.store.for_each_record::<FlowRecord>(
@@ -256,7 +258,7 @@ fn observed_flows<B: Backend>(
                     }
                 };
                 let anomalous_for = |deployment: &str, peer: &str, ingress: bool| {
-                    if deployment.is_empty() {
+                    if !mark || deployment.is_empty() {
                         return false;
                     }
                     let peer = node(peer);
@@ -399,7 +401,13 @@ pub fn generate<B: Backend>(
 ) -> Result<Report> {
     let inv = inventory(core, cluster)?;
     let blocks = crate::netgraph::parsed_blocks(&core.store)?;
-    let marked = observed_flows(core, cluster, &inv, &blocks)?;
+    let marked = observed_flows(
+        core,
+        cluster,
+        &inv,
+        &blocks,
+        source == Source::FlowsExceptAnomalous,
+    )?;
     let (incoming, outgoing) = match source {
         Source::Flows | Source::FlowsExceptAnomalous => {
             let basis: Vec<Flow> = marked

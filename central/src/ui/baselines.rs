@@ -54,13 +54,27 @@ pub(super) fn of_deployment<B: Backend>(
         .collect()
 }
 
-fn back(cluster: &str, id: &str) -> Response {
+/// Back to the deployment's page, at `section`.
+fn back(cluster: &str, id: &str, section: &str) -> Response {
     Redirect::to(&format!(
-        "/ui/risk/{}/{}#baselines",
+        "/ui/risk/{}/{}#{section}",
         urlencode(cluster),
         urlencode(id)
     ))
     .into_response()
+}
+
+/// The answer to a baseline form: back to the page, or the error.
+fn answer<T>(
+    changed: Result<T, crate::api::ApiError>,
+    cluster: &str,
+    id: &str,
+    section: &str,
+) -> Response {
+    match changed {
+        Ok(_) => back(cluster, id, section),
+        Err(e) => e.into_response(),
+    }
 }
 
 fn form(body: &[u8]) -> BTreeMap<String, String> {
@@ -83,10 +97,7 @@ pub(super) async fn lock<B: Backend>(
             .set_user_lock(&cluster, &id, container.as_deref(), locked, now, batch)
     })
     .await;
-    match changed {
-        Ok(_) => back(&cluster, &id),
-        Err(e) => e.into_response(),
-    }
+    answer(changed, &cluster, &id, "baselines")
 }
 
 /// `POST /ui/deployments/{cluster}/{id}/baselines/{container}/edit` (`add` or `remove`: a path).
@@ -105,16 +116,13 @@ pub(super) async fn edit<B: Backend>(
     };
     let (add, remove) = (pick("add"), pick("remove"));
     if add.is_empty() && remove.is_empty() {
-        return back(&cluster, &id);
+        return back(&cluster, &id, "baselines");
     }
     let now = crate::model::now_unix_ms();
     let edited =
         crate::api::edit_process_baseline(&api.core, &cluster, &id, &container, &add, &remove, now)
             .await;
-    match edited {
-        Ok(_) => back(&cluster, &id),
-        Err(e) => e.into_response(),
-    }
+    answer(edited, &cluster, &id, "baselines")
 }
 
 /// One peer of a deployment's network baseline, or an observed flow outside it.
@@ -238,15 +246,6 @@ pub(super) fn network_of_deployment<B: Backend>(
     })
 }
 
-fn back_network(cluster: &str, id: &str) -> Response {
-    Redirect::to(&format!(
-        "/ui/risk/{}/{}#network-baseline",
-        urlencode(cluster),
-        urlencode(id)
-    ))
-    .into_response()
-}
-
 /// `POST /ui/deployments/{cluster}/{id}/networkbaseline/lock` (`locked`).
 pub(super) async fn lock_network<B: Backend>(
     State(api): State<Shared<B>>,
@@ -262,10 +261,7 @@ pub(super) async fn lock_network<B: Backend>(
             .set_lock(&cluster, &id, locked, now, batch)
     })
     .await;
-    match changed {
-        Ok(_) => back_network(&cluster, &id),
-        Err(e) => e.into_response(),
-    }
+    answer(changed, &cluster, &id, "network-baseline")
 }
 
 /// `POST /ui/deployments/{cluster}/{id}/networkbaseline/decide` (`decision` accept or
@@ -303,8 +299,5 @@ pub(super) async fn decide_network<B: Backend>(
             .decide(&cluster, &id, &accepted, &rejected, now, batch)
     })
     .await;
-    match changed {
-        Ok(_) => back_network(&cluster, &id),
-        Err(e) => e.into_response(),
-    }
+    answer(changed, &cluster, &id, "network-baseline")
 }

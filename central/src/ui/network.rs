@@ -384,27 +384,13 @@ pub(super) async fn network<B: Backend>(
         if cluster.is_empty() {
             return Ok((cluster, clusters, Graph::default(), Vec::new(), None));
         }
-        // All namespaces for the picker (the whole graph's deployments), then the view.
-        let mut all: BTreeSet<String> = BTreeSet::new();
-        shared.core.store.for_each_record::<serde_json::Value>(
-            crate::store::Table::Deployments,
-            &format!("{cluster}\0"),
-            |_, d| {
-                if let Some(ns) = d["namespace"].as_str() {
-                    all.insert(ns.to_string());
-                }
-                Ok(())
-            },
-        )?;
+        // All namespaces for the picker, then the view.
+        let all = crate::netgraph::namespaces(&shared.core.store, &cluster)?;
         match crate::api::graph_of(&shared.core, &cluster, ns.as_deref()) {
-            Ok(g) => Ok((cluster, clusters, g, all.into_iter().collect(), None)),
-            Err(crate::api::ApiError::BadRequest(m)) => Ok((
-                cluster,
-                clusters,
-                Graph::default(),
-                all.into_iter().collect(),
-                Some(m),
-            )),
+            Ok(g) => Ok((cluster, clusters, g, all, None)),
+            Err(crate::api::ApiError::BadRequest(m)) => {
+                Ok((cluster, clusters, Graph::default(), all, Some(m)))
+            }
             Err(e) => Err(crate::store::Error::Backend(e.to_string())),
         }
     })
