@@ -62,7 +62,7 @@ pub struct GenerateArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "cluster")]
     pub flows: Option<String>,
     /// Leave out the flows the export marks anomalous (outside a locked network baseline):
-    /// the generated policies then block them.
+    /// the generated policies then block them (offline, as `--from flows-except-anomalous`).
     #[arg(long)]
     pub skip_anomalous: bool,
     /// Ask Central to generate for this cluster (needs -e).
@@ -459,6 +459,10 @@ fn read_flows(
 
 /// Generates and simulates offline; the report has the shape of Central's.
 fn offline(args: &GenerateArgs) -> anyhow::Result<Value> {
+    if args.from == From::Baseline {
+        bail!("network baselines are kept in Central: use --from baseline with --cluster");
+    }
+    let skip_anomalous = args.skip_anomalous || args.from == From::FlowsExceptAnomalous;
     let m = read_manifests(args)?;
     let (marked, unknown) = match &args.flows {
         Some(path) => read_flows(path, &m.workloads, args.max_input_bytes)?,
@@ -468,7 +472,7 @@ fn offline(args: &GenerateArgs) -> anyhow::Result<Value> {
     // blocked.
     let basis: Vec<Flow> = marked
         .iter()
-        .filter(|(_, anomalous)| !(args.skip_anomalous && *anomalous))
+        .filter(|(_, anomalous)| !(skip_anomalous && *anomalous))
         .map(|(f, _)| f.clone())
         .collect();
     let flows: Vec<Flow> = marked.into_iter().map(|(f, _)| f).collect();

@@ -1301,4 +1301,13 @@ fn netpol_generate_offline_from_manifests_and_a_flow_export() {
     let (code, _, err) = rampart(&["netpol", "generate"]);
     assert_eq!(code, 2);
     assert!(err.contains("--cluster"), "{err}");
+    let (code, _, err) = rampart(&[
+        "netpol",
+        "generate",
+        k8s.to_str().expect("path"),
+        "--from",
+        "baseline",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("baselines are kept in Central"), "{err}");
 }
