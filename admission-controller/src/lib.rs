@@ -18,7 +18,8 @@ pub mod metrics;
 pub mod policies;
 pub mod resources;
 pub mod review;
-pub mod scan;
+/// The JSON scanner reviews are walked with (it lives with the workload decoder it feeds).
+pub use rampart_policy::scan;
 pub mod sensor_link;
 pub mod server;
 pub mod tls;

@@ -1,13 +1,16 @@
 //! `AdmissionReview` (`admission.k8s.io/v1` and `v1beta1`, which share their shape), decoded
 //! straight from the request bytes: the envelope is walked by [`crate::scan`], each field a
-//! decision reads is decoded from its own span (strings borrowed where JSON lets them be, a
-//! workload `object` straight into the engine's model), and everything else (`oldObject`,
+//! decision reads is decoded from its own span (strings borrowed where JSON lets them be), the
+//! workload `object` is read off the same scanner into the engine's model
+//! ([`decode_workload_json`]; serde reads the rare object it refuses and says why), and
+//! everything else (`oldObject`,
 //! `options`, `requestKind`...) is passed over by its brackets without being tokenized. Decoding
 //! a whole review into k8s-openapi types costs several times what the decision does.
 
 use std::borrow::Cow;
 
 use rampart_policy::manifest::{decode_workload, workload_kind_in_group};
+use rampart_policy::workload::decode_workload_json;
 use rampart_policy::{Workload, WorkloadKind};
 use serde::Deserialize;
 
@@ -99,52 +102,6 @@ fn string<'a>(s: &mut Scanner<'a>) -> Result<Cow<'a, str>, ReviewError> {
     Ok(s.string()?)
 }
 
-/// Every workload kind, by the index [`Eager`] takes.
-const KINDS: [WorkloadKind; 9] = [
-    WorkloadKind::Deployment,
-    WorkloadKind::StatefulSet,
-    WorkloadKind::DaemonSet,
-    WorkloadKind::ReplicaSet,
-    WorkloadKind::ReplicationController,
-    WorkloadKind::Job,
-    WorkloadKind::CronJob,
-    WorkloadKind::Pod,
-    WorkloadKind::DeploymentConfig,
-];
-
-/// A workload of kind `KINDS[K]`: serde's stream reader, which says where a value ended, takes
-/// a type rather than a seed.
-struct Eager<const K: usize>(Workload);
-
-impl<'de, const K: usize> Deserialize<'de> for Eager<K> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Eager<K>, D::Error> {
-        decode_workload(KINDS[K], d).map(Eager)
-    }
-}
-
-fn eager<const K: usize>(text: &str) -> Option<(Workload, usize)> {
-    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Eager<K>>();
-    match stream.next() {
-        Some(Ok(Eager(w))) => Some((w, stream.byte_offset())),
-        _ => None,
-    }
-}
-
-/// A workload of `kind` decoded off the start of `text`, with the bytes it took.
-fn decode_prefix(kind: WorkloadKind, text: &str) -> Option<(Workload, usize)> {
-    match KINDS.iter().position(|k| *k == kind)? {
-        0 => eager::<0>(text),
-        1 => eager::<1>(text),
-        2 => eager::<2>(text),
-        3 => eager::<3>(text),
-        4 => eager::<4>(text),
-        5 => eager::<5>(text),
-        6 => eager::<6>(text),
-        7 => eager::<7>(text),
-        _ => eager::<8>(text),
-    }
-}
-
 /// What the request's `object` field held.
 struct ObjectField<'a> {
     text: &'a str,
@@ -180,17 +137,23 @@ fn read_request<'a>(
             "userInfo" => r.user_info = field(s, "request.userInfo")?,
             "object" => {
                 let kind = workload_kind_of(&r.kind).filter(|_| r.sub_resource.is_empty());
-                object = match kind.and_then(|kind| decode_prefix(kind, s.rest())) {
-                    Some((w, used)) => ObjectField {
-                        text: s.advance(used),
+                let mark = s.mark();
+                object = match kind.map(|kind| decode_workload_json(kind, s)) {
+                    Some(Ok(w)) => ObjectField {
+                        text: s.since(mark),
                         decoded: Some(w),
                         tried: kind,
                     },
-                    None => ObjectField {
-                        text: s.value()?,
-                        decoded: None,
-                        tried: kind,
-                    },
+                    // Not a workload, or one the fast decoder refuses: serde reads it (or
+                    // says why it cannot) when the decision asks for it.
+                    _ => {
+                        s.reset(mark);
+                        ObjectField {
+                            text: s.value()?,
+                            decoded: None,
+                            tried: kind,
+                        }
+                    }
                 };
             }
             "dryRun" => r.dry_run = field(s, "request.dryRun")?,
@@ -292,7 +255,11 @@ pub fn decode(body: &[u8]) -> Result<(Cow<'_, str>, Request<'_>), ReviewError> {
                 Some(w) if Some(w.kind) == kind => Some(w),
                 // Already tried as this kind while it was read, and it did not decode.
                 _ if tried.is_some() && tried == kind => None,
-                _ => kind.and_then(|kind| decode_object(kind, text).ok()),
+                // The kind came after the object.
+                _ => kind.and_then(|kind| {
+                    let mut s = Scanner::new(text);
+                    decode_workload_json(kind, &mut s).ok()
+                }),
             };
             Some(match workload {
                 Some(w) => Object::Workload(Box::new(w)),

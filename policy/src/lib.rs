@@ -24,6 +24,7 @@ pub mod netpol;
 pub mod policy;
 pub mod quantity;
 pub mod risk;
+pub mod scan;
 pub mod workload;
 pub mod yaml;
 

@@ -20,6 +20,9 @@ use serde::{Deserialize, Deserializer};
 
 use crate::deployment::WorkloadKind;
 
+mod json;
+pub use json::decode as decode_workload_json;
+
 /// `null` reads as the default (Kubernetes clients write `"labels": null` as readily as leave
 /// the field out).
 fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(d: D) -> Result<T, D::Error> {
@@ -481,6 +484,25 @@ impl Workload {
         }
     }
 
+    fn pod(metadata: Meta, spec: Option<PodSpec>) -> Workload {
+        // A pod is its own template.
+        let template = PodTemplate {
+            metadata: Meta {
+                labels: metadata.labels.clone(),
+                annotations: metadata.annotations.clone(),
+                ..Meta::default()
+            },
+            spec: spec.unwrap_or_default(),
+        };
+        Workload {
+            kind: WorkloadKind::Pod,
+            metadata,
+            replicas: Some(1),
+            selector: Selector::None,
+            template,
+        }
+    }
+
     fn job(kind: WorkloadKind, metadata: Meta, spec: Option<JobSpec>) -> Workload {
         let (replicas, selector, template) = match spec {
             Some(s) => (
@@ -530,22 +552,7 @@ pub fn decode_workload<'de, D: Deserializer<'de>>(
         }
         Pod => {
             let o: Object<PodSpec> = Object::deserialize(d)?;
-            // A pod is its own template.
-            let template = PodTemplate {
-                metadata: Meta {
-                    labels: o.metadata.labels.clone(),
-                    annotations: o.metadata.annotations.clone(),
-                    ..Meta::default()
-                },
-                spec: o.spec.unwrap_or_default(),
-            };
-            Workload {
-                kind,
-                metadata: o.metadata,
-                replicas: Some(1),
-                selector: Selector::None,
-                template,
-            }
+            Workload::pod(o.metadata, o.spec)
         }
     })
 }

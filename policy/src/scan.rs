@@ -1,12 +1,15 @@
-//! A structural JSON scanner for the AdmissionReview envelope: it walks objects key by key and
-//! hands out the exact text of each value, finding a value's end by its brackets and strings
-//! alone. What a decision reads is then decoded from its span (serde, borrowing); what it does
-//! not — `oldObject`, half of a typical UPDATE review, and `options` — is passed over without
-//! being tokenized, at a fraction of what a full parse costs.
+//! A structural JSON scanner: it walks objects key by key and arrays element by element, reads
+//! strings (borrowed unless escaped), booleans and numbers, and hands out the exact text of any
+//! value, finding its end by its brackets and strings alone. The admission controller walks the
+//! AdmissionReview envelope with it and [`crate::workload::decode_workload_json`] reads the
+//! workload object with it; what neither reads — `oldObject`, half of a typical UPDATE review,
+//! `managedFields`, `status` — is passed over without being tokenized, at a fraction of what a
+//! full parse costs.
 //!
 //! A skipped value must still be well-formed as far as structure goes — balanced and matching
 //! brackets, terminated strings without raw control characters, at most [`MAX_DEPTH`] levels —
-//! but its numbers and literals are not checked: nothing reads them.
+//! but its numbers and literals are not checked: nothing reads them. Values that are read are
+//! checked against JSON's grammar.
 
 use std::borrow::Cow;
 
@@ -89,6 +92,135 @@ impl<'a> Scanner<'a> {
         let start = self.pos;
         self.pos = (start + n).min(self.text.len());
         &self.text[start..self.pos]
+    }
+
+    /// Where the cursor is, to come back to with [`Scanner::reset`].
+    pub fn mark(&self) -> Mark {
+        Mark {
+            pos: self.pos,
+            first: self.first,
+        }
+    }
+
+    /// Moves the cursor back to `mark`.
+    pub fn reset(&mut self, mark: Mark) {
+        self.pos = mark.pos;
+        self.first = mark.first;
+    }
+
+    /// An error of `what` at the cursor.
+    pub fn error_here(&self, what: &'static str) -> ScanError {
+        ScanError { what, at: self.pos }
+    }
+
+    /// Whether the next value is a string.
+    pub fn at_string(&mut self) -> bool {
+        self.peek() == Some(b'"')
+    }
+
+    /// The text from `mark` to the cursor, without the whitespace before the value.
+    pub fn since(&self, mark: Mark) -> &'a str {
+        self.text[mark.pos..self.pos].trim_start()
+    }
+
+    /// Enters the array that is the next value.
+    pub fn begin_array(&mut self) -> Result<(), ScanError> {
+        self.eat(b'[', "expected an array")?;
+        self.first = true;
+        Ok(())
+    }
+
+    /// Whether the array being walked has another element (which is then next), consuming its
+    /// end otherwise.
+    pub fn next_element(&mut self) -> Result<bool, ScanError> {
+        match self.peek() {
+            Some(b']') => {
+                self.pos += 1;
+                self.first = false;
+                return Ok(false);
+            }
+            Some(b',') if !self.first => self.pos += 1,
+            Some(_) if self.first => {}
+            Some(_) => return self.error("expected ',' or the end of the array"),
+            None => return self.error("unexpected end of the body"),
+        }
+        self.first = false;
+        Ok(true)
+    }
+
+    /// The next value, `true` or `false`.
+    pub fn boolean(&mut self) -> Result<bool, ScanError> {
+        let (value, literal): (bool, &[u8]) = match self.peek() {
+            Some(b't') => (true, b"true"),
+            Some(b'f') => (false, b"false"),
+            _ => return self.error("expected true or false"),
+        };
+        let end = self.pos + literal.len();
+        if !self.bytes()[self.pos..].starts_with(literal) || !ends_literal(self.bytes(), end) {
+            return self.error("expected true or false");
+        }
+        self.pos = end;
+        Ok(value)
+    }
+
+    /// The text of the next value, a JSON number (checked against JSON's grammar).
+    pub fn number(&mut self) -> Result<&'a str, ScanError> {
+        self.skip_whitespace();
+        let bytes = self.bytes();
+        let start = self.pos;
+        let mut at = start;
+        let digits = |at: &mut usize| {
+            let from = *at;
+            while bytes.get(*at).is_some_and(u8::is_ascii_digit) {
+                *at += 1;
+            }
+            *at - from
+        };
+        if bytes.get(at) == Some(&b'-') {
+            at += 1;
+        }
+        let whole = at;
+        let n = digits(&mut at);
+        if n == 0 || (n > 1 && bytes[whole] == b'0') {
+            return self.error("expected a number");
+        }
+        if bytes.get(at) == Some(&b'.') {
+            at += 1;
+            if digits(&mut at) == 0 {
+                return self.error("expected a number");
+            }
+        }
+        if let Some(b'e' | b'E') = bytes.get(at) {
+            at += 1;
+            if let Some(b'+' | b'-') = bytes.get(at) {
+                at += 1;
+            }
+            if digits(&mut at) == 0 {
+                return self.error("expected a number");
+            }
+        }
+        if !ends_literal(bytes, at) {
+            return self.error("expected a number");
+        }
+        self.pos = at;
+        Ok(&self.text[start..at])
+    }
+
+    /// The next value, a whole number that fits an `i64` (`1.0`, `1e3` and — as serde_json
+    /// reads it, a float — `-0` are not).
+    pub fn integer(&mut self) -> Result<i64, ScanError> {
+        self.skip_whitespace();
+        let at = self.pos;
+        let text = self.number()?;
+        match text.parse() {
+            Ok(0) if text.starts_with('-') => {}
+            Ok(n) => return Ok(n),
+            Err(_) => {}
+        }
+        Err(ScanError {
+            what: "expected a whole number",
+            at,
+        })
     }
 
     /// Whether the next value is `null` (consumed if so).
@@ -241,6 +373,21 @@ impl<'a> Scanner<'a> {
             Some(_) => self.error("trailing characters after the review"),
         }
     }
+}
+
+/// A position of the cursor ([`Scanner::mark`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Mark {
+    pos: usize,
+    first: bool,
+}
+
+/// Whether a literal or number ending before `at` is followed by what may follow a value.
+fn ends_literal(bytes: &[u8], at: usize) -> bool {
+    matches!(
+        bytes.get(at),
+        None | Some(b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')
+    )
 }
 
 const PLAIN: u8 = 0;
