@@ -13,6 +13,8 @@
 //! without the object it needs — is answered by the configured failure mode, with the reason in
 //! the message (denied) or a warning (allowed).
 
+use std::borrow::Cow;
+
 use rampart_policy::compile::CompiledPolicy;
 use rampart_policy::{
     Deployment, EvalContext, KubeEvent, Outcome as Eval, RuntimeEvent, Workload, WorkloadKind,
@@ -20,6 +22,7 @@ use rampart_policy::{
 };
 use rampart_proto::v1::{AdmissionAlert, LifecycleStage as WireStage};
 
+use crate::alerts::{PolicyAlert, ReviewAlerts};
 use crate::policies::PolicySet;
 use crate::resources::Resources;
 use crate::review::{Answer, Request, decode_object as decode, workload_kind_of};
@@ -135,7 +138,7 @@ pub struct Decision {
     /// Names of the violated enforced policies (counted per policy).
     pub violated: Vec<String>,
     /// Alerts to raise; none for dry-run requests.
-    pub alerts: Vec<AdmissionAlert>,
+    pub alerts: ReviewAlerts,
 }
 
 impl Decision {
@@ -148,7 +151,7 @@ impl Decision {
             outcome,
             reason: reason.into(),
             violated: Vec::new(),
-            alerts: Vec::new(),
+            alerts: ReviewAlerts::default(),
         }
     }
 
@@ -357,61 +360,61 @@ pub fn validate(req: &mut Request<'_>, inputs: Inputs<'_>) -> Decision {
     } else {
         "FAIL_DEPLOYMENT_UPDATE_ENFORCEMENT"
     };
-    let alerts = if dry_run {
-        Vec::new()
-    } else {
-        violated
-            .iter()
-            .map(|(p, v)| AdmissionAlert {
-                policy_id: p.policy.id.clone(),
-                violations: v.clone(),
-                namespace: deployment.namespace.clone(),
-                name: deployment.name.clone(),
-                kind: deployment.kind.as_str().to_string(),
-                deployment_id: deployment_id.clone(),
-                operation: operation.to_string(),
-                user: req.user_info.username.to_string(),
-                request_uid: req.uid.to_string(),
-                enforcement_action: if break_glass {
-                    String::new()
-                } else {
-                    action.to_string()
-                },
-                break_glass,
-                stage: WireStage::Deploy as i32,
-                time_unix_ms: inputs.now_unix_ms,
-                pod: String::new(),
-            })
-            .collect()
-    };
     let names: Vec<String> = violated
         .iter()
         .map(|(p, _)| p.policy.name.clone())
         .collect();
-    if break_glass {
-        return Decision {
-            answer: Answer {
-                allowed: true,
-                message: String::new(),
-                warnings: vec![format!(
-                    "Rampart: admitted with the break-glass annotation despite violating {}; this was recorded as an alert",
-                    names.join(", ")
-                )],
-            },
-            outcome: Outcome::BreakGlass,
-            reason: "break-glass annotation".into(),
-            violated: names,
-            alerts,
+    let (answer, outcome, reason) = if break_glass {
+        let answer = Answer {
+            allowed: true,
+            message: String::new(),
+            warnings: vec![format!(
+                "Rampart: admitted with the break-glass annotation despite violating {}; this was recorded as an alert",
+                names.join(", ")
+            )],
         };
-    }
-    Decision {
-        answer: Answer {
+        (answer, Outcome::BreakGlass, "break-glass annotation")
+    } else {
+        let answer = Answer {
             allowed: false,
             message: deny_message(operation, &deployment, &violated, settings.break_glass),
             warnings: Vec::new(),
-        },
-        outcome: Outcome::Denied,
-        reason: "enforced policies violated".into(),
+        };
+        (answer, Outcome::Denied, "enforced policies violated")
+    };
+    let alerts = if dry_run {
+        ReviewAlerts::default()
+    } else {
+        let enforcement_action = if break_glass { "" } else { action };
+        ReviewAlerts {
+            common: AdmissionAlert {
+                namespace: deployment.namespace,
+                name: deployment.name,
+                kind: deployment.kind.as_str().to_string(),
+                deployment_id,
+                operation: operation.to_string(),
+                user: req.user_info.username.to_string(),
+                request_uid: req.uid.to_string(),
+                break_glass,
+                stage: WireStage::Deploy as i32,
+                time_unix_ms: inputs.now_unix_ms,
+                ..AdmissionAlert::default()
+            },
+            // The violations move into the alerts: the message has been written.
+            policies: violated
+                .into_iter()
+                .map(|(p, violations)| PolicyAlert {
+                    policy_id: p.policy.id.clone(),
+                    violations,
+                    enforcement_action: Cow::Borrowed(enforcement_action),
+                })
+                .collect(),
+        }
+    };
+    Decision {
+        answer,
+        outcome,
+        reason: reason.into(),
         violated: names,
         alerts,
     }
@@ -552,17 +555,8 @@ pub fn event(req: &Request<'_>, inputs: Inputs<'_>) -> Decision {
         .iter()
         .any(|a| deployment.annotations.contains_key(*a));
     let mut denied: Vec<(&CompiledPolicy, Vec<String>)> = Vec::new();
-    let mut alerts = Vec::new();
-    for p in &policies.events {
-        let Eval::Violated(v) =
-            evaluate_event(&p.compiled, &deployment, RuntimeEvent::Kube(&kube), &ctx)
-        else {
-            continue;
-        };
-        let deny = p.enforced && settings.enforce_events && !bypass;
-        alerts.push(AdmissionAlert {
-            policy_id: p.compiled.policy.id.clone(),
-            violations: v.clone(),
+    let mut alerts = ReviewAlerts {
+        common: AdmissionAlert {
             namespace: deployment.namespace.clone(),
             name: deployment.name.clone(),
             kind: deployment.kind.as_str().to_string(),
@@ -570,22 +564,36 @@ pub fn event(req: &Request<'_>, inputs: Inputs<'_>) -> Decision {
             operation: "CONNECT".to_string(),
             user: kube.user.clone(),
             request_uid: req.uid.to_string(),
-            enforcement_action: if deny {
-                "FAIL_KUBE_REQUEST_ENFORCEMENT".to_string()
-            } else {
-                String::new()
-            },
             break_glass: false,
             stage: WireStage::Runtime as i32,
             time_unix_ms: inputs.now_unix_ms,
             pod: req.name.to_string(),
+            ..AdmissionAlert::default()
+        },
+        policies: Vec::new(),
+    };
+    for p in &policies.events {
+        let Eval::Violated(v) =
+            evaluate_event(&p.compiled, &deployment, RuntimeEvent::Kube(&kube), &ctx)
+        else {
+            continue;
+        };
+        let deny = p.enforced && settings.enforce_events && !bypass;
+        alerts.policies.push(PolicyAlert {
+            policy_id: p.compiled.policy.id.clone(),
+            violations: v.clone(),
+            enforcement_action: Cow::Borrowed(if deny {
+                "FAIL_KUBE_REQUEST_ENFORCEMENT"
+            } else {
+                ""
+            }),
         });
         if deny {
             denied.push((&p.compiled, v));
         }
     }
     if req.dry_run == Some(true) {
-        alerts.clear();
+        alerts.policies.clear();
     }
     if denied.is_empty() {
         let reason = if alerts.is_empty() {

@@ -170,7 +170,7 @@ fn every_kind_and_operation_is_allowed_clean_and_denied_privileged() {
             assert!(!d.answer.allowed);
             assert_eq!(d.violated, vec!["No privileged containers"]);
             assert_eq!(d.alerts.len(), 1);
-            let a = &d.alerts[0];
+            let a = &d.alerts.to_alerts()[0];
             assert_eq!(
                 (
                     a.policy_id.as_str(),
@@ -228,8 +228,8 @@ fn break_glass_allows_with_an_alert_unless_disabled() {
         assert!(d.answer.allowed);
         assert!(d.answer.warnings[0].contains("No privileged containers"));
         assert_eq!(d.alerts.len(), 1);
-        assert!(d.alerts[0].break_glass);
-        assert!(d.alerts[0].enforcement_action.is_empty());
+        assert!(d.alerts.to_alerts()[0].break_glass);
+        assert!(d.alerts.to_alerts()[0].enforcement_action.is_empty());
     }
     w.settings.break_glass = false;
     let (bad, _, _) = object(
@@ -407,7 +407,8 @@ fn scale_is_decided_against_the_cached_workload() {
     assert_eq!(d.outcome, Outcome::Denied, "{d:?}");
     assert_eq!(d.violated, vec!["At most 10 replicas"]);
     assert_eq!(
-        d.alerts[0].deployment_id, "",
+        d.alerts.to_alerts()[0].deployment_id,
+        "",
         "the Scale object carries no uid"
     );
     assert_eq!(w.validate(&scale(0)).outcome, Outcome::Allowed);
@@ -464,7 +465,7 @@ fn exec_attach_and_port_forward() {
         d.answer.message
     );
     assert!(d.answer.message.contains("request from user 'mallory'"));
-    let a = &d.alerts[0];
+    let a = &d.alerts.to_alerts()[0];
     assert_eq!(
         (a.deployment_id.as_str(), a.name.as_str(), a.pod.as_str()),
         ("d1", "web", "web-7d9f-abcde")
@@ -475,7 +476,7 @@ fn exec_attach_and_port_forward() {
     let d = w.event(&connect("attach", "web-7d9f-abcde", json!({})));
     assert_eq!(d.outcome, Outcome::Allowed);
     assert_eq!(d.alerts.len(), 1);
-    assert!(d.alerts[0].enforcement_action.is_empty());
+    assert!(d.alerts.to_alerts()[0].enforcement_action.is_empty());
 
     // No policy about port-forward.
     let d = w.event(&connect("portforward", "web-7d9f-abcde", json!({})));
@@ -485,7 +486,7 @@ fn exec_attach_and_port_forward() {
     // An unknown pod is decided on its name and namespace.
     let d = w.event(&connect("exec", "stranger", json!({})));
     assert_eq!(d.outcome, Outcome::Denied);
-    assert_eq!(d.alerts[0].deployment_id, "");
+    assert_eq!(d.alerts.to_alerts()[0].deployment_id, "");
 
     // Dry-run, excluded namespace, event enforcement off.
     let d = w.event(&connect("exec", "web-7d9f-abcde", json!({"dryRun": true})));
