@@ -8,7 +8,8 @@
 //! handling; it reads the body and answers a fixed review) gives the ceiling, and both are driven
 //! as fast as they answer to compare throughput.
 //!
-//! `cargo bench -p rampart-admission --bench admission_load` (`-- --quick` for a short run).
+//! `cargo bench -p rampart-admission --bench admission_load` (`-- --quick` for a short run,
+//! `-- --saturate rampart` for one handler alone, as fast as answered, under a profiler).
 //! Server and client each get a two-thread runtime on the same machine.
 
 mod common;
@@ -307,6 +308,23 @@ fn main() {
         body.len(),
         CONNECTIONS
     );
+    // `--saturate rampart|no-op`: only that handler, as fast as answered with 32 connections,
+    // for a profiler to watch.
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(only) = args
+        .iter()
+        .position(|a| a == "--saturate")
+        .and_then(|i| args.get(i + 1))
+    {
+        let addr = if only == "no-op" {
+            servers.noop
+        } else {
+            servers.real
+        };
+        let (rps, failed) = client_rt.block_on(saturate(addr, &tls, &body, 32, length));
+        println!("{only}: {rps:.0} requests/s, {failed} failed");
+        return;
+    }
     client_rt.block_on(async {
         // Warm both servers up (TLS sessions, allocator, caches).
         for addr in [servers.real, servers.noop] {

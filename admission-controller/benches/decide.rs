@@ -86,6 +86,13 @@ fn decide(c: &mut Criterion) {
     group.bench_function("stage_decode_workload", |b| {
         b.iter(|| black_box(decode_workload()))
     });
+    // Passing over a value unread, as `oldObject` is.
+    group.bench_function(format!("stage_skip_{}_bytes", object.len()), |b| {
+        b.iter(|| {
+            let mut s = rampart_admission::scan::Scanner::new(black_box(object));
+            black_box(s.value().expect("value").len())
+        })
+    });
     let workload = decode_workload();
     group.bench_function("stage_normalize", |b| {
         b.iter(|| black_box(Deployment::from_workload(black_box(&workload), "shop")))

@@ -286,7 +286,9 @@ pub struct Answer {
 /// a few kilobytes, and escaping it run by run is several times cheaper than byte by byte.
 pub fn encode(api_version: &str, uid: &str, answer: &Answer) -> Vec<u8> {
     let warnings: usize = answer.warnings.iter().map(|w| w.len() + 3).sum();
-    let mut out = Vec::with_capacity(160 + uid.len() + answer.message.len() + warnings);
+    // Room for the escapes a message holds (a newline per line or so) without growing.
+    let message = answer.message.len() + answer.message.len() / 8;
+    let mut out = Vec::with_capacity(192 + uid.len() + message + warnings);
     out.extend_from_slice(b"{\"apiVersion\":");
     json_string(&mut out, api_version);
     out.extend_from_slice(b",\"kind\":\"AdmissionReview\",\"response\":{\"uid\":");

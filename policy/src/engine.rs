@@ -57,17 +57,14 @@ pub enum Outcome {
 enum Tri {
     Match(Vec<String>),
     NoMatch,
-    Unknown(Vec<Needs>),
+    Unknown(NeedsSet),
 }
 
 impl Tri {
     fn and(self, other: Tri) -> Tri {
         match (self, other) {
             (Tri::NoMatch, _) | (_, Tri::NoMatch) => Tri::NoMatch,
-            (Tri::Unknown(mut a), Tri::Unknown(b)) => {
-                merge_needs(&mut a, b);
-                Tri::Unknown(a)
-            }
+            (Tri::Unknown(a), Tri::Unknown(b)) => Tri::Unknown(a.with(b)),
             (Tri::Unknown(a), _) | (_, Tri::Unknown(a)) => Tri::Unknown(a),
             (Tri::Match(mut a), Tri::Match(b)) => {
                 a.extend(b);
@@ -81,7 +78,7 @@ impl Tri {
     fn any(results: impl IntoIterator<Item = Tri>, quiet: bool) -> Tri {
         let mut messages = Vec::new();
         let mut matched = false;
-        let mut unknown = Vec::new();
+        let mut unknown = NeedsSet::default();
         let mut any_unknown = false;
         for r in results {
             match r {
@@ -96,7 +93,7 @@ impl Tri {
                 }
                 Tri::Unknown(n) => {
                     any_unknown = true;
-                    merge_needs(&mut unknown, n);
+                    unknown = unknown.with(n);
                 }
                 Tri::NoMatch => {}
             }
@@ -134,11 +131,47 @@ impl G<'_> {
     }
 }
 
-fn merge_needs(into: &mut Vec<Needs>, from: Vec<Needs>) {
-    for n in from {
-        if !into.contains(&n) {
-            into.push(n);
+/// What an undecided result waits for: a set of [`Needs`], kept in a byte so that the many
+/// undecided groups of a quiet evaluation allocate nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct NeedsSet(u8);
+
+const ALL_NEEDS: [Needs; 6] = [
+    Needs::Manifest,
+    Needs::ImageData,
+    Needs::ClusterRbac,
+    Needs::ClusterNetworkPolicies,
+    Needs::ClusterServices,
+    Needs::RuntimeEvent,
+];
+
+impl NeedsSet {
+    fn bit(n: Needs) -> u8 {
+        // Exhaustive: a new kind of need gets its own bit here and a place in ALL_NEEDS.
+        1 << match n {
+            Needs::Manifest => 0,
+            Needs::ImageData => 1,
+            Needs::ClusterRbac => 2,
+            Needs::ClusterNetworkPolicies => 3,
+            Needs::ClusterServices => 4,
+            Needs::RuntimeEvent => 5,
         }
+    }
+
+    fn of(n: Needs) -> NeedsSet {
+        NeedsSet(NeedsSet::bit(n))
+    }
+
+    fn with(self, other: NeedsSet) -> NeedsSet {
+        NeedsSet(self.0 | other.0)
+    }
+
+    fn describe(self) -> Vec<&'static str> {
+        ALL_NEEDS
+            .iter()
+            .filter(|n| self.0 & NeedsSet::bit(**n) != 0)
+            .map(|n| n.describe())
+            .collect()
     }
 }
 
@@ -315,9 +348,7 @@ fn evaluate_with(
         )]),
         Tri::Match(messages) => Outcome::Violated(messages),
         Tri::NoMatch => Outcome::Pass,
-        Tri::Unknown(needs) => {
-            Outcome::NotEvaluable(needs.into_iter().map(Needs::describe).collect())
-        }
+        Tri::Unknown(needs) => Outcome::NotEvaluable(needs.describe()),
     }
 }
 
@@ -530,7 +561,7 @@ fn rbac_words(level: &str) -> &'static str {
 }
 
 fn unknown(g: G<'_>) -> Tri {
-    Tri::Unknown(vec![g.criterion.needs])
+    Tri::Unknown(NeedsSet::of(g.criterion.needs))
 }
 
 fn key_value_matches(m: &Matcher, (k, v): &(&String, &String)) -> bool {
@@ -845,7 +876,7 @@ fn vulnerability_groups(section: &CompiledSection, c: &Container, now: i64, quie
         .filter(|g| is_linked(g.criterion.field))
         .collect();
     let Some(data) = c.image_data.as_deref().filter(|d| d.scanned) else {
-        return Tri::Unknown(vec![Needs::ImageData]);
+        return Tri::Unknown(NeedsSet::of(Needs::ImageData));
     };
     let per_vuln = linked
         .iter()
