@@ -29,8 +29,8 @@ pub fn all_enforced() -> PolicySet {
     PolicySet::build("bench", "prod", SystemTime::now(), &all_enforced_json())
 }
 
-/// A typical Deployment as the API server sends it, in an UPDATE review.
-pub fn typical_review() -> Vec<u8> {
+/// The typical Deployment as the API server holds it: managedFields, status.
+pub fn typical_object() -> Value {
     let text = include_str!("../../../policy/benches/fixtures/typical-deployment.yaml");
     let docs = rampart_policy::yaml::split_documents(text);
     let mut object: Value =
@@ -50,15 +50,122 @@ pub fn typical_review() -> Vec<u8> {
         "readyReplicas": 3, "availableReplicas": 3, "conditions": [
         {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable", "message": "Deployment has minimum availability.", "lastUpdateTime": "2026-11-20T10:00:05Z", "lastTransitionTime": "2026-11-20T10:00:05Z"},
         {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable", "message": "ReplicaSet \"checkout-7d9f\" has successfully progressed.", "lastUpdateTime": "2026-11-20T10:00:05Z", "lastTransitionTime": "2026-11-20T10:00:00Z"}]});
-    let review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+    object
+}
+
+/// A review of `operation` on `object`, as the API server writes it.
+fn review(
+    kind: Value,
+    resource: Value,
+    operation: &str,
+    user: &str,
+    object: &Value,
+    old: Option<&Value>,
+) -> Vec<u8> {
+    let name = object["metadata"]["name"].clone();
+    // A service account's groups, as the API server adds them.
+    let namespace = user.split(':').nth(2).unwrap_or_default();
+    let groups = json!([
+        "system:serviceaccounts",
+        format!("system:serviceaccounts:{namespace}"),
+        "system:authenticated"
+    ]);
+    let mut request = json!({
         "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
-        "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
-        "resource": {"group": "apps", "version": "v1", "resource": "deployments"},
-        "requestKind": {"group": "apps", "version": "v1", "kind": "Deployment"},
-        "requestResource": {"group": "apps", "version": "v1", "resource": "deployments"},
-        "name": "checkout", "namespace": "shop", "operation": "UPDATE",
-        "userInfo": {"username": "system:serviceaccount:ci:deployer", "uid": "a1b2", "groups": ["system:serviceaccounts", "system:serviceaccounts:ci", "system:authenticated"]},
-        "object": object, "oldObject": object, "dryRun": false,
-        "options": {"kind": "UpdateOptions", "apiVersion": "meta.k8s.io/v1", "fieldManager": "kubectl-client-side-apply"}}});
+        "kind": kind, "resource": resource, "requestKind": kind, "requestResource": resource,
+        "name": name, "namespace": "shop", "operation": operation,
+        "userInfo": {"username": user, "uid": "a1b2", "groups": groups},
+        "object": object, "oldObject": old, "dryRun": false,
+        "options": {"kind": format!("{}Options", if operation == "CREATE" { "Create" } else { "Update" }),
+                    "apiVersion": "meta.k8s.io/v1", "fieldManager": "kubectl-client-side-apply"}});
+    if old.is_none() {
+        request["oldObject"] = Value::Null;
+    }
+    let review =
+        json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request});
     serde_json::to_vec(&review).expect("json")
+}
+
+fn deployment_kind() -> (Value, Value) {
+    (
+        json!({"group": "apps", "version": "v1", "kind": "Deployment"}),
+        json!({"group": "apps", "version": "v1", "resource": "deployments"}),
+    )
+}
+
+/// A typical Deployment as the API server sends it, in an UPDATE review: 7 enforced policies
+/// violated, so the answer is a denial naming them.
+pub fn typical_review() -> Vec<u8> {
+    let object = typical_object();
+    let (kind, resource) = deployment_kind();
+    review(
+        kind,
+        resource,
+        "UPDATE",
+        "system:serviceaccount:ci:deployer",
+        &object,
+        Some(&object),
+    )
+}
+
+/// The typical Deployment with what the default policies ask for (an owner's email, no secret
+/// in the environment, the sidecar's capabilities dropped, read-only root filesystem and
+/// probes), created: every policy is evaluated and none is violated.
+#[allow(dead_code)] // each bench target compiles this module and uses a part of it
+pub fn compliant_create_review() -> Vec<u8> {
+    let mut object = typical_object();
+    object["metadata"]["annotations"]["email"] = json!("payments-team@example.com");
+    object["status"] = json!({});
+    let spec = &mut object["spec"]["template"]["spec"];
+    for list in ["initContainers", "containers"] {
+        for c in spec[list].as_array_mut().expect("containers") {
+            if let Some(env) = c["env"].as_array_mut() {
+                env.retain(|e| e["valueFrom"]["secretKeyRef"].is_null());
+            }
+        }
+    }
+    let envoy = &mut spec["containers"][1];
+    envoy["securityContext"] = json!({"allowPrivilegeEscalation": false,
+        "readOnlyRootFilesystem": true, "runAsUser": 101, "capabilities": {"drop": ["ALL"]}});
+    envoy["livenessProbe"] = json!({"httpGet": {"path": "/ready", "port": 15001}});
+    envoy["readinessProbe"] = json!({"httpGet": {"path": "/ready", "port": 15001}});
+    let (kind, resource) = deployment_kind();
+    review(
+        kind,
+        resource,
+        "CREATE",
+        "system:serviceaccount:ci:deployer",
+        &object,
+        None,
+    )
+}
+
+/// A pod of the typical Deployment as its ReplicaSet's controller creates it: the most common
+/// review in a cluster, allowed because the Deployment it belongs to is what is decided.
+#[allow(dead_code)] // each bench target compiles this module and uses a part of it
+pub fn pod_create_review() -> Vec<u8> {
+    let template = typical_object()["spec"]["template"].clone();
+    let mut pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": template["metadata"],
+        "spec": template["spec"], "status": {"phase": "Pending", "qosClass": "Burstable"}});
+    pod["metadata"]["name"] = json!("checkout-7d9f6c5b8-x2x4q");
+    pod["metadata"]["generateName"] = json!("checkout-7d9f6c5b8-");
+    pod["metadata"]["namespace"] = json!("shop");
+    pod["metadata"]["labels"]["pod-template-hash"] = json!("7d9f6c5b8");
+    pod["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "name": "checkout-7d9f6c5b8", "uid": "0c6d2c9e-1f0a-4b8e-8a43-2b2c3d4e5f61",
+        "controller": true, "blockOwnerDeletion": true}]);
+    pod["metadata"]["managedFields"] = json!([{"manager": "kube-controller-manager",
+        "operation": "Update", "apiVersion": "v1", "time": "2026-11-20T10:00:01Z",
+        "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:generateName": {},
+        "f:labels": {".": {}, "f:app.kubernetes.io/name": {}, "f:pod-template-hash": {}},
+        "f:ownerReferences": {".": {}, "k:{\"uid\":\"0c6d2c9e-1f0a-4b8e-8a43-2b2c3d4e5f61\"}": {}}},
+        "f:spec": {"f:containers": {"k:{\"name\":\"checkout\"}": {".": {}, "f:image": {}}}}}}]);
+    review(
+        json!({"group": "", "version": "v1", "kind": "Pod"}),
+        json!({"group": "", "version": "v1", "resource": "pods"}),
+        "CREATE",
+        "system:serviceaccount:kube-system:replicaset-controller",
+        &pod,
+        None,
+    )
 }
