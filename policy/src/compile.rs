@@ -109,6 +109,37 @@ pub struct CompiledGroup {
 pub struct CompiledSection {
     pub name: String,
     pub groups: Vec<CompiledGroup>,
+    /// What the groups look at, worked out once instead of on every evaluation.
+    pub shape: SectionShape,
+}
+
+/// Which kinds of element a section's groups test.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SectionShape {
+    /// Container, port, mount or env groups: evaluated container by container.
+    pub per_container: bool,
+    /// Image-vulnerability groups that must hold for one component together.
+    pub linked: bool,
+    pub port: bool,
+    pub volume: bool,
+    pub env: bool,
+}
+
+impl SectionShape {
+    fn of(groups: &[CompiledGroup]) -> SectionShape {
+        let has = |target: Target| groups.iter().any(|g| g.criterion.target == target);
+        SectionShape {
+            per_container: [Target::Container, Target::Port, Target::Volume, Target::Env]
+                .into_iter()
+                .any(has),
+            linked: groups
+                .iter()
+                .any(|g| crate::engine::is_linked(g.criterion.field)),
+            port: has(Target::Port),
+            volume: has(Target::Volume),
+            env: has(Target::Env),
+        }
+    }
 }
 
 impl CompiledSection {
@@ -552,6 +583,7 @@ pub fn compile(policy: &Policy) -> Result<CompiledPolicy, Vec<ValidationError>> 
         }
         sections.push(CompiledSection {
             name: section.section_name.clone(),
+            shape: SectionShape::of(&groups),
             groups,
         });
     }

@@ -63,6 +63,9 @@ enum Tri {
 impl Tri {
     fn and(self, other: Tri) -> Tri {
         match (self, other) {
+            // The common case of quiet evaluation: two matches without messages.
+            (Tri::Match(a), Tri::Match(b)) if b.is_empty() => Tri::Match(a),
+            (Tri::Match(a), Tri::Match(b)) if a.is_empty() => Tri::Match(b),
             (Tri::NoMatch, _) | (_, Tri::NoMatch) => Tri::NoMatch,
             (Tri::Unknown(a), Tri::Unknown(b)) => Tri::Unknown(a.with(b)),
             (Tri::Unknown(a), _) | (_, Tri::Unknown(a)) => Tri::Unknown(a),
@@ -313,18 +316,13 @@ fn evaluate_with(
             return Outcome::Excluded(e.name.clone());
         }
     }
+    let now = ctx.now.unix_timestamp();
     let sections = |quiet| {
         Tri::any(
-            policy.sections.iter().map(|s| {
-                evaluate_section(
-                    s,
-                    policy,
-                    deployment,
-                    event,
-                    ctx.now.unix_timestamp(),
-                    quiet,
-                )
-            }),
+            policy
+                .sections
+                .iter()
+                .map(|s| evaluate_section(s, policy, deployment, event, now, quiet)),
             quiet,
         )
     };
@@ -398,13 +396,7 @@ fn evaluate_section(
             return Tri::NoMatch;
         }
     }
-    let per_container = section.groups.iter().any(|g| {
-        matches!(
-            g.criterion.target,
-            Target::Container | Target::Port | Target::Volume | Target::Env
-        )
-    });
-    if !per_container {
+    if !section.shape.per_container {
         return result;
     }
     let process_container = match event {
@@ -442,18 +434,18 @@ fn evaluate_container(
             return Tri::NoMatch;
         }
     }
-    if section.groups.iter().any(|g| is_linked(g.criterion.field)) {
+    if section.shape.linked {
         result = result.and(vulnerability_groups(section, c, now, quiet));
         if result == Tri::NoMatch {
             return Tri::NoMatch;
         }
     }
-    if section.has_target(Target::Port) {
+    if section.shape.port {
         result = result.and(elements(section, Target::Port, &c.ports, quiet, |g, p| {
             port_group(g, c, p, cluster)
         }));
     }
-    if section.has_target(Target::Volume) {
+    if section.shape.volume {
         result = result.and(elements(
             section,
             Target::Volume,
@@ -462,7 +454,7 @@ fn evaluate_container(
             |g, m| volume_group(g, c, m),
         ));
     }
-    if section.has_target(Target::Env) {
+    if section.shape.env {
         result = result.and(elements(section, Target::Env, &c.env, quiet, |g, e| {
             env_group(g, c, e)
         }));
@@ -837,7 +829,7 @@ fn who(c: &Container) -> Who<'_> {
 
 /// Criteria that must hold for one component (and one of its vulnerabilities) together, as ACS
 /// links them: "CVSS >= 7 and Fixable" means one fixable vulnerability with CVSS >= 7.
-fn is_linked(field: Field) -> bool {
+pub(crate) fn is_linked(field: Field) -> bool {
     matches!(
         field,
         Field::ImageComponent
