@@ -183,8 +183,18 @@ pub struct Container {
 impl Container {
     /// Names that appear more than once in the container's env list.
     pub fn duplicate_env_names(&self) -> Vec<&str> {
-        let mut seen = std::collections::BTreeSet::new();
         let mut dups = Vec::new();
+        // Short lists (nearly all) are compared pairwise, allocating nothing without a duplicate.
+        if self.env.len() <= 32 {
+            for (i, e) in self.env.iter().enumerate() {
+                let name = e.name.as_str();
+                if self.env[..i].iter().any(|p| p.name == name) && !dups.contains(&name) {
+                    dups.push(name);
+                }
+            }
+            return dups;
+        }
+        let mut seen = std::collections::BTreeSet::new();
         for e in &self.env {
             if !seen.insert(e.name.as_str()) && !dups.contains(&e.name.as_str()) {
                 dups.push(e.name.as_str());
@@ -594,6 +604,31 @@ fn describe_volume(v: &wire::Volume) -> (&'static str, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn duplicate_env_names_short_and_long_lists_alike() {
+        let container = |names: &[String]| {
+            let env: Vec<serde_json::Value> = names
+                .iter()
+                .map(|n| serde_json::json!({"name": n, "value": "x"}))
+                .collect();
+            let pod = serde_json::json!({"metadata": {"name": "p"},
+                "spec": {"containers": [{"name": "c", "image": "nginx", "env": env}]}});
+            let w = crate::workload::decode_workload(WorkloadKind::Pod, &pod).expect("pod");
+            Deployment::from_owned(w, "ns").containers.remove(0)
+        };
+        let short: Vec<String> = ["a", "b", "a", "c", "b", "a"].map(String::from).into();
+        assert_eq!(container(&short).duplicate_env_names(), ["a", "b"]);
+        // Past the pairwise limit: the same answer, in the same order (first repeat first).
+        let long: Vec<String> = (0..40)
+            .map(|i| format!("V{}", if i >= 34 { (i - 34) % 4 + 2 } else { i }))
+            .collect();
+        assert_eq!(
+            container(&long).duplicate_env_names(),
+            ["V2", "V3", "V4", "V5"]
+        );
+        assert!(container(&long[..34]).duplicate_env_names().is_empty());
+    }
 
     #[test]
     fn per_container_annotations_are_found_by_exact_name() {
