@@ -578,4 +578,107 @@ mod tests {
             assert_eq!(result.map_err(|e| e.what), Err(*what), "{text}");
         }
     }
+
+    /// xorshift64*: deterministic, so a failure names its seed.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n as u64) as usize
+        }
+    }
+
+    /// Random JSON text: every kind of value, strings with escapes and multi-byte characters,
+    /// nesting, spacing.
+    fn value(out: &mut String, rng: &mut Rng, depth: usize) {
+        const STRINGS: &[&str] = &[
+            r#""""#,
+            r#""k""#,
+            r#""f:metadata""#,
+            r#""k:{\"name\":\"c\"}""#,
+            r#""a long value past the eight bytes of a word, twice over""#,
+            r#""\\""#,
+            r#""ends in a backslash\\""#,
+            r#""\u00e9\ud83d\ude00 é ✓""#,
+            r#""{[}]""#,
+            r#""tab\t""#,
+        ];
+        const SCALARS: &[&str] = &[
+            "0",
+            "-1.5e3",
+            "12345678901234567890",
+            "true",
+            "false",
+            "null",
+        ];
+        let space = |out: &mut String, rng: &mut Rng| {
+            if rng.below(6) == 0 {
+                out.push_str([" ", "\n  ", "\t", "\r\n"][rng.below(4)]);
+            }
+        };
+        match if depth > 6 {
+            rng.below(2)
+        } else {
+            rng.below(4)
+        } {
+            0 => out.push_str(STRINGS[rng.below(STRINGS.len())]),
+            1 => out.push_str(SCALARS[rng.below(SCALARS.len())]),
+            kind => {
+                let object = kind == 2;
+                out.push(if object { '{' } else { '[' });
+                for i in 0..rng.below(5) {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    space(out, rng);
+                    if object {
+                        out.push_str(STRINGS[rng.below(STRINGS.len())]);
+                        space(out, rng);
+                        out.push(':');
+                        space(out, rng);
+                    }
+                    value(out, rng, depth + 1);
+                    space(out, rng);
+                }
+                out.push(if object { '}' } else { ']' });
+            }
+        }
+    }
+
+    #[test]
+    fn generated_values_are_passed_over_whole_and_corrupted_ones_never_panic() {
+        for seed in 1..=3000u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let mut v = String::new();
+            value(&mut v, &mut rng, 0);
+            let text = format!(r#"{{"a":{v},"b":1}}"#);
+            assert_eq!(
+                fields(&text).expect("scans"),
+                [
+                    ("a".to_string(), v.clone()),
+                    ("b".to_string(), "1".to_string())
+                ],
+                "seed {seed}"
+            );
+            // One byte changed: whatever serde_json reads, the scanner reads the same way; and
+            // nothing panics.
+            let mut bytes = text.clone().into_bytes();
+            let at = rng.below(bytes.len());
+            bytes[at] = b"{}[]\\\",:x 0"[rng.below(11)];
+            let Ok(corrupt) = String::from_utf8(bytes) else {
+                continue;
+            };
+            let scanned = fields(&corrupt);
+            if let Ok(whole) = serde_json::from_str::<serde_json::Value>(&corrupt) {
+                let scanned = scanned.expect("valid JSON scans");
+                for (k, span) in scanned {
+                    let span: serde_json::Value = serde_json::from_str(&span).expect("span");
+                    assert_eq!(whole[&k], span, "seed {seed}: {corrupt}");
+                }
+            }
+        }
+    }
 }
