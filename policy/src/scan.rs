@@ -331,16 +331,24 @@ impl<'a> Scanner<'a> {
         let mut depth = 0usize;
         // Between strings the runs are a few bytes (`":"`, `",`, `:{`, numbers): byte by byte,
         // one table look-up each.
-        let failed = loop {
+        let failed = 'scan: loop {
             let Some(&b) = bytes.get(pos) else {
                 break (pos, "unexpected end of the body");
             };
             pos += 1;
             match STRUCTURAL[usize::from(b)] {
                 PLAIN => {}
-                QUOTE => match string_end(bytes, pos) {
-                    Ok((end, _)) => pos = end,
-                    Err(e) => break e,
+                QUOTE => loop {
+                    match string_end(bytes, pos) {
+                        Ok((end, _)) => pos = end,
+                        Err(e) => break 'scan e,
+                    }
+                    // A key and its string value, or one string and the next of a list: the
+                    // next string starts two bytes on, without going round the outer loop.
+                    match bytes.get(pos..pos + 2) {
+                        Some([b':' | b',', b'"']) => pos += 2,
+                        _ => break,
+                    }
                 },
                 OPEN => {
                     if depth == MAX_DEPTH {
@@ -413,14 +421,20 @@ fn word(bytes: &[u8], at: usize) -> Option<u64> {
 }
 
 /// The high bit of each byte of `v` that is a quote, a backslash or a control; the lowest set
-/// bit is exact (borrows only ever flag bytes above a true match).
+/// bit is exact (borrows only ever flag bytes above a true match). A byte equal to `c` is one
+/// where `v ^ c` is zero, found as "below 1"; a byte below 0x20 is found directly; the three
+/// share one mask of the bytes without their high bit (the same in `v`, `v ^ 0x22..` and
+/// `v ^ 0x5c..`, as neither constant has it).
 fn special_bytes(v: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let below = |v: u64, n: u8| v.wrapping_sub(ONES * u64::from(n)) & !v;
-    let quote = v ^ (ONES * u64::from(b'"'));
-    let backslash = v ^ (ONES * u64::from(b'\\'));
-    (below(v, 0x20) | below(quote, 1) | below(backslash, 1)) & HIGHS
+    const QUOTES: u64 = 0x2222_2222_2222_2222;
+    const BACKSLASHES: u64 = 0x5c5c_5c5c_5c5c_5c5c;
+    const SPACES: u64 = 0x2020_2020_2020_2020;
+    let quote = (v ^ QUOTES).wrapping_sub(ONES);
+    let backslash = (v ^ BACKSLASHES).wrapping_sub(ONES);
+    let control = v.wrapping_sub(SPACES);
+    (quote | backslash | control) & !v & HIGHS
 }
 
 /// The end (past the closing quote) of the string whose body starts at `from`, and whether it
