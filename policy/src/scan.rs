@@ -236,25 +236,41 @@ impl<'a> Scanner<'a> {
     /// The next key of the object being walked (its value is next), or `None` once the object
     /// has ended.
     pub fn next_key(&mut self) -> Result<Option<Cow<'a, str>>, ScanError> {
-        match self.peek() {
+        let bytes = self.bytes();
+        let mut pos = skip_spaces(bytes, self.pos);
+        match bytes.get(pos) {
             Some(b'}') => {
-                self.pos += 1;
+                self.pos = pos + 1;
                 // The enclosing object, if any, has read the key of this value.
                 self.first = false;
                 return Ok(None);
             }
-            Some(b',') if !self.first => self.pos += 1,
+            Some(b',') if !self.first => pos = skip_spaces(bytes, pos + 1),
             Some(b'"') if self.first => {}
-            Some(_) => return self.error("expected a key or the end of the object"),
-            None => return self.error("unexpected end of the body"),
+            Some(_) => {
+                return Err(ScanError::at(
+                    pos,
+                    "expected a key or the end of the object",
+                ));
+            }
+            None => return Err(ScanError::at(pos, "unexpected end of the body")),
         }
-        self.skip_whitespace();
-        if self.bytes().get(self.pos) != Some(&b'"') {
-            return self.error("expected a key");
+        if bytes.get(pos) != Some(&b'"') {
+            return Err(ScanError::at(pos, "expected a key"));
         }
-        let key = self.string_literal()?;
+        let (end, escaped) =
+            string_end(bytes, pos + 1).map_err(|(at, what)| ScanError { what, at })?;
+        let key = if escaped {
+            Cow::Owned(unescape(&self.text[pos..end], pos)?)
+        } else {
+            Cow::Borrowed(&self.text[pos + 1..end - 1])
+        };
+        let colon = skip_spaces(bytes, end);
+        if bytes.get(colon) != Some(&b':') {
+            return Err(ScanError::at(colon, "expected ':' after a key"));
+        }
+        self.pos = colon + 1;
         self.first = false;
-        self.eat(b':', "expected ':' after a key")?;
         Ok(Some(key))
     }
 
@@ -275,12 +291,7 @@ impl<'a> Scanner<'a> {
         if !escaped {
             return Ok(Cow::Borrowed(&literal[1..literal.len() - 1]));
         }
-        serde_json::from_str::<String>(literal)
-            .map(Cow::Owned)
-            .map_err(|_| ScanError {
-                what: "invalid escape in a string",
-                at: start,
-            })
+        unescape(literal, start).map(Cow::Owned)
     }
 
     /// Moves past the string literal at the cursor; whether it holds escapes.
@@ -381,6 +392,31 @@ impl<'a> Scanner<'a> {
             Some(_) => self.error("trailing characters after the review"),
         }
     }
+}
+
+/// The first byte at or after `at` that is not JSON whitespace.
+fn skip_spaces(bytes: &[u8], mut at: usize) -> usize {
+    while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(at) {
+        at += 1;
+    }
+    at
+}
+
+impl ScanError {
+    fn at(at: usize, what: &'static str) -> ScanError {
+        ScanError { what, at }
+    }
+}
+
+/// A string literal with escapes, decoded; kept out of line, as the rare case, so that reading
+/// plain strings stays small.
+#[cold]
+#[inline(never)]
+fn unescape(literal: &str, at: usize) -> Result<String, ScanError> {
+    serde_json::from_str::<String>(literal).map_err(|_| ScanError {
+        what: "invalid escape in a string",
+        at,
+    })
 }
 
 /// A position of the cursor ([`Scanner::mark`]).
