@@ -3,9 +3,9 @@
 //! decision reads is decoded from its own span (strings borrowed where JSON lets them be), the
 //! workload `object` is read off the same scanner into the engine's model
 //! ([`decode_workload_json`]; serde reads the rare object it refuses and says why), and
-//! everything else (`oldObject`,
-//! `options`, `requestKind`...) is passed over by its brackets without being tokenized. Decoding
-//! a whole review into k8s-openapi types costs several times what the decision does.
+//! everything else (`oldObject`, `options`, `requestKind`...) is passed over by its brackets
+//! without being tokenized. Decoding a whole review into k8s-openapi types costs several times
+//! what the decision does.
 
 use std::borrow::Cow;
 

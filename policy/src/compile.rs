@@ -142,12 +142,6 @@ impl SectionShape {
     }
 }
 
-impl CompiledSection {
-    pub fn has_target(&self, target: Target) -> bool {
-        self.groups.iter().any(|g| g.criterion.target == target)
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct CompiledScope {
     pub cluster: Option<String>,

@@ -80,20 +80,6 @@ impl<'a> Scanner<'a> {
         Ok(())
     }
 
-    /// The text from the next value on, for a decoder that reads a value off its start; then
-    /// [`Scanner::advance`] by what it read.
-    pub fn rest(&mut self) -> &'a str {
-        self.skip_whitespace();
-        &self.text[self.pos..]
-    }
-
-    /// Moves past `n` bytes read off [`Scanner::rest`]; their text.
-    pub fn advance(&mut self, n: usize) -> &'a str {
-        let start = self.pos;
-        self.pos = (start + n).min(self.text.len());
-        &self.text[start..self.pos]
-    }
-
     /// Where the cursor is, to come back to with [`Scanner::reset`].
     pub fn mark(&self) -> Mark {
         Mark {
