@@ -683,10 +683,9 @@ fn deployment_group(g: G<'_>, d: &Deployment) -> Tri {
             } else {
                 ("annotation", &d.annotations)
             };
-            let pairs: Vec<_> = map.iter().collect();
             // ACS compiles these as "map should not contain": with OR any missing value violates,
             // with AND only all of them missing does.
-            let present = |m: &Matcher| pairs.iter().any(|p| key_value_matches(m, p));
+            let present = |m: &Matcher| map.iter().any(|p| key_value_matches(m, &p));
             let missing: Vec<&String> = g
                 .values
                 .iter()
@@ -794,10 +793,16 @@ fn describe_map(map: &BTreeMap<String, String>) -> String {
     if map.is_empty() {
         return "none".to_string();
     }
-    map.iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    let mut out = String::with_capacity(map.iter().map(|(k, v)| k.len() + v.len() + 3).sum());
+    for (k, v) in map {
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
+    }
+    out
 }
 
 /// "Container 'x'" / "init container 'x'", formatted only when a message is actually built
@@ -1391,25 +1396,19 @@ fn env_group(g: G<'_>, c: &Container, e: &EnvVar) -> Tri {
                 _ => false,
             };
             match_candidates(g, &[e], matches, |e| {
-                let origin = match e.source {
-                    crate::deployment::EnvSource::Raw => "has a raw value".to_string(),
-                    crate::deployment::EnvSource::SecretKey => {
-                        format!("is set from secret key '{}'", e.value)
-                    }
-                    crate::deployment::EnvSource::ConfigMapKey => {
-                        format!("is set from config map key '{}'", e.value)
-                    }
-                    crate::deployment::EnvSource::Field => {
-                        format!("is set from field '{}'", e.value)
-                    }
-                    crate::deployment::EnvSource::ResourceField => {
-                        format!("is set from resource field '{}'", e.value)
-                    }
-                    crate::deployment::EnvSource::Unknown => {
-                        "is set from an unknown source".to_string()
-                    }
+                use crate::deployment::EnvSource;
+                let (origin, value) = match e.source {
+                    EnvSource::Raw => ("has a raw value", None),
+                    EnvSource::SecretKey => ("is set from secret key", Some(&e.value)),
+                    EnvSource::ConfigMapKey => ("is set from config map key", Some(&e.value)),
+                    EnvSource::Field => ("is set from field", Some(&e.value)),
+                    EnvSource::ResourceField => ("is set from resource field", Some(&e.value)),
+                    EnvSource::Unknown => ("is set from an unknown source", None),
                 };
-                format!("Environment variable '{}' in {who} {origin}", e.name)
+                match value {
+                    Some(v) => format!("Environment variable '{}' in {who} {origin} '{v}'", e.name),
+                    None => format!("Environment variable '{}' in {who} {origin}", e.name),
+                }
             })
         }
         _ => unknown(g),
