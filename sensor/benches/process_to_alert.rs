@@ -15,14 +15,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use rampart_central::pki::{Service, persist};
-use rampart_central::runtime::{Config as CentralRuntime, start};
+use rampart_central::pki::Service;
 use rampart_proto::collector::collector_message::Msg;
 use rampart_proto::collector::collector_service_client::CollectorServiceClient;
 use rampart_proto::collector::{CollectorHello, CollectorMessage, ProcessEvent};
-use rampart_test_support::ApiServer;
 use serde_json::json;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -62,32 +63,9 @@ fn main() {
 }
 
 async fn run() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let api = ApiServer::start().await.expect("api server");
-    api.write_kubeconfig(&dir.path().join("kubeconfig"))
-        .expect("kubeconfig");
-    let central = start(CentralRuntime {
-        data_dir: dir.path().join("central"),
-        sensor_listen: "127.0.0.1:0".parse().expect("addr"),
-        api_listen: "127.0.0.1:0".parse().expect("addr"),
-        server_names: vec!["localhost".into()],
-        images: Default::default(),
-        baselines: Default::default(),
-    })
-    .await
-    .expect("central");
-    let now = time::OffsetDateTime::now_utc();
-    let ca = persist::load_or_create_ca(&central.core.store, now).expect("ca");
-    let bundle = persist::issue_bundle(&central.core.store, &ca, "prod", now).expect("bundle");
-    let cert = |s: Service| {
-        bundle
-            .certs
-            .iter()
-            .find(|c| c.service == s)
-            .expect("certificate")
-    };
-    api.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}))
-        .expect("namespace");
+    let setup = common::setup().await;
+    let (api, central, bundle) = (&setup.api, &setup.central, &setup.bundle);
+    let cert = |s: Service| setup.cert(s);
     api.apply(json!({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "billing", "namespace": "shop", "labels": {"app": "billing"}},
         "spec": {"containers": [{"name": "app", "image": "registry.example/shop/billing:1.0"}]},
@@ -95,22 +73,10 @@ async fn run() {
             "containerStatuses": [{"name": "app", "containerID": format!("containerd://{CONTAINER}"),
                 "image": "registry.example/shop/billing:1.0"}]}}))
     .expect("pod");
-    let sensor_cert = cert(Service::Sensor);
-    let sensor = rampart_sensor::start(rampart_sensor::Config {
-        central: rampart_sensor::CentralConfig {
-            endpoint: format!("https://{}", central.sensor_addr),
-            server_name: "localhost".into(),
-            ca_pem: bundle.ca_pem.clone(),
-            cert_pem: sensor_cert.cert_pem.clone(),
-            key_pem: sensor_cert.key_pem.clone(),
-            cluster_name: "prod".into(),
-        },
-        kubeconfig: Some(dir.path().join("kubeconfig")),
-        collector_listen: Some("127.0.0.1:0".parse().expect("addr")),
-        health_listen: None,
-    })
-    .await
-    .expect("sensor");
+    let sensor =
+        rampart_sensor::start(setup.sensor_config(Some("127.0.0.1:0".parse().expect("addr"))))
+            .await
+            .expect("sensor");
 
     // The Collector's stream.
     let collector = cert(Service::Collector);
