@@ -14,7 +14,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
-use rampart_policy::netpol::{self, Endpoint, Flow, Namespaces, NetworkPolicy, WorkloadRef};
+use rampart_policy::netpol::{
+    self, Endpoint, Flow, Namespaces, NetworkPolicy, WorkloadRef, protocol,
+};
 use serde::Serialize;
 
 use crate::activity::FlowRecord;
@@ -127,28 +129,12 @@ fn inventory<B: Backend>(core: &Core<B>, cluster: &str) -> Result<Inventory> {
             let Some(d) = record.normalize() else {
                 return Ok(());
             };
-            let mut w = WorkloadRef {
-                namespace: record.namespace.clone(),
-                name: record.name.clone(),
-                kind: record.kind.clone(),
-                pod_labels: d.pod_labels.clone(),
-                host_network: d.host_network,
-                ..WorkloadRef::default()
-            };
-            for c in &d.containers {
-                for p in &c.ports {
-                    let port = u32::try_from(p.container_port).unwrap_or(0);
-                    if !p.name.is_empty() {
-                        w.named_ports
-                            .insert(p.name.clone(), (port, protocol_of(&p.protocol)));
-                    }
-                }
-            }
+            let mut w = WorkloadRef::from_deployment(&d);
             for e in record.context.iter().flat_map(|c| &c.exposures) {
                 if matches!(e.level.as_str(), "EXTERNAL" | "NODE" | "HOST" | "ROUTE") {
                     w.exposed_ports.insert((
                         u32::try_from(e.container_port).unwrap_or(0),
-                        protocol_of(&e.protocol),
+                        protocol(&e.protocol),
                     ));
                 }
             }
@@ -158,14 +144,6 @@ fn inventory<B: Backend>(core: &Core<B>, cluster: &str) -> Result<Inventory> {
         },
     )?;
     Ok(inv)
-}
-
-fn protocol_of(p: &str) -> String {
-    if p.is_empty() {
-        "TCP".into()
-    } else {
-        p.to_ascii_uppercase()
-    }
 }
 
 const PRIVATE_RANGES: &[&str] = &[
@@ -287,7 +265,7 @@ fn observed_flows<B: Backend>(
                         source,
                         destination,
                         port: f.port,
-                        protocol: protocol_of(&f.protocol),
+                        protocol: protocol(&f.protocol),
                     })
                     .or_insert(false) |= anomalous;
             }
@@ -328,7 +306,7 @@ fn baseline_flows<B: Backend>(
                 source,
                 destination,
                 port: peer.port,
-                protocol: protocol_of(&peer.protocol),
+                protocol: protocol(&peer.protocol),
             });
         }
     }

@@ -326,7 +326,9 @@ fn add_object(m: &mut Manifests, value: Value, file: &str) -> anyhow::Result<()>
                         };
                         (
                             target,
-                            p["protocol"].as_str().unwrap_or("TCP").to_ascii_uppercase(),
+                            rampart_policy::netpol::protocol(
+                                p["protocol"].as_str().unwrap_or_default(),
+                            ),
                         )
                     })
                     .collect();
@@ -344,31 +346,7 @@ fn add_object(m: &mut Manifests, value: Value, file: &str) -> anyhow::Result<()>
                     continue;
                 };
                 let d = rampart_policy::Deployment::from_owned(*w, "default");
-                let mut r = WorkloadRef {
-                    namespace: d.namespace.clone(),
-                    name: d.name.clone(),
-                    kind: d.kind.as_str().to_string(),
-                    pod_labels: d.pod_labels.clone(),
-                    host_network: d.host_network,
-                    ..WorkloadRef::default()
-                };
-                for c in &d.containers {
-                    for p in &c.ports {
-                        let port = u32::try_from(p.container_port).unwrap_or(0);
-                        let protocol = if p.protocol.is_empty() {
-                            "TCP".to_string()
-                        } else {
-                            p.protocol.to_ascii_uppercase()
-                        };
-                        if !p.name.is_empty() {
-                            r.named_ports
-                                .insert(p.name.clone(), (port, protocol.clone()));
-                        }
-                        if p.host_port.is_some_and(|h| h > 0) {
-                            r.exposed_ports.insert((port, protocol));
-                        }
-                    }
-                }
+                let r = WorkloadRef::from_deployment(&d);
                 m.workloads.push(r);
             }
         }

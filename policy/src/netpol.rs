@@ -62,7 +62,41 @@ pub struct WorkloadRef {
     pub host_network: bool,
 }
 
+/// A protocol as NetworkPolicies spell it: upper case, TCP when unset.
+pub fn protocol(p: &str) -> String {
+    if p.is_empty() {
+        "TCP".into()
+    } else {
+        p.to_ascii_uppercase()
+    }
+}
+
 impl WorkloadRef {
+    /// What a workload's own spec says: identity, pod labels, named container ports and host
+    /// ports (exposed on the node). Ports exposed by Services and routes are the caller's to
+    /// add: they live in other objects.
+    pub fn from_deployment(d: &crate::Deployment) -> WorkloadRef {
+        let mut w = WorkloadRef {
+            namespace: d.namespace.clone(),
+            name: d.name.clone(),
+            kind: d.kind.as_str().to_string(),
+            pod_labels: d.pod_labels.clone(),
+            host_network: d.host_network,
+            ..WorkloadRef::default()
+        };
+        for p in d.containers.iter().flat_map(|c| &c.ports) {
+            let port = u32::try_from(p.container_port).unwrap_or(0);
+            if !p.name.is_empty() {
+                w.named_ports
+                    .insert(p.name.clone(), (port, protocol(&p.protocol)));
+            }
+            if p.host_port.is_some_and(|h| h > 0) {
+                w.exposed_ports.insert((port, protocol(&p.protocol)));
+            }
+        }
+        w
+    }
+
     /// The pod labels a generated policy selects the pods by.
     pub fn selector(&self) -> LabelSelector {
         LabelSelector {
