@@ -108,37 +108,67 @@ pub struct CompiledGroup {
 #[derive(Debug, Clone)]
 pub struct CompiledSection {
     pub name: String,
+    /// Sorted by [`Stage`] (keeping the policy's order within a stage), so that each stage's
+    /// groups are one slice.
     pub groups: Vec<CompiledGroup>,
-    /// What the groups look at, worked out once instead of on every evaluation.
-    pub shape: SectionShape,
+    /// Where each stage's groups end in `groups`, worked out once instead of on every
+    /// evaluation.
+    stage_ends: [usize; Stage::COUNT],
 }
 
-/// Which kinds of element a section's groups test.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SectionShape {
-    /// Container, port, mount or env groups: evaluated container by container.
-    pub per_container: bool,
-    /// Image-vulnerability groups that must hold for one component together.
-    pub linked: bool,
-    pub port: bool,
-    pub volume: bool,
-    pub env: bool,
+/// Where a group is evaluated, in the order evaluation takes them: on the deployment (or the
+/// runtime event), then per container on the container itself, on its image's vulnerable
+/// components (groups that must hold for one component together), its ports, its mounts and its
+/// environment variables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    Deployment,
+    Container,
+    Linked,
+    Port,
+    Volume,
+    Env,
 }
 
-impl SectionShape {
-    fn of(groups: &[CompiledGroup]) -> SectionShape {
-        let has = |target: Target| groups.iter().any(|g| g.criterion.target == target);
-        SectionShape {
-            per_container: [Target::Container, Target::Port, Target::Volume, Target::Env]
-                .into_iter()
-                .any(has),
-            linked: groups
-                .iter()
-                .any(|g| crate::engine::is_linked(g.criterion.field)),
-            port: has(Target::Port),
-            volume: has(Target::Volume),
-            env: has(Target::Env),
+impl Stage {
+    const COUNT: usize = 6;
+
+    fn of(g: &CompiledGroup) -> Stage {
+        match g.criterion.target {
+            Target::Deployment | Target::Event => Stage::Deployment,
+            _ if crate::engine::is_linked(g.criterion.field) => Stage::Linked,
+            Target::Container => Stage::Container,
+            Target::Port => Stage::Port,
+            Target::Volume => Stage::Volume,
+            Target::Env => Stage::Env,
         }
+    }
+}
+
+impl CompiledSection {
+    pub fn new(name: String, mut groups: Vec<CompiledGroup>) -> CompiledSection {
+        groups.sort_by_key(Stage::of);
+        let mut stage_ends = [0; Stage::COUNT];
+        for (i, end) in stage_ends.iter_mut().enumerate() {
+            *end = groups.iter().filter(|g| Stage::of(g) as usize <= i).count();
+        }
+        CompiledSection {
+            name,
+            groups,
+            stage_ends,
+        }
+    }
+
+    /// The groups evaluated at `stage`.
+    pub fn stage(&self, stage: Stage) -> &[CompiledGroup] {
+        let i = stage as usize;
+        let start = if i == 0 { 0 } else { self.stage_ends[i - 1] };
+        &self.groups[start..self.stage_ends[i]]
+    }
+
+    /// Whether any group is evaluated per container (container, image, port, mount or env).
+    pub fn per_container(&self) -> bool {
+        self.stage_ends[Stage::Deployment as usize] < self.groups.len()
     }
 }
 
@@ -575,11 +605,7 @@ pub fn compile(policy: &Policy) -> Result<CompiledPolicy, Vec<ValidationError>> 
                 raw_values: group.values.iter().map(|v| v.value.clone()).collect(),
             });
         }
-        sections.push(CompiledSection {
-            name: section.section_name.clone(),
-            shape: SectionShape::of(&groups),
-            groups,
-        });
+        sections.push(CompiledSection::new(section.section_name.clone(), groups));
     }
     if runtime && !has_runtime_criterion && !policy.policy_sections.is_empty() {
         err(

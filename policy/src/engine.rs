@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 
 use crate::compile::{
     Comparator, CompiledGroup, CompiledPolicy, CompiledScope, CompiledSection, Matcher, Pattern,
+    Stage,
 };
 use crate::criteria::{Field, Needs, Target};
 use crate::deployment::{ClusterContext, Container, Deployment, EnvVar, Mount, Port, PortExposure};
@@ -52,48 +53,94 @@ pub enum Outcome {
     Excluded(String),
 }
 
+/// What a match carries. Policies are evaluated quietly first — a match carries nothing (`()`),
+/// no message is built and alternatives stop at the first match — and again with the violation
+/// messages (`Vec<String>`) only when they are violated. Quiet results are two bytes, copied
+/// and never dropped: the common case moves no vectors around.
+trait Said: Sized {
+    /// Nothing is said: only whether it matches counts.
+    const QUIET: bool;
+    fn nothing() -> Self;
+    /// The messages `say` builds, unless quiet.
+    fn build(say: impl FnOnce() -> Vec<String>) -> Self;
+    /// Both parts of a match (the groups of a section), in order.
+    fn and(self, other: Self) -> Self;
+    /// Another alternative's messages, those not said already.
+    fn merge(&mut self, other: Self);
+}
+
+impl Said for () {
+    const QUIET: bool = true;
+    fn nothing() {}
+    fn build(_: impl FnOnce() -> Vec<String>) {}
+    fn and(self, _: ()) {}
+    fn merge(&mut self, _: ()) {}
+}
+
+impl Said for Vec<String> {
+    const QUIET: bool = false;
+    fn nothing() -> Vec<String> {
+        Vec::new()
+    }
+    fn build(say: impl FnOnce() -> Vec<String>) -> Vec<String> {
+        say()
+    }
+    fn and(mut self, other: Vec<String>) -> Vec<String> {
+        if self.is_empty() {
+            return other;
+        }
+        self.extend(other);
+        self
+    }
+    fn merge(&mut self, other: Vec<String>) {
+        for msg in other {
+            if !self.contains(&msg) {
+                self.push(msg);
+            }
+        }
+    }
+}
+
 /// Three-valued match of a section, group or element.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Tri {
-    Match(Vec<String>),
+#[derive(Debug, Clone, Copy)]
+enum Tri<M> {
+    Match(M),
     NoMatch,
     Unknown(NeedsSet),
 }
 
-impl Tri {
-    fn and(self, other: Tri) -> Tri {
+impl<M: Said> Tri<M> {
+    /// A match that says nothing of its own.
+    fn matched() -> Tri<M> {
+        Tri::Match(M::nothing())
+    }
+
+    fn is_no_match(&self) -> bool {
+        matches!(self, Tri::NoMatch)
+    }
+
+    fn and(self, other: Tri<M>) -> Tri<M> {
         match (self, other) {
-            // The common case of quiet evaluation: two matches without messages.
-            (Tri::Match(a), Tri::Match(b)) if b.is_empty() => Tri::Match(a),
-            (Tri::Match(a), Tri::Match(b)) if a.is_empty() => Tri::Match(b),
             (Tri::NoMatch, _) | (_, Tri::NoMatch) => Tri::NoMatch,
             (Tri::Unknown(a), Tri::Unknown(b)) => Tri::Unknown(a.with(b)),
             (Tri::Unknown(a), _) | (_, Tri::Unknown(a)) => Tri::Unknown(a),
-            (Tri::Match(mut a), Tri::Match(b)) => {
-                a.extend(b);
-                Tri::Match(a)
-            }
+            (Tri::Match(a), Tri::Match(b)) => Tri::Match(a.and(b)),
         }
     }
 
     /// Folds the results of several alternatives (elements, sections): any match wins. Quiet,
     /// the first match ends the fold.
-    fn any(results: impl IntoIterator<Item = Tri>, quiet: bool) -> Tri {
-        let mut messages = Vec::new();
-        let mut matched = false;
+    fn any(results: impl IntoIterator<Item = Tri<M>>) -> Tri<M> {
+        let mut said: Option<M> = None;
         let mut unknown = NeedsSet::default();
         let mut any_unknown = false;
         for r in results {
             match r {
-                Tri::Match(_) if quiet => return Tri::Match(Vec::new()),
-                Tri::Match(m) => {
-                    matched = true;
-                    for msg in m {
-                        if !messages.contains(&msg) {
-                            messages.push(msg);
-                        }
-                    }
-                }
+                Tri::Match(m) if M::QUIET => return Tri::Match(m),
+                Tri::Match(m) => match &mut said {
+                    Some(s) => s.merge(m),
+                    None => said = Some(m),
+                },
                 Tri::Unknown(n) => {
                     any_unknown = true;
                     unknown = unknown.with(n);
@@ -101,36 +148,46 @@ impl Tri {
                 Tri::NoMatch => {}
             }
         }
-        if matched {
-            Tri::Match(messages)
-        } else if any_unknown {
-            Tri::Unknown(unknown)
-        } else {
-            Tri::NoMatch
+        match said {
+            Some(m) => Tri::Match(m),
+            None if any_unknown => Tri::Unknown(unknown),
+            None => Tri::NoMatch,
         }
     }
 }
 
-/// A group as evaluation sees it. `quiet` asks only whether it matches: no message is built,
-/// and alternatives stop at the first match. Policies are evaluated quietly first and again
-/// with messages only when they are violated, so the common case allocates nothing.
-#[derive(Clone, Copy)]
-struct G<'a> {
+/// A group as evaluation sees it, evaluated quietly or with messages (see [`Said`]).
+struct G<'a, M> {
     group: &'a CompiledGroup,
-    quiet: bool,
+    said: std::marker::PhantomData<fn() -> M>,
 }
 
-impl std::ops::Deref for G<'_> {
+impl<M> Clone for G<'_, M> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<M> Copy for G<'_, M> {}
+
+impl<M> std::ops::Deref for G<'_, M> {
     type Target = CompiledGroup;
     fn deref(&self) -> &CompiledGroup {
         self.group
     }
 }
 
-impl G<'_> {
+impl<'a, M: Said> G<'a, M> {
+    fn new(group: &'a CompiledGroup) -> G<'a, M> {
+        G {
+            group,
+            said: std::marker::PhantomData,
+        }
+    }
+
     /// A match with the message `say` builds, unless quiet.
-    fn says(self, say: impl FnOnce() -> String) -> Tri {
-        Tri::Match(if self.quiet { Vec::new() } else { vec![say()] })
+    fn says(self, say: impl FnOnce() -> String) -> Tri<M> {
+        Tri::Match(M::build(|| vec![say()]))
     }
 }
 
@@ -317,18 +374,21 @@ fn evaluate_with(
         }
     }
     let now = ctx.now.unix_timestamp();
-    let sections = |quiet| {
-        Tri::any(
+    let quiet: Tri<()> = Tri::any(
+        policy
+            .sections
+            .iter()
+            .map(|s| evaluate_section(s, policy, deployment, event, now)),
+    );
+    let result: Tri<Vec<String>> = match quiet {
+        Tri::Match(()) => Tri::any(
             policy
                 .sections
                 .iter()
-                .map(|s| evaluate_section(s, policy, deployment, event, now, quiet)),
-            quiet,
-        )
-    };
-    let result = match sections(true) {
-        Tri::Match(_) => sections(false),
-        other => other,
+                .map(|s| evaluate_section(s, policy, deployment, event, now)),
+        ),
+        Tri::NoMatch => Tri::NoMatch,
+        Tri::Unknown(needs) => Tri::Unknown(needs),
     };
     let result = match (result, event) {
         // A process violation names the process first, then what else of the section matched.
@@ -371,17 +431,16 @@ fn scope_matches(scope: &CompiledScope, d: &Deployment, ctx: &EvalContext<'_>) -
         && label_ok(&scope.cluster_label, ctx.cluster_labels)
 }
 
-fn evaluate_section(
+fn evaluate_section<M: Said>(
     section: &CompiledSection,
     policy: &CompiledPolicy,
     d: &Deployment,
     event: Option<RuntimeEvent<'_>>,
     now: i64,
-    quiet: bool,
-) -> Tri {
-    let mut result = Tri::Match(Vec::new());
-    for group in section.groups.iter() {
-        let g = G { group, quiet };
+) -> Tri<M> {
+    let mut result = Tri::matched();
+    for group in section.stage(Stage::Deployment) {
+        let g = G::new(group);
         let r = match g.criterion.target {
             Target::Deployment => deployment_group(g, d),
             Target::Event => match event {
@@ -389,14 +448,14 @@ fn evaluate_section(
                 Some(RuntimeEvent::Process(p)) => process_group(g, p),
                 None => unknown(g),
             },
-            _ => continue,
+            _ => unreachable_stage(g),
         };
         result = result.and(r);
-        if result == Tri::NoMatch {
+        if result.is_no_match() {
             return Tri::NoMatch;
         }
     }
-    if !section.shape.per_container {
+    if !section.per_container() {
         return result;
     }
     let process_container = match event {
@@ -409,129 +468,121 @@ fn evaluate_section(
         .filter(|c| !(policy.skip_init_containers && c.is_init))
         .filter(|c| process_container.is_none_or(|name| name == c.name));
     let cluster = d.cluster.as_ref();
-    let containers = Tri::any(
-        containers.map(|c| evaluate_container(section, c, cluster, now, quiet)),
-        quiet,
-    );
+    let containers = Tri::any(containers.map(|c| evaluate_container(section, c, cluster, now)));
     result.and(containers)
 }
 
-fn evaluate_container(
+fn evaluate_container<M: Said>(
     section: &CompiledSection,
     c: &Container,
     cluster: Option<&ClusterContext>,
     now: i64,
-    quiet: bool,
-) -> Tri {
-    let mut result = Tri::Match(Vec::new());
-    for group in section
-        .groups
-        .iter()
-        .filter(|g| g.criterion.target == Target::Container && !is_linked(g.criterion.field))
-    {
-        result = result.and(container_group(G { group, quiet }, c, now));
-        if result == Tri::NoMatch {
+) -> Tri<M> {
+    let mut result = Tri::matched();
+    for group in section.stage(Stage::Container) {
+        result = result.and(container_group(G::new(group), c, now));
+        if result.is_no_match() {
             return Tri::NoMatch;
         }
     }
-    if section.shape.linked {
-        result = result.and(vulnerability_groups(section, c, now, quiet));
-        if result == Tri::NoMatch {
+    let linked = section.stage(Stage::Linked);
+    if !linked.is_empty() {
+        result = result.and(vulnerability_groups(linked, c, now));
+        if result.is_no_match() {
             return Tri::NoMatch;
         }
     }
-    if section.shape.port {
-        result = result.and(elements(section, Target::Port, &c.ports, quiet, |g, p| {
+    let ports = section.stage(Stage::Port);
+    if !ports.is_empty() {
+        result = result.and(elements(ports, &c.ports, |g, p| {
             port_group(g, c, p, cluster)
         }));
     }
-    if section.shape.volume {
-        result = result.and(elements(
-            section,
-            Target::Volume,
-            &c.mounts,
-            quiet,
-            |g, m| volume_group(g, c, m),
-        ));
+    let volumes = section.stage(Stage::Volume);
+    if !volumes.is_empty() {
+        result = result.and(elements(volumes, &c.mounts, |g, m| volume_group(g, c, m)));
     }
-    if section.shape.env {
-        result = result.and(elements(section, Target::Env, &c.env, quiet, |g, e| {
-            env_group(g, c, e)
-        }));
+    let env = section.stage(Stage::Env);
+    if !env.is_empty() {
+        result = result.and(elements(env, &c.env, |g, e| env_group(g, c, e)));
     }
     result
 }
 
-/// Some element of the list must satisfy every group on that element kind.
-fn elements<T>(
-    section: &CompiledSection,
-    target: Target,
+/// Some element of the list must satisfy every one of `groups` (all on that element kind).
+fn elements<M: Said, T>(
+    groups: &[CompiledGroup],
     items: &[T],
-    quiet: bool,
-    eval: impl Fn(G<'_>, &T) -> Tri,
-) -> Tri {
-    Tri::any(
-        items.iter().map(|item| {
-            section
-                .groups
-                .iter()
-                .filter(|g| g.criterion.target == target)
-                .fold(Tri::Match(Vec::new()), |acc, group| {
-                    if acc == Tri::NoMatch {
-                        acc
-                    } else {
-                        acc.and(eval(G { group, quiet }, item))
-                    }
-                })
-        }),
-        quiet,
-    )
+    eval: impl Fn(G<'_, M>, &T) -> Tri<M>,
+) -> Tri<M> {
+    Tri::any(items.iter().map(|item| {
+        let mut result = Tri::matched();
+        for group in groups {
+            result = result.and(eval(G::new(group), item));
+            if result.is_no_match() {
+                break;
+            }
+        }
+        result
+    }))
+}
+
+/// A group of another stage where only deployment and event groups are evaluated: never, as
+/// [`CompiledSection::stage`] hands out each stage's groups alone.
+fn unreachable_stage<M: Said>(g: G<'_, M>) -> Tri<M> {
+    debug_assert!(
+        false,
+        "{:?} evaluated as a deployment group",
+        g.criterion.field
+    );
+    Tri::NoMatch
 }
 
 /// Applies a group's values (with its operator and negation) to the candidate values an element
 /// offers. `describe` turns the matched candidates into messages, and runs only on a match.
-fn match_candidates<C>(
-    g: G<'_>,
+fn match_candidates<M: Said, C>(
+    g: G<'_, M>,
     candidates: &[C],
     matches: impl Fn(&Matcher, &C) -> bool,
     describe: impl Fn(&C) -> String,
-) -> Tri {
+) -> Tri<M> {
     let matched = holds(g, |m| candidates.iter().any(|c| matches(m, c)));
     if matched != g.negate {
         // A negated group states what the object is not; the other groups of the section say
         // what it is, so it adds no message of its own.
-        let messages: Vec<String> = if g.negate || g.quiet {
-            Vec::new()
+        Tri::Match(if g.negate {
+            M::nothing()
         } else {
-            candidates
-                .iter()
-                .filter(|c| g.values.iter().any(|m| matches(m, c)))
-                .map(&describe)
-                .collect()
-        };
-        Tri::Match(messages)
+            M::build(|| {
+                candidates
+                    .iter()
+                    .filter(|c| g.values.iter().any(|m| matches(m, c)))
+                    .map(&describe)
+                    .collect()
+            })
+        })
     } else {
         Tri::NoMatch
     }
 }
 
 /// Whether the group's values hold under its operator (before negation).
-fn holds(g: G<'_>, value_holds: impl Fn(&Matcher) -> bool) -> bool {
+fn holds<M>(g: G<'_, M>, value_holds: impl Fn(&Matcher) -> bool) -> bool {
     match g.operator {
         BooleanOperator::Or => g.values.iter().any(value_holds),
         BooleanOperator::And => !g.values.is_empty() && g.values.iter().all(value_holds),
     }
 }
 
-fn bool_group(g: G<'_>, actual: bool, describe: impl Fn(bool) -> String) -> Tri {
+fn bool_group<M: Said>(g: G<'_, M>, actual: bool, describe: impl Fn(bool) -> String) -> Tri<M> {
     match_candidates(g, &[actual], |m, b| m.matches_bool(*b), |b| describe(*b))
 }
 
-fn str_group(g: G<'_>, actual: &str, describe: impl Fn(&str) -> String) -> Tri {
+fn str_group<M: Said>(g: G<'_, M>, actual: &str, describe: impl Fn(&str) -> String) -> Tri<M> {
     match_candidates(g, &[actual], |m, s| m.matches_str(s), |s| describe(s))
 }
 
-fn number_group(g: G<'_>, actual: f64, describe: impl Fn(f64) -> String) -> Tri {
+fn number_group<M: Said>(g: G<'_, M>, actual: f64, describe: impl Fn(f64) -> String) -> Tri<M> {
     match_candidates(g, &[actual], |m, n| m.matches_number(*n), |n| describe(*n))
 }
 
@@ -552,7 +603,7 @@ fn rbac_words(level: &str) -> &'static str {
     }
 }
 
-fn unknown(g: G<'_>) -> Tri {
+fn unknown<M: Said>(g: G<'_, M>) -> Tri<M> {
     Tri::Unknown(NeedsSet::of(g.criterion.needs))
 }
 
@@ -567,7 +618,7 @@ fn key_value_matches(m: &Matcher, (k, v): &(&String, &String)) -> bool {
 
 /// A Kubernetes event criterion; criteria about other event kinds (processes, flows, audit
 /// logs) never match a Kubernetes event.
-fn kube_event_group(g: G<'_>, d: &Deployment, e: &KubeEvent) -> Tri {
+fn kube_event_group<M: Said>(g: G<'_, M>, d: &Deployment, e: &KubeEvent) -> Tri<M> {
     let action = e.describe();
     let pod = &e.object_name;
     let user = &e.user;
@@ -603,7 +654,7 @@ fn kube_event_group(g: G<'_>, d: &Deployment, e: &KubeEvent) -> Tri {
 
 /// A process criterion; criteria about other event kinds never match a process. Process groups
 /// add no message of their own: the violation names the process once (`ProcessEvent::describe`).
-fn process_group(g: G<'_>, p: &ProcessEvent) -> Tri {
+fn process_group<M: Said>(g: G<'_, M>, p: &ProcessEvent) -> Tri<M> {
     let matched = match g.criterion.field {
         Field::ProcessName => holds(g, |m| m.matches_str(&p.name)),
         Field::ProcessArguments => holds(g, |m| m.matches_str(&p.args)),
@@ -618,13 +669,13 @@ fn process_group(g: G<'_>, p: &ProcessEvent) -> Tri {
         _ => return Tri::NoMatch,
     };
     if matched != g.negate {
-        Tri::Match(Vec::new())
+        Tri::matched()
     } else {
         Tri::NoMatch
     }
 }
 
-fn deployment_group(g: G<'_>, d: &Deployment) -> Tri {
+fn deployment_group<M: Said>(g: G<'_, M>, d: &Deployment) -> Tri<M> {
     let kind = d.kind.as_str();
     match g.criterion.field {
         Field::Namespace => str_group(g, &d.namespace, |n| format!("{kind} is in namespace '{n}'")),
@@ -698,11 +749,9 @@ fn deployment_group(g: G<'_>, d: &Deployment) -> Tri {
                 BooleanOperator::And => missing.len() == g.values.len(),
             };
             if violated {
-                Tri::Match(if g.quiet {
-                    Vec::new()
-                } else {
+                Tri::Match(M::build(|| {
                     missing.iter().map(|raw| format!("Required {what} not found (found {what}s: {}); expected one matching '{raw}'", describe_map(map))).collect()
-                })
+                }))
             } else {
                 Tri::NoMatch
             }
@@ -772,14 +821,16 @@ fn deployment_group(g: G<'_>, d: &Deployment) -> Tri {
                 _ => false,
             });
             if matched != g.negate {
-                Tri::Match(if g.negate || g.quiet {
-                    Vec::new()
+                Tri::Match(if g.negate {
+                    M::nothing()
                 } else {
-                    vec![format!(
-                        "Service account '{}' has {} permissions",
-                        d.service_account,
-                        rbac_words(&cluster.rbac_level)
-                    )]
+                    M::build(|| {
+                        vec![format!(
+                            "Service account '{}' has {} permissions",
+                            d.service_account,
+                            rbac_words(&cluster.rbac_level)
+                        )]
+                    })
                 })
             } else {
                 Tri::NoMatch
@@ -860,18 +911,13 @@ fn days_hold(m: &Matcher, days: f64) -> bool {
     }
 }
 
-fn days_group(g: G<'_>, days: f64, describe: impl Fn(f64) -> String) -> Tri {
+fn days_group<M: Said>(g: G<'_, M>, days: f64, describe: impl Fn(f64) -> String) -> Tri<M> {
     match_candidates(g, &[days], |m, d| days_hold(m, *d), |d| describe(*d))
 }
 
 /// The image's components (each with one of its vulnerabilities when the section names a
 /// vulnerability criterion) of which every linked group holds.
-fn vulnerability_groups(section: &CompiledSection, c: &Container, now: i64, quiet: bool) -> Tri {
-    let linked: Vec<&CompiledGroup> = section
-        .groups
-        .iter()
-        .filter(|g| is_linked(g.criterion.field))
-        .collect();
+fn vulnerability_groups<M: Said>(linked: &[CompiledGroup], c: &Container, now: i64) -> Tri<M> {
     let Some(data) = c.image_data.as_deref().filter(|d| d.scanned) else {
         return Tri::Unknown(NeedsSet::of(Needs::ImageData));
     };
@@ -889,8 +935,8 @@ fn vulnerability_groups(section: &CompiledSection, c: &Container, now: i64, quie
             if !linked.iter().all(|g| linked_holds(g, comp, vuln, now)) {
                 continue;
             }
-            if quiet {
-                return Tri::Match(Vec::new());
+            if M::QUIET {
+                return Tri::matched();
             }
             let who = who(c);
             let message = match vuln {
@@ -921,7 +967,7 @@ fn vulnerability_groups(section: &CompiledSection, c: &Container, now: i64, quie
     if messages.is_empty() {
         Tri::NoMatch
     } else {
-        Tri::Match(messages)
+        Tri::Match(M::build(|| messages))
     }
 }
 
@@ -931,15 +977,7 @@ fn linked_holds(
     vuln: Option<&ImageVuln>,
     now: i64,
 ) -> bool {
-    let any = |f: &dyn Fn(&Matcher) -> bool| {
-        holds(
-            G {
-                group: g,
-                quiet: true,
-            },
-            f,
-        )
-    };
+    let any = |f: &dyn Fn(&Matcher) -> bool| holds(G::<()>::new(g), f);
     let held = match (g.criterion.field, vuln) {
         (Field::ImageComponent, _) => {
             // A Maven artifact (`group:artifact`) also answers to its artifact name, as ACS
@@ -977,7 +1015,7 @@ fn linked_holds(
 }
 
 /// The image criteria that read the image as a whole (not its components).
-fn image_group(g: G<'_>, c: &Container, data: &ImageData, now: i64) -> Tri {
+fn image_group<M: Said>(g: G<'_, M>, c: &Container, data: &ImageData, now: i64) -> Tri<M> {
     let who = who(c);
     match g.criterion.field {
         Field::UnscannedImage => bool_group(g, !data.scanned, |b| {
@@ -1030,14 +1068,12 @@ fn image_group(g: G<'_>, c: &Container, data: &ImageData, now: i64) -> Tri {
             if !violated {
                 return Tri::NoMatch;
             }
-            Tri::Match(if g.quiet {
-                Vec::new()
-            } else {
+            Tri::Match(M::build(|| {
                 missing
                     .iter()
                     .map(|raw| format!("{who}'s image has no label matching '{raw}'"))
                     .collect()
-            })
+            }))
         }
         Field::DockerfileLine => {
             let matches = |m: &Matcher, line: &DockerfileInstruction| match m {
@@ -1058,7 +1094,7 @@ fn image_group(g: G<'_>, c: &Container, data: &ImageData, now: i64) -> Tri {
     }
 }
 
-fn container_group(g: G<'_>, c: &Container, now: i64) -> Tri {
+fn container_group<M: Said>(g: G<'_, M>, c: &Container, now: i64) -> Tri<M> {
     if g.criterion.needs == Needs::ImageData {
         return match c.image_data.as_deref() {
             Some(data) => image_group(g, c, data, now),
@@ -1239,7 +1275,12 @@ fn resource_message(who: Who<'_>, what: &str, n: f64, unit: &str) -> String {
     }
 }
 
-fn port_group(g: G<'_>, c: &Container, p: &Port, cluster: Option<&ClusterContext>) -> Tri {
+fn port_group<M: Said>(
+    g: G<'_, M>,
+    c: &Container,
+    p: &Port,
+    cluster: Option<&ClusterContext>,
+) -> Tri<M> {
     let who = who(c);
     let port = format_args!("{}/{}", p.container_port, p.protocol);
     // How this port is exposed, when the cluster is known.
@@ -1337,7 +1378,7 @@ fn port_group(g: G<'_>, c: &Container, p: &Port, cluster: Option<&ClusterContext
     }
 }
 
-fn volume_group(g: G<'_>, c: &Container, m: &Mount) -> Tri {
+fn volume_group<M: Said>(g: G<'_, M>, c: &Container, m: &Mount) -> Tri<M> {
     let who = who(c);
     let describe = || {
         let source = if m.source.is_empty() {
@@ -1372,7 +1413,7 @@ fn volume_group(g: G<'_>, c: &Container, m: &Mount) -> Tri {
     }
 }
 
-fn env_group(g: G<'_>, c: &Container, e: &EnvVar) -> Tri {
+fn env_group<M: Said>(g: G<'_, M>, c: &Container, e: &EnvVar) -> Tri<M> {
     let who = Who {
         container: c,
         capitalized: false,
