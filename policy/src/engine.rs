@@ -361,15 +361,14 @@ fn evaluate_with(
         if e.deployment_name.is_none() && e.scope.is_none() {
             continue;
         }
-        let name_ok = e
+        let excluded = e
             .deployment_name
             .as_ref()
-            .is_none_or(|n| *n == deployment.name);
-        let scope_ok = e
-            .scope
-            .as_ref()
-            .is_none_or(|s| scope_matches(s, deployment, ctx));
-        if name_ok && scope_ok {
+            .is_none_or(|n| *n == deployment.name)
+            && e.scope
+                .as_ref()
+                .is_none_or(|s| scope_matches(s, deployment, ctx));
+        if excluded {
             return Outcome::Excluded(e.name.clone());
         }
     }
