@@ -373,19 +373,21 @@ fn evaluate_with(
         }
     }
     let now = ctx.now.unix_timestamp();
-    let quiet: Tri<()> = Tri::any(
-        policy
-            .sections
-            .iter()
-            .map(|s| evaluate_section(s, policy, deployment, event, now)),
-    );
-    let result: Tri<Vec<String>> = match quiet {
-        Tri::Match(()) => Tri::any(
+    fn sections<M: Said>(
+        policy: &CompiledPolicy,
+        deployment: &Deployment,
+        event: Option<RuntimeEvent<'_>>,
+        now: i64,
+    ) -> Tri<M> {
+        Tri::any(
             policy
                 .sections
                 .iter()
                 .map(|s| evaluate_section(s, policy, deployment, event, now)),
-        ),
+        )
+    }
+    let result: Tri<Vec<String>> = match sections::<()>(policy, deployment, event, now) {
+        Tri::Match(()) => sections(policy, deployment, event, now),
         Tri::NoMatch => Tri::NoMatch,
         Tri::Unknown(needs) => Tri::Unknown(needs),
     };
@@ -440,14 +442,14 @@ fn evaluate_section<M: Said>(
     let mut result = Tri::matched();
     for group in section.stage(Stage::Deployment) {
         let g = G::new(group);
+        // The deployment stage holds deployment and event groups only.
         let r = match g.criterion.target {
-            Target::Deployment => deployment_group(g, d),
             Target::Event => match event {
                 Some(RuntimeEvent::Kube(e)) => kube_event_group(g, d, e),
                 Some(RuntimeEvent::Process(p)) => process_group(g, p),
                 None => unknown(g),
             },
-            _ => unreachable_stage(g),
+            _ => deployment_group(g, d),
         };
         result = result.and(r);
         if result.is_no_match() {
@@ -524,17 +526,6 @@ fn elements<M: Said, T>(
         }
         result
     }))
-}
-
-/// A group of another stage where only deployment and event groups are evaluated: never, as
-/// [`CompiledSection::stage`] hands out each stage's groups alone.
-fn unreachable_stage<M: Said>(g: G<'_, M>) -> Tri<M> {
-    debug_assert!(
-        false,
-        "{:?} evaluated as a deployment group",
-        g.criterion.field
-    );
-    Tri::NoMatch
 }
 
 /// Applies a group's values (with its operator and negation) to the candidate values an element
