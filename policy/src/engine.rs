@@ -372,12 +372,12 @@ fn evaluate_with(
             return Outcome::Excluded(e.name.clone());
         }
     }
-    let now = ctx.now.unix_timestamp();
+    let now = ctx.now;
     fn sections<M: Said>(
         policy: &CompiledPolicy,
         deployment: &Deployment,
         event: Option<RuntimeEvent<'_>>,
-        now: i64,
+        now: OffsetDateTime,
     ) -> Tri<M> {
         Tri::any(
             policy
@@ -437,7 +437,7 @@ fn evaluate_section<M: Said>(
     policy: &CompiledPolicy,
     d: &Deployment,
     event: Option<RuntimeEvent<'_>>,
-    now: i64,
+    now: OffsetDateTime,
 ) -> Tri<M> {
     let mut result = Tri::matched();
     for group in section.stage(Stage::Deployment) {
@@ -477,7 +477,7 @@ fn evaluate_container<M: Said>(
     section: &CompiledSection,
     c: &Container,
     cluster: Option<&ClusterContext>,
-    now: i64,
+    now: OffsetDateTime,
 ) -> Tri<M> {
     let mut result = Tri::matched();
     for group in section.stage(Stage::Container) {
@@ -665,6 +665,7 @@ fn process_group<M: Said>(g: G<'_, M>, p: &ProcessEvent) -> Tri<M> {
     }
 }
 
+#[inline(never)]
 fn deployment_group<M: Said>(g: G<'_, M>, d: &Deployment) -> Tri<M> {
     let kind = d.kind.as_str();
     match g.criterion.field {
@@ -889,7 +890,8 @@ pub(crate) fn is_linked(field: Field) -> bool {
     )
 }
 
-fn days_since(now: i64, then: i64) -> f64 {
+fn days_since(now: OffsetDateTime, then: i64) -> f64 {
+    let now = now.unix_timestamp();
     ((now - then).max(0) / 86_400) as f64
 }
 
@@ -907,7 +909,11 @@ fn days_group<M: Said>(g: G<'_, M>, days: f64, describe: impl Fn(f64) -> String)
 
 /// The image's components (each with one of its vulnerabilities when the section names a
 /// vulnerability criterion) of which every linked group holds.
-fn vulnerability_groups<M: Said>(linked: &[CompiledGroup], c: &Container, now: i64) -> Tri<M> {
+fn vulnerability_groups<M: Said>(
+    linked: &[CompiledGroup],
+    c: &Container,
+    now: OffsetDateTime,
+) -> Tri<M> {
     let Some(data) = c.image_data.as_deref().filter(|d| d.scanned) else {
         return Tri::Unknown(NeedsSet::of(Needs::ImageData));
     };
@@ -965,7 +971,7 @@ fn linked_holds(
     g: &CompiledGroup,
     comp: &ImageComponent,
     vuln: Option<&ImageVuln>,
-    now: i64,
+    now: OffsetDateTime,
 ) -> bool {
     let any = |f: &dyn Fn(&Matcher) -> bool| holds(G::<()>::new(g), f);
     let held = match (g.criterion.field, vuln) {
@@ -1005,7 +1011,12 @@ fn linked_holds(
 }
 
 /// The image criteria that read the image as a whole (not its components).
-fn image_group<M: Said>(g: G<'_, M>, c: &Container, data: &ImageData, now: i64) -> Tri<M> {
+fn image_group<M: Said>(
+    g: G<'_, M>,
+    c: &Container,
+    data: &ImageData,
+    now: OffsetDateTime,
+) -> Tri<M> {
     let who = who(c);
     match g.criterion.field {
         Field::UnscannedImage => bool_group(g, !data.scanned, |b| {
@@ -1084,7 +1095,8 @@ fn image_group<M: Said>(g: G<'_, M>, c: &Container, data: &ImageData, now: i64) 
     }
 }
 
-fn container_group<M: Said>(g: G<'_, M>, c: &Container, now: i64) -> Tri<M> {
+#[inline(never)]
+fn container_group<M: Said>(g: G<'_, M>, c: &Container, now: OffsetDateTime) -> Tri<M> {
     if g.criterion.needs == Needs::ImageData {
         return match c.image_data.as_deref() {
             Some(data) => image_group(g, c, data, now),
