@@ -25,7 +25,7 @@ use rampart_proto::v1::{AdmissionAlert, LifecycleStage as WireStage};
 use crate::alerts::{PolicyAlert, ReviewAlerts};
 use crate::policies::PolicySet;
 use crate::resources::Resources;
-use crate::review::{Answer, Request, decode_object as decode, workload_kind_of};
+use crate::review::{Answer, JsonText, Request, decode_object as decode, workload_kind_of};
 
 /// The annotation that lets a workload through in an emergency (ACS's is honoured too).
 pub const BREAK_GLASS: [&str; 2] = [
@@ -166,7 +166,7 @@ impl Decision {
             FailureMode::Open => Decision {
                 answer: Answer {
                     allowed: true,
-                    message: String::new(),
+                    message: JsonText::default(),
                     warnings: vec![format!(
                         "Rampart admission controller could not evaluate this request ({reason}); allowed because it fails open"
                     )],
@@ -178,7 +178,8 @@ impl Decision {
                     allowed: false,
                     message: format!(
                         "Rampart admission controller could not evaluate this request ({reason}); denied because it fails closed"
-                    ),
+                    )
+                    .into(),
                     warnings: Vec::new(),
                 },
                 ..Decision::plain(Outcome::FailedClosed, reason)
@@ -367,7 +368,7 @@ pub fn validate(req: &mut Request<'_>, inputs: Inputs<'_>) -> Decision {
     let (answer, outcome, reason) = if break_glass {
         let answer = Answer {
             allowed: true,
-            message: String::new(),
+            message: JsonText::default(),
             warnings: vec![format!(
                 "Rampart: admitted with the break-glass annotation despite violating {}; this was recorded as an alert",
                 names.join(", ")
@@ -377,7 +378,13 @@ pub fn validate(req: &mut Request<'_>, inputs: Inputs<'_>) -> Decision {
     } else {
         let answer = Answer {
             allowed: false,
-            message: deny_message(operation, &deployment, &violated, settings.break_glass),
+            message: deny_message(
+                policies,
+                operation,
+                &deployment,
+                &violated,
+                settings.break_glass,
+            ),
             warnings: Vec::new(),
         };
         (answer, Outcome::Denied, "enforced policies violated")
@@ -437,7 +444,8 @@ fn new_replicas(scale: &str) -> Result<i64, String> {
         .map_err(|e| format!("the Scale object does not decode: {e}"))
 }
 
-fn policy_block(out: &mut String, p: &CompiledPolicy, violations: &[String]) {
+/// A policy's part of a denial up to its violations: its name, severity and texts.
+pub fn policy_header(out: &mut String, p: &CompiledPolicy) {
     // Plain appends: a denial names several policies with their texts, and the formatting
     // machinery costs more than the copying.
     let policy = &p.policy;
@@ -461,24 +469,28 @@ fn policy_block(out: &mut String, p: &CompiledPolicy, violations: &[String]) {
         }
     }
     out.push_str("- Violations:\n");
+}
+
+/// A policy's part of a denial: [`policy_header`], then its violations.
+fn policy_block(out: &mut JsonText, header: &JsonText, violations: &[String]) {
+    out.push_json(header);
     for v in violations {
         out.push_str("    - ");
         out.push_str(v);
-        out.push('\n');
+        out.push_str("\n");
     }
 }
 
 fn deny_message(
+    policies: &PolicySet,
     operation: &str,
     d: &Deployment,
     violated: &[(&CompiledPolicy, Vec<String>)],
     break_glass: bool,
-) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(4096);
-    let _ = writeln!(
-        out,
-        "Rampart denied the {} of {} {}/{}: it violates {} enforced {}.",
+) -> JsonText {
+    let mut out = JsonText::with_capacity(4096);
+    out.push_str(&format!(
+        "Rampart denied the {} of {} {}/{}: it violates {} enforced {}.\n",
         operation.to_lowercase(),
         d.kind.as_str(),
         d.namespace,
@@ -489,9 +501,9 @@ fn deny_message(
         } else {
             "policies"
         }
-    );
+    ));
     for (p, v) in violated {
-        policy_block(&mut out, p, v);
+        policy_block(&mut out, &policies.header(p), v);
     }
     if break_glass {
         out.push_str(&format!(
@@ -606,7 +618,7 @@ pub fn event(req: &Request<'_>, inputs: Inputs<'_>) -> Decision {
             ..Decision::plain(Outcome::Allowed, reason)
         };
     }
-    let mut message = format!(
+    let mut message = JsonText::from(format!(
         "Rampart denied {} pod {}/{}: it violates {} enforced {}.\n",
         match resource {
             "PODS_EXEC" => "exec into",
@@ -621,9 +633,9 @@ pub fn event(req: &Request<'_>, inputs: Inputs<'_>) -> Decision {
         } else {
             "policies"
         }
-    );
+    ));
     for (p, v) in &denied {
-        policy_block(&mut message, p, v);
+        policy_block(&mut message, &policies.header(p), v);
     }
     Decision {
         answer: Answer {

@@ -3,6 +3,8 @@
 //! Each set received is written to disk (atomically), so a restarted controller decides from
 //! the last known set at once instead of failing open or closed until the Sensor answers.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -10,6 +12,8 @@ use rampart_policy::compile::{CompiledPolicy, compile};
 use rampart_policy::policy::{EnforcementAction, EventSource};
 use rampart_policy::{LifecycleStage, Policy, can_violate_without_image_data};
 use serde::{Deserialize, Serialize};
+
+use crate::review::JsonText;
 
 /// A deploy-time policy the webhook enforces.
 fn enforced_deploy_time(p: &Policy) -> bool {
@@ -61,6 +65,9 @@ pub struct PolicySet {
     pub events: Vec<EventPolicy>,
     /// Policies that did not compile here (named in logs, skipped).
     pub problems: Vec<String>,
+    /// Each policy's part of a denial before its violations, escaped for the answer's JSON
+    /// once (by policy id): most of a denial's text.
+    headers: HashMap<String, JsonText>,
 }
 
 /// What the disk cache holds: the set as received.
@@ -89,6 +96,7 @@ impl PolicySet {
             awaiting_image_data: Vec::new(),
             events: Vec::new(),
             problems: Vec::new(),
+            headers: HashMap::new(),
         };
         for raw in policies_json {
             let policy: Policy = match serde_json::from_slice(raw) {
@@ -115,6 +123,8 @@ impl PolicySet {
                     continue;
                 }
             };
+            set.headers
+                .insert(compiled.policy.id.clone(), header_of(&compiled));
             if event {
                 let enforced = policy
                     .enforcement_actions
@@ -131,6 +141,14 @@ impl PolicySet {
             }
         }
         set
+    }
+
+    /// `p`'s part of a denial before its violations, escaped.
+    pub fn header(&self, p: &CompiledPolicy) -> Cow<'_, JsonText> {
+        match self.headers.get(&p.policy.id) {
+            Some(h) => Cow::Borrowed(h),
+            None => Cow::Owned(header_of(p)),
+        }
     }
 
     /// How long ago the set was received.
@@ -154,6 +172,13 @@ impl PolicySet {
             )
             .collect()
     }
+}
+
+/// A policy's part of a denial before its violations, escaped for JSON.
+fn header_of(p: &CompiledPolicy) -> JsonText {
+    let mut text = String::new();
+    crate::decide::policy_header(&mut text, p);
+    JsonText::from(text)
 }
 
 fn unix_ms(t: SystemTime) -> i64 {

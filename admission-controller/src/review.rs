@@ -277,70 +277,130 @@ pub fn decode(body: &[u8]) -> Result<(Cow<'_, str>, Request<'_>), ReviewError> {
 pub struct Answer {
     pub allowed: bool,
     /// Shown to the user on a denial.
-    pub message: String,
+    pub message: JsonText,
     /// Shown by kubectl on an allowed request (fail-open, break-glass...).
     pub warnings: Vec<String>,
 }
 
+/// Text as it goes inside a JSON string literal: escaped when it is added, so that what is
+/// known in advance — a denial is mostly the violated policies' own texts, escaped once when the
+/// policy set arrives — is copied into the answer as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct JsonText(String);
+
+impl JsonText {
+    pub fn with_capacity(capacity: usize) -> JsonText {
+        JsonText(String::with_capacity(capacity))
+    }
+
+    /// Appends `text`, escaped.
+    pub fn push_str(&mut self, text: &str) {
+        escape(&mut self.0, text);
+    }
+
+    /// Appends text escaped already.
+    pub fn push_json(&mut self, json: &JsonText) {
+        self.0.push_str(&json.0);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The escaped text, as it appears between the literal's quotes.
+    pub fn as_json(&self) -> &str {
+        &self.0
+    }
+
+    /// The text itself, unescaped (for tests and logs; the answer is written from the escaped
+    /// form).
+    pub fn to_text(&self) -> String {
+        let mut literal = String::with_capacity(self.0.len() + 2);
+        literal.push('"');
+        literal.push_str(&self.0);
+        literal.push('"');
+        // Only this type's escaper writes `self.0`, so it is always a valid literal's body.
+        serde_json::from_str(&literal).unwrap_or_default()
+    }
+}
+
+impl From<&str> for JsonText {
+    fn from(text: &str) -> JsonText {
+        let mut json = JsonText::with_capacity(text.len() + text.len() / 8);
+        json.push_str(text);
+        json
+    }
+}
+
+impl From<String> for JsonText {
+    fn from(text: String) -> JsonText {
+        JsonText::from(text.as_str())
+    }
+}
+
 /// The response review, in the request's apiVersion. Written directly: a denial's message is
-/// a few kilobytes, and escaping it run by run is several times cheaper than byte by byte.
+/// a few kilobytes, escaped while it was built and copied here whole.
 pub fn encode(api_version: &str, uid: &str, answer: &Answer) -> Vec<u8> {
     let warnings: usize = answer.warnings.iter().map(|w| w.len() + 3).sum();
-    // Room for the escapes a message holds (a newline per line or so) without growing.
-    let message = answer.message.len() + answer.message.len() / 8;
-    let mut out = Vec::with_capacity(192 + uid.len() + message + warnings);
-    out.extend_from_slice(b"{\"apiVersion\":");
+    let mut out = String::with_capacity(192 + uid.len() + answer.message.0.len() + warnings);
+    out.push_str("{\"apiVersion\":");
     json_string(&mut out, api_version);
-    out.extend_from_slice(b",\"kind\":\"AdmissionReview\",\"response\":{\"uid\":");
+    out.push_str(",\"kind\":\"AdmissionReview\",\"response\":{\"uid\":");
     json_string(&mut out, uid);
     if answer.allowed {
-        out.extend_from_slice(b",\"allowed\":true");
+        out.push_str(",\"allowed\":true");
     } else {
-        out.extend_from_slice(
-            b",\"allowed\":false,\"status\":{\"code\":403,\"reason\":\"Forbidden\",\"message\":",
+        out.push_str(
+            ",\"allowed\":false,\"status\":{\"code\":403,\"reason\":\"Forbidden\",\"message\":\"",
         );
-        json_string(&mut out, &answer.message);
-        out.push(b'}');
+        out.push_str(answer.message.as_json());
+        out.push_str("\"}");
     }
     if !answer.warnings.is_empty() {
-        out.extend_from_slice(b",\"warnings\":[");
+        out.push_str(",\"warnings\":[");
         for (i, w) in answer.warnings.iter().enumerate() {
             if i > 0 {
-                out.push(b',');
+                out.push(',');
             }
             json_string(&mut out, w);
         }
-        out.push(b']');
+        out.push(']');
     }
-    out.extend_from_slice(b"}}");
-    out
+    out.push_str("}}");
+    out.into_bytes()
 }
 
-/// A JSON string literal: runs of bytes that need no escape are copied whole.
-fn json_string(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
-    let bytes = s.as_bytes();
+/// A JSON string literal.
+fn json_string(out: &mut String, text: &str) {
+    out.push('"');
+    escape(out, text);
+    out.push('"');
+}
+
+/// `text` escaped for a JSON string literal: runs of bytes that need no escape are copied whole.
+fn escape(out: &mut String, text: &str) {
+    let bytes = text.as_bytes();
     let mut run = 0;
+    // `next_special` stops only at ASCII bytes (quote, backslash, controls), so every run ends
+    // on a character boundary.
     while let Some(i) = next_special(bytes, run) {
-        let b = bytes[i];
-        out.extend_from_slice(&bytes[run..i]);
-        match b {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            _ => {
+        out.push_str(&text[run..i]);
+        match bytes[i] {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            b => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(b"\\u00");
-                out.push(HEX[usize::from(b >> 4)]);
-                out.push(HEX[usize::from(b & 0xf)]);
+                out.push_str("\\u00");
+                out.push(char::from(HEX[usize::from(b >> 4)]));
+                out.push(char::from(HEX[usize::from(b & 0xf)]));
             }
         }
         run = i + 1;
     }
-    out.extend_from_slice(&bytes[run..]);
-    out.push(b'"');
+    out.push_str(&text[run..]);
 }
 
 #[cfg(test)]
@@ -493,13 +553,14 @@ mod tests {
         let nasty = "quote \" backslash \\ newline \n tab \t bell \u{7} nul \u{0} é ✓ \u{2028} end";
         let answer = Answer {
             allowed: false,
-            message: nasty.to_string(),
+            message: nasty.into(),
             warnings: vec![nasty.to_string(), String::new()],
         };
         let out = encode(V1, nasty, &answer);
         let v: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
         assert_eq!(v["response"]["uid"], nasty);
         assert_eq!(v["response"]["status"]["message"], nasty);
+        assert_eq!(answer.message.to_text(), nasty);
         assert_eq!(v["response"]["warnings"], serde_json::json!([nasty, ""]));
     }
 
@@ -520,7 +581,7 @@ mod tests {
         );
         let allowed = Answer {
             allowed: true,
-            message: String::new(),
+            message: JsonText::default(),
             warnings: vec!["fail-open".into()],
         };
         let v: serde_json::Value =
