@@ -863,7 +863,11 @@ impl std::fmt::Display for Who<'_> {
             (false, true) => "Container",
             (false, false) => "container",
         };
-        write!(f, "{kind} '{}'", self.container.name)
+        // Written piece by piece: `write!` would pad each piece through the formatter.
+        f.write_str(kind)?;
+        f.write_str(" '")?;
+        f.write_str(&self.container.name)?;
+        f.write_str("'")
     }
 }
 
