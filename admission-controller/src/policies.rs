@@ -66,8 +66,9 @@ pub struct PolicySet {
     /// Policies that did not compile here (named in logs, skipped).
     pub problems: Vec<String>,
     /// Each policy's part of a denial before its violations, escaped for the answer's JSON
-    /// once (by policy id): most of a denial's text.
-    headers: HashMap<String, JsonText>,
+    /// once: most of a denial's text. By policy id; `None` for an id more than one policy of
+    /// the set has (ids are optional in policy JSON), whose headers are built when needed.
+    headers: HashMap<String, Option<JsonText>>,
 }
 
 /// What the disk cache holds: the set as received.
@@ -124,7 +125,9 @@ impl PolicySet {
                 }
             };
             set.headers
-                .insert(compiled.policy.id.clone(), header_of(&compiled));
+                .entry(compiled.policy.id.clone())
+                .and_modify(|h| *h = None)
+                .or_insert_with(|| Some(header_of(&compiled)));
             if event {
                 let enforced = policy
                     .enforcement_actions
@@ -146,8 +149,8 @@ impl PolicySet {
     /// `p`'s part of a denial before its violations, escaped.
     pub fn header(&self, p: &CompiledPolicy) -> Cow<'_, JsonText> {
         match self.headers.get(&p.policy.id) {
-            Some(h) => Cow::Borrowed(h),
-            None => Cow::Owned(header_of(p)),
+            Some(Some(h)) => Cow::Borrowed(h),
+            _ => Cow::Owned(header_of(p)),
         }
     }
 

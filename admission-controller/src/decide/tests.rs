@@ -192,6 +192,48 @@ fn every_kind_and_operation_is_allowed_clean_and_denied_privileged() {
 }
 
 #[test]
+fn policies_without_ids_are_each_named_with_their_own_texts() {
+    let doc = |name: &str, remediation: &str, field: &str, value: &str| {
+        serde_json::to_vec(&json!({
+            "name": name, "severity": "HIGH_SEVERITY", "remediation": remediation,
+            "lifecycleStages": ["DEPLOY"], "enforcementActions": ["SCALE_TO_ZERO_ENFORCEMENT"],
+            "policySections": [{"policyGroups": [{"fieldName": field, "values": [{"value": value}]}]}]
+        }))
+        .expect("json")
+    };
+    let set = PolicySet::build(
+        "r1",
+        "prod",
+        SystemTime::now(),
+        &[
+            doc(
+                "No privileged",
+                "Drop privileged.",
+                "Privileged Container",
+                "true",
+            ),
+            doc(
+                "Named app",
+                "Rename the container.",
+                "Container Name",
+                "app",
+            ),
+        ],
+    );
+    let mut w = World::new();
+    w.policies = Some(set);
+    let (bad, _, _) = object("Deployment", true, json!({}));
+    let d = w.validate(&review_body("Deployment", "CREATE", &bad, json!({})));
+    let m = d.answer.message.to_text();
+    for part in [
+        "Policy: No privileged (severity HIGH)\n- Remediation: Drop privileged.",
+        "Policy: Named app (severity HIGH)\n- Remediation: Rename the container.",
+    ] {
+        assert!(m.contains(part), "missing {part:?} in:\n{m}");
+    }
+}
+
+#[test]
 fn the_denial_names_policy_violation_remediation_and_break_glass() {
     let w = World::new();
     let (bad, _, _) = object("Deployment", true, json!({}));
