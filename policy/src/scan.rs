@@ -461,6 +461,8 @@ fn special_bytes(v: u64) -> u64 {
 
 /// The end (past the closing quote) of the string whose body starts at `from`, and whether it
 /// holds escapes; or where and why it is broken.
+// Inlined into its callers: the skip loop calls it for every string it passes over.
+#[inline(always)]
 fn string_end(bytes: &[u8], from: usize) -> Result<(usize, bool), (usize, &'static str)> {
     let mut at = from;
     let mut escaped = false;
