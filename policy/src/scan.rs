@@ -221,6 +221,7 @@ impl<'a> Scanner<'a> {
 
     /// The next key of the object being walked (its value is next), or `None` once the object
     /// has ended.
+    #[inline(always)]
     pub fn next_key(&mut self) -> Result<Option<Cow<'a, str>>, ScanError> {
         let bytes = self.bytes();
         let mut pos = skip_spaces(bytes, self.pos);

@@ -60,6 +60,15 @@ fn fields<'a>(
     s: &mut Scanner<'a>,
     mut field: impl FnMut(&mut Scanner<'a>, &str) -> Result<()>,
 ) -> Result<()> {
+    each_field(s, &mut field)
+}
+
+/// [`fields`]' loop, compiled once: the key scan is inlined here, and each object's own match
+/// is called through `field`.
+fn each_field<'a>(
+    s: &mut Scanner<'a>,
+    field: &mut dyn FnMut(&mut Scanner<'a>, &str) -> Result<()>,
+) -> Result<()> {
     s.begin_object()?;
     while let Some(key) = s.next_key()? {
         field(s, &key)?;
