@@ -445,7 +445,7 @@ fn new_replicas(scale: &str) -> Result<i64, String> {
 }
 
 /// A policy's part of a denial up to its violations: its name, severity and texts.
-pub fn policy_header(out: &mut String, p: &CompiledPolicy) {
+pub(crate) fn policy_header(out: &mut String, p: &CompiledPolicy) {
     // Plain appends: a denial names several policies with their texts, and the formatting
     // machinery costs more than the copying.
     let policy = &p.policy;

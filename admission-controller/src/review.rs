@@ -303,16 +303,12 @@ impl JsonText {
         self.0.push_str(&json.0);
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// The escaped text, as it appears between the literal's quotes.
     pub fn as_json(&self) -> &str {
         &self.0
     }
 
-    /// The text itself, unescaped (for tests and logs; the answer is written from the escaped
+    /// The text itself, unescaped (what a user reads; the answer is written from the escaped
     /// form).
     pub fn to_text(&self) -> String {
         let mut literal = String::with_capacity(self.0.len() + 2);
