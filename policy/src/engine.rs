@@ -131,16 +131,18 @@ impl<M: Said> Tri<M> {
     /// Folds the results of several alternatives (elements, sections): any match wins. Quiet,
     /// the first match ends the fold.
     fn any(results: impl IntoIterator<Item = Tri<M>>) -> Tri<M> {
-        let mut said: Option<M> = None;
+        // Every alternative's messages are merged, the first's too, so that none is said twice.
+        let mut said = M::nothing();
+        let mut matched = false;
         let mut unknown = NeedsSet::default();
         let mut any_unknown = false;
         for r in results {
             match r {
                 Tri::Match(m) if M::QUIET => return Tri::Match(m),
-                Tri::Match(m) => match &mut said {
-                    Some(s) => s.merge(m),
-                    None => said = Some(m),
-                },
+                Tri::Match(m) => {
+                    matched = true;
+                    said.merge(m);
+                }
                 Tri::Unknown(n) => {
                     any_unknown = true;
                     unknown = unknown.with(n);
@@ -148,10 +150,12 @@ impl<M: Said> Tri<M> {
                 Tri::NoMatch => {}
             }
         }
-        match said {
-            Some(m) => Tri::Match(m),
-            None if any_unknown => Tri::Unknown(unknown),
-            None => Tri::NoMatch,
+        if matched {
+            Tri::Match(said)
+        } else if any_unknown {
+            Tri::Unknown(unknown)
+        } else {
+            Tri::NoMatch
         }
     }
 }

@@ -706,6 +706,29 @@ fn boolean_semantics() {
 }
 
 #[test]
+fn a_violation_says_each_thing_once_in_evaluation_order() {
+    // The same criterion twice in a section, and groups of several stages listed env first.
+    let json = r#"{"name":"t","severity":"LOW_SEVERITY","lifecycleStages":["DEPLOY"],"policySections":[
+        {"policyGroups":[
+            {"fieldName":"Environment Variable","values":[{"value":"RAW=MODE=debug"}]},
+            {"fieldName":"Privileged Container","values":[{"value":"true"}]},
+            {"fieldName":"Privileged Container","values":[{"value":"true"}]},
+            {"fieldName":"Namespace","values":[{"value":"shop"}]}]}]}"#;
+    let p = parse_policies(json).expect("valid").remove(0);
+    let d = workload(
+        "",
+        "containers:\n- name: app\n  image: x:1\n  securityContext: {privileged: true}\n  env: [{name: MODE, value: debug}]",
+    );
+    let Outcome::Violated(messages) = outcome(&p, &d) else {
+        panic!("not violated");
+    };
+    assert_eq!(messages.len(), 3, "{messages:?}");
+    assert!(messages[0].contains("namespace 'shop'"), "{messages:?}");
+    assert!(messages[1].contains("is privileged"), "{messages:?}");
+    assert!(messages[2].contains("'MODE'"), "{messages:?}");
+}
+
+#[test]
 fn scope_and_exclusions() {
     let json = r#"{"name":"t","severity":"LOW_SEVERITY","lifecycleStages":["DEPLOY"],
         "scope":[{"namespace":"shop"}],
