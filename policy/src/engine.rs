@@ -93,6 +93,19 @@ impl Said for Vec<String> {
         self
     }
     fn merge(&mut self, other: Vec<String>) {
+        if self.is_empty() {
+            // The first alternative: its own vector, without repeats, instead of a copy.
+            *self = other;
+            let mut i = 1;
+            while i < self.len() {
+                if self[..i].contains(&self[i]) {
+                    self.remove(i);
+                } else {
+                    i += 1;
+                }
+            }
+            return;
+        }
         for msg in other {
             if !self.contains(&msg) {
                 self.push(msg);
