@@ -93,22 +93,20 @@ impl Said for Vec<String> {
         self
     }
     fn merge(&mut self, other: Vec<String>) {
-        if self.is_empty() {
-            // The first alternative: its own vector, without repeats, instead of a copy.
+        let said = self.len();
+        if said == 0 {
+            // The first alternative keeps its own vector instead of being copied.
             *self = other;
-            let mut i = 1;
-            while i < self.len() {
-                if self[..i].contains(&self[i]) {
-                    self.remove(i);
-                } else {
-                    i += 1;
-                }
-            }
-            return;
+        } else {
+            self.extend(other);
         }
-        for msg in other {
-            if !self.contains(&msg) {
-                self.push(msg);
+        // Repeats of what was said before are dropped, the first saying kept.
+        let mut i = said.max(1);
+        while i < self.len() {
+            if self[..i].contains(&self[i]) {
+                self.remove(i);
+            } else {
+                i += 1;
             }
         }
     }
@@ -682,6 +680,7 @@ fn process_group<M: Said>(g: G<'_, M>, p: &ProcessEvent) -> Tri<M> {
     }
 }
 
+// Out of line, as `container_group`.
 #[inline(never)]
 fn deployment_group<M: Said>(g: G<'_, M>, d: &Deployment) -> Tri<M> {
     let kind = d.kind.as_str();
@@ -1116,6 +1115,8 @@ fn image_group<M: Said>(
     }
 }
 
+// Out of line: inlined into the container loop, the compiler loads every field any criterion
+// might read before each call, whichever criterion the group is.
 #[inline(never)]
 fn container_group<M: Said>(g: G<'_, M>, c: &Container, now: OffsetDateTime) -> Tri<M> {
     if g.criterion.needs == Needs::ImageData {
