@@ -1,6 +1,6 @@
 //! `AdmissionReview` (`admission.k8s.io/v1` and `v1beta1`, which share their shape), decoded
 //! straight from the request bytes: the envelope is walked by [`crate::scan`], each field a
-//! decision reads is decoded from its own span (strings borrowed where JSON lets them be), the
+//! decision reads is read off it (strings borrowed where JSON lets them be), the
 //! workload `object` is read off the same scanner into the engine's model
 //! ([`decode_workload_json`]; serde reads the rare object it refuses and says why), and
 //! everything else (`oldObject`, `options`, `requestKind`...) is passed over by its brackets
@@ -12,7 +12,6 @@ use std::borrow::Cow;
 use rampart_policy::manifest::{decode_workload, workload_kind_in_group};
 use rampart_policy::workload::decode_workload_json;
 use rampart_policy::{Workload, WorkloadKind};
-use serde::Deserialize;
 
 use crate::scan::{ScanError, Scanner, next_special};
 
@@ -88,10 +87,77 @@ impl From<ScanError> for ReviewError {
     }
 }
 
-/// A small field decoded by serde from its span, borrowing from the body.
-fn field<'a, T: Deserialize<'a>>(s: &mut Scanner<'a>, name: &str) -> Result<T, ReviewError> {
-    let span = s.value()?;
-    serde_json::from_str(span).map_err(|e| malformed(name, e))
+/// A field's value, or the error naming the field.
+fn named<T>(name: &str, value: Result<T, ScanError>) -> Result<T, ReviewError> {
+    value.map_err(|e| malformed(name, e))
+}
+
+/// Walks the object that is the next value, handing each key to `field`; `null` is an empty
+/// object.
+fn each_key<'a>(
+    s: &mut Scanner<'a>,
+    mut field: impl FnMut(&mut Scanner<'a>, &str) -> Result<(), ScanError>,
+) -> Result<(), ScanError> {
+    if s.null() {
+        return Ok(());
+    }
+    s.begin_object()?;
+    while let Some(key) = s.next_key()? {
+        field(s, &key)?;
+    }
+    Ok(())
+}
+
+/// Skips the next value.
+fn skip(s: &mut Scanner<'_>) -> Result<(), ScanError> {
+    s.value().map(drop)
+}
+
+fn group_version_kind<'a>(s: &mut Scanner<'a>) -> Result<GroupVersionKind<'a>, ScanError> {
+    let mut k = GroupVersionKind::default();
+    each_key(s, |s, key| {
+        match key {
+            "group" => k.group = s.string()?,
+            "version" => k.version = s.string()?,
+            "kind" => k.kind = s.string()?,
+            _ => skip(s)?,
+        }
+        Ok(())
+    })?;
+    Ok(k)
+}
+
+fn group_version_resource<'a>(s: &mut Scanner<'a>) -> Result<GroupVersionResource<'a>, ScanError> {
+    let mut r = GroupVersionResource::default();
+    each_key(s, |s, key| {
+        match key {
+            "group" => r.group = s.string()?,
+            "version" => r.version = s.string()?,
+            "resource" => r.resource = s.string()?,
+            _ => skip(s)?,
+        }
+        Ok(())
+    })?;
+    Ok(r)
+}
+
+fn user_info<'a>(s: &mut Scanner<'a>) -> Result<UserInfo<'a>, ScanError> {
+    let mut u = UserInfo::default();
+    each_key(s, |s, key| {
+        match key {
+            "username" => u.username = s.string()?,
+            "groups" if s.null() => {}
+            "groups" => {
+                s.begin_array()?;
+                while s.next_element()? {
+                    u.groups.push(s.string()?);
+                }
+            }
+            _ => skip(s)?,
+        }
+        Ok(())
+    })?;
+    Ok(u)
 }
 
 /// A string field; `null` reads as empty, as Go clients write absent strings.
@@ -128,13 +194,13 @@ fn read_request<'a>(
     while let Some(key) = s.next_key()? {
         match &*key {
             "uid" => r.uid = string(s)?,
-            "kind" => r.kind = field(s, "request.kind")?,
-            "resource" => r.resource = field(s, "request.resource")?,
+            "kind" => r.kind = named("request.kind", group_version_kind(s))?,
+            "resource" => r.resource = named("request.resource", group_version_resource(s))?,
             "subResource" => r.sub_resource = string(s)?,
             "name" => r.name = string(s)?,
             "namespace" => r.namespace = string(s)?,
             "operation" => r.operation = string(s)?,
-            "userInfo" => r.user_info = field(s, "request.userInfo")?,
+            "userInfo" => r.user_info = named("request.userInfo", user_info(s))?,
             "object" => {
                 let kind = workload_kind_of(&r.kind).filter(|_| r.sub_resource.is_empty());
                 let mark = s.mark();
@@ -156,7 +222,12 @@ fn read_request<'a>(
                     }
                 };
             }
-            "dryRun" => r.dry_run = field(s, "request.dryRun")?,
+            "dryRun" => {
+                r.dry_run = named(
+                    "request.dryRun",
+                    (!s.null()).then(|| s.boolean()).transpose(),
+                )?;
+            }
             _ => {
                 s.value()?;
             }
@@ -165,31 +236,23 @@ fn read_request<'a>(
     Ok(Some((r, object)))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default)]
 pub struct GroupVersionKind<'a> {
-    #[serde(borrow, default)]
     pub group: Cow<'a, str>,
-    #[serde(borrow, default)]
     pub version: Cow<'a, str>,
-    #[serde(borrow, default)]
     pub kind: Cow<'a, str>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default)]
 pub struct GroupVersionResource<'a> {
-    #[serde(borrow, default)]
     pub group: Cow<'a, str>,
-    #[serde(borrow, default)]
     pub version: Cow<'a, str>,
-    #[serde(borrow, default)]
     pub resource: Cow<'a, str>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default)]
 pub struct UserInfo<'a> {
-    #[serde(borrow, default)]
     pub username: Cow<'a, str>,
-    #[serde(borrow, default)]
     pub groups: Vec<Cow<'a, str>>,
 }
 
@@ -518,11 +581,11 @@ mod tests {
         for (request, starts) in [
             (
                 r#"{"uid":"u","kind":"Deployment"}"#,
-                "malformed AdmissionReview: request.kind: invalid type",
+                "malformed AdmissionReview: request.kind: expected an object at byte",
             ),
             (
                 r#"{"uid":"u","dryRun":"yes"}"#,
-                "malformed AdmissionReview: request.dryRun: invalid type",
+                "malformed AdmissionReview: request.dryRun: expected true or false at byte",
             ),
             (
                 r#"{"uid":"u","object":5}"#,

@@ -744,7 +744,11 @@ mod tests {
                 if let Some(end) = fast_container_end(corrupt.as_bytes(), start) {
                     let mut s = Scanner::new(&corrupt);
                     s.pos = start;
-                    assert_eq!(s.skip_container().map(|()| s.pos), Ok(end), "seed {seed} at {start}: {corrupt}");
+                    assert_eq!(
+                        s.skip_container().map(|()| s.pos),
+                        Ok(end),
+                        "seed {seed} at {start}: {corrupt}"
+                    );
                 }
             }
             let scanned = fields(&corrupt);

@@ -27,8 +27,8 @@ struct Masks {
 #[cfg(target_arch = "x86_64")]
 fn masks(block: &[u8; 64]) -> Masks {
     use safe_arch::{
-        bitand_m128i, bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i,
-        move_mask_i8_m128i, set_splat_i8_m128i, zeroed_m128i,
+        bitand_m128i, bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i,
+        set_splat_i8_m128i, zeroed_m128i,
     };
     let quote = set_splat_i8_m128i(b'"' as i8);
     let backslash = set_splat_i8_m128i(b'\\' as i8);
@@ -60,7 +60,10 @@ fn masks(block: &[u8; 64]) -> Masks {
             cmp_eq_mask_i8_m128i(folded, close),
         );
         m.bracket |= bits(bracket) << shift;
-        any_control = bitor_m128i(any_control, cmp_eq_mask_i8_m128i(bitand_m128i(v, high), zero));
+        any_control = bitor_m128i(
+            any_control,
+            cmp_eq_mask_i8_m128i(bitand_m128i(v, high), zero),
+        );
     }
     // The API server writes JSON without line breaks: most blocks have no control byte at all.
     if bits(any_control) != 0 {
