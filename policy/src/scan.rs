@@ -456,7 +456,38 @@ const STRUCTURAL: [u8; 256] = {
     table
 };
 
+/// Bytes looked at together for the end of a plain run in a string: sixteen where SSE2 compares
+/// them at once, a word of eight elsewhere.
+#[cfg(target_arch = "x86_64")]
+const CHUNK: usize = 16;
+#[cfg(not(target_arch = "x86_64"))]
+const CHUNK: usize = 8;
+
+/// Where the first quote, backslash or control byte of the chunk at `at` is (`CHUNK` when it
+/// has none); `None` when fewer than `CHUNK` bytes are left.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn chunk_special(bytes: &[u8], at: usize) -> Option<usize> {
+    blocks::special_in_16(bytes, at).map(|mask| {
+        if mask == 0 {
+            CHUNK
+        } else {
+            mask.trailing_zeros() as usize
+        }
+    })
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn chunk_special(bytes: &[u8], at: usize) -> Option<usize> {
+    word(bytes, at).map(|v| match special_bytes(v) {
+        0 => CHUNK,
+        flagged => flagged.trailing_zeros() as usize / 8,
+    })
+}
+
 /// Eight bytes as a word, lowest address lowest.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
 fn word(bytes: &[u8], at: usize) -> Option<u64> {
     let chunk: [u8; 8] = bytes.get(at..at + 8)?.try_into().ok()?;
     Some(u64::from_le_bytes(chunk))
@@ -467,6 +498,7 @@ fn word(bytes: &[u8], at: usize) -> Option<u64> {
 /// where `v ^ c` is zero, found as "below 1"; a byte below 0x20 is found directly; the three
 /// share one mask of the bytes without their high bit (the same in `v`, `v ^ 0x22..` and
 /// `v ^ 0x5c..`, as neither constant has it).
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
 fn special_bytes(v: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
@@ -487,15 +519,13 @@ fn string_end(bytes: &[u8], from: usize) -> Result<(usize, bool), (usize, &'stat
     let mut at = from;
     let mut escaped = false;
     loop {
-        while let Some(v) = word(bytes, at) {
-            let flagged = special_bytes(v);
-            if flagged != 0 {
-                at += flagged.trailing_zeros() as usize / 8;
+        while let Some(offset) = chunk_special(bytes, at) {
+            at += offset;
+            if offset != CHUNK {
                 break;
             }
-            at += 8;
         }
-        // At a special byte, or within the last eight bytes.
+        // At a special byte, or within the last chunk's bytes.
         match bytes.get(at) {
             Some(b'"') => return Ok((at + 1, escaped)),
             Some(b'\\') => {
@@ -514,12 +544,11 @@ fn string_end(bytes: &[u8], from: usize) -> Result<(usize, bool), (usize, &'stat
 /// backslash, a control): eight bytes at a time, then byte by byte in the last few.
 pub fn next_special(bytes: &[u8], from: usize) -> Option<usize> {
     let mut at = from;
-    while let Some(v) = word(bytes, at) {
-        let flagged = special_bytes(v);
-        if flagged != 0 {
-            return Some(at + flagged.trailing_zeros() as usize / 8);
+    while let Some(offset) = chunk_special(bytes, at) {
+        at += offset;
+        if offset != CHUNK {
+            return Some(at);
         }
-        at += 8;
     }
     let rest = bytes.get(at..)?;
     rest.iter()
@@ -634,6 +663,24 @@ mod tests {
                 s.end()
             })();
             assert_eq!(result.map_err(|e| e.what), Err(*what), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_first_special_byte_is_found_at_every_offset() {
+        for len in 0..48 {
+            for at in 0..len {
+                for special in [b'"', b'\\', 0x01, 0x1f] {
+                    let mut bytes = vec![b'a'; len];
+                    // Bytes on either side of the special ranges are plain.
+                    for (i, b) in bytes.iter_mut().enumerate() {
+                        *b = [b'a', 0x20, 0x21, 0x23, 0x5b, 0x5d, 0x7f, 0xc3][i % 8];
+                    }
+                    bytes[at] = special;
+                    assert_eq!(next_special(&bytes, 0), Some(at), "{len} {at} {special}");
+                    assert_eq!(next_special(&bytes, at + 1), None, "{len} {at} {special}");
+                }
+            }
         }
     }
 

@@ -1,4 +1,5 @@
-//! Passing over a whole object or array 64 bytes at a time.
+//! Passing over a whole object or array 64 bytes at a time, and over a string's plain run 16
+//! bytes at a time, with SSE2's byte comparisons.
 //!
 //! Each block of 64 bytes becomes bitmasks, one bit per byte: quotes, backslashes, opening and
 //! closing brackets, control characters. From those, without looking at each byte: which bytes
@@ -72,6 +73,25 @@ fn masks(block: &[u8; 64]) -> Masks {
         }
     }
     m
+}
+
+/// One bit for each of the 16 bytes at `at` that is a quote, a backslash or a control byte;
+/// `None` when fewer than 16 bytes are left.
+#[inline(always)]
+pub(super) fn special_in_16(bytes: &[u8], at: usize) -> Option<u32> {
+    use safe_arch::{
+        bitand_m128i, bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i,
+        set_splat_i8_m128i, zeroed_m128i,
+    };
+    let chunk: &[u8; 16] = bytes.get(at..at + 16)?.try_into().ok()?;
+    let v = load_unaligned_m128i(chunk);
+    let quote = cmp_eq_mask_i8_m128i(v, set_splat_i8_m128i(b'"' as i8));
+    let backslash = cmp_eq_mask_i8_m128i(v, set_splat_i8_m128i(b'\\' as i8));
+    let control = cmp_eq_mask_i8_m128i(
+        bitand_m128i(v, set_splat_i8_m128i(0xe0_u8 as i8)),
+        zeroed_m128i(),
+    );
+    Some(move_mask_i8_m128i(bitor_m128i(bitor_m128i(quote, backslash), control)) as u32)
 }
 
 /// Each bit the XOR of itself and every bit below it: from an opening quote up to (not
