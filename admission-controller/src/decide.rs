@@ -340,11 +340,12 @@ pub fn validate(req: &mut Request<'_>, inputs: Inputs<'_>) -> Decision {
         cluster: Some(&policies.cluster),
         ..EvalContext::default()
     };
-    let violated: Vec<(&CompiledPolicy, Vec<String>)> = policies
+    let violated: Vec<Violated<'_>> = policies
         .deploy
         .iter()
-        .filter_map(|p| match evaluate(p, &deployment, &ctx) {
-            Eval::Violated(v) => Some((p, v)),
+        .enumerate()
+        .filter_map(|(index, p)| match evaluate(p, &deployment, &ctx) {
+            Eval::Violated(v) => Some((index, p, v)),
             _ => None,
         })
         .collect();
@@ -363,7 +364,7 @@ pub fn validate(req: &mut Request<'_>, inputs: Inputs<'_>) -> Decision {
     };
     let names: Vec<String> = violated
         .iter()
-        .map(|(p, _)| p.policy.name.clone())
+        .map(|(_, p, _)| p.policy.name.clone())
         .collect();
     let (answer, outcome, reason) = if break_glass {
         let answer = Answer {
@@ -410,7 +411,7 @@ pub fn validate(req: &mut Request<'_>, inputs: Inputs<'_>) -> Decision {
             // The violations move into the alerts: the message has been written.
             policies: violated
                 .into_iter()
-                .map(|(p, violations)| PolicyAlert {
+                .map(|(_, p, violations)| PolicyAlert {
                     policy_id: p.policy.id.clone(),
                     violations,
                     enforcement_action: Cow::Borrowed(enforcement_action),
@@ -481,29 +482,36 @@ fn policy_block(out: &mut JsonText, header: &JsonText, violations: &[String]) {
     }
 }
 
+/// A violated policy: its position in the set's `deploy`, the policy, its violations.
+type Violated<'a> = (usize, &'a CompiledPolicy, Vec<String>);
+
 fn deny_message(
     policies: &PolicySet,
     operation: &str,
     d: &Deployment,
-    violated: &[(&CompiledPolicy, Vec<String>)],
+    violated: &[Violated<'_>],
     break_glass: bool,
 ) -> JsonText {
     let mut out = JsonText::with_capacity(4096);
-    out.push_str(&format!(
-        "Rampart denied the {} of {} {}/{}: it violates {} enforced {}.\n",
-        operation.to_lowercase(),
-        d.kind.as_str(),
-        d.namespace,
-        d.name,
-        violated.len(),
-        if violated.len() == 1 {
-            "policy"
-        } else {
-            "policies"
-        }
-    ));
-    for (p, v) in violated {
-        policy_block(&mut out, &policies.header(p), v);
+    // Piece by piece: the formatting machinery costs more than the rest of the line.
+    out.push_str("Rampart denied the ");
+    match operation {
+        "CREATE" => out.push_str("create"),
+        "UPDATE" => out.push_str("update"),
+        other => out.push_str(&other.to_lowercase()),
+    }
+    for piece in [" of ", d.kind.as_str(), " ", &d.namespace, "/", &d.name] {
+        out.push_str(piece);
+    }
+    out.push_str(": it violates ");
+    out.push_str(itoa::Buffer::new().format(violated.len()));
+    out.push_str(if violated.len() == 1 {
+        " enforced policy.\n"
+    } else {
+        " enforced policies.\n"
+    });
+    for (index, p, v) in violated {
+        policy_block(&mut out, &policies.header(*index, p), v);
     }
     if break_glass {
         out.push_str(&format!(
@@ -634,8 +642,9 @@ pub fn event(req: &Request<'_>, inputs: Inputs<'_>) -> Decision {
             "policies"
         }
     ));
+    // Events are rare next to deployments: their headers are written when needed.
     for (p, v) in &denied {
-        policy_block(&mut message, &policies.header(p), v);
+        policy_block(&mut message, &crate::policies::header_of(p), v);
     }
     Decision {
         answer: Answer {

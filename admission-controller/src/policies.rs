@@ -4,7 +4,6 @@
 //! the last known set at once instead of failing open or closed until the Sensor answers.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -65,10 +64,9 @@ pub struct PolicySet {
     pub events: Vec<EventPolicy>,
     /// Policies that did not compile here (named in logs, skipped).
     pub problems: Vec<String>,
-    /// Each policy's part of a denial before its violations, escaped for the answer's JSON
-    /// once: most of a denial's text. By policy id; `None` for an id more than one policy of
-    /// the set has (ids are optional in policy JSON), whose headers are built when needed.
-    headers: HashMap<String, Option<JsonText>>,
+    /// Each `deploy` policy's part of a denial before its violations, escaped for the answer's
+    /// JSON once: most of a denial's text. By position in `deploy`.
+    headers: Vec<JsonText>,
 }
 
 /// What the disk cache holds: the set as received.
@@ -97,7 +95,7 @@ impl PolicySet {
             awaiting_image_data: Vec::new(),
             events: Vec::new(),
             problems: Vec::new(),
-            headers: HashMap::new(),
+            headers: Vec::new(),
         };
         for raw in policies_json {
             let policy: Policy = match serde_json::from_slice(raw) {
@@ -124,10 +122,6 @@ impl PolicySet {
                     continue;
                 }
             };
-            set.headers
-                .entry(compiled.policy.id.clone())
-                .and_modify(|h| *h = None)
-                .or_insert_with(|| Some(header_of(&compiled)));
             if event {
                 let enforced = policy
                     .enforcement_actions
@@ -138,6 +132,7 @@ impl PolicySet {
                 });
             }
             if deploy && can_violate_without_image_data(&compiled) {
+                set.headers.push(header_of(&compiled));
                 set.deploy.push(compiled);
             } else if deploy {
                 set.awaiting_image_data.push(compiled);
@@ -146,10 +141,12 @@ impl PolicySet {
         set
     }
 
-    /// `p`'s part of a denial before its violations, escaped.
-    pub fn header(&self, p: &CompiledPolicy) -> Cow<'_, JsonText> {
-        match self.headers.get(&p.policy.id) {
-            Some(Some(h)) => Cow::Borrowed(h),
+    /// The part of a denial before its violations, escaped, of `p`, the policy at `index` in
+    /// `deploy`.
+    pub fn header(&self, index: usize, p: &CompiledPolicy) -> Cow<'_, JsonText> {
+        match (self.headers.get(index), self.deploy.get(index)) {
+            (Some(h), Some(q)) if std::ptr::eq(p, q) => Cow::Borrowed(h),
+            // Not the set's own policy (`deploy` is public and may have changed since).
             _ => Cow::Owned(header_of(p)),
         }
     }
@@ -178,7 +175,7 @@ impl PolicySet {
 }
 
 /// A policy's part of a denial before its violations, escaped for JSON.
-fn header_of(p: &CompiledPolicy) -> JsonText {
+pub(crate) fn header_of(p: &CompiledPolicy) -> JsonText {
     let mut text = String::new();
     crate::decide::policy_header(&mut text, p);
     JsonText::from(text)

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::image::ImageName;
 use crate::quantity::{bytes_to_mb, parse_quantity};
+use crate::text::text;
 pub use crate::workload::Workload;
 use crate::workload::{self as wire, PodTemplate};
 
@@ -492,9 +493,9 @@ fn convert_container(
                 None => (EnvSource::Raw, e.value.unwrap_or_default()),
                 Some(from) => {
                     if let Some(s) = from.secret_key_ref {
-                        (EnvSource::SecretKey, format!("{}/{}", s.name, s.key))
+                        (EnvSource::SecretKey, text!(s.name, "/", s.key))
                     } else if let Some(s) = from.config_map_key_ref {
-                        (EnvSource::ConfigMapKey, format!("{}/{}", s.name, s.key))
+                        (EnvSource::ConfigMapKey, text!(s.name, "/", s.key))
                     } else if let Some(s) = from.field_ref {
                         (EnvSource::Field, s.field_path)
                     } else if let Some(s) = from.resource_field_ref {
@@ -589,7 +590,7 @@ fn describe_volume(v: &wire::Volume) -> (&'static str, String) {
     } else if v.downward_api.is_some() {
         ("DownwardAPI", String::new())
     } else if let Some(n) = &v.nfs {
-        ("NFS", format!("{}:{}", n.server, n.path))
+        ("NFS", text!(n.server, ":", n.path))
     } else if let Some(c) = &v.csi {
         ("CSI", c.driver.clone())
     } else if v.ephemeral.is_some() {

@@ -19,6 +19,7 @@ use crate::criteria::{Field, Needs, Target};
 use crate::deployment::{ClusterContext, Container, Deployment, EnvVar, Mount, Port, PortExposure};
 use crate::image_data::{DockerfileInstruction, ImageComponent, ImageData, ImageVuln};
 use crate::policy::BooleanOperator;
+use crate::text::{Piece, text};
 
 /// What the engine knows beyond the deployment itself.
 #[derive(Debug, Clone)]
@@ -303,14 +304,20 @@ impl ProcessEvent {
             &self.exec_file_path
         };
         if self.args.is_empty() {
-            format!(
-                "Binary '{binary}' executed without arguments under user ID {}",
+            text!(
+                "Binary '",
+                binary,
+                "' executed without arguments under user ID ",
                 self.uid
             )
         } else {
-            format!(
-                "Binary '{binary}' executed with arguments '{}' under user ID {}",
-                self.args, self.uid
+            text!(
+                "Binary '",
+                binary,
+                "' executed with arguments '",
+                self.args,
+                "' under user ID ",
+                self.uid
             )
         }
     }
@@ -415,10 +422,11 @@ fn evaluate_with(
         (other, _) => other,
     };
     match result {
-        Tri::Match(messages) if messages.is_empty() => Outcome::Violated(vec![format!(
-            "{} {} matches the policy criteria",
+        Tri::Match(messages) if messages.is_empty() => Outcome::Violated(vec![text!(
             deployment.kind.as_str(),
-            deployment.name
+            " ",
+            deployment.name,
+            " matches the policy criteria"
         )]),
         Tri::Match(messages) => Outcome::Violated(messages),
         Tri::NoMatch => Outcome::Pass,
@@ -629,28 +637,56 @@ fn kube_event_group<M: Said>(g: G<'_, M>, d: &Deployment, e: &KubeEvent) -> Tri<
     let user = &e.user;
     match g.criterion.field {
         Field::KubernetesResource => str_group(g, &e.resource, |_| {
-            format!("Kubernetes API received {action} pod '{pod}' request from user '{user}'")
+            text!(
+                "Kubernetes API received ",
+                action,
+                " pod '",
+                pod,
+                "' request from user '",
+                user,
+                "'"
+            )
         }),
         Field::KubernetesApiVerb => str_group(g, &e.verb, |v| {
-            format!("Kubernetes API verb '{v}' on pod '{pod}'")
+            text!("Kubernetes API verb '", v, "' on pod '", pod, "'")
         }),
         Field::KubernetesResourceName => str_group(g, pod, |n| {
-            format!("Kubernetes request on resource '{n}' in {}", d.namespace)
+            text!("Kubernetes request on resource '", n, "' in ", d.namespace)
         }),
         Field::KubernetesUserName => str_group(g, user, |u| {
-            format!("Kubernetes request to {action} pod '{pod}' by user '{u}'")
+            text!(
+                "Kubernetes request to ",
+                action,
+                " pod '",
+                pod,
+                "' by user '",
+                u,
+                "'"
+            )
         }),
         Field::KubernetesUserGroups => match_candidates(
             g,
             &e.groups,
             |m, group| m.matches_str(group),
-            |group| format!("Kubernetes request by a member of group '{group}'"),
+            |group| text!("Kubernetes request by a member of group '", group, "'"),
         ),
         Field::IsImpersonatedUser => bool_group(g, e.impersonated, |b| {
             if b {
-                format!("Kubernetes request to {action} pod '{pod}' by an impersonated user")
+                text!(
+                    "Kubernetes request to ",
+                    action,
+                    " pod '",
+                    pod,
+                    "' by an impersonated user"
+                )
             } else {
-                format!("Kubernetes request to {action} pod '{pod}' by a user acting as themselves")
+                text!(
+                    "Kubernetes request to ",
+                    action,
+                    " pod '",
+                    pod,
+                    "' by a user acting as themselves"
+                )
             }
         }),
         _ => Tri::NoMatch,
@@ -685,54 +721,68 @@ fn process_group<M: Said>(g: G<'_, M>, p: &ProcessEvent) -> Tri<M> {
 fn deployment_group<M: Said>(g: G<'_, M>, d: &Deployment) -> Tri<M> {
     let kind = d.kind.as_str();
     match g.criterion.field {
-        Field::Namespace => str_group(g, &d.namespace, |n| format!("{kind} is in namespace '{n}'")),
+        Field::Namespace => str_group(g, &d.namespace, |n| {
+            text!(kind, " is in namespace '", n, "'")
+        }),
         Field::ServiceAccount => str_group(g, &d.service_account, |s| {
-            format!("{kind} uses service account '{s}'")
+            text!(kind, " uses service account '", s, "'")
         }),
         Field::AutomountServiceAccountToken => {
             bool_group(g, d.automount_service_account_token, |b| {
                 if b {
-                    format!("{kind} mounts the service account token automatically")
+                    text!(kind, " mounts the service account token automatically")
                 } else {
-                    format!("{kind} does not mount the service account token")
+                    text!(kind, " does not mount the service account token")
                 }
             })
         }
         Field::HostNetwork => bool_group(g, d.host_network, |b| {
-            format!(
-                "{kind} {} the host's network namespace",
-                if b { "uses" } else { "does not use" }
+            text!(
+                kind,
+                " ",
+                if b { "uses" } else { "does not use" },
+                " the host's network namespace"
             )
         }),
         Field::HostPid => bool_group(g, d.host_pid, |b| {
-            format!(
-                "{kind} {} the host's process ID namespace",
-                if b { "uses" } else { "does not use" }
+            text!(
+                kind,
+                " ",
+                if b { "uses" } else { "does not use" },
+                " the host's process ID namespace"
             )
         }),
         Field::HostIpc => bool_group(g, d.host_ipc, |b| {
-            format!(
-                "{kind} {} the host's IPC namespace",
-                if b { "uses" } else { "does not use" }
+            text!(
+                kind,
+                " ",
+                if b { "uses" } else { "does not use" },
+                " the host's IPC namespace"
             )
         }),
         Field::Replicas => match d.replicas {
             Some(r) => number_group(g, r as f64, |n| {
-                format!("{kind} has {n} replica{}", if n == 1.0 { "" } else { "s" })
+                text!(
+                    kind,
+                    " has ",
+                    n,
+                    " replica",
+                    if n == 1.0 { "" } else { "s" }
+                )
             }),
             None => Tri::NoMatch,
         },
         Field::RuntimeClass => str_group(g, &d.runtime_class, |r| {
             if r.is_empty() {
-                format!("{kind} sets no runtime class")
+                text!(kind, " sets no runtime class")
             } else {
-                format!("{kind} uses runtime class '{r}'")
+                text!(kind, " uses runtime class '", r, "'")
             }
         }),
         Field::DisallowedAnnotation => {
             let pairs: Vec<_> = d.annotations.iter().collect();
             match_candidates(g, &pairs, key_value_matches, |(k, v)| {
-                format!("Disallowed annotation found: '{k}={v}'")
+                text!("Disallowed annotation found: '", k, "=", v, "'")
             })
         }
         Field::RequiredLabel | Field::RequiredAnnotation => {
@@ -757,7 +807,22 @@ fn deployment_group<M: Said>(g: G<'_, M>, d: &Deployment) -> Tri<M> {
             };
             if violated {
                 Tri::Match(M::build(|| {
-                    missing.iter().map(|raw| format!("Required {what} not found (found {what}s: {}); expected one matching '{raw}'", describe_map(map))).collect()
+                    missing
+                        .iter()
+                        .map(|raw| {
+                            text!(
+                                "Required ",
+                                what,
+                                " not found (found ",
+                                what,
+                                "s: ",
+                                describe_map(map),
+                                "); expected one matching '",
+                                raw,
+                                "'"
+                            )
+                        })
+                        .collect()
                 }))
             } else {
                 Tri::NoMatch
@@ -767,31 +832,35 @@ fn deployment_group<M: Said>(g: G<'_, M>, d: &Deployment) -> Tri<M> {
             let unsafe_ones = d.unsafe_sysctls();
             bool_group(g, !unsafe_ones.is_empty(), |b| {
                 if b {
-                    format!("{kind} sets unsafe sysctls: {}", unsafe_ones.join(", "))
+                    text!(kind, " sets unsafe sysctls: ", unsafe_ones.join(", "))
                 } else {
-                    format!("{kind} sets no unsafe sysctl")
+                    text!(kind, " sets no unsafe sysctl")
                 }
             })
         }
         Field::SelectorMatchesPodLabels => bool_group(g, d.selector_matches_pod_labels, |b| {
             if b {
-                format!("{kind} selector matches its pod template labels")
+                text!(kind, " selector matches its pod template labels")
             } else {
-                format!(
-                    "{kind} selector does not match its pod template labels ({})",
-                    describe_map(&d.pod_labels)
+                text!(
+                    kind,
+                    " selector does not match its pod template labels (",
+                    describe_map(&d.pod_labels),
+                    ")"
                 )
             }
         }),
         Field::DeprecatedServiceAccountField => {
             bool_group(g, d.deprecated_service_account_field, |b| {
                 if b {
-                    format!(
-                        "{kind} uses the deprecated serviceAccount field ('{}') instead of serviceAccountName",
-                        d.service_account
+                    text!(
+                        kind,
+                        " uses the deprecated serviceAccount field ('",
+                        d.service_account,
+                        "') instead of serviceAccountName"
                     )
                 } else {
-                    format!("{kind} uses serviceAccountName")
+                    text!(kind, " uses serviceAccountName")
                 }
             })
         }
@@ -806,9 +875,19 @@ fn deployment_group<M: Said>(g: G<'_, M>, d: &Deployment) -> Tri<M> {
             };
             bool_group(g, covered, |b| {
                 if b {
-                    format!("{kind} has {direction} NetworkPolicies selecting its pods")
+                    text!(
+                        kind,
+                        " has ",
+                        direction,
+                        " NetworkPolicies selecting its pods"
+                    )
                 } else {
-                    format!("No {direction} NetworkPolicy selects the pods of this {kind}")
+                    text!(
+                        "No ",
+                        direction,
+                        " NetworkPolicy selects the pods of this ",
+                        kind
+                    )
                 }
             })
         }
@@ -832,10 +911,12 @@ fn deployment_group<M: Said>(g: G<'_, M>, d: &Deployment) -> Tri<M> {
                     M::nothing()
                 } else {
                     M::build(|| {
-                        vec![format!(
-                            "Service account '{}' has {} permissions",
+                        vec![text!(
+                            "Service account '",
                             d.service_account,
-                            rbac_words(&cluster.rbac_level)
+                            "' has ",
+                            rbac_words(&cluster.rbac_level),
+                            " permissions"
                         )]
                     })
                 })
@@ -871,19 +952,44 @@ struct Who<'a> {
     capitalized: bool,
 }
 
-impl std::fmt::Display for Who<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = match (self.container.is_init, self.capitalized) {
+impl Who<'_> {
+    fn kind(&self) -> &'static str {
+        match (self.container.is_init, self.capitalized) {
             (true, true) => "Init container",
             (true, false) => "init container",
             (false, true) => "Container",
             (false, false) => "container",
-        };
+        }
+    }
+}
+
+impl std::fmt::Display for Who<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Written piece by piece: `write!` would pad each piece through the formatter.
-        f.write_str(kind)?;
+        f.write_str(self.kind())?;
         f.write_str(" '")?;
         f.write_str(&self.container.name)?;
         f.write_str("'")
+    }
+}
+
+impl Piece for Who<'_> {
+    fn append_to(&self, out: &mut String) {
+        out.push_str(self.kind());
+        out.push_str(" '");
+        out.push_str(&self.container.name);
+        out.push('\'');
+    }
+}
+
+/// `8080/TCP`.
+struct PortName<'a>(&'a Port);
+
+impl Piece for PortName<'_> {
+    fn append_to(&self, out: &mut String) {
+        self.0.container_port.append_to(out);
+        out.push('/');
+        out.push_str(&self.0.protocol);
     }
 }
 
@@ -956,22 +1062,33 @@ fn vulnerability_groups<M: Said>(
             }
             let who = who(c);
             let message = match vuln {
-                None => format!(
-                    "{who} image contains component '{}' (version {})",
-                    comp.name, comp.version
+                None => text!(
+                    who,
+                    " image contains component '",
+                    comp.name,
+                    "' (version ",
+                    comp.version,
+                    ")"
                 ),
                 Some(v) => {
                     let cvss = v.cvss.map_or(String::new(), |s| format!("CVSS {s:.1}, "));
                     let fix = v
                         .fixed_by
                         .as_ref()
-                        .map_or("no fix yet".to_string(), |f| format!("fixed by {f}"));
-                    format!(
-                        "{} ({cvss}{}) found in component '{}' (version {}) of {who}'s image; {fix}",
+                        .map_or("no fix yet".to_string(), |f| text!("fixed by ", f));
+                    text!(
                         v.cve,
+                        " (",
+                        cvss,
                         v.severity.as_str(),
+                        ") found in component '",
                         comp.name,
-                        comp.version
+                        "' (version ",
+                        comp.version,
+                        ") of ",
+                        who,
+                        "'s image; ",
+                        fix
                     )
                 }
             };
@@ -1041,35 +1158,35 @@ fn image_group<M: Said>(
     match g.criterion.field {
         Field::UnscannedImage => bool_group(g, !data.scanned, |b| {
             if b {
-                format!("{who}'s image has not been scanned")
+                text!(who, "'s image has not been scanned")
             } else {
-                format!("{who}'s image has been scanned")
+                text!(who, "'s image has been scanned")
             }
         }),
-        Field::ImageOs => str_group(g, &data.os, |os| format!("{who}'s image OS is {os}")),
+        Field::ImageOs => str_group(g, &data.os, |os| text!(who, "'s image OS is ", os)),
         Field::ImageUser => str_group(g, &data.user, |u| {
             if u.is_empty() {
-                format!("{who}'s image sets no user (runs as root)")
+                text!(who, "'s image sets no user (runs as root)")
             } else {
-                format!("{who}'s image runs as user '{u}'")
+                text!(who, "'s image runs as user '", u, "'")
             }
         }),
         Field::ImageAge => match data.created {
             Some(t) => days_group(g, days_since(now, t), |d| {
-                format!("{who}'s image was created {d} days ago")
+                text!(who, "'s image was created ", d, " days ago")
             }),
             None => unknown(g),
         },
         Field::ImageScanAge => match data.scan_time {
             Some(t) => days_group(g, days_since(now, t), |d| {
-                format!("{who}'s image was last scanned {d} days ago")
+                text!(who, "'s image was last scanned ", d, " days ago")
             }),
             None => unknown(g),
         },
         Field::DisallowedImageLabel => {
             let pairs: Vec<_> = data.labels.iter().collect();
             match_candidates(g, &pairs, key_value_matches, |(k, v)| {
-                format!("{who}'s image has disallowed label {k}={v}")
+                text!(who, "'s image has disallowed label ", k, "=", v)
             })
         }
         Field::RequiredImageLabel => {
@@ -1092,7 +1209,7 @@ fn image_group<M: Said>(
             Tri::Match(M::build(|| {
                 missing
                     .iter()
-                    .map(|raw| format!("{who}'s image has no label matching '{raw}'"))
+                    .map(|raw| text!(who, "'s image has no label matching '", raw, "'"))
                     .collect()
             }))
         }
@@ -1105,9 +1222,13 @@ fn image_group<M: Said>(
                 _ => false,
             };
             match_candidates(g, &data.dockerfile, matches, |l| {
-                format!(
-                    "{who}'s image has Dockerfile line '{} {}'",
-                    l.instruction, l.value
+                text!(
+                    who,
+                    "'s image has Dockerfile line '",
+                    l.instruction,
+                    " ",
+                    l.value,
+                    "'"
                 )
             })
         }
@@ -1128,30 +1249,31 @@ fn container_group<M: Said>(g: G<'_, M>, c: &Container, now: OffsetDateTime) -> 
     let who = who(c);
     let sc = &c.security_context;
     match g.criterion.field {
-        Field::ContainerName => str_group(g, &c.name, |n| format!("{who} has name '{n}'")),
+        Field::ContainerName => str_group(g, &c.name, |n| text!(who, " has name '", n, "'")),
         Field::PrivilegedContainer => bool_group(g, sc.privileged, |b| {
             if b {
-                format!("{who} is privileged")
+                text!(who, " is privileged")
             } else {
-                format!("{who} is not privileged")
+                text!(who, " is not privileged")
             }
         }),
         Field::AllowPrivilegeEscalation => {
             bool_group(g, sc.allow_privilege_escalation, |b| {
                 match (b, sc.allow_privilege_escalation_set) {
-                    (true, true) => format!("{who} allows privilege escalation"),
-                    (true, false) => format!(
-                        "{who} allows privilege escalation (allowPrivilegeEscalation is not set to false)"
+                    (true, true) => text!(who, " allows privilege escalation"),
+                    (true, false) => text!(
+                        who,
+                        " allows privilege escalation (allowPrivilegeEscalation is not set to false)"
                     ),
-                    (false, _) => format!("{who} does not allow privilege escalation"),
+                    (false, _) => text!(who, " does not allow privilege escalation"),
                 }
             })
         }
         Field::ReadOnlyRootFilesystem => bool_group(g, sc.read_only_root_filesystem, |b| {
             if b {
-                format!("{who} uses a read-only root filesystem")
+                text!(who, " uses a read-only root filesystem")
             } else {
-                format!("{who} uses a read-write root filesystem")
+                text!(who, " uses a read-write root filesystem")
             }
         }),
         Field::AddCapabilities => {
@@ -1161,7 +1283,7 @@ fn container_group<M: Said>(g: G<'_, M>, c: &Container, now: OffsetDateTime) -> 
                 _ => false,
             };
             match_candidates(g, added, matches, |cap| {
-                format!("{who} adds capability {cap}")
+                text!(who, " adds capability ", cap)
             })
         }
         Field::DropCapabilities => {
@@ -1183,11 +1305,15 @@ fn container_group<M: Said>(g: G<'_, M>, c: &Container, now: OffsetDateTime) -> 
                     let have = if sc.drop_capabilities.is_empty() {
                         "drops none".to_string()
                     } else {
-                        format!("drops {}", sc.drop_capabilities.join(", "))
+                        text!("drops ", sc.drop_capabilities.join(", "))
                     };
-                    format!(
-                        "{who} does not drop expected capabilities ({}; it {have})",
-                        not_dropped.join(", ")
+                    text!(
+                        who,
+                        " does not drop expected capabilities (",
+                        not_dropped.join(", "),
+                        "; it ",
+                        have,
+                        ")"
                     )
                 })
             } else {
@@ -1196,9 +1322,9 @@ fn container_group<M: Said>(g: G<'_, M>, c: &Container, now: OffsetDateTime) -> 
         }
         Field::AppArmorProfile => str_group(g, &sc.apparmor, |p| {
             if p.is_empty() {
-                format!("{who} has no AppArmor profile set")
+                text!(who, " has no AppArmor profile set")
             } else {
-                format!("{who} has AppArmor profile '{p}'")
+                text!(who, " has AppArmor profile '", p, "'")
             }
         }),
         Field::SeccompProfileType => {
@@ -1206,9 +1332,9 @@ fn container_group<M: Said>(g: G<'_, M>, c: &Container, now: OffsetDateTime) -> 
             let actual = sc.seccomp.map_or("UNCONFINED", |s| s.as_str());
             str_group(g, actual, |s| {
                 if sc.seccomp.is_none() {
-                    format!("{who} has no seccomp profile set (runs {s})")
+                    text!(who, " has no seccomp profile set (runs ", s, ")")
                 } else {
-                    format!("{who} has seccomp profile type {s}")
+                    text!(who, " has seccomp profile type ", s)
                 }
             })
         }
@@ -1228,38 +1354,57 @@ fn container_group<M: Said>(g: G<'_, M>, c: &Container, now: OffsetDateTime) -> 
         Field::LivenessProbeDefined | Field::ReadinessProbeDefined if c.is_init => Tri::NoMatch,
         Field::LivenessProbeDefined => bool_group(g, c.liveness_probe, |b| {
             if b {
-                format!("{who} defines a liveness probe")
+                text!(who, " defines a liveness probe")
             } else {
-                format!("{who} does not define a liveness probe")
+                text!(who, " does not define a liveness probe")
             }
         }),
         Field::ReadinessProbeDefined => bool_group(g, c.readiness_probe, |b| {
             if b {
-                format!("{who} defines a readiness probe")
+                text!(who, " defines a readiness probe")
             } else {
-                format!("{who} does not define a readiness probe")
+                text!(who, " does not define a readiness probe")
             }
         }),
         Field::ImageRegistry => str_group(g, &c.image.registry, |r| {
-            format!(
-                "{who} uses image '{}' from registry '{r}'",
-                c.image.full_name
+            text!(
+                who,
+                " uses image '",
+                c.image.full_name,
+                "' from registry '",
+                r,
+                "'"
             )
         }),
         Field::ImageRemote => str_group(g, &c.image.remote, |r| {
-            format!("{who} uses image '{}' with remote '{r}'", c.image.full_name)
+            text!(
+                who,
+                " uses image '",
+                c.image.full_name,
+                "' with remote '",
+                r,
+                "'"
+            )
         }),
         Field::ImageTag => str_group(g, &c.image.tag, |t| {
-            format!("{who} uses image '{}' with tag '{t}'", c.image.full_name)
+            text!(
+                who,
+                " uses image '",
+                c.image.full_name,
+                "' with tag '",
+                t,
+                "'"
+            )
         }),
         Field::RunAsNonRoot => bool_group(g, sc.runs_as_non_root(), |b| {
             if b {
-                format!("{who} runs as a non-root user")
+                text!(who, " runs as a non-root user")
             } else {
                 match sc.run_as_user {
-                    Some(0) => format!("{who} runs as root (runAsUser: 0)"),
-                    _ => format!(
-                        "{who} may run as root (neither runAsNonRoot: true nor a non-zero runAsUser is set)"
+                    Some(0) => text!(who, " runs as root (runAsUser: 0)"),
+                    _ => text!(
+                        who,
+                        " may run as root (neither runAsNonRoot: true nor a non-zero runAsUser is set)"
                     ),
                 }
             }
@@ -1268,12 +1413,13 @@ fn container_group<M: Said>(g: G<'_, M>, c: &Container, now: OffsetDateTime) -> 
             let dups = c.duplicate_env_names();
             bool_group(g, !dups.is_empty(), |b| {
                 if b {
-                    format!(
-                        "{who} defines environment variables more than once: {}",
+                    text!(
+                        who,
+                        " defines environment variables more than once: ",
                         dups.join(", ")
                     )
                 } else {
-                    format!("{who} defines each environment variable once")
+                    text!(who, " defines each environment variable once")
                 }
             })
         }
@@ -1281,9 +1427,9 @@ fn container_group<M: Said>(g: G<'_, M>, c: &Container, now: OffsetDateTime) -> 
             let unmasked = sc.proc_mount.as_deref() == Some("Unmasked");
             bool_group(g, unmasked, |b| {
                 if b {
-                    format!("{who} mounts /proc unmasked (procMount: Unmasked)")
+                    text!(who, " mounts /proc unmasked (procMount: Unmasked)")
                 } else {
-                    format!("{who} uses the default /proc mount")
+                    text!(who, " uses the default /proc mount")
                 }
             })
         }
@@ -1293,9 +1439,9 @@ fn container_group<M: Said>(g: G<'_, M>, c: &Container, now: OffsetDateTime) -> 
 
 fn resource_message(who: Who<'_>, what: &str, n: f64, unit: &str) -> String {
     if n == 0.0 {
-        format!("{who} has no {what} set")
+        text!(who, " has no ", what, " set")
     } else {
-        format!("{who} has a {what} of {n} {unit}")
+        text!(who, " has a ", what, " of ", n, " ", unit)
     }
 }
 
@@ -1306,7 +1452,7 @@ fn port_group<M: Said>(
     cluster: Option<&ClusterContext>,
 ) -> Tri<M> {
     let who = who(c);
-    let port = format_args!("{}/{}", p.container_port, p.protocol);
+    let port = PortName(p);
     // How this port is exposed, when the cluster is known.
     let exposures: Option<Vec<&PortExposure>> = cluster.map(|cl| {
         cl.exposures
@@ -1320,10 +1466,10 @@ fn port_group<M: Said>(
     });
     match g.criterion.field {
         Field::ExposedPort => number_group(g, p.container_port as f64, |_| {
-            format!("{who} exposes port {port}")
+            text!(who, " exposes port ", port)
         }),
         Field::ExposedPortProtocol => {
-            str_group(g, &p.protocol, |_| format!("{who} exposes port {port}"))
+            str_group(g, &p.protocol, |_| text!(who, " exposes port ", port))
         }
         Field::ExposedNodePort => match exposures {
             Some(exposures) => {
@@ -1334,7 +1480,7 @@ fn port_group<M: Said>(
                         let via = if e.service_name.is_empty() {
                             "hostPort".to_string()
                         } else {
-                            format!("service '{}'", e.service_name)
+                            text!("service '", e.service_name, "'")
                         };
                         (e.node_port, via)
                     })
@@ -1348,14 +1494,32 @@ fn port_group<M: Said>(
                     g,
                     &node_ports,
                     |m, (n, _)| m.matches_number(*n as f64),
-                    |(n, via)| format!("{who} exposes port {port} on node port {n} ({via})"),
+                    |(n, via)| {
+                        text!(
+                            who,
+                            " exposes port ",
+                            port,
+                            " on node port ",
+                            n,
+                            " (",
+                            via,
+                            ")"
+                        )
+                    },
                 )
             }
             // A hostPort is known from the manifest; Services that expose the port are not.
             None => match p.host_port {
-                Some(h) if !g.negate && holds(g, |m| m.matches_number(h as f64)) => {
-                    g.says(|| format!("{who} exposes port {port} on node port {h} (hostPort)"))
-                }
+                Some(h) if !g.negate && holds(g, |m| m.matches_number(h as f64)) => g.says(|| {
+                    text!(
+                        who,
+                        " exposes port ",
+                        port,
+                        " on node port ",
+                        h,
+                        " (hostPort)"
+                    )
+                }),
                 _ => unknown(g),
             },
         },
@@ -1377,9 +1541,18 @@ fn port_group<M: Said>(
                     |m, (l, _)| m.matches_str(l),
                     |(l, svc)| {
                         if svc.is_empty() {
-                            format!("{who} exposes port {port} with exposure {l}")
+                            text!(who, " exposes port ", port, " with exposure ", l)
                         } else {
-                            format!("{who} exposes port {port} with exposure {l} (service '{svc}')")
+                            text!(
+                                who,
+                                " exposes port ",
+                                port,
+                                " with exposure ",
+                                l,
+                                " (service '",
+                                svc,
+                                "')"
+                            )
                         }
                     },
                 )
@@ -1392,7 +1565,14 @@ fn port_group<M: Said>(
                 );
                 match p.host_port {
                     Some(h) if !g.negate && wants_host => g.says(|| {
-                        format!("{who} exposes port {port} with exposure HOST (hostPort {h})")
+                        text!(
+                            who,
+                            " exposes port ",
+                            port,
+                            " with exposure HOST (hostPort ",
+                            h,
+                            ")"
+                        )
                     }),
                     _ => unknown(g),
                 }
@@ -1408,17 +1588,27 @@ fn volume_group<M: Said>(g: G<'_, M>, c: &Container, m: &Mount) -> Tri<M> {
         let source = if m.source.is_empty() {
             String::new()
         } else {
-            format!(" {}", m.source)
+            text!(" ", m.source)
         };
         let access = if m.read_only { "read-only" } else { "writable" };
         let propagation = if m.propagation == "NONE" {
             String::new()
         } else {
-            format!(", propagation {}", m.propagation)
+            text!(", propagation ", m.propagation)
         };
-        format!(
-            "{who} mounts volume '{}' ({}{source}) at {} ({access}{propagation})",
-            m.name, m.volume_type, m.destination
+        text!(
+            who,
+            " mounts volume '",
+            m.name,
+            "' (",
+            m.volume_type,
+            source,
+            ") at ",
+            m.destination,
+            " (",
+            access,
+            propagation,
+            ")"
         )
     };
     match g.criterion.field {
@@ -1471,8 +1661,18 @@ fn env_group<M: Said>(g: G<'_, M>, c: &Container, e: &EnvVar) -> Tri<M> {
                     EnvSource::Unknown => ("is set from an unknown source", None),
                 };
                 match value {
-                    Some(v) => format!("Environment variable '{}' in {who} {origin} '{v}'", e.name),
-                    None => format!("Environment variable '{}' in {who} {origin}", e.name),
+                    Some(v) => text!(
+                        "Environment variable '",
+                        e.name,
+                        "' in ",
+                        who,
+                        " ",
+                        origin,
+                        " '",
+                        v,
+                        "'"
+                    ),
+                    None => text!("Environment variable '", e.name, "' in ", who, " ", origin),
                 }
             })
         }

@@ -57,7 +57,10 @@ impl ImageName {
             registry
         };
         let remote = if registry == DEFAULT_REGISTRY && !remote.contains('/') {
-            format!("library/{remote}")
+            let mut prefixed = String::with_capacity(8 + remote.len());
+            prefixed.push_str("library/");
+            prefixed.push_str(&remote);
+            prefixed
         } else {
             remote
         };

@@ -25,6 +25,7 @@ pub mod policy;
 pub mod quantity;
 pub mod risk;
 pub mod scan;
+mod text;
 pub mod workload;
 pub mod yaml;
 
