@@ -137,6 +137,8 @@ pub struct Decision {
     pub reason: String,
     /// Names of the violated enforced policies (counted per policy).
     pub violated: Vec<String>,
+    /// Where the violated deploy-time policies are in the set's `deploy` (their counters).
+    pub violated_deploy: Vec<usize>,
     /// Alerts to raise; none for dry-run requests.
     pub alerts: ReviewAlerts,
 }
@@ -151,6 +153,7 @@ impl Decision {
             outcome,
             reason: reason.into(),
             violated: Vec::new(),
+            violated_deploy: Vec::new(),
             alerts: ReviewAlerts::default(),
         }
     }
@@ -366,6 +369,7 @@ pub fn validate(req: &mut Request<'_>, inputs: Inputs<'_>) -> Decision {
         .iter()
         .map(|(_, p, _)| p.policy.name.clone())
         .collect();
+    let violated_deploy = violated.iter().map(|(index, _, _)| *index).collect();
     let (answer, outcome, reason) = if break_glass {
         let answer = Answer {
             allowed: true,
@@ -424,6 +428,7 @@ pub fn validate(req: &mut Request<'_>, inputs: Inputs<'_>) -> Decision {
         outcome,
         reason: reason.into(),
         violated: names,
+        violated_deploy,
         alerts,
     }
 }
@@ -655,6 +660,7 @@ pub fn event(req: &Request<'_>, inputs: Inputs<'_>) -> Decision {
         outcome: Outcome::Denied,
         reason: "enforced Kubernetes-event policies violated".into(),
         violated: denied.iter().map(|(p, _)| p.policy.name.clone()).collect(),
+        violated_deploy: Vec::new(),
         alerts,
     }
 }

@@ -8,6 +8,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::decide::Outcome;
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DecisionLabels {
     pub endpoint: &'static str,
@@ -35,6 +37,9 @@ pub struct RevisionLabel {
     pub revision: String,
 }
 
+/// The webhook's endpoints, as metrics label them.
+const ENDPOINTS: [&str; 2] = ["validate", "events"];
+
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
@@ -52,19 +57,37 @@ pub struct Metrics {
     pub certificate_reloads: Counter,
     /// Changed certificate files that could not be loaded (the previous pair stays in use).
     pub certificate_reload_failures: Counter,
+    /// `decisions`' series by endpoint (`validate`, `events`) and outcome, created up front:
+    /// every series is exported from the start, and a request counts without a look-up.
+    decision_series: [[Counter; Outcome::ALL.len()]; 2],
+    /// `latency`'s series by endpoint, likewise.
+    latency_series: [Histogram; 2],
 }
 
 impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("rampart_admission");
+        let decisions: Family<DecisionLabels, Counter> = Family::default();
+        // 50 µs .. ~1.6 s
+        let latency: Family<EndpointLabel, Histogram> =
+            Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.000_05, 2.0, 16)));
+        let decision_series = ENDPOINTS.map(|endpoint| {
+            Outcome::ALL.map(|outcome| {
+                decisions
+                    .get_or_create(&DecisionLabels {
+                        endpoint,
+                        outcome: outcome.as_str(),
+                    })
+                    .clone()
+            })
+        });
+        let latency_series =
+            ENDPOINTS.map(|endpoint| latency.get_or_create(&EndpointLabel { endpoint }).clone());
         let m = Metrics {
             registry: Registry::default(),
-            decisions: Family::default(),
+            decisions,
             policy_violations: Family::default(),
-            // 50 µs .. ~1.6 s
-            latency: Family::new_with_constructor(|| {
-                Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
-            }),
+            latency,
             rejected: Family::default(),
             policy_revision: Family::default(),
             policy_age_seconds: Gauge::default(),
@@ -74,6 +97,8 @@ impl Metrics {
             alerts_dropped: Counter::default(),
             certificate_reloads: Counter::default(),
             certificate_reload_failures: Counter::default(),
+            decision_series,
+            latency_series,
         };
         registry.register(
             "decisions",
@@ -138,6 +163,18 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
+    /// The `decisions` series of `endpoint` (`validate` or `events`) and `outcome`.
+    pub fn decision(&self, endpoint: &'static str, outcome: Outcome) -> &Counter {
+        let e = usize::from(endpoint != ENDPOINTS[0]);
+        let o = Outcome::ALL.iter().position(|o| *o == outcome).unwrap_or(0);
+        &self.decision_series[e][o]
+    }
+
+    /// The `latency` series of `endpoint` (`validate` or `events`).
+    pub fn latency_of(&self, endpoint: &'static str) -> &Histogram {
+        &self.latency_series[usize::from(endpoint != ENDPOINTS[0])]
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
@@ -150,5 +187,45 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Metrics {
         Metrics::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_endpoint_and_outcome_counts_in_its_own_series() {
+        let m = Metrics::new();
+        for (n, outcome) in Outcome::ALL.into_iter().enumerate() {
+            for _ in 0..=n {
+                m.decision("events", outcome).inc();
+            }
+        }
+        m.decision("validate", Outcome::Denied).inc();
+        m.latency_of("events").observe(0.001);
+        let text = m.render();
+        for (n, outcome) in Outcome::ALL.into_iter().enumerate() {
+            let line = format!(
+                r#"rampart_admission_decisions_total{{endpoint="events",outcome="{}"}} {}"#,
+                outcome.as_str(),
+                n + 1
+            );
+            assert!(text.contains(&line), "{line}\n{text}");
+        }
+        assert!(text.contains(
+            r#"rampart_admission_decisions_total{endpoint="validate",outcome="denied"} 1"#
+        ));
+        assert!(text.contains(
+            r#"rampart_admission_decisions_total{endpoint="validate",outcome="allowed"} 0"#
+        ));
+        assert!(
+            text.contains(
+                r#"rampart_admission_request_duration_seconds_count{endpoint="events"} 1"#
+            )
+        );
+        assert!(text.contains(
+            r#"rampart_admission_request_duration_seconds_count{endpoint="validate"} 0"#
+        ));
     }
 }

@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use prometheus_client::metrics::counter::Counter;
 use rampart_policy::compile::{CompiledPolicy, compile};
 use rampart_policy::policy::{EnforcementAction, EventSource};
 use rampart_policy::{LifecycleStage, Policy, can_violate_without_image_data};
@@ -67,6 +68,9 @@ pub struct PolicySet {
     /// Each `deploy` policy's part of a denial before its violations, escaped for the answer's
     /// JSON once: most of a denial's text. By position in `deploy`.
     headers: Vec<JsonText>,
+    /// Each `deploy` policy's series of the violations metric, by position in `deploy`, once
+    /// the set is in use (counted without a look-up by name).
+    pub(crate) violation_counters: Vec<Counter>,
 }
 
 /// What the disk cache holds: the set as received.
@@ -96,6 +100,7 @@ impl PolicySet {
             events: Vec::new(),
             problems: Vec::new(),
             headers: Vec::new(),
+            violation_counters: Vec::new(),
         };
         for raw in policies_json {
             let policy: Policy = match serde_json::from_slice(raw) {

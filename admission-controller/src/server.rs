@@ -23,7 +23,7 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use crate::alerts::AlertQueue;
 use crate::decide::{self, Decision, Inputs, Settings};
-use crate::metrics::{DecisionLabels, EndpointLabel, Metrics, PolicyLabel, RejectLabel};
+use crate::metrics::{Metrics, PolicyLabel, RejectLabel};
 use crate::policies::PolicySet;
 use crate::resources::Resources;
 use crate::review;
@@ -100,7 +100,19 @@ impl State {
     }
 
     /// Puts a policy set in use.
-    pub fn set_policies(&self, set: PolicySet) {
+    pub fn set_policies(&self, mut set: PolicySet) {
+        set.violation_counters = set
+            .deploy
+            .iter()
+            .map(|p| {
+                self.metrics
+                    .policy_violations
+                    .get_or_create(&PolicyLabel {
+                        policy: p.policy.name.clone(),
+                    })
+                    .clone()
+            })
+            .collect();
         for problem in &set.problems {
             tracing::warn!(revision = %set.revision, %problem, "policy skipped");
         }
@@ -151,7 +163,7 @@ impl State {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(decide))
                 .unwrap_or_else(|_| Decision::failure(self.settings.failure_mode, "internal error"))
         };
-        self.record(endpoint, &req, &decision);
+        self.record(endpoint, &req, &decision, policies.as_deref());
         let Decision { answer, alerts, .. } = decision;
         if !alerts.is_empty() {
             self.alerts.push(alerts, &self.metrics);
@@ -159,21 +171,31 @@ impl State {
         (StatusCode::OK, review::encode(&version, &req.uid, &answer))
     }
 
-    fn record(&self, endpoint: Endpoint, req: &review::Request<'_>, d: &Decision) {
-        self.metrics
-            .decisions
-            .get_or_create(&DecisionLabels {
-                endpoint: endpoint.as_str(),
-                outcome: d.outcome.as_str(),
-            })
-            .inc();
-        for policy in &d.violated {
-            self.metrics
-                .policy_violations
-                .get_or_create(&PolicyLabel {
-                    policy: policy.clone(),
-                })
-                .inc();
+    fn record(
+        &self,
+        endpoint: Endpoint,
+        req: &review::Request<'_>,
+        d: &Decision,
+        policies: Option<&PolicySet>,
+    ) {
+        self.metrics.decision(endpoint.as_str(), d.outcome).inc();
+        // The set's own handles for its deploy-time policies; by name otherwise (events).
+        let counters = policies.map_or(&[][..], |p| p.violation_counters.as_slice());
+        let by_position =
+            !d.violated_deploy.is_empty() && d.violated_deploy.iter().all(|&i| i < counters.len());
+        if by_position {
+            for counter in d.violated_deploy.iter().filter_map(|&i| counters.get(i)) {
+                counter.inc();
+            }
+        } else {
+            for policy in &d.violated {
+                self.metrics
+                    .policy_violations
+                    .get_or_create(&PolicyLabel {
+                        policy: policy.clone(),
+                    })
+                    .inc();
+            }
         }
         let fields = || {
             format!(
@@ -276,10 +298,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Full<Byte
     let (status, body) = state.review(endpoint, &bytes);
     state
         .metrics
-        .latency
-        .get_or_create(&EndpointLabel {
-            endpoint: endpoint.as_str(),
-        })
+        .latency_of(endpoint.as_str())
         .observe(started.elapsed().as_secs_f64());
     respond(status, body)
 }
