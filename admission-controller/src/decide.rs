@@ -18,7 +18,7 @@ use std::borrow::Cow;
 use rampart_policy::compile::CompiledPolicy;
 use rampart_policy::{
     Deployment, EvalContext, KubeEvent, Outcome as Eval, RuntimeEvent, Workload, WorkloadKind,
-    evaluate, evaluate_event,
+    evaluate_event, violations,
 };
 use rampart_proto::v1::{AdmissionAlert, LifecycleStage as WireStage};
 
@@ -347,10 +347,7 @@ pub fn validate(req: &mut Request<'_>, inputs: Inputs<'_>) -> Decision {
         .deploy
         .iter()
         .enumerate()
-        .filter_map(|(index, p)| match evaluate(p, &deployment, &ctx) {
-            Eval::Violated(v) => Some((index, p, v)),
-            _ => None,
-        })
+        .filter_map(|(index, p)| violations(p, &deployment, &ctx).map(|v| (index, p, v)))
         .collect();
     if violated.is_empty() {
         return Decision::plain(Outcome::Allowed, "no enforced policy violated");

@@ -368,13 +368,46 @@ fn evaluate_with(
     event: Option<RuntimeEvent<'_>>,
     ctx: &EvalContext<'_>,
 ) -> Outcome {
+    if let Some(outcome) = not_applicable(policy, deployment, ctx) {
+        return outcome;
+    }
+    let quiet = sections::<()>(policy, deployment, event, ctx.now);
+    judged(policy, deployment, event, ctx.now, quiet)
+}
+
+/// The violations of one policy by one deployment; `None` when it passes, is out of scope or
+/// excluded, or cannot be evaluated. The same answer as [`evaluate`]'s `Violated`, found in the
+/// order that suits a caller acting on violations only (the admission controller): the criteria
+/// first, and the policy's scopes and exclusions (namespace patterns, most of them) only for a
+/// match — most policies pass, and would have checked those for nothing.
+pub fn violations(
+    policy: &CompiledPolicy,
+    deployment: &Deployment,
+    ctx: &EvalContext<'_>,
+) -> Option<Vec<String>> {
+    let quiet = sections::<()>(policy, deployment, None, ctx.now);
+    if !matches!(quiet, Tri::Match(())) || not_applicable(policy, deployment, ctx).is_some() {
+        return None;
+    }
+    match judged(policy, deployment, None, ctx.now, quiet) {
+        Outcome::Violated(v) => Some(v),
+        _ => None,
+    }
+}
+
+/// Why the policy does not apply to the deployment at all: out of its scopes, or excluded.
+fn not_applicable(
+    policy: &CompiledPolicy,
+    deployment: &Deployment,
+    ctx: &EvalContext<'_>,
+) -> Option<Outcome> {
     if !policy.scopes.is_empty()
         && !policy
             .scopes
             .iter()
             .any(|s| scope_matches(s, deployment, ctx))
     {
-        return Outcome::OutOfScope;
+        return Some(Outcome::OutOfScope);
     }
     for e in &policy.exclusions {
         if e.expires.is_some_and(|t| t <= ctx.now) {
@@ -391,24 +424,37 @@ fn evaluate_with(
                 .as_ref()
                 .is_none_or(|s| scope_matches(s, deployment, ctx));
         if excluded {
-            return Outcome::Excluded(e.name.clone());
+            return Some(Outcome::Excluded(e.name.clone()));
         }
     }
-    let now = ctx.now;
-    fn sections<M: Said>(
-        policy: &CompiledPolicy,
-        deployment: &Deployment,
-        event: Option<RuntimeEvent<'_>>,
-        now: OffsetDateTime,
-    ) -> Tri<M> {
-        Tri::any(
-            policy
-                .sections
-                .iter()
-                .map(|s| evaluate_section(s, policy, deployment, event, now)),
-        )
-    }
-    let result: Tri<Vec<String>> = match sections::<()>(policy, deployment, event, now) {
+    None
+}
+
+/// The sections' verdict, any of them matching; quiet (`()`) or with messages.
+fn sections<M: Said>(
+    policy: &CompiledPolicy,
+    deployment: &Deployment,
+    event: Option<RuntimeEvent<'_>>,
+    now: OffsetDateTime,
+) -> Tri<M> {
+    Tri::any(
+        policy
+            .sections
+            .iter()
+            .map(|s| evaluate_section(s, policy, deployment, event, now)),
+    )
+}
+
+/// The outcome of a policy that applies, from its quiet verdict: evaluated again with messages
+/// only when it matched.
+fn judged(
+    policy: &CompiledPolicy,
+    deployment: &Deployment,
+    event: Option<RuntimeEvent<'_>>,
+    now: OffsetDateTime,
+    quiet: Tri<()>,
+) -> Outcome {
+    let result: Tri<Vec<String>> = match quiet {
         Tri::Match(()) => sections(policy, deployment, event, now),
         Tri::NoMatch => Tri::NoMatch,
         Tri::Unknown(needs) => Tri::Unknown(needs),

@@ -33,6 +33,6 @@ pub use compile::{CompiledPolicy, ValidationError, compile};
 pub use deployment::{ClusterContext, Container, Deployment, PortExposure, Workload, WorkloadKind};
 pub use engine::{
     EvalContext, KubeEvent, Outcome, ProcessEvent, RuntimeEvent, can_violate_without_image_data,
-    evaluate, evaluate_event,
+    evaluate, evaluate_event, violations,
 };
 pub use policy::{LifecycleStage, Policy, Severity};

@@ -751,6 +751,48 @@ fn scope_and_exclusions() {
     assert_eq!(outcome(&p, &elsewhere), Outcome::OutOfScope);
 }
 
+/// `violations` checks scope and exclusions after the criteria, `evaluate` before: the same
+/// violations either way, for every default policy and for scoped and excluded ones.
+#[test]
+fn violations_alone_are_what_evaluate_calls_violated() {
+    let scoped = r#"{"name":"t","severity":"LOW_SEVERITY","lifecycleStages":["DEPLOY"],
+        "scope":[{"namespace":"shop"}],
+        "exclusions":[{"name":"api is fine","deployment":{"name":"api","scope":{"namespace":"shop"}}},
+                      {"name":"expired","deployment":{"name":"web"},"expiration":"2001-01-01T00:00:00Z"}],
+        "policySections":[{"policyGroups":[{"fieldName":"Image Tag","values":[{"value":"latest"}]}]}]}"#;
+    let mut policies = default_policies();
+    policies.extend(parse_policies(scoped).expect("valid"));
+    let specs = [
+        "hostPID: true\nhostNetwork: true\ncontainers: [{name: a, image: 'docker.io/library/ubuntu:latest', securityContext: {privileged: true, capabilities: {add: [SYS_ADMIN, NET_RAW]}}, ports: [{containerPort: 22, hostPort: 22}], env: [{name: AWS_SECRET_ACCESS_KEY, value: x}], volumeMounts: [{name: root, mountPath: /host}]}]\nvolumes: [{name: root, hostPath: {path: /}}]",
+        "containers: [{name: a, image: nginx}]\ninitContainers: [{name: b, image: 'x:1', securityContext: {runAsUser: 0}}]",
+        SAFE,
+    ];
+    let ctx = EvalContext::default();
+    let mut violated = 0;
+    for spec in specs {
+        for (name, namespace) in [("web", "shop"), ("api", "shop"), ("web", "kube-system")] {
+            let mut d = workload("", spec);
+            d.name = name.into();
+            d.namespace = namespace.into();
+            for p in &policies {
+                let compiled = compile(p).expect("valid");
+                let want = match rampart_policy::evaluate(&compiled, &d, &ctx) {
+                    Outcome::Violated(v) => Some(v),
+                    _ => None,
+                };
+                violated += usize::from(want.is_some());
+                assert_eq!(
+                    rampart_policy::violations(&compiled, &d, &ctx),
+                    want,
+                    "{} on {name} in {namespace}",
+                    p.name
+                );
+            }
+        }
+    }
+    assert!(violated > 20, "the fixtures violate policies ({violated})");
+}
+
 /// Default policies: (name, violating pod spec or None for image-data policies, passing pod spec).
 #[test]
 fn every_default_deploy_policy_has_a_violating_and_a_passing_fixture() {
