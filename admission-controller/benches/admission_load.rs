@@ -6,7 +6,8 @@
 //!
 //! In the same run a no-op handler on the same stack (rustls, hyper, the server's connection
 //! handling; it reads the body and answers a fixed review) gives the ceiling, and both are driven
-//! as fast as they answer to compare throughput.
+//! as fast as they answer to compare throughput — in alternating slices, pair by pair, as the
+//! shared machine's speed drifts between longer runs.
 //!
 //! `cargo bench -p rampart-admission --bench admission_load` (`-- --quick` for a short run,
 //! `-- --saturate rampart` for one handler alone, as fast as answered, under a profiler).
@@ -244,6 +245,97 @@ async fn saturate(
     (done as f64 / start.elapsed().as_secs_f64(), failed)
 }
 
+/// Alternating slices per comparison of the two handlers, and per request of the mix.
+const PAIRS: usize = 6;
+const MIX_PAIRS: usize = 3;
+
+/// One handler driven as fast as it answers for a while.
+struct Saturated {
+    rps: f64,
+    failed: usize,
+    /// CPU µs per request of the server's and the client's threads (procfs).
+    server: Option<f64>,
+    client: Option<f64>,
+}
+
+impl Saturated {
+    async fn measure(
+        addr: SocketAddr,
+        tls: &tokio_rustls::TlsConnector,
+        body: &Bytes,
+        connections: usize,
+        length: Duration,
+    ) -> Saturated {
+        let before = (cpu_time(SERVER_THREADS), cpu_time(CLIENT_THREADS));
+        let (rps, failed) = saturate(addr, tls, body, connections, length).await;
+        let requests = rps * length.as_secs_f64();
+        Saturated {
+            rps,
+            failed,
+            server: cpu_per_request(before.0, SERVER_THREADS, requests),
+            client: cpu_per_request(before.1, CLIENT_THREADS, requests),
+        }
+    }
+
+    /// The slices together: mean rate, all failures, CPU weighted by requests.
+    fn total(runs: &[Saturated]) -> Saturated {
+        let n = runs.len().max(1) as f64;
+        let weighted = |f: fn(&Saturated) -> Option<f64>| {
+            let requests: f64 = runs.iter().map(|r| r.rps).sum();
+            runs.iter()
+                .map(|r| f(r).map(|v| v * r.rps))
+                .sum::<Option<f64>>()
+                .map(|v| v / requests)
+        };
+        Saturated {
+            rps: runs.iter().map(|r| r.rps).sum::<f64>() / n,
+            failed: runs.iter().map(|r| r.failed).sum(),
+            server: weighted(|r| r.server),
+            client: weighted(|r| r.client),
+        }
+    }
+}
+
+/// `pairs` slices of each of two handlers (address and body), alternating, the first of each
+/// pair swapped every pair.
+async fn interleaved(
+    handlers: [(SocketAddr, &Bytes); 2],
+    tls: &tokio_rustls::TlsConnector,
+    connections: usize,
+    slice: Duration,
+    pairs: usize,
+) -> (Vec<Saturated>, Vec<Saturated>) {
+    let mut runs: [Vec<Saturated>; 2] = [Vec::new(), Vec::new()];
+    for pair in 0..pairs {
+        let order = if pair % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let (addr, body) = handlers[i];
+            runs[i].push(Saturated::measure(addr, tls, body, connections, slice).await);
+        }
+    }
+    let [a, b] = runs;
+    (a, b)
+}
+
+/// Each pair's ratio of the first handler's rate to the second's, sorted.
+fn ratios(a: &[Saturated], b: &[Saturated]) -> Vec<f64> {
+    let mut r: Vec<f64> = a.iter().zip(b).map(|(a, b)| a.rps / b.rps).collect();
+    r.sort_by(f64::total_cmp);
+    r
+}
+
+fn median(sorted: &[f64]) -> f64 {
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+fn us(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.1}")).unwrap_or_default()
+}
+
 /// CPU time the threads named `name` have used so far, from procfs (clock ticks of 10 ms; runs
 /// last seconds, so the error is a few per cent). `None` where procfs is not there.
 fn cpu_time(name: &str) -> Option<Duration> {
@@ -264,14 +356,13 @@ fn cpu_time(name: &str) -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
-/// CPU µs per request the threads named `name` used since `before` over `requests`; empty
+/// CPU µs per request the threads named `name` used since `before` over `requests`; `None`
 /// where procfs is not there.
-fn cpu_per_request(before: Option<Duration>, name: &str, requests: f64) -> String {
+fn cpu_per_request(before: Option<Duration>, name: &str, requests: f64) -> Option<f64> {
     before
         .zip(cpu_time(name))
         .and_then(|(before, now)| now.checked_sub(before))
-        .map(|used| format!("{:.1}", used.as_secs_f64() * 1e6 / requests))
-        .unwrap_or_default()
+        .map(|used| used.as_secs_f64() * 1e6 / requests)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -389,35 +480,51 @@ fn main() {
         for h in histograms {
             println!("{h}");
         }
+        // As fast as answered. This VM's speed drifts by ±20 % within minutes, so the two
+        // handlers are measured in alternating slices (the order swapped every pair) and
+        // compared pair by pair, at nearly the same moment, instead of in two long runs.
+        let slice = length / 4;
         println!(
-            "\n| handler | connections | requests/s (as fast as answered) | failed | server CPU µs/request | client CPU µs/request |"
+            "\n| handler | connections | requests/s (as fast as answered, mean of {PAIRS} slices of {:.1} s) | failed | server CPU µs/request | client CPU µs/request |",
+            slice.as_secs_f64()
         );
         println!("|---|---|---|---|---|---|");
-        let mut best = [0.0f64; 2];
+        let mut shares = Vec::new();
         for connections in [8, 32] {
-            for (i, (name, addr)) in [("rampart", servers.real), ("no-op", servers.noop)]
-                .into_iter()
-                .enumerate()
-            {
-                let before = (cpu_time(SERVER_THREADS), cpu_time(CLIENT_THREADS));
-                let (rps, failed) = saturate(addr, &tls, &body, connections, length).await;
-                let server =
-                    cpu_per_request(before.0, SERVER_THREADS, rps * length.as_secs_f64());
-                let client =
-                    cpu_per_request(before.1, CLIENT_THREADS, rps * length.as_secs_f64());
-                best[i] = best[i].max(rps);
-                println!("| {name} | {connections} | {rps:.0} | {failed} | {server} | {client} |");
+            let (real, noop) = interleaved(
+                [(servers.real, &body), (servers.noop, &body)],
+                &tls,
+                connections,
+                slice,
+                PAIRS,
+            )
+            .await;
+            for (name, runs) in [("rampart", &real), ("no-op", &noop)] {
+                let t = Saturated::total(runs);
+                println!(
+                    "| {name} | {connections} | {:.0} | {} | {} | {} |",
+                    t.rps,
+                    t.failed,
+                    us(t.server),
+                    us(t.client)
+                );
             }
+            shares.push((connections, ratios(&real, &noop)));
         }
+        println!();
+        for (connections, r) in &shares {
+            println!(
+                "rampart reaches {:.0} % of the no-op ceiling with {connections} connections (median of {} interleaved pairs; {:.0}–{:.0} %)",
+                100.0 * median(r),
+                r.len(),
+                100.0 * r.first().copied().unwrap_or_default(),
+                100.0 * r.last().copied().unwrap_or_default()
+            );
+        }
+        // Other requests of a cluster's mix, each against the no-op answering the typical
+        // review, interleaved the same way.
         println!(
-            "\nrampart reaches {:.0} % of the no-op ceiling ({:.0} of {:.0} requests/s)",
-            100.0 * best[0] / best[1],
-            best[0],
-            best[1]
-        );
-        // Other requests of a cluster's mix, against the same ceiling.
-        println!(
-            "\n| request ({} bytes, {} bytes, {} bytes) | requests/s, 32 connections | of the ceiling | server CPU µs/request | client CPU µs/request |",
+            "\n| request ({} bytes, {} bytes, {} bytes) | requests/s, 32 connections | of the ceiling (median of {MIX_PAIRS} pairs) | server CPU µs/request | client CPU µs/request |",
             body.len(),
             compliant.len(),
             pod.len()
@@ -433,13 +540,21 @@ fn main() {
                 first.contains(&format!("\"allowed\":{allowed}")),
                 "{name}: {first}"
             );
-            let before = (cpu_time(SERVER_THREADS), cpu_time(CLIENT_THREADS));
-            let (rps, _) = saturate(servers.real, &tls, review, 32, length).await;
-            let server = cpu_per_request(before.0, SERVER_THREADS, rps * length.as_secs_f64());
-            let client = cpu_per_request(before.1, CLIENT_THREADS, rps * length.as_secs_f64());
+            let (real, noop) = interleaved(
+                [(servers.real, review), (servers.noop, &body)],
+                &tls,
+                32,
+                slice,
+                MIX_PAIRS,
+            )
+            .await;
+            let t = Saturated::total(&real);
             println!(
-                "| {name} | {rps:.0} | {:.0} % | {server} | {client} |",
-                100.0 * rps / best[1]
+                "| {name} | {:.0} | {:.0} % | {} | {} |",
+                t.rps,
+                100.0 * median(&ratios(&real, &noop)),
+                us(t.server),
+                us(t.client)
             );
         }
     });

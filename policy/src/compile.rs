@@ -210,8 +210,13 @@ pub struct CompiledPolicy {
 pub enum Pattern {
     /// `.*`: any string without a line break (`.` does not match `\n`).
     Any,
+    /// `.+`: any non-empty string without a line break.
+    NonEmpty,
     /// ASCII letters, digits and punctuation without regex meaning.
     Literal(String, Regex),
+    /// Alternatives that are each a literal (`owner|team`, `sh|bash|dash`): process names and
+    /// label keys are often matched against such lists.
+    Words(Vec<String>, Regex),
     Regex(Regex),
 }
 
@@ -219,8 +224,12 @@ impl Pattern {
     pub fn is_match(&self, s: &str) -> bool {
         match self {
             Pattern::Any => !s.contains('\n'),
+            Pattern::NonEmpty => !s.is_empty() && !s.contains('\n'),
             Pattern::Literal(word, _) if s.is_ascii() => s.eq_ignore_ascii_case(word),
-            Pattern::Literal(_, r) | Pattern::Regex(r) => r.is_match(s),
+            Pattern::Words(words, _) if s.is_ascii() => {
+                words.iter().any(|w| s.eq_ignore_ascii_case(w))
+            }
+            Pattern::Literal(_, r) | Pattern::Words(_, r) | Pattern::Regex(r) => r.is_match(s),
         }
     }
 }
@@ -236,14 +245,19 @@ fn whole_regex(pattern: &str) -> Result<Pattern, String> {
                 first_line(&e.to_string())
             )
         })?;
-    let literal = !pattern.is_empty()
-        && pattern
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_/:@,=%!'\"<>; ".contains(c));
+    let literal = |p: &str| {
+        !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_/:@,=%!'\"<>; ".contains(c))
+    };
     Ok(if pattern == ".*" {
         Pattern::Any
-    } else if literal {
+    } else if pattern == ".+" {
+        Pattern::NonEmpty
+    } else if literal(pattern) {
         Pattern::Literal(pattern.to_string(), regex)
+    } else if pattern.split('|').all(literal) {
+        Pattern::Words(pattern.split('|').map(str::to_string).collect(), regex)
     } else {
         Pattern::Regex(regex)
     })
@@ -716,6 +730,13 @@ mod tests {
             "ALL",
             "x|y",
             "é",
+            ".+",
+            "owner|team",
+            "OWNER|Team",
+            "sh|bash|dash",
+            "a||b",
+            "|a",
+            "kube-system|kube-public",
         ];
         let inputs = [
             "latest",
@@ -731,6 +752,18 @@ mod tests {
             "all",
             "x",
             "É",
+            "owner",
+            "TEAM",
+            "team ",
+            "teams",
+            "bash",
+            "sh",
+            "SH",
+            "dash",
+            "a",
+            "b",
+            "kube-public",
+            "\u{212A}ube-public",
         ];
         for p in patterns {
             let pattern = whole_regex(p).expect("valid");
@@ -748,5 +781,9 @@ mod tests {
             Ok(Pattern::Literal(..))
         ));
         assert!(matches!(whole_regex("a.b"), Ok(Pattern::Regex(_))));
+        assert!(matches!(whole_regex(".+"), Ok(Pattern::NonEmpty)));
+        assert!(matches!(whole_regex("owner|team"), Ok(Pattern::Words(..))));
+        // An empty alternative matches the empty string: left to the regex.
+        assert!(matches!(whole_regex("a||b"), Ok(Pattern::Regex(_))));
     }
 }
