@@ -313,14 +313,6 @@ impl Deployment {
             "default".to_string()
         };
         let pod_sc = spec.security_context.unwrap_or_default();
-        let mut annotations = meta.annotations;
-        // Pod-template annotations also describe the workload (AppArmor and seccomp live there);
-        // the object's own annotations win on conflict.
-        for (k, v) in &pod_annotations {
-            if !annotations.contains_key(k) {
-                annotations.insert(k.clone(), v.clone());
-            }
-        }
         let volumes = spec.volumes;
         let init = spec.init_containers.into_iter().map(|c| (c, true));
         let regular = spec.containers.into_iter().map(|c| (c, false));
@@ -328,6 +320,12 @@ impl Deployment {
             .chain(regular)
             .map(|(c, is_init)| convert_container(c, is_init, &pod_sc, &volumes, &pod_annotations))
             .collect();
+        let mut annotations = meta.annotations;
+        // Pod-template annotations also describe the workload (AppArmor and seccomp live there);
+        // the object's own annotations win on conflict. Moved: the containers have read them.
+        for (k, v) in pod_annotations {
+            annotations.entry(k).or_insert(v);
+        }
         Deployment {
             name: meta.name.unwrap_or_default(),
             namespace: meta
@@ -359,11 +357,12 @@ impl Deployment {
 }
 
 fn normalize_capability(c: &str) -> String {
-    let upper = c.trim().to_ascii_uppercase();
-    upper
-        .strip_prefix("CAP_")
-        .map(str::to_string)
-        .unwrap_or(upper)
+    let c = c.trim();
+    let bare = match c.get(..4) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("CAP_") => &c[4..],
+        _ => c,
+    };
+    bare.to_ascii_uppercase()
 }
 
 fn seccomp_from_field(t: &str) -> Option<SeccompType> {
@@ -605,6 +604,22 @@ fn describe_volume(v: &wire::Volume) -> (&'static str, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn capabilities_are_named_without_their_prefix_in_capitals() {
+        for (given, want) in [
+            ("NET_RAW", "NET_RAW"),
+            ("net_raw", "NET_RAW"),
+            ("CAP_SYS_ADMIN", "SYS_ADMIN"),
+            (" cap_chown ", "CHOWN"),
+            ("Cap_", ""),
+            ("CAP", "CAP"),
+            ("all", "ALL"),
+            ("é_cap", "é_CAP"),
+        ] {
+            assert_eq!(normalize_capability(given), want, "{given:?}");
+        }
+    }
 
     #[test]
     fn duplicate_env_names_short_and_long_lists_alike() {

@@ -20,7 +20,7 @@ pub fn parse_quantity(text: &str) -> Option<f64> {
     {
         return text.parse::<f64>().ok();
     }
-    let base: f64 = number.parse().ok()?;
+    let base: f64 = plain_decimal(number).or_else(|| number.parse().ok())?;
     let multiplier = match suffix {
         "" => 1.0,
         "n" => 1e-9,
@@ -43,6 +43,31 @@ pub fn parse_quantity(text: &str) -> Option<f64> {
     Some(base * multiplier)
 }
 
+/// A plain decimal (`250`, `0.5`: digits, at most one point between digits, 15 digits at most)
+/// read without the float parser: its digits as an integer, exact in an `f64`, divided by a
+/// power of ten, also exact — one correctly rounded division, the parser's result to the bit.
+fn plain_decimal(number: &str) -> Option<f64> {
+    const POWERS: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let (whole, fraction) = match number.split_once('.') {
+        Some((_, "")) => return None,
+        Some(parts) => parts,
+        None => (number, ""),
+    };
+    if whole.is_empty() || whole.len() + fraction.len() > 15 {
+        return None;
+    }
+    let mut digits: u64 = 0;
+    for b in whole.bytes().chain(fraction.bytes()) {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        digits = digits * 10 + u64::from(b - b'0');
+    }
+    Some(digits as f64 / POWERS.get(fraction.len())?)
+}
+
 /// Bytes to the megabytes ACS reports memory in (MiB, as ACS divides by 1024²).
 pub fn bytes_to_mb(bytes: f64) -> f64 {
     bytes / (1024.0 * 1024.0)
@@ -51,6 +76,39 @@ pub fn bytes_to_mb(bytes: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_decimals_read_as_the_float_parser_reads_them() {
+        let mut n: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut numbers: Vec<String> = [
+            "0", "1", "250", "0.5", "0.1", "1.25", "007", "123456789012345", "1234567890123456",
+            "0.000000000000001", "99999.9999999999", "5.", ".5", "1.2.3", "", "1e3", "-1", "+1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for _ in 0..20_000 {
+            n ^= n << 13;
+            n ^= n >> 7;
+            n ^= n << 17;
+            let digits = (n % 10_000_000_000_000_000).to_string();
+            let cut = (n >> 40) as usize % (digits.len() + 1);
+            numbers.push(if cut == digits.len() {
+                digits
+            } else {
+                format!("{}.{}", &digits[..cut.max(1)], &digits[cut.max(1)..])
+            });
+        }
+        for text in numbers {
+            if let Some(fast) = plain_decimal(&text) {
+                let parsed: f64 = text.parse().expect("a plain decimal parses");
+                assert_eq!(fast.to_bits(), parsed.to_bits(), "{text}");
+            }
+        }
+        assert_eq!(plain_decimal("250"), Some(250.0));
+        assert_eq!(plain_decimal("1234567890123456"), None, "16 digits: the parser's");
+        assert_eq!(plain_decimal("5."), None);
+    }
 
     #[test]
     fn parses_the_suffixes_kubernetes_accepts() {
