@@ -208,9 +208,36 @@ impl State {
                 tracing::debug!(uid = %req.uid, endpoint = endpoint.as_str(), request = %fields(), user = %req.user_info.username, outcome = d.outcome.as_str(), reason = %d.reason, "admission decision");
             }
             _ => {
-                tracing::info!(uid = %req.uid, endpoint = endpoint.as_str(), request = %fields(), user = %req.user_info.username, outcome = d.outcome.as_str(), reason = %d.reason, policies = ?d.violated, dry_run = req.dry_run.unwrap_or(false), "admission decision");
+                tracing::info!(uid = %req.uid, endpoint = endpoint.as_str(), request = %fields(), user = %req.user_info.username, outcome = d.outcome.as_str(), reason = %d.reason, policies = ?NameList(&d.violated), dry_run = req.dry_run.unwrap_or(false), "admission decision");
             }
         }
+    }
+}
+
+/// Policy names as `Debug` writes a list of strings, without its per-character escaping for
+/// names that need none: a denial's log line names every violated policy, and escaping them
+/// character by character cost more than the rest of the line.
+struct NameList<'a>(&'a [String]);
+
+impl std::fmt::Debug for NameList<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[")?;
+        for (i, name) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            let plain = name
+                .bytes()
+                .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
+            if plain {
+                f.write_str("\"")?;
+                f.write_str(name)?;
+                f.write_str("\"")?;
+            } else {
+                write!(f, "{name:?}")?;
+            }
+        }
+        f.write_str("]")
     }
 }
 
@@ -436,5 +463,30 @@ pub async fn serve_health(listener: tokio::net::TcpListener, state: Arc<State>) 
                 .serve_connection(io, service)
                 .await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_names_are_logged_as_debug_writes_them() {
+        let names: Vec<String> = [
+            "Privileged Container",
+            "",
+            "Quote \" and backslash \\",
+            "Line\nbreak\tand\u{7f}",
+            "Non-ASCII é ✓ \u{200b}",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for n in 0..=names.len() {
+            assert_eq!(
+                format!("{:?}", NameList(&names[..n])),
+                format!("{:?}", &names[..n])
+            );
+        }
     }
 }

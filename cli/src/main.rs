@@ -17,6 +17,8 @@ fn main() -> ExitCode {
             }),
         )
         .with_writer(std::io::stderr)
+        // Colours only for a terminal: a pod's log (a pipe) would carry the escape codes.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = rampart_cli::Cli::parse();
     // Unlocked handles: a lock held here for the whole run would block every other thread that

@@ -81,8 +81,24 @@ mod tests {
     fn plain_decimals_read_as_the_float_parser_reads_them() {
         let mut n: u64 = 0x2545_f491_4f6c_dd1d;
         let mut numbers: Vec<String> = [
-            "0", "1", "250", "0.5", "0.1", "1.25", "007", "123456789012345", "1234567890123456",
-            "0.000000000000001", "99999.9999999999", "5.", ".5", "1.2.3", "", "1e3", "-1", "+1",
+            "0",
+            "1",
+            "250",
+            "0.5",
+            "0.1",
+            "1.25",
+            "007",
+            "123456789012345",
+            "1234567890123456",
+            "0.000000000000001",
+            "99999.9999999999",
+            "5.",
+            ".5",
+            "1.2.3",
+            "",
+            "1e3",
+            "-1",
+            "+1",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -106,7 +122,11 @@ mod tests {
             }
         }
         assert_eq!(plain_decimal("250"), Some(250.0));
-        assert_eq!(plain_decimal("1234567890123456"), None, "16 digits: the parser's");
+        assert_eq!(
+            plain_decimal("1234567890123456"),
+            None,
+            "16 digits: the parser's"
+        );
         assert_eq!(plain_decimal("5."), None);
     }
 
