@@ -541,7 +541,7 @@ fn string_end(bytes: &[u8], from: usize) -> Result<(usize, bool), (usize, &'stat
 }
 
 /// The first byte at or after `from` that ends or interrupts a JSON string's plain run (quote,
-/// backslash, a control): eight bytes at a time, then byte by byte in the last few.
+/// backslash, a control): a chunk at a time, then byte by byte in the last few.
 pub fn next_special(bytes: &[u8], from: usize) -> Option<usize> {
     let mut at = from;
     while let Some(offset) = chunk_special(bytes, at) {
@@ -679,6 +679,12 @@ mod tests {
                     bytes[at] = special;
                     assert_eq!(next_special(&bytes, 0), Some(at), "{len} {at} {special}");
                     assert_eq!(next_special(&bytes, at + 1), None, "{len} {at} {special}");
+                    // The eight-byte scan of other processors finds the same byte.
+                    let from = at.saturating_sub(7);
+                    if let Some(v) = word(&bytes, from) {
+                        let flagged = special_bytes(v);
+                        assert_eq!(from + flagged.trailing_zeros() as usize / 8, at);
+                    }
                 }
             }
         }

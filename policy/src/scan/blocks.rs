@@ -9,9 +9,12 @@
 //! its own kind. A typical object spends most of its bytes in strings, which this never visits.
 //!
 //! The result is only ever a fast answer for well-formed text: anything unusual — a control
-//! character in a string, a backslash outside one, a mismatched bracket, nesting past [`MAX_DEPTH`], the end of the
-//! text — gives `None`, and the caller passes over the value again byte by byte to say exactly
-//! what is wrong and where.
+//! character in a string, a backslash outside one, a mismatched bracket, nesting past
+//! [`MAX_DEPTH`], the end of the text — gives `None`, and the caller passes over the value again
+//! byte by byte to say exactly what is wrong and where.
+//!
+//! Compiled on x86_64 only, where SSE2 is always there; elsewhere the scanner works byte by
+//! byte and eight bytes at a time inside strings.
 
 use super::MAX_DEPTH;
 
@@ -25,7 +28,6 @@ struct Masks {
     control: u64,
 }
 
-#[cfg(target_arch = "x86_64")]
 fn masks(block: &[u8; 64]) -> Masks {
     use safe_arch::{
         bitand_m128i, bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i,
