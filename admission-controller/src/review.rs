@@ -113,32 +113,37 @@ fn skip(s: &mut Scanner<'_>) -> Result<(), ScanError> {
     s.value().map(drop)
 }
 
-fn group_version_kind<'a>(s: &mut Scanner<'a>) -> Result<GroupVersionKind<'a>, ScanError> {
-    let mut k = GroupVersionKind::default();
+/// `{group, version, <last>}`: a kind's or a resource's name, each part a string.
+fn group_version<'a>(s: &mut Scanner<'a>, last: &str) -> Result<[Cow<'a, str>; 3], ScanError> {
+    let mut parts: [Cow<'a, str>; 3] = Default::default();
     each_key(s, |s, key| {
         match key {
-            "group" => k.group = s.string()?,
-            "version" => k.version = s.string()?,
-            "kind" => k.kind = s.string()?,
+            "group" => parts[0] = s.string()?,
+            "version" => parts[1] = s.string()?,
+            _ if key == last => parts[2] = s.string()?,
             _ => skip(s)?,
         }
         Ok(())
     })?;
-    Ok(k)
+    Ok(parts)
+}
+
+fn group_version_kind<'a>(s: &mut Scanner<'a>) -> Result<GroupVersionKind<'a>, ScanError> {
+    let [group, version, kind] = group_version(s, "kind")?;
+    Ok(GroupVersionKind {
+        group,
+        version,
+        kind,
+    })
 }
 
 fn group_version_resource<'a>(s: &mut Scanner<'a>) -> Result<GroupVersionResource<'a>, ScanError> {
-    let mut r = GroupVersionResource::default();
-    each_key(s, |s, key| {
-        match key {
-            "group" => r.group = s.string()?,
-            "version" => r.version = s.string()?,
-            "resource" => r.resource = s.string()?,
-            _ => skip(s)?,
-        }
-        Ok(())
-    })?;
-    Ok(r)
+    let [group, version, resource] = group_version(s, "resource")?;
+    Ok(GroupVersionResource {
+        group,
+        version,
+        resource,
+    })
 }
 
 fn user_info<'a>(s: &mut Scanner<'a>) -> Result<UserInfo<'a>, ScanError> {
