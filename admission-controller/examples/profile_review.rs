@@ -7,7 +7,8 @@
 //!     target/release/examples/profile_review 300
 //! ```
 //!
-//! With `0` it prints the answer once instead.
+//! With `0` it prints the answer once instead; with `--log` each denial is also logged as the
+//! binary logs it (into `/dev/null`, no log budget), to count the line's cost.
 
 #[path = "../benches/common/mod.rs"]
 mod common;
@@ -20,7 +21,12 @@ use rampart_admission::server::Endpoint;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    let n: usize = match std::env::args().nth(1).map(|a| a.parse()) {
+    let log = std::env::args().any(|a| a == "--log");
+    let n: usize = match std::env::args()
+        .nth(1)
+        .filter(|a| a != "--log")
+        .map(|a| a.parse())
+    {
         None => 300,
         Some(Ok(n)) => n,
         Some(Err(e)) => {
@@ -29,13 +35,25 @@ fn main() {
         }
     };
     let body = common::typical_review();
-    let state = rampart_admission::State::new(
+    let mut state = rampart_admission::State::new(
         rampart_admission::decide::Settings::default(),
         std::sync::Arc::new(rampart_admission::metrics::Metrics::new()),
         4 << 20,
         std::time::Duration::from_secs(5),
         10_000,
     );
+    if log {
+        let null = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/null")
+            .expect("/dev/null");
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+            .with_writer(std::sync::Arc::new(null))
+            .with_ansi(false)
+            .init();
+        state.log_budget = rampart_admission::log_budget::LogBudget::new(0);
+    }
     state.set_policies(common::all_enforced());
     if n == 0 {
         let (status, answer) = state.review(Endpoint::Validate, &body);

@@ -14,6 +14,7 @@
 
 pub mod alerts;
 pub mod decide;
+pub mod log_budget;
 pub mod metrics;
 pub mod policies;
 pub mod resources;
@@ -54,6 +55,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub body_timeout: Duration,
     pub alert_queue: usize,
+    /// Decision lines a second at most (denials, break-glass, failure-mode answers, refused
+    /// reviews); `0` for no limit.
+    pub log_lines_per_second: u32,
 }
 
 impl Config {
@@ -77,6 +81,7 @@ impl Config {
             max_body_bytes: 4 * 1024 * 1024,
             body_timeout: Duration::from_secs(5),
             alert_queue: 10_000,
+            log_lines_per_second: log_budget::DEFAULT_PER_SECOND,
         }
     }
 }
@@ -123,13 +128,15 @@ async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, Error> {
 /// Loads the cached policy set and the certificate, binds, and starts serving.
 pub async fn start(config: Config) -> Result<AdmissionController, Error> {
     let metrics = Arc::new(metrics::Metrics::new());
-    let state = Arc::new(State::new(
+    let mut state = State::new(
         config.settings.clone(),
         Arc::clone(&metrics),
         config.max_body_bytes,
         config.body_timeout,
         config.alert_queue,
-    ));
+    );
+    state.log_budget = log_budget::LogBudget::new(config.log_lines_per_second);
+    let state = Arc::new(state);
     let cache = policies::DiskCache::new(&config.cache_dir);
     match cache.load() {
         Ok(Some(set)) => {

@@ -57,6 +57,8 @@ pub struct Metrics {
     pub certificate_reloads: Counter,
     /// Changed certificate files that could not be loaded (the previous pair stays in use).
     pub certificate_reload_failures: Counter,
+    /// Decision lines the log budget held back.
+    pub log_lines_withheld: Counter,
     /// `decisions`' series by endpoint (`validate`, `events`) and outcome, created up front:
     /// every series is exported from the start, and a request counts without a look-up.
     decision_series: [[Counter; Outcome::ALL.len()]; 2],
@@ -97,6 +99,7 @@ impl Metrics {
             alerts_dropped: Counter::default(),
             certificate_reloads: Counter::default(),
             certificate_reload_failures: Counter::default(),
+            log_lines_withheld: Counter::default(),
             decision_series,
             latency_series,
         };
@@ -159,6 +162,11 @@ impl Metrics {
             "certificate_reload_failures",
             "Changed serving certificate files that could not be loaded; the previous pair stays in use",
             m.certificate_reload_failures.clone(),
+        );
+        registry.register(
+            "log_lines_withheld",
+            "Decision and refusal log lines held back by the log budget (each line written says how many came before it)",
+            m.log_lines_withheld.clone(),
         );
         Metrics { registry, ..m }
     }

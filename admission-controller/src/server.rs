@@ -23,6 +23,7 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use crate::alerts::AlertQueue;
 use crate::decide::{self, Decision, Inputs, Settings};
+use crate::log_budget::LogBudget;
 use crate::metrics::{Metrics, PolicyLabel, RejectLabel};
 use crate::policies::PolicySet;
 use crate::resources::Resources;
@@ -49,6 +50,8 @@ pub struct State {
     pub max_body: usize,
     /// Longest wait for a request body.
     pub body_timeout: Duration,
+    /// Lines a second for denials, break-glass, failure-mode answers and refused reviews.
+    pub log_budget: LogBudget,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +92,7 @@ impl State {
             metrics,
             max_body,
             body_timeout,
+            log_budget: LogBudget::default(),
         }
     }
 
@@ -141,18 +145,21 @@ impl State {
                         reason: "malformed",
                     })
                     .inc();
-                tracing::warn!(endpoint = endpoint.as_str(), error = %e, "review refused");
+                if let Some(withheld) = self.admit_log_line(unix_ms()) {
+                    tracing::warn!(endpoint = endpoint.as_str(), error = %e, withheld, "review refused");
+                }
                 return (StatusCode::BAD_REQUEST, error_body(&e.to_string()));
             }
         };
         let policies = self.policies();
+        let now_unix_ms = unix_ms();
         let decision = {
             let resources = self.resources.read().unwrap_or_else(|e| e.into_inner());
             let inputs = Inputs {
                 settings: &self.settings,
                 policies: policies.as_deref(),
                 resources: &resources,
-                now_unix_ms: unix_ms(),
+                now_unix_ms,
             };
             let decide = || match endpoint {
                 Endpoint::Validate => decide::validate(&mut req, inputs),
@@ -163,7 +170,7 @@ impl State {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(decide))
                 .unwrap_or_else(|_| Decision::failure(self.settings.failure_mode, "internal error"))
         };
-        self.record(endpoint, &req, &decision, policies.as_deref());
+        self.record(endpoint, &req, &decision, policies.as_deref(), now_unix_ms);
         let Decision { answer, alerts, .. } = decision;
         if !alerts.is_empty() {
             self.alerts.push(alerts, &self.metrics);
@@ -177,6 +184,7 @@ impl State {
         req: &review::Request<'_>,
         d: &Decision,
         policies: Option<&PolicySet>,
+        now_unix_ms: i64,
     ) {
         self.metrics.decision(endpoint.as_str(), d.outcome).inc();
         // The set's own handles for its deploy-time policies; by name otherwise (events).
@@ -208,9 +216,21 @@ impl State {
                 tracing::debug!(uid = %req.uid, endpoint = endpoint.as_str(), request = %fields(), user = %req.user_info.username, outcome = d.outcome.as_str(), reason = %d.reason, "admission decision");
             }
             _ => {
-                tracing::info!(uid = %req.uid, endpoint = endpoint.as_str(), request = %fields(), user = %req.user_info.username, outcome = d.outcome.as_str(), reason = %d.reason, policies = ?NameList(&d.violated), dry_run = req.dry_run.unwrap_or(false), "admission decision");
+                if let Some(withheld) = self.admit_log_line(now_unix_ms) {
+                    tracing::info!(uid = %req.uid, endpoint = endpoint.as_str(), request = %fields(), user = %req.user_info.username, outcome = d.outcome.as_str(), reason = %d.reason, policies = ?NameList(&d.violated), dry_run = req.dry_run.unwrap_or(false), withheld, "admission decision");
+                }
             }
         }
+    }
+
+    /// Whether the log has room for one more line of the kind a storm repeats, with the
+    /// lines withheld before it (`withheld` on the line); withheld lines are counted.
+    fn admit_log_line(&self, now_unix_ms: i64) -> Option<u64> {
+        let admitted = self.log_budget.admit(now_unix_ms);
+        if admitted.is_none() {
+            self.metrics.log_lines_withheld.inc();
+        }
+        admitted
     }
 }
 

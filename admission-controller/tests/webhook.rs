@@ -555,6 +555,52 @@ async fn without_a_policy_set_the_failure_mode_decides_and_a_restart_uses_the_ca
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denial_storm_is_logged_within_the_budget_and_every_denial_still_counts() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = serving_cert(dir.path());
+    cache_enforcing_privileged(dir.path());
+    let mut config = config(dir.path(), FailureMode::Closed);
+    config.log_lines_per_second = 2;
+    let controller = rampart_admission::start(config).await.expect("controller");
+    let client = Client::new(&ca, &controller);
+    let storm = 12;
+    for i in 0..storm {
+        let bad = review(
+            &format!("storm-{i}"),
+            "CREATE",
+            &deployment("web", true, json!({})),
+            json!({}),
+        );
+        let answer = client.review("/validate", bad).await;
+        assert_eq!(answer["allowed"], false, "{answer}");
+    }
+    let metrics = &controller.state.metrics;
+    assert_eq!(
+        metrics
+            .decision("validate", rampart_admission::decide::Outcome::Denied)
+            .get(),
+        storm
+    );
+    // At most two lines a second were written; the storm took less than a few seconds.
+    let withheld = metrics.log_lines_withheld.get();
+    assert!((1..storm).contains(&withheld), "{withheld} withheld");
+    let health = controller.health_addr.expect("health");
+    let exposed = ureq::get(format!("http://{health}/metrics"))
+        .call()
+        .expect("metrics")
+        .body_mut()
+        .read_to_string()
+        .expect("text");
+    assert!(
+        exposed.contains(&format!(
+            "rampart_admission_log_lines_withheld_total {withheld}"
+        )),
+        "{exposed}"
+    );
+}
+
 /// A fail-closed controller without a Sensor, deciding from a cached set that enforces
 /// "Privileged Container".
 struct Offline {

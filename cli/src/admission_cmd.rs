@@ -113,6 +113,14 @@ pub struct RunArgs {
     /// Longest wait for a request body in milliseconds (slower gets 408).
     #[arg(long, env = "RAMPART_BODY_TIMEOUT_MS", default_value_t = 5000)]
     pub body_timeout_ms: u64,
+    /// Most denial, break-glass and failure-mode log lines a second (0: no limit); the rest
+    /// are counted, and the next line written says how many were held back.
+    #[arg(
+        long,
+        env = "RAMPART_LOG_DECISIONS_PER_SECOND",
+        default_value_t = rampart_admission::log_budget::DEFAULT_PER_SECOND
+    )]
+    pub log_decisions_per_second: u32,
 }
 
 #[derive(Debug, Args)]
@@ -206,6 +214,7 @@ fn serve(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     config.sensor = sensor;
     config.max_body_bytes = args.max_body_bytes;
     config.body_timeout = Duration::from_millis(args.body_timeout_ms.max(1));
+    config.log_lines_per_second = args.log_decisions_per_second;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
