@@ -478,9 +478,9 @@ pub(crate) fn policy_header(out: &mut String, p: &CompiledPolicy) {
 fn policy_block(out: &mut JsonText, header: &JsonText, violations: &[String]) {
     out.push_json(header);
     for v in violations {
-        out.push_str("    - ");
+        out.push_escaped_literal("    - ");
         out.push_str(v);
-        out.push_str("\n");
+        out.push_escaped_literal("\\n");
     }
 }
 

@@ -366,6 +366,15 @@ impl JsonText {
         escape(&mut self.0, text);
     }
 
+    /// Appends a literal written escaped already (`"\\n"` for a line break).
+    pub fn push_escaped_literal(&mut self, json: &'static str) {
+        debug_assert!(
+            serde_json::from_str::<String>(&format!("\"{json}\"")).is_ok(),
+            "{json:?} is not the inside of a JSON string"
+        );
+        self.0.push_str(json);
+    }
+
     /// Appends text escaped already.
     pub fn push_json(&mut self, json: &JsonText) {
         self.0.push_str(&json.0);

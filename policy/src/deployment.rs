@@ -149,9 +149,9 @@ pub struct Mount {
     pub destination: String,
     pub read_only: bool,
     /// `HostPath`, `Secret`, `ConfigMap`, `EmptyDir`, `PersistentVolumeClaim`, ...
-    pub volume_type: String,
+    pub volume_type: &'static str,
     /// `NONE`, `HOSTTOCONTAINER` or `BIDIRECTIONAL`.
-    pub propagation: String,
+    pub propagation: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -356,13 +356,20 @@ impl Deployment {
     }
 }
 
-fn normalize_capability(c: &str) -> String {
-    let c = c.trim();
-    let bare = match c.get(..4) {
-        Some(prefix) if prefix.eq_ignore_ascii_case("CAP_") => &c[4..],
-        _ => c,
-    };
-    bare.to_ascii_uppercase()
+/// `cap_net_raw` → `NET_RAW`, in the string's own buffer.
+fn normalize_capability(mut c: String) -> String {
+    let trimmed = c.trim();
+    if trimmed.len() != c.len() {
+        c = trimmed.to_string();
+    }
+    if c.as_bytes()
+        .get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"CAP_"))
+    {
+        c.drain(..4);
+    }
+    c.make_ascii_uppercase();
+    c
 }
 
 fn seccomp_from_field(t: &str) -> Option<SeccompType> {
@@ -422,9 +429,9 @@ fn convert_container(
     let sc = c.security_context.unwrap_or_default();
     let privileged = sc.privileged.unwrap_or(false);
     let caps = sc.capabilities.unwrap_or_default();
-    let add_capabilities: Vec<String> = caps.add.iter().map(|c| normalize_capability(c)).collect();
-    let drop_capabilities: Vec<String> =
-        caps.drop.iter().map(|c| normalize_capability(c)).collect();
+    // Collected in place: the lists keep their buffers.
+    let add_capabilities: Vec<String> = caps.add.into_iter().map(normalize_capability).collect();
+    let drop_capabilities: Vec<String> = caps.drop.into_iter().map(normalize_capability).collect();
     let ape_set = sc.allow_privilege_escalation;
     // Kubernetes lets a process gain privileges unless told otherwise, and always when privileged
     // or holding CAP_SYS_ADMIN.
@@ -531,13 +538,12 @@ fn convert_container(
                 source,
                 destination: m.mount_path,
                 read_only: m.read_only.unwrap_or(false),
-                volume_type: volume_type.to_string(),
+                volume_type,
                 propagation: match m.mount_propagation.as_deref() {
                     Some("Bidirectional") => "BIDIRECTIONAL",
                     Some("HostToContainer") => "HOSTTOCONTAINER",
                     _ => "NONE",
-                }
-                .to_string(),
+                },
             }
         })
         .collect();
@@ -559,7 +565,7 @@ fn convert_container(
         .collect();
     Container {
         is_init,
-        image: ImageName::parse(c.image.as_deref().unwrap_or_default()),
+        image: ImageName::parse_owned(c.image.unwrap_or_default()),
         name: c.name,
         security_context,
         env,
@@ -617,7 +623,7 @@ mod tests {
             ("all", "ALL"),
             ("é_cap", "é_CAP"),
         ] {
-            assert_eq!(normalize_capability(given), want, "{given:?}");
+            assert_eq!(normalize_capability(given.to_string()), want, "{given:?}");
         }
     }
 

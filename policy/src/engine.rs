@@ -1661,8 +1661,8 @@ fn volume_group<M: Said>(g: G<'_, M>, c: &Container, m: &Mount) -> Tri<M> {
         Field::VolumeName => str_group(g, &m.name, |_| describe()),
         Field::VolumeSource => str_group(g, &m.source, |_| describe()),
         Field::VolumeDestination => str_group(g, &m.destination, |_| describe()),
-        Field::VolumeType => str_group(g, &m.volume_type, |_| describe()),
-        Field::MountPropagation => str_group(g, &m.propagation, |_| describe()),
+        Field::VolumeType => str_group(g, m.volume_type, |_| describe()),
+        Field::MountPropagation => str_group(g, m.propagation, |_| describe()),
         Field::WritableMountedVolume => bool_group(g, !m.read_only, |_| describe()),
         Field::WritableHostMount => {
             bool_group(g, m.volume_type == "HostPath" && !m.read_only, |_| {

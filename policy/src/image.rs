@@ -24,7 +24,15 @@ impl ImageName {
     /// Parses an image reference. Never fails: a malformed reference keeps its text as the remote
     /// so that policies on Image Remote still see it.
     pub fn parse(reference: &str) -> ImageName {
-        let full_name = reference.trim().to_string();
+        ImageName::parse_owned(reference.trim().to_string())
+    }
+
+    /// [`ImageName::parse`] of a reference it may keep as the full name.
+    pub fn parse_owned(reference: String) -> ImageName {
+        let full_name = match reference.trim() {
+            trimmed if trimmed.len() == reference.len() => reference,
+            trimmed => trimmed.to_string(),
+        };
         let (rest, digest) = match full_name.split_once('@') {
             Some((rest, digest)) => (rest, Some(digest.to_string())),
             None => (full_name.as_str(), None),

@@ -541,7 +541,7 @@ fn string_end(bytes: &[u8], from: usize) -> Result<(usize, bool), (usize, &'stat
 }
 
 /// The first byte at or after `from` that ends or interrupts a JSON string's plain run (quote,
-/// backslash, a control): a chunk at a time, then byte by byte in the last few.
+/// backslash, a control): a chunk at a time, the last few bytes as one chunk too.
 pub fn next_special(bytes: &[u8], from: usize) -> Option<usize> {
     let mut at = from;
     while let Some(offset) = chunk_special(bytes, at) {
@@ -550,9 +550,13 @@ pub fn next_special(bytes: &[u8], from: usize) -> Option<usize> {
             return Some(at);
         }
     }
-    let rest = bytes.get(at..)?;
-    rest.iter()
-        .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
+    // Fewer than a chunk's bytes are left: looked at as one chunk padded with spaces, which
+    // are never special (short texts, such as most of a denial's pieces, end here at once).
+    let rest = bytes.get(at..).filter(|rest| !rest.is_empty())?;
+    let mut padded = [b' '; CHUNK];
+    padded.get_mut(..rest.len())?.copy_from_slice(rest);
+    chunk_special(&padded, 0)
+        .filter(|&i| i < rest.len())
         .map(|i| at + i)
 }
 
