@@ -1,11 +1,18 @@
 //! Alerts waiting for the Sensor: a bounded queue that drops the oldest (and counts them) when
 //! the Sensor is away for long, so a denial storm cannot grow memory.
+//!
+//! A review's alerts are queued as the protobuf bytes the Sensor receives, one buffer a review:
+//! the decision's strings are freed at once, while they are still in the cache, instead of
+//! thirty-odd allocations a denial freed long after, cold, when the record leaves a full queue
+//! (under load that cost ~10 µs a denial, 15 % of the server's time per request).
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use rampart_proto::v1::AdmissionAlert;
+use prost::Message;
+use prost::encoding::{self, WireType};
+use rampart_proto::v1::{AdmissionAlert, AdmissionAlerts};
 
 use crate::metrics::Metrics;
 
@@ -57,23 +64,130 @@ fn message(common: &AdmissionAlert, p: PolicyAlert) -> AdmissionAlert {
     }
 }
 
-impl From<AdmissionAlert> for ReviewAlerts {
-    fn from(mut a: AdmissionAlert) -> ReviewAlerts {
-        let policy = PolicyAlert {
-            policy_id: std::mem::take(&mut a.policy_id),
-            violations: std::mem::take(&mut a.violations),
-            enforcement_action: Cow::Owned(std::mem::take(&mut a.enforcement_action)),
-        };
-        ReviewAlerts {
-            common: a,
-            policies: vec![policy],
+/// Alerts as the encoding of an [`AdmissionAlerts`] message (its repeated field's entries, so
+/// records put end to end are one message too); those before `start` are gone.
+#[derive(Debug, Default)]
+struct Record {
+    bytes: Vec<u8>,
+    start: usize,
+    /// Alerts from `start` on.
+    alerts: usize,
+}
+
+impl Record {
+    fn of_review(review: &ReviewAlerts) -> Record {
+        let mut bytes = Vec::with_capacity(512 * review.policies.len());
+        let mut fields = Vec::with_capacity(512);
+        for p in &review.policies {
+            fields.clear();
+            encode_alert(&review.common, p, &mut fields);
+            encoding::encode_key(1, WireType::LengthDelimited, &mut bytes);
+            encoding::encode_varint(fields.len() as u64, &mut bytes);
+            bytes.extend_from_slice(&fields);
+        }
+        Record {
+            bytes,
+            start: 0,
+            alerts: review.policies.len(),
         }
     }
+
+    fn of_messages(alerts: Vec<AdmissionAlert>) -> Record {
+        let count = alerts.len();
+        Record {
+            bytes: AdmissionAlerts { alerts }.encode_to_vec(),
+            start: 0,
+            alerts: count,
+        }
+    }
+
+    /// The next alert's encoding, and the record without it. A record this queue wrote always
+    /// reads back; were it ever not to, the rest of it is given up.
+    fn pop_encoded(&mut self) -> Option<&[u8]> {
+        let mut rest = self.bytes.get(self.start..)?;
+        let entry = (|| {
+            let (tag, wire) = encoding::decode_key(&mut rest).ok()?;
+            if tag != 1 || wire != WireType::LengthDelimited {
+                return None;
+            }
+            let len = usize::try_from(encoding::decode_varint(&mut rest).ok()?).ok()?;
+            rest.get(..len)
+        })();
+        let Some(entry) = entry else {
+            self.start = self.bytes.len();
+            self.alerts = 0;
+            return None;
+        };
+        let end = self.bytes.len() - rest.len() + entry.len();
+        let begin = end - entry.len();
+        self.start = end;
+        self.alerts = self.alerts.saturating_sub(1);
+        self.bytes.get(begin..end)
+    }
+
+    /// Drops the first `n` alerts, without decoding them.
+    fn drop_first(&mut self, n: usize) {
+        for _ in 0..n {
+            if self.pop_encoded().is_none() {
+                return;
+            }
+        }
+    }
+
+    /// The first `n` alerts, decoded, out of the record.
+    fn take_first(&mut self, n: usize) -> Vec<AdmissionAlert> {
+        let mut out = Vec::with_capacity(n.min(self.alerts));
+        for _ in 0..n {
+            match self.pop_encoded().map(AdmissionAlert::decode) {
+                Some(Ok(a)) => out.push(a),
+                Some(Err(_)) => continue,
+                None => break,
+            }
+        }
+        out
+    }
+}
+
+/// One alert's fields, in field order, as prost writes them (proto3: defaults left out): the
+/// policy's own over the review's common ones, without building the message.
+fn encode_alert(common: &AdmissionAlert, p: &PolicyAlert, buf: &mut Vec<u8>) {
+    let string = |tag: u32, value: &str, buf: &mut Vec<u8>| {
+        if !value.is_empty() {
+            encoding::encode_key(tag, WireType::LengthDelimited, buf);
+            encoding::encode_varint(value.len() as u64, buf);
+            buf.extend_from_slice(value.as_bytes());
+        }
+    };
+    string(1, &p.policy_id, buf);
+    for v in &p.violations {
+        // A repeated string keeps empty entries.
+        encoding::encode_key(2, WireType::LengthDelimited, buf);
+        encoding::encode_varint(v.len() as u64, buf);
+        buf.extend_from_slice(v.as_bytes());
+    }
+    string(3, &common.namespace, buf);
+    string(4, &common.name, buf);
+    string(5, &common.kind, buf);
+    string(6, &common.deployment_id, buf);
+    string(7, &common.operation, buf);
+    string(8, &common.user, buf);
+    string(9, &common.request_uid, buf);
+    string(10, &p.enforcement_action, buf);
+    if common.break_glass {
+        encoding::bool::encode(11, &common.break_glass, buf);
+    }
+    if common.stage != 0 {
+        encoding::int32::encode(12, &common.stage, buf);
+    }
+    if common.time_unix_ms != 0 {
+        encoding::int64::encode(13, &common.time_unix_ms, buf);
+    }
+    string(14, &common.pod, buf);
 }
 
 #[derive(Debug, Default)]
 struct Queued {
-    records: VecDeque<ReviewAlerts>,
+    records: VecDeque<Record>,
     /// Alerts in all records.
     count: usize,
 }
@@ -85,12 +199,12 @@ impl Queued {
             let Some(front) = self.records.front_mut() else {
                 return;
             };
-            if front.len() <= n {
-                n -= front.len();
-                self.count -= front.len();
+            if front.alerts <= n {
+                n -= front.alerts;
+                self.count -= front.alerts;
                 self.records.pop_front();
             } else {
-                front.policies.drain(..n);
+                front.drop_first(n);
                 self.count -= n;
                 n = 0;
             }
@@ -133,9 +247,12 @@ impl AlertQueue {
         if alerts.is_empty() {
             return;
         }
+        let record = Record::of_review(&alerts);
+        // The decision's strings go now, while they are warm.
+        drop(alerts);
         let mut q = self.lock();
-        q.count += alerts.len();
-        q.records.push_back(alerts);
+        q.count += record.alerts;
+        q.records.push_back(record);
         let over = q.count.saturating_sub(self.capacity);
         q.drop_oldest(over);
         drop(q);
@@ -154,11 +271,11 @@ impl AlertQueue {
             let Some(front) = q.records.front_mut() else {
                 break;
             };
-            let n = front.len().min(want);
-            let whole = n == front.len();
-            out.extend(front.policies.drain(..n).map(|p| message(&front.common, p)));
-            q.count -= n;
-            if whole {
+            let before = front.alerts;
+            out.append(&mut front.take_first(want));
+            let left = front.alerts;
+            q.count -= before - left;
+            if left == 0 {
                 q.records.pop_front();
             }
         }
@@ -168,11 +285,13 @@ impl AlertQueue {
     /// Puts back alerts the Sensor did not take, first in line; the oldest beyond capacity
     /// are dropped (and counted).
     pub fn requeue(&self, alerts: Vec<AdmissionAlert>, metrics: &Metrics) {
-        let mut q = self.lock();
-        for a in alerts.into_iter().rev() {
-            q.count += 1;
-            q.records.push_front(ReviewAlerts::from(a));
+        if alerts.is_empty() {
+            return;
         }
+        let record = Record::of_messages(alerts);
+        let mut q = self.lock();
+        q.count += record.alerts;
+        q.records.push_front(record);
         let over = q.count.saturating_sub(self.capacity);
         q.drop_oldest(over);
         drop(q);
@@ -207,6 +326,57 @@ mod tests {
                     enforcement_action: Cow::Borrowed("FAIL_DEPLOYMENT_CREATE_ENFORCEMENT"),
                 })
                 .collect(),
+        }
+    }
+
+    #[test]
+    fn a_queued_record_is_byte_for_byte_what_prost_writes_for_the_messages() {
+        let full = ReviewAlerts {
+            common: AdmissionAlert {
+                namespace: "shop".into(),
+                name: "checkout ✓".into(),
+                kind: "Deployment".into(),
+                deployment_id: "6f2c9a8e".into(),
+                operation: "UPDATE".into(),
+                user: "system:serviceaccount:ci:deployer".into(),
+                request_uid: "705ab4f5".into(),
+                break_glass: true,
+                stage: rampart_proto::v1::LifecycleStage::Runtime as i32,
+                time_unix_ms: 1_765_000_000_123,
+                pod: "checkout-7d9f-x".into(),
+                ..Default::default()
+            },
+            policies: vec![
+                PolicyAlert {
+                    policy_id: "a".repeat(200),
+                    violations: vec!["first".into(), String::new(), "é".repeat(100)],
+                    enforcement_action: Cow::Borrowed("FAIL_DEPLOYMENT_UPDATE_ENFORCEMENT"),
+                },
+                PolicyAlert {
+                    policy_id: "b".into(),
+                    violations: Vec::new(),
+                    enforcement_action: Cow::Borrowed(""),
+                },
+            ],
+        };
+        let negative = ReviewAlerts {
+            common: AdmissionAlert {
+                time_unix_ms: -5,
+                stage: -1,
+                ..Default::default()
+            },
+            ..full.clone()
+        };
+        for review in [full, negative, review(&["x"])] {
+            let record = Record::of_review(&review);
+            let want = AdmissionAlerts {
+                alerts: review.to_alerts(),
+            };
+            assert_eq!(record.bytes, want.encode_to_vec());
+            assert_eq!(record.alerts, review.len());
+            let mut record = record;
+            assert_eq!(record.take_first(usize::MAX), want.alerts);
+            assert_eq!(record.alerts, 0);
         }
     }
 
