@@ -6,11 +6,18 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use rampart_proto::v1::AdmissionAlerts;
-use rampart_proto::v1::AdmissionWatch;
+use bytes::{BufMut, Bytes};
+use prost::Message;
 use rampart_proto::v1::admission_control_service_client::AdmissionControlServiceClient;
+use rampart_proto::v1::admission_control_service_server::SERVICE_NAME;
 use rampart_proto::v1::admission_update::Msg;
+use rampart_proto::v1::{AdmissionReportAck, AdmissionWatch};
+use tonic::Status;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+use crate::alerts::Batch;
 
 use crate::policies::{DiskCache, PolicySet};
 use crate::resources::Resources;
@@ -137,9 +144,69 @@ async fn watch_session(
     Ok(())
 }
 
+/// `Report` of alerts encoded already: the queue holds them as the bytes of an
+/// `AdmissionAlerts` message, written when each denial was queued, and they go out as they are
+/// instead of being built into messages and encoded again.
+#[derive(Debug, Clone, Copy, Default)]
+struct EncodedAlerts;
+
+impl Codec for EncodedAlerts {
+    type Encode = Bytes;
+    type Decode = AdmissionReportAck;
+    type Encoder = EncodedAlerts;
+    type Decoder = Ack;
+
+    fn encoder(&mut self) -> EncodedAlerts {
+        EncodedAlerts
+    }
+
+    fn decoder(&mut self) -> Ack {
+        Ack
+    }
+}
+
+impl Encoder for EncodedAlerts {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+/// The Sensor's answer to a report.
+#[derive(Debug, Clone, Copy, Default)]
+struct Ack;
+
+impl Decoder for Ack {
+    type Item = AdmissionReportAck;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<AdmissionReportAck>, Status> {
+        AdmissionReportAck::decode(src)
+            .map(Some)
+            .map_err(|e| Status::internal(format!("the Sensor's acknowledgement: {e}")))
+    }
+}
+
+/// Sends one batch of encoded alerts.
+async fn send_report(
+    grpc: &mut tonic::client::Grpc<Channel>,
+    alerts: Bytes,
+) -> Result<tonic::Response<AdmissionReportAck>, Status> {
+    grpc.ready()
+        .await
+        .map_err(|e| Status::unavailable(format!("the Sensor link is not ready: {e}")))?;
+    let path = PathAndQuery::try_from(format!("/{SERVICE_NAME}/Report"))
+        .map_err(|e| Status::internal(format!("report path: {e}")))?;
+    grpc.unary(tonic::Request::new(alerts), path, EncodedAlerts)
+        .await
+}
+
 /// Hands queued alerts to the Sensor until the task is dropped.
 pub async fn report(channel: Channel, state: Arc<State>) {
-    let mut client = AdmissionControlServiceClient::new(channel);
+    let mut grpc = tonic::client::Grpc::new(channel);
     let mut delay = INITIAL_BACKOFF;
     loop {
         if state.alerts.is_empty() {
@@ -149,32 +216,35 @@ pub async fn report(channel: Channel, state: Arc<State>) {
         if batch.is_empty() {
             continue;
         }
-        let n = batch.len() as u64;
-        let sent = tokio::time::timeout(
-            REPORT_TIMEOUT,
-            client.report(AdmissionAlerts {
-                alerts: batch.clone(),
-            }),
-        )
-        .await;
-        match sent {
+        let n = batch.alerts;
+        let bytes = Bytes::from(batch.bytes);
+        let sent =
+            tokio::time::timeout(REPORT_TIMEOUT, send_report(&mut grpc, bytes.clone())).await;
+        let failed = match sent {
             Ok(Ok(_)) => {
-                state.metrics.alerts_reported.inc_by(n);
+                state.metrics.alerts_reported.inc_by(n as u64);
                 delay = INITIAL_BACKOFF;
+                continue;
             }
             Ok(Err(status)) => {
                 tracing::warn!(%status, alerts = n, "alerts not delivered to the Sensor; retrying");
-                state.alerts.requeue(batch, &state.metrics);
-                backoff(&mut delay).await;
+                bytes
             }
             Err(_) => {
                 tracing::warn!(
                     alerts = n,
                     "the Sensor did not take the alerts in time; retrying"
                 );
-                state.alerts.requeue(batch, &state.metrics);
-                backoff(&mut delay).await;
+                bytes
             }
-        }
+        };
+        state.alerts.requeue(
+            Batch {
+                bytes: Vec::from(failed),
+                alerts: n,
+            },
+            &state.metrics,
+        );
+        backoff(&mut delay).await;
     }
 }
