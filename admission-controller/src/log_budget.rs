@@ -2,7 +2,7 @@
 //! rejected update, a CI job looping) would otherwise write a line per request: at tens of
 //! thousands a second, the log costs more than the decisions and floods the node's log
 //! pipeline. Past the budget, lines are withheld and counted; the next line written says how
-//! many, and `rampart_admission_log_lines_withheld` counts them all. Every decision is still
+//! many, and `rampart_admission_log_lines_withheld_total` counts them all. Every decision is still
 //! counted in the metrics and every denial still becomes an alert.
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -18,7 +18,6 @@ use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 use crate::alerts::Batch;
-
 use crate::policies::{DiskCache, PolicySet};
 use crate::resources::Resources;
 use crate::server::State;
