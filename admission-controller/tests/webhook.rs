@@ -557,14 +557,12 @@ async fn without_a_policy_set_the_failure_mode_decides_and_a_restart_uses_the_ca
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_denial_storm_is_logged_within_the_budget_and_every_denial_still_counts() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ca = serving_cert(dir.path());
-    cache_enforcing_privileged(dir.path());
-    let mut config = config(dir.path(), FailureMode::Closed);
-    config.log_lines_per_second = 2;
-    let controller = rampart_admission::start(config).await.expect("controller");
-    let client = Client::new(&ca, &controller);
+    let Offline {
+        _dir,
+        controller,
+        client,
+        ..
+    } = offline_enforcing_privileged_with(|c| c.log_lines_per_second = 2).await;
     let storm = 12;
     for i in 0..storm {
         let bad = review(
@@ -611,11 +609,18 @@ struct Offline {
 }
 
 async fn offline_enforcing_privileged() -> Offline {
+    offline_enforcing_privileged_with(|_| {}).await
+}
+
+/// The same with its configuration changed by `tweak`.
+async fn offline_enforcing_privileged_with(tweak: impl FnOnce(&mut Config)) -> Offline {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().expect("tempdir");
     let ca = serving_cert(dir.path());
     cache_enforcing_privileged(dir.path());
-    let controller = offline(dir.path(), FailureMode::Closed).await;
+    let mut config = config(dir.path(), FailureMode::Closed);
+    tweak(&mut config);
+    let controller = rampart_admission::start(config).await.expect("controller");
     let client = Client::new(&ca, &controller);
     Offline {
         _dir: dir,
@@ -898,13 +903,13 @@ async fn trusted_by(ca: &str, controller: &AdmissionController) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_serving_certificate_is_served_without_a_restart() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let old_ca = serving_cert(dir.path());
-    cache_enforcing_privileged(dir.path());
-    let mut c = config(dir.path(), FailureMode::Closed);
-    c.cert_reload_interval = Duration::from_millis(50);
-    let controller = rampart_admission::start(c).await.expect("controller");
+    let Offline {
+        _dir: dir,
+        ca: old_ca,
+        controller,
+        ..
+    } = offline_enforcing_privileged_with(|c| c.cert_reload_interval = Duration::from_millis(50))
+        .await;
     assert!(trusted_by(&old_ca, &controller).await);
     // A pair that does not match is ignored: the controller keeps serving the old one.
     std::fs::write(dir.path().join("tls.key"), b"not a key").expect("write");
