@@ -87,6 +87,17 @@ impl Client {
     }
 }
 
+/// The controller's `/metrics` text, from its health port.
+fn exposed_metrics(controller: &AdmissionController) -> String {
+    let health = controller.health_addr.expect("health");
+    ureq::get(format!("http://{health}/metrics"))
+        .call()
+        .expect("metrics")
+        .body_mut()
+        .read_to_string()
+        .expect("text")
+}
+
 fn deployment(name: &str, privileged: bool, annotations: Value) -> Value {
     json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
@@ -452,13 +463,7 @@ async fn decides_with_policies_pushed_by_the_sensor_and_reports_alerts_to_centra
     assert!(by_request("u-clean").is_empty());
 
     // Metrics count decisions by outcome and policy.
-    let health = w.controller.health_addr.expect("health");
-    let metrics = ureq::get(format!("http://{health}/metrics"))
-        .call()
-        .expect("metrics")
-        .body_mut()
-        .read_to_string()
-        .expect("text");
+    let metrics = exposed_metrics(&w.controller);
     assert!(
         metrics.contains(
             r#"rampart_admission_decisions_total{endpoint="validate",outcome="denied"} 4"#
@@ -584,13 +589,7 @@ async fn a_denial_storm_is_logged_within_the_budget_and_every_denial_still_count
     // At most two lines a second were written; the storm took less than a few seconds.
     let withheld = metrics.log_lines_withheld.get();
     assert!((1..storm).contains(&withheld), "{withheld} withheld");
-    let health = controller.health_addr.expect("health");
-    let exposed = ureq::get(format!("http://{health}/metrics"))
-        .call()
-        .expect("metrics")
-        .body_mut()
-        .read_to_string()
-        .expect("text");
+    let exposed = exposed_metrics(&controller);
     assert!(
         exposed.contains(&format!(
             "rampart_admission_log_lines_withheld_total {withheld}"
