@@ -8,7 +8,8 @@
 //! ```
 //!
 //! With `0` it prints the answer once instead; with `--log` each denial is also logged as the
-//! binary logs it (into `/dev/null`, no log budget), to count the line's cost.
+//! binary logs it (into `/dev/null`, no log budget), to count the line's cost; with
+//! `--compliant` the review is the allowed CREATE of the compliant Deployment instead.
 
 #[path = "../benches/common/mod.rs"]
 mod common;
@@ -24,7 +25,7 @@ fn main() {
     let log = std::env::args().any(|a| a == "--log");
     let n: usize = match std::env::args()
         .nth(1)
-        .filter(|a| a != "--log")
+        .filter(|a| !a.starts_with("--"))
         .map(|a| a.parse())
     {
         None => 300,
@@ -34,7 +35,11 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let body = common::typical_review();
+    let body = if std::env::args().any(|a| a == "--compliant") {
+        common::compliant_create_review()
+    } else {
+        common::typical_review()
+    };
     let mut state = rampart_admission::State::new(
         rampart_admission::decide::Settings::default(),
         std::sync::Arc::new(rampart_admission::metrics::Metrics::new()),

@@ -79,14 +79,21 @@ struct Record {
 
 impl Record {
     fn of_review(review: &ReviewAlerts) -> Record {
-        let mut bytes = Vec::with_capacity(512 * review.policies.len());
-        let mut fields = Vec::with_capacity(512);
+        // The review's fields are the same in every alert: encoded once, copied into each.
+        let common = CommonFields::of(&review.common);
+        let size: usize = review
+            .policies
+            .iter()
+            .map(|p| {
+                let len = policy_fields_len(p) + common.len();
+                1 + encoding::encoded_len_varint(len as u64) + len
+            })
+            .sum();
+        let mut bytes = Vec::with_capacity(size);
         for p in &review.policies {
-            fields.clear();
-            encode_alert(&review.common, p, &mut fields);
             encoding::encode_key(1, WireType::LengthDelimited, &mut bytes);
-            encoding::encode_varint(fields.len() as u64, &mut bytes);
-            bytes.extend_from_slice(&fields);
+            encoding::encode_varint((policy_fields_len(p) + common.len()) as u64, &mut bytes);
+            encode_alert(&common, p, &mut bytes);
         }
         Record {
             bytes,
@@ -175,41 +182,95 @@ impl Batch {
     }
 }
 
-/// One alert's fields, in field order, as prost writes them (proto3: defaults left out): the
-/// policy's own over the review's common ones, without building the message.
-fn encode_alert(common: &AdmissionAlert, p: &PolicyAlert, buf: &mut Vec<u8>) {
-    let string = |tag: u32, value: &str, buf: &mut Vec<u8>| {
-        if !value.is_empty() {
-            encoding::encode_key(tag, WireType::LengthDelimited, buf);
-            encoding::encode_varint(value.len() as u64, buf);
-            buf.extend_from_slice(value.as_bytes());
+/// A length-delimited field as prost writes it (proto3: an empty string is left out).
+fn string_field(tag: u32, value: &str, buf: &mut Vec<u8>) {
+    if !value.is_empty() {
+        encoding::encode_key(tag, WireType::LengthDelimited, buf);
+        encoding::encode_varint(value.len() as u64, buf);
+        buf.extend_from_slice(value.as_bytes());
+    }
+}
+
+fn string_field_len(value: &str) -> usize {
+    // Every tag here is below 16: its key is one byte.
+    match value.len() {
+        0 => 0,
+        n => 1 + encoding::encoded_len_varint(n as u64) + n,
+    }
+}
+
+/// A review's fields of its alerts, encoded: those before the policy's enforcement action in
+/// field order (3 to 9) and those after it (11 to 14).
+struct CommonFields {
+    before: Vec<u8>,
+    after: Vec<u8>,
+}
+
+impl CommonFields {
+    fn of(common: &AdmissionAlert) -> CommonFields {
+        let mut before = Vec::with_capacity(
+            [
+                &common.namespace,
+                &common.name,
+                &common.kind,
+                &common.deployment_id,
+                &common.operation,
+                &common.user,
+                &common.request_uid,
+            ]
+            .iter()
+            .map(|v| string_field_len(v))
+            .sum(),
+        );
+        string_field(3, &common.namespace, &mut before);
+        string_field(4, &common.name, &mut before);
+        string_field(5, &common.kind, &mut before);
+        string_field(6, &common.deployment_id, &mut before);
+        string_field(7, &common.operation, &mut before);
+        string_field(8, &common.user, &mut before);
+        string_field(9, &common.request_uid, &mut before);
+        let mut after = Vec::with_capacity(32 + common.pod.len());
+        if common.break_glass {
+            encoding::bool::encode(11, &common.break_glass, &mut after);
         }
-    };
-    string(1, &p.policy_id, buf);
-    for v in &p.violations {
+        if common.stage != 0 {
+            encoding::int32::encode(12, &common.stage, &mut after);
+        }
+        if common.time_unix_ms != 0 {
+            encoding::int64::encode(13, &common.time_unix_ms, &mut after);
+        }
+        string_field(14, &common.pod, &mut after);
+        CommonFields { before, after }
+    }
+
+    fn len(&self) -> usize {
+        self.before.len() + self.after.len()
+    }
+}
+
+/// The length of a policy's own fields of its alert.
+fn policy_fields_len(p: &PolicyAlert) -> usize {
+    let violations: usize = p
+        .violations
+        .iter()
         // A repeated string keeps empty entries.
+        .map(|v| 1 + encoding::encoded_len_varint(v.len() as u64) + v.len())
+        .sum();
+    string_field_len(&p.policy_id) + violations + string_field_len(&p.enforcement_action)
+}
+
+/// One alert's fields, in field order, as prost writes them: the policy's own between the
+/// review's common ones, without building the message.
+fn encode_alert(common: &CommonFields, p: &PolicyAlert, buf: &mut Vec<u8>) {
+    string_field(1, &p.policy_id, buf);
+    for v in &p.violations {
         encoding::encode_key(2, WireType::LengthDelimited, buf);
         encoding::encode_varint(v.len() as u64, buf);
         buf.extend_from_slice(v.as_bytes());
     }
-    string(3, &common.namespace, buf);
-    string(4, &common.name, buf);
-    string(5, &common.kind, buf);
-    string(6, &common.deployment_id, buf);
-    string(7, &common.operation, buf);
-    string(8, &common.user, buf);
-    string(9, &common.request_uid, buf);
-    string(10, &p.enforcement_action, buf);
-    if common.break_glass {
-        encoding::bool::encode(11, &common.break_glass, buf);
-    }
-    if common.stage != 0 {
-        encoding::int32::encode(12, &common.stage, buf);
-    }
-    if common.time_unix_ms != 0 {
-        encoding::int64::encode(13, &common.time_unix_ms, buf);
-    }
-    string(14, &common.pod, buf);
+    buf.extend_from_slice(&common.before);
+    string_field(10, &p.enforcement_action, buf);
+    buf.extend_from_slice(&common.after);
 }
 
 #[derive(Debug, Default)]

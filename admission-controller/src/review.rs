@@ -281,10 +281,17 @@ pub enum ReviewError {
 
 /// Decodes and checks a review; the returned request has a uid.
 pub fn decode(body: &[u8]) -> Result<(Cow<'_, str>, Request<'_>), ReviewError> {
-    // UTF-8 checked once for the whole body (std's check runs over ASCII a word at a time);
-    // every span taken from it is then text.
-    let text = std::str::from_utf8(body)
-        .map_err(|e| ReviewError::Malformed(format!("the body is not UTF-8: {e}")))?;
+    // UTF-8 checked once for the whole body, 16 or 32 bytes at a time (std's check goes a word
+    // at a time: a twentieth of a decision); every span taken from it is then text. std says
+    // where a bad body goes wrong.
+    let text = match simdutf8::basic::from_utf8(body) {
+        Ok(text) => text,
+        Err(_) => {
+            let e = std::str::from_utf8(body).err();
+            let at = e.map_or(String::new(), |e| format!(": {e}"));
+            return Err(ReviewError::Malformed(format!("the body is not UTF-8{at}")));
+        }
+    };
     let mut s = Scanner::new(text);
     let (mut api_version, mut kind, mut request) = (Cow::Borrowed(""), Cow::Borrowed(""), None);
     s.begin_object()?;
@@ -585,6 +592,20 @@ mod tests {
         ];
         for (body, want) in cases {
             assert_eq!(decode(body).err().as_ref(), Some(want));
+        }
+        // Bytes that are not UTF-8, early in the body and past the first wide chunks, are
+        // refused with where they are.
+        for at in [3, 200] {
+            let mut body = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","name":""#.to_vec();
+            body.extend(std::iter::repeat_n(b'a', 300));
+            body.extend_from_slice(b"\"}}");
+            body[at] = 0xff;
+            assert_eq!(
+                decode(&body).err().map(|e| e.to_string()),
+                Some(format!(
+                    "malformed AdmissionReview: the body is not UTF-8: invalid utf-8 sequence of 1 bytes from index {at}"
+                ))
+            );
         }
         // A field of the wrong shape is named.
         let review = |request: &str| {
