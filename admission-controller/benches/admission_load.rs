@@ -2,7 +2,9 @@
 //! typical ~10 KB AdmissionReview at fixed request rates to the real server (every default
 //! deploy-time policy enforced), and the latency of each request is recorded from the moment it
 //! was due — a request that waits for a busy connection counts its wait, so a server falling
-//! behind shows in the tail instead of slowing the client down (no coordinated omission).
+//! behind shows in the tail instead of slowing the client down (no coordinated omission). The
+//! two handlers run each rate in alternating slices, and each slice's p99 is shown: a stall of
+//! this shared VM shows as one slice's outlier, on whichever handler it fell.
 //!
 //! In the same run a no-op handler on the same stack (rustls, hyper, the server's connection
 //! handling; it reads the body and answers a fixed review) gives the ceiling, and both are driven
@@ -160,7 +162,7 @@ async fn fixed_rate(
     rate: u64,
     length: Duration,
 ) -> Run {
-    let total = rate * length.as_secs();
+    let total = (rate as f64 * length.as_secs_f64()).round() as u64;
     let interval = Duration::from_nanos(1_000_000_000 / rate);
     let mut senders = Vec::new();
     for _ in 0..CONNECTIONS {
@@ -207,6 +209,44 @@ async fn fixed_rate(
     run
 }
 
+/// Fixed-rate slices of the two handlers, alternating (the order swapped every pair) as the
+/// saturated runs are, so that a slow moment of this shared VM falls on both: each handler's
+/// slices merged, and the p99 of each slice.
+async fn fixed_rate_interleaved(
+    addrs: [SocketAddr; 2],
+    tls: &tokio_rustls::TlsConnector,
+    body: &Bytes,
+    rate: u64,
+    slice: Duration,
+    pairs: usize,
+) -> [(Run, Vec<Duration>); 2] {
+    let mut merged = [(), ()].map(|()| {
+        (
+            Run {
+                latencies: Vec::new(),
+                failed: 0,
+                elapsed: Duration::ZERO,
+            },
+            Vec::new(),
+        )
+    });
+    for pair in 0..pairs {
+        let order = if pair % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let run = fixed_rate(addrs[i], tls, body, rate, slice).await;
+            let (all, p99s) = &mut merged[i];
+            p99s.push(percentile(&run.latencies, 99.0));
+            all.latencies.extend(run.latencies);
+            all.failed += run.failed;
+            all.elapsed += run.elapsed;
+        }
+    }
+    for (run, _) in &mut merged {
+        run.latencies.sort_unstable();
+    }
+    merged
+}
+
 /// As many requests as answered in `length` with `connections` busy connections; requests/s.
 async fn saturate(
     addr: SocketAddr,
@@ -244,6 +284,9 @@ async fn saturate(
     }
     (done as f64 / start.elapsed().as_secs_f64(), failed)
 }
+
+/// Alternating slices of the two handlers at each fixed rate.
+const FIXED_RATE_PAIRS: usize = 4;
 
 /// Alternating slices per comparison of the two handlers, and per request of the mix.
 const PAIRS: usize = 6;
@@ -468,23 +511,36 @@ fn main() {
         for addr in [servers.real, servers.noop] {
             saturate(addr, &tls, &body, 4, Duration::from_millis(500)).await;
         }
+        // Fixed rates, in alternating slices of the two handlers.
+        let slice = length / FIXED_RATE_PAIRS as u32;
         println!(
-            "\n| handler | rate/s | requests | failed | p50 ms | p99 ms | p99.9 ms | max ms |"
+            "\n| handler | rate/s | requests | failed | p50 ms | p99 ms | p99.9 ms | max ms | p99 of each {:.1} s slice, ms |",
+            slice.as_secs_f64()
         );
-        println!("|---|---|---|---|---|---|---|---|");
+        println!("|---|---|---|---|---|---|---|---|---|");
         let mut histograms = Vec::new();
-        for (name, addr) in [("rampart", servers.real), ("no-op", servers.noop)] {
-            for rate in RATES {
-                let run = fixed_rate(addr, &tls, &body, rate, length).await;
+        for rate in RATES {
+            let runs = fixed_rate_interleaved(
+                [servers.real, servers.noop],
+                &tls,
+                &body,
+                rate,
+                slice,
+                FIXED_RATE_PAIRS,
+            )
+            .await;
+            for (name, (run, p99s)) in ["rampart", "no-op"].into_iter().zip(runs) {
                 let l = &run.latencies;
+                let slices: Vec<String> = p99s.into_iter().map(ms).collect();
                 println!(
-                    "| {name} | {rate} | {} | {} | {} | {} | {} | {} |",
+                    "| {name} | {rate} | {} | {} | {} | {} | {} | {} | {} |",
                     l.len(),
                     run.failed,
                     ms(percentile(l, 50.0)),
                     ms(percentile(l, 99.0)),
                     ms(percentile(l, 99.9)),
                     ms(l.last().copied().unwrap_or_default()),
+                    slices.join(", "),
                 );
                 histograms.push(format!(
                     "{name} @ {rate}/s ({:.1} s): {}",
