@@ -95,6 +95,11 @@ impl Record {
             encoding::encode_varint((policy_fields_len(p) + common.len()) as u64, &mut bytes);
             encode_alert(&common, p, &mut bytes);
         }
+        debug_assert_eq!(
+            bytes.len(),
+            size,
+            "the record's size, reckoned before writing it"
+        );
         Record {
             bytes,
             start: 0,
