@@ -147,6 +147,7 @@ async fn answer(addr: SocketAddr, tls: &tokio_rustls::TlsConnector, body: &Bytes
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
+#[derive(Default)]
 struct Run {
     latencies: Vec<Duration>,
     failed: usize,
@@ -194,11 +195,7 @@ async fn fixed_rate(
             (latencies, failed)
         }));
     }
-    let mut run = Run {
-        latencies: Vec::new(),
-        failed: 0,
-        elapsed: Duration::ZERO,
-    };
+    let mut run = Run::default();
     for t in tasks {
         let (l, f) = t.await.expect("lane");
         run.latencies.extend(l);
@@ -220,16 +217,7 @@ async fn fixed_rate_interleaved(
     slice: Duration,
     pairs: usize,
 ) -> [(Run, Vec<Duration>); 2] {
-    let mut merged = [(), ()].map(|()| {
-        (
-            Run {
-                latencies: Vec::new(),
-                failed: 0,
-                elapsed: Duration::ZERO,
-            },
-            Vec::new(),
-        )
-    });
+    let mut merged: [(Run, Vec<Duration>); 2] = Default::default();
     for pair in 0..pairs {
         let order = if pair % 2 == 0 { [0, 1] } else { [1, 0] };
         for i in order {
