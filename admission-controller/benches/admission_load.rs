@@ -27,8 +27,14 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use rampart_admission::decide::Settings;
 use rampart_admission::metrics::Metrics;
+use rampart_admission::sensor_link;
 use rampart_admission::server::{self, State};
 use rampart_admission::tls::{ReloadingCert, server_config};
+use rampart_proto::v1::admission_control_service_server::{
+    AdmissionControlService, AdmissionControlServiceServer,
+};
+use rampart_proto::v1::{AdmissionAlerts, AdmissionReportAck, AdmissionUpdate, AdmissionWatch};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -43,6 +49,9 @@ const CLIENT_THREADS: &str = "bench-client";
 struct Servers {
     real: SocketAddr,
     noop: SocketAddr,
+    /// The real server's state: its alert queue and metrics.
+    state: Arc<State>,
+    sensor: Arc<Sensor>,
     /// Keeps the certificate files.
     _dir: tempfile::TempDir,
     ca: String,
@@ -64,6 +73,7 @@ fn start_servers(rt: &tokio::runtime::Runtime) -> Servers {
         10_000,
     ));
     state.set_policies(common::all_enforced());
+    let sensor = Arc::new(Sensor::default());
     let (real, noop) = rt.block_on(async {
         let real = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -75,16 +85,78 @@ fn start_servers(rt: &tokio::runtime::Runtime) -> Servers {
             real.local_addr().expect("addr"),
             noop.local_addr().expect("addr"),
         );
-        tokio::spawn(server::serve(real, Arc::clone(&tls), state));
+        // Denials' alerts leave for a Sensor as the binary's link sends them (batches over
+        // gRPC; plaintext here, where the binary's link is mTLS), so the queue's and the
+        // report's costs are in the figures.
+        let grpc = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let channel = tonic::transport::Endpoint::from_shared(format!(
+            "http://{}",
+            grpc.local_addr().expect("addr")
+        ))
+        .expect("endpoint")
+        .connect_lazy();
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(AdmissionControlServiceServer::from_arc(Arc::clone(&sensor)))
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc)),
+        );
+        tokio::spawn(sensor_link::report(channel, Arc::clone(&state)));
+        tokio::spawn(server::serve(real, Arc::clone(&tls), Arc::clone(&state)));
         tokio::spawn(server::serve_with(noop, tls, noop_handler));
         addrs
     });
     Servers {
         real,
         noop,
+        state,
+        sensor,
         _dir: dir,
         ca,
     }
+}
+
+/// The Sensor's side of the alert report, as little as it can be: it takes each batch and says
+/// how many alerts it took (the real Sensor queues them for Central, on its own node).
+#[derive(Default)]
+struct Sensor {
+    reported: AtomicU64,
+}
+
+#[tonic::async_trait]
+impl AdmissionControlService for Sensor {
+    type WatchStream = tonic::codegen::BoxStream<AdmissionUpdate>;
+
+    async fn watch(
+        &self,
+        _: tonic::Request<AdmissionWatch>,
+    ) -> Result<tonic::Response<Self::WatchStream>, tonic::Status> {
+        Err(tonic::Status::unimplemented(
+            "the benchmark's Sensor only takes reports",
+        ))
+    }
+
+    async fn report(
+        &self,
+        request: tonic::Request<AdmissionAlerts>,
+    ) -> Result<tonic::Response<AdmissionReportAck>, tonic::Status> {
+        let accepted = request.into_inner().alerts.len();
+        self.reported.fetch_add(accepted as u64, Ordering::Relaxed);
+        Ok(tonic::Response::new(AdmissionReportAck {
+            accepted: u32::try_from(accepted).unwrap_or(u32::MAX),
+        }))
+    }
+}
+
+/// How many of the denials' alerts the Sensor took, and how many the full queue dropped.
+fn print_reports(servers: &Servers) {
+    println!(
+        "\nalerts: {} reported to the Sensor, {} dropped by the full queue, {} queued at the end",
+        servers.sensor.reported.load(Ordering::Relaxed),
+        servers.state.metrics.alerts_dropped.get(),
+        servers.state.alerts.len()
+    );
 }
 
 /// Reads the body and answers an allowing review without looking at it.
@@ -492,6 +564,7 @@ fn main() {
         };
         let (rps, failed) = client_rt.block_on(saturate(addr, &tls, &body, 32, length));
         println!("{only}: {rps:.0} requests/s, {failed} failed");
+        print_reports(&servers);
         return;
     }
     client_rt.block_on(async {
@@ -619,4 +692,5 @@ fn main() {
             );
         }
     });
+    print_reports(&servers);
 }

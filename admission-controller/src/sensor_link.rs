@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::{BufMut, Bytes};
 use prost::Message;
+use rampart_proto::MAX_ADMISSION_REPORT;
 use rampart_proto::v1::admission_control_service_client::AdmissionControlServiceClient;
 use rampart_proto::v1::admission_control_service_server::SERVICE_NAME;
 use rampart_proto::v1::admission_update::Msg;
@@ -24,7 +25,6 @@ use crate::server::State;
 
 const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-const REPORT_BATCH: usize = 200;
 const REPORT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the Sensor is and who the controller is.
@@ -211,7 +211,7 @@ pub async fn report(channel: Channel, state: Arc<State>) {
         if state.alerts.is_empty() {
             state.alerts.ready.notified().await;
         }
-        let batch = state.alerts.take(REPORT_BATCH);
+        let batch = state.alerts.take(MAX_ADMISSION_REPORT);
         if batch.is_empty() {
             continue;
         }

@@ -22,6 +22,11 @@ pub mod collector {
 /// The minor version of protocol v1 this build speaks.
 pub const PROTOCOL_MINOR: u32 = 0;
 
+/// The most alerts one admission `Report` may carry: the Sensor refuses more, and the
+/// controller sends up to this many at once, so that a storm of denials drains in as few round
+/// trips as it can.
+pub const MAX_ADMISSION_REPORT: usize = 1000;
+
 /// Named capabilities; features switch on when both sides list one.
 pub mod capabilities {
     /// The Sensor evaluates deploy-time and runtime policies locally.

@@ -13,6 +13,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rampart_proto::MAX_ADMISSION_REPORT;
 use rampart_proto::v1::admission_control_service_server::AdmissionControlService;
 use rampart_proto::v1::admission_update::Msg;
 use rampart_proto::v1::msg_from_sensor::Msg as FromSensor;
@@ -30,8 +31,6 @@ use crate::index::Index;
 const UPDATE_QUEUE: usize = 1024;
 /// How often the index is compared with what a controller holds.
 pub const RESOURCE_INTERVAL: Duration = Duration::from_millis(250);
-/// Most alerts taken in one report.
-const MAX_REPORT: usize = 1000;
 
 #[derive(Debug)]
 pub struct AdmissionServer {
@@ -207,9 +206,9 @@ impl AdmissionControlService for AdmissionServer {
     ) -> Result<Response<AdmissionReportAck>, Status> {
         self.check_identity(&request)?;
         let alerts = request.into_inner();
-        if alerts.alerts.len() > MAX_REPORT {
+        if alerts.alerts.len() > MAX_ADMISSION_REPORT {
             return Err(Status::invalid_argument(format!(
-                "at most {MAX_REPORT} alerts per report"
+                "at most {MAX_ADMISSION_REPORT} alerts per report"
             )));
         }
         let accepted = u32::try_from(alerts.alerts.len()).unwrap_or(u32::MAX);
