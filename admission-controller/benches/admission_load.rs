@@ -45,6 +45,7 @@ const RATES: [u64; 3] = [500, 1_000, 2_000];
 /// Thread names, to tell the server's CPU time from the client's.
 const SERVER_THREADS: &str = "bench-server";
 const CLIENT_THREADS: &str = "bench-client";
+const SENSOR_THREAD: &str = "bench-sensor";
 
 struct Servers {
     real: SocketAddr,
@@ -74,6 +75,33 @@ fn start_servers(rt: &tokio::runtime::Runtime) -> Servers {
     ));
     state.set_policies(common::all_enforced());
     let sensor = Arc::new(Sensor::default());
+    // The Sensor is another process in a cluster (on another node, most often): its own thread
+    // here, so that its decoding does not hold up the server's.
+    let sensor_addr = {
+        let sensor = Arc::clone(&sensor);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name(SENSOR_THREAD.into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(async {
+                    let grpc = tokio::net::TcpListener::bind("127.0.0.1:0")
+                        .await
+                        .expect("bind");
+                    tx.send(grpc.local_addr().expect("addr")).expect("address");
+                    tonic::transport::Server::builder()
+                        .add_service(AdmissionControlServiceServer::from_arc(sensor))
+                        .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc))
+                        .await
+                        .expect("sensor");
+                });
+            })
+            .expect("sensor thread");
+        rx.recv().expect("the Sensor's address")
+    };
     let (real, noop) = rt.block_on(async {
         let real = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -88,20 +116,9 @@ fn start_servers(rt: &tokio::runtime::Runtime) -> Servers {
         // Denials' alerts leave for a Sensor as the binary's link sends them (batches over
         // gRPC; plaintext here, where the binary's link is mTLS), so the queue's and the
         // report's costs are in the figures.
-        let grpc = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let channel = tonic::transport::Endpoint::from_shared(format!(
-            "http://{}",
-            grpc.local_addr().expect("addr")
-        ))
-        .expect("endpoint")
-        .connect_lazy();
-        tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(AdmissionControlServiceServer::from_arc(Arc::clone(&sensor)))
-                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc)),
-        );
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{sensor_addr}"))
+            .expect("endpoint")
+            .connect_lazy();
         tokio::spawn(sensor_link::report(channel, Arc::clone(&state)));
         tokio::spawn(server::serve(real, Arc::clone(&tls), Arc::clone(&state)));
         tokio::spawn(server::serve_with(noop, tls, noop_handler));
