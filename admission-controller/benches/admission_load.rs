@@ -13,7 +13,8 @@
 //!
 //! `cargo bench -p rampart-admission --bench admission_load` (`-- --quick` for a short run,
 //! `-- --saturate rampart` for one handler alone, as fast as answered, under a profiler).
-//! Server and client each get a two-thread runtime on the same machine.
+//! Server and client each get a two-thread runtime on the same machine; the denials' alerts go
+//! over gRPC, as the binary sends them, to a minimal Sensor on a thread of its own.
 
 mod common;
 
