@@ -9,7 +9,8 @@
 //!
 //! With `0` it prints the answer once instead; with `--log` each denial is also logged as the
 //! binary logs it (into `/dev/null`, no log budget), to count the line's cost; with
-//! `--compliant` the review is the allowed CREATE of the compliant Deployment instead.
+//! `--compliant` the review is the allowed CREATE of the compliant Deployment instead, with
+//! `--pod` a pod's CREATE by its ReplicaSet.
 
 #[path = "../benches/common/mod.rs"]
 mod common;
@@ -37,6 +38,8 @@ fn main() {
     };
     let body = if std::env::args().any(|a| a == "--compliant") {
         common::compliant_create_review()
+    } else if std::env::args().any(|a| a == "--pod") {
+        common::pod_create_review()
     } else {
         common::typical_review()
     };

@@ -251,14 +251,6 @@ fn scaled_kind(resource: &str) -> Option<WorkloadKind> {
     })
 }
 
-/// Whether the object names a controlling owner (it is then decided at that owner).
-fn controlled(w: &Workload) -> bool {
-    w.metadata()
-        .owner_references
-        .iter()
-        .any(|o| o.controller == Some(true))
-}
-
 fn uid_of(w: &Workload) -> String {
     w.metadata().uid.clone().unwrap_or_default()
 }
@@ -328,7 +320,8 @@ pub fn validate(req: &mut Request<'_>, inputs: Inputs<'_>) -> Decision {
             Err(e) => return Decision::failure(settings.failure_mode, e),
         }
     };
-    if !scale && controlled(&workload) {
+    // A controlled object is decided at its owner; the review's decoder has not read its spec.
+    if !scale && workload.metadata().controlled() {
         return Decision::bypass("controlled by another workload, which is decided instead");
     }
     let deployment_id = uid_of(&workload);

@@ -2,7 +2,8 @@
 //! straight from the request bytes: the envelope is walked by [`crate::scan`], each field a
 //! decision reads is read off it (strings borrowed where JSON lets them be), the
 //! workload `object` is read off the same scanner into the engine's model
-//! ([`decode_workload_json`]; serde reads the rare object it refuses and says why), and
+//! ([`decode_workload_json_with`]; serde reads the rare object it refuses and says why; the
+//! spec of an object with a controlling owner, decided at that owner, is passed over), and
 //! everything else (`oldObject`, `options`, `requestKind`...) is passed over by its brackets
 //! without being tokenized. Decoding a whole review into k8s-openapi types costs several times
 //! what the decision does.
@@ -10,7 +11,7 @@
 use std::borrow::Cow;
 
 use rampart_policy::manifest::{decode_workload, workload_kind_in_group};
-use rampart_policy::workload::decode_workload_json;
+use rampart_policy::workload::{Spec, decode_workload_json_with};
 use rampart_policy::{Workload, WorkloadKind};
 
 use crate::scan::{ScanError, Scanner, next_special};
@@ -209,7 +210,7 @@ fn read_request<'a>(
             "object" => {
                 let kind = workload_kind_of(&r.kind).filter(|_| r.sub_resource.is_empty());
                 let mark = s.mark();
-                object = match kind.map(|kind| decode_workload_json(kind, s)) {
+                object = match kind.map(|kind| read_object(kind, s)) {
                     Some(Ok(w)) => ObjectField {
                         text: s.since(mark),
                         decoded: Some(w),
@@ -279,6 +280,12 @@ pub enum ReviewError {
     NoUid,
 }
 
+/// The request's object as a workload of `kind`: a controlled one's spec is not read, as the
+/// decision is taken at its owner.
+fn read_object(kind: WorkloadKind, s: &mut Scanner<'_>) -> Result<Workload, ScanError> {
+    decode_workload_json_with(kind, s, Spec::UnlessControlled)
+}
+
 /// Decodes and checks a review; the returned request has a uid.
 pub fn decode(body: &[u8]) -> Result<(Cow<'_, str>, Request<'_>), ReviewError> {
     // UTF-8 checked once for the whole body, 16 or 32 bytes at a time (std's check goes a word
@@ -333,7 +340,7 @@ pub fn decode(body: &[u8]) -> Result<(Cow<'_, str>, Request<'_>), ReviewError> {
                 // The kind came after the object.
                 _ => kind.and_then(|kind| {
                     let mut s = Scanner::new(text);
-                    decode_workload_json(kind, &mut s).ok()
+                    read_object(kind, &mut s).ok()
                 }),
             };
             Some(match workload {

@@ -21,7 +21,7 @@ use serde::{Deserialize, Deserializer};
 use crate::deployment::WorkloadKind;
 
 mod json;
-pub use json::decode as decode_workload_json;
+pub use json::{Spec, decode as decode_workload_json, decode_with as decode_workload_json_with};
 
 /// `null` reads as the default (Kubernetes clients write `"labels": null` as readily as leave
 /// the field out).
@@ -43,6 +43,15 @@ pub struct Meta {
     pub annotations: BTreeMap<String, String>,
     #[serde(default, deserialize_with = "nullable")]
     pub owner_references: Vec<OwnerReference>,
+}
+
+impl Meta {
+    /// Whether the object names a controlling owner (a pod its ReplicaSet, a Job its CronJob).
+    pub fn controlled(&self) -> bool {
+        self.owner_references
+            .iter()
+            .any(|o| o.controller == Some(true))
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

@@ -26,29 +26,49 @@ use serde::de::IgnoredAny;
 
 type Result<T> = std::result::Result<T, ScanError>;
 
+/// Which objects' `spec` the decoder reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spec {
+    /// Every object's.
+    Always,
+    /// Not that of an object whose metadata, read before it, names a controlling owner
+    /// ([`Meta::controlled`]): such an object is decided at its owner, from its metadata alone
+    /// — the pods a ReplicaSet creates, the most frequent admission request of a cluster. The
+    /// spec is still passed over as well-formed JSON, and read after all where it was if the
+    /// object turns out not to be controlled (a later `metadata` key).
+    ///
+    /// [`Meta::controlled`]: super::Meta::controlled
+    UnlessControlled,
+}
+
 /// Decodes the workload of `kind` that is the scanner's next value.
 pub fn decode(kind: WorkloadKind, s: &mut Scanner<'_>) -> Result<Workload> {
+    decode_with(kind, s, Spec::Always)
+}
+
+/// [`decode`], reading the spec as `when` says.
+pub fn decode_with(kind: WorkloadKind, s: &mut Scanner<'_>, when: Spec) -> Result<Workload> {
     use WorkloadKind::*;
     Ok(match kind {
         Deployment | StatefulSet | DaemonSet | ReplicaSet => {
-            let o = object(s, |s| controller_spec(s, label_selector))?;
+            let o = object(s, |s| controller_spec(s, label_selector), when)?;
             Workload::controller(kind, o, Selector::Label)
         }
         ReplicationController | DeploymentConfig => {
-            let o = object(s, |s| controller_spec(s, string_map))?;
+            let o = object(s, |s| controller_spec(s, string_map), when)?;
             Workload::controller(kind, o, Selector::Map)
         }
         Job => {
-            let o = object(s, job_spec)?;
+            let o = object(s, job_spec, when)?;
             Workload::job(kind, o.metadata, o.spec)
         }
         CronJob => {
-            let o = object(s, cron_job_spec)?;
+            let o = object(s, cron_job_spec, when)?;
             let spec = o.spec.and_then(|s| s.job_template).and_then(|t| t.spec);
             Workload::job(kind, o.metadata, spec)
         }
         Pod => {
-            let o = object(s, pod_spec)?;
+            let o = object(s, pod_spec, when)?;
             Workload::pod(o.metadata, o.spec)
         }
     })
@@ -169,23 +189,43 @@ fn required<T>(s: &Scanner<'_>, value: Option<T>) -> Result<T> {
     value.ok_or_else(|| s.error_here("missing field"))
 }
 
-/// `{metadata, spec}`; everything else (`apiVersion`, `kind`, `status`) skipped.
+/// `{metadata, spec}`; everything else (`apiVersion`, `kind`, `status`) skipped, and the spec
+/// too where `when` allows.
 fn object<'a, S>(
     s: &mut Scanner<'a>,
     spec: impl Fn(&mut Scanner<'a>) -> Result<S>,
+    when: Spec,
 ) -> Result<Object<S>> {
     let mut o = Object {
         metadata: Meta::default(),
         spec: None,
     };
+    // Where the spec passed over is, to read it after all should the object not be controlled.
+    let mut passed = None;
     fields(s, |s, key| {
         match key {
             "metadata" => o.metadata = nullable(s, meta)?,
-            "spec" => o.spec = option(s, &spec)?,
+            "spec" if when == Spec::UnlessControlled && o.metadata.controlled() => {
+                passed = Some(s.mark());
+                o.spec = None;
+                skip(s)?;
+            }
+            "spec" => {
+                passed = None;
+                o.spec = option(s, &spec)?;
+            }
             _ => skip(s)?,
         }
         Ok(())
     })?;
+    if let Some(at) = passed
+        && !o.metadata.controlled()
+    {
+        let end = s.mark();
+        s.reset(at);
+        o.spec = option(s, &spec)?;
+        s.reset(end);
+    }
     Ok(o)
 }
 

@@ -3,7 +3,7 @@
 //! JSON form, escapes, unknown fields, any order and spacing — must decode to the same workload,
 //! or be refused by both.
 
-use super::decode;
+use super::{Spec, decode, decode_with};
 use crate::deployment::WorkloadKind;
 use crate::scan::Scanner;
 use crate::workload::{Workload, decode_workload};
@@ -551,4 +551,69 @@ fn refusals_say_where() {
         fast(WorkloadKind::Pod, missing).is_err(),
         "containerPort is required"
     );
+}
+
+fn passing_over_controlled(kind: WorkloadKind, text: &str) -> Result<Workload, String> {
+    let mut s = Scanner::new(text);
+    decode_with(kind, &mut s, Spec::UnlessControlled)
+        .and_then(|w| s.end().map(|()| w))
+        .map_err(|e| e.to_string())
+}
+
+/// Passing over a controlled object's spec changes nothing else: an object that is not
+/// controlled decodes as it always does, a controlled one keeps its metadata, and what reading
+/// everything refuses is refused too, unless what was wrong lay in the spec passed over.
+#[test]
+fn a_controlled_objects_spec_passed_over_changes_nothing_else() {
+    let (mut passed_over, mut read, mut refused) = (0, 0, 0);
+    for kind in KINDS {
+        let shape = workload(kind);
+        for seed in 1..=1000u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ kind as u64);
+            let mut text = String::new();
+            write(&mut text, &shape, &mut rng);
+            let case = format!("{kind:?} seed {seed}: {text}");
+            match (fast(kind, &text), passing_over_controlled(kind, &text)) {
+                (Ok(full), Ok(lazy)) if full.metadata().controlled() => {
+                    assert_eq!(lazy.metadata(), full.metadata(), "{case}");
+                    if lazy != full {
+                        assert_eq!(lazy.template.spec, Default::default(), "{case}");
+                        passed_over += 1;
+                    }
+                }
+                (Ok(full), Ok(lazy)) => {
+                    assert_eq!(lazy, full, "{case}");
+                    read += 1;
+                }
+                (Err(_), Err(_)) => refused += 1,
+                (Err(e), Ok(lazy)) => assert!(lazy.metadata().controlled(), "{e}: {case}"),
+                (Ok(_), Err(e)) => panic!("refused only when passing over: {e}: {case}"),
+            }
+        }
+    }
+    assert!(
+        passed_over > 50 && read > 1000 && refused > 100,
+        "{passed_over} passed over, {read} read, {refused} refused"
+    );
+}
+
+/// A spec passed over for a `metadata` naming a controller is read after all, where it was,
+/// when a later `metadata` names none; one that is not well-formed JSON is refused either way.
+#[test]
+fn a_spec_passed_over_is_read_after_all_for_a_later_metadata() {
+    let owned = r#"{"ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"web-1","uid":"u","controller":true}]}"#;
+    let spec = r#"{"containers":[{"name":"app","image":"nginx:1.27"}]}"#;
+    let text = format!(r#"{{"metadata":{owned},"spec":{spec},"metadata":{{"name":"web"}}}}"#);
+    let lazy = passing_over_controlled(WorkloadKind::Pod, &text).expect("decodes");
+    assert_eq!(lazy, fast(WorkloadKind::Pod, &text).expect("decodes"));
+    assert_eq!(lazy.template.spec.containers.len(), 1);
+    assert!(!lazy.metadata().controlled());
+
+    let controlled = format!(r#"{{"metadata":{owned},"spec":{spec}}}"#);
+    let lazy = passing_over_controlled(WorkloadKind::Pod, &controlled).expect("decodes");
+    assert!(lazy.metadata().controlled());
+    assert!(lazy.template.spec.containers.is_empty());
+
+    let broken = format!(r#"{{"metadata":{owned},"spec":{{"containers":[}}}}"#);
+    assert!(passing_over_controlled(WorkloadKind::Pod, &broken).is_err());
 }
