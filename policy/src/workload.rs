@@ -46,11 +46,25 @@ pub struct Meta {
 }
 
 impl Meta {
-    /// Whether the object names a controlling owner (a pod its ReplicaSet, a Job its CronJob).
+    /// Whether a workload names itself the object's controller (a pod's ReplicaSet, a Job's
+    /// CronJob): the object is then decided at that owner, as the Sensor rolls it up to it. A
+    /// controller of any other kind — an operator's custom resource, or any object at all, as
+    /// an ownerReference is only its writer's word — leaves the object to be decided itself.
     pub fn controlled(&self) -> bool {
         self.owner_references
             .iter()
-            .any(|o| o.controller == Some(true))
+            .any(|o| o.controller == Some(true) && o.names_workload())
+    }
+}
+
+impl OwnerReference {
+    /// Whether the owner is of a workload kind (by its group and kind).
+    pub fn names_workload(&self) -> bool {
+        let group = self
+            .api_version
+            .rsplit_once('/')
+            .map_or("", |(group, _)| group);
+        crate::manifest::workload_kind_in_group(group, &self.kind).is_some()
     }
 }
 

@@ -417,6 +417,22 @@ fn controlled_objects_are_decided_at_their_owner() {
         "name": "web-7d9f", "uid": "rs-1", "controller": true}]);
     let d = w.validate(&review_body("Pod", "CREATE", &pod, json!({})));
     assert_eq!(d.outcome, Outcome::Bypassed, "{d:?}");
+    // A controller that is no workload (an operator's resource, or any object at all: an
+    // ownerReference is its writer's word) does not stand for the object, decided itself.
+    for (api_version, kind) in [
+        ("monitoring.coreos.com/v1", "Prometheus"),
+        ("v1", "ConfigMap"),
+    ] {
+        pod["metadata"]["ownerReferences"] = json!([{"apiVersion": api_version, "kind": kind,
+            "name": "owner", "uid": "o-1", "controller": true}]);
+        let d = w.validate(&review_body("Pod", "CREATE", &pod, json!({})));
+        assert_eq!(d.outcome, Outcome::Denied, "{kind}: {d:?}");
+    }
+    // Nor does a workload that owns the object without controlling it.
+    pod["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "name": "web-7d9f", "uid": "rs-1", "controller": false}]);
+    let d = w.validate(&review_body("Pod", "CREATE", &pod, json!({})));
+    assert_eq!(d.outcome, Outcome::Denied, "{d:?}");
 }
 
 #[test]

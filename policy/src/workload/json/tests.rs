@@ -14,6 +14,8 @@ use Shape::*;
 #[derive(Clone)]
 enum Shape {
     Str,
+    /// One of these strings (JSON text).
+    Pick(&'static [&'static str]),
     Bool,
     Int,
     Int32,
@@ -47,8 +49,8 @@ fn meta() -> Shape {
         (
             "ownerReferences",
             list(obj(&[
-                ("apiVersion", Str),
-                ("kind", Str),
+                ("apiVersion", Pick(OWNER_API_VERSIONS)),
+                ("kind", Pick(OWNER_KINDS)),
                 ("name", Str),
                 ("uid", Str),
                 ("controller", Bool),
@@ -292,6 +294,23 @@ const STRINGS: &[&str] = &[
     r#""/var/run/docker.sock""#,
     r#""default""#,
 ];
+/// Owners that are workloads and owners that are not (an operator's resource, any object).
+const OWNER_API_VERSIONS: &[&str] = &[
+    r#""apps/v1""#,
+    r#""apps/v1""#,
+    r#""apps/v1""#,
+    r#""batch/v1""#,
+    r#""monitoring.coreos.com/v1""#,
+    r#""""#,
+];
+const OWNER_KINDS: &[&str] = &[
+    r#""ReplicaSet""#,
+    r#""ReplicaSet""#,
+    r#""StatefulSet""#,
+    r#""Job""#,
+    r#""Prometheus""#,
+    r#""ConfigMap""#,
+];
 const INTS: &[&str] = &[
     "0",
     "1",
@@ -341,7 +360,7 @@ fn space(out: &mut String, rng: &mut Rng) {
 fn wrong(shape: &Shape, rng: &mut Rng) -> &'static str {
     match shape {
         Obj(_) => ["7", "true", r#""s""#][rng.below(3)],
-        Str | StrMap | StrList | List(_) | Quantity => {
+        Str | Pick(_) | StrMap | StrList | List(_) | Quantity => {
             ["7", "true", r#"{"a":"b"}"#, r#"["x"]"#, r#""s""#][rng.below(5)]
         }
         Bool | Int | Int32 => [r#""yes""#, "{}", "[]", "1"][rng.below(4)],
@@ -352,6 +371,7 @@ fn wrong(shape: &Shape, rng: &mut Rng) -> &'static str {
 fn write(out: &mut String, shape: &Shape, rng: &mut Rng) {
     match shape {
         Str => out.push_str(rng.pick(STRINGS)),
+        Pick(from) => out.push_str(rng.pick(from)),
         Bool => out.push_str(if rng.one_in(2) { "true" } else { "false" }),
         Int => out.push_str(rng.pick(INTS)),
         Int32 => out.push_str(rng.pick(INT32S)),
@@ -568,7 +588,7 @@ fn a_controlled_objects_spec_passed_over_changes_nothing_else() {
     let (mut passed_over, mut read, mut refused) = (0, 0, 0);
     for kind in KINDS {
         let shape = workload(kind);
-        for seed in 1..=1000u64 {
+        for seed in 1..=3000u64 {
             let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ kind as u64);
             let mut text = String::new();
             write(&mut text, &shape, &mut rng);
@@ -592,7 +612,7 @@ fn a_controlled_objects_spec_passed_over_changes_nothing_else() {
         }
     }
     assert!(
-        passed_over > 50 && read > 1000 && refused > 100,
+        passed_over > 20 && read > 1000 && refused > 100,
         "{passed_over} passed over, {read} read, {refused} refused"
     );
 }
