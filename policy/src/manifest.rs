@@ -286,7 +286,7 @@ const KNOWN_NON_WORKLOADS: &[&str] = &[
     "VolumeAttachment",
 ];
 
-fn group_of(api_version: &str) -> &str {
+pub(crate) fn group_of(api_version: &str) -> &str {
     api_version.rsplit_once('/').map_or("", |(g, _)| g)
 }
 

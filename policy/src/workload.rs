@@ -60,10 +60,7 @@ impl Meta {
 impl OwnerReference {
     /// Whether the owner is of a workload kind (by its group and kind).
     pub fn names_workload(&self) -> bool {
-        let group = self
-            .api_version
-            .rsplit_once('/')
-            .map_or("", |(group, _)| group);
+        let group = crate::manifest::group_of(&self.api_version);
         crate::manifest::workload_kind_in_group(group, &self.kind).is_some()
     }
 }
