@@ -140,6 +140,8 @@ fn start_servers(rt: &tokio::runtime::Runtime) -> Servers {
 #[derive(Default)]
 struct Sensor {
     reported: AtomicU64,
+    /// The attempts the reported alerts stand for (one each, and those coalesced into it).
+    attempts: AtomicU64,
 }
 
 #[tonic::async_trait]
@@ -159,19 +161,26 @@ impl AdmissionControlService for Sensor {
         &self,
         request: tonic::Request<AdmissionAlerts>,
     ) -> Result<tonic::Response<AdmissionReportAck>, tonic::Status> {
-        let accepted = request.into_inner().alerts.len();
+        let alerts = request.into_inner().alerts;
+        let accepted = alerts.len();
         self.reported.fetch_add(accepted as u64, Ordering::Relaxed);
+        let attempts: u64 = alerts.iter().map(|a| a.repeats.saturating_add(1)).sum();
+        self.attempts.fetch_add(attempts, Ordering::Relaxed);
         Ok(tonic::Response::new(AdmissionReportAck {
             accepted: u32::try_from(accepted).unwrap_or(u32::MAX),
         }))
     }
 }
 
-/// How many of the denials' alerts the Sensor took, and how many the full queue dropped.
+/// How many of the denials' alerts the Sensor took (and how many attempts they stand for: the
+/// benchmark repeats one review, so a saturated run's denials coalesce), and how many the full
+/// queue dropped.
 fn print_reports(servers: &Servers) {
     println!(
-        "\nalerts: {} reported to the Sensor, {} dropped by the full queue, {} queued at the end",
+        "\nalerts: {} reported to the Sensor, standing for {} (one a violated policy a denial; {} reviews joined alerts still waiting); {} dropped by the full queue, {} queued at the end",
         servers.sensor.reported.load(Ordering::Relaxed),
+        servers.sensor.attempts.load(Ordering::Relaxed),
+        servers.state.metrics.alerts_coalesced.get(),
         servers.state.metrics.alerts_dropped.get(),
         servers.state.alerts.len()
     );

@@ -1,6 +1,14 @@
 //! Alerts waiting for the Sensor: a bounded queue that drops the oldest (and counts them) when
 //! the Sensor is away for long, so a denial storm cannot grow memory.
 //!
+//! A review identical to one whose alerts are still waiting (a controller or a GitOps tool
+//! retrying the same denied object: the same object, operation, user and violations) joins
+//! those alerts instead of queueing its own: they are sent once, with how many attempts
+//! followed the first and when the last was (`repeats`, `last_time_unix_ms`). A retry storm
+//! then costs the queue one entry, so it neither crowds out other workloads' alerts nor keeps
+//! the link and the Sensor busy; alerts that are sent at once (no backlog) stand alone, one
+//! per attempt, as in ACS.
+//!
 //! A review's alerts are queued as the protobuf bytes the Sensor receives, one buffer a review:
 //! the decision's strings are freed at once, while they are still in the cache, instead of
 //! thirty-odd allocations a denial freed long after, cold, when the record leaves a full queue
@@ -8,7 +16,8 @@
 //! Sensor link sends the bytes as they are ([`Batch`]).
 
 use std::borrow::Cow;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
 use std::ops::Range;
 use std::sync::Mutex;
 
@@ -75,6 +84,40 @@ struct Record {
     start: usize,
     /// Alerts from `start` on.
     alerts: usize,
+    /// A review's record: its entries hold every field but those that differ between identical
+    /// attempts, which are added to each alert as it is taken. `None`: the entries are whole.
+    attempts: Option<Attempts>,
+    /// Order in the queue (increasing from front to back).
+    seq: u64,
+    /// The hash of `bytes` while an identical review may join the record.
+    open: Option<u64>,
+}
+
+/// The fields of a review's alerts that differ between identical attempts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Attempts {
+    /// The first attempt's.
+    request_uid: String,
+    time_unix_ms: i64,
+    /// Attempts coalesced after the first, and the last one's time.
+    repeats: u64,
+    last_time_unix_ms: i64,
+}
+
+impl Attempts {
+    /// The fields, encoded (field order does not matter to a protobuf reader).
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(48 + self.request_uid.len());
+        string_field(9, &self.request_uid, &mut out);
+        if self.time_unix_ms != 0 {
+            encoding::int64::encode(13, &self.time_unix_ms, &mut out);
+        }
+        if self.repeats > 0 {
+            encoding::uint64::encode(15, &self.repeats, &mut out);
+            encoding::int64::encode(16, &self.last_time_unix_ms, &mut out);
+        }
+        out
+    }
 }
 
 impl Record {
@@ -104,13 +147,33 @@ impl Record {
             bytes,
             start: 0,
             alerts: review.policies.len(),
+            attempts: Some(Attempts {
+                request_uid: review.common.request_uid.clone(),
+                time_unix_ms: review.common.time_unix_ms,
+                repeats: 0,
+                last_time_unix_ms: 0,
+            }),
+            seq: 0,
+            open: None,
         }
     }
 
-    /// The next alert's entry (its key, length and message), taken out of the record: where it
-    /// is in `bytes`. A record this queue wrote always reads back; were one ever not to, the
-    /// rest of it is given up.
-    fn pop_entry(&mut self) -> Option<Range<usize>> {
+    /// Alerts already whole (a batch put back).
+    fn whole(batch: Batch, seq: u64) -> Record {
+        Record {
+            bytes: batch.bytes,
+            start: 0,
+            alerts: batch.alerts,
+            attempts: None,
+            seq,
+            open: None,
+        }
+    }
+
+    /// The next alert's entry taken out of the record: where the entry (its key, length and
+    /// message) and its message are in `bytes`. A record this queue wrote always reads back;
+    /// were one ever not to, the rest of it is given up.
+    fn pop_entry(&mut self) -> Option<(Range<usize>, Range<usize>)> {
         let entry_start = self.start;
         let mut rest = self.bytes.get(self.start..)?;
         let message = (|| {
@@ -127,7 +190,7 @@ impl Record {
             Some(m) => {
                 self.start = m.end;
                 self.alerts = self.alerts.saturating_sub(1);
-                Some(entry_start..m.end)
+                Some((entry_start..m.end, m))
             }
             None => {
                 self.start = self.bytes.len();
@@ -146,18 +209,31 @@ impl Record {
         }
     }
 
-    /// Moves the first `n` alerts' entries to the end of `out`, as they are (the entries are
-    /// walked, not decoded; they are copied in one piece).
+    /// Moves the first `n` alerts' entries to the end of `out` (the entries are walked, not
+    /// decoded): whole entries in one piece, a review's with its attempts' fields added.
     fn move_first(&mut self, n: usize, out: &mut Vec<u8>) {
-        let first = self.start;
-        let mut end = first;
-        for _ in 0..n {
-            match self.pop_entry() {
-                Some(entry) => end = entry.end,
-                None => break,
+        let Some(attempts) = self.attempts.as_ref().map(Attempts::encode) else {
+            let first = self.start;
+            let mut end = first;
+            for _ in 0..n {
+                match self.pop_entry() {
+                    Some((entry, _)) => end = entry.end,
+                    None => break,
+                }
             }
+            out.extend_from_slice(self.bytes.get(first..end).unwrap_or_default());
+            return;
+        };
+        for _ in 0..n {
+            let Some((_, message)) = self.pop_entry() else {
+                break;
+            };
+            let message = self.bytes.get(message).unwrap_or_default();
+            encoding::encode_key(1, WireType::LengthDelimited, out);
+            encoding::encode_varint((message.len() + attempts.len()) as u64, out);
+            out.extend_from_slice(message);
+            out.extend_from_slice(&attempts);
         }
-        out.extend_from_slice(self.bytes.get(first..end).unwrap_or_default());
     }
 }
 
@@ -204,8 +280,9 @@ fn string_field_len(value: &str) -> usize {
     }
 }
 
-/// A review's fields of its alerts, encoded: those before the policy's enforcement action in
-/// field order (3 to 9) and those after it (11 to 14).
+/// A review's fields of its alerts but those that differ between identical attempts (the
+/// request's uid, 9, and time, 13), encoded: those before the policy's enforcement action in
+/// field order (3 to 8) and those after it (11, 12, 14).
 struct CommonFields {
     before: Vec<u8>,
     after: Vec<u8>,
@@ -221,7 +298,6 @@ impl CommonFields {
                 &common.deployment_id,
                 &common.operation,
                 &common.user,
-                &common.request_uid,
             ]
             .iter()
             .map(|v| string_field_len(v))
@@ -233,16 +309,12 @@ impl CommonFields {
         string_field(6, &common.deployment_id, &mut before);
         string_field(7, &common.operation, &mut before);
         string_field(8, &common.user, &mut before);
-        string_field(9, &common.request_uid, &mut before);
-        let mut after = Vec::with_capacity(32 + common.pod.len());
+        let mut after = Vec::with_capacity(16 + common.pod.len());
         if common.break_glass {
             encoding::bool::encode(11, &common.break_glass, &mut after);
         }
         if common.stage != 0 {
             encoding::int32::encode(12, &common.stage, &mut after);
-        }
-        if common.time_unix_ms != 0 {
-            encoding::int64::encode(13, &common.time_unix_ms, &mut after);
         }
         string_field(14, &common.pod, &mut after);
         CommonFields { before, after }
@@ -278,17 +350,54 @@ fn encode_alert(common: &CommonFields, p: &PolicyAlert, buf: &mut Vec<u8>) {
     buf.extend_from_slice(&common.after);
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Queued {
     records: VecDeque<Record>,
     /// Alerts in all records.
     count: usize,
+    /// The review records an identical review may still join (none of their alerts taken or
+    /// dropped yet): the hash of their bytes to their `seq`. One entry a record at most.
+    open: HashMap<u64, u64>,
+    /// The next record's `seq` at the back; records put back at the front count down from the
+    /// front's.
+    next_seq: u64,
+}
+
+impl Default for Queued {
+    fn default() -> Queued {
+        Queued {
+            records: VecDeque::new(),
+            count: 0,
+            open: HashMap::new(),
+            next_seq: 1 << 62,
+        }
+    }
 }
 
 impl Queued {
+    /// The front record is about to lose alerts: no review joins it any more.
+    fn close_front(&mut self) {
+        if let Some(front) = self.records.front_mut()
+            && let Some(key) = front.open.take()
+            && self.open.get(&key) == Some(&front.seq)
+        {
+            self.open.remove(&key);
+        }
+    }
+
+    /// The open record `key` names, if its alerts are `bytes` (a hash names no other).
+    fn open_record(&mut self, key: u64, bytes: &[u8]) -> Option<&mut Record> {
+        let seq = *self.open.get(&key)?;
+        let at = self.records.binary_search_by_key(&seq, |r| r.seq).ok()?;
+        self.records
+            .get_mut(at)
+            .filter(|r| r.open == Some(key) && r.bytes == bytes)
+    }
+
     /// Drops the `n` oldest alerts.
     fn drop_oldest(&mut self, mut n: usize) {
         while n > 0 {
+            self.close_front();
             let Some(front) = self.records.front_mut() else {
                 return;
             };
@@ -310,6 +419,8 @@ impl Queued {
 pub struct AlertQueue {
     queue: Mutex<Queued>,
     capacity: usize,
+    /// Keyed per process: which reviews' records share a hash is not up to a cluster's users.
+    hasher: RandomState,
     pub ready: tokio::sync::Notify,
 }
 
@@ -318,6 +429,7 @@ impl AlertQueue {
         AlertQueue {
             queue: Mutex::new(Queued::default()),
             capacity: capacity.max(1),
+            hasher: RandomState::new(),
             ready: tokio::sync::Notify::new(),
         }
     }
@@ -335,15 +447,32 @@ impl AlertQueue {
         self.len() == 0
     }
 
-    /// Queues one review's alerts, dropping (and counting) the oldest beyond capacity.
+    /// Queues one review's alerts, dropping (and counting) the oldest beyond capacity; or
+    /// counts the review on an identical one's alerts still waiting whole.
     pub fn push(&self, alerts: ReviewAlerts, metrics: &Metrics) {
         if alerts.is_empty() {
             return;
         }
-        let record = Record::of_review(&alerts);
+        let mut record = Record::of_review(&alerts);
+        let time = alerts.common.time_unix_ms;
         // The decision's strings go now, while they are warm.
         drop(alerts);
+        let key = self.hasher.hash_one(&record.bytes);
         let mut q = self.lock();
+        if let Some(attempts) = q
+            .open_record(key, &record.bytes)
+            .and_then(|r| r.attempts.as_mut())
+        {
+            attempts.repeats += 1;
+            attempts.last_time_unix_ms = attempts.last_time_unix_ms.max(time);
+            drop(q);
+            metrics.alerts_coalesced.inc();
+            return;
+        }
+        record.seq = q.next_seq;
+        record.open = Some(key);
+        q.next_seq += 1;
+        q.open.insert(key, record.seq);
         q.count += record.alerts;
         q.records.push_back(record);
         let over = q.count.saturating_sub(self.capacity);
@@ -360,6 +489,7 @@ impl AlertQueue {
         let mut q = self.lock();
         let mut batch = Batch::default();
         while batch.alerts < max {
+            q.close_front();
             let Some(front) = q.records.front_mut() else {
                 break;
             };
@@ -381,12 +511,9 @@ impl AlertQueue {
         if batch.is_empty() {
             return;
         }
-        let record = Record {
-            bytes: batch.bytes,
-            start: 0,
-            alerts: batch.alerts,
-        };
         let mut q = self.lock();
+        let seq = q.records.front().map_or(q.next_seq, |r| r.seq) - 1;
+        let record = Record::whole(batch, seq);
         q.count += record.alerts;
         q.records.push_front(record);
         let over = q.count.saturating_sub(self.capacity);
@@ -427,7 +554,7 @@ mod tests {
     }
 
     #[test]
-    fn a_queued_record_is_byte_for_byte_what_prost_writes_for_the_messages() {
+    fn a_queued_record_reads_back_as_the_messages() {
         let full = ReviewAlerts {
             common: AdmissionAlert {
                 namespace: "shop".into(),
@@ -465,18 +592,142 @@ mod tests {
             ..full.clone()
         };
         for review in [full, negative, review(&["x"])] {
-            let record = Record::of_review(&review);
-            let want = AdmissionAlerts {
-                alerts: review.to_alerts(),
-            };
-            assert_eq!(record.bytes, want.encode_to_vec());
+            let mut record = Record::of_review(&review);
             assert_eq!(record.alerts, review.len());
-            let mut record = record;
             let mut moved = Vec::new();
             record.move_first(usize::MAX, &mut moved);
-            assert_eq!(moved, want.encode_to_vec());
+            let batch = Batch {
+                bytes: moved,
+                alerts: review.len(),
+            };
+            assert_eq!(batch.messages().expect("decodes"), review.to_alerts());
             assert_eq!(record.alerts, 0);
+            // The fields that differ between attempts are added as the alerts leave, after
+            // the others; the rest is what prost writes, field for field.
+            let mut without = review.to_alerts();
+            for a in &mut without {
+                a.request_uid.clear();
+                a.time_unix_ms = 0;
+            }
+            assert_eq!(
+                Record::of_review(&review).bytes,
+                AdmissionAlerts { alerts: without }.encode_to_vec()
+            );
         }
+    }
+
+    /// The same review again, as a controller retrying it sends it: a new request, later.
+    fn again(mut review: ReviewAlerts, uid: &str, time: i64) -> ReviewAlerts {
+        review.common.request_uid = uid.into();
+        review.common.time_unix_ms = time;
+        review
+    }
+
+    #[test]
+    fn identical_attempts_join_the_alerts_still_waiting() {
+        let metrics = Metrics::new();
+        let q = AlertQueue::new(100);
+        let first = again(review(&["a", "b"]), "u1", 1_000);
+        q.push(first.clone(), &metrics);
+        q.push(review(&["c"]), &metrics);
+        q.push(again(first.clone(), "u2", 3_000), &metrics);
+        q.push(again(first.clone(), "u3", 2_000), &metrics);
+        // Another user's, or another operation's, attempt stands alone.
+        let mut other_user = again(first.clone(), "u4", 4_000);
+        other_user.common.user = "mallory".into();
+        q.push(other_user, &metrics);
+        let mut other_violation = again(first.clone(), "u5", 5_000);
+        other_violation.policies[1].violations = vec!["b violated again".into()];
+        q.push(other_violation, &metrics);
+        assert_eq!(metrics.alerts_coalesced.get(), 2);
+        assert_eq!(q.len(), 2 + 1 + 2 + 2, "each record's alerts once");
+
+        let sent = q.take(3).messages().expect("decodes");
+        let first_two: Vec<_> = sent[..2]
+            .iter()
+            .map(|a| {
+                (
+                    a.policy_id.as_str(),
+                    a.request_uid.as_str(),
+                    a.time_unix_ms,
+                    a.repeats,
+                    a.last_time_unix_ms,
+                )
+            })
+            .collect();
+        assert_eq!(
+            first_two,
+            [("a", "u1", 1_000, 2, 3_000), ("b", "u1", 1_000, 2, 3_000)],
+            "the first attempt's request, and the last attempt's time"
+        );
+        assert_eq!(
+            (sent[2].policy_id.as_str(), sent[2].repeats),
+            ("c", 0),
+            "a review alone says nothing of repeats"
+        );
+        // Alerts on their way no longer gather attempts: the next one stands alone.
+        q.push(again(first.clone(), "u6", 6_000), &metrics);
+        assert_eq!(metrics.alerts_coalesced.get(), 2);
+        let rest = q.take(100).messages().expect("decodes");
+        let uids: Vec<&str> = rest.iter().map(|a| a.request_uid.as_str()).collect();
+        assert_eq!(uids, ["u4", "u4", "u5", "u5", "u6", "u6"]);
+        assert!(rest.iter().all(|a| a.repeats == 0));
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_record_partly_taken_dropped_or_put_back_gathers_no_attempts() {
+        let sent = |q: &AlertQueue| -> Vec<(String, String, u64)> {
+            q.take(100)
+                .messages()
+                .expect("decodes")
+                .into_iter()
+                .map(|a| (a.policy_id, a.request_uid, a.repeats))
+                .collect()
+        };
+        let want = |v: &[(&str, &str, u64)]| -> Vec<(String, String, u64)> {
+            v.iter()
+                .map(|(p, u, n)| (p.to_string(), u.to_string(), *n))
+                .collect()
+        };
+        let metrics = Metrics::new();
+        let q = AlertQueue::new(10);
+        let r = again(review(&["a", "b"]), "u1", 1);
+        q.push(r.clone(), &metrics);
+        let taken = q.take(1);
+        q.push(again(r.clone(), "u2", 2), &metrics);
+        assert_eq!(
+            metrics.alerts_coalesced.get(),
+            0,
+            "u1's first alert had left"
+        );
+        // Put back whole, first in line: sent as it was; u3 joins u2's record, not it.
+        q.requeue(taken, &metrics);
+        q.push(again(r.clone(), "u3", 3), &metrics);
+        assert_eq!(metrics.alerts_coalesced.get(), 1);
+        assert_eq!(
+            sent(&q),
+            want(&[
+                ("a", "u1", 0),
+                ("b", "u1", 0),
+                ("a", "u2", 1),
+                ("b", "u2", 1)
+            ])
+        );
+
+        // Over capacity the oldest alerts go, and a record they were part of closes.
+        let metrics = Metrics::new();
+        let q = AlertQueue::new(3);
+        q.push(r.clone(), &metrics);
+        q.push(review(&["c", "d"]), &metrics);
+        assert_eq!(metrics.alerts_dropped.get(), 1, "u1's first alert");
+        q.push(again(r.clone(), "u2", 2), &metrics);
+        assert_eq!(metrics.alerts_coalesced.get(), 0);
+        assert_eq!(metrics.alerts_dropped.get(), 3);
+        assert_eq!(
+            sent(&q),
+            want(&[("d", "", 0), ("a", "u2", 0), ("b", "u2", 0)])
+        );
     }
 
     #[test]
@@ -487,8 +738,8 @@ mod tests {
         bytes.truncate(bytes.len() - 3);
         let mut damaged = Record {
             bytes,
-            start: 0,
             alerts: 2,
+            ..Record::default()
         };
         let mut moved = Vec::new();
         damaged.move_first(1, &mut moved);
@@ -503,8 +754,8 @@ mod tests {
         assert_eq!(damaged.alerts, 0);
         let mut wrong_field = Record {
             bytes: vec![0x10, 0x01],
-            start: 0,
             alerts: 1,
+            ..Record::default()
         };
         wrong_field.drop_first(1);
         assert_eq!(wrong_field.alerts, 0);

@@ -54,6 +54,9 @@ pub struct Metrics {
     pub sensor_connected: Gauge,
     pub alerts_reported: Counter,
     pub alerts_dropped: Counter,
+    /// Reviews counted on an identical review's alerts still waiting instead of raising their
+    /// own.
+    pub alerts_coalesced: Counter,
     pub certificate_reloads: Counter,
     /// Changed certificate files that could not be loaded (the previous pair stays in use).
     pub certificate_reload_failures: Counter,
@@ -97,6 +100,7 @@ impl Metrics {
             sensor_connected: Gauge::default(),
             alerts_reported: Counter::default(),
             alerts_dropped: Counter::default(),
+            alerts_coalesced: Counter::default(),
             certificate_reloads: Counter::default(),
             certificate_reload_failures: Counter::default(),
             log_lines_withheld: Counter::default(),
@@ -152,6 +156,11 @@ impl Metrics {
             "alerts_dropped",
             "Alerts dropped because the bounded queue was full while the Sensor was away",
             m.alerts_dropped.clone(),
+        );
+        registry.register(
+            "alert_attempts_coalesced",
+            "Reviews counted on an identical review's alerts still waiting for the Sensor (a retry storm), instead of queueing alerts of their own",
+            m.alerts_coalesced.clone(),
         );
         registry.register(
             "certificate_reloads",

@@ -26,6 +26,9 @@ use crate::server::State;
 const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const REPORT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long alerts gather before a report that is not full leaves: the delay an alert adds on
+/// its way to Central, and at most one report this often in a storm.
+const REPORT_LINGER: Duration = Duration::from_millis(50);
 
 /// Where the Sensor is and who the controller is.
 #[derive(Debug, Clone)]
@@ -210,6 +213,11 @@ pub async fn report(channel: Channel, state: Arc<State>) {
     loop {
         if state.alerts.is_empty() {
             state.alerts.ready.notified().await;
+        }
+        if state.alerts.len() < MAX_ADMISSION_REPORT {
+            // A burst's alerts go in one report, and a retry storm's identical attempts join
+            // the alerts waiting, instead of one round trip (and one alert) an attempt.
+            tokio::time::sleep(REPORT_LINGER).await;
         }
         let batch = state.alerts.take(MAX_ADMISSION_REPORT);
         if batch.is_empty() {

@@ -409,15 +409,53 @@ async fn decides_with_policies_pushed_by_the_sensor_and_reports_alerts_to_centra
             .contains("Kubernetes Actions: Exec into Pod")
     );
 
+    // A controller retrying a denied object: attempts made while an identical one's alert waits
+    // are counted on it, however the reports fall.
+    let retry = |uid: &str| {
+        review(
+            uid,
+            "CREATE",
+            &deployment("retried", true, json!({})),
+            json!({}),
+        )
+    };
+    let retries = tokio::join!(
+        client.review("/validate", retry("u-retry-1")),
+        client.review("/validate", retry("u-retry-2")),
+        client.review("/validate", retry("u-retry-3")),
+    );
+    for answer in [&retries.0, &retries.1, &retries.2] {
+        assert_eq!(answer["allowed"], false, "{answer}");
+    }
+    let attempts_on = |alerts: &[AlertRecord], name: &str| -> u64 {
+        alerts
+            .iter()
+            .filter(|a| a.deployment_name == name)
+            .filter_map(|a| a.admission.as_ref().map(|r| r.attempts))
+            .sum()
+    };
+
     // Every denial became an ATTEMPTED alert in Central; break-glass an ACTIVE one; dry-run none.
     let alerts = eventually("Central to hold the admission alerts", || {
         let alerts: Vec<AlertRecord> = central_alerts(&w.central)
             .into_iter()
             .filter(|a| a.admission.is_some())
             .collect();
-        (alerts.len() >= 5).then_some(alerts)
+        (alerts.len() >= 6 && attempts_on(&alerts, "retried") == 3).then_some(alerts)
     })
     .await;
+    let retried: Vec<&AlertRecord> = alerts
+        .iter()
+        .filter(|a| a.deployment_name == "retried")
+        .collect();
+    assert!((1..=3).contains(&retried.len()), "{retried:?}");
+    for a in &retried {
+        assert_eq!(a.policy_id, PRIVILEGED);
+        assert_eq!(a.state, AlertState::Attempted);
+        let request = a.admission.as_ref().expect("request");
+        assert!(request.request_uid.starts_with("u-retry-"), "{request:?}");
+        assert!(a.first_occurred_unix_ms <= a.time_unix_ms);
+    }
     let by_request = |uid: &str| -> Vec<&AlertRecord> {
         alerts
             .iter()
@@ -466,7 +504,7 @@ async fn decides_with_policies_pushed_by_the_sensor_and_reports_alerts_to_centra
     let metrics = exposed_metrics(&w.controller);
     assert!(
         metrics.contains(
-            r#"rampart_admission_decisions_total{endpoint="validate",outcome="denied"} 4"#
+            r#"rampart_admission_decisions_total{endpoint="validate",outcome="denied"} 7"#
         ),
         "{metrics}"
     );
@@ -483,6 +521,7 @@ async fn decides_with_policies_pushed_by_the_sensor_and_reports_alerts_to_centra
         "{metrics}"
     );
     assert!(metrics.contains("rampart_admission_request_duration_seconds_bucket"));
+    assert!(metrics.contains("rampart_admission_alert_attempts_coalesced_total"));
     assert!(metrics.contains("rampart_admission_policy_age_seconds"));
     let _ = (&w.dir, &w.bundle);
 }

@@ -95,6 +95,19 @@ pub struct AdmissionRequest {
     /// For CONNECT requests (exec, attach, port-forward): the pod.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub pod: String,
+    /// Identical attempts this alert stands for (a retry storm the admission controller
+    /// coalesced): the first at `first_occurred_unix_ms` (its `request_uid`), the last at
+    /// `time_unix_ms`.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub attempts: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn is_one(n: &u64) -> bool {
+    *n == 1
 }
 
 /// Most enforcement records kept on one alert.
@@ -227,6 +240,7 @@ pub fn from_admission(
     } else {
         now_ms
     };
+    let last = a.last_time_unix_ms.max(time);
     let denied = !a.enforcement_action.is_empty();
     let stage = rampart_proto::v1::LifecycleStage::try_from(a.stage)
         .unwrap_or(rampart_proto::v1::LifecycleStage::Deploy);
@@ -254,17 +268,26 @@ pub fn from_admission(
         },
         violations: a.violations.clone(),
         first_occurred_unix_ms: time,
-        time_unix_ms: time,
+        time_unix_ms: last,
         resolved_unix_ms: None,
         enforcements: if denied {
             vec![Enforcement {
                 action: a.enforcement_action.clone(),
                 succeeded: true,
-                message: format!(
-                    "the admission controller denied {} by {}",
-                    a.operation, a.user
-                ),
-                time_unix_ms: time,
+                message: if a.repeats > 0 {
+                    format!(
+                        "the admission controller denied {} by {} {} times",
+                        a.operation,
+                        a.user,
+                        a.repeats.saturating_add(1)
+                    )
+                } else {
+                    format!(
+                        "the admission controller denied {} by {}",
+                        a.operation, a.user
+                    )
+                },
+                time_unix_ms: last,
                 order_id: String::new(),
             }]
         } else {
@@ -276,6 +299,7 @@ pub fn from_admission(
             request_uid: a.request_uid.clone(),
             break_glass: a.break_glass,
             pod: a.pod.clone(),
+            attempts: a.repeats.saturating_add(1),
         }),
         processes: Vec::new(),
     }
@@ -559,6 +583,63 @@ mod tests {
             Some("process /bin/sh #49"),
             "the newest are kept"
         );
+    }
+
+    #[test]
+    fn an_admission_alert_stands_for_its_coalesced_attempts() {
+        let policy = privileged_policy().policy;
+        let attempt = rampart_proto::v1::AdmissionAlert {
+            policy_id: "p1".into(),
+            violations: vec!["Container 'app' is privileged".into()],
+            namespace: "shop".into(),
+            name: "web".into(),
+            kind: "Deployment".into(),
+            operation: "UPDATE".into(),
+            user: "system:serviceaccount:argocd:argocd-application-controller".into(),
+            request_uid: "u-first".into(),
+            enforcement_action: "FAIL_DEPLOYMENT_UPDATE_ENFORCEMENT".into(),
+            time_unix_ms: 1_000,
+            ..Default::default()
+        };
+        let alone = from_admission("c1", &policy, &attempt, "a1".into(), 9_000);
+        let request = alone.admission.as_ref().expect("request");
+        assert_eq!(request.attempts, 1);
+        assert_eq!(
+            (alone.first_occurred_unix_ms, alone.time_unix_ms),
+            (1_000, 1_000)
+        );
+        let stored = serde_json::to_value(&alone).expect("json");
+        assert!(
+            stored["admission"].get("attempts").is_none(),
+            "one attempt is the default, left out"
+        );
+
+        let storm = rampart_proto::v1::AdmissionAlert {
+            repeats: 36,
+            last_time_unix_ms: 61_000,
+            ..attempt
+        };
+        let alert = from_admission("c1", &policy, &storm, "a2".into(), 90_000);
+        assert_eq!(alert.state, AlertState::Attempted);
+        let request = alert.admission.as_ref().expect("request");
+        assert_eq!(request.attempts, 37);
+        assert_eq!(request.request_uid, "u-first");
+        assert_eq!(
+            (alert.first_occurred_unix_ms, alert.time_unix_ms),
+            (1_000, 61_000)
+        );
+        assert_eq!(alert.enforcements[0].time_unix_ms, 61_000);
+        assert!(
+            alert.enforcements[0].message.ends_with(" 37 times"),
+            "{}",
+            alert.enforcements[0].message
+        );
+        // Stored and read back, as Central keeps it.
+        let back: AlertRecord =
+            serde_json::from_value(serde_json::to_value(&alert).expect("json")).expect("reads");
+        assert_eq!(back, alert);
+        let old: AlertRecord = serde_json::from_value(stored).expect("an alert stored before");
+        assert_eq!(old.admission.map(|r| r.attempts), Some(1));
     }
 }
 

@@ -2032,3 +2032,77 @@ struct RefusedPage {
     page: &'static str,
     message: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::AdmissionRequest;
+
+    fn page(attempts: u64) -> String {
+        let a = AlertRecord {
+            id: "a1".into(),
+            policy_id: "p1".into(),
+            policy_name: "Privileged Container".into(),
+            severity: Severity::High,
+            categories: Vec::new(),
+            lifecycle_stage: "DEPLOY".into(),
+            cluster_id: "c1".into(),
+            namespace: "shop".into(),
+            deployment_id: String::new(),
+            deployment_name: "web".into(),
+            deployment_kind: "Deployment".into(),
+            state: AlertState::Attempted,
+            violations: vec!["Container 'app' is privileged".into()],
+            first_occurred_unix_ms: 1_765_000_000_000,
+            time_unix_ms: 1_765_000_600_000,
+            resolved_unix_ms: None,
+            enforcements: Vec::new(),
+            admission: Some(AdmissionRequest {
+                operation: "UPDATE".into(),
+                user: "system:serviceaccount:argocd:argocd-application-controller".into(),
+                request_uid: "u-first".into(),
+                break_glass: false,
+                pod: String::new(),
+                attempts,
+            }),
+            processes: Vec::new(),
+        };
+        ViolationPage {
+            user: None,
+            page: "violations",
+            state: state_text(a.state),
+            severity: severity_text(a.severity),
+            first_seen: time_text(a.first_occurred_unix_ms),
+            last_seen: time_text(a.time_unix_ms),
+            resolved: false,
+            can_resolve: false,
+            csrf: String::new(),
+            facts: None,
+            policy: None,
+            a,
+        }
+        .render()
+        .expect("renders")
+    }
+
+    #[test]
+    fn a_violation_page_shows_the_admission_request_and_its_attempts() {
+        let storm = page(37);
+        assert!(storm.contains("Admission request"), "{storm}");
+        assert!(storm.contains("argocd-application-controller"));
+        assert!(
+            storm.contains("<code>u-first</code> (the first attempt's)"),
+            "{storm}"
+        );
+        assert!(
+            storm.contains(
+                r#"<dd id="attempts">37 identical attempts, the first at 2025-12-06 05:46 UTC, the last at 2025-12-06 05:56 UTC</dd>"#
+            ),
+            "{storm}"
+        );
+        let once = page(1);
+        assert!(once.contains("Admission request"));
+        assert!(!once.contains(r#"id="attempts""#), "{once}");
+        assert!(!once.contains("the first attempt"));
+    }
+}
