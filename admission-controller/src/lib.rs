@@ -13,6 +13,7 @@
 //! ```
 
 pub mod alerts;
+pub mod cohort;
 pub mod decide;
 pub mod log_budget;
 pub mod metrics;

@@ -3,8 +3,9 @@
 //! ```text
 //!  TCP ─▶ connection limit ─▶ TLS handshake (time-limited) ─▶ HTTP/1.1 or HTTP/2
 //!    (header read time-limited) ─▶ POST /validate | /events ─▶ body: size-limited (413) and
-//!    time-limited (408) ─▶ review::decode (400 with the reason) ─▶ decide (panics caught and
-//!    answered by the failure mode) ─▶ AdmissionReview ─▶ alerts queued for the Sensor
+//!    time-limited (408) ─▶ the thread's cohort of waiting reviews (`cohort`) ─▶
+//!    review::decode (400 with the reason) ─▶ decide (panics caught and answered by the
+//!    failure mode) ─▶ AdmissionReview ─▶ alerts queued for the Sensor
 //! ```
 //!
 //! Every review that decodes is answered with a well-formed AdmissionReview; what cannot be
@@ -178,6 +179,21 @@ impl State {
         (StatusCode::OK, review::encode(&version, &req.uid, &answer))
     }
 
+    /// The answer to a review whose decision was lost (the task deciding it died): the
+    /// failure mode's, as for an internal error, counted and logged as one.
+    pub fn review_failed(&self, endpoint: Endpoint, body: &[u8]) -> (StatusCode, Vec<u8>) {
+        let Ok((version, req)) = review::decode(body) else {
+            // It was decoded once; a review that no longer decodes is refused as before.
+            return self.review(endpoint, body);
+        };
+        let decision = Decision::failure(self.settings.failure_mode, "internal error");
+        self.record(endpoint, &req, &decision, None, unix_ms());
+        (
+            StatusCode::OK,
+            review::encode(&version, &req.uid, &decision.answer),
+        )
+    }
+
     fn record(
         &self,
         endpoint: Endpoint,
@@ -342,7 +358,10 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Full<Byte
             );
         }
     };
-    let (status, body) = state.review(endpoint, &bytes);
+    let kept = bytes.clone();
+    let failed = || state.review_failed(endpoint, &kept);
+    let decider: Arc<dyn crate::cohort::Decide> = state.clone();
+    let (status, body) = crate::cohort::review(decider, endpoint, bytes, failed).await;
     state
         .metrics
         .latency_of(endpoint.as_str())
@@ -507,6 +526,40 @@ mod tests {
                 format!("{:?}", NameList(&names[..n])),
                 format!("{:?}", &names[..n])
             );
+        }
+    }
+
+    #[test]
+    fn a_lost_decision_is_answered_by_the_failure_mode_and_counted() {
+        for (mode, allowed, outcome) in [
+            (
+                decide::FailureMode::Closed,
+                false,
+                decide::Outcome::FailedClosed,
+            ),
+            (decide::FailureMode::Open, true, decide::Outcome::FailedOpen),
+        ] {
+            let state = State::new(
+                Settings {
+                    failure_mode: mode,
+                    ..Settings::default()
+                },
+                Arc::new(Metrics::new()),
+                1 << 20,
+                Duration::from_secs(1),
+                10,
+            );
+            let body = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-lost","kind":{"group":"apps","version":"v1","kind":"Deployment"},"resource":{"group":"apps","version":"v1","resource":"deployments"},"namespace":"shop","operation":"CREATE","userInfo":{"username":"alice"},"object":{"metadata":{"name":"web"}}}}"#;
+            let (status, answer) = state.review_failed(Endpoint::Validate, body);
+            assert_eq!(status, StatusCode::OK);
+            let answer: serde_json::Value = serde_json::from_slice(&answer).expect("json");
+            assert_eq!(answer["apiVersion"], "admission.k8s.io/v1");
+            assert_eq!(answer["response"]["uid"], "u-lost");
+            assert_eq!(answer["response"]["allowed"], allowed, "{answer}");
+            assert_eq!(state.metrics.decision("validate", outcome).get(), 1);
+            // What does not decode is refused as the review itself would be.
+            let (status, _) = state.review_failed(Endpoint::Validate, b"{");
+            assert_eq!(status, StatusCode::BAD_REQUEST);
         }
     }
 }
