@@ -17,7 +17,7 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::ops::Range;
 use std::sync::Mutex;
 
@@ -419,8 +419,9 @@ impl Queued {
 pub struct AlertQueue {
     queue: Mutex<Queued>,
     capacity: usize,
-    /// Keyed per process: which reviews' records share a hash is not up to a cluster's users.
-    hasher: RandomState,
+    /// Seeded per process, so which reviews' records share a hash is not up to a cluster's
+    /// users; a shared hash only costs a comparison, as records are compared in full.
+    hasher: foldhash::quality::RandomState,
     pub ready: tokio::sync::Notify,
 }
 
@@ -429,7 +430,7 @@ impl AlertQueue {
         AlertQueue {
             queue: Mutex::new(Queued::default()),
             capacity: capacity.max(1),
-            hasher: RandomState::new(),
+            hasher: foldhash::quality::RandomState::default(),
             ready: tokio::sync::Notify::new(),
         }
     }
