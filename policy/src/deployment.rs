@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::image::ImageName;
-use crate::quantity::{bytes_to_mb, parse_quantity};
+use crate::quantity::bytes_to_mb;
 use crate::text::text;
 pub use crate::workload::Workload;
 use crate::workload::{self as wire, PodTemplate};
@@ -518,8 +518,7 @@ fn convert_container(
             }
         })
         .collect();
-    let quantity =
-        |q: &Option<wire::Quantity>| q.as_ref().and_then(|q| parse_quantity(&q.0)).unwrap_or(0.0);
+    let quantity = |q: &Option<wire::Quantity>| q.and_then(|q| q.0).unwrap_or(0.0);
     let res = c.resources.unwrap_or_default();
     let resources = Resources {
         cpu_request: quantity(&res.requests.cpu),

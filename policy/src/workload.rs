@@ -310,10 +310,11 @@ pub struct CpuMemory {
     pub memory: Option<Quantity>,
 }
 
-/// A resource quantity as written (`250m`, `1Gi`, or a bare number, which YAML and kubectl
-/// accept as readily as a string).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Quantity(pub String);
+/// A resource quantity, read as its value in base units (`250m` is 0.25 cores, `1Gi`
+/// 1,073,741,824 bytes); `None` when the text is no quantity (ACS then reports 0). Written as a
+/// string or as a bare number, which YAML and kubectl accept as readily.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Quantity(pub Option<f64>);
 
 impl<'de> Deserialize<'de> for Quantity {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Quantity, D::Error> {
@@ -324,16 +325,16 @@ impl<'de> Deserialize<'de> for Quantity {
                 f.write_str("a quantity (a string such as \"250m\" or a number)")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Quantity, E> {
-                Ok(Quantity(v.to_string()))
+                Ok(Quantity(crate::quantity::parse_quantity(v)))
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Quantity, E> {
-                Ok(Quantity(v.to_string()))
+                Ok(Quantity(Some(v as f64)))
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Quantity, E> {
-                Ok(Quantity(v.to_string()))
+                Ok(Quantity(Some(v as f64)))
             }
             fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Quantity, E> {
-                Ok(Quantity(v.to_string()))
+                Ok(Quantity(Some(v)))
             }
         }
         d.deserialize_any(V)
@@ -603,8 +604,11 @@ mod tests {
         assert!(w.selector.matches(&w.template.metadata.labels));
         let c = &w.template.spec.containers[0];
         let limits = &c.resources.as_ref().expect("resources").limits;
-        assert_eq!(limits.cpu, Some(Quantity("2".into())));
-        assert_eq!(limits.memory, Some(Quantity("1Gi".into())));
+        assert_eq!(limits.cpu, Some(Quantity(Some(2.0))));
+        assert_eq!(
+            limits.memory,
+            Some(Quantity(Some(1024.0 * 1024.0 * 1024.0)))
+        );
         assert!(c.liveness_probe.is_some() && c.readiness_probe.is_none());
         assert_eq!(w.template.spec.host_pid, Some(true));
         assert!(w.template.spec.volumes[0].downward_api.is_some());

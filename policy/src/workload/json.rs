@@ -619,20 +619,20 @@ fn cpu_memory(s: &mut Scanner<'_>) -> Result<CpuMemory> {
 /// themselves, others through `f64`).
 fn quantity(s: &mut Scanner<'_>) -> Result<Quantity> {
     if s.at_string() {
-        return string(s).map(Quantity);
+        return Ok(Quantity(crate::quantity::parse_quantity(&s.string()?)));
     }
     let text = s.number()?;
     let whole = !text.contains(['.', 'e', 'E']);
-    let canonical = match (text.parse::<u64>(), text.parse::<i64>()) {
-        (Ok(n), _) if whole => n.to_string(),
-        (_, Ok(n)) if whole && n != 0 => n.to_string(),
-        // Beyond 64 bits, a fraction, an exponent, or `-0` (kept signed): a float.
+    let value = match (text.parse::<u64>(), text.parse::<i64>()) {
+        (Ok(n), _) if whole => n as f64,
+        (_, Ok(n)) if whole && n != 0 => n as f64,
+        // Beyond 64 bits, a fraction, an exponent, or `-0` (kept signed, as serde reads it):
+        // as the float it is.
         _ => text
             .parse::<f64>()
-            .map_err(|_| s.error_here("expected a number"))?
-            .to_string(),
+            .map_err(|_| s.error_here("expected a number"))?,
     };
-    Ok(Quantity(canonical))
+    Ok(Quantity(Some(value)))
 }
 
 fn volume_mount(s: &mut Scanner<'_>) -> Result<VolumeMount> {
