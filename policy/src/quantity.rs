@@ -122,9 +122,19 @@ pub fn bytes_to_mb(bytes: f64) -> f64 {
 mod tests {
     use super::*;
 
+    /// A xorshift generator: the same numbers every run.
+    fn numbers(mut n: u64) -> impl FnMut() -> u64 {
+        move || {
+            n ^= n << 13;
+            n ^= n >> 7;
+            n ^= n << 17;
+            n
+        }
+    }
+
     #[test]
     fn plain_decimals_read_as_the_float_parser_reads_them() {
-        let mut n: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = numbers(0x2545_f491_4f6c_dd1d);
         let mut numbers: Vec<String> = [
             "0",
             "1",
@@ -149,9 +159,7 @@ mod tests {
         .map(|s| s.to_string())
         .collect();
         for _ in 0..20_000 {
-            n ^= n << 13;
-            n ^= n >> 7;
-            n ^= n << 17;
+            let n = next();
             let digits = (n % 10_000_000_000_000_000).to_string();
             let cut = (n >> 40) as usize % (digits.len() + 1);
             numbers.push(if cut == digits.len() {
@@ -177,13 +185,7 @@ mod tests {
 
     #[test]
     fn the_common_shape_reads_as_any_quantity_does() {
-        let mut n: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = || {
-            n ^= n << 13;
-            n ^= n >> 7;
-            n ^= n << 17;
-            n
-        };
+        let mut next = numbers(0x9e37_79b9_7f4a_7c15);
         let suffixes = [
             "", "n", "u", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei",
             "e3", "E-2", "Q", "mi", " ", "i", "MiB",
