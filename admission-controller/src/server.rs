@@ -183,7 +183,7 @@ impl State {
     /// failure mode's, as for an internal error, counted and logged as one.
     pub fn review_failed(&self, endpoint: Endpoint, body: &[u8]) -> (StatusCode, Vec<u8>) {
         let Ok((version, req)) = review::decode(body) else {
-            // It was decoded once; a review that no longer decodes is refused as before.
+            // Not a review: refused as `review` refuses it (its decoding fails the same way).
             return self.review(endpoint, body);
         };
         let decision = Decision::failure(self.settings.failure_mode, "internal error");
