@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::criteria::{self, Criterion, Field, Needs, Target, ValueKind};
+use crate::deployment::EnvSource;
 use crate::policy::{BooleanOperator, EventSource, LifecycleStage, Policy, Severity};
 
 /// Regexes are compiled with this size limit; the regex crate matches in linear time, so the only
@@ -56,7 +57,10 @@ pub enum Matcher {
         value: Option<Pattern>,
     },
     Env {
-        source: Option<Pattern>,
+        /// The sources the value's source pattern matches, one bit each by
+        /// [`EnvSources::bit`]: a source is one of six names, so its pattern is matched
+        /// against each once, here, instead of against every variable.
+        sources: EnvSources,
         name: Option<Pattern>,
         value: Option<Pattern>,
     },
@@ -73,6 +77,39 @@ pub enum Matcher {
     },
     /// A value of a criterion the engine cannot evaluate from a manifest; checked for syntax only.
     Unevaluated,
+}
+
+/// A set of environment variable sources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnvSources(u8);
+
+impl EnvSources {
+    const ALL: [EnvSource; 6] = [
+        EnvSource::Raw,
+        EnvSource::SecretKey,
+        EnvSource::ConfigMapKey,
+        EnvSource::Field,
+        EnvSource::ResourceField,
+        EnvSource::Unknown,
+    ];
+
+    fn bit(source: EnvSource) -> u8 {
+        1 << (source as u8)
+    }
+
+    /// The sources whose name (`SECRET_KEY`...) the pattern matches; every source without one.
+    fn matching(pattern: Option<&Pattern>) -> EnvSources {
+        EnvSources(
+            EnvSources::ALL
+                .iter()
+                .filter(|s| pattern.is_none_or(|p| p.is_match(s.as_str())))
+                .fold(0, |bits, &s| bits | EnvSources::bit(s)),
+        )
+    }
+
+    pub fn contains(self, source: EnvSource) -> bool {
+        self.0 & EnvSources::bit(source) != 0
+    }
 }
 
 impl Matcher {
@@ -388,7 +425,7 @@ pub fn compile_value(criterion: &Criterion, value: &str) -> Result<Matcher, Stri
                 return Err("value is empty; expected SOURCE=NAME=VALUE".to_string());
             }
             Matcher::Env {
-                source: optional_regex(source)?,
+                sources: EnvSources::matching(optional_regex(source)?.as_ref()),
                 name: optional_regex(name)?,
                 value: optional_regex(val)?,
             }
@@ -718,6 +755,33 @@ pub fn compile(policy: &Policy) -> Result<CompiledPolicy, Vec<ValidationError>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_env_source_pattern_is_matched_against_each_source_once() {
+        let sources = |pattern: Option<&str>| -> Vec<&str> {
+            let pattern = pattern.map(|p| whole_regex(p).expect("pattern"));
+            let set = EnvSources::matching(pattern.as_ref());
+            EnvSources::ALL
+                .iter()
+                .filter(|s| set.contains(**s))
+                .map(|s| s.as_str())
+                .collect()
+        };
+        assert_eq!(sources(Some("SECRET_KEY")), ["SECRET_KEY"]);
+        assert_eq!(
+            sources(Some("secret_key")),
+            ["SECRET_KEY"],
+            "case-insensitive"
+        );
+        assert_eq!(
+            sources(Some("RAW|CONFIG_MAP_KEY")),
+            ["RAW", "CONFIG_MAP_KEY"]
+        );
+        assert_eq!(sources(Some(".*FIELD")), ["FIELD", "RESOURCE_FIELD"]);
+        assert_eq!(sources(Some("NONE")), Vec::<&str>::new());
+        assert_eq!(sources(None).len(), 6, "no pattern: every source");
+        assert_eq!(sources(Some(".*")).len(), 6);
+    }
 
     #[test]
     fn direct_comparisons_agree_with_the_regex_they_replace() {

@@ -1682,13 +1682,11 @@ fn env_group<M: Said>(g: G<'_, M>, c: &Container, e: &EnvVar) -> Tri<M> {
         Field::EnvironmentVariable => {
             let matches = |m: &Matcher, e: &&EnvVar| match m {
                 Matcher::Env {
-                    source,
+                    sources,
                     name,
                     value,
                 } => {
-                    source
-                        .as_ref()
-                        .is_none_or(|r| r.is_match(e.source.as_str()))
+                    sources.contains(e.source)
                         && name.as_ref().is_none_or(|r| r.is_match(&e.name))
                         && value.as_ref().is_none_or(|r| {
                             e.source == crate::deployment::EnvSource::Raw && r.is_match(&e.value)

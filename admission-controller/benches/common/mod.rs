@@ -95,6 +95,7 @@ fn deployment_kind() -> (Value, Value) {
 
 /// A typical Deployment as the API server sends it, in an UPDATE review: 7 enforced policies
 /// violated, so the answer is a denial naming them.
+#[allow(dead_code)] // each bench target compiles this module and uses a part of it
 pub fn typical_review() -> Vec<u8> {
     let object = typical_object();
     let (kind, resource) = deployment_kind();
