@@ -101,12 +101,13 @@ pub async fn review(
 
 /// Decides the cohort's reviews until none is waiting.
 async fn run(cohort: Arc<Cohort>) {
-    // Let the tasks ready now (other connections' requests) join first.
-    tokio::task::yield_now().await;
+    // Before the first await: a task dropped while it waits also ends its run.
     let mut guard = Running {
         cohort: &cohort,
         done: false,
     };
+    // Let the tasks ready now (other connections' requests) join first.
+    tokio::task::yield_now().await;
     let mut batch = Vec::new();
     loop {
         {
@@ -210,6 +211,32 @@ mod tests {
         );
         // Later, alone: a cohort of one.
         assert_eq!(ask(&echo, b"late").await, b"late");
+    }
+
+    #[test]
+    fn a_runtime_gone_before_its_cohort_was_decided_leaves_the_thread_able_to_decide() {
+        let echo = Arc::new(Echo::default());
+        let runtime = || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+        };
+        let first = runtime();
+        let waiting = {
+            let echo = Arc::clone(&echo);
+            first.spawn(async move { ask(&echo, b"lost").await })
+        };
+        // The review joins and its cohort's task starts, which then waits its turn; the
+        // runtime is dropped with both.
+        first.block_on(tokio::task::yield_now());
+        drop(first);
+        drop(waiting);
+        let second = runtime();
+        let answer = second.block_on(async {
+            tokio::time::timeout(std::time::Duration::from_secs(5), ask(&echo, b"next")).await
+        });
+        assert_eq!(answer.expect("decided, not left waiting"), b"next");
     }
 
     #[tokio::test]
