@@ -84,25 +84,19 @@ pub enum Matcher {
 pub struct EnvSources(u8);
 
 impl EnvSources {
-    const ALL: [EnvSource; 6] = [
-        EnvSource::Raw,
-        EnvSource::SecretKey,
-        EnvSource::ConfigMapKey,
-        EnvSource::Field,
-        EnvSource::ResourceField,
-        EnvSource::Unknown,
-    ];
-
     fn bit(source: EnvSource) -> u8 {
         1 << (source as u8)
     }
 
     /// The sources whose name (`SECRET_KEY`...) the pattern matches; every source without one.
     fn matching(pattern: Option<&Pattern>) -> EnvSources {
+        let Some(pattern) = pattern else {
+            return EnvSources(u8::MAX);
+        };
         EnvSources(
-            EnvSources::ALL
+            EnvSource::ALL
                 .iter()
-                .filter(|s| pattern.is_none_or(|p| p.is_match(s.as_str())))
+                .filter(|s| pattern.is_match(s.as_str()))
                 .fold(0, |bits, &s| bits | EnvSources::bit(s)),
         )
     }
@@ -761,7 +755,7 @@ mod tests {
         let sources = |pattern: Option<&str>| -> Vec<&str> {
             let pattern = pattern.map(|p| whole_regex(p).expect("pattern"));
             let set = EnvSources::matching(pattern.as_ref());
-            EnvSources::ALL
+            EnvSource::ALL
                 .iter()
                 .filter(|s| set.contains(**s))
                 .map(|s| s.as_str())

@@ -62,6 +62,16 @@ pub enum EnvSource {
 }
 
 impl EnvSource {
+    /// Every source, kept beside the enum so that a new one is added to both.
+    pub const ALL: [EnvSource; 6] = [
+        EnvSource::Raw,
+        EnvSource::SecretKey,
+        EnvSource::ConfigMapKey,
+        EnvSource::Field,
+        EnvSource::ResourceField,
+        EnvSource::Unknown,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EnvSource::Raw => "RAW",
@@ -609,6 +619,23 @@ fn describe_volume(v: &wire::Volume) -> (&'static str, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_env_source_is_in_all_at_its_own_position() {
+        for (i, source) in EnvSource::ALL.iter().enumerate() {
+            // A new variant fails to compile here until it is placed in `ALL`.
+            let position = match source {
+                EnvSource::Raw => 0,
+                EnvSource::SecretKey => 1,
+                EnvSource::ConfigMapKey => 2,
+                EnvSource::Field => 3,
+                EnvSource::ResourceField => 4,
+                EnvSource::Unknown => 5,
+            };
+            assert_eq!(i, position);
+            assert_eq!(*source as usize, position);
+        }
+    }
 
     #[test]
     fn capabilities_are_named_without_their_prefix_in_capitals() {
