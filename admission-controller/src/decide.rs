@@ -25,7 +25,9 @@ use rampart_proto::v1::{AdmissionAlert, LifecycleStage as WireStage};
 use crate::alerts::{PolicyAlert, ReviewAlerts};
 use crate::policies::PolicySet;
 use crate::resources::Resources;
-use crate::review::{Answer, JsonText, Request, decode_object as decode, workload_kind_of};
+use crate::review::{
+    Answer, JsonText, Request, decode_object as decode, whole_workload, workload_kind_of,
+};
 
 /// The annotation that lets a workload through in an emergency (ACS's is honoured too).
 pub const BREAK_GLASS: [&str; 2] = [
@@ -74,6 +76,45 @@ pub struct Settings {
     pub enforce_on_updates: bool,
     /// Whether Kubernetes-event policies with FAIL_KUBE_REQUEST_ENFORCEMENT deny.
     pub enforce_events: bool,
+    /// Users trusted to write an object for the workload that controls it (a ReplicaSet's
+    /// pods): such an object is decided at that workload. Written by anyone else, an object
+    /// naming a controlling workload is decided itself, as its ownerReference is only its
+    /// writer's word. `system:serviceaccount:*:NAME` names that account in every namespace.
+    pub controller_users: Vec<String>,
+}
+
+/// Who writes the objects Kubernetes' own workload controllers control: kube-controller-manager
+/// under its own name or under each controller's service account
+/// (`--use-service-account-credentials`, as managed clusters run it), the garbage collector
+/// (which updates dependents' ownerReferences), and OpenShift's DeploymentConfig controller.
+pub const DEFAULT_CONTROLLER_USERS: [&str; 10] = [
+    "system:kube-controller-manager",
+    "system:serviceaccount:kube-system:replicaset-controller",
+    "system:serviceaccount:kube-system:deployment-controller",
+    "system:serviceaccount:kube-system:statefulset-controller",
+    "system:serviceaccount:kube-system:daemon-set-controller",
+    "system:serviceaccount:kube-system:job-controller",
+    "system:serviceaccount:kube-system:cronjob-controller",
+    "system:serviceaccount:kube-system:replication-controller",
+    "system:serviceaccount:kube-system:generic-garbage-collector",
+    "system:serviceaccount:openshift-infra:deploymentconfig-controller",
+];
+
+impl Settings {
+    /// Whether `user` is one of [`Settings::controller_users`].
+    pub fn is_controller(&self, user: &str) -> bool {
+        self.controller_users.iter().any(|c| {
+            match c
+                .strip_prefix("system:serviceaccount:*:")
+                .zip(user.strip_prefix("system:serviceaccount:"))
+            {
+                Some((name, account)) => account
+                    .split_once(':')
+                    .is_some_and(|(_, account)| account == name),
+                None => c == user,
+            }
+        })
+    }
 }
 
 impl Default for Settings {
@@ -87,6 +128,7 @@ impl Default for Settings {
             enforce_on_creates: true,
             enforce_on_updates: true,
             enforce_events: true,
+            controller_users: DEFAULT_CONTROLLER_USERS.map(String::from).into(),
         }
     }
 }
@@ -291,7 +333,8 @@ pub fn validate(req: &mut Request<'_>, inputs: Inputs<'_>) -> Decision {
     let Some(object) = req.object.take() else {
         return Decision::failure(settings.failure_mode, "the request carries no object");
     };
-    let (workload, replicas) = if scale {
+    let text = object.text();
+    let (mut workload, replicas) = if scale {
         let Some(cached) = inputs.resources.workload(kind, &req.namespace, &req.name) else {
             return Decision::failure(
                 settings.failure_mode,
@@ -320,9 +363,29 @@ pub fn validate(req: &mut Request<'_>, inputs: Inputs<'_>) -> Decision {
             Err(e) => return Decision::failure(settings.failure_mode, e),
         }
     };
-    // A controlled object is decided at its owner; the review's decoder has not read its spec.
-    if !scale && workload.metadata().controlled() {
-        return Decision::bypass("controlled by another workload, which is decided instead");
+    // A controlled object written by a controller is decided at its owner (the review's
+    // decoder has not read its spec). Written by anyone else, the ownerReference is only the
+    // writer's word — a pod naming some ReplicaSet — and the object is decided itself.
+    let mut uncontrolled_writer = None;
+    if !scale && let Some(owner) = workload.metadata().controller() {
+        let user = req.user_info.username.as_ref();
+        if settings.is_controller(user) {
+            return Decision::bypass(format!(
+                "controlled by {} {}, which is decided instead",
+                owner.kind, owner.name
+            ));
+        }
+        uncontrolled_writer = Some(format!(
+            "The {} names {} {} as its controller, but {user} is not a workload controller, so the {} itself was evaluated.",
+            kind.as_str(),
+            owner.kind,
+            owner.name,
+            kind.as_str()
+        ));
+        workload = match whole_workload(kind, text) {
+            Ok(w) => w,
+            Err(e) => return Decision::failure(settings.failure_mode, e),
+        };
     }
     let deployment_id = uid_of(&workload);
     let mut deployment = Deployment::from_owned(workload, &req.namespace);
@@ -378,6 +441,7 @@ pub fn validate(req: &mut Request<'_>, inputs: Inputs<'_>) -> Decision {
                 operation,
                 &deployment,
                 &violated,
+                uncontrolled_writer.as_deref(),
                 settings.break_glass,
             ),
             warnings: Vec::new(),
@@ -485,6 +549,7 @@ fn deny_message(
     operation: &str,
     d: &Deployment,
     violated: &[Violated<'_>],
+    note: Option<&str>,
     break_glass: bool,
 ) -> JsonText {
     let mut out = JsonText::with_capacity(4096);
@@ -505,6 +570,10 @@ fn deny_message(
     } else {
         " enforced policies.\n"
     });
+    if let Some(note) = note {
+        out.push_str(note);
+        out.push_str("\n");
+    }
     for (index, p, v) in violated {
         policy_block(&mut out, &policies.header(*index, p), v);
     }

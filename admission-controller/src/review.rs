@@ -41,7 +41,9 @@ pub struct Request<'a> {
 /// to report.
 #[derive(Debug)]
 pub enum Object<'a> {
-    Workload(Box<Workload>),
+    /// Decoded, and its text. A controlled object's spec is not read
+    /// ([`Spec::UnlessControlled`]); [`whole_workload`] reads all of it.
+    Workload(Box<Workload>, &'a str),
     Raw(&'a str),
 }
 
@@ -49,9 +51,16 @@ impl<'a> Object<'a> {
     /// The workload, decoding raw JSON as `kind`.
     pub fn into_workload(self, kind: WorkloadKind) -> Result<Workload, String> {
         match self {
-            Object::Workload(w) if w.kind == kind => Ok(*w),
-            Object::Workload(_) => Err("the object is not of the request's kind".to_string()),
+            Object::Workload(w, _) if w.kind == kind => Ok(*w),
+            Object::Workload(..) => Err("the object is not of the request's kind".to_string()),
             Object::Raw(raw) => decode_object(kind, raw),
+        }
+    }
+
+    /// The object's JSON text.
+    pub fn text(&self) -> &'a str {
+        match self {
+            Object::Workload(_, text) | Object::Raw(text) => text,
         }
     }
 
@@ -59,8 +68,18 @@ impl<'a> Object<'a> {
     pub fn raw(&self) -> Option<&'a str> {
         match self {
             Object::Raw(raw) => Some(raw),
-            Object::Workload(_) => None,
+            Object::Workload(..) => None,
         }
+    }
+}
+
+/// The object's text as a workload of `kind`, its spec read whatever its metadata says.
+pub fn whole_workload(kind: WorkloadKind, text: &str) -> Result<Workload, String> {
+    let mut s = Scanner::new(text);
+    match decode_workload_json_with(kind, &mut s, Spec::Always) {
+        Ok(w) if s.end().is_ok() => Ok(w),
+        // serde says what is wrong, and reads the rare shapes the fast decoder does not.
+        _ => decode_object(kind, text),
     }
 }
 
@@ -344,7 +363,7 @@ pub fn decode(body: &[u8]) -> Result<(Cow<'_, str>, Request<'_>), ReviewError> {
                 }),
             };
             Some(match workload {
-                Some(w) => Object::Workload(Box::new(w)),
+                Some(w) => Object::Workload(Box::new(w), text),
                 // Not a workload, or one that does not decode: the decision reads or reports it.
                 None => Object::Raw(text),
             })
@@ -519,7 +538,7 @@ mod tests {
         assert_eq!(r.user_info.groups, vec!["devs", "system:authenticated"]);
         assert_eq!(r.dry_run, Some(true));
         match r.object.expect("object") {
-            Object::Workload(w) => assert_eq!(w.metadata.name.as_deref(), Some("web")),
+            Object::Workload(w, _) => assert_eq!(w.metadata.name.as_deref(), Some("web")),
             Object::Raw(raw) => panic!("decoded in the same pass, not kept raw: {raw}"),
         }
     }
@@ -539,7 +558,7 @@ mod tests {
         );
         let (_, r) = decode(body.as_bytes()).expect("decodes");
         match r.object.expect("object") {
-            Object::Workload(w) => assert_eq!(w.metadata.name.as_deref(), Some("web")),
+            Object::Workload(w, _) => assert_eq!(w.metadata.name.as_deref(), Some("web")),
             Object::Raw(raw) => panic!("decoded, not kept raw: {raw}"),
         }
         let cases = [

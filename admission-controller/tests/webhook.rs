@@ -310,6 +310,43 @@ async fn decides_with_policies_pushed_by_the_sensor_and_reports_alerts_to_centra
         assert!(message.contains(part), "{part:?} missing from:\n{message}");
     }
 
+    // A privileged pod that names the legacy Deployment as its controller: from the
+    // ReplicaSet controller it is decided at that owner; from anyone else it is decided itself
+    // (dry runs, to raise no alert).
+    let claiming = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {
+        "name": "legacy-5d8c-x3", "namespace": "shop",
+        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "legacy",
+            "uid": legacy_uid, "controller": true}]},
+        "spec": {"containers": [{"name": "app", "image": "registry.example.com/web:1.0",
+            "securityContext": {"privileged": true}}]}});
+    let by_controller = client
+        .review(
+            "/validate",
+            review(
+                "u-pod-rs",
+                "CREATE",
+                &claiming,
+                json!({"dryRun": true, "userInfo": {"username": "system:kube-controller-manager"}}),
+            ),
+        )
+        .await;
+    assert_eq!(by_controller["allowed"], true, "{by_controller}");
+    let by_alice = client
+        .review(
+            "/validate",
+            review("u-pod-alice", "CREATE", &claiming, json!({"dryRun": true})),
+        )
+        .await;
+    assert_eq!(by_alice["allowed"], false, "{by_alice}");
+    let message = by_alice["status"]["message"].as_str().expect("message");
+    for part in [
+        "Rampart denied the create of Pod shop/legacy-5d8c-x3",
+        "alice is not a workload controller, so the Pod itself was evaluated",
+        "Container 'app' is privileged",
+    ] {
+        assert!(message.contains(part), "{part:?} missing from:\n{message}");
+    }
+
     let glass = client
         .review(
             "/validate",
@@ -504,7 +541,7 @@ async fn decides_with_policies_pushed_by_the_sensor_and_reports_alerts_to_centra
     let metrics = exposed_metrics(&w.controller);
     assert!(
         metrics.contains(
-            r#"rampart_admission_decisions_total{endpoint="validate",outcome="denied"} 7"#
+            r#"rampart_admission_decisions_total{endpoint="validate",outcome="denied"} 8"#
         ),
         "{metrics}"
     );

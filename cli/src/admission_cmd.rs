@@ -95,6 +95,17 @@ pub struct RunArgs {
     /// Groups whose members' requests are never evaluated (comma-separated).
     #[arg(long, env = "RAMPART_BYPASS_GROUPS", value_delimiter = ',')]
     pub bypass_groups: Vec<String>,
+    /// Users trusted to write objects for the workload controlling them (comma-separated;
+    /// `system:serviceaccount:*:NAME` for that account in any namespace). Such an object (a
+    /// ReplicaSet's pod) is decided at its controller; written by anyone else, it is decided
+    /// itself. Default: kube-controller-manager and its controllers' service accounts.
+    #[arg(
+        long,
+        env = "RAMPART_CONTROLLER_USERS",
+        value_delimiter = ',',
+        default_values = rampart_admission::decide::DEFAULT_CONTROLLER_USERS
+    )]
+    pub controller_users: Vec<String>,
     /// Ignore the break-glass annotation.
     #[arg(long, env = "RAMPART_DISABLE_BYPASS")]
     pub disable_bypass: bool,
@@ -210,6 +221,7 @@ fn serve(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         enforce_on_creates: !args.no_enforce_on_creates,
         enforce_on_updates: !args.no_enforce_on_updates,
         enforce_events: !args.no_enforce_events,
+        controller_users: args.controller_users,
     };
     config.sensor = sensor;
     config.max_body_bytes = args.max_body_bytes;
@@ -233,4 +245,42 @@ fn serve(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         shutdown_signal().await?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: AdmissionCommand,
+    }
+
+    fn run_args(args: &[&str]) -> RunArgs {
+        let base = ["x", "run", "--tls-cert", "c.pem", "--tls-key", "k.pem"];
+        let cli = Cli::try_parse_from(base.iter().chain(args)).expect("parses");
+        match cli.command {
+            AdmissionCommand::Run(args) => *args,
+            other => panic!("not run: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn controller_users_default_to_kubernetes_own_and_can_be_replaced() {
+        assert_eq!(
+            run_args(&[]).controller_users,
+            rampart_admission::decide::DEFAULT_CONTROLLER_USERS
+        );
+        assert_eq!(
+            run_args(&[
+                "--controller-users",
+                "system:serviceaccount:*:deployer,ops-bot"
+            ])
+            .controller_users,
+            ["system:serviceaccount:*:deployer", "ops-bot"]
+        );
+    }
 }

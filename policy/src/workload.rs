@@ -51,9 +51,14 @@ impl Meta {
     /// controller of any other kind — an operator's custom resource, or any object at all, as
     /// an ownerReference is only its writer's word — leaves the object to be decided itself.
     pub fn controlled(&self) -> bool {
+        self.controller().is_some()
+    }
+
+    /// The workload named as the object's controller, if any ([`Meta::controlled`]).
+    pub fn controller(&self) -> Option<&OwnerReference> {
         self.owner_references
             .iter()
-            .any(|o| o.controller == Some(true) && o.names_workload())
+            .find(|o| o.controller == Some(true) && o.names_workload())
     }
 }
 

@@ -409,14 +409,33 @@ fn what_cannot_be_decided_follows_the_failure_mode() {
     }
 }
 
+/// The request's user, for `review_body`'s `extra`.
+fn by(user: &str) -> Value {
+    json!({"userInfo": {"username": user, "groups": ["system:authenticated"]}})
+}
+
 #[test]
 fn controlled_objects_are_decided_at_their_owner() {
-    let w = World::new();
+    let mut w = World::new();
+    // Not kube-system's accounts' exclusion but the controllers' own trust is tested.
+    w.settings.excluded_namespaces.clear();
     let (mut pod, _, _) = object("Pod", true, json!({}));
     pod["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet",
         "name": "web-7d9f", "uid": "rs-1", "controller": true}]);
-    let d = w.validate(&review_body("Pod", "CREATE", &pod, json!({})));
-    assert_eq!(d.outcome, Outcome::Bypassed, "{d:?}");
+    for controller in [
+        "system:serviceaccount:kube-system:replicaset-controller",
+        "system:kube-controller-manager",
+    ] {
+        for operation in ["CREATE", "UPDATE"] {
+            let d = w.validate(&review_body("Pod", operation, &pod, by(controller)));
+            assert_eq!(
+                d.outcome,
+                Outcome::Bypassed,
+                "{controller} {operation}: {d:?}"
+            );
+            assert!(d.reason.contains("ReplicaSet web-7d9f"), "{}", d.reason);
+        }
+    }
     // A controller that is no workload (an operator's resource, or any object at all: an
     // ownerReference is its writer's word) does not stand for the object, decided itself.
     for (api_version, kind) in [
@@ -425,7 +444,12 @@ fn controlled_objects_are_decided_at_their_owner() {
     ] {
         pod["metadata"]["ownerReferences"] = json!([{"apiVersion": api_version, "kind": kind,
             "name": "owner", "uid": "o-1", "controller": true}]);
-        let d = w.validate(&review_body("Pod", "CREATE", &pod, json!({})));
+        let d = w.validate(&review_body(
+            "Pod",
+            "CREATE",
+            &pod,
+            by("system:serviceaccount:kube-system:replicaset-controller"),
+        ));
         assert_eq!(d.outcome, Outcome::Denied, "{kind}: {d:?}");
     }
     // Nor does a workload that owns the object without controlling it.
@@ -433,6 +457,67 @@ fn controlled_objects_are_decided_at_their_owner() {
         "name": "web-7d9f", "uid": "rs-1", "controller": false}]);
     let d = w.validate(&review_body("Pod", "CREATE", &pod, json!({})));
     assert_eq!(d.outcome, Outcome::Denied, "{d:?}");
+}
+
+/// An ownerReference is its writer's word: anyone who may create pods could name a ReplicaSet
+/// as their pod's controller. Written by someone who is not a workload controller, a
+/// controlled object is decided itself, whatever it claims.
+#[test]
+fn an_object_claiming_a_controller_is_decided_itself_unless_a_controller_wrote_it() {
+    let mut w = World::new();
+    w.settings.excluded_namespaces.clear();
+    let owner = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-7d9f",
+        "uid": "rs-1", "controller": true}]);
+    for kind in ["Pod", "Deployment", "Job"] {
+        for operation in ["CREATE", "UPDATE"] {
+            let (mut bad, _, _) = object(kind, true, json!({}));
+            bad["metadata"]["ownerReferences"] = owner.clone();
+            let d = w.validate(&review_body(kind, operation, &bad, by("alice")));
+            assert_eq!(d.outcome, Outcome::Denied, "{kind} {operation}: {d:?}");
+            assert_eq!(d.violated, ["No privileged containers"], "{kind}");
+            let message = d.answer.message.to_text();
+            assert!(
+                message.contains(&format!(
+                    "The {kind} names ReplicaSet web-7d9f as its controller, but alice is not a workload controller, so the {kind} itself was evaluated."
+                )),
+                "{message}"
+            );
+            let (mut good, _, _) = object(kind, false, json!({}));
+            good["metadata"]["ownerReferences"] = owner.clone();
+            let d = w.validate(&review_body(kind, operation, &good, by("alice")));
+            assert_eq!(d.outcome, Outcome::Allowed, "{kind} {operation}: {d:?}");
+        }
+    }
+    // The metadata after the spec: the spec was read in the same pass all the same.
+    let spec_first =
+        serde_json::to_vec(&json!({"apiVersion": review::V1, "kind": "AdmissionReview",
+        "request": {"uid": "u-2", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "name": "web", "namespace": "shop", "operation": "CREATE",
+            "userInfo": {"username": "alice"},
+            "object": {"apiVersion": "v1", "kind": "Pod", "spec": pod_spec(true),
+                "metadata": {"name": "web", "namespace": "shop", "ownerReferences": owner}}}}))
+        .expect("json");
+    assert_eq!(w.validate(&spec_first).outcome, Outcome::Denied);
+    // Accounts named in any namespace; other names are not controllers.
+    w.settings.controller_users = vec!["system:serviceaccount:*:deployer".into()];
+    let (mut bad, _, _) = object("Pod", true, json!({}));
+    bad["metadata"]["ownerReferences"] = owner;
+    for (user, outcome) in [
+        ("system:serviceaccount:shop:deployer", Outcome::Bypassed),
+        ("system:serviceaccount:other:deployer", Outcome::Bypassed),
+        ("system:serviceaccount:shop:deployer-2", Outcome::Denied),
+        ("system:serviceaccount:deployer", Outcome::Denied),
+        ("deployer", Outcome::Denied),
+        // No longer listed.
+        (
+            "system:serviceaccount:kube-system:replicaset-controller",
+            Outcome::Denied,
+        ),
+    ] {
+        let d = w.validate(&review_body("Pod", "CREATE", &bad, by(user)));
+        assert_eq!(d.outcome, outcome, "{user}: {d:?}");
+    }
 }
 
 #[test]
