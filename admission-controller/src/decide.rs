@@ -86,8 +86,9 @@ pub struct Settings {
 /// Who writes the objects Kubernetes' own workload controllers control: kube-controller-manager
 /// under its own name or under each controller's service account
 /// (`--use-service-account-credentials`, as managed clusters run it), the garbage collector
-/// (which updates dependents' ownerReferences), and OpenShift's DeploymentConfig controller.
-pub const DEFAULT_CONTROLLER_USERS: [&str; 10] = [
+/// (which updates dependents' ownerReferences), and OpenShift's DeploymentConfig controllers
+/// (the second creates a rollout's deployer pod, owned by its ReplicationController).
+pub const DEFAULT_CONTROLLER_USERS: [&str; 11] = [
     "system:kube-controller-manager",
     "system:serviceaccount:kube-system:replicaset-controller",
     "system:serviceaccount:kube-system:deployment-controller",
@@ -98,6 +99,7 @@ pub const DEFAULT_CONTROLLER_USERS: [&str; 10] = [
     "system:serviceaccount:kube-system:replication-controller",
     "system:serviceaccount:kube-system:generic-garbage-collector",
     "system:serviceaccount:openshift-infra:deploymentconfig-controller",
+    "system:serviceaccount:openshift-infra:deployer-controller",
 ];
 
 impl Settings {
