@@ -15,7 +15,8 @@
 
 use std::borrow::Cow;
 
-use rampart_policy::compile::CompiledPolicy;
+use rampart_policy::compile::{CompiledPolicy, Stage};
+use rampart_policy::criteria::Field;
 use rampart_policy::{
     Deployment, EvalContext, KubeEvent, Outcome as Eval, RuntimeEvent, Workload, WorkloadKind,
     evaluate_event, violations,
@@ -316,10 +317,11 @@ pub fn validate(req: &mut Request<'_>, inputs: Inputs<'_>) -> Decision {
     if let Some(d) = exempt(req, settings) {
         return d;
     }
-    let scale = match req.sub_resource.as_ref() {
-        "" => false,
-        "scale" => true,
-        other => return Decision::bypass(format!("subresource {other} is not validated")),
+    let scale = match (req.resource.resource.as_ref(), req.sub_resource.as_ref()) {
+        (_, "") => false,
+        (_, "scale") => true,
+        ("pods", "ephemeralcontainers") => return ephemeral_containers(req, inputs),
+        (_, other) => return Decision::bypass(format!("subresource {other} is not validated")),
     };
     let kind = if scale {
         scaled_kind(&req.resource.resource)
@@ -397,6 +399,129 @@ pub fn validate(req: &mut Request<'_>, inputs: Inputs<'_>) -> Decision {
     if let Some(r) = replicas {
         deployment.replicas = Some(r);
     }
+    judge(
+        req,
+        inputs,
+        policies,
+        deployment,
+        deployment_id,
+        uncontrolled_writer.as_deref(),
+        |_| true,
+    )
+}
+
+/// What Kubernetes forbids in an ephemeral container (ports, resources, probes): a policy on
+/// any of these says nothing about one.
+const NOT_IN_EPHEMERAL_CONTAINERS: [Field; 6] = [
+    Field::ContainerCpuLimit,
+    Field::ContainerCpuRequest,
+    Field::ContainerMemoryLimit,
+    Field::ContainerMemoryRequest,
+    Field::LivenessProbeDefined,
+    Field::ReadinessProbeDefined,
+];
+
+/// Whether every criterion of the policy is on a container's own settings (its image,
+/// security context, environment, mounts), and can be violated by an ephemeral container:
+/// none on the workload (its labels, replicas, host namespaces, which a container added to a
+/// running pod does not change), none on what such a container cannot have.
+fn on_ephemeral_containers(p: &CompiledPolicy) -> bool {
+    p.sections.iter().all(|s| {
+        s.stage(Stage::Deployment).is_empty()
+            && s.groups
+                .iter()
+                .all(|g| !NOT_IN_EPHEMERAL_CONTAINERS.contains(&g.criterion.field))
+    })
+}
+
+/// `pods/ephemeralcontainers`: containers added to a running pod (`kubectl debug`), a
+/// privileged one as readily as any. The containers the request adds (those `oldObject` does
+/// not have) are evaluated, as the pod's containers with the pod's settings, against the
+/// enforced policies on containers' own settings; the pod's other containers were decided
+/// with their workload.
+fn ephemeral_containers(req: &mut Request<'_>, inputs: Inputs<'_>) -> Decision {
+    let settings = inputs.settings;
+    let Some(policies) = inputs.policies else {
+        return Decision::failure(settings.failure_mode, "no policy set received yet");
+    };
+    let Some(object) = req.object.take() else {
+        return Decision::failure(settings.failure_mode, "the request carries no object");
+    };
+    let mut pod = match whole_workload(WorkloadKind::Pod, object.text()) {
+        Ok(w) => w,
+        Err(e) => return Decision::failure(settings.failure_mode, e),
+    };
+    let before: Vec<String> = match req.old_object {
+        "" | "null" => Vec::new(),
+        old => match whole_workload(WorkloadKind::Pod, old) {
+            Ok(w) => w
+                .template
+                .spec
+                .ephemeral_containers
+                .into_iter()
+                .map(|c| c.name)
+                .collect(),
+            Err(e) => return Decision::failure(settings.failure_mode, format!("oldObject: {e}")),
+        },
+    };
+    let spec = &mut pod.template.spec;
+    let added: Vec<_> = std::mem::take(&mut spec.ephemeral_containers)
+        .into_iter()
+        .filter(|c| !before.contains(&c.name))
+        .collect();
+    if added.is_empty() {
+        return Decision::plain(Outcome::Allowed, "no ephemeral container added");
+    }
+    let names = added
+        .iter()
+        .map(|c| format!("'{}'", c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let note = format!(
+        "Evaluated: the ephemeral container{} {names} being added to the running Pod (kubectl debug), against the enforced policies on containers.",
+        if added.len() == 1 { "" } else { "s" }
+    );
+    spec.containers = added;
+    spec.init_containers.clear();
+    let deployment_id = uid_of(&pod);
+    let mut deployment = Deployment::from_owned(pod, &req.namespace);
+    if deployment.name.is_empty() {
+        deployment.name = req.name.to_string();
+    }
+    let mut decision = judge(
+        req,
+        inputs,
+        policies,
+        deployment,
+        deployment_id,
+        Some(&note),
+        on_ephemeral_containers,
+    );
+    // The alert belongs to the pod's workload, as a runtime alert on the pod would.
+    let common = &mut decision.alerts.common;
+    common.pod = req.name.to_string();
+    if let Some(owner) = inputs.resources.owner_of_pod(&req.namespace, &req.name) {
+        common.kind = owner.kind.as_str().to_string();
+        common.name.clone_from(&owner.name);
+        common.deployment_id.clone_from(&owner.uid);
+    }
+    decision
+}
+
+/// The decision on `deployment`, normalized from the request's object: the enforced policies
+/// `which` selects evaluated, and a denial (with `note` under its first line), break-glass or
+/// allowance, with its alerts.
+fn judge(
+    req: &Request<'_>,
+    inputs: Inputs<'_>,
+    policies: &PolicySet,
+    deployment: Deployment,
+    deployment_id: String,
+    note: Option<&str>,
+    which: impl Fn(&CompiledPolicy) -> bool,
+) -> Decision {
+    let settings = inputs.settings;
+    let operation = req.operation.as_ref();
     let ctx = EvalContext {
         cluster: Some(&policies.cluster),
         ..EvalContext::default()
@@ -405,6 +530,7 @@ pub fn validate(req: &mut Request<'_>, inputs: Inputs<'_>) -> Decision {
         .deploy
         .iter()
         .enumerate()
+        .filter(|(_, p)| which(p))
         .filter_map(|(index, p)| violations(p, &deployment, &ctx).map(|v| (index, p, v)))
         .collect();
     if violated.is_empty() {
@@ -443,7 +569,7 @@ pub fn validate(req: &mut Request<'_>, inputs: Inputs<'_>) -> Decision {
                 operation,
                 &deployment,
                 &violated,
-                uncontrolled_writer.as_deref(),
+                note,
                 settings.break_glass,
             ),
             warnings: Vec::new(),

@@ -32,6 +32,8 @@ pub struct Request<'a> {
     pub operation: Cow<'a, str>,
     pub user_info: UserInfo<'a>,
     pub object: Option<Object<'a>>,
+    /// `oldObject`'s JSON text (`null`, or empty when the review has none), not decoded.
+    pub old_object: &'a str,
     pub dry_run: Option<bool>,
 }
 
@@ -247,6 +249,9 @@ fn read_request<'a>(
                     }
                 };
             }
+            // Passed over all the same; its text is kept for the requests that compare the
+            // object with it (an ephemeral container added to a pod).
+            "oldObject" => r.old_object = s.value()?,
             "dryRun" => {
                 r.dry_run = named(
                     "request.dryRun",

@@ -99,6 +99,8 @@ pub fn configuration(o: &WebhookOptions) -> Value {
             &write,
         ),
         rule("batch", &["jobs", "cronjobs"], &write),
+        // `kubectl debug`: a container added to a running pod.
+        rule("", &["pods/ephemeralcontainers"], &["UPDATE"]),
     ];
     if o.openshift {
         rules.push(rule(
@@ -298,6 +300,7 @@ mod tests {
             "cronjobs",
             "replicationcontrollers",
             "deploymentconfigs",
+            "pods/ephemeralcontainers",
         ] {
             assert!(resources.contains(r), "{r} missing");
         }

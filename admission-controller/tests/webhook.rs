@@ -347,6 +347,33 @@ async fn decides_with_policies_pushed_by_the_sensor_and_reports_alerts_to_centra
         assert!(message.contains(part), "{part:?} missing from:\n{message}");
     }
 
+    // `kubectl debug` adding a privileged container to the running legacy pod.
+    let running = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {
+        "name": "legacy-5d8c-x2", "namespace": "shop"},
+        "spec": {"containers": [{"name": "app", "image": "registry.example.com/web:1.0"}]}});
+    let mut debugged = running.clone();
+    debugged["spec"]["ephemeralContainers"] = json!([{"name": "debugger-7q", "image": "busybox:1.36",
+        "targetContainerName": "app", "securityContext": {"privileged": true}}]);
+    let debug = client
+        .review(
+            "/validate",
+            review(
+                "u-debug",
+                "UPDATE",
+                &debugged,
+                json!({"subResource": "ephemeralcontainers", "oldObject": running, "dryRun": true}),
+            ),
+        )
+        .await;
+    assert_eq!(debug["allowed"], false, "{debug}");
+    let message = debug["status"]["message"].as_str().expect("message");
+    for part in [
+        "the ephemeral container 'debugger-7q' being added to the running Pod (kubectl debug)",
+        "Container 'debugger-7q' is privileged",
+    ] {
+        assert!(message.contains(part), "{part:?} missing from:\n{message}");
+    }
+
     let glass = client
         .review(
             "/validate",
@@ -541,7 +568,7 @@ async fn decides_with_policies_pushed_by_the_sensor_and_reports_alerts_to_centra
     let metrics = exposed_metrics(&w.controller);
     assert!(
         metrics.contains(
-            r#"rampart_admission_decisions_total{endpoint="validate",outcome="denied"} 8"#
+            r#"rampart_admission_decisions_total{endpoint="validate",outcome="denied"} 9"#
         ),
         "{metrics}"
     );

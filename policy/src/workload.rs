@@ -184,6 +184,11 @@ pub struct PodSpec {
     pub init_containers: Vec<Container>,
     #[serde(default, deserialize_with = "nullable")]
     pub containers: Vec<Container>,
+    /// Added to a running pod through its `ephemeralcontainers` subresource (`kubectl
+    /// debug`); never part of a workload's template. Only the admission controller reads
+    /// them, for that subresource.
+    #[serde(default, deserialize_with = "nullable")]
+    pub ephemeral_containers: Vec<Container>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

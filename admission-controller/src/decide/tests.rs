@@ -7,38 +7,38 @@ use super::*;
 use crate::review;
 
 fn policies() -> PolicySet {
+    PolicySet::build("r1", "prod", SystemTime::now(), &policies_json())
+}
+
+/// The policies of [`policies`] as the Sensor sends them.
+fn policies_json() -> Vec<Vec<u8>> {
     let doc = |v: Value| serde_json::to_vec(&v).expect("json");
-    PolicySet::build(
-        "r1",
-        "prod",
-        SystemTime::now(),
-        &[
-            doc(json!({
-                "id": "priv", "name": "No privileged containers", "severity": "HIGH_SEVERITY",
-                "description": "Privileged containers own the node.",
-                "rationale": "A privileged container can do anything the host can.",
-                "remediation": "Remove securityContext.privileged.",
-                "lifecycleStages": ["DEPLOY"], "enforcementActions": ["SCALE_TO_ZERO_ENFORCEMENT"],
-                "policySections": [{"policyGroups": [{"fieldName": "Privileged Container", "values": [{"value": "true"}]}]}]
-            })),
-            doc(json!({
-                "id": "replicas", "name": "At most 10 replicas", "severity": "LOW_SEVERITY",
-                "lifecycleStages": ["DEPLOY"], "enforcementActions": ["SCALE_TO_ZERO_ENFORCEMENT"],
-                "policySections": [{"policyGroups": [{"fieldName": "Replicas", "values": [{"value": "> 10"}]}]}]
-            })),
-            doc(json!({
-                "id": "exec", "name": "No exec", "severity": "HIGH_SEVERITY",
-                "lifecycleStages": ["RUNTIME"], "eventSource": "DEPLOYMENT_EVENT",
-                "enforcementActions": ["FAIL_KUBE_REQUEST_ENFORCEMENT"],
-                "policySections": [{"policyGroups": [{"fieldName": "Kubernetes Resource", "values": [{"value": "PODS_EXEC"}]}]}]
-            })),
-            doc(json!({
-                "id": "attach", "name": "Attach noticed", "severity": "MEDIUM_SEVERITY",
-                "lifecycleStages": ["RUNTIME"], "eventSource": "DEPLOYMENT_EVENT",
-                "policySections": [{"policyGroups": [{"fieldName": "Kubernetes Resource", "values": [{"value": "PODS_ATTACH"}]}]}]
-            })),
-        ],
-    )
+    vec![
+        doc(json!({
+            "id": "priv", "name": "No privileged containers", "severity": "HIGH_SEVERITY",
+            "description": "Privileged containers own the node.",
+            "rationale": "A privileged container can do anything the host can.",
+            "remediation": "Remove securityContext.privileged.",
+            "lifecycleStages": ["DEPLOY"], "enforcementActions": ["SCALE_TO_ZERO_ENFORCEMENT"],
+            "policySections": [{"policyGroups": [{"fieldName": "Privileged Container", "values": [{"value": "true"}]}]}]
+        })),
+        doc(json!({
+            "id": "replicas", "name": "At most 10 replicas", "severity": "LOW_SEVERITY",
+            "lifecycleStages": ["DEPLOY"], "enforcementActions": ["SCALE_TO_ZERO_ENFORCEMENT"],
+            "policySections": [{"policyGroups": [{"fieldName": "Replicas", "values": [{"value": "> 10"}]}]}]
+        })),
+        doc(json!({
+            "id": "exec", "name": "No exec", "severity": "HIGH_SEVERITY",
+            "lifecycleStages": ["RUNTIME"], "eventSource": "DEPLOYMENT_EVENT",
+            "enforcementActions": ["FAIL_KUBE_REQUEST_ENFORCEMENT"],
+            "policySections": [{"policyGroups": [{"fieldName": "Kubernetes Resource", "values": [{"value": "PODS_EXEC"}]}]}]
+        })),
+        doc(json!({
+            "id": "attach", "name": "Attach noticed", "severity": "MEDIUM_SEVERITY",
+            "lifecycleStages": ["RUNTIME"], "eventSource": "DEPLOYMENT_EVENT",
+            "policySections": [{"policyGroups": [{"fieldName": "Kubernetes Resource", "values": [{"value": "PODS_ATTACH"}]}]}]
+        })),
+    ]
 }
 
 fn pod_spec(privileged: bool) -> Value {
@@ -652,5 +652,158 @@ fn the_bypass_annotation_exempts_a_workloads_pods_from_event_enforcement() {
     );
     let d = w.event(&connect("exec", "web-1", json!({})));
     assert_eq!(d.outcome, Outcome::Allowed);
+    assert_eq!(d.alerts.len(), 1);
+}
+
+/// A container as `kubectl debug` adds one.
+fn debug_container(name: &str, privileged: bool) -> Value {
+    json!({"name": name, "image": "busybox:1.36", "stdin": true, "tty": true,
+        "targetContainerName": "app", "securityContext": {"privileged": privileged}})
+}
+
+/// The `pods/ephemeralcontainers` review of the pod `web` (its own container privileged or
+/// not) going from the `before` ephemeral containers to `after`.
+fn debug_review(app_privileged: bool, before: &[Value], after: &[Value], extra: Value) -> Vec<u8> {
+    let pod = |ephemeral: &[Value]| {
+        let mut spec = pod_spec(app_privileged);
+        spec["ephemeralContainers"] = json!(ephemeral);
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "web", "namespace": "shop", "uid": "pod-1",
+                "annotations": extra.get("annotations").cloned().unwrap_or(json!({}))},
+            "spec": spec, "status": {"phase": "Running"}})
+    };
+    let mut request = json!({
+        "uid": "uid-debug",
+        "kind": {"group": "", "version": "v1", "kind": "Pod"},
+        "resource": {"group": "", "version": "v1", "resource": "pods"},
+        "subResource": "ephemeralcontainers",
+        "requestKind": {"group": "", "version": "v1", "kind": "Pod"},
+        "name": "web", "namespace": "shop", "operation": "UPDATE",
+        "userInfo": {"username": "alice", "groups": ["devs", "system:authenticated"]},
+        "object": pod(after), "oldObject": pod(before), "dryRun": false,
+    });
+    if let Some(dry_run) = extra.get("dryRun") {
+        request["dryRun"] = dry_run.clone();
+    }
+    wrap(request, json!({}))
+}
+
+/// `kubectl debug` adds a container to a running pod through a subresource that would
+/// otherwise pass unevaluated: a privileged debugging container is a privileged container.
+#[test]
+fn an_ephemeral_container_added_to_a_pod_is_decided_by_the_container_policies() {
+    let mut w = World::new();
+    let doc = |v: Value| serde_json::to_vec(&v).expect("json");
+    let mut set = policies_json();
+    // On workloads or on what an ephemeral container cannot have: not evaluated for one.
+    set.push(doc(json!({
+        "id": "probe", "name": "Liveness probe", "severity": "LOW_SEVERITY",
+        "lifecycleStages": ["DEPLOY"], "enforcementActions": ["SCALE_TO_ZERO_ENFORCEMENT"],
+        "policySections": [{"policyGroups": [{"fieldName": "Liveness Probe Defined", "values": [{"value": "false"}]}]}]
+    })));
+    set.push(doc(json!({
+        "id": "owner", "name": "Owner label", "severity": "LOW_SEVERITY",
+        "lifecycleStages": ["DEPLOY"], "enforcementActions": ["SCALE_TO_ZERO_ENFORCEMENT"],
+        "policySections": [{"policyGroups": [{"fieldName": "Required Label", "values": [{"value": "owner=.+"}]}]}]
+    })));
+    w.policies = Some(PolicySet::build("r2", "prod", SystemTime::now(), &set));
+    w.resources.apply(AdmissionResource {
+        kind: "Pod".into(),
+        namespace: "shop".into(),
+        name: "web".into(),
+        uid: "pod-1".into(),
+        owner_uid: "d1".into(),
+        ..Default::default()
+    });
+    let (deployment, _, _) = object("Deployment", false, json!({}));
+    w.resources.apply(AdmissionResource {
+        kind: "Deployment".into(),
+        namespace: "shop".into(),
+        name: "web".into(),
+        uid: "d1".into(),
+        object_json: serde_json::to_vec(&deployment).expect("json"),
+        ..Default::default()
+    });
+
+    let privileged = debug_container("debugger-x7", true);
+    let d = w.validate(&debug_review(false, &[], &[privileged.clone()], json!({})));
+    assert_eq!(d.outcome, Outcome::Denied, "{d:?}");
+    assert_eq!(d.violated, ["No privileged containers"]);
+    let message = d.answer.message.to_text();
+    for part in [
+        "Rampart denied the update of Pod shop/web: it violates 1 enforced policy.",
+        "Evaluated: the ephemeral container 'debugger-x7' being added to the running Pod (kubectl debug)",
+        "Container 'debugger-x7' is privileged",
+    ] {
+        assert!(message.contains(part), "{part:?} missing from:\n{message}");
+    }
+    // The ATTEMPTED alert is the pod's workload's, naming the pod.
+    let alert = &d.alerts.to_alerts()[0];
+    assert_eq!(
+        (
+            alert.kind.as_str(),
+            alert.name.as_str(),
+            alert.deployment_id.as_str()
+        ),
+        ("Deployment", "web", "d1")
+    );
+    assert_eq!(alert.pod, "web");
+    assert_eq!(
+        alert.enforcement_action,
+        "FAIL_DEPLOYMENT_UPDATE_ENFORCEMENT"
+    );
+
+    // A plain debugging container passes, though it has no probe and the pod no owner label.
+    let plain = debug_container("debugger-p2", false);
+    let d = w.validate(&debug_review(false, &[], &[plain.clone()], json!({})));
+    assert_eq!(d.outcome, Outcome::Allowed, "{d:?}");
+    // Only what the request adds is decided: not a privileged one added before Rampart was
+    // enforcing, nor the pod's own containers, decided with their workload.
+    let d = w.validate(&debug_review(
+        true,
+        &[privileged.clone()],
+        &[privileged.clone(), plain.clone()],
+        json!({}),
+    ));
+    assert_eq!(d.outcome, Outcome::Allowed, "{d:?}");
+    let d = w.validate(&debug_review(
+        true,
+        &[plain.clone()],
+        &[plain.clone()],
+        json!({}),
+    ));
+    assert_eq!(d.outcome, Outcome::Allowed, "{d:?}");
+    assert_eq!(d.reason, "no ephemeral container added");
+    // Two added, one privileged: the denial names both as evaluated.
+    let d = w.validate(&debug_review(
+        false,
+        &[],
+        &[plain.clone(), privileged.clone()],
+        json!({}),
+    ));
+    assert_eq!(d.outcome, Outcome::Denied, "{d:?}");
+    assert!(
+        d.answer
+            .message
+            .to_text()
+            .contains("the ephemeral containers 'debugger-p2', 'debugger-x7' being added")
+    );
+    // A dry run decides the same and raises nothing; the pod's break-glass annotation lets it
+    // in with an alert.
+    let d = w.validate(&debug_review(
+        false,
+        &[],
+        &[privileged.clone()],
+        json!({"dryRun": true}),
+    ));
+    assert_eq!(d.outcome, Outcome::Denied);
+    assert!(d.alerts.is_empty());
+    let d = w.validate(&debug_review(
+        false,
+        &[],
+        &[privileged],
+        json!({"annotations": {"admission.rampart.io/break-glass": "INC-7"}}),
+    ));
+    assert_eq!(d.outcome, Outcome::BreakGlass, "{d:?}");
     assert_eq!(d.alerts.len(), 1);
 }

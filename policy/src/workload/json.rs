@@ -390,6 +390,9 @@ fn pod_spec(s: &mut Scanner<'_>) -> Result<PodSpec> {
             "volumes" => p.volumes = nullable(s, |s| array(s, volume))?,
             "initContainers" => p.init_containers = nullable(s, |s| array(s, container))?,
             "containers" => p.containers = nullable(s, |s| array(s, container))?,
+            "ephemeralContainers" => {
+                p.ephemeral_containers = nullable(s, |s| array(s, container))?;
+            }
             _ => skip(s)?,
         }
         Ok(())

@@ -199,6 +199,7 @@ fn pod_spec() -> Shape {
         ),
         ("initContainers", list(container())),
         ("containers", list(container())),
+        ("ephemeralContainers", list(container())),
         ("nodeSelector", StrMap),
     ])
 }
