@@ -726,7 +726,12 @@ fn an_ephemeral_container_added_to_a_pod_is_decided_by_the_container_policies() 
     });
 
     let privileged = debug_container("debugger-x7", true);
-    let d = w.validate(&debug_review(false, &[], &[privileged.clone()], json!({})));
+    let d = w.validate(&debug_review(
+        false,
+        &[],
+        std::slice::from_ref(&privileged),
+        json!({}),
+    ));
     assert_eq!(d.outcome, Outcome::Denied, "{d:?}");
     assert_eq!(d.violated, ["No privileged containers"]);
     let message = d.answer.message.to_text();
@@ -755,21 +760,26 @@ fn an_ephemeral_container_added_to_a_pod_is_decided_by_the_container_policies() 
 
     // A plain debugging container passes, though it has no probe and the pod no owner label.
     let plain = debug_container("debugger-p2", false);
-    let d = w.validate(&debug_review(false, &[], &[plain.clone()], json!({})));
+    let d = w.validate(&debug_review(
+        false,
+        &[],
+        std::slice::from_ref(&plain),
+        json!({}),
+    ));
     assert_eq!(d.outcome, Outcome::Allowed, "{d:?}");
     // Only what the request adds is decided: not a privileged one added before Rampart was
     // enforcing, nor the pod's own containers, decided with their workload.
     let d = w.validate(&debug_review(
         true,
-        &[privileged.clone()],
+        std::slice::from_ref(&privileged),
         &[privileged.clone(), plain.clone()],
         json!({}),
     ));
     assert_eq!(d.outcome, Outcome::Allowed, "{d:?}");
     let d = w.validate(&debug_review(
         true,
-        &[plain.clone()],
-        &[plain.clone()],
+        std::slice::from_ref(&plain),
+        std::slice::from_ref(&plain),
         json!({}),
     ));
     assert_eq!(d.outcome, Outcome::Allowed, "{d:?}");
@@ -793,7 +803,7 @@ fn an_ephemeral_container_added_to_a_pod_is_decided_by_the_container_policies() 
     let d = w.validate(&debug_review(
         false,
         &[],
-        &[privileged.clone()],
+        std::slice::from_ref(&privileged),
         json!({"dryRun": true}),
     ));
     assert_eq!(d.outcome, Outcome::Denied);
