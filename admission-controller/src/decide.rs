@@ -379,6 +379,22 @@ pub fn validate(req: &mut Request<'_>, inputs: Inputs<'_>) -> Decision {
                 owner.kind, owner.name
             ));
         }
+        let whole = match whole_workload(kind, text) {
+            Ok(w) => w,
+            Err(e) => return Decision::failure(settings.failure_mode, e),
+        };
+        // Labels and annotations changed on an object of its controller's (`kubectl label
+        // pod`, or a break-glass annotation added to a pod before `kubectl debug`): what the
+        // controller's decision covered is unchanged.
+        if operation == "UPDATE"
+            && !matches!(req.old_object, "" | "null")
+            && whole_workload(kind, req.old_object).is_ok_and(|old| same_spec(&whole, &old))
+        {
+            return Decision::bypass(format!(
+                "controlled by {} {}, which is decided instead; the update leaves the spec as it was",
+                owner.kind, owner.name
+            ));
+        }
         uncontrolled_writer = Some(format!(
             "The {} names {} {} as its controller, but {user} is not a workload controller, so the {} itself was evaluated.",
             kind.as_str(),
@@ -386,10 +402,7 @@ pub fn validate(req: &mut Request<'_>, inputs: Inputs<'_>) -> Decision {
             owner.name,
             kind.as_str()
         ));
-        workload = match whole_workload(kind, text) {
-            Ok(w) => w,
-            Err(e) => return Decision::failure(settings.failure_mode, e),
-        };
+        workload = whole;
     }
     let deployment_id = uid_of(&workload);
     let mut deployment = Deployment::from_owned(workload, &req.namespace);
@@ -408,6 +421,14 @@ pub fn validate(req: &mut Request<'_>, inputs: Inputs<'_>) -> Decision {
         uncontrolled_writer.as_deref(),
         |_| true,
     )
+}
+
+/// Whether an update leaves what policies read of a workload as it was: its replicas, its pod
+/// template (for a pod, its spec: a pod's labels and annotations are its metadata).
+fn same_spec(new: &Workload, old: &Workload) -> bool {
+    new.replicas == old.replicas
+        && new.template.spec == old.template.spec
+        && (new.kind == WorkloadKind::Pod || new.template.metadata == old.template.metadata)
 }
 
 /// What Kubernetes forbids in an ephemeral container (ports, resources, probes): a policy on

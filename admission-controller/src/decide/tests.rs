@@ -488,6 +488,38 @@ fn an_object_claiming_a_controller_is_decided_itself_unless_a_controller_wrote_i
             assert_eq!(d.outcome, Outcome::Allowed, "{kind} {operation}: {d:?}");
         }
     }
+    // An update of such an object that leaves its spec as it was (`kubectl label pod`, or
+    // the break-glass annotation added before `kubectl debug`) is its controller's business;
+    // one that changes the spec (`kubectl set image pod/...`) is decided itself.
+    for kind in ["Pod", "Deployment"] {
+        let (mut before, _, _) = object(kind, true, json!({}));
+        before["metadata"]["ownerReferences"] = owner.clone();
+        let mut relabelled = before.clone();
+        relabelled["metadata"]["labels"] = json!({"debug": "yes"});
+        relabelled["metadata"]["annotations"] =
+            json!({"admission.rampart.io/break-glass": "INC-9"});
+        let d = w.validate(&review_body(
+            kind,
+            "UPDATE",
+            &relabelled,
+            json!({"userInfo": {"username": "alice"}, "oldObject": before}),
+        ));
+        assert_eq!(d.outcome, Outcome::Bypassed, "{kind}: {d:?}");
+        assert!(
+            d.reason.contains("leaves the spec as it was"),
+            "{}",
+            d.reason
+        );
+        let (mut clean, _, _) = object(kind, false, json!({}));
+        clean["metadata"]["ownerReferences"] = owner.clone();
+        let d = w.validate(&review_body(
+            kind,
+            "UPDATE",
+            &before,
+            json!({"userInfo": {"username": "alice"}, "oldObject": clean}),
+        ));
+        assert_eq!(d.outcome, Outcome::Denied, "{kind}: {d:?}");
+    }
     // The metadata after the spec: the spec was read in the same pass all the same.
     let spec_first =
         serde_json::to_vec(&json!({"apiVersion": review::V1, "kind": "AdmissionReview",
