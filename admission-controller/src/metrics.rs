@@ -51,6 +51,8 @@ pub struct Metrics {
     pub policy_revision: Family<RevisionLabel, Gauge>,
     pub policy_age_seconds: Gauge,
     pub policies_enforced: Gauge,
+    /// Enforced policies that test image data only, which the controller does not have.
+    pub policies_awaiting_image_data: Gauge,
     pub sensor_connected: Gauge,
     pub alerts_reported: Counter,
     pub alerts_dropped: Counter,
@@ -97,6 +99,7 @@ impl Metrics {
             policy_revision: Family::default(),
             policy_age_seconds: Gauge::default(),
             policies_enforced: Gauge::default(),
+            policies_awaiting_image_data: Gauge::default(),
             sensor_connected: Gauge::default(),
             alerts_reported: Counter::default(),
             alerts_dropped: Counter::default(),
@@ -141,6 +144,11 @@ impl Metrics {
             "policies_enforced",
             "Policies the controller enforces",
             m.policies_enforced.clone(),
+        );
+        registry.register(
+            "policies_awaiting_image_data",
+            "Enforced policies that test image data only (CVEs, components, image age): not evaluated at admission, as the controller has no image data",
+            m.policies_awaiting_image_data.clone(),
         );
         registry.register(
             "sensor_connected",

@@ -131,6 +131,17 @@ impl State {
         self.metrics
             .policies_enforced
             .set(i64::try_from(set.enforced_ids().len()).unwrap_or(i64::MAX));
+        self.metrics
+            .policies_awaiting_image_data
+            .set(i64::try_from(set.awaiting_image_data.len()).unwrap_or(i64::MAX));
+        if !set.awaiting_image_data.is_empty() {
+            let names: Vec<&str> = set
+                .awaiting_image_data
+                .iter()
+                .map(|p| p.policy.name.as_str())
+                .collect();
+            tracing::warn!(revision = %set.revision, policies = ?names, "enforced policies that test image data only are not evaluated at admission: the controller has no image data; Central alerts on them once the images are scanned");
+        }
         tracing::info!(revision = %set.revision, cluster = %set.cluster, deploy = set.deploy.len(), awaiting_image_data = set.awaiting_image_data.len(), events = set.events.len(), "policy set in use");
         *self.policies.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(set));
     }
@@ -561,5 +572,60 @@ mod tests {
             let (status, _) = state.review_failed(Endpoint::Validate, b"{");
             assert_eq!(status, StatusCode::BAD_REQUEST);
         }
+    }
+}
+
+#[cfg(test)]
+mod image_data_tests {
+    use super::*;
+
+    /// Enforced policies on image data alone are not evaluated here, and an operator can see
+    /// which and how many.
+    #[test]
+    fn enforced_policies_on_image_data_alone_are_counted_apart() {
+        let policies: Vec<Vec<u8>> = rampart_policy::defaults::default_policies()
+            .into_iter()
+            .map(|mut p| {
+                if p.has_stage(rampart_policy::LifecycleStage::Deploy) {
+                    p.disabled = false;
+                    p.enforcement_actions = vec![
+                        serde_json::from_value(serde_json::json!("SCALE_TO_ZERO_ENFORCEMENT"))
+                            .expect("action"),
+                    ];
+                }
+                serde_json::to_vec(&p).expect("json")
+            })
+            .collect();
+        let set = PolicySet::build("r1", "prod", std::time::SystemTime::now(), &policies);
+        let awaiting = set.awaiting_image_data.len();
+        assert!(
+            set.awaiting_image_data
+                .iter()
+                .any(|p| p.policy.name == "Fixable Severity at least Important"),
+            "{:?}",
+            set.awaiting_image_data
+                .iter()
+                .map(|p| &p.policy.name)
+                .collect::<Vec<_>>()
+        );
+        let state = State::new(
+            Settings::default(),
+            Arc::new(Metrics::new()),
+            1 << 20,
+            Duration::from_secs(1),
+            10,
+        );
+        state.set_policies(set);
+        assert_eq!(
+            state.metrics.policies_awaiting_image_data.get(),
+            awaiting as i64
+        );
+        let text = state.metrics.render();
+        assert!(
+            text.contains(&format!(
+                "rampart_admission_policies_awaiting_image_data {awaiting}"
+            )),
+            "{text}"
+        );
     }
 }
