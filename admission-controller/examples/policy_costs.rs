@@ -31,7 +31,7 @@ fn main() {
     };
     let only = std::env::var("ONLY").ok();
     let mut rows = Vec::new();
-    for p in &set.deploy {
+    for p in &set.deploy[..set.image_from] {
         if only
             .as_ref()
             .is_some_and(|o| !p.policy.name.starts_with(o.as_str()))

@@ -536,7 +536,7 @@ fn judge(
     req: &Request<'_>,
     inputs: Inputs<'_>,
     policies: &PolicySet,
-    deployment: Deployment,
+    mut deployment: Deployment,
     deployment_id: String,
     note: Option<&str>,
     which: impl Fn(&CompiledPolicy) -> bool,
@@ -547,8 +547,20 @@ fn judge(
         cluster: Some(&policies.cluster),
         ..EvalContext::default()
     };
-    let violated: Vec<Violated<'_>> = policies
-        .deploy
+    // Central's findings for the containers' images, for the image criteria. The policies on
+    // image data alone can be violated only by an image it has findings for; without any,
+    // they are not evaluated (they could only say "not evaluable").
+    if inputs.resources.images() > 0 {
+        for c in &mut deployment.containers {
+            c.image_data = inputs.resources.image(&c.image.full_name).cloned();
+        }
+    }
+    let evaluated = if deployment.containers.iter().any(|c| c.image_data.is_some()) {
+        policies.deploy.len()
+    } else {
+        policies.image_from
+    };
+    let violated: Vec<Violated<'_>> = policies.deploy[..evaluated]
         .iter()
         .enumerate()
         .filter(|(_, p)| which(p))

@@ -51,8 +51,12 @@ pub struct Metrics {
     pub policy_revision: Family<RevisionLabel, Gauge>,
     pub policy_age_seconds: Gauge,
     pub policies_enforced: Gauge,
-    /// Enforced policies that test image data only, which the controller does not have.
-    pub policies_awaiting_image_data: Gauge,
+    /// Enforced policies on image data alone.
+    pub policies_on_image_data: Gauge,
+    /// Images Central's findings are held for.
+    pub image_findings: Gauge,
+    /// Findings not kept: over the controller's bound, or unreadable.
+    pub image_findings_refused: Counter,
     pub sensor_connected: Gauge,
     pub alerts_reported: Counter,
     pub alerts_dropped: Counter,
@@ -99,7 +103,9 @@ impl Metrics {
             policy_revision: Family::default(),
             policy_age_seconds: Gauge::default(),
             policies_enforced: Gauge::default(),
-            policies_awaiting_image_data: Gauge::default(),
+            policies_on_image_data: Gauge::default(),
+            image_findings: Gauge::default(),
+            image_findings_refused: Counter::default(),
             sensor_connected: Gauge::default(),
             alerts_reported: Counter::default(),
             alerts_dropped: Counter::default(),
@@ -146,9 +152,19 @@ impl Metrics {
             m.policies_enforced.clone(),
         );
         registry.register(
-            "policies_awaiting_image_data",
-            "Enforced policies that test image data only (CVEs, components, image age): not evaluated at admission, as the controller has no image data",
-            m.policies_awaiting_image_data.clone(),
+            "policies_on_image_data",
+            "Enforced policies that test image data alone (CVEs, components, image age): evaluated for the images Central has findings for",
+            m.policies_on_image_data.clone(),
+        );
+        registry.register(
+            "image_findings",
+            "Images whose findings from Central the controller holds",
+            m.image_findings.clone(),
+        );
+        registry.register(
+            "image_findings_refused",
+            "Image findings not kept: over the controller's bound, or unreadable",
+            m.image_findings_refused.clone(),
         );
         registry.register(
             "sensor_connected",

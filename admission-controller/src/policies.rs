@@ -56,12 +56,13 @@ pub struct PolicySet {
     pub cluster: String,
     /// When the Sensor sent it (or, from the disk cache, when it was received).
     pub received: SystemTime,
-    /// The enforced deploy-time policies a manifest can violate, evaluated on every request.
+    /// The enforced deploy-time policies: first those a manifest can violate, evaluated on
+    /// every request; from [`PolicySet::image_from`] on, those of which every section needs
+    /// image data (CVEs, image age, components), evaluated only for a workload with an image
+    /// Central has findings for (without them they cannot be violated).
     pub deploy: Vec<CompiledPolicy>,
-    /// Enforced deploy-time policies of which every section needs image data (CVEs, image age,
-    /// components): the controller has none, so they cannot be violated here and are not
-    /// evaluated (they count as enforced).
-    pub awaiting_image_data: Vec<CompiledPolicy>,
+    /// Where the policies on image data alone start in `deploy`.
+    pub image_from: usize,
     pub events: Vec<EventPolicy>,
     /// Policies that did not compile here (named in logs, skipped).
     pub problems: Vec<String>,
@@ -96,12 +97,13 @@ impl PolicySet {
             cluster: cluster.to_string(),
             received,
             deploy: Vec::new(),
-            awaiting_image_data: Vec::new(),
+            image_from: 0,
             events: Vec::new(),
             problems: Vec::new(),
             headers: Vec::new(),
             violation_counters: Vec::new(),
         };
+        let mut on_image_data = Vec::new();
         for raw in policies_json {
             let policy: Policy = match serde_json::from_slice(raw) {
                 Ok(p) => p,
@@ -140,10 +142,20 @@ impl PolicySet {
                 set.headers.push(header_of(&compiled));
                 set.deploy.push(compiled);
             } else if deploy {
-                set.awaiting_image_data.push(compiled);
+                on_image_data.push(compiled);
             }
         }
+        set.image_from = set.deploy.len();
+        for compiled in on_image_data {
+            set.headers.push(header_of(&compiled));
+            set.deploy.push(compiled);
+        }
         set
+    }
+
+    /// The enforced policies on image data alone.
+    pub fn on_image_data(&self) -> &[CompiledPolicy] {
+        self.deploy.get(self.image_from..).unwrap_or_default()
     }
 
     /// The part of a denial before its violations, escaped, of `p`, the policy at `index` in
@@ -167,7 +179,6 @@ impl PolicySet {
     pub fn enforced_ids(&self) -> Vec<&str> {
         self.deploy
             .iter()
-            .chain(&self.awaiting_image_data)
             .map(|p| p.policy.id.as_str())
             .chain(
                 self.events

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use rampart_policy::WorkloadKind;
-use rampart_proto::v1::AdmissionResource;
+use rampart_policy::image_data::ImageData;
+use rampart_proto::v1::{AdmissionResource, ImageFindings};
 
 #[derive(Debug, Clone)]
 pub struct CachedWorkload {
@@ -32,8 +33,32 @@ pub struct Resources {
     workloads_by_name: HashMap<(WorkloadKind, String, String), String>,
     pods: HashMap<String, CachedPod>,
     pods_by_name: HashMap<(String, String), String>,
+    /// Central's findings per image reference, with the size of their JSON.
+    images: HashMap<String, (Arc<ImageData>, usize)>,
+    image_bytes: usize,
+    /// [`MAX_IMAGE_FINDINGS_BYTES`] unless set otherwise.
+    image_bound: Option<usize>,
     /// The Sensor's snapshot has been received completely.
     pub synced: bool,
+}
+
+/// Most bytes of image findings (as JSON) the controller holds: some 2,000 images of an
+/// ordinary size. Findings past it are refused (counted) until others are removed.
+pub const MAX_IMAGE_FINDINGS_BYTES: usize = 256 << 20;
+
+/// Why findings for an image were not kept.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FindingsRefused {
+    #[error("the findings do not read: {0}")]
+    Unreadable(String),
+    #[error(
+        "the controller holds {held} bytes of image findings; {more} more would pass its bound of {bound}"
+    )]
+    Full {
+        held: usize,
+        more: usize,
+        bound: usize,
+    },
 }
 
 /// `Deployment` → kind, as the Sensor names kinds.
@@ -114,6 +139,47 @@ impl Resources {
         if let Some(p) = self.pods.remove(uid) {
             self.pods_by_name.remove(&(p.namespace, p.name));
         }
+    }
+
+    /// Keeps Central's findings for one image, or forgets them (empty JSON).
+    pub fn apply_image(&mut self, f: ImageFindings) -> Result<(), FindingsRefused> {
+        let size = f.image_data_json.len();
+        if size == 0 {
+            if let Some((_, old)) = self.images.remove(&f.reference) {
+                self.image_bytes -= old;
+            }
+            return Ok(());
+        }
+        let data: ImageData = serde_json::from_slice(&f.image_data_json)
+            .map_err(|e| FindingsRefused::Unreadable(e.to_string()))?;
+        let replaced = self.images.get(&f.reference).map_or(0, |(_, n)| *n);
+        let held = self.image_bytes - replaced;
+        let bound = self.image_bound.unwrap_or(MAX_IMAGE_FINDINGS_BYTES);
+        if held + size > bound {
+            return Err(FindingsRefused::Full {
+                held,
+                more: size,
+                bound,
+            });
+        }
+        self.image_bytes = held + size;
+        self.images.insert(f.reference, (Arc::new(data), size));
+        Ok(())
+    }
+
+    /// Central's findings for the image `reference` (as normalized: `full_name`).
+    pub fn image(&self, reference: &str) -> Option<&Arc<ImageData>> {
+        self.images.get(reference).map(|(data, _)| data)
+    }
+
+    /// Bounds the bytes of image findings held (a new snapshot keeps the bound it is given).
+    pub fn bound_images(&mut self, bytes: usize) {
+        self.image_bound = Some(bytes);
+    }
+
+    /// How many images findings are held for.
+    pub fn images(&self) -> usize {
+        self.images.len()
     }
 
     /// Forgets everything (a new snapshot follows).

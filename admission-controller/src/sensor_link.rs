@@ -136,8 +136,36 @@ async fn watch_session(
             Some(Msg::ResourcesSynced(_)) => {
                 if let Some(mut s) = snapshot.take() {
                     s.synced = true;
-                    tracing::info!(objects = s.len(), "cluster view received");
+                    tracing::info!(
+                        objects = s.len(),
+                        images = s.images(),
+                        "cluster view received"
+                    );
+                    state
+                        .metrics
+                        .image_findings
+                        .set(i64::try_from(s.images()).unwrap_or(i64::MAX));
                     *state.resources.write().unwrap_or_else(|e| e.into_inner()) = s;
+                }
+            }
+            Some(Msg::ImageFindings(f)) => {
+                let reference = f.reference.clone();
+                let (result, images) = match snapshot.as_mut() {
+                    Some(s) => (s.apply_image(f), None),
+                    None => {
+                        let mut live = state.resources.write().unwrap_or_else(|e| e.into_inner());
+                        (live.apply_image(f), Some(live.images()))
+                    }
+                };
+                if let Some(n) = images {
+                    state
+                        .metrics
+                        .image_findings
+                        .set(i64::try_from(n).unwrap_or(i64::MAX));
+                }
+                if let Err(error) = result {
+                    state.metrics.image_findings_refused.inc();
+                    tracing::warn!(image = %reference, %error, "image findings not kept");
                 }
             }
             None => {}

@@ -132,17 +132,9 @@ impl State {
             .policies_enforced
             .set(i64::try_from(set.enforced_ids().len()).unwrap_or(i64::MAX));
         self.metrics
-            .policies_awaiting_image_data
-            .set(i64::try_from(set.awaiting_image_data.len()).unwrap_or(i64::MAX));
-        if !set.awaiting_image_data.is_empty() {
-            let names: Vec<&str> = set
-                .awaiting_image_data
-                .iter()
-                .map(|p| p.policy.name.as_str())
-                .collect();
-            tracing::warn!(revision = %set.revision, policies = ?names, "enforced policies that test image data only are not evaluated at admission: the controller has no image data; Central alerts on them once the images are scanned");
-        }
-        tracing::info!(revision = %set.revision, cluster = %set.cluster, deploy = set.deploy.len(), awaiting_image_data = set.awaiting_image_data.len(), events = set.events.len(), "policy set in use");
+            .policies_on_image_data
+            .set(i64::try_from(set.on_image_data().len()).unwrap_or(i64::MAX));
+        tracing::info!(revision = %set.revision, cluster = %set.cluster, deploy = set.image_from, on_image_data = set.on_image_data().len(), events = set.events.len(), "policy set in use");
         *self.policies.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(set));
     }
 
@@ -579,10 +571,10 @@ mod tests {
 mod image_data_tests {
     use super::*;
 
-    /// Enforced policies on image data alone are not evaluated here, and an operator can see
-    /// which and how many.
+    /// Enforced policies on image data alone come last in the set, and an operator can see
+    /// how many there are.
     #[test]
-    fn enforced_policies_on_image_data_alone_are_counted_apart() {
+    fn enforced_policies_on_image_data_alone_are_set_apart_and_counted() {
         let policies: Vec<Vec<u8>> = rampart_policy::defaults::default_policies()
             .into_iter()
             .map(|mut p| {
@@ -597,16 +589,25 @@ mod image_data_tests {
             })
             .collect();
         let set = PolicySet::build("r1", "prod", std::time::SystemTime::now(), &policies);
-        let awaiting = set.awaiting_image_data.len();
+        let on_image_data = set.on_image_data().len();
+        let names: Vec<&str> = set
+            .on_image_data()
+            .iter()
+            .map(|p| p.policy.name.as_str())
+            .collect();
         assert!(
-            set.awaiting_image_data
+            names.contains(&"Fixable Severity at least Important"),
+            "{names:?}"
+        );
+        assert!(
+            set.deploy[..set.image_from]
                 .iter()
-                .any(|p| p.policy.name == "Fixable Severity at least Important"),
-            "{:?}",
-            set.awaiting_image_data
+                .all(rampart_policy::engine::can_violate_without_image_data)
+        );
+        assert!(
+            !set.on_image_data()
                 .iter()
-                .map(|p| &p.policy.name)
-                .collect::<Vec<_>>()
+                .any(rampart_policy::engine::can_violate_without_image_data)
         );
         let state = State::new(
             Settings::default(),
@@ -617,13 +618,13 @@ mod image_data_tests {
         );
         state.set_policies(set);
         assert_eq!(
-            state.metrics.policies_awaiting_image_data.get(),
-            awaiting as i64
+            state.metrics.policies_on_image_data.get(),
+            on_image_data as i64
         );
         let text = state.metrics.render();
         assert!(
             text.contains(&format!(
-                "rampart_admission_policies_awaiting_image_data {awaiting}"
+                "rampart_admission_policies_on_image_data {on_image_data}"
             )),
             "{text}"
         );

@@ -46,6 +46,7 @@ impl VulnSeverity {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ImageVuln {
     pub cve: String,
     pub cvss: Option<f64>,
@@ -58,6 +59,7 @@ pub struct ImageVuln {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ImageComponent {
     pub name: String,
     pub version: String,
@@ -70,7 +72,10 @@ pub struct DockerfileInstruction {
     pub value: String,
 }
 
+/// Also what Central sends its Sensors' admission controllers, as JSON (`ImageFindings`):
+/// fields it leaves out, one of another version's say, read as their defaults.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ImageData {
     /// Whether the image was scanned (components and vulnerabilities are known).
     pub scanned: bool,

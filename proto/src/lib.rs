@@ -39,6 +39,8 @@ pub mod capabilities {
     pub const ENFORCEMENT_ORDERS: &str = "enforcement-orders";
     /// Central sends the user-locked process baselines (`ProcessBaselineSync`).
     pub const PROCESS_BASELINES: &str = "process-baselines";
+    /// Central sends its findings for the images the cluster runs (`ImageFindings`).
+    pub const IMAGE_FINDINGS: &str = "image-findings";
 }
 
 /// What both sides agree on after the hello exchange.

@@ -1,6 +1,7 @@
 //! The Sensor's endpoint for its admission controllers (same mTLS server as the Collectors'):
-//! each controller receives the policy set and the cluster's workloads and pods, pushed on
-//! change, and hands back the alerts it raised, which join the outbox towards Central.
+//! each controller receives the policy set, the cluster's workloads and pods and Central's
+//! findings for the images they run, pushed on change, and hands back the alerts it raised,
+//! which join the outbox towards Central.
 //!
 //! Only admission-control certificates of this cluster's init bundle are accepted.
 //!
@@ -19,12 +20,13 @@ use rampart_proto::v1::admission_update::Msg;
 use rampart_proto::v1::msg_from_sensor::Msg as FromSensor;
 use rampart_proto::v1::{
     AdmissionAlerts, AdmissionPolicies, AdmissionReportAck, AdmissionResource,
-    AdmissionResourcesSynced, AdmissionUpdate, AdmissionWatch,
+    AdmissionResourcesSynced, AdmissionUpdate, AdmissionWatch, ImageFindings,
 };
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use crate::Shared;
+use crate::images::ImageFindingsStore;
 use crate::index::Index;
 
 /// Updates queued per controller stream.
@@ -80,11 +82,39 @@ fn policies_update(shared: &Shared) -> Option<AdmissionUpdate> {
     })
 }
 
-/// What a controller was sent: per uid, the content hash and the pass that last saw it.
+/// What a controller was sent: per uid, the content hash and the pass that last saw it; per
+/// image, the hash of its findings.
 #[derive(Debug, Default)]
 struct Sent {
     entries: HashMap<String, (u64, u64)>,
     pass: u64,
+    images: HashMap<String, u64>,
+}
+
+/// The image findings a controller lacks or holds stale, and those it holds of images gone
+/// (as empty findings); `sent` is brought up to date.
+fn image_changes(store: &ImageFindingsStore, sent: &mut Sent) -> Vec<ImageFindings> {
+    let mut changes = Vec::new();
+    let mut current = HashMap::with_capacity(store.len());
+    store.for_each(|reference, hash, json| {
+        if sent.images.get(reference) != Some(&hash) {
+            changes.push(ImageFindings {
+                reference: reference.to_string(),
+                image_data_json: json.to_vec(),
+            });
+        }
+        current.insert(reference.to_string(), hash);
+    });
+    for reference in sent.images.keys() {
+        if !current.contains_key(reference) {
+            changes.push(ImageFindings {
+                reference: reference.clone(),
+                image_data_json: Vec::new(),
+            });
+        }
+    }
+    sent.images = current;
+    changes
 }
 
 /// What changed in the index since the last pass; `sent` is brought up to date. Only new uids
@@ -133,6 +163,7 @@ fn resource_changes(index: &Index, sent: &mut Sent) -> Vec<AdmissionResource> {
 async fn feed(shared: Arc<Shared>, tx: tokio::sync::mpsc::Sender<Result<AdmissionUpdate, Status>>) {
     let mut policies = shared.policies_changed.subscribe();
     let mut changed = shared.changed.subscribe();
+    let mut images = shared.images_changed.subscribe();
     if let Some(update) = policies_update(&shared)
         && tx.send(Ok(update)).await.is_err()
     {
@@ -145,6 +176,18 @@ async fn feed(shared: Arc<Shared>, tx: tokio::sync::mpsc::Sender<Result<Admissio
         for r in changes {
             let update = AdmissionUpdate {
                 msg: Some(Msg::Resource(r)),
+            };
+            if tx.send(Ok(update)).await.is_err() {
+                return;
+            }
+        }
+        // Before the snapshot's end on the first round: the controller swaps in a view with
+        // its images' findings.
+        images.borrow_and_update();
+        let findings = image_changes(&crate::lock(&shared.images), &mut sent);
+        for f in findings {
+            let update = AdmissionUpdate {
+                msg: Some(Msg::ImageFindings(f)),
             };
             if tx.send(Ok(update)).await.is_err() {
                 return;
@@ -175,6 +218,12 @@ async fn feed(shared: Arc<Shared>, tx: tokio::sync::mpsc::Sender<Result<Admissio
                     return;
                 }
                 // Coalesces bursts of index changes into one comparison.
+                tokio::time::sleep(RESOURCE_INTERVAL).await;
+            }
+            r = images.changed() => {
+                if r.is_err() {
+                    return;
+                }
                 tokio::time::sleep(RESOURCE_INTERVAL).await;
             }
             () = tx.closed() => return,
@@ -217,5 +266,46 @@ impl AdmissionControlService for AdmissionServer {
             self.shared.send(FromSensor::AdmissionAlerts(alerts));
         }
         Ok(Response::new(AdmissionReportAck { accepted }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn findings(reference: &str, json: &str) -> ImageFindings {
+        ImageFindings {
+            reference: reference.into(),
+            image_data_json: json.as_bytes().to_vec(),
+        }
+    }
+
+    fn names(changes: &[ImageFindings]) -> Vec<(&str, &[u8])> {
+        let mut out: Vec<_> = changes
+            .iter()
+            .map(|f| (f.reference.as_str(), f.image_data_json.as_slice()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_controller_is_sent_the_findings_it_lacks_and_told_of_those_gone() {
+        let mut store = ImageFindingsStore::default();
+        store.apply(findings("a:1", "{}")).expect("a");
+        store.apply(findings("b:1", r#"{"os":"x"}"#)).expect("b");
+        let mut sent = Sent::default();
+        assert_eq!(
+            names(&image_changes(&store, &mut sent)),
+            [("a:1", &b"{}"[..]), ("b:1", &br#"{"os":"x"}"#[..])]
+        );
+        assert!(image_changes(&store, &mut sent).is_empty(), "nothing new");
+        store.apply(findings("b:1", r#"{"os":"y"}"#)).expect("b");
+        store.apply(findings("a:1", "")).expect("a gone");
+        assert_eq!(
+            names(&image_changes(&store, &mut sent)),
+            [("a:1", &b""[..]), ("b:1", &br#"{"os":"y"}"#[..])]
+        );
+        assert!(image_changes(&store, &mut sent).is_empty());
     }
 }

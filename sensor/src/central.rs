@@ -240,6 +240,7 @@ async fn session(
                 capabilities::LOCAL_DETECTION,
                 capabilities::ENFORCEMENT_ORDERS,
                 capabilities::PROCESS_BASELINES,
+                capabilities::IMAGE_FINDINGS,
             ]
             .map(String::from)
             .to_vec(),
@@ -271,6 +272,8 @@ async fn session(
     .map_err(|_| StreamError::HelloTimeout)??;
     // Central discards what it already holds: continue after its durable position.
     *seq = (*seq).max(hello.acked_seq);
+    // Central names every current image again, then marks the round's end.
+    lock(&shared.images).begin_session();
     {
         let mut d = lock(delivery);
         if hello.acked_seq < d.acked_seq {
@@ -484,6 +487,23 @@ fn receive(
             let count = b.baselines.len();
             lock(&shared.runtime).set_locked_baselines(b.baselines);
             lock(&shared.status).locked_baselines = count;
+            false
+        }
+        ToSensor::ImageFindings(f) => {
+            let reference = f.reference.clone();
+            if let Err(problem) = lock(&shared.images).apply(f) {
+                tracing::warn!(image = %reference, %problem, "image findings not kept");
+            }
+            shared
+                .images_changed
+                .send_modify(|v| *v = v.wrapping_add(1));
+            false
+        }
+        ToSensor::ImageFindingsSynced(_) => {
+            lock(&shared.images).synced();
+            shared
+                .images_changed
+                .send_modify(|v| *v = v.wrapping_add(1));
             false
         }
         ToSensor::Hello(_) => false,

@@ -15,6 +15,7 @@ pub mod central;
 pub mod collector;
 pub mod enforce;
 pub mod health;
+pub mod images;
 pub mod index;
 pub mod nodes;
 pub mod outbox;
@@ -50,6 +51,9 @@ pub struct Shared {
     /// Pods to kill for runtime policies (bounded: [`act::KILL_QUEUE`]); read by the enforcer.
     pub kills: Mutex<std::collections::VecDeque<runtime::KillRequest>>,
     pub kills_ready: tokio::sync::Notify,
+    /// Central's findings for the images the cluster runs, for the admission controllers.
+    pub images: Mutex<images::ImageFindingsStore>,
+    pub images_changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl Shared {
@@ -66,6 +70,8 @@ impl Shared {
             runtime: Mutex::default(),
             kills: Mutex::default(),
             kills_ready: tokio::sync::Notify::new(),
+            images: Mutex::default(),
+            images_changed: tokio::sync::watch::channel(0).0,
         }
     }
 

@@ -849,3 +849,115 @@ fn an_ephemeral_container_added_to_a_pod_is_decided_by_the_container_policies() 
     assert_eq!(d.outcome, Outcome::BreakGlass, "{d:?}");
     assert_eq!(d.alerts.len(), 1);
 }
+
+/// Central's findings for `registry.example.com/web:1`: one package with a vulnerability of
+/// `severity`, fixed in a later version when `fixed`.
+fn findings(severity: &str, fixed: bool) -> rampart_proto::v1::ImageFindings {
+    let data = json!({"scanned": true, "scan_time": 1_700_000_000, "os": "debian:12",
+        "components": [{"name": "openssl", "version": "3.0.11-1~deb12u1", "vulns": [
+            {"cve": "CVE-2024-5535", "cvss": 9.1, "severity": severity,
+             "fixed_by": if fixed { json!("3.0.13-1~deb12u1") } else { Value::Null }}]}]});
+    rampart_proto::v1::ImageFindings {
+        reference: "registry.example.com/web:1".into(),
+        image_data_json: serde_json::to_vec(&data).expect("json"),
+    }
+}
+
+/// An enforced policy on image data alone (ACS's "Fixable Severity at least Important") is
+/// decided from the findings Central has for the workload's image, and cannot be violated by
+/// an image it has none for.
+#[test]
+fn policies_on_image_data_are_decided_from_centrals_findings() {
+    let mut w = World::new();
+    let doc = |v: Value| serde_json::to_vec(&v).expect("json");
+    let mut set = policies_json();
+    set.push(doc(json!({
+        "id": "fixable", "name": "Fixable Severity at least Important", "severity": "HIGH_SEVERITY",
+        "remediation": "Rebuild the image on a base with the fixes.",
+        "lifecycleStages": ["DEPLOY"], "enforcementActions": ["SCALE_TO_ZERO_ENFORCEMENT"],
+        "policySections": [{"policyGroups": [
+            {"fieldName": "Fixed By", "values": [{"value": ".*"}]},
+            {"fieldName": "Severity", "values": [{"value": ">= IMPORTANT"}]}]}]
+    })));
+    let set = PolicySet::build("r3", "prod", SystemTime::now(), &set);
+    assert_eq!(set.on_image_data().len(), 1);
+    w.policies = Some(set);
+    let (clean, _, _) = object("Deployment", false, json!({}));
+    let body = review_body("Deployment", "CREATE", &clean, json!({}));
+    assert_eq!(w.validate(&body).outcome, Outcome::Allowed, "no findings");
+
+    w.resources
+        .apply_image(findings("CRITICAL", true))
+        .expect("kept");
+    let d = w.validate(&body);
+    assert_eq!(d.outcome, Outcome::Denied, "{d:?}");
+    assert_eq!(d.violated, ["Fixable Severity at least Important"]);
+    let message = d.answer.message.to_text();
+    for part in ["CVE-2024-5535", "openssl", "Rebuild the image"] {
+        assert!(message.contains(part), "{part:?} missing from:\n{message}");
+    }
+    // Counted on the policy's own series, past the policies every request evaluates.
+    let index = w.policies.as_ref().expect("set").image_from;
+    assert_eq!(d.violated_deploy, [index]);
+
+    for (severity, fixed) in [("CRITICAL", false), ("MODERATE", true)] {
+        w.resources
+            .apply_image(findings(severity, fixed))
+            .expect("kept");
+        assert_eq!(
+            w.validate(&body).outcome,
+            Outcome::Allowed,
+            "{severity} {fixed}"
+        );
+    }
+    // Forgotten (empty findings): nothing to decide the image criteria on.
+    w.resources
+        .apply_image(findings("CRITICAL", true))
+        .expect("kept");
+    w.resources
+        .apply_image(rampart_proto::v1::ImageFindings {
+            reference: "registry.example.com/web:1".into(),
+            image_data_json: Vec::new(),
+        })
+        .expect("forgotten");
+    assert_eq!(w.resources.images(), 0);
+    assert_eq!(w.validate(&body).outcome, Outcome::Allowed);
+}
+
+#[test]
+fn image_findings_are_bounded_and_unreadable_ones_refused() {
+    let mut r = Resources::default();
+    let one = findings("CRITICAL", true);
+    let size = one.image_data_json.len();
+    r.bound_images(2 * size + size / 2);
+    r.apply_image(one.clone()).expect("first");
+    // The same image again replaces its findings: no more held.
+    r.apply_image(one.clone()).expect("replaced");
+    let mut other = one.clone();
+    other.reference = "registry.example.com/api:2".into();
+    r.apply_image(other.clone()).expect("second");
+    let mut third = one;
+    third.reference = "registry.example.com/worker:3".into();
+    assert_eq!(
+        r.apply_image(third.clone()),
+        Err(crate::resources::FindingsRefused::Full {
+            held: 2 * size,
+            more: size,
+            bound: 2 * size + size / 2
+        })
+    );
+    assert_eq!(r.images(), 2);
+    // Room again once one is forgotten.
+    other.image_data_json.clear();
+    r.apply_image(other).expect("forgotten");
+    r.apply_image(third).expect("third");
+    let broken = rampart_proto::v1::ImageFindings {
+        reference: "registry.example.com/bad:1".into(),
+        image_data_json: b"{\"components\": 7}".to_vec(),
+    };
+    assert!(matches!(
+        r.apply_image(broken),
+        Err(crate::resources::FindingsRefused::Unreadable(_))
+    ));
+    assert_eq!(r.images(), 2);
+}
