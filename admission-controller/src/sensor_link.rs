@@ -26,6 +26,9 @@ use crate::server::State;
 const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const REPORT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Largest update read from the Sensor: a policy set, or one image's findings.
+const MAX_UPDATE_BYTES: usize = 16 << 20;
 /// How long alerts gather before a report that is not full leaves: the delay an alert adds on
 /// its way to Central, and at most one report this often in a storm.
 const REPORT_LINGER: Duration = Duration::from_millis(50);
@@ -88,7 +91,9 @@ async fn watch_session(
     state: &State,
     cache: &DiskCache,
 ) -> Result<(), tonic::Status> {
-    let mut client = AdmissionControlServiceClient::new(channel);
+    // An image's findings may be a few MiB (Central sends at most 4 MiB of them at once).
+    let mut client =
+        AdmissionControlServiceClient::new(channel).max_decoding_message_size(MAX_UPDATE_BYTES);
     let current = state
         .policies()
         .map(|p| p.revision.clone())

@@ -47,7 +47,15 @@ pub const CENTRAL_CAPABILITIES: &[&str] = &[
     rampart_proto::capabilities::DURABLE_ACKS,
     rampart_proto::capabilities::LOCAL_DETECTION,
     rampart_proto::capabilities::PROCESS_BASELINES,
+    rampart_proto::capabilities::IMAGE_FINDINGS,
 ];
+
+/// Largest findings of one image sent to a Sensor (as JSON); an image past it (thousands of
+/// vulnerable packages) is left out, logged, and its image criteria stay undecided at admission.
+pub const MAX_IMAGE_FINDINGS_MESSAGE: usize = 4 << 20;
+
+/// What a session has sent its Sensor of the cluster's images' findings.
+type FindingsSent = HashMap<String, Arc<rampart_policy::image_data::ImageData>>;
 
 /// The policies Sensors receive, as ACS JSON, with their revision.
 #[derive(Debug, Clone)]
@@ -101,6 +109,12 @@ struct Inputs<'a> {
     orders: &'a mut mpsc::Receiver<v1::EnforcementOrder>,
     /// User-locked baselines changed (`None`: the Sensor does not take them).
     baselines: Option<&'a mut tokio::sync::watch::Receiver<u64>>,
+    /// Image findings may have changed (`None`: the Sensor does not take them), and what was
+    /// sent.
+    findings: Option<(
+        &'a mut tokio::sync::watch::Receiver<u64>,
+        &'a mut FindingsSent,
+    )>,
 }
 
 /// How long a new stream waits for the one it supersedes to stop.
@@ -237,6 +251,38 @@ impl<B: Backend> Session<B> {
         .await
     }
 
+    /// The findings of the cluster's images that its Sensor lacks or holds stale, and empty
+    /// ones for the images it no longer runs; `sent` is brought up to date.
+    async fn send_findings(&self, cluster: &str, sent: &mut FindingsSent) -> Result<(), Status> {
+        let current = self.core.images.findings_of_cluster(cluster);
+        for (reference, data) in &current {
+            if sent.get(reference).is_some_and(|s| Arc::ptr_eq(s, data)) {
+                continue;
+            }
+            let json = serde_json::to_vec(&**data).map_err(internal)?;
+            if json.len() > MAX_IMAGE_FINDINGS_MESSAGE {
+                tracing::warn!(%cluster, image = %reference, bytes = json.len(), "image findings too large to send to the Sensor");
+                continue;
+            }
+            self.send(ToSensor::ImageFindings(v1::ImageFindings {
+                reference: reference.clone(),
+                image_data_json: json,
+            }))
+            .await?;
+        }
+        for reference in sent.keys() {
+            if !current.contains_key(reference) {
+                self.send(ToSensor::ImageFindings(v1::ImageFindings {
+                    reference: reference.clone(),
+                    image_data_json: Vec::new(),
+                }))
+                .await?;
+            }
+        }
+        *sent = current;
+        Ok(())
+    }
+
     async fn notice(&self, kind: NoticeKind, seq: u64, message: String) -> Result<(), Status> {
         tracing::warn!(cluster = %self.identity.cluster, seq, %message, "notice to sensor");
         self.send(ToSensor::Notice(Notice {
@@ -339,6 +385,18 @@ impl<B: Backend> Session<B> {
             updates.borrow_and_update();
             self.send_baselines(&cluster.id).await?;
         }
+        let mut findings_updates = negotiated
+            .capabilities
+            .iter()
+            .any(|c| c == rampart_proto::capabilities::IMAGE_FINDINGS)
+            .then(|| self.core.images.subscribe_findings());
+        let mut findings_sent = FindingsSent::new();
+        if let Some(updates) = &mut findings_updates {
+            updates.borrow_and_update();
+            self.send_findings(&cluster.id, &mut findings_sent).await?;
+            self.send(ToSensor::ImageFindingsSynced(v1::ImageFindingsSynced {}))
+                .await?;
+        }
         let labels = ClusterLabel {
             cluster: cluster.id.clone(),
         };
@@ -367,6 +425,7 @@ impl<B: Backend> Session<B> {
                     policy_updates: &mut policy_updates,
                     orders: &mut orders,
                     baselines: baseline_updates.as_mut(),
+                    findings: findings_updates.as_mut().map(|u| (u, &mut findings_sent)),
                 },
             )
             .await;
@@ -403,6 +462,7 @@ impl<B: Backend> Session<B> {
             policy_updates,
             orders,
             mut baselines,
+            mut findings,
         } = inputs;
         let lane = self.core.lanes.lane(&cluster.id);
         let mut recent = crate::activity::Recent::default();
@@ -435,6 +495,18 @@ impl<B: Backend> Session<B> {
                             b.borrow_and_update();
                         }
                         self.send_baselines(&cluster.id).await?;
+                    }
+                    continue;
+                }
+                changed = async {
+                    match findings.as_mut() {
+                        Some((f, _)) => f.changed().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if changed.is_ok() && let Some((f, sent)) = findings.as_mut() {
+                        f.borrow_and_update();
+                        self.send_findings(&cluster.id, sent).await?;
                     }
                     continue;
                 }

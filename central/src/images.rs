@@ -228,6 +228,9 @@ pub struct Images {
     /// Deployments whose image data changed, for the reassessment task.
     changed: mpsc::Sender<BTreeSet<DeploymentRef>>,
     changed_rx: Mutex<Option<mpsc::Receiver<BTreeSet<DeploymentRef>>>>,
+    /// Bumped whenever what some cluster's images' findings are may have changed (a scan, a
+    /// rematch, a deployment running other images): the Sensor sessions send the difference.
+    findings_changed: tokio::sync::watch::Sender<u64>,
     pub queue_dropped: prometheus_client::metrics::counter::Counter,
     pub scans: prometheus_client::metrics::family::Family<
         OutcomeLabel,
@@ -272,6 +275,7 @@ impl Images {
             secrets_generation: std::sync::atomic::AtomicU64::new(0),
             changed,
             changed_rx: Mutex::new(Some(changed_rx)),
+            findings_changed: tokio::sync::watch::channel(0).0,
             queue_dropped: Default::default(),
             scans: Default::default(),
         })
@@ -279,6 +283,27 @@ impl Images {
 
     pub fn settings(&self) -> &ImageSettings {
         &self.settings
+    }
+
+    /// Told when [`Images::findings_of_cluster`] may answer differently.
+    pub fn subscribe_findings(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.findings_changed.subscribe()
+    }
+
+    fn findings_changed(&self) {
+        self.findings_changed
+            .send_modify(|g| *g = g.wrapping_add(1));
+    }
+
+    /// The findings of every scanned image the deployments of `cluster` run, by reference.
+    pub fn findings_of_cluster(&self, cluster: &str) -> HashMap<String, Arc<ImageData>> {
+        let catalog = lock(&self.catalog);
+        catalog
+            .users
+            .iter()
+            .filter(|(_, users)| users.iter().any(|d| d.cluster_id == cluster))
+            .filter_map(|(r, _)| Some((r.clone(), Arc::clone(&catalog.scanned(r)?.data))))
+            .collect()
     }
 
     fn prepared(&self) -> Arc<Prepared> {
@@ -325,6 +350,8 @@ impl Images {
                 .images
                 .insert(digest, Arc::new(Scanned::new(record, matcher)));
         }
+        drop(catalog);
+        self.findings_changed();
         Ok(n)
     }
 
@@ -346,9 +373,11 @@ impl Images {
         refs.sort();
         refs.dedup();
         let mut wanted = Vec::new();
+        let refs_changed;
         {
             let mut catalog = lock(&self.catalog);
             let key = (cluster.to_string(), id.to_string());
+            refs_changed = catalog.uses.get(&key) != Some(&refs);
             if let Some(old) = catalog.uses.remove(&key) {
                 for r in old {
                     if let Some(set) = catalog.users.get_mut(&r) {
@@ -382,6 +411,9 @@ impl Images {
                     .map(|s| Arc::clone(&s.data));
             }
         }
+        if refs_changed {
+            self.findings_changed();
+        }
         for r in wanted {
             if self.queue.try_send(r.clone()).is_err() {
                 self.queue_dropped.inc();
@@ -412,6 +444,8 @@ impl Images {
                     }
                 }
             }
+            drop(catalog);
+            self.findings_changed();
         }
     }
 
@@ -579,6 +613,7 @@ impl Images {
             catalog.images.insert(digest.clone(), Arc::clone(&scanned));
             catalog.users_of_digest(&digest)
         };
+        self.findings_changed();
         self.scans
             .get_or_create(&OutcomeLabel {
                 outcome: "scanned".into(),
@@ -814,10 +849,15 @@ impl Images {
         for s in fresh {
             catalog.images.insert(s.record.facts.digest.clone(), s);
         }
-        changed_digests
+        let users = changed_digests
             .iter()
             .flat_map(|d| catalog.users_of_digest(d))
-            .collect()
+            .collect();
+        drop(catalog);
+        if !changed_digests.is_empty() {
+            self.findings_changed();
+        }
+        users
     }
 
     /// Queues a reassessment of `users` (after an import).

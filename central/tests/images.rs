@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use oci_client::secrets::RegistryAuth;
 use rampart_central::runtime::{Config, Running, start};
 use rampart_proto::v1::msg_from_sensor::Msg as FromSensor;
+use rampart_proto::v1::msg_to_sensor::Msg as ToSensor;
 use rampart_proto::v1::{MsgFromSensor, ResourceAction, ResourceEvent, ResourceKind};
 use rampart_test_support::registry::{Registry, layer, push};
 use serde_json::{Value, json};
@@ -202,10 +203,12 @@ fn deployments_images_are_scanned_rematched_on_new_data_and_kept_across_restarts
     );
     assert_eq!(status, 201, "{created}");
 
-    // A Sensor reports two deployments running the image, in two namespaces.
-    let stream = sensor_sends(
+    // A Sensor reports two deployments running the image, in two namespaces (it takes image
+    // findings for its admission controllers).
+    let mut stream = sensor_sends_with(
         &central,
         "prod",
+        &[rampart_proto::capabilities::IMAGE_FINDINGS],
         vec![
             deployment(1, "web", "shop", &reference),
             deployment(2, "worker", "batch", &reference),
@@ -261,6 +264,27 @@ fn deployments_images_are_scanned_rematched_on_new_data_and_kept_across_restarts
         alert.to_string().contains("CVE-2019-14697"),
         "the violation names the CVE: {alert}"
     );
+
+    // The Sensor was sent the image's findings as they changed, the CVE among them by now: its
+    // admission controllers decide the CVE policy from them.
+    let findings = central.runtime.block_on(async {
+        loop {
+            if let ToSensor::ImageFindings(f) = common::next(&mut stream).await.expect("stream") {
+                assert_eq!(f.reference, reference);
+                let data: rampart_policy::image_data::ImageData =
+                    serde_json::from_slice(&f.image_data_json).expect("ImageData");
+                if data
+                    .components
+                    .iter()
+                    .any(|c| c.vulns.iter().any(|v| v.cve == "CVE-2019-14697"))
+                {
+                    return data;
+                }
+            }
+        }
+    });
+    assert!(findings.scanned);
+    assert!(findings.os.starts_with("alpine"), "{}", findings.os);
 
     // Image → components → CVEs, with the fixing version from the secdb.
     let detail = central.get(&format!("/v1/images/{digest}"));
@@ -537,6 +561,15 @@ fn private_images_are_pulled_with_the_pull_secrets_of_the_namespaces_running_the
 
 /// Connects a Sensor for `cluster` with a bundle issued over the API and sends `messages`.
 fn sensor_sends(central: &Central, cluster: &str, messages: Vec<MsgFromSensor>) -> common::Stream {
+    sensor_sends_with(central, cluster, &[], messages)
+}
+
+fn sensor_sends_with(
+    central: &Central,
+    cluster: &str,
+    capabilities: &[&str],
+    messages: Vec<MsgFromSensor>,
+) -> common::Stream {
     let (status, bundle) = central.call(
         "POST",
         "/v1/init-bundles",
@@ -544,11 +577,12 @@ fn sensor_sends(central: &Central, cluster: &str, messages: Vec<MsgFromSensor>) 
         json!({"name": cluster}).to_string().into_bytes(),
     );
     assert_eq!(status, 201, "{bundle}");
-    common::sensor_sends(
+    common::sensor_sends_with(
         &central.runtime,
         central.running.sensor_addr,
         &bundle,
         cluster,
+        capabilities,
         messages,
     )
 }
@@ -669,4 +703,93 @@ fn failures(central: &Central) -> u64 {
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or(0)
+}
+
+/// A Sensor that takes image findings is told of each image its cluster runs once it is
+/// scanned, and of an image no longer run (empty findings), for its admission controllers.
+#[test]
+fn a_sensor_is_sent_the_findings_of_the_images_its_cluster_runs_and_told_when_one_goes() {
+    let registry = Registry::start(&[]);
+    let reference = format!("{}/base/alpine:3.10", registry.host);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let central = start_central(dir.path(), &registry.host, None);
+    central.runtime.block_on(push(
+        &registry.client(),
+        &RegistryAuth::Anonymous,
+        &reference,
+        &[layer(&[
+            (
+                "etc/os-release",
+                b"ID=alpine\nVERSION_ID=3.10.9\nPRETTY_NAME=\"Alpine Linux v3.10\"\n".to_vec(),
+            ),
+            ("lib/apk/db/installed", apk_db()),
+        ])],
+        "amd64",
+    ));
+    let mut stream = sensor_sends_with(
+        &central,
+        "prod",
+        &[rampart_proto::capabilities::IMAGE_FINDINGS],
+        vec![deployment(1, "web", "shop", &reference), common::synced(2)],
+    );
+    // Right after the hello, before any event: an empty first round, and its end.
+    let mut image_messages = stream.passed.iter().filter(|m| {
+        matches!(
+            m,
+            ToSensor::ImageFindings(_) | ToSensor::ImageFindingsSynced(_)
+        )
+    });
+    assert!(
+        matches!(
+            image_messages.next(),
+            Some(ToSensor::ImageFindingsSynced(_))
+        ),
+        "{:?}",
+        stream.passed
+    );
+    // The scan may land before the events' ack or after.
+    let already = stream.passed.iter().find_map(|m| match m {
+        ToSensor::ImageFindings(f) => Some(f.clone()),
+        _ => None,
+    });
+    let findings = match already {
+        Some(f) => f,
+        None => central.runtime.block_on(async {
+            loop {
+                if let ToSensor::ImageFindings(f) = common::next(&mut stream).await.expect("stream")
+                {
+                    return f;
+                }
+            }
+        }),
+    };
+    assert_eq!(findings.reference, reference);
+    let data: rampart_policy::image_data::ImageData =
+        serde_json::from_slice(&findings.image_data_json).expect("ImageData");
+    let mut packages: Vec<&str> = data.components.iter().map(|c| c.name.as_str()).collect();
+    packages.sort();
+    assert_eq!(packages.len(), 3, "{packages:?}");
+
+    // The deployment goes: the cluster no longer runs the image.
+    let gone = MsgFromSensor {
+        seq: 3,
+        msg: Some(FromSensor::Event(ResourceEvent {
+            action: ResourceAction::Remove as i32,
+            kind: ResourceKind::Deployment as i32,
+            id: "uid-web".into(),
+            namespace: "shop".into(),
+            name: "web".into(),
+            ..ResourceEvent::default()
+        })),
+    };
+    let forgotten = central.runtime.block_on(async {
+        common::send_all(&stream, [gone]).await;
+        loop {
+            if let ToSensor::ImageFindings(f) = common::next(&mut stream).await.expect("stream") {
+                return f;
+            }
+        }
+    });
+    assert_eq!(forgotten.reference, reference);
+    assert!(forgotten.image_data_json.is_empty());
 }

@@ -43,11 +43,22 @@ pub async fn send_all(stream: &Stream, messages: impl IntoIterator<Item = MsgFro
 pub struct Stream {
     pub tx: mpsc::Sender<MsgFromSensor>,
     pub rx: tonic::Streaming<MsgToSensor>,
+    /// What [`until_ack`] read past on its way (neither acks nor notices), in order.
+    pub passed: Vec<ToSensor>,
 }
 
 pub async fn open_stream(
     client: &mut SensorServiceClient<Channel>,
     cluster: &str,
+) -> Result<Stream, tonic::Status> {
+    open_stream_with(client, cluster, &[]).await
+}
+
+/// [`open_stream`], the hello listing `capabilities`.
+pub async fn open_stream_with(
+    client: &mut SensorServiceClient<Channel>,
+    cluster: &str,
+    capabilities: &[&str],
 ) -> Result<Stream, tonic::Status> {
     let (tx, rx) = mpsc::channel(8192);
     tx.send(MsgFromSensor {
@@ -56,6 +67,7 @@ pub async fn open_stream(
             protocol_minor: 0,
             sensor_version: "test".into(),
             cluster_name: cluster.into(),
+            capabilities: capabilities.iter().map(|c| c.to_string()).collect(),
             ..SensorHello::default()
         })),
     })
@@ -65,7 +77,11 @@ pub async fn open_stream(
         .communicate(tokio_stream::wrappers::ReceiverStream::new(rx))
         .await?
         .into_inner();
-    Ok(Stream { tx, rx })
+    Ok(Stream {
+        tx,
+        rx,
+        passed: Vec::new(),
+    })
 }
 
 pub async fn next(stream: &mut Stream) -> Result<ToSensor, tonic::Status> {
@@ -83,7 +99,8 @@ pub async fn until_ack(stream: &mut Stream, seq: u64) -> Vec<rampart_proto::v1::
         match next(stream).await.expect("no error") {
             ToSensor::Ack(a) if a.seq >= seq => return notices,
             ToSensor::Notice(n) => notices.push(n),
-            _ => {}
+            ToSensor::Ack(_) => {}
+            other => stream.passed.push(other),
         }
     }
 }
@@ -156,6 +173,18 @@ pub fn sensor_sends(
     cluster: &str,
     messages: Vec<MsgFromSensor>,
 ) -> Stream {
+    sensor_sends_with(runtime, addr, bundle, cluster, &[], messages)
+}
+
+/// [`sensor_sends`] from a Sensor listing `capabilities`.
+pub fn sensor_sends_with(
+    runtime: &tokio::runtime::Runtime,
+    addr: SocketAddr,
+    bundle: &serde_json::Value,
+    cluster: &str,
+    capabilities: &[&str],
+    messages: Vec<MsgFromSensor>,
+) -> Stream {
     let sensor = bundle["certs"]
         .as_array()
         .expect("certs")
@@ -170,7 +199,9 @@ pub fn sensor_sends(
     let last = messages.last().map_or(0, |m| m.seq);
     runtime.block_on(async move {
         let mut client = connect(addr, &ca, identity).await.expect("connects");
-        let mut stream = open_stream(&mut client, cluster).await.expect("stream");
+        let mut stream = open_stream_with(&mut client, cluster, capabilities)
+            .await
+            .expect("stream");
         send_all(&stream, messages).await;
         until_ack(&mut stream, last).await;
         stream
