@@ -159,6 +159,11 @@ fn cert(bundle: &InitBundle, service: Service) -> &IssuedCert {
 }
 
 async fn world() -> World {
+    world_with(Default::default()).await
+}
+
+/// [`world`] with Central scanning as `images` says.
+async fn world_with(images: rampart_central::images::ImageSettings) -> World {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().expect("tempdir");
     let api = ApiServer::start().await.expect("api server");
@@ -171,7 +176,7 @@ async fn world() -> World {
         sensor_listen: "127.0.0.1:0".parse().expect("addr"),
         api_listen: "127.0.0.1:0".parse().expect("addr"),
         server_names: vec!["localhost".into()],
-        images: Default::default(),
+        images,
         baselines: Default::default(),
     })
     .await
@@ -1047,4 +1052,133 @@ async fn a_rotated_serving_certificate_is_served_without_a_restart() {
         )
         .await;
     assert_eq!(answer["allowed"], false, "{answer}");
+}
+
+/// An enforced policy on image data alone, end to end: Central scans the image a workload runs
+/// (from a real registry), matches it against real advisories, and its findings reach the
+/// controller through the Sensor; a workload running that image is then denied for the CVE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cve_policy_is_enforced_from_centrals_findings_on_the_image() {
+    use oci_client::secrets::RegistryAuth;
+    use rampart_test_support::registry::{Registry, layer, push};
+
+    let registry = tokio::task::spawn_blocking(|| Registry::start(&[]))
+        .await
+        .expect("registry");
+    let image = format!("{}/base/alpine:3.10", registry.host);
+    // Real secdb entries: musl 1.1.22-r2 has CVE-2019-14697, fixed in 1.1.22-r3 (v3.10).
+    let apk_db = b"C:Q1aaaa=\nP:musl\nV:1.1.22-r2\nA:x86_64\no:musl\n\n".to_vec();
+    push(
+        &registry.client(),
+        &RegistryAuth::Anonymous,
+        &image,
+        &[layer(&[
+            (
+                "etc/os-release",
+                b"ID=alpine\nVERSION_ID=3.10.9\nPRETTY_NAME=\"Alpine Linux v3.10\"\n".to_vec(),
+            ),
+            ("lib/apk/db/installed", apk_db),
+        ])],
+        "amd64",
+    )
+    .await;
+    let w = world_with(rampart_central::images::ImageSettings {
+        scan_deployments: true,
+        pull: rampart_scanner::registry::PullOptions {
+            insecure: vec![registry.host.clone()],
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let secdb = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data/alpine-secdb/v3.10/main.yaml");
+    let central = Arc::clone(&w.central.core);
+    tokio::task::spawn_blocking(move || central.images.import_blocking(&secdb))
+        .await
+        .expect("import task")
+        .expect("secdb imported");
+    // Enforce a CVE policy: on image data alone, so nothing but Central's findings decide it.
+    let policy: rampart_policy::Policy = serde_json::from_value(json!({
+        "name": "musl CVE-2019-14697", "severity": "HIGH_SEVERITY",
+        "lifecycleStages": ["DEPLOY"], "enforcementActions": ["SCALE_TO_ZERO_ENFORCEMENT"],
+        "remediation": "Upgrade musl to 1.1.22-r3.",
+        "policySections": [{"policyGroups": [{"fieldName": "CVE", "values": [{"value": "CVE-2019-14697"}]}]}]
+    }))
+    .expect("policy");
+    let created = w
+        .central
+        .core
+        .policies
+        .create(policy)
+        .await
+        .expect("created");
+    let id = created.id.clone();
+    eventually("the controller to hold the CVE policy", || {
+        let set = w.controller.state.policies()?;
+        set.on_image_data()
+            .iter()
+            .any(|p| p.policy.id == id)
+            .then_some(())
+    })
+    .await;
+
+    let running_it = |name: &str| {
+        let mut d = deployment(name, false, json!({}));
+        d["spec"]["template"]["spec"]["containers"][0]["image"] = json!(image);
+        d
+    };
+    let client = Client::new(&w.ca, &w.controller);
+    // Before Central has scanned it, nothing can say the image is vulnerable.
+    let early = client
+        .review(
+            "/validate",
+            review(
+                "u-early",
+                "CREATE",
+                &running_it("early"),
+                json!({"dryRun": true}),
+            ),
+        )
+        .await;
+    assert_eq!(early["allowed"], true, "{early}");
+
+    // A workload in the cluster runs the image: Central scans it, and its findings travel.
+    w.api.apply(running_it("legacy-api")).expect("deployment");
+    eventually("the image's findings at the controller", || {
+        let resources = w.controller.state.resources.read().ok()?;
+        let data = resources.image(&image)?;
+        data.components
+            .iter()
+            .any(|c| c.vulns.iter().any(|v| v.cve == "CVE-2019-14697"))
+            .then_some(())
+    })
+    .await;
+    let denied = client
+        .review(
+            "/validate",
+            review(
+                "u-cve",
+                "CREATE",
+                &running_it("api"),
+                json!({"dryRun": true}),
+            ),
+        )
+        .await;
+    assert_eq!(denied["allowed"], false, "{denied}");
+    let message = denied["status"]["message"].as_str().expect("message");
+    for part in [
+        "Policy: musl CVE-2019-14697",
+        "CVE-2019-14697",
+        "musl",
+        "Upgrade musl",
+    ] {
+        assert!(message.contains(part), "{part:?} missing from:\n{message}");
+    }
+    let metrics = exposed_metrics(&w.controller);
+    assert!(
+        metrics.contains("rampart_admission_image_findings 1"),
+        "{metrics}"
+    );
+    let _ = (&w.dir, &w.bundle, registry);
 }
