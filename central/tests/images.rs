@@ -128,6 +128,25 @@ impl Central {
     }
 }
 
+/// Pushes an Alpine 3.10 image of [`apk_db`]'s packages as `reference`; its digest.
+async fn push_alpine(registry: &Registry, reference: &str) -> String {
+    let (digest, _) = push(
+        &registry.client(),
+        &RegistryAuth::Anonymous,
+        reference,
+        &[layer(&[
+            (
+                "etc/os-release",
+                b"ID=alpine\nVERSION_ID=3.10.9\nPRETTY_NAME=\"Alpine Linux v3.10\"\n".to_vec(),
+            ),
+            ("lib/apk/db/installed", apk_db()),
+        ])],
+        "amd64",
+    )
+    .await;
+    digest
+}
+
 /// Real secdb entries: musl 1.1.22-r2 (v3.10 fixed CVE-2019-14697 in r3), libcrypto1.1 from
 /// openssl 1.1.1c-r0 (fixed CVE-2019-1547 in 1.1.1d-r0), zlib 1.2.11-r1.
 fn apk_db() -> Vec<u8> {
@@ -176,19 +195,7 @@ fn deployments_images_are_scanned_rematched_on_new_data_and_kept_across_restarts
     let reference = format!("{}/base/alpine:3.10", registry.host);
     let dir = tempfile::tempdir().expect("tempdir");
     let central = start_central(dir.path(), &registry.host, None);
-    let (pushed_digest, _) = central.runtime.block_on(push(
-        &registry.client(),
-        &RegistryAuth::Anonymous,
-        &reference,
-        &[layer(&[
-            (
-                "etc/os-release",
-                b"ID=alpine\nVERSION_ID=3.10.9\nPRETTY_NAME=\"Alpine Linux v3.10\"\n".to_vec(),
-            ),
-            ("lib/apk/db/installed", apk_db()),
-        ])],
-        "amd64",
-    ));
+    let pushed_digest = central.runtime.block_on(push_alpine(&registry, &reference));
 
     // Only v3.9's data first: the v3.10 image matches nothing, and says why.
     let (status, imported) = central.import("v3.9/main.yaml");
@@ -713,19 +720,7 @@ fn a_sensor_is_sent_the_findings_of_the_images_its_cluster_runs_and_told_when_on
     let reference = format!("{}/base/alpine:3.10", registry.host);
     let dir = tempfile::tempdir().expect("tempdir");
     let central = start_central(dir.path(), &registry.host, None);
-    central.runtime.block_on(push(
-        &registry.client(),
-        &RegistryAuth::Anonymous,
-        &reference,
-        &[layer(&[
-            (
-                "etc/os-release",
-                b"ID=alpine\nVERSION_ID=3.10.9\nPRETTY_NAME=\"Alpine Linux v3.10\"\n".to_vec(),
-            ),
-            ("lib/apk/db/installed", apk_db()),
-        ])],
-        "amd64",
-    ));
+    central.runtime.block_on(push_alpine(&registry, &reference));
     let mut stream = sensor_sends_with(
         &central,
         "prod",

@@ -272,13 +272,7 @@ impl AdmissionControlService for AdmissionServer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn findings(reference: &str, json: &str) -> ImageFindings {
-        ImageFindings {
-            reference: reference.into(),
-            image_data_json: json.as_bytes().to_vec(),
-        }
-    }
+    use crate::images::findings;
 
     fn names(changes: &[ImageFindings]) -> Vec<(&str, &[u8])> {
         let mut out: Vec<_> = changes

@@ -96,16 +96,18 @@ impl ImageFindingsStore {
     }
 }
 
+/// One image's findings as Central sends them (tests).
+#[cfg(test)]
+pub(crate) fn findings(reference: &str, json: &str) -> ImageFindings {
+    ImageFindings {
+        reference: reference.into(),
+        image_data_json: json.as_bytes().to_vec(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn findings(reference: &str, json: &str) -> ImageFindings {
-        ImageFindings {
-            reference: reference.into(),
-            image_data_json: json.as_bytes().to_vec(),
-        }
-    }
 
     fn held(store: &ImageFindingsStore) -> Vec<(String, String)> {
         let mut out = Vec::new();
