@@ -854,9 +854,9 @@ impl Images {
             .flat_map(|d| catalog.users_of_digest(d))
             .collect();
         drop(catalog);
-        if !changed_digests.is_empty() {
-            self.findings_changed();
-        }
+        // Every image's findings were made again: scores and severities may have moved with
+        // the same vulnerabilities (the Sensors pass on only what differs).
+        self.findings_changed();
         users
     }
 
