@@ -1180,5 +1180,46 @@ async fn a_cve_policy_is_enforced_from_centrals_findings_on_the_image() {
         metrics.contains("rampart_admission_image_findings 1"),
         "{metrics}"
     );
+
+    // An image checked through Central before any workload runs it (a CI pipeline's
+    // `rampart image check -e`) is decided at its first deployment.
+    let checked = format!("{}/base/alpine:3.10-ci", registry.host);
+    push(
+        &registry.client(),
+        &RegistryAuth::Anonymous,
+        &checked,
+        &[layer(&[
+            (
+                "etc/os-release",
+                b"ID=alpine\nVERSION_ID=3.10.9\nPRETTY_NAME=\"Alpine Linux v3.10\"\n".to_vec(),
+            ),
+            (
+                "lib/apk/db/installed",
+                b"C:Q1aaaa=\nP:musl\nV:1.1.22-r2\nA:x86_64\no:musl\n\n".to_vec(),
+            ),
+        ])],
+        "amd64",
+    )
+    .await;
+    w.central
+        .core
+        .images
+        .scan_now(&w.central.core, &checked, false)
+        .await
+        .expect("scanned on request");
+    eventually("the checked image's findings at the controller", || {
+        let resources = w.controller.state.resources.read().ok()?;
+        resources.image(&checked).map(|_| ())
+    })
+    .await;
+    let mut first = running_it("ci-release");
+    first["spec"]["template"]["spec"]["containers"][0]["image"] = json!(checked);
+    let denied = client
+        .review(
+            "/validate",
+            review("u-ci", "CREATE", &first, json!({"dryRun": true})),
+        )
+        .await;
+    assert_eq!(denied["allowed"], false, "{denied}");
     let _ = (&w.dir, &w.bundle, registry);
 }

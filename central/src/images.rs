@@ -149,7 +149,15 @@ struct Catalog {
     /// When each reference was last pulled (or tried), so a rescan is not asked for again
     /// while one runs or right after one failed.
     attempts: HashMap<String, Instant>,
+    /// The images last scanned on request (`rampart image scan|check -e`, a CI pipeline's
+    /// gate), most recent first, at most [`MAX_REQUESTED`]: every cluster's admission
+    /// controllers get their findings, so an image checked in CI is decided at its first
+    /// deployment. Each as requested, and as containers name it.
+    requested: std::collections::VecDeque<(String, String)>,
 }
+
+/// How many images scanned on request every cluster is sent the findings of.
+pub const MAX_REQUESTED: usize = 256;
 
 impl Catalog {
     fn scanned(&self, reference: &str) -> Option<&Arc<Scanned>> {
@@ -295,15 +303,23 @@ impl Images {
             .send_modify(|g| *g = g.wrapping_add(1));
     }
 
-    /// The findings of every scanned image the deployments of `cluster` run, by reference.
+    /// The findings of every scanned image the deployments of `cluster` run, and of the
+    /// images last scanned on request, by reference as containers name them.
     pub fn findings_of_cluster(&self, cluster: &str) -> HashMap<String, Arc<ImageData>> {
         let catalog = lock(&self.catalog);
-        catalog
-            .users
+        let mut findings: HashMap<String, Arc<ImageData>> = catalog
+            .requested
             .iter()
-            .filter(|(_, users)| users.iter().any(|d| d.cluster_id == cluster))
-            .filter_map(|(r, _)| Some((r.clone(), Arc::clone(&catalog.scanned(r)?.data))))
-            .collect()
+            .filter_map(|(r, named)| Some((named.clone(), Arc::clone(&catalog.scanned(r)?.data))))
+            .collect();
+        findings.extend(
+            catalog
+                .users
+                .iter()
+                .filter(|(_, users)| users.iter().any(|d| d.cluster_id == cluster))
+                .filter_map(|(r, _)| Some((r.clone(), Arc::clone(&catalog.scanned(r)?.data)))),
+        );
+        findings
     }
 
     fn prepared(&self) -> Arc<Prepared> {
@@ -465,8 +481,13 @@ impl Images {
                 "{reference:?} is not an image reference"
             )));
         }
-        if !force && let Some(s) = lock(&self.catalog).scanned(reference) {
-            return Ok(Arc::clone(s));
+        // The catalog's lock is let go before `requested` takes it again.
+        let stored = (!force)
+            .then(|| lock(&self.catalog).scanned(reference).map(Arc::clone))
+            .flatten();
+        if let Some(s) = stored {
+            self.requested(reference);
+            return Ok(s);
         }
         let permit = tokio::time::timeout(
             Duration::from_secs(30),
@@ -477,7 +498,27 @@ impl Images {
         .map_err(|_| ImageError::Busy)?;
         let result = self.pull_and_store(core, reference).await;
         drop(permit);
+        if result.is_ok() {
+            self.requested(reference);
+        }
         result
+    }
+
+    /// Puts `reference` first among the images scanned on request.
+    fn requested(&self, reference: &str) {
+        let mut catalog = lock(&self.catalog);
+        let was_first = catalog
+            .requested
+            .front()
+            .is_some_and(|(r, _)| r == reference);
+        catalog.requested.retain(|(r, _)| r != reference);
+        let named = rampart_policy::image::ImageName::parse(reference).full_name;
+        catalog.requested.push_front((reference.to_string(), named));
+        catalog.requested.truncate(MAX_REQUESTED);
+        drop(catalog);
+        if !was_first {
+            self.findings_changed();
+        }
     }
 
     async fn pull_and_store<B: Backend>(

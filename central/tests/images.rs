@@ -787,4 +787,26 @@ fn a_sensor_is_sent_the_findings_of_the_images_its_cluster_runs_and_told_when_on
     });
     assert_eq!(forgotten.reference, reference);
     assert!(forgotten.image_data_json.is_empty());
+
+    // Checked on request (a CI pipeline's `rampart image check -e`): every cluster's admission
+    // controllers get the image's findings before any workload runs it.
+    let (status, body) = central.call(
+        "POST",
+        "/v1/images/scan",
+        &central.admin,
+        json!({"image": reference}).to_string().into_bytes(),
+    );
+    assert_eq!(status, 200, "{body}");
+    let requested = central.runtime.block_on(async {
+        loop {
+            if let ToSensor::ImageFindings(f) = common::next(&mut stream).await.expect("stream") {
+                return f;
+            }
+        }
+    });
+    assert_eq!(
+        requested.reference,
+        rampart_policy::image::ImageName::parse(&reference).full_name
+    );
+    assert!(!requested.image_data_json.is_empty());
 }
