@@ -1054,34 +1054,44 @@ async fn a_rotated_serving_certificate_is_served_without_a_restart() {
     assert_eq!(answer["allowed"], false, "{answer}");
 }
 
-/// An enforced policy on image data alone, end to end: Central scans the image a workload runs
-/// (from a real registry), matches it against real advisories, and its findings reach the
-/// controller through the Sensor; a workload running that image is then denied for the CVE.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cve_policy_is_enforced_from_centrals_findings_on_the_image() {
-    use oci_client::secrets::RegistryAuth;
-    use rampart_test_support::registry::{Registry, layer, push};
-
-    let registry = tokio::task::spawn_blocking(|| Registry::start(&[]))
-        .await
-        .expect("registry");
-    let image = format!("{}/base/alpine:3.10", registry.host);
-    // Real secdb entries: musl 1.1.22-r2 has CVE-2019-14697, fixed in 1.1.22-r3 (v3.10).
-    let apk_db = b"C:Q1aaaa=\nP:musl\nV:1.1.22-r2\nA:x86_64\no:musl\n\n".to_vec();
+/// Pushes an Alpine 3.10 image as `reference` whose only package is musl 1.1.22-r2: in the real
+/// secdb, CVE-2019-14697, fixed in 1.1.22-r3.
+async fn push_vulnerable_alpine(
+    registry: &rampart_test_support::registry::Registry,
+    reference: &str,
+) {
+    use rampart_test_support::registry::{layer, push};
     push(
         &registry.client(),
-        &RegistryAuth::Anonymous,
-        &image,
+        &oci_client::secrets::RegistryAuth::Anonymous,
+        reference,
         &[layer(&[
             (
                 "etc/os-release",
                 b"ID=alpine\nVERSION_ID=3.10.9\nPRETTY_NAME=\"Alpine Linux v3.10\"\n".to_vec(),
             ),
-            ("lib/apk/db/installed", apk_db),
+            (
+                "lib/apk/db/installed",
+                b"C:Q1aaaa=\nP:musl\nV:1.1.22-r2\nA:x86_64\no:musl\n\n".to_vec(),
+            ),
         ])],
         "amd64",
     )
     .await;
+}
+
+/// An enforced policy on image data alone, end to end: Central scans the image a workload runs
+/// (from a real registry), matches it against real advisories, and its findings reach the
+/// controller through the Sensor; a workload running that image is then denied for the CVE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cve_policy_is_enforced_from_centrals_findings_on_the_image() {
+    use rampart_test_support::registry::Registry;
+
+    let registry = tokio::task::spawn_blocking(|| Registry::start(&[]))
+        .await
+        .expect("registry");
+    let image = format!("{}/base/alpine:3.10", registry.host);
+    push_vulnerable_alpine(&registry, &image).await;
     let w = world_with(rampart_central::images::ImageSettings {
         scan_deployments: true,
         pull: rampart_scanner::registry::PullOptions {
@@ -1184,23 +1194,7 @@ async fn a_cve_policy_is_enforced_from_centrals_findings_on_the_image() {
     // An image checked through Central before any workload runs it (a CI pipeline's
     // `rampart image check -e`) is decided at its first deployment.
     let checked = format!("{}/base/alpine:3.10-ci", registry.host);
-    push(
-        &registry.client(),
-        &RegistryAuth::Anonymous,
-        &checked,
-        &[layer(&[
-            (
-                "etc/os-release",
-                b"ID=alpine\nVERSION_ID=3.10.9\nPRETTY_NAME=\"Alpine Linux v3.10\"\n".to_vec(),
-            ),
-            (
-                "lib/apk/db/installed",
-                b"C:Q1aaaa=\nP:musl\nV:1.1.22-r2\nA:x86_64\no:musl\n\n".to_vec(),
-            ),
-        ])],
-        "amd64",
-    )
-    .await;
+    push_vulnerable_alpine(&registry, &checked).await;
     w.central
         .core
         .images
