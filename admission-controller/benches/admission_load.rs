@@ -12,7 +12,7 @@
 //! shared machine's speed drifts between longer runs.
 //!
 //! `cargo bench -p rampart-admission --bench admission_load` (`-- --quick` for a short run,
-//! `-- --saturate rampart` for one handler alone, as fast as answered, under a profiler).
+//! `-- --saturate rampart [--connections N]` for one handler alone, as fast as answered, under a profiler).
 //! Server and client each get a two-thread runtime on the same machine; the denials' alerts go
 //! over gRPC, as the binary sends them, to a minimal Sensor on a thread of its own.
 
@@ -576,7 +576,8 @@ fn main() {
         body.len(),
         CONNECTIONS
     );
-    // `--saturate rampart|no-op`: only that handler, as fast as answered with 32 connections,
+    // `--saturate rampart|no-op`: only that handler, as fast as answered with 32 connections
+    // (`--connections N` for another count),
     // for a profiler to watch.
     let args: Vec<String> = std::env::args().collect();
     if let Some(only) = args
@@ -589,7 +590,13 @@ fn main() {
         } else {
             servers.real
         };
-        let (rps, failed) = client_rt.block_on(saturate(addr, &tls, &body, 32, length));
+        let connections = args
+            .iter()
+            .position(|a| a == "--connections")
+            .and_then(|i| args.get(i + 1))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(32);
+        let (rps, failed) = client_rt.block_on(saturate(addr, &tls, &body, connections, length));
         println!("{only}: {rps:.0} requests/s, {failed} failed");
         print_reports(&servers);
         return;
