@@ -31,6 +31,8 @@ fn decide(c: &mut Criterion) {
             policies.deploy.len()
         ),
         |b| {
+            // As in the server: the review's unscanned image is asked for once a minute.
+            let scan_wants = rampart_admission::scan_wants::ScanWants::default();
             b.iter(|| {
                 let (version, mut req) = review::decode(black_box(&body)).expect("review");
                 let d = validate(
@@ -40,6 +42,7 @@ fn decide(c: &mut Criterion) {
                         policies: Some(&policies),
                         resources: &resources,
                         now_unix_ms: 0,
+                        scan_wants: Some(&scan_wants),
                     },
                 );
                 black_box(review::encode(&version, &req.uid, &d.answer))

@@ -248,7 +248,11 @@ impl Batch {
     pub fn of_messages(alerts: Vec<AdmissionAlert>) -> Batch {
         let count = alerts.len();
         Batch {
-            bytes: AdmissionAlerts { alerts }.encode_to_vec(),
+            bytes: AdmissionAlerts {
+                alerts,
+                ..Default::default()
+            }
+            .encode_to_vec(),
             alerts: count,
         }
     }
@@ -264,6 +268,14 @@ impl Batch {
 }
 
 /// A length-delimited field as prost writes it (proto3: an empty string is left out).
+/// Appends the images to be scanned to a report's encoding (`AdmissionAlerts.scan_images`:
+/// fields of a message may come in any order).
+pub fn append_scan_images(images: &[String], buf: &mut Vec<u8>) {
+    for image in images {
+        string_field(2, image, buf);
+    }
+}
+
 fn string_field(tag: u32, value: &str, buf: &mut Vec<u8>) {
     if !value.is_empty() {
         encoding::encode_key(tag, WireType::LengthDelimited, buf);
@@ -612,7 +624,11 @@ mod tests {
             }
             assert_eq!(
                 Record::of_review(&review).bytes,
-                AdmissionAlerts { alerts: without }.encode_to_vec()
+                AdmissionAlerts {
+                    alerts: without,
+                    ..Default::default()
+                }
+                .encode_to_vec()
             );
         }
     }

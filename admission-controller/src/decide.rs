@@ -82,6 +82,10 @@ pub struct Settings {
     /// naming a controlling workload is decided itself, as its ownerReference is only its
     /// writer's word. `system:serviceaccount:*:NAME` names that account in every namespace.
     pub controller_users: Vec<String>,
+    /// Refuse a workload whose images Central has not scanned while enforced policies test
+    /// image data (CVEs, components, image age), until the scan the refusal asks for is done.
+    /// Off, such a workload is decided without those criteria (and its images are scanned).
+    pub deny_unscanned_images: bool,
 }
 
 /// Who writes the objects Kubernetes' own workload controllers control: kube-controller-manager
@@ -132,6 +136,7 @@ impl Default for Settings {
             enforce_on_updates: true,
             enforce_events: true,
             controller_users: DEFAULT_CONTROLLER_USERS.map(String::from).into(),
+            deny_unscanned_images: false,
         }
     }
 }
@@ -243,6 +248,8 @@ pub struct Inputs<'a> {
     pub policies: Option<&'a PolicySet>,
     pub resources: &'a Resources,
     pub now_unix_ms: i64,
+    /// Where images met without findings are asked to be scanned.
+    pub scan_wants: Option<&'a crate::scan_wants::ScanWants>,
 }
 
 /// Requests the settings exempt before anything is decoded.
@@ -555,6 +562,21 @@ fn judge(
             c.image_data = inputs.resources.image(&c.image.full_name).cloned();
         }
     }
+    // Images without findings are asked to be scanned; with `deny_unscanned_images`, a
+    // workload that violates nothing else waits for the scan.
+    let mut unscanned = false;
+    if policies.tests_image_data {
+        for c in deployment
+            .containers
+            .iter()
+            .filter(|c| c.image_data.is_none())
+        {
+            unscanned = true;
+            if let Some(wants) = inputs.scan_wants {
+                wants.want(&c.image.full_name, inputs.now_unix_ms);
+            }
+        }
+    }
     let evaluated = if deployment.containers.iter().any(|c| c.image_data.is_some()) {
         policies.deploy.len()
     } else {
@@ -567,14 +589,17 @@ fn judge(
         .filter(|(_, p)| which(p))
         .filter_map(|(index, p)| violations(p, &deployment, &ctx).map(|v| (index, p, v)))
         .collect();
-    if violated.is_empty() {
-        return Decision::plain(Outcome::Allowed, "no enforced policy violated");
-    }
-    let dry_run = req.dry_run == Some(true);
     let break_glass = settings.break_glass
         && BREAK_GLASS
             .iter()
             .any(|a| deployment.annotations.contains_key(*a));
+    if violated.is_empty() {
+        if unscanned && settings.deny_unscanned_images {
+            return unscanned_images(operation, &deployment, break_glass, settings.break_glass);
+        }
+        return Decision::plain(Outcome::Allowed, "no enforced policy violated");
+    }
+    let dry_run = req.dry_run == Some(true);
     let action = if operation == "CREATE" {
         "FAIL_DEPLOYMENT_CREATE_ENFORCEMENT"
     } else {
@@ -700,6 +725,69 @@ fn policy_block(out: &mut JsonText, header: &JsonText, violations: &[String]) {
         out.push_escaped_literal("    - ");
         out.push_str(v);
         out.push_escaped_literal("\\n");
+    }
+}
+
+/// A workload that violates no enforced policy it can be decided on, but whose images Central
+/// has not scanned while enforced policies test image data (`deny_unscanned_images`): refused
+/// until the scan asked for is done, or admitted with the break-glass annotation. No alert:
+/// no policy is violated (the refusal is counted and logged).
+fn unscanned_images(
+    operation: &str,
+    d: &Deployment,
+    break_glass: bool,
+    break_glass_allowed: bool,
+) -> Decision {
+    let mut images: Vec<&str> = Vec::new();
+    for c in d.containers.iter().filter(|c| c.image_data.is_none()) {
+        if !images.contains(&c.image.full_name.as_str()) {
+            images.push(&c.image.full_name);
+        }
+    }
+    if break_glass {
+        return Decision {
+            answer: Answer {
+                allowed: true,
+                message: JsonText::default(),
+                warnings: vec![format!(
+                    "Rampart: admitted with the break-glass annotation although Central has not scanned {}",
+                    images.join(", ")
+                )],
+            },
+            ..Decision::plain(
+                Outcome::BreakGlass,
+                "break-glass annotation; images not scanned yet",
+            )
+        };
+    }
+    let mut out = JsonText::with_capacity(512);
+    out.push_str(&format!(
+        "Rampart denied the {} of {} {}/{}: enforced policies test image data (vulnerabilities, components, image age), and Central has not scanned {} yet:\n",
+        operation.to_lowercase(),
+        d.kind.as_str(),
+        d.namespace,
+        d.name,
+        if images.len() == 1 { "this image" } else { "these images" },
+    ));
+    for image in &images {
+        out.push_str("    - ");
+        out.push_str(image);
+        out.push_str("\n");
+    }
+    out.push_str("Rampart has asked Central to scan it; retry once the scan is done (usually within a minute).");
+    if break_glass_allowed {
+        out.push_str(&format!(
+            "\nIn an emergency, add the annotation {}=<reason or ticket> to the workload's metadata to bypass enforcement.",
+            BREAK_GLASS[0]
+        ));
+    }
+    Decision {
+        answer: Answer {
+            allowed: false,
+            message: out,
+            warnings: Vec::new(),
+        },
+        ..Decision::plain(Outcome::Denied, "images not scanned yet")
     }
 }
 

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod policies;
 pub mod resources;
 pub mod review;
+pub mod scan_wants;
 /// The JSON scanner reviews are walked with (it lives with the workload decoder it feeds).
 pub use rampart_policy::scan;
 pub mod sensor_link;

@@ -57,6 +57,8 @@ pub struct Metrics {
     pub image_findings: Gauge,
     /// Findings not kept: over the controller's bound, or unreadable.
     pub image_findings_refused: Counter,
+    /// Images met without findings and sent to the Sensor for Central to scan.
+    pub scans_asked: Counter,
     pub sensor_connected: Gauge,
     pub alerts_reported: Counter,
     pub alerts_dropped: Counter,
@@ -106,6 +108,7 @@ impl Metrics {
             policies_on_image_data: Gauge::default(),
             image_findings: Gauge::default(),
             image_findings_refused: Counter::default(),
+            scans_asked: Counter::default(),
             sensor_connected: Gauge::default(),
             alerts_reported: Counter::default(),
             alerts_dropped: Counter::default(),
@@ -170,6 +173,11 @@ impl Metrics {
             "sensor_connected",
             "1 while the stream from the Sensor is up",
             m.sensor_connected.clone(),
+        );
+        registry.register(
+            "image_scans_asked",
+            "Images met without Central's findings and sent to the Sensor for Central to scan",
+            m.scans_asked.clone(),
         );
         registry.register(
             "alerts_reported",

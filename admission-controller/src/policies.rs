@@ -63,6 +63,9 @@ pub struct PolicySet {
     pub deploy: Vec<CompiledPolicy>,
     /// Where the policies on image data alone start in `deploy`.
     pub image_from: usize,
+    /// Whether any enforced deploy-time policy tests image data (alone or with other
+    /// criteria): an image without Central's findings is then decided only in part.
+    pub tests_image_data: bool,
     pub events: Vec<EventPolicy>,
     /// Policies that did not compile here (named in logs, skipped).
     pub problems: Vec<String>,
@@ -98,6 +101,7 @@ impl PolicySet {
             received,
             deploy: Vec::new(),
             image_from: 0,
+            tests_image_data: false,
             events: Vec::new(),
             problems: Vec::new(),
             headers: Vec::new(),
@@ -146,6 +150,14 @@ impl PolicySet {
             }
         }
         set.image_from = set.deploy.len();
+        set.tests_image_data = !on_image_data.is_empty()
+            || set.deploy.iter().any(|p| {
+                p.sections.iter().any(|s| {
+                    s.groups
+                        .iter()
+                        .any(|g| g.criterion.needs == rampart_policy::criteria::Needs::ImageData)
+                })
+            });
         for compiled in on_image_data {
             set.headers.push(header_of(&compiled));
             set.deploy.push(compiled);

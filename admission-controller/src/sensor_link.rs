@@ -18,7 +18,6 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
-use crate::alerts::Batch;
 use crate::policies::{DiskCache, PolicySet};
 use crate::resources::Resources;
 use crate::server::State;
@@ -244,8 +243,11 @@ pub async fn report(channel: Channel, state: Arc<State>) {
     let mut grpc = tonic::client::Grpc::new(channel);
     let mut delay = INITIAL_BACKOFF;
     loop {
-        if state.alerts.is_empty() {
-            state.alerts.ready.notified().await;
+        if state.alerts.is_empty() && state.scan_wants.is_empty() {
+            tokio::select! {
+                () = state.alerts.ready.notified() => {}
+                () = state.scan_wants.ready.notified() => {}
+            }
         }
         if state.alerts.len() < MAX_ADMISSION_REPORT {
             // A burst's alerts go in one report, and a retry storm's identical attempts join
@@ -253,38 +255,38 @@ pub async fn report(channel: Channel, state: Arc<State>) {
             tokio::time::sleep(REPORT_LINGER).await;
         }
         let batch = state.alerts.take(MAX_ADMISSION_REPORT);
-        if batch.is_empty() {
+        // Images met without findings ride along, for the Sensor to have Central scan them.
+        let images = state.scan_wants.take();
+        if batch.is_empty() && images.is_empty() {
             continue;
         }
         let n = batch.alerts;
-        let bytes = Bytes::from(batch.bytes);
+        let mut report = batch.bytes.clone();
+        crate::alerts::append_scan_images(&images, &mut report);
         let sent =
-            tokio::time::timeout(REPORT_TIMEOUT, send_report(&mut grpc, bytes.clone())).await;
-        let failed = match sent {
+            tokio::time::timeout(REPORT_TIMEOUT, send_report(&mut grpc, Bytes::from(report))).await;
+        match sent {
             Ok(Ok(_)) => {
                 state.metrics.alerts_reported.inc_by(n as u64);
+                state.metrics.scans_asked.inc_by(images.len() as u64);
                 delay = INITIAL_BACKOFF;
                 continue;
             }
             Ok(Err(status)) => {
-                tracing::warn!(%status, alerts = n, "alerts not delivered to the Sensor; retrying");
-                bytes
+                tracing::warn!(%status, alerts = n, images = images.len(), "report not delivered to the Sensor; retrying");
             }
             Err(_) => {
                 tracing::warn!(
                     alerts = n,
-                    "the Sensor did not take the alerts in time; retrying"
+                    images = images.len(),
+                    "the Sensor did not take the report in time; retrying"
                 );
-                bytes
             }
-        };
-        state.alerts.requeue(
-            Batch {
-                bytes: Vec::from(failed),
-                alerts: n,
-            },
-            &state.metrics,
-        );
+        }
+        if n > 0 {
+            state.alerts.requeue(batch, &state.metrics);
+        }
+        state.scan_wants.requeue(images);
         backoff(&mut delay).await;
     }
 }

@@ -53,6 +53,8 @@ pub struct State {
     pub body_timeout: Duration,
     /// Lines a second for denials, break-glass, failure-mode answers and refused reviews.
     pub log_budget: LogBudget,
+    /// Images met without Central's findings, for the report link to ask scans of.
+    pub scan_wants: crate::scan_wants::ScanWants,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +96,7 @@ impl State {
             max_body,
             body_timeout,
             log_budget: LogBudget::default(),
+            scan_wants: Default::default(),
         }
     }
 
@@ -164,6 +167,7 @@ impl State {
                 policies: policies.as_deref(),
                 resources: &resources,
                 now_unix_ms,
+                scan_wants: Some(&self.scan_wants),
             };
             let decide = || match endpoint {
                 Endpoint::Validate => decide::validate(&mut req, inputs),

@@ -164,6 +164,14 @@ async fn world() -> World {
 
 /// [`world`] with Central scanning as `images` says.
 async fn world_with(images: rampart_central::images::ImageSettings) -> World {
+    world_deciding(images, |_| {}).await
+}
+
+/// [`world_with`], the controller's settings changed by `settings`.
+async fn world_deciding(
+    images: rampart_central::images::ImageSettings,
+    settings: impl FnOnce(&mut rampart_admission::decide::Settings),
+) -> World {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().expect("tempdir");
     let api = ApiServer::start().await.expect("api server");
@@ -203,6 +211,7 @@ async fn world_with(images: rampart_central::images::ImageSettings) -> World {
     let serving_ca = serving_cert(dir.path());
     let admission = cert(&bundle, Service::AdmissionControl);
     let mut c = config(dir.path(), FailureMode::Closed);
+    settings(&mut c.settings);
     c.sensor = Some(SensorLink {
         endpoint: format!(
             "https://{}",
@@ -1215,5 +1224,117 @@ async fn a_cve_policy_is_enforced_from_centrals_findings_on_the_image() {
         )
         .await;
     assert_eq!(denied["allowed"], false, "{denied}");
+    let _ = (&w.dir, &w.bundle, registry);
+}
+
+/// `--deny-unscanned-images`, end to end: a workload running an image Central has never
+/// scanned (no workload ran it, no pipeline checked it) is refused; the controller's refusal
+/// asks for the scan, which goes through the Sensor to Central, is pulled from a real registry
+/// and matched against real advisories; its findings come back, and the retry is decided on
+/// them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_met_unscanned_is_scanned_on_the_controllers_request_and_then_decided() {
+    use rampart_test_support::registry::Registry;
+
+    let registry = tokio::task::spawn_blocking(|| Registry::start(&[]))
+        .await
+        .expect("registry");
+    let image = format!("{}/base/alpine:3.10-new", registry.host);
+    push_vulnerable_alpine(&registry, &image).await;
+    let w = world_deciding(
+        rampart_central::images::ImageSettings {
+            // Only the controller's request can have it scanned.
+            scan_deployments: false,
+            pull: rampart_scanner::registry::PullOptions {
+                insecure: vec![registry.host.clone()],
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        |s| s.deny_unscanned_images = true,
+    )
+    .await;
+    let secdb = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data/alpine-secdb/v3.10/main.yaml");
+    let central = Arc::clone(&w.central.core);
+    tokio::task::spawn_blocking(move || central.images.import_blocking(&secdb))
+        .await
+        .expect("import task")
+        .expect("secdb imported");
+    let policy: rampart_policy::Policy = serde_json::from_value(json!({
+        "name": "musl CVE-2019-14697", "severity": "HIGH_SEVERITY",
+        "lifecycleStages": ["DEPLOY"], "enforcementActions": ["SCALE_TO_ZERO_ENFORCEMENT"],
+        "remediation": "Upgrade musl to 1.1.22-r3.",
+        "policySections": [{"policyGroups": [{"fieldName": "CVE", "values": [{"value": "CVE-2019-14697"}]}]}]
+    }))
+    .expect("policy");
+    let id = w
+        .central
+        .core
+        .policies
+        .create(policy)
+        .await
+        .expect("created")
+        .id;
+    eventually("the controller to hold the CVE policy", || {
+        let set = w.controller.state.policies()?;
+        set.on_image_data()
+            .iter()
+            .any(|p| p.policy.id == id)
+            .then_some(())
+    })
+    .await;
+    let mut new_release = deployment("release", false, json!({}));
+    new_release["spec"]["template"]["spec"]["containers"][0]["image"] = json!(image);
+    let client = Client::new(&w.ca, &w.controller);
+    let refused = client
+        .review(
+            "/validate",
+            review("u-new", "CREATE", &new_release, json!({})),
+        )
+        .await;
+    assert_eq!(refused["allowed"], false, "{refused}");
+    let message = refused["status"]["message"].as_str().expect("message");
+    for part in [
+        "Central has not scanned this image yet",
+        image.as_str(),
+        "retry once the scan is done",
+    ] {
+        assert!(message.contains(part), "{part:?} missing from:\n{message}");
+    }
+    assert!(
+        !message.contains("Policy:"),
+        "no policy could be decided on the image: {message}"
+    );
+
+    eventually(
+        "the scan the controller asked for, at the controller",
+        || {
+            let resources = w.controller.state.resources.read().ok()?;
+            let data = resources.image(&image)?;
+            data.components
+                .iter()
+                .any(|c| c.vulns.iter().any(|v| v.cve == "CVE-2019-14697"))
+                .then_some(())
+        },
+    )
+    .await;
+    let retried = client
+        .review(
+            "/validate",
+            review("u-retry", "CREATE", &new_release, json!({})),
+        )
+        .await;
+    assert_eq!(retried["allowed"], false, "{retried}");
+    let message = retried["status"]["message"].as_str().expect("message");
+    for part in ["Policy: musl CVE-2019-14697", "Upgrade musl"] {
+        assert!(message.contains(part), "{part:?} missing from:\n{message}");
+    }
+    assert!(!message.contains("not scanned"), "{message}");
+    let metrics = exposed_metrics(&w.controller);
+    assert!(
+        metrics.contains("rampart_admission_image_scans_asked_total 1"),
+        "{metrics}"
+    );
     let _ = (&w.dir, &w.bundle, registry);
 }

@@ -48,6 +48,7 @@ pub const CENTRAL_CAPABILITIES: &[&str] = &[
     rampart_proto::capabilities::LOCAL_DETECTION,
     rampart_proto::capabilities::PROCESS_BASELINES,
     rampart_proto::capabilities::IMAGE_FINDINGS,
+    rampart_proto::capabilities::IMAGE_SCAN_REQUESTS,
 ];
 
 /// Largest findings of one image sent to a Sensor (as JSON); an image past it (thousands of
@@ -653,6 +654,15 @@ impl<B: Backend> Session<B> {
                 Some(FromSensor::AdmissionAlerts(alerts)) => {
                     self.admission_ops(cluster, &alerts, &mut batch)
                         .map_err(internal)?;
+                }
+                Some(FromSensor::ImageScanRequest(request)) => {
+                    let asked = request.references.len();
+                    let taken = crate::images::scan_for_admission(
+                        &self.core,
+                        &cluster.id,
+                        request.references,
+                    );
+                    tracing::debug!(cluster = %cluster.id, asked, taken, "images to scan for admission");
                 }
                 Some(FromSensor::AlertResults(results)) => {
                     if let Err(problem) =

@@ -159,6 +159,14 @@ struct Catalog {
 /// How many images scanned on request every cluster is sent the findings of.
 pub const MAX_REQUESTED: usize = 256;
 
+/// Scans asked for by admission controllers running or waiting at once; more are refused
+/// (the controller asks again a minute later).
+pub const MAX_ADMISSION_SCANS: usize = 16;
+/// How often one image is scanned at most on admission controllers' requests.
+pub const ADMISSION_ASK_INTERVAL: Duration = Duration::from_secs(600);
+/// Images remembered as asked for.
+const MAX_ADMISSION_ASKS: usize = 4096;
+
 impl Catalog {
     fn scanned(&self, reference: &str) -> Option<&Arc<Scanned>> {
         match self.refs.get(reference)? {
@@ -239,6 +247,12 @@ pub struct Images {
     /// Bumped whenever what some cluster's images' findings are may have changed (a scan, a
     /// rematch, a deployment running other images): the Sensor sessions send the difference.
     findings_changed: tokio::sync::watch::Sender<u64>,
+    /// Images the clusters' admission controllers met without findings and asked to be
+    /// scanned, with when each was last taken up: each is scanned on such a request once per
+    /// [`ADMISSION_ASK_INTERVAL`] at most, however many controllers and clusters ask.
+    admission_asks: Mutex<HashMap<String, Instant>>,
+    /// Scans on those requests running or waiting for a scan slot.
+    admission_permits: Arc<Semaphore>,
     pub queue_dropped: prometheus_client::metrics::counter::Counter,
     pub scans: prometheus_client::metrics::family::Family<
         OutcomeLabel,
@@ -284,6 +298,8 @@ impl Images {
             changed,
             changed_rx: Mutex::new(Some(changed_rx)),
             findings_changed: tokio::sync::watch::channel(0).0,
+            admission_asks: Mutex::new(HashMap::new()),
+            admission_permits: Arc::new(Semaphore::new(MAX_ADMISSION_SCANS)),
             queue_dropped: Default::default(),
             scans: Default::default(),
         })
@@ -502,6 +518,30 @@ impl Images {
             self.requested(reference);
         }
         result
+    }
+
+    /// Whether an admission controller's request to scan `reference` is taken up now: not
+    /// one taken up within [`ADMISSION_ASK_INTERVAL`], and a slot free among
+    /// [`MAX_ADMISSION_SCANS`]. The permit is held until the scan ends.
+    fn take_admission_ask(&self, reference: &str) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let mut asks = lock(&self.admission_asks);
+        if asks
+            .get(reference)
+            .is_some_and(|t| t.elapsed() < ADMISSION_ASK_INTERVAL)
+        {
+            return None;
+        }
+        if asks.len() >= MAX_ADMISSION_ASKS && !asks.contains_key(reference) {
+            asks.retain(|_, t| t.elapsed() < ADMISSION_ASK_INTERVAL);
+            if asks.len() >= MAX_ADMISSION_ASKS {
+                return None;
+            }
+        }
+        let permit = Arc::clone(&self.admission_permits)
+            .try_acquire_owned()
+            .ok()?;
+        asks.insert(reference.to_string(), Instant::now());
+        Some(permit)
     }
 
     /// Puts `reference` first among the images scanned on request.
@@ -1191,6 +1231,45 @@ pub struct CveSummary {
 /// Runs the scan queue and reassesses the deployments whose image data changed, until Central
 /// stops. Stored images are loaded first, then every stored deployment is observed so the
 /// catalog knows who runs what (and asks for what was never scanned).
+/// Scans the images a cluster's admission controllers met without findings (relayed by its
+/// Sensor), in the background, as `rampart image scan` would: their findings then reach every
+/// cluster's controllers. An image is taken up once per [`ADMISSION_ASK_INTERVAL`] at most,
+/// [`MAX_ADMISSION_SCANS`] at once; the rest is dropped (the controllers ask again). Returns
+/// how many were taken up.
+pub fn scan_for_admission<B: Backend>(
+    core: &Arc<Core<B>>,
+    cluster: &str,
+    references: Vec<String>,
+) -> usize {
+    let mut taken = 0;
+    for reference in references
+        .into_iter()
+        .take(rampart_proto::MAX_SCAN_REQUEST_IMAGES)
+    {
+        if reference.is_empty() || reference.len() > rampart_proto::MAX_IMAGE_REFERENCE {
+            continue;
+        }
+        let Some(permit) = core.images.take_admission_ask(&reference) else {
+            continue;
+        };
+        taken += 1;
+        let core = Arc::clone(core);
+        let cluster = cluster.to_string();
+        tokio::spawn(async move {
+            match core.images.scan_now(&core, &reference, false).await {
+                Ok(_) => {
+                    tracing::info!(%cluster, image = %reference, "scanned an image an admission controller met unscanned")
+                }
+                Err(error) => {
+                    tracing::warn!(%cluster, image = %reference, %error, "could not scan an image an admission controller met unscanned")
+                }
+            }
+            drop(permit);
+        });
+    }
+    taken
+}
+
 pub fn spawn<B: Backend>(core: Arc<Core<B>>) -> tokio::task::JoinHandle<()> {
     let queue = lock(&core.images.queue_rx).take();
     let changed = lock(&core.images.changed_rx).take();
@@ -1284,4 +1363,40 @@ pub fn spawn<B: Backend>(core: Arc<Core<B>>) -> tokio::task::JoinHandle<()> {
         reassess.abort();
         sweep.abort();
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_image_asked_for_by_admission_is_taken_up_once_an_interval_and_a_few_at_a_time() {
+        let images = Images::new(ImageSettings::default()).expect("images");
+        let first = images.take_admission_ask("r/a:1").expect("taken up");
+        assert!(
+            images.take_admission_ask("r/a:1").is_none(),
+            "asked again within the interval (other controllers, other clusters)"
+        );
+        drop(first);
+        assert!(
+            images.take_admission_ask("r/a:1").is_none(),
+            "its scan over, still not again within the interval"
+        );
+        let running: Vec<_> = (0..MAX_ADMISSION_SCANS)
+            .map(|i| {
+                images
+                    .take_admission_ask(&format!("r/b:{i}"))
+                    .expect("a slot")
+            })
+            .collect();
+        assert!(
+            images.take_admission_ask("r/c:1").is_none(),
+            "every slot taken"
+        );
+        drop(running);
+        assert!(
+            images.take_admission_ask("r/c:1").is_some(),
+            "refused while busy, taken up once a slot is free"
+        );
+    }
 }

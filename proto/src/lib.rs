@@ -27,6 +27,11 @@ pub const PROTOCOL_MINOR: u32 = 0;
 /// trips as it can.
 pub const MAX_ADMISSION_REPORT: usize = 1000;
 
+/// The most images one admission `Report` or one `ImageScanRequest` may name to be scanned,
+/// and the longest reference (an image reference is far shorter).
+pub const MAX_SCAN_REQUEST_IMAGES: usize = 64;
+pub const MAX_IMAGE_REFERENCE: usize = 512;
+
 /// Named capabilities; features switch on when both sides list one.
 pub mod capabilities {
     /// The Sensor evaluates deploy-time and runtime policies locally.
@@ -41,6 +46,9 @@ pub mod capabilities {
     pub const PROCESS_BASELINES: &str = "process-baselines";
     /// Central sends its findings for the images the cluster runs (`ImageFindings`).
     pub const IMAGE_FINDINGS: &str = "image-findings";
+    /// The Sensor relays the images its admission controllers met unscanned
+    /// (`ImageScanRequest`), and Central scans them.
+    pub const IMAGE_SCAN_REQUESTS: &str = "image-scan-requests";
 }
 
 /// What both sides agree on after the hello exchange.

@@ -14,14 +14,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rampart_proto::MAX_ADMISSION_REPORT;
 use rampart_proto::v1::admission_control_service_server::AdmissionControlService;
 use rampart_proto::v1::admission_update::Msg;
 use rampart_proto::v1::msg_from_sensor::Msg as FromSensor;
 use rampart_proto::v1::{
     AdmissionAlerts, AdmissionPolicies, AdmissionReportAck, AdmissionResource,
-    AdmissionResourcesSynced, AdmissionUpdate, AdmissionWatch, ImageFindings,
+    AdmissionResourcesSynced, AdmissionUpdate, AdmissionWatch, ImageFindings, ImageScanRequest,
 };
+use rampart_proto::{MAX_ADMISSION_REPORT, MAX_IMAGE_REFERENCE, MAX_SCAN_REQUEST_IMAGES};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
@@ -231,6 +231,21 @@ async fn feed(shared: Arc<Shared>, tx: tokio::sync::mpsc::Sender<Result<Admissio
     }
 }
 
+/// The images a report asks to be scanned, if within bounds: the whole report is refused
+/// otherwise (the controller never sends more).
+fn images_to_scan(images: Vec<String>) -> Result<Vec<String>, Status> {
+    if images.len() > MAX_SCAN_REQUEST_IMAGES
+        || images
+            .iter()
+            .any(|i| i.is_empty() || i.len() > MAX_IMAGE_REFERENCE)
+    {
+        return Err(Status::invalid_argument(format!(
+            "at most {MAX_SCAN_REQUEST_IMAGES} images to scan per report, each a reference of 1 to {MAX_IMAGE_REFERENCE} bytes"
+        )));
+    }
+    Ok(images)
+}
+
 #[tonic::async_trait]
 impl AdmissionControlService for AdmissionServer {
     type WatchStream = UpdateStream;
@@ -254,16 +269,28 @@ impl AdmissionControlService for AdmissionServer {
         request: Request<AdmissionAlerts>,
     ) -> Result<Response<AdmissionReportAck>, Status> {
         self.check_identity(&request)?;
-        let alerts = request.into_inner();
+        let mut alerts = request.into_inner();
         if alerts.alerts.len() > MAX_ADMISSION_REPORT {
             return Err(Status::invalid_argument(format!(
                 "at most {MAX_ADMISSION_REPORT} alerts per report"
             )));
         }
+        let images = images_to_scan(std::mem::take(&mut alerts.scan_images))?;
         let accepted = u32::try_from(alerts.alerts.len()).unwrap_or(u32::MAX);
         if accepted > 0 {
             tracing::info!(alerts = accepted, "admission alerts queued for Central");
             self.shared.send(FromSensor::AdmissionAlerts(alerts));
+        }
+        if !images.is_empty() {
+            // Central scans them and sends their findings back; nothing waits here.
+            tracing::info!(
+                images = images.len(),
+                "images met unscanned at admission; asking Central to scan them"
+            );
+            self.shared
+                .send(FromSensor::ImageScanRequest(ImageScanRequest {
+                    references: images,
+                }));
         }
         Ok(Response::new(AdmissionReportAck { accepted }))
     }
@@ -281,6 +308,26 @@ mod tests {
             .collect();
         out.sort();
         out
+    }
+
+    #[test]
+    fn a_report_asks_for_a_bounded_number_of_well_formed_references() {
+        let images = |n: usize, len: usize| vec!["i".repeat(len); n];
+        assert_eq!(images_to_scan(images(2, 20)).expect("fine").len(), 2);
+        assert_eq!(
+            images_to_scan(images(MAX_SCAN_REQUEST_IMAGES, MAX_IMAGE_REFERENCE))
+                .expect("at the bounds")
+                .len(),
+            MAX_SCAN_REQUEST_IMAGES
+        );
+        for (n, len) in [
+            (MAX_SCAN_REQUEST_IMAGES + 1, 20),
+            (1, MAX_IMAGE_REFERENCE + 1),
+            (1, 0),
+        ] {
+            let refused = images_to_scan(images(n, len)).expect_err("past a bound");
+            assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{n} × {len}");
+        }
     }
 
     #[test]

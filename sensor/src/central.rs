@@ -241,6 +241,7 @@ async fn session(
                 capabilities::ENFORCEMENT_ORDERS,
                 capabilities::PROCESS_BASELINES,
                 capabilities::IMAGE_FINDINGS,
+                capabilities::IMAGE_SCAN_REQUESTS,
             ]
             .map(String::from)
             .to_vec(),
@@ -270,6 +271,10 @@ async fn session(
     })
     .await
     .map_err(|_| StreamError::HelloTimeout)??;
+    let scan_requests = hello
+        .capabilities
+        .iter()
+        .any(|c| c == capabilities::IMAGE_SCAN_REQUESTS);
     // Central discards what it already holds: continue after its durable position.
     *seq = (*seq).max(hello.acked_seq);
     // Central names every current image again, then marks the round's end.
@@ -409,6 +414,10 @@ async fn session(
             let runtime = lock(&shared.outbox).take(OUTBOX_BATCH);
             let more = runtime.len() == OUTBOX_BATCH;
             for msg in runtime {
+                if matches!(msg, FromSensor::ImageScanRequest(_)) && !scan_requests {
+                    // Best effort: a Central that does not scan on request is not asked.
+                    continue;
+                }
                 *seq += 1;
                 lock(&shared.outbox).sent(*seq, msg.clone());
                 send(&tx, *seq, msg).await?;

@@ -111,6 +111,7 @@ struct World {
     settings: Settings,
     policies: Option<PolicySet>,
     resources: Resources,
+    scan_wants: crate::scan_wants::ScanWants,
 }
 
 impl World {
@@ -119,6 +120,7 @@ impl World {
             settings: Settings::default(),
             policies: Some(policies()),
             resources: Resources::default(),
+            scan_wants: Default::default(),
         }
     }
 
@@ -128,6 +130,7 @@ impl World {
             policies: self.policies.as_ref(),
             resources: &self.resources,
             now_unix_ms: 1_700_000_000_000,
+            scan_wants: Some(&self.scan_wants),
         }
     }
 
@@ -885,6 +888,11 @@ fn policies_on_image_data_are_decided_from_centrals_findings() {
     let (clean, _, _) = object("Deployment", false, json!({}));
     let body = review_body("Deployment", "CREATE", &clean, json!({}));
     assert_eq!(w.validate(&body).outcome, Outcome::Allowed, "no findings");
+    assert_eq!(
+        w.scan_wants.take(),
+        ["registry.example.com/web:1"],
+        "asked to be scanned"
+    );
 
     w.resources
         .apply_image(findings("CRITICAL", true))
@@ -922,6 +930,99 @@ fn policies_on_image_data_are_decided_from_centrals_findings() {
         .expect("forgotten");
     assert_eq!(w.resources.images(), 0);
     assert_eq!(w.validate(&body).outcome, Outcome::Allowed);
+}
+
+/// The set of [`policies_on_image_data_are_decided_from_centrals_findings`], its image policy
+/// enforced.
+fn with_an_image_policy() -> World {
+    let mut w = World::new();
+    let mut set = policies_json();
+    set.push(
+        serde_json::to_vec(&json!({
+            "id": "fixable", "name": "Fixable Severity at least Important", "severity": "HIGH_SEVERITY",
+            "lifecycleStages": ["DEPLOY"], "enforcementActions": ["SCALE_TO_ZERO_ENFORCEMENT"],
+            "policySections": [{"policyGroups": [
+                {"fieldName": "Fixed By", "values": [{"value": ".*"}]},
+                {"fieldName": "Severity", "values": [{"value": ">= IMPORTANT"}]}]}]
+        }))
+        .expect("json"),
+    );
+    w.policies = Some(PolicySet::build("r4", "prod", SystemTime::now(), &set));
+    w
+}
+
+#[test]
+fn with_deny_unscanned_images_a_workload_waits_for_its_images_scan() {
+    let mut w = with_an_image_policy();
+    w.settings.deny_unscanned_images = true;
+    let (clean, _, _) = object("Deployment", false, json!({}));
+    let body = review_body("Deployment", "CREATE", &clean, json!({}));
+    let d = w.validate(&body);
+    assert_eq!(d.outcome, Outcome::Denied, "{d:?}");
+    assert!(!d.answer.allowed);
+    assert!(d.alerts.is_empty(), "no policy is violated: no alert");
+    let message = d.answer.message.to_text();
+    for part in [
+        "Central has not scanned this image yet",
+        "    - registry.example.com/web:1\n",
+        "retry once the scan is done",
+        "admission.rampart.io/break-glass",
+    ] {
+        assert!(message.contains(part), "{part:?} missing from:\n{message}");
+    }
+    assert_eq!(w.scan_wants.take(), ["registry.example.com/web:1"]);
+    // Asked for once a minute, however often it is retried.
+    assert_eq!(w.validate(&body).outcome, Outcome::Denied);
+    assert!(w.scan_wants.take().is_empty());
+
+    // Once Central's findings have come (clean here), it is decided on them.
+    w.resources
+        .apply_image(findings("MODERATE", true))
+        .expect("kept");
+    assert_eq!(w.validate(&body).outcome, Outcome::Allowed);
+    // Or denied for what they show.
+    w.resources
+        .apply_image(findings("CRITICAL", true))
+        .expect("kept");
+    let d = w.validate(&body);
+    assert_eq!(d.violated, ["Fixable Severity at least Important"]);
+
+    // Break-glass admits it unscanned, with a warning.
+    w.resources
+        .apply_image(rampart_proto::v1::ImageFindings {
+            reference: "registry.example.com/web:1".into(),
+            image_data_json: Vec::new(),
+        })
+        .expect("forgotten");
+    let (glass, _, _) = object(
+        "Deployment",
+        false,
+        json!({"admission.rampart.io/break-glass": "INC-7"}),
+    );
+    let d = w.validate(&review_body("Deployment", "CREATE", &glass, json!({})));
+    assert_eq!(d.outcome, Outcome::BreakGlass, "{d:?}");
+    assert!(d.answer.allowed);
+    assert!(
+        d.answer.warnings[0].contains("registry.example.com/web:1"),
+        "{:?}",
+        d.answer.warnings
+    );
+
+    // A workload that violates something else is denied for that, as before.
+    let (privileged, _, _) = object("Deployment", true, json!({}));
+    let d = w.validate(&review_body("Deployment", "CREATE", &privileged, json!({})));
+    assert_eq!(d.violated, ["No privileged containers"]);
+}
+
+#[test]
+fn without_a_policy_on_image_data_no_image_is_asked_for_or_waits() {
+    let mut w = World::new();
+    assert!(!w.policies.as_ref().expect("set").tests_image_data);
+    w.settings.deny_unscanned_images = true;
+    let (clean, _, _) = object("Deployment", false, json!({}));
+    let d = w.validate(&review_body("Deployment", "CREATE", &clean, json!({})));
+    assert_eq!(d.outcome, Outcome::Allowed, "{d:?}");
+    assert!(w.scan_wants.take().is_empty());
 }
 
 #[test]
