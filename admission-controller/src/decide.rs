@@ -564,6 +564,8 @@ fn judge(
     }
     // Images without findings are asked to be scanned; with `deny_unscanned_images`, a
     // workload that violates nothing else waits for the scan.
+    // Not for a dry run: the webhook declares no side effects on those.
+    let dry_run = req.dry_run == Some(true);
     let mut unscanned = false;
     if policies.tests_image_data {
         for c in deployment
@@ -572,7 +574,7 @@ fn judge(
             .filter(|c| c.image_data.is_none())
         {
             unscanned = true;
-            if let Some(wants) = inputs.scan_wants {
+            if let Some(wants) = inputs.scan_wants.filter(|_| !dry_run) {
                 wants.want(&c.image.full_name, inputs.now_unix_ms);
             }
         }
@@ -595,11 +597,16 @@ fn judge(
             .any(|a| deployment.annotations.contains_key(*a));
     if violated.is_empty() {
         if unscanned && settings.deny_unscanned_images {
-            return unscanned_images(operation, &deployment, break_glass, settings.break_glass);
+            return unscanned_images(
+                operation,
+                &deployment,
+                dry_run,
+                break_glass,
+                settings.break_glass,
+            );
         }
         return Decision::plain(Outcome::Allowed, "no enforced policy violated");
     }
-    let dry_run = req.dry_run == Some(true);
     let action = if operation == "CREATE" {
         "FAIL_DEPLOYMENT_CREATE_ENFORCEMENT"
     } else {
@@ -735,6 +742,7 @@ fn policy_block(out: &mut JsonText, header: &JsonText, violations: &[String]) {
 fn unscanned_images(
     operation: &str,
     d: &Deployment,
+    dry_run: bool,
     break_glass: bool,
     break_glass_allowed: bool,
 ) -> Decision {
@@ -774,7 +782,11 @@ fn unscanned_images(
         out.push_str(image);
         out.push_str("\n");
     }
-    out.push_str("Rampart has asked Central to scan it; retry once the scan is done (usually within a minute).");
+    out.push_str(if dry_run {
+        "A dry run asks for no scan: the first request that is not one does; retry once the scan is done (usually within a minute)."
+    } else {
+        "Rampart has asked Central to scan it; retry once the scan is done (usually within a minute)."
+    });
     if break_glass_allowed {
         out.push_str(&format!(
             "\nIn an emergency, add the annotation {}=<reason or ticket> to the workload's metadata to bypass enforcement.",

@@ -971,6 +971,21 @@ fn with_deny_unscanned_images_a_workload_waits_for_its_images_scan() {
         assert!(message.contains(part), "{part:?} missing from:\n{message}");
     }
     assert_eq!(w.scan_wants.take(), ["registry.example.com/web:1"]);
+    // A dry run is refused the same way but asks for nothing (no side effects on dry runs).
+    let dry = review_body("Deployment", "CREATE", &clean, json!({"dryRun": true}));
+    w.scan_wants = Default::default();
+    let d = w.validate(&dry);
+    assert_eq!(d.outcome, Outcome::Denied);
+    assert!(
+        d.answer
+            .message
+            .to_text()
+            .contains("A dry run asks for no scan"),
+        "{d:?}"
+    );
+    assert!(w.scan_wants.take().is_empty());
+    w.validate(&body);
+    assert_eq!(w.scan_wants.take(), ["registry.example.com/web:1"]);
     // Asked for once a minute, however often it is retried.
     assert_eq!(w.validate(&body).outcome, Outcome::Denied);
     assert!(w.scan_wants.take().is_empty());
