@@ -1243,8 +1243,9 @@ async fn an_image_met_unscanned_is_scanned_on_the_controllers_request_and_then_d
     push_vulnerable_alpine(&registry, &image).await;
     let w = world_deciding(
         rampart_central::images::ImageSettings {
-            // Only the controller's request can have it scanned.
-            scan_deployments: false,
+            // No workload runs the image (none is applied to the API server): only the
+            // controller's request can have it scanned.
+            scan_deployments: true,
             pull: rampart_scanner::registry::PullOptions {
                 insecure: vec![registry.host.clone()],
                 ..Default::default()

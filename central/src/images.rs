@@ -524,6 +524,11 @@ impl Images {
     /// one taken up within [`ADMISSION_ASK_INTERVAL`], and a slot free among
     /// [`MAX_ADMISSION_SCANS`]. The permit is held until the scan ends.
     fn take_admission_ask(&self, reference: &str) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        // A Central that does not scan what clusters run (`--no-image-scanning`) does not
+        // pull what they would run either.
+        if !self.settings.scan_deployments {
+            return None;
+        }
         let mut asks = lock(&self.admission_asks);
         if asks
             .get(reference)
@@ -1233,7 +1238,7 @@ pub struct CveSummary {
 /// catalog knows who runs what (and asks for what was never scanned).
 /// Scans the images a cluster's admission controllers met without findings (relayed by its
 /// Sensor), in the background, as `rampart image scan` would: their findings then reach every
-/// cluster's controllers. An image is taken up once per [`ADMISSION_ASK_INTERVAL`] at most,
+/// cluster's controllers. Only where Central scans the images clusters run. An image is taken up once per [`ADMISSION_ASK_INTERVAL`] at most,
 /// [`MAX_ADMISSION_SCANS`] at once; the rest is dropped (the controllers ask again). Returns
 /// how many were taken up.
 pub fn scan_for_admission<B: Backend>(
@@ -1371,7 +1376,16 @@ mod tests {
 
     #[test]
     fn an_image_asked_for_by_admission_is_taken_up_once_an_interval_and_a_few_at_a_time() {
-        let images = Images::new(ImageSettings::default()).expect("images");
+        let off = Images::new(ImageSettings::default()).expect("images");
+        assert!(
+            off.take_admission_ask("r/a:1").is_none(),
+            "a Central that scans no cluster's images scans none on request either"
+        );
+        let images = Images::new(ImageSettings {
+            scan_deployments: true,
+            ..ImageSettings::default()
+        })
+        .expect("images");
         let first = images.take_admission_ask("r/a:1").expect("taken up");
         assert!(
             images.take_admission_ask("r/a:1").is_none(),
