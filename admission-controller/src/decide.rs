@@ -566,18 +566,19 @@ fn judge(
     // workload that violates nothing else waits for the scan.
     // Not for a dry run: the webhook declares no side effects on those.
     let dry_run = req.dry_run == Some(true);
-    let mut unscanned = false;
-    if policies.tests_image_data {
-        for c in deployment
+    let unscanned =
+        policies.tests_image_data && deployment.containers.iter().any(|c| c.image_data.is_none());
+    if unscanned
+        && !dry_run
+        && let Some(wants) = inputs.scan_wants
+    {
+        // One lock for the review's images.
+        let images = deployment
             .containers
             .iter()
             .filter(|c| c.image_data.is_none())
-        {
-            unscanned = true;
-            if let Some(wants) = inputs.scan_wants.filter(|_| !dry_run) {
-                wants.want(&c.image.full_name, inputs.now_unix_ms);
-            }
-        }
+            .map(|c| c.image.full_name.as_str());
+        wants.want_all(images, inputs.now_unix_ms);
     }
     let evaluated = if deployment.containers.iter().any(|c| c.image_data.is_some()) {
         policies.deploy.len()

@@ -42,6 +42,32 @@ struct Inner {
     pending: Vec<String>,
 }
 
+impl Inner {
+    fn want(&mut self, image: &str, now_unix_ms: i64) -> bool {
+        if image.is_empty() || image.len() > MAX_IMAGE_REFERENCE {
+            return false;
+        }
+        if let Some(&last) = self.asked.get(image)
+            && now_unix_ms.saturating_sub(last) < ASK_AGAIN_AFTER_MS
+        {
+            return false;
+        }
+        if self.pending.len() >= MAX_PENDING {
+            return false;
+        }
+        if self.asked.len() >= MAX_REMEMBERED && !self.asked.contains_key(image) {
+            self.asked
+                .retain(|_, last| now_unix_ms.saturating_sub(*last) < ASK_AGAIN_AFTER_MS);
+            if self.asked.len() >= MAX_REMEMBERED {
+                return false;
+            }
+        }
+        self.asked.insert(image.to_string(), now_unix_ms);
+        self.pending.push(image.to_string());
+        true
+    }
+}
+
 impl ScanWants {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -50,31 +76,26 @@ impl ScanWants {
     /// Asks for `image` to be scanned, unless it was asked for within the last minute;
     /// whether it now waits to be sent.
     pub fn want(&self, image: &str, now_unix_ms: i64) -> bool {
-        if image.is_empty() || image.len() > MAX_IMAGE_REFERENCE {
-            return false;
-        }
+        self.want_all([image], now_unix_ms) > 0
+    }
+
+    /// [`ScanWants::want`] for each of a review's images, under one lock; how many now wait
+    /// to be sent.
+    pub fn want_all<'a>(
+        &self,
+        images: impl IntoIterator<Item = &'a str>,
+        now_unix_ms: i64,
+    ) -> usize {
         let mut inner = self.lock();
-        if let Some(&last) = inner.asked.get(image)
-            && now_unix_ms.saturating_sub(last) < ASK_AGAIN_AFTER_MS
-        {
-            return false;
-        }
-        if inner.pending.len() >= MAX_PENDING {
-            return false;
-        }
-        if inner.asked.len() >= MAX_REMEMBERED && !inner.asked.contains_key(image) {
-            inner
-                .asked
-                .retain(|_, last| now_unix_ms.saturating_sub(*last) < ASK_AGAIN_AFTER_MS);
-            if inner.asked.len() >= MAX_REMEMBERED {
-                return false;
-            }
-        }
-        inner.asked.insert(image.to_string(), now_unix_ms);
-        inner.pending.push(image.to_string());
+        let wanted = images
+            .into_iter()
+            .filter(|image| inner.want(image, now_unix_ms))
+            .count();
         drop(inner);
-        self.ready.notify_one();
-        true
+        if wanted > 0 {
+            self.ready.notify_one();
+        }
+        wanted
     }
 
     /// The images waiting to be sent, taken.
