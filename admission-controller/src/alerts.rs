@@ -641,6 +641,24 @@ mod tests {
     }
 
     #[test]
+    fn images_to_scan_ride_along_with_a_reports_alerts() {
+        let metrics = Metrics::new();
+        let q = AlertQueue::new(100);
+        q.push(review(&["a", "b"]), &metrics);
+        let mut report = q.take(100).bytes;
+        let images = ["r/x:1".to_string(), "r/y@sha256:00".to_string()];
+        append_scan_images(&images, &mut report);
+        let decoded = AdmissionAlerts::decode(report.as_slice()).expect("decodes");
+        let ids: Vec<&str> = decoded
+            .alerts
+            .iter()
+            .map(|a| a.policy_id.as_str())
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(decoded.scan_images, images);
+    }
+
+    #[test]
     fn identical_attempts_join_the_alerts_still_waiting() {
         let metrics = Metrics::new();
         let q = AlertQueue::new(100);

@@ -783,10 +783,10 @@ fn unscanned_images(
         out.push_str(image);
         out.push_str("\n");
     }
-    out.push_str(if dry_run {
-        "A dry run asks for no scan: the first request that is not one does; retry once the scan is done (usually within a minute)."
-    } else {
-        "Rampart has asked Central to scan it; retry once the scan is done (usually within a minute)."
+    out.push_str(match (dry_run, images.len()) {
+        (true, _) => "A dry run asks for no scan: the first request that is not one does; retry once the scan is done (usually within a minute).",
+        (false, 1) => "Rampart has asked Central to scan it; retry once the scan is done (usually within a minute).",
+        (false, _) => "Rampart has asked Central to scan them; retry once the scans are done (usually within a minute).",
     });
     if break_glass_allowed {
         out.push_str(&format!(

@@ -18,6 +18,7 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
+use crate::alerts::Batch;
 use crate::policies::{DiskCache, PolicySet};
 use crate::resources::Resources;
 use crate::server::State;
@@ -261,10 +262,12 @@ pub async fn report(channel: Channel, state: Arc<State>) {
             continue;
         }
         let n = batch.alerts;
-        let mut report = batch.bytes.clone();
+        let mut report = batch.bytes;
+        let alerts_end = report.len();
         crate::alerts::append_scan_images(&images, &mut report);
+        let report = Bytes::from(report);
         let sent =
-            tokio::time::timeout(REPORT_TIMEOUT, send_report(&mut grpc, Bytes::from(report))).await;
+            tokio::time::timeout(REPORT_TIMEOUT, send_report(&mut grpc, report.clone())).await;
         match sent {
             Ok(Ok(_)) => {
                 state.metrics.alerts_reported.inc_by(n as u64);
@@ -284,7 +287,12 @@ pub async fn report(channel: Channel, state: Arc<State>) {
             }
         }
         if n > 0 {
-            state.alerts.requeue(batch, &state.metrics);
+            // The alerts' part of the report (the images are put back on their own).
+            let mut bytes = Vec::from(report);
+            bytes.truncate(alerts_end);
+            state
+                .alerts
+                .requeue(Batch { bytes, alerts: n }, &state.metrics);
         }
         state.scan_wants.requeue(images);
         backoff(&mut delay).await;
