@@ -85,6 +85,7 @@ pub struct Settings {
     /// Refuse a workload whose images Central has not scanned while enforced policies test
     /// image data (CVEs, components, image age), until the scan the refusal asks for is done.
     /// Off, such a workload is decided without those criteria (and its images are scanned).
+    /// Only once the Sensor's view has arrived: until then no image is known to be unscanned.
     pub deny_unscanned_images: bool,
 }
 
@@ -597,7 +598,9 @@ fn judge(
             .iter()
             .any(|a| deployment.annotations.contains_key(*a));
     if violated.is_empty() {
-        if unscanned && settings.deny_unscanned_images {
+        // Only once the Sensor's view (findings included) has arrived: a controller started
+        // while the Sensor is away does not know which images are unscanned.
+        if unscanned && settings.deny_unscanned_images && inputs.resources.synced {
             return unscanned_images(
                 operation,
                 &deployment,

@@ -957,6 +957,10 @@ fn with_deny_unscanned_images_a_workload_waits_for_its_images_scan() {
     w.settings.deny_unscanned_images = true;
     let (clean, _, _) = object("Deployment", false, json!({}));
     let body = review_body("Deployment", "CREATE", &clean, json!({}));
+    // Before the Sensor's view has arrived, no image is known to be unscanned.
+    assert_eq!(w.validate(&body).outcome, Outcome::Allowed);
+    w.scan_wants = Default::default();
+    w.resources.synced = true;
     let d = w.validate(&body);
     assert_eq!(d.outcome, Outcome::Denied, "{d:?}");
     assert!(!d.answer.allowed);
