@@ -1285,6 +1285,16 @@ async fn an_image_met_unscanned_is_scanned_on_the_controllers_request_and_then_d
             .then_some(())
     })
     .await;
+    eventually("the Sensor's view at the controller", || {
+        w.controller
+            .state
+            .resources
+            .read()
+            .ok()?
+            .synced
+            .then_some(())
+    })
+    .await;
     let mut new_release = deployment("release", false, json!({}));
     new_release["spec"]["template"]["spec"]["containers"][0]["image"] = json!(image);
     let client = Client::new(&w.ca, &w.controller);
