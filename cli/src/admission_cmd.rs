@@ -290,4 +290,10 @@ mod tests {
             ["system:serviceaccount:*:deployer", "ops-bot"]
         );
     }
+
+    #[test]
+    fn unscanned_images_are_refused_only_when_asked() {
+        assert!(!run_args(&[]).deny_unscanned_images);
+        assert!(run_args(&["--deny-unscanned-images"]).deny_unscanned_images);
+    }
 }
