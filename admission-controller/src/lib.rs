@@ -56,6 +56,9 @@ pub struct Config {
     pub sensor: Option<SensorLink>,
     pub max_body_bytes: usize,
     pub body_timeout: Duration,
+    /// Longest a review waits for its decision once its body is read; past it, it is
+    /// answered by the failure mode (logged and counted).
+    pub decision_budget: Duration,
     pub alert_queue: usize,
     /// Decision lines a second at most (denials, break-glass, failure-mode answers, refused
     /// reviews); `0` for no limit.
@@ -82,6 +85,7 @@ impl Config {
             sensor: None,
             max_body_bytes: 4 * 1024 * 1024,
             body_timeout: Duration::from_secs(5),
+            decision_budget: server::DEFAULT_DECISION_BUDGET,
             alert_queue: 10_000,
             log_lines_per_second: log_budget::DEFAULT_PER_SECOND,
         }
@@ -138,6 +142,7 @@ pub async fn start(config: Config) -> Result<AdmissionController, Error> {
         config.alert_queue,
     );
     state.log_budget = log_budget::LogBudget::new(config.log_lines_per_second);
+    state.decision_budget = config.decision_budget;
     let state = Arc::new(state);
     let cache = policies::DiskCache::new(&config.cache_dir);
     match cache.load() {

@@ -59,6 +59,9 @@ pub struct Metrics {
     pub image_findings_refused: Counter,
     /// Images met without findings and sent to the Sensor for Central to scan.
     pub scans_asked: Counter,
+    /// Reviews answered by the failure mode because their decision took longer than the
+    /// decision budget.
+    pub over_budget: Counter,
     pub sensor_connected: Gauge,
     pub alerts_reported: Counter,
     pub alerts_dropped: Counter,
@@ -109,6 +112,7 @@ impl Metrics {
             image_findings: Gauge::default(),
             image_findings_refused: Counter::default(),
             scans_asked: Counter::default(),
+            over_budget: Counter::default(),
             sensor_connected: Gauge::default(),
             alerts_reported: Counter::default(),
             alerts_dropped: Counter::default(),
@@ -173,6 +177,11 @@ impl Metrics {
             "sensor_connected",
             "1 while the stream from the Sensor is up",
             m.sensor_connected.clone(),
+        );
+        registry.register(
+            "decisions_over_budget",
+            "Reviews answered by the failure mode because their decision took longer than the decision budget",
+            m.over_budget.clone(),
         );
         registry.register(
             "image_scans_asked",

@@ -51,11 +51,18 @@ pub struct State {
     pub max_body: usize,
     /// Longest wait for a request body.
     pub body_timeout: Duration,
+    /// Longest wait for a decision once the body is read (queued behind other reviews, then
+    /// decided); past it the review is answered by the failure mode.
+    pub decision_budget: Duration,
     /// Lines a second for denials, break-glass, failure-mode answers and refused reviews.
     pub log_budget: LogBudget,
     /// Images met without Central's findings, for the report link to ask scans of.
     pub scan_wants: crate::scan_wants::ScanWants,
 }
+
+/// [`State::decision_budget`] unless set: well inside the webhook's `timeoutSeconds` (10), so
+/// that the controller's failure mode answers, not the API server's timeout.
+pub const DEFAULT_DECISION_BUDGET: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
@@ -95,6 +102,7 @@ impl State {
             metrics,
             max_body,
             body_timeout,
+            decision_budget: DEFAULT_DECISION_BUDGET,
             log_budget: LogBudget::default(),
             scan_wants: Default::default(),
         }
@@ -189,11 +197,27 @@ impl State {
     /// The answer to a review whose decision was lost (the task deciding it died): the
     /// failure mode's, as for an internal error, counted and logged as one.
     pub fn review_failed(&self, endpoint: Endpoint, body: &[u8]) -> (StatusCode, Vec<u8>) {
+        self.review_failed_for(endpoint, body, "internal error")
+    }
+
+    /// The answer to a review not decided within [`State::decision_budget`]: the failure
+    /// mode's, counted and logged as such.
+    pub fn review_over_budget(&self, endpoint: Endpoint, body: &[u8]) -> (StatusCode, Vec<u8>) {
+        self.metrics.over_budget.inc();
+        self.review_failed_for(endpoint, body, "not decided within the decision budget")
+    }
+
+    fn review_failed_for(
+        &self,
+        endpoint: Endpoint,
+        body: &[u8],
+        reason: &'static str,
+    ) -> (StatusCode, Vec<u8>) {
         let Ok((version, req)) = review::decode(body) else {
             // Not a review: refused as `review` refuses it (its decoding fails the same way).
             return self.review(endpoint, body);
         };
-        let decision = Decision::failure(self.settings.failure_mode, "internal error");
+        let decision = Decision::failure(self.settings.failure_mode, reason);
         self.record(endpoint, &req, &decision, None, unix_ms());
         (
             StatusCode::OK,
@@ -365,15 +389,32 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Full<Byte
             );
         }
     };
-    let kept = bytes.clone();
-    let failed = || state.review_failed(endpoint, &kept);
     let decider: Arc<dyn crate::cohort::Decide> = state.clone();
-    let (status, body) = crate::cohort::review(decider, endpoint, bytes, failed).await;
+    let (status, body) = decide_within_budget(&state, decider, endpoint, bytes).await;
     state
         .metrics
         .latency_of(endpoint.as_str())
         .observe(started.elapsed().as_secs_f64());
     respond(status, body)
+}
+
+/// Has `decider` decide the review in its thread's cohort, within [`State::decision_budget`]:
+/// past it the review is answered by the failure mode (its decision, if still to come, is
+/// dropped), and if the task deciding it dies, too.
+async fn decide_within_budget(
+    state: &State,
+    decider: Arc<dyn crate::cohort::Decide>,
+    endpoint: Endpoint,
+    bytes: Bytes,
+) -> (StatusCode, Vec<u8>) {
+    let kept = bytes.clone();
+    let failed = || state.review_failed(endpoint, &kept);
+    let decided = tokio::time::timeout(
+        state.decision_budget,
+        crate::cohort::review(decider, endpoint, bytes, failed),
+    )
+    .await;
+    decided.unwrap_or_else(|_| state.review_over_budget(endpoint, &kept))
 }
 
 /// Serves the webhook on `listener` until the task is dropped.
@@ -567,6 +608,70 @@ mod tests {
             // What does not decode is refused as the review itself would be.
             let (status, _) = state.review_failed(Endpoint::Validate, b"{");
             assert_eq!(status, StatusCode::BAD_REQUEST);
+        }
+    }
+
+    /// Decides nothing until let go (or 10 s passed).
+    struct Stuck(std::sync::Mutex<std::sync::mpsc::Receiver<()>>);
+
+    impl crate::cohort::Decide for Stuck {
+        fn decide(&self, _: Endpoint, _: &[u8]) -> (StatusCode, Vec<u8>) {
+            let _ = self
+                .0
+                .lock()
+                .expect("lock")
+                .recv_timeout(Duration::from_secs(10));
+            (StatusCode::OK, b"decided too late".to_vec())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_review_not_decided_within_the_budget_is_answered_by_the_failure_mode() {
+        for (mode, allowed, outcome) in [
+            (decide::FailureMode::Open, true, decide::Outcome::FailedOpen),
+            (
+                decide::FailureMode::Closed,
+                false,
+                decide::Outcome::FailedClosed,
+            ),
+        ] {
+            let mut state = State::new(
+                Settings {
+                    failure_mode: mode,
+                    ..Settings::default()
+                },
+                Arc::new(Metrics::new()),
+                1 << 20,
+                Duration::from_secs(1),
+                10,
+            );
+            state.decision_budget = Duration::from_millis(50);
+            let (release, stuck) = std::sync::mpsc::channel();
+            let decider: Arc<dyn crate::cohort::Decide> =
+                Arc::new(Stuck(std::sync::Mutex::new(stuck)));
+            let body = Bytes::from_static(
+                br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-slow","kind":{"group":"apps","version":"v1","kind":"Deployment"},"resource":{"group":"apps","version":"v1","resource":"deployments"},"namespace":"shop","operation":"CREATE","userInfo":{"username":"alice"},"object":{"metadata":{"name":"web"}}}}"#,
+            );
+            let (status, answer) =
+                decide_within_budget(&state, decider, Endpoint::Validate, body).await;
+            // Only the budget could answer: the decider has not been let go.
+            let _ = release.send(());
+            assert_eq!(status, StatusCode::OK);
+            let answer: serde_json::Value = serde_json::from_slice(&answer).expect("json");
+            assert_eq!(answer["response"]["uid"], "u-slow");
+            assert_eq!(answer["response"]["allowed"], allowed, "{answer}");
+            let text = if allowed {
+                answer["response"]["warnings"][0].as_str()
+            } else {
+                answer["response"]["status"]["message"].as_str()
+            };
+            assert!(
+                text.expect("explained")
+                    .contains("not decided within the decision budget"),
+                "{answer}"
+            );
+            assert_eq!(state.metrics.over_budget.get(), 1);
+            assert_eq!(state.metrics.decision("validate", outcome).get(), 1);
         }
     }
 }

@@ -130,6 +130,11 @@ pub struct RunArgs {
     /// Longest wait for a request body in milliseconds (slower gets 408).
     #[arg(long, env = "RAMPART_BODY_TIMEOUT_MS", default_value_t = 5000)]
     pub body_timeout_ms: u64,
+    /// Longest a review waits for its decision once its body is read, in milliseconds; past
+    /// it, it is answered by the failure mode (logged, counted). Keep it under the webhook's
+    /// timeoutSeconds.
+    #[arg(long, env = "RAMPART_DECISION_BUDGET_MS", default_value_t = 3000)]
+    pub decision_budget_ms: u64,
     /// Most denial, break-glass and failure-mode log lines a second (0: no limit); the rest
     /// are counted, and the next line written says how many were held back.
     #[arg(
@@ -233,6 +238,7 @@ fn serve(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     config.sensor = sensor;
     config.max_body_bytes = args.max_body_bytes;
     config.body_timeout = Duration::from_millis(args.body_timeout_ms.max(1));
+    config.decision_budget = Duration::from_millis(args.decision_budget_ms.max(1));
     config.log_lines_per_second = args.log_decisions_per_second;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -288,6 +294,15 @@ mod tests {
             ])
             .controller_users,
             ["system:serviceaccount:*:deployer", "ops-bot"]
+        );
+    }
+
+    #[test]
+    fn the_decision_budget_defaults_to_three_seconds() {
+        assert_eq!(run_args(&[]).decision_budget_ms, 3000);
+        assert_eq!(
+            run_args(&["--decision-budget-ms", "500"]).decision_budget_ms,
+            500
         );
     }
 
