@@ -15,6 +15,7 @@
 pub mod alerts;
 pub mod cohort;
 pub mod decide;
+pub mod findings_cache;
 pub mod log_budget;
 pub mod metrics;
 pub mod policies;
@@ -143,6 +144,24 @@ pub async fn start(config: Config) -> Result<AdmissionController, Error> {
     );
     state.log_budget = log_budget::LogBudget::new(config.log_lines_per_second);
     state.decision_budget = config.decision_budget;
+    // Central's last findings, so that image criteria are decided before the Sensor is back.
+    let findings = findings_cache::FindingsCache::new(&config.cache_dir);
+    {
+        let resources = state.resources.get_mut().unwrap_or_else(|e| e.into_inner());
+        let loaded = findings.load_into(resources);
+        for problem in &loaded.skipped {
+            tracing::warn!(%problem, "cached image findings not used");
+        }
+        if loaded.images > 0 {
+            tracing::info!(
+                images = loaded.images,
+                "deciding image criteria from the cached findings until the Sensor sends its view"
+            );
+        }
+        metrics
+            .image_findings
+            .set(i64::try_from(resources.images()).unwrap_or(i64::MAX));
+    }
     let state = Arc::new(state);
     let cache = policies::DiskCache::new(&config.cache_dir);
     match cache.load() {
@@ -201,6 +220,7 @@ pub async fn start(config: Config) -> Result<AdmissionController, Error> {
             channel.clone(),
             Arc::clone(&state),
             cache,
+            findings,
         )));
         tasks.push(tokio::spawn(sensor_link::report(
             channel,

@@ -177,6 +177,11 @@ impl Resources {
         self.image_bound = Some(bytes);
     }
 
+    /// The images findings are held for.
+    pub fn image_references(&self) -> impl Iterator<Item = &str> {
+        self.images.keys().map(String::as_str)
+    }
+
     /// How many images findings are held for.
     pub fn images(&self) -> usize {
         self.images.len()

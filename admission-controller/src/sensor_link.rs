@@ -19,6 +19,7 @@ use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 use crate::alerts::Batch;
+use crate::findings_cache::FindingsCache;
 use crate::policies::{DiskCache, PolicySet};
 use crate::resources::Resources;
 use crate::server::State;
@@ -67,11 +68,17 @@ async fn backoff(delay: &mut Duration) {
 }
 
 /// Receives policy sets and resources until the task is dropped.
-pub async fn watch(link: SensorLink, channel: Channel, state: Arc<State>, cache: DiskCache) {
+pub async fn watch(
+    link: SensorLink,
+    channel: Channel,
+    state: Arc<State>,
+    cache: DiskCache,
+    findings: FindingsCache,
+) {
     let mut delay = INITIAL_BACKOFF;
     loop {
         let started = std::time::Instant::now();
-        match watch_session(&link, channel.clone(), &state, &cache).await {
+        match watch_session(&link, channel.clone(), &state, &cache, &findings).await {
             Ok(()) => tracing::warn!("the Sensor ended the policy stream; reconnecting"),
             Err(error) => {
                 tracing::warn!(%error, "policy stream from the Sensor failed; reconnecting")
@@ -90,6 +97,7 @@ async fn watch_session(
     channel: Channel,
     state: &State,
     cache: &DiskCache,
+    findings: &FindingsCache,
 ) -> Result<(), tonic::Status> {
     // An image's findings may be a few MiB (Central sends at most 4 MiB of them at once).
     let mut client =
@@ -150,11 +158,20 @@ async fn watch_session(
                         .metrics
                         .image_findings
                         .set(i64::try_from(s.images()).unwrap_or(i64::MAX));
+                    // The snapshot named every image Central has findings for: the others'
+                    // files go.
+                    if let Err(error) = findings.retain(&s) {
+                        tracing::warn!(%error, "image findings on disk not pruned");
+                    }
                     *state.resources.write().unwrap_or_else(|e| e.into_inner()) = s;
                 }
             }
             Some(Msg::ImageFindings(f)) => {
                 let reference = f.reference.clone();
+                // On disk first, for a restart while the Sensor is away.
+                if let Err(error) = findings.store(&f) {
+                    tracing::warn!(image = %reference, %error, "image findings not kept on disk");
+                }
                 let (result, images) = match snapshot.as_mut() {
                     Some(s) => (s.apply_image(f), None),
                     None => {

@@ -1224,6 +1224,41 @@ async fn a_cve_policy_is_enforced_from_centrals_findings_on_the_image() {
         )
         .await;
     assert_eq!(denied["allowed"], false, "{denied}");
+
+    // A controller (re)started while the Sensor is away decides from the findings it kept on
+    // disk, with the policy set it kept beside them.
+    let restarted = rampart_admission::start(config(w.dir.path(), FailureMode::Closed))
+        .await
+        .expect("controller without a Sensor");
+    assert!(
+        restarted
+            .state
+            .resources
+            .read()
+            .expect("view")
+            .image(&image)
+            .is_some(),
+        "findings read back"
+    );
+    let denied = Client::new(&w.ca, &restarted)
+        .review(
+            "/validate",
+            review(
+                "u-restart",
+                "CREATE",
+                &running_it("api"),
+                json!({"dryRun": true}),
+            ),
+        )
+        .await;
+    assert_eq!(denied["allowed"], false, "{denied}");
+    assert!(
+        denied["status"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("CVE-2019-14697"),
+        "{denied}"
+    );
     let _ = (&w.dir, &w.bundle, registry);
 }
 
