@@ -10,9 +10,11 @@
 //!    read at start into the cluster view (within its bound), which stays "not synced".
 //! ```
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use prost::Message;
@@ -35,6 +37,10 @@ pub struct FindingsCache {
     /// Bytes of the files kept, as far as this process knows (counted at start).
     bytes: AtomicU64,
     bound: u64,
+    /// A hash of each file's content as written or read back by this process: the Sensor
+    /// sends every image's findings again at each reconnection, and unchanged ones are not
+    /// written again.
+    written: Mutex<HashMap<String, u64>>,
 }
 
 /// What a start read back.
@@ -66,6 +72,7 @@ impl FindingsCache {
             dir,
             bytes: AtomicU64::new(bytes),
             bound,
+            written: Mutex::new(HashMap::new()),
         }
     }
 
@@ -74,29 +81,37 @@ impl FindingsCache {
         self.bytes.load(Ordering::Relaxed)
     }
 
-    fn file_of(&self, reference: &str) -> PathBuf {
-        self.dir.join(file_name(reference))
+    fn written(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        self.written.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Keeps one image's findings, or forgets them (empty findings).
     /// Past the bound, an image's findings are not kept (the old ones go too: they are out
     /// of date) and the answer says so.
     pub fn store(&self, f: &ImageFindings) -> io::Result<()> {
-        let path = self.file_of(&f.reference);
-        let old = std::fs::metadata(&path).map_or(0, |m| m.len());
-        let forget = || match std::fs::remove_file(&path) {
-            Ok(()) => {
-                self.bytes
-                    .fetch_sub(old.min(self.bytes()), Ordering::Relaxed);
-                Ok(())
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
-        };
-        if f.image_data_json.is_empty() {
-            return forget();
+        let name = file_name(&f.reference);
+        let path = self.dir.join(&name);
+        let bytes = (!f.image_data_json.is_empty()).then(|| f.encode_to_vec());
+        let hash = bytes.as_deref().map(content_hash);
+        if hash.is_some() && self.written().get(&name).copied() == hash {
+            return Ok(());
         }
-        let bytes = f.encode_to_vec();
+        let old = std::fs::metadata(&path).map_or(0, |m| m.len());
+        let forget = || {
+            self.written().remove(&name);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    self.bytes
+                        .fetch_sub(old.min(self.bytes()), Ordering::Relaxed);
+                    Ok(())
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(e),
+            }
+        };
+        let (Some(bytes), Some(hash)) = (bytes, hash) else {
+            return forget();
+        };
         let new = bytes.len() as u64;
         if self.bytes().saturating_sub(old) + new > self.bound {
             forget()?;
@@ -112,6 +127,7 @@ impl FindingsCache {
         std::fs::rename(&tmp, &path)?;
         let held = self.bytes().saturating_sub(old) + new;
         self.bytes.store(held, Ordering::Relaxed);
+        self.written().insert(name, hash);
         Ok(())
     }
 
@@ -138,7 +154,11 @@ impl FindingsCache {
                     }
                 })
                 .and_then(|bytes| {
-                    ImageFindings::decode(bytes.as_slice()).map_err(|e| e.to_string())
+                    let hash = content_hash(&bytes);
+                    let f = ImageFindings::decode(bytes.as_slice()).map_err(|e| e.to_string())?;
+                    self.written()
+                        .insert(entry.file_name().to_string_lossy().into_owned(), hash);
+                    Ok(f)
                 })
                 .and_then(|f| {
                     if file_name(&f.reference) == entry.file_name().to_string_lossy() {
@@ -169,6 +189,7 @@ impl FindingsCache {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if !keep.contains(&name) {
+                self.written().remove(&name);
                 let size = entry.metadata().map_or(0, |m| m.len());
                 std::fs::remove_file(entry.path())?;
                 self.bytes
@@ -178,6 +199,11 @@ impl FindingsCache {
         }
         Ok(removed)
     }
+}
+
+/// A hash of a file's content, to tell whether it changed.
+fn content_hash(bytes: &[u8]) -> u64 {
+    foldhash::quality::FixedState::with_seed(0x5eed).hash_one(bytes)
 }
 
 /// The file an image's findings are kept in: the SHA-256 of its reference (references hold
@@ -223,6 +249,24 @@ mod tests {
         assert_eq!(loaded.images, 2, "{loaded:?}");
         assert_eq!(view.image("r/a:1").expect("a").os, "alpine:3.11");
         assert!(!view.synced, "the disk is not the Sensor's view");
+
+        // The same findings again (the Sensor resends them at each reconnection): not written
+        // (a write renames a new file over the old one: another inode).
+        use std::os::unix::fs::MetadataExt;
+        let file = cache.dir.join(file_name("r/a:1"));
+        let inode = || std::fs::metadata(&file).expect("a").ino();
+        let before = inode();
+        cache
+            .store(&findings("r/a:1", "alpine:3.11"))
+            .expect("a unchanged");
+        assert_eq!(inode(), before, "not written again");
+        cache
+            .store(&findings("r/a:1", "alpine:3.12"))
+            .expect("a changed");
+        assert_ne!(inode(), before, "written when changed");
+        cache
+            .store(&findings("r/a:1", "alpine:3.11"))
+            .expect("a back");
 
         // Forgotten by Central.
         cache
