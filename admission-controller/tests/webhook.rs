@@ -159,15 +159,11 @@ fn cert(bundle: &InitBundle, service: Service) -> &IssuedCert {
 }
 
 async fn world() -> World {
-    world_with(Default::default()).await
+    world_deciding(Default::default(), |_| {}).await
 }
 
-/// [`world`] with Central scanning as `images` says.
-async fn world_with(images: rampart_central::images::ImageSettings) -> World {
-    world_deciding(images, |_| {}).await
-}
-
-/// [`world_with`], the controller's settings changed by `settings`.
+/// [`world`] with Central scanning as `images` says and the controller's settings changed by
+/// `settings`.
 async fn world_deciding(
     images: rampart_central::images::ImageSettings,
     settings: impl FnOnce(&mut rampart_admission::decide::Settings),
@@ -1089,6 +1085,59 @@ async fn push_vulnerable_alpine(
     .await;
 }
 
+/// A world whose Central scans the images clusters run, pulling from `registry`, with the
+/// real Alpine secdb imported and an enforced policy on musl's CVE-2019-14697 (on image data
+/// alone, so nothing but Central's findings decide it) held by the controller, whose settings
+/// `settings` changes.
+async fn world_enforcing_the_musl_cve(
+    registry: &rampart_test_support::registry::Registry,
+    settings: impl FnOnce(&mut rampart_admission::decide::Settings),
+) -> World {
+    let w = world_deciding(
+        rampart_central::images::ImageSettings {
+            scan_deployments: true,
+            pull: rampart_scanner::registry::PullOptions {
+                insecure: vec![registry.host.clone()],
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        settings,
+    )
+    .await;
+    let secdb = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data/alpine-secdb/v3.10/main.yaml");
+    let central = Arc::clone(&w.central.core);
+    tokio::task::spawn_blocking(move || central.images.import_blocking(&secdb))
+        .await
+        .expect("import task")
+        .expect("secdb imported");
+    let policy: rampart_policy::Policy = serde_json::from_value(json!({
+        "name": "musl CVE-2019-14697", "severity": "HIGH_SEVERITY",
+        "lifecycleStages": ["DEPLOY"], "enforcementActions": ["SCALE_TO_ZERO_ENFORCEMENT"],
+        "remediation": "Upgrade musl to 1.1.22-r3.",
+        "policySections": [{"policyGroups": [{"fieldName": "CVE", "values": [{"value": "CVE-2019-14697"}]}]}]
+    }))
+    .expect("policy");
+    let id = w
+        .central
+        .core
+        .policies
+        .create(policy)
+        .await
+        .expect("created")
+        .id;
+    eventually("the controller to hold the CVE policy", || {
+        let set = w.controller.state.policies()?;
+        set.on_image_data()
+            .iter()
+            .any(|p| p.policy.id == id)
+            .then_some(())
+    })
+    .await;
+    w
+}
+
 /// An enforced policy on image data alone, end to end: Central scans the image a workload runs
 /// (from a real registry), matches it against real advisories, and its findings reach the
 /// controller through the Sensor; a workload running that image is then denied for the CVE.
@@ -1101,46 +1150,7 @@ async fn a_cve_policy_is_enforced_from_centrals_findings_on_the_image() {
         .expect("registry");
     let image = format!("{}/base/alpine:3.10", registry.host);
     push_vulnerable_alpine(&registry, &image).await;
-    let w = world_with(rampart_central::images::ImageSettings {
-        scan_deployments: true,
-        pull: rampart_scanner::registry::PullOptions {
-            insecure: vec![registry.host.clone()],
-            ..Default::default()
-        },
-        ..Default::default()
-    })
-    .await;
-    let secdb = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/alpine-secdb/v3.10/main.yaml");
-    let central = Arc::clone(&w.central.core);
-    tokio::task::spawn_blocking(move || central.images.import_blocking(&secdb))
-        .await
-        .expect("import task")
-        .expect("secdb imported");
-    // Enforce a CVE policy: on image data alone, so nothing but Central's findings decide it.
-    let policy: rampart_policy::Policy = serde_json::from_value(json!({
-        "name": "musl CVE-2019-14697", "severity": "HIGH_SEVERITY",
-        "lifecycleStages": ["DEPLOY"], "enforcementActions": ["SCALE_TO_ZERO_ENFORCEMENT"],
-        "remediation": "Upgrade musl to 1.1.22-r3.",
-        "policySections": [{"policyGroups": [{"fieldName": "CVE", "values": [{"value": "CVE-2019-14697"}]}]}]
-    }))
-    .expect("policy");
-    let created = w
-        .central
-        .core
-        .policies
-        .create(policy)
-        .await
-        .expect("created");
-    let id = created.id.clone();
-    eventually("the controller to hold the CVE policy", || {
-        let set = w.controller.state.policies()?;
-        set.on_image_data()
-            .iter()
-            .any(|p| p.policy.id == id)
-            .then_some(())
-    })
-    .await;
+    let w = world_enforcing_the_musl_cve(&registry, |_| {}).await;
 
     let running_it = |name: &str| {
         let mut d = deployment(name, false, json!({}));
@@ -1276,50 +1286,9 @@ async fn an_image_met_unscanned_is_scanned_on_the_controllers_request_and_then_d
         .expect("registry");
     let image = format!("{}/base/alpine:3.10-new", registry.host);
     push_vulnerable_alpine(&registry, &image).await;
-    let w = world_deciding(
-        rampart_central::images::ImageSettings {
-            // No workload runs the image (none is applied to the API server): only the
-            // controller's request can have it scanned.
-            scan_deployments: true,
-            pull: rampart_scanner::registry::PullOptions {
-                insecure: vec![registry.host.clone()],
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-        |s| s.deny_unscanned_images = true,
-    )
-    .await;
-    let secdb = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/alpine-secdb/v3.10/main.yaml");
-    let central = Arc::clone(&w.central.core);
-    tokio::task::spawn_blocking(move || central.images.import_blocking(&secdb))
-        .await
-        .expect("import task")
-        .expect("secdb imported");
-    let policy: rampart_policy::Policy = serde_json::from_value(json!({
-        "name": "musl CVE-2019-14697", "severity": "HIGH_SEVERITY",
-        "lifecycleStages": ["DEPLOY"], "enforcementActions": ["SCALE_TO_ZERO_ENFORCEMENT"],
-        "remediation": "Upgrade musl to 1.1.22-r3.",
-        "policySections": [{"policyGroups": [{"fieldName": "CVE", "values": [{"value": "CVE-2019-14697"}]}]}]
-    }))
-    .expect("policy");
-    let id = w
-        .central
-        .core
-        .policies
-        .create(policy)
-        .await
-        .expect("created")
-        .id;
-    eventually("the controller to hold the CVE policy", || {
-        let set = w.controller.state.policies()?;
-        set.on_image_data()
-            .iter()
-            .any(|p| p.policy.id == id)
-            .then_some(())
-    })
-    .await;
+    // No workload runs the image (none is applied to the API server): only the controller's
+    // request can have it scanned.
+    let w = world_enforcing_the_musl_cve(&registry, |s| s.deny_unscanned_images = true).await;
     eventually("the Sensor's view at the controller", || {
         w.controller
             .state
