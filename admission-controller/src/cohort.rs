@@ -222,16 +222,17 @@ mod tests {
         assert_eq!(ask(&echo, b"late").await, b"late");
     }
 
+    fn current_thread() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    }
+
     #[test]
     fn a_runtime_gone_before_its_cohort_was_decided_leaves_the_thread_able_to_decide() {
         let echo = Arc::new(Echo::default());
-        let runtime = || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime")
-        };
-        let first = runtime();
+        let first = current_thread();
         let waiting = {
             let echo = Arc::clone(&echo);
             first.spawn(async move { ask(&echo, b"lost").await })
@@ -241,7 +242,7 @@ mod tests {
         first.block_on(tokio::task::yield_now());
         drop(first);
         drop(waiting);
-        let second = runtime();
+        let second = current_thread();
         let answer = second.block_on(async {
             tokio::time::timeout(std::time::Duration::from_secs(5), ask(&echo, b"next")).await
         });
@@ -251,13 +252,7 @@ mod tests {
     #[test]
     fn a_run_dropped_before_it_first_ran_leaves_the_reviews_able_to_be_decided() {
         let echo = Arc::new(Echo::default());
-        let runtime = || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime")
-        };
-        let first = runtime();
+        let first = current_thread();
         let mut lost = Box::pin(ask(&echo, b"lost"));
         // Polled once: the review joins and its run is spawned, but never runs.
         first.block_on(std::future::poll_fn(|cx| {
@@ -270,7 +265,7 @@ mod tests {
             0,
             "the run never started"
         );
-        let second = runtime();
+        let second = current_thread();
         let answer = second.block_on(async {
             let next = tokio::time::timeout(std::time::Duration::from_secs(5), ask(&echo, b"next"));
             next.await

@@ -577,6 +577,20 @@ mod tests {
         }
     }
 
+    /// A server state whose failure mode is `mode`.
+    fn answering_by(mode: decide::FailureMode) -> State {
+        State::new(
+            Settings {
+                failure_mode: mode,
+                ..Settings::default()
+            },
+            Arc::new(Metrics::new()),
+            1 << 20,
+            Duration::from_secs(1),
+            10,
+        )
+    }
+
     #[test]
     fn a_lost_decision_is_answered_by_the_failure_mode_and_counted() {
         for (mode, allowed, outcome) in [
@@ -587,16 +601,7 @@ mod tests {
             ),
             (decide::FailureMode::Open, true, decide::Outcome::FailedOpen),
         ] {
-            let state = State::new(
-                Settings {
-                    failure_mode: mode,
-                    ..Settings::default()
-                },
-                Arc::new(Metrics::new()),
-                1 << 20,
-                Duration::from_secs(1),
-                10,
-            );
+            let state = answering_by(mode);
             let body = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-lost","kind":{"group":"apps","version":"v1","kind":"Deployment"},"resource":{"group":"apps","version":"v1","resource":"deployments"},"namespace":"shop","operation":"CREATE","userInfo":{"username":"alice"},"object":{"metadata":{"name":"web"}}}}"#;
             let (status, answer) = state.review_failed(Endpoint::Validate, body);
             assert_eq!(status, StatusCode::OK);
@@ -635,16 +640,7 @@ mod tests {
                 decide::Outcome::FailedClosed,
             ),
         ] {
-            let mut state = State::new(
-                Settings {
-                    failure_mode: mode,
-                    ..Settings::default()
-                },
-                Arc::new(Metrics::new()),
-                1 << 20,
-                Duration::from_secs(1),
-                10,
-            );
+            let mut state = answering_by(mode);
             state.decision_budget = Duration::from_millis(50);
             let (release, stuck) = std::sync::mpsc::channel();
             let decider: Arc<dyn crate::cohort::Decide> =
