@@ -24,7 +24,7 @@
 //! connections (23,500 against 28,400 requests/s) for 4 % gained at 32.
 //!
 //! A run waits a scheduler turn before deciding, so that the tasks ready then (other
-//! connections' requests) join it, only when the thread's last run decided [`BATCHING`]
+//! connections' requests) join it, only when the thread's last run decided `BATCHING` (3)
 //! reviews or more: a thread serving few connections decides each review at once instead of
 //! making it wait for company that does not come. Measured in four alternating saturated
 //! pairs against always waiting: +4 % at 8 connections (28,048 against 26,876 requests/s),
