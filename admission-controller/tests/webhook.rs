@@ -1138,6 +1138,16 @@ async fn world_enforcing_the_musl_cve(
     w
 }
 
+/// Whether the controller holds findings for `image` that name musl's CVE-2019-14697.
+fn holds_the_musl_cve(controller: &AdmissionController, image: &str) -> Option<()> {
+    let resources = controller.state.resources.read().ok()?;
+    let data = resources.image(image)?;
+    data.components
+        .iter()
+        .any(|c| c.vulns.iter().any(|v| v.cve == "CVE-2019-14697"))
+        .then_some(())
+}
+
 /// An enforced policy on image data alone, end to end: Central scans the image a workload runs
 /// (from a real registry), matches it against real advisories, and its findings reach the
 /// controller through the Sensor; a workload running that image is then denied for the CVE.
@@ -1175,12 +1185,7 @@ async fn a_cve_policy_is_enforced_from_centrals_findings_on_the_image() {
     // A workload in the cluster runs the image: Central scans it, and its findings travel.
     w.api.apply(running_it("legacy-api")).expect("deployment");
     eventually("the image's findings at the controller", || {
-        let resources = w.controller.state.resources.read().ok()?;
-        let data = resources.image(&image)?;
-        data.components
-            .iter()
-            .any(|c| c.vulns.iter().any(|v| v.cve == "CVE-2019-14697"))
-            .then_some(())
+        holds_the_musl_cve(&w.controller, &image)
     })
     .await;
     let denied = client
@@ -1324,14 +1329,7 @@ async fn an_image_met_unscanned_is_scanned_on_the_controllers_request_and_then_d
 
     eventually(
         "the scan the controller asked for, at the controller",
-        || {
-            let resources = w.controller.state.resources.read().ok()?;
-            let data = resources.image(&image)?;
-            data.components
-                .iter()
-                .any(|c| c.vulns.iter().any(|v| v.cve == "CVE-2019-14697"))
-                .then_some(())
-        },
+        || holds_the_musl_cve(&w.controller, &image),
     )
     .await;
     let retried = client
