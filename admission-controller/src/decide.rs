@@ -14,9 +14,11 @@
 //! the message (denied) or a warning (allowed).
 
 use std::borrow::Cow;
+use std::sync::{Arc, LazyLock};
 
 use rampart_policy::compile::{CompiledPolicy, Stage};
 use rampart_policy::criteria::Field;
+use rampart_policy::image_data::ImageData;
 use rampart_policy::{
     Deployment, EvalContext, KubeEvent, Outcome as Eval, RuntimeEvent, Workload, WorkloadKind,
     evaluate_event, violations,
@@ -82,12 +84,10 @@ pub struct Settings {
     /// naming a controlling workload is decided itself, as its ownerReference is only its
     /// writer's word. `system:serviceaccount:*:NAME` names that account in every namespace.
     pub controller_users: Vec<String>,
-    /// Refuse a workload whose images Central has not scanned while enforced policies test
-    /// image data (CVEs, components, image age), until the scan the refusal asks for is done.
-    /// Off, such a workload is decided without those criteria (and its images are scanned).
-    /// Only once the Sensor's view has arrived: until then no image is known to be unscanned.
-    pub deny_unscanned_images: bool,
 }
+
+/// The image data of an image Central has not scanned, shared by the reviews that meet one.
+static UNSCANNED: LazyLock<Arc<ImageData>> = LazyLock::new(|| Arc::new(ImageData::unscanned()));
 
 /// Who writes the objects Kubernetes' own workload controllers control: kube-controller-manager
 /// under its own name or under each controller's service account
@@ -137,7 +137,6 @@ impl Default for Settings {
             enforce_on_updates: true,
             enforce_events: true,
             controller_users: DEFAULT_CONTROLLER_USERS.map(String::from).into(),
-            deny_unscanned_images: false,
         }
     }
 }
@@ -556,19 +555,28 @@ fn judge(
         ..EvalContext::default()
     };
     // Central's findings for the containers' images, for the image criteria. The policies on
-    // image data alone can be violated only by an image it has findings for; without any,
-    // they are not evaluated (they could only say "not evaluable").
-    if inputs.resources.images() > 0 {
+    // image data alone can be violated only by an image with image data; without any, they are
+    // not evaluated (they could only say "not evaluable"). Once the Sensor's view has arrived
+    // (findings included), an image without findings is one Central has not scanned: the
+    // Unscanned Image criterion ("Images with no scans", enforced) then holds for it, as at
+    // ACS's admission when its inline scan does not come; before, nothing is known of it.
+    let known_unscanned = policies.tests_image_data && inputs.resources.synced;
+    if inputs.resources.images() > 0 || known_unscanned {
         for c in &mut deployment.containers {
             c.image_data = inputs.resources.image(&c.image.full_name).cloned();
+            if known_unscanned && c.image_data.is_none() {
+                c.image_data = Some(Arc::clone(&UNSCANNED));
+            }
         }
     }
-    // Images without findings are asked to be scanned; with `deny_unscanned_images`, a
-    // workload that violates nothing else waits for the scan.
-    // Not for a dry run: the webhook declares no side effects on those.
+    // Images without findings are asked to be scanned, so that the next request is decided on
+    // them. Not for a dry run: the webhook declares no side effects on those.
     let dry_run = req.dry_run == Some(true);
-    let unscanned =
-        policies.tests_image_data && deployment.containers.iter().any(|c| c.image_data.is_none());
+    let unscanned = policies.tests_image_data
+        && deployment
+            .containers
+            .iter()
+            .any(|c| c.image_data.as_ref().is_none_or(|d| !d.scanned));
     if unscanned
         && !dry_run
         && let Some(wants) = inputs.scan_wants
@@ -577,7 +585,7 @@ fn judge(
         let images = deployment
             .containers
             .iter()
-            .filter(|c| c.image_data.is_none())
+            .filter(|c| c.image_data.as_ref().is_none_or(|d| !d.scanned))
             .map(|c| c.image.full_name.as_str());
         wants.want_all(images, inputs.now_unix_ms);
     }
@@ -598,17 +606,6 @@ fn judge(
             .iter()
             .any(|a| deployment.annotations.contains_key(*a));
     if violated.is_empty() {
-        // Only once the Sensor's view (findings included) has arrived: a controller started
-        // while the Sensor is away does not know which images are unscanned.
-        if unscanned && settings.deny_unscanned_images && inputs.resources.synced {
-            return unscanned_images(
-                operation,
-                &deployment,
-                dry_run,
-                break_glass,
-                settings.break_glass,
-            );
-        }
         return Decision::plain(Outcome::Allowed, "no enforced policy violated");
     }
     let action = if operation == "CREATE" {
@@ -640,6 +637,7 @@ fn judge(
                 &deployment,
                 &violated,
                 note,
+                dry_run,
                 settings.break_glass,
             ),
             warnings: Vec::new(),
@@ -739,74 +737,6 @@ fn policy_block(out: &mut JsonText, header: &JsonText, violations: &[String]) {
     }
 }
 
-/// A workload that violates no enforced policy it can be decided on, but whose images Central
-/// has not scanned while enforced policies test image data (`deny_unscanned_images`): refused
-/// until the scan asked for is done, or admitted with the break-glass annotation. No alert:
-/// no policy is violated (the refusal is counted and logged).
-fn unscanned_images(
-    operation: &str,
-    d: &Deployment,
-    dry_run: bool,
-    break_glass: bool,
-    break_glass_allowed: bool,
-) -> Decision {
-    let mut images: Vec<&str> = Vec::new();
-    for c in d.containers.iter().filter(|c| c.image_data.is_none()) {
-        if !images.contains(&c.image.full_name.as_str()) {
-            images.push(&c.image.full_name);
-        }
-    }
-    if break_glass {
-        return Decision {
-            answer: Answer {
-                allowed: true,
-                message: JsonText::default(),
-                warnings: vec![format!(
-                    "Rampart: admitted with the break-glass annotation although Central has not scanned {}",
-                    images.join(", ")
-                )],
-            },
-            ..Decision::plain(
-                Outcome::BreakGlass,
-                "break-glass annotation; images not scanned yet",
-            )
-        };
-    }
-    let mut out = JsonText::with_capacity(512);
-    out.push_str(&format!(
-        "Rampart denied the {} of {} {}/{}: enforced policies test image data (vulnerabilities, components, image age), and Central has not scanned {} yet:\n",
-        operation.to_lowercase(),
-        d.kind.as_str(),
-        d.namespace,
-        d.name,
-        if images.len() == 1 { "this image" } else { "these images" },
-    ));
-    for image in &images {
-        out.push_str("    - ");
-        out.push_str(image);
-        out.push_str("\n");
-    }
-    out.push_str(match (dry_run, images.len()) {
-        (true, _) => "A dry run asks for no scan: the first request that is not one does; retry once the scan is done (usually within a minute).",
-        (false, 1) => "Rampart has asked Central to scan it; retry once the scan is done (usually within a minute).",
-        (false, _) => "Rampart has asked Central to scan them; retry once the scans are done (usually within a minute).",
-    });
-    if break_glass_allowed {
-        out.push_str(&format!(
-            "\nIn an emergency, add the annotation {}=<reason or ticket> to the workload's metadata to bypass enforcement.",
-            BREAK_GLASS[0]
-        ));
-    }
-    Decision {
-        answer: Answer {
-            allowed: false,
-            message: out,
-            warnings: Vec::new(),
-        },
-        ..Decision::plain(Outcome::Denied, "images not scanned yet")
-    }
-}
-
 /// A violated policy: its position in the set's `deploy`, the policy, its violations.
 type Violated<'a> = (usize, &'a CompiledPolicy, Vec<String>);
 
@@ -816,6 +746,7 @@ fn deny_message(
     d: &Deployment,
     violated: &[Violated<'_>],
     note: Option<&str>,
+    dry_run: bool,
     break_glass: bool,
 ) -> JsonText {
     let mut out = JsonText::with_capacity(4096);
@@ -843,6 +774,9 @@ fn deny_message(
     for (index, p, v) in violated {
         policy_block(&mut out, &policies.header(*index, p), v);
     }
+    if violated.iter().any(|(_, p, _)| tests_unscanned(p)) {
+        scan_note(&mut out, d, dry_run);
+    }
     if break_glass {
         out.push_str(&format!(
             "\nIn an emergency, add the annotation {}=<reason or ticket> to the workload's metadata to bypass enforcement; the bypass raises an alert.",
@@ -850,6 +784,38 @@ fn deny_message(
         ));
     }
     out
+}
+
+/// Whether a section of `p` tests whether an image was scanned.
+fn tests_unscanned(p: &CompiledPolicy) -> bool {
+    p.sections.iter().any(|s| {
+        s.groups
+            .iter()
+            .any(|g| g.criterion.field == Field::UnscannedImage)
+    })
+}
+
+/// What happens to the images a denial names as unscanned: they have been asked for (not by a
+/// dry run), and the retry will be decided on their findings.
+fn scan_note(out: &mut JsonText, d: &Deployment, dry_run: bool) {
+    let mut images: Vec<&str> = Vec::new();
+    for c in &d.containers {
+        if c.image_data.as_ref().is_some_and(|d| !d.scanned)
+            && !images.contains(&c.image.full_name.as_str())
+        {
+            images.push(&c.image.full_name);
+        }
+    }
+    if images.is_empty() {
+        return;
+    }
+    out.push_str("\nCentral has not scanned ");
+    out.push_str(&images.join(", "));
+    out.push_str(match (dry_run, images.len()) {
+        (true, _) => " yet. A dry run asks for no scan: the first request that is not one does; retry once the scan is done (usually within a minute).\n",
+        (false, 1) => " yet. Rampart has asked Central to scan it; retry once the scan is done (usually within a minute).\n",
+        (false, _) => " yet. Rampart has asked Central to scan them; retry once the scans are done (usually within a minute).\n",
+    });
 }
 
 /// `/events`: CONNECT of pods/exec, pods/attach and pods/portforward.

@@ -1,8 +1,8 @@
 //! Images met without Central's findings, to be scanned: the controller decides a workload's
 //! image criteria from the findings Central sends for the images it has scanned. An image it
-//! has not (a new tag, a workload never run in the cluster) cannot violate them, and with
-//! `--deny-unscanned-images` the workload is refused until it has been scanned. Either way the
-//! image is asked for: the report link sends it to the Sensor with the next report, the Sensor
+//! has not (a new tag, a workload never run in the cluster) cannot violate them, and where
+//! ACS's "Images with no scans" is enforced the workload is refused until it has been scanned.
+//! Either way the image is asked for: the report link sends it to the Sensor with the next report, the Sensor
 //! to Central, which scans it and sends its findings back to every cluster. Nothing on the
 //! request path waits for that.
 //!

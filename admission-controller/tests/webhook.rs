@@ -15,6 +15,8 @@ use rampart_test_support::ApiServer;
 use serde_json::{Value, json};
 
 const PRIVILEGED: &str = "4c8266ea-ae07-5588-8392-7843782925ce";
+/// ACS's default "Images with no scans".
+const NO_SCANS: &str = "094dd1e5-ec4d-5f80-885d-b03017fe4dc7";
 const EXEC: &str = "0b4d9b2b-9e74-5a31-9e3b-d1d0cbbd8f05";
 
 async fn eventually<T>(what: &str, check: impl FnMut() -> Option<T>) -> T {
@@ -1087,11 +1089,9 @@ async fn push_vulnerable_alpine(
 
 /// A world whose Central scans the images clusters run, pulling from `registry`, with the
 /// real Alpine secdb imported and an enforced policy on musl's CVE-2019-14697 (on image data
-/// alone, so nothing but Central's findings decide it) held by the controller, whose settings
-/// `settings` changes.
+/// alone, so nothing but Central's findings decide it) held by the controller.
 async fn world_enforcing_the_musl_cve(
     registry: &rampart_test_support::registry::Registry,
-    settings: impl FnOnce(&mut rampart_admission::decide::Settings),
 ) -> World {
     let w = world_deciding(
         rampart_central::images::ImageSettings {
@@ -1102,7 +1102,7 @@ async fn world_enforcing_the_musl_cve(
             },
             ..Default::default()
         },
-        settings,
+        |_| {},
     )
     .await;
     let secdb = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -1160,7 +1160,7 @@ async fn a_cve_policy_is_enforced_from_centrals_findings_on_the_image() {
         .expect("registry");
     let image = format!("{}/base/alpine:3.10", registry.host);
     push_vulnerable_alpine(&registry, &image).await;
-    let w = world_enforcing_the_musl_cve(&registry, |_| {}).await;
+    let w = world_enforcing_the_musl_cve(&registry).await;
 
     let running_it = |name: &str| {
         let mut d = deployment(name, false, json!({}));
@@ -1277,11 +1277,11 @@ async fn a_cve_policy_is_enforced_from_centrals_findings_on_the_image() {
     let _ = (&w.dir, &w.bundle, registry);
 }
 
-/// `--deny-unscanned-images`, end to end: a workload running an image Central has never
-/// scanned (no workload ran it, no pipeline checked it) is refused; the controller's refusal
-/// asks for the scan, which goes through the Sensor to Central, is pulled from a real registry
-/// and matched against real advisories; its findings come back, and the retry is decided on
-/// them.
+/// ACS's "Images with no scans" enforced, end to end: a workload running an image Central has
+/// never scanned (no workload ran it, no pipeline checked it) is refused for that policy, with
+/// an ATTEMPTED alert in Central; the controller asks for the scan, which goes through the
+/// Sensor to Central, is pulled from a real registry and matched against real advisories; its
+/// findings come back, and the retry is decided on them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_image_met_unscanned_is_scanned_on_the_controllers_request_and_then_decided() {
     use rampart_test_support::registry::Registry;
@@ -1293,16 +1293,24 @@ async fn an_image_met_unscanned_is_scanned_on_the_controllers_request_and_then_d
     push_vulnerable_alpine(&registry, &image).await;
     // No workload runs the image (none is applied to the API server): only the controller's
     // request can have it scanned.
-    let w = world_enforcing_the_musl_cve(&registry, |s| s.deny_unscanned_images = true).await;
-    eventually("the Sensor's view at the controller", || {
-        w.controller
-            .state
-            .resources
-            .read()
-            .ok()?
-            .synced
-            .then_some(())
-    })
+    let w = world_enforcing_the_musl_cve(&registry).await;
+    let policies = &w.central.core.policies;
+    let mut no_scans = policies
+        .current()
+        .get(NO_SCANS)
+        .cloned()
+        .expect("the default policy");
+    no_scans.disabled = false;
+    no_scans.enforcement_actions = vec![rampart_policy::policy::EnforcementAction::ScaleToZero];
+    policies.update(NO_SCANS, no_scans).await.expect("enforced");
+    eventually(
+        "the controller to hold Images with no scans, and the Sensor's view",
+        || {
+            let set = w.controller.state.policies()?;
+            let synced = w.controller.state.resources.read().ok()?.synced;
+            (synced && set.on_image_data().iter().any(|p| p.policy.id == NO_SCANS)).then_some(())
+        },
+    )
     .await;
     let mut new_release = deployment("release", false, json!({}));
     new_release["spec"]["template"]["spec"]["containers"][0]["image"] = json!(image);
@@ -1316,16 +1324,26 @@ async fn an_image_met_unscanned_is_scanned_on_the_controllers_request_and_then_d
     assert_eq!(refused["allowed"], false, "{refused}");
     let message = refused["status"]["message"].as_str().expect("message");
     for part in [
-        "Central has not scanned this image yet",
-        image.as_str(),
+        "Policy: Images with no scans",
+        &format!("Central has not scanned {image} yet"),
         "retry once the scan is done",
     ] {
         assert!(message.contains(part), "{part:?} missing from:\n{message}");
     }
     assert!(
-        !message.contains("Policy:"),
-        "no policy could be decided on the image: {message}"
+        !message.contains("musl"),
+        "nothing is known of the image yet: {message}"
     );
+    let alert = eventually("the refusal's ATTEMPTED alert in Central", || {
+        central_alerts(&w.central).into_iter().find(|a| {
+            a.admission
+                .as_ref()
+                .is_some_and(|r| r.request_uid == "u-new")
+        })
+    })
+    .await;
+    assert_eq!(alert.policy_id, NO_SCANS);
+    assert_eq!(alert.state, AlertState::Attempted);
 
     eventually(
         "the scan the controller asked for, at the controller",
@@ -1344,6 +1362,7 @@ async fn an_image_met_unscanned_is_scanned_on_the_controllers_request_and_then_d
         assert!(message.contains(part), "{part:?} missing from:\n{message}");
     }
     assert!(!message.contains("not scanned"), "{message}");
+    assert!(!message.contains("Images with no scans"), "{message}");
     let metrics = exposed_metrics(&w.controller);
     assert!(
         metrics.contains("rampart_admission_image_scans_asked_total 1"),

@@ -106,12 +106,6 @@ pub struct RunArgs {
         default_values = rampart_admission::decide::DEFAULT_CONTROLLER_USERS
     )]
     pub controller_users: Vec<String>,
-    /// Refuse a workload whose images Central has not scanned yet while enforced policies
-    /// test image data (CVEs, components, image age), until the scan the refusal asks for is
-    /// done. Without it such a workload is decided without those criteria (its images are
-    /// still sent to be scanned).
-    #[arg(long, env = "RAMPART_DENY_UNSCANNED_IMAGES")]
-    pub deny_unscanned_images: bool,
     /// Ignore the break-glass annotation.
     #[arg(long, env = "RAMPART_DISABLE_BYPASS")]
     pub disable_bypass: bool,
@@ -233,7 +227,6 @@ fn serve(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         enforce_on_updates: !args.no_enforce_on_updates,
         enforce_events: !args.no_enforce_events,
         controller_users: args.controller_users,
-        deny_unscanned_images: args.deny_unscanned_images,
     };
     config.sensor = sensor;
     config.max_body_bytes = args.max_body_bytes;
@@ -304,11 +297,5 @@ mod tests {
             run_args(&["--decision-budget-ms", "500"]).decision_budget_ms,
             500
         );
-    }
-
-    #[test]
-    fn unscanned_images_are_refused_only_when_asked() {
-        assert!(!run_args(&[]).deny_unscanned_images);
-        assert!(run_args(&["--deny-unscanned-images"]).deny_unscanned_images);
     }
 }

@@ -1200,6 +1200,10 @@ fn image_group<M: Said>(
     data: &ImageData,
     now: OffsetDateTime,
 ) -> Tri<M> {
+    // Of an image without a scan only that is known.
+    if !data.scanned && g.criterion.field != Field::UnscannedImage {
+        return unknown(g);
+    }
     let who = who(c);
     match g.criterion.field {
         Field::UnscannedImage => bool_group(g, !data.scanned, |b| {

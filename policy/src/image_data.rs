@@ -1,7 +1,9 @@
 //! What the scanner knows of a container's image, as the image criteria read it: its OS, user,
 //! labels, age, Dockerfile lines, and its components with their vulnerabilities. A container
 //! without it (`Container::image_data` is `None`) makes those criteria unknown — "not
-//! evaluable", never passing; an image known to be unscanned has `scanned: false`.
+//! evaluable", never passing. An image known to be unscanned has `scanned: false` (the
+//! default, [`ImageData::unscanned`]): only the Unscanned Image criterion reads it, the others
+//! stay unknown, as nothing else of the image is known.
 
 use std::collections::BTreeMap;
 
@@ -89,4 +91,11 @@ pub struct ImageData {
     pub labels: BTreeMap<String, String>,
     pub dockerfile: Vec<DockerfileInstruction>,
     pub components: Vec<ImageComponent>,
+}
+
+impl ImageData {
+    /// An image known to have no scan: for the Unscanned Image criterion alone.
+    pub fn unscanned() -> ImageData {
+        ImageData::default()
+    }
 }

@@ -1457,10 +1457,23 @@ fn image_criteria_evaluate_once_scan_data_is_attached() {
         ),
         Want::Violated("has not been scanned"),
     );
-    assert!(matches!(
-        run(&policy("CVE", &[".*"], false, false), &unscanned),
-        Outcome::NotEvaluable(_)
-    ));
+    // Nothing else of the image is known: its user, labels and age are not "none".
+    for (field, value) in [
+        ("CVE", ".*"),
+        ("Image User", "^$"),
+        ("Required Image Label", "org.opencontainers.image.source="),
+        ("Image OS", ".*"),
+        ("Image Age", "1"),
+        ("Image Scan Age", "1"),
+    ] {
+        assert!(
+            matches!(
+                run(&policy(field, &[value], false, false), &unscanned),
+                Outcome::NotEvaluable(_)
+            ),
+            "{field} of an unscanned image"
+        );
+    }
 
     // Linked criteria hold for one vulnerability: log4j's is fixable and CVSS 10, openssl's
     // is neither, so "Fixable and CVSS >= 5" names only log4j's, and "not fixable and CVSS

@@ -951,10 +951,30 @@ fn with_an_image_policy() -> World {
     w
 }
 
-#[test]
-fn with_deny_unscanned_images_a_workload_waits_for_its_images_scan() {
+/// [`with_an_image_policy`], and ACS's "Images with no scans" (the default policy, as
+/// shipped) enforced.
+fn enforcing_images_with_no_scans() -> World {
     let mut w = with_an_image_policy();
-    w.settings.deny_unscanned_images = true;
+    let mut set = policies_json();
+    let fixable = w.policies.as_ref().expect("set").on_image_data()[0]
+        .policy
+        .clone();
+    set.push(serde_json::to_vec(&fixable).expect("json"));
+    let (_, no_scans) = rampart_policy::defaults::FILES
+        .iter()
+        .find(|(name, _)| *name == "no_scans.json")
+        .expect("the default policy");
+    let mut no_scans: Value = serde_json::from_str(no_scans).expect("json");
+    no_scans["disabled"] = json!(false);
+    no_scans["enforcementActions"] = json!(["SCALE_TO_ZERO_ENFORCEMENT"]);
+    set.push(serde_json::to_vec(&no_scans).expect("json"));
+    w.policies = Some(PolicySet::build("r5", "prod", SystemTime::now(), &set));
+    w
+}
+
+#[test]
+fn an_enforced_images_with_no_scans_refuses_an_unscanned_image_until_its_scan() {
+    let mut w = enforcing_images_with_no_scans();
     let (clean, _, _) = object("Deployment", false, json!({}));
     let body = review_body("Deployment", "CREATE", &clean, json!({}));
     // Before the Sensor's view has arrived, no image is known to be unscanned.
@@ -964,22 +984,34 @@ fn with_deny_unscanned_images_a_workload_waits_for_its_images_scan() {
     let d = w.validate(&body);
     assert_eq!(d.outcome, Outcome::Denied, "{d:?}");
     assert!(!d.answer.allowed);
-    assert!(d.alerts.is_empty(), "no policy is violated: no alert");
+    assert_eq!(d.violated, ["Images with no scans"]);
+    // A denial like any other: an ATTEMPTED alert for the policy, with the violation.
+    assert_eq!(d.alerts.policies.len(), 1, "{:?}", d.alerts);
+    assert_eq!(
+        d.alerts.policies[0].policy_id,
+        "094dd1e5-ec4d-5f80-885d-b03017fe4dc7"
+    );
+    assert_eq!(
+        d.alerts.policies[0].enforcement_action,
+        "FAIL_DEPLOYMENT_CREATE_ENFORCEMENT"
+    );
     let message = d.answer.message.to_text();
     for part in [
-        "Central has not scanned this image yet",
-        "    - registry.example.com/web:1\n",
-        "retry once the scan is done",
+        "Policy: Images with no scans (severity MEDIUM)",
+        "Container 'app''s image has not been scanned",
+        "Central has not scanned registry.example.com/web:1 yet. Rampart has asked Central to scan it; retry once the scan is done",
         "admission.rampart.io/break-glass",
     ] {
         assert!(message.contains(part), "{part:?} missing from:\n{message}");
     }
     assert_eq!(w.scan_wants.take(), ["registry.example.com/web:1"]);
-    // A dry run is refused the same way but asks for nothing (no side effects on dry runs).
+    // A dry run is refused the same way but asks for nothing and raises no alert (no side
+    // effects on dry runs).
     let dry = review_body("Deployment", "CREATE", &clean, json!({"dryRun": true}));
     w.scan_wants = Default::default();
     let d = w.validate(&dry);
     assert_eq!(d.outcome, Outcome::Denied);
+    assert!(d.alerts.is_empty());
     assert!(
         d.answer
             .message
@@ -999,14 +1031,18 @@ fn with_deny_unscanned_images_a_workload_waits_for_its_images_scan() {
         .apply_image(findings("MODERATE", true))
         .expect("kept");
     assert_eq!(w.validate(&body).outcome, Outcome::Allowed);
-    // Or denied for what they show.
+    // Or denied for what they show, and no longer for want of a scan.
     w.resources
         .apply_image(findings("CRITICAL", true))
         .expect("kept");
     let d = w.validate(&body);
     assert_eq!(d.violated, ["Fixable Severity at least Important"]);
+    assert!(
+        !d.answer.message.to_text().contains("has not scanned"),
+        "{d:?}"
+    );
 
-    // Break-glass admits it unscanned, with a warning.
+    // Break-glass admits it unscanned, with a warning and an alert.
     w.resources
         .apply_image(rampart_proto::v1::ImageFindings {
             reference: "registry.example.com/web:1".into(),
@@ -1022,22 +1058,37 @@ fn with_deny_unscanned_images_a_workload_waits_for_its_images_scan() {
     assert_eq!(d.outcome, Outcome::BreakGlass, "{d:?}");
     assert!(d.answer.allowed);
     assert!(
-        d.answer.warnings[0].contains("registry.example.com/web:1"),
+        d.answer.warnings[0].contains("Images with no scans"),
         "{:?}",
         d.answer.warnings
     );
+    assert_eq!(d.alerts.policies.len(), 1);
 
-    // A workload that violates something else is denied for that, as before.
+    // A workload that violates something else is denied for that too, in one answer.
     let (privileged, _, _) = object("Deployment", true, json!({}));
     let d = w.validate(&review_body("Deployment", "CREATE", &privileged, json!({})));
-    assert_eq!(d.violated, ["No privileged containers"]);
+    assert_eq!(
+        d.violated,
+        ["No privileged containers", "Images with no scans"]
+    );
+}
+
+#[test]
+fn unscanned_images_are_asked_for_but_refused_only_by_an_enforced_policy() {
+    // The image policy alone is enforced: an unscanned image cannot violate it.
+    let mut w = with_an_image_policy();
+    w.resources.synced = true;
+    let (clean, _, _) = object("Deployment", false, json!({}));
+    let d = w.validate(&review_body("Deployment", "CREATE", &clean, json!({})));
+    assert_eq!(d.outcome, Outcome::Allowed, "{d:?}");
+    assert_eq!(w.scan_wants.take(), ["registry.example.com/web:1"]);
 }
 
 #[test]
 fn without_a_policy_on_image_data_no_image_is_asked_for_or_waits() {
     let mut w = World::new();
     assert!(!w.policies.as_ref().expect("set").tests_image_data);
-    w.settings.deny_unscanned_images = true;
+    w.resources.synced = true;
     let (clean, _, _) = object("Deployment", false, json!({}));
     let d = w.validate(&review_body("Deployment", "CREATE", &clean, json!({})));
     assert_eq!(d.outcome, Outcome::Allowed, "{d:?}");
