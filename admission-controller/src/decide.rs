@@ -14,7 +14,6 @@
 //! the message (denied) or a warning (allowed).
 
 use std::borrow::Cow;
-use std::sync::{Arc, LazyLock};
 
 use rampart_policy::compile::{CompiledPolicy, Stage};
 use rampart_policy::criteria::Field;
@@ -85,9 +84,6 @@ pub struct Settings {
     /// writer's word. `system:serviceaccount:*:NAME` names that account in every namespace.
     pub controller_users: Vec<String>,
 }
-
-/// The image data of an image Central has not scanned, shared by the reviews that meet one.
-static UNSCANNED: LazyLock<Arc<ImageData>> = LazyLock::new(|| Arc::new(ImageData::unscanned()));
 
 /// Who writes the objects Kubernetes' own workload controllers control: kube-controller-manager
 /// under its own name or under each controller's service account
@@ -565,7 +561,7 @@ fn judge(
         for c in &mut deployment.containers {
             c.image_data = inputs.resources.image(&c.image.full_name).cloned();
             if known_unscanned && c.image_data.is_none() {
-                c.image_data = Some(Arc::clone(&UNSCANNED));
+                c.image_data = Some(ImageData::unscanned_shared());
             }
         }
     }

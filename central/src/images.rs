@@ -175,6 +175,21 @@ impl Catalog {
         }
     }
 
+    /// What the image criteria know of `reference`: its scan; or that it has none, when its
+    /// scan failed or the images clusters run are not scanned (the Unscanned Image criterion,
+    /// "Images with no scans", holds then); or nothing while its scan is pending.
+    fn image_data(&self, reference: &str, settings: &ImageSettings) -> Option<Arc<ImageData>> {
+        match self.refs.get(reference) {
+            Some(RefState::Scanned { digest }) => {
+                self.images.get(digest).map(|s| Arc::clone(&s.data))
+            }
+            Some(RefState::Failed { .. }) => Some(ImageData::unscanned_shared()),
+            Some(RefState::Pending) => None,
+            None if settings.scan_deployments => None,
+            None => Some(ImageData::unscanned_shared()),
+        }
+    }
+
     fn users_of_digest(&self, digest: &str) -> BTreeSet<DeploymentRef> {
         let Some(img) = self.images.get(digest) else {
             return BTreeSet::new();
@@ -438,9 +453,7 @@ impl Images {
             }
             catalog.uses.insert(key, refs);
             for c in &mut deployment.containers {
-                c.image_data = catalog
-                    .scanned(&c.image.full_name)
-                    .map(|s| Arc::clone(&s.data));
+                c.image_data = catalog.image_data(&c.image.full_name, &self.settings);
             }
         }
         if refs_changed {
@@ -458,9 +471,7 @@ impl Images {
     pub fn attach(&self, deployment: &mut rampart_policy::Deployment) {
         let catalog = lock(&self.catalog);
         for c in &mut deployment.containers {
-            c.image_data = catalog
-                .scanned(&c.image.full_name)
-                .map(|s| Arc::clone(&s.data));
+            c.image_data = catalog.image_data(&c.image.full_name, &self.settings);
         }
     }
 
@@ -607,20 +618,33 @@ impl Images {
                         outcome: "failed".into(),
                     })
                     .inc();
-                let mut catalog = lock(&self.catalog);
-                // A rescan that failed keeps the last scan: a registry away for a while must
-                // not make the images' findings (and their alerts) disappear.
-                if matches!(catalog.refs.get(reference), Some(RefState::Scanned { .. })) {
-                    return Err(e);
+                let users = {
+                    let mut catalog = lock(&self.catalog);
+                    // A rescan that failed keeps the last scan: a registry away for a while
+                    // must not make the images' findings (and their alerts) disappear.
+                    if matches!(catalog.refs.get(reference), Some(RefState::Scanned { .. })) {
+                        return Err(e);
+                    }
+                    let first =
+                        !matches!(catalog.refs.get(reference), Some(RefState::Failed { .. }));
+                    catalog.refs.insert(
+                        reference.to_string(),
+                        RefState::Failed {
+                            error: message,
+                            at_unix_ms: now_unix_ms(),
+                            at: Instant::now(),
+                        },
+                    );
+                    // Its deployments now run an image known to have no scan.
+                    if first {
+                        catalog.users.get(reference).cloned().unwrap_or_default()
+                    } else {
+                        BTreeSet::new()
+                    }
+                };
+                if !users.is_empty() {
+                    let _ = self.changed.send(users).await;
                 }
-                catalog.refs.insert(
-                    reference.to_string(),
-                    RefState::Failed {
-                        error: message,
-                        at_unix_ms: now_unix_ms(),
-                        at: Instant::now(),
-                    },
-                );
                 return Err(e);
             }
         };

@@ -25,6 +25,9 @@ struct Central {
     admin: String,
 }
 
+/// ACS's default "Images with no scans".
+const NO_SCANS: &str = "094dd1e5-ec4d-5f80-885d-b03017fe4dc7";
+
 fn start_central(dir: &std::path::Path, registry: &str, admin_password: Option<&str>) -> Central {
     start_central_with(dir, registry, admin_password, Default::default())
 }
@@ -514,6 +517,14 @@ fn private_images_are_pulled_with_the_pull_secrets_of_the_namespaces_running_the
     let config =
         json!({"auths": {registry.host.clone(): {"username": "puller", "password": "s3cret-pw"}}})
             .to_string();
+    // ACS's "Images with no scans" enabled: it holds for the images whose scan failed.
+    let (status, body) = central.call(
+        "PATCH",
+        &format!("/v1/policies/{NO_SCANS}"),
+        &central.admin,
+        br#"{"disabled": false}"#.to_vec(),
+    );
+    assert_eq!(status, 200, "{body}");
     // The deployment first, its namespace's pull secret after: the failed pull is tried
     // again as soon as the secret arrives.
     let stream = sensor_sends(
@@ -545,6 +556,26 @@ fn private_images_are_pulled_with_the_pull_secrets_of_the_namespaces_running_the
     assert_eq!(failed["items"][0]["name"], lab_image.as_str());
     let error = failed["items"][0]["error"].as_str().expect("error");
     assert!(error.contains("Not authorized"), "{error}");
+    // The deployment running the image Central could not scan is alerted on for it; the one
+    // whose image was scanned (after a first failure, before its pull secret came) is not.
+    let unscanned = |name: &str| -> Vec<Value> {
+        central.get("/v1/alerts?query=Policy%3A%22Images%20with%20no%20scans%22")["alerts"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|a| a["deploymentName"] == name && a["state"] == "ACTIVE")
+            .collect()
+    };
+    let alert = central.eventually("lab-app alerted on for its unscanned image", || {
+        unscanned("lab-app").into_iter().next()
+    });
+    let text = alert.to_string();
+    assert!(text.contains("has not been scanned"), "{text}");
+    central.eventually(
+        "no active alert for shop-app, whose image is scanned",
+        || unscanned("shop-app").is_empty().then_some(()),
+    );
     // The credentials are used, never shown: not in any answer of the API.
     for path in [
         "/v1/images",

@@ -98,4 +98,11 @@ impl ImageData {
     pub fn unscanned() -> ImageData {
         ImageData::default()
     }
+
+    /// [`ImageData::unscanned`], one shared value for every container that has one.
+    pub fn unscanned_shared() -> std::sync::Arc<ImageData> {
+        static UNSCANNED: std::sync::LazyLock<std::sync::Arc<ImageData>> =
+            std::sync::LazyLock::new(|| std::sync::Arc::new(ImageData::unscanned()));
+        std::sync::Arc::clone(&UNSCANNED)
+    }
 }
