@@ -154,6 +154,9 @@ struct Catalog {
     /// controllers get their findings, so an image checked in CI is decided at its first
     /// deployment. Each as requested, and as containers name it.
     requested: std::collections::VecDeque<(String, String)>,
+    /// References whose last pull failed, until one succeeds: still images with no scan while
+    /// a retry is pending, so their alerts do not come and go with each retry.
+    last_failed: std::collections::HashSet<String>,
 }
 
 /// How many images scanned on request every cluster is sent the findings of.
@@ -176,14 +179,16 @@ impl Catalog {
     }
 
     /// What the image criteria know of `reference`: its scan; or that it has none, when its
-    /// scan failed or the images clusters run are not scanned (the Unscanned Image criterion,
-    /// "Images with no scans", holds then); or nothing while its scan is pending.
+    /// last pull failed (even while a retry is pending) or the images clusters run are not
+    /// scanned (the Unscanned Image criterion, "Images with no scans", holds then); or nothing
+    /// while its first pull is pending.
     fn image_data(&self, reference: &str, settings: &ImageSettings) -> Option<Arc<ImageData>> {
         match self.refs.get(reference) {
             Some(RefState::Scanned { digest }) => {
                 self.images.get(digest).map(|s| Arc::clone(&s.data))
             }
             Some(RefState::Failed { .. }) => Some(ImageData::unscanned_shared()),
+            _ if self.last_failed.contains(reference) => Some(ImageData::unscanned_shared()),
             Some(RefState::Pending) => None,
             None if settings.scan_deployments => None,
             None => Some(ImageData::unscanned_shared()),
@@ -625,8 +630,7 @@ impl Images {
                     if matches!(catalog.refs.get(reference), Some(RefState::Scanned { .. })) {
                         return Err(e);
                     }
-                    let first =
-                        !matches!(catalog.refs.get(reference), Some(RefState::Failed { .. }));
+                    let first = catalog.last_failed.insert(reference.to_string());
                     catalog.refs.insert(
                         reference.to_string(),
                         RefState::Failed {
@@ -713,6 +717,7 @@ impl Images {
                 }
             }
             for r in &scanned.record.references {
+                catalog.last_failed.remove(r);
                 catalog.refs.insert(
                     r.clone(),
                     RefState::Scanned {
@@ -1397,6 +1402,39 @@ pub fn spawn<B: Backend>(core: Arc<Core<B>>) -> tokio::task::JoinHandle<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_image_has_no_scan_once_its_pull_failed_until_one_succeeds() {
+        let scanning = ImageSettings {
+            scan_deployments: true,
+            ..ImageSettings::default()
+        };
+        let unscanned = |d: Option<Arc<ImageData>>| d.is_some_and(|d| !d.scanned);
+        let mut c = Catalog::default();
+        assert!(c.image_data("r/a:1", &scanning).is_none(), "never seen");
+        assert!(
+            unscanned(c.image_data("r/a:1", &ImageSettings::default())),
+            "never to be scanned: Central scans no cluster's images"
+        );
+        c.refs.insert("r/a:1".into(), RefState::Pending);
+        assert!(
+            c.image_data("r/a:1", &scanning).is_none(),
+            "first pull pending"
+        );
+        c.refs.insert(
+            "r/a:1".into(),
+            RefState::Failed {
+                error: "unauthorized".into(),
+                at_unix_ms: 0,
+                at: Instant::now(),
+            },
+        );
+        c.last_failed.insert("r/a:1".into());
+        assert!(unscanned(c.image_data("r/a:1", &scanning)));
+        // Retried: still without a scan while the retry is pending.
+        c.refs.insert("r/a:1".into(), RefState::Pending);
+        assert!(unscanned(c.image_data("r/a:1", &scanning)));
+    }
 
     #[test]
     fn an_image_asked_for_by_admission_is_taken_up_once_an_interval_and_a_few_at_a_time() {
