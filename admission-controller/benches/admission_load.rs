@@ -12,7 +12,10 @@
 //! shared machine's speed drifts between longer runs.
 //!
 //! `cargo bench -p rampart-admission --bench admission_load` (`-- --quick` for a short run,
-//! `-- --saturate rampart [--connections N]` for one handler alone, as fast as answered, under a profiler).
+//! `-- --saturate rampart [--connections N] [--h2]` for one handler alone, as fast as
+//! answered, under a profiler; `--h2`: over HTTP/2, that many streams in flight on one
+//! connection, as a client that negotiates it sends them — the API server speaks HTTP/1.1 to
+//! admission webhooks).
 //! Server and client each get a two-thread runtime on the same machine; the denials' alerts go
 //! over gRPC, as the binary sends them, to a minimal Sensor on a thread of its own.
 
@@ -195,6 +198,49 @@ async fn noop_handler(req: Request<Incoming>) -> Response<Full<Bytes>> {
 }
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+type Sender2 = hyper::client::conn::http2::SendRequest<Full<Bytes>>;
+
+/// How the client reaches a handler as fast as it answers.
+#[derive(Debug, Clone, Copy)]
+enum Transport {
+    /// HTTP/1.1 over this many connections, one request at a time on each.
+    Http1(usize),
+    /// HTTP/2 over one connection with this many streams in flight.
+    Http2(usize),
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Transport::Http1(n) => write!(f, "{n} connections"),
+            Transport::Http2(n) => write!(f, "HTTP/2, {n} streams on one connection"),
+        }
+    }
+}
+
+/// The client's TLS set-ups: without ALPN (HTTP/1.1), and offering `h2`.
+struct Connectors {
+    h1: tokio_rustls::TlsConnector,
+    h2: tokio_rustls::TlsConnector,
+}
+
+async fn connect_h2(addr: SocketAddr, tls: &tokio_rustls::TlsConnector) -> Sender2 {
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    tcp.set_nodelay(true).expect("nodelay");
+    let stream = tls
+        .connect("localhost".try_into().expect("name"), tcp)
+        .await
+        .expect("handshake");
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .expect("http/2 handshake");
+    tokio::spawn(conn);
+    sender
+}
 
 async fn connect(addr: SocketAddr, tls: &tokio_rustls::TlsConnector) -> Sender {
     let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
@@ -211,14 +257,28 @@ async fn connect(addr: SocketAddr, tls: &tokio_rustls::TlsConnector) -> Sender {
     sender
 }
 
-/// Sends one review and waits for the whole answer; whether it was a well-formed review.
-async fn send(sender: &mut Sender, body: &Bytes) -> bool {
-    let request = Request::post("/validate")
+/// The request of one review.
+fn request(body: &Bytes) -> Request<Full<Bytes>> {
+    Request::post("/validate")
         .header("host", "localhost")
         .header("content-type", "application/json")
         .body(Full::new(body.clone()))
-        .expect("request");
-    let Ok(response) = sender.send_request(request).await else {
+        .expect("request")
+}
+
+/// Sends one review and waits for the whole answer; whether it was a well-formed review.
+async fn send(sender: &mut Sender, body: &Bytes) -> bool {
+    well_formed(sender.send_request(request(body)).await).await
+}
+
+/// [`send`] over HTTP/2.
+async fn send_h2(sender: &mut Sender2, body: &Bytes) -> bool {
+    well_formed(sender.send_request(request(body)).await).await
+}
+
+/// Whether an answer is a well-formed review, read whole.
+async fn well_formed(answer: hyper::Result<hyper::Response<Incoming>>) -> bool {
+    let Ok(response) = answer else {
         return false;
     };
     let ok = response.status().is_success();
@@ -334,34 +394,57 @@ async fn fixed_rate_interleaved(
     merged
 }
 
-/// As many requests as answered in `length` with `connections` busy connections; requests/s.
+/// As many requests as answered in `length` over `transport`, each connection or stream busy;
+/// requests/s.
 async fn saturate(
     addr: SocketAddr,
-    tls: &tokio_rustls::TlsConnector,
+    tls: &Connectors,
     body: &Bytes,
-    connections: usize,
+    transport: Transport,
     length: Duration,
 ) -> (f64, usize) {
-    let mut senders = Vec::new();
-    for _ in 0..connections {
-        senders.push(connect(addr, tls).await);
-    }
+    let mut tasks = Vec::new();
     let start = Instant::now();
     let until = start + length;
-    let mut tasks = Vec::new();
-    for mut sender in senders {
-        let body = body.clone();
-        tasks.push(tokio::spawn(async move {
-            let (mut done, mut failed) = (0usize, 0usize);
-            while Instant::now() < until {
-                if send(&mut sender, &body).await {
-                    done += 1;
-                } else {
-                    failed += 1;
-                }
+    match transport {
+        Transport::Http1(connections) => {
+            let mut senders = Vec::new();
+            for _ in 0..connections {
+                senders.push(connect(addr, &tls.h1).await);
             }
-            (done, failed)
-        }));
+            for mut sender in senders {
+                let body = body.clone();
+                tasks.push(tokio::spawn(async move {
+                    let (mut done, mut failed) = (0usize, 0usize);
+                    while Instant::now() < until {
+                        if send(&mut sender, &body).await {
+                            done += 1;
+                        } else {
+                            failed += 1;
+                        }
+                    }
+                    (done, failed)
+                }));
+            }
+        }
+        Transport::Http2(streams) => {
+            let sender = connect_h2(addr, &tls.h2).await;
+            for _ in 0..streams {
+                let mut sender = sender.clone();
+                let body = body.clone();
+                tasks.push(tokio::spawn(async move {
+                    let (mut done, mut failed) = (0usize, 0usize);
+                    while Instant::now() < until {
+                        if send_h2(&mut sender, &body).await {
+                            done += 1;
+                        } else {
+                            failed += 1;
+                        }
+                    }
+                    (done, failed)
+                }));
+            }
+        }
     }
     let (mut done, mut failed) = (0, 0);
     for t in tasks {
@@ -391,13 +474,13 @@ struct Saturated {
 impl Saturated {
     async fn measure(
         addr: SocketAddr,
-        tls: &tokio_rustls::TlsConnector,
+        tls: &Connectors,
         body: &Bytes,
-        connections: usize,
+        transport: Transport,
         length: Duration,
     ) -> Saturated {
         let before = (cpu_time(SERVER_THREADS), cpu_time(CLIENT_THREADS));
-        let (rps, failed) = saturate(addr, tls, body, connections, length).await;
+        let (rps, failed) = saturate(addr, tls, body, transport, length).await;
         let requests = rps * length.as_secs_f64();
         Saturated {
             rps,
@@ -430,8 +513,8 @@ impl Saturated {
 /// pair swapped every pair.
 async fn interleaved(
     handlers: [(SocketAddr, &Bytes); 2],
-    tls: &tokio_rustls::TlsConnector,
-    connections: usize,
+    tls: &Connectors,
+    transport: Transport,
     slice: Duration,
     pairs: usize,
 ) -> (Vec<Saturated>, Vec<Saturated>) {
@@ -440,7 +523,7 @@ async fn interleaved(
         let order = if pair % 2 == 0 { [0, 1] } else { [1, 0] };
         for i in order {
             let (addr, body) = handlers[i];
-            runs[i].push(Saturated::measure(addr, tls, body, connections, slice).await);
+            runs[i].push(Saturated::measure(addr, tls, body, transport, slice).await);
         }
     }
     let [a, b] = runs;
@@ -571,14 +654,18 @@ fn main() {
     let compliant = Bytes::from(common::compliant_create_review());
     let pod = Bytes::from(common::pod_create_review());
     let tls = rampart_test_support::tls_connector(&servers.ca).expect("connector");
+    let connectors = Connectors {
+        h1: tls.clone(),
+        h2: rampart_test_support::tls_connector_offering(&servers.ca, &[b"h2"]).expect("connector"),
+    };
     println!(
         "review: {} bytes, UPDATE of a Deployment; {} connections for the fixed rates",
         body.len(),
         CONNECTIONS
     );
     // `--saturate rampart|no-op`: only that handler, as fast as answered with 32 connections
-    // (`--connections N` for another count),
-    // for a profiler to watch.
+    // (`--connections N` for another count; `--h2` for that many HTTP/2 streams on one
+    // connection), for a profiler to watch.
     let args: Vec<String> = std::env::args().collect();
     if let Some(only) = args
         .iter()
@@ -596,7 +683,13 @@ fn main() {
             .and_then(|i| args.get(i + 1))
             .and_then(|n| n.parse().ok())
             .unwrap_or(32);
-        let (rps, failed) = client_rt.block_on(saturate(addr, &tls, &body, connections, length));
+        let transport = if args.iter().any(|a| a == "--h2") {
+            Transport::Http2(connections)
+        } else {
+            Transport::Http1(connections)
+        };
+        let (rps, failed) =
+            client_rt.block_on(saturate(addr, &connectors, &body, transport, length));
         println!("{only}: {rps:.0} requests/s, {failed} failed");
         print_reports(&servers);
         return;
@@ -604,7 +697,14 @@ fn main() {
     client_rt.block_on(async {
         // Warm both servers up (TLS sessions, allocator, caches).
         for addr in [servers.real, servers.noop] {
-            saturate(addr, &tls, &body, 4, Duration::from_millis(500)).await;
+            saturate(
+                addr,
+                &connectors,
+                &body,
+                Transport::Http1(4),
+                Duration::from_millis(500),
+            )
+            .await;
         }
         // Fixed rates, in alternating slices of the two handlers.
         let slice = length / FIXED_RATE_PAIRS as u32;
@@ -653,16 +753,18 @@ fn main() {
         // compared pair by pair, at nearly the same moment, instead of in two long runs.
         let slice = length / 4;
         println!(
-            "\n| handler | connections | requests/s (as fast as answered, mean of {PAIRS} slices of {:.1} s) | failed | server CPU µs/request | client CPU µs/request |",
+            "\n| handler | clients | requests/s (as fast as answered, mean of {PAIRS} slices of {:.1} s) | failed | server CPU µs/request | client CPU µs/request |",
             slice.as_secs_f64()
         );
         println!("|---|---|---|---|---|---|");
         let mut shares = Vec::new();
-        for connections in [8, 32] {
+        // HTTP/1.1, as the API server speaks to admission webhooks (since Kubernetes 1.16, so
+        // that concurrent reviews open connections and spread over the webhook's pods).
+        for transport in [Transport::Http1(8), Transport::Http1(32)] {
             let (real, noop) = interleaved(
                 [(servers.real, &body), (servers.noop, &body)],
-                &tls,
-                connections,
+                &connectors,
+                transport,
                 slice,
                 PAIRS,
             )
@@ -670,19 +772,19 @@ fn main() {
             for (name, runs) in [("rampart", &real), ("no-op", &noop)] {
                 let t = Saturated::total(runs);
                 println!(
-                    "| {name} | {connections} | {:.0} | {} | {} | {} |",
+                    "| {name} | {transport} | {:.0} | {} | {} | {} |",
                     t.rps,
                     t.failed,
                     us(t.server),
                     us(t.client)
                 );
             }
-            shares.push((connections, ratios(&real, &noop)));
+            shares.push((transport, ratios(&real, &noop)));
         }
         println!();
-        for (connections, r) in &shares {
+        for (transport, r) in &shares {
             println!(
-                "rampart reaches {:.0} % of the no-op ceiling with {connections} connections (median of {} interleaved pairs; {:.0}–{:.0} %)",
+                "rampart reaches {:.0} % of the no-op ceiling with {transport} (median of {} interleaved pairs; {:.0}–{:.0} %)",
                 100.0 * median(r),
                 r.len(),
                 100.0 * r.first().copied().unwrap_or_default(),
@@ -710,8 +812,8 @@ fn main() {
             );
             let (real, noop) = interleaved(
                 [(servers.real, review), (servers.noop, &body)],
-                &tls,
-                32,
+                &connectors,
+                Transport::Http1(32),
                 slice,
                 MIX_PAIRS,
             )

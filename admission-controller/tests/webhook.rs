@@ -759,6 +759,80 @@ async fn tls_connect(
         .expect("handshake")
 }
 
+/// The controller offers HTTP/2 as well as HTTP/1.1 (the API server speaks HTTP/1.1 to
+/// admission webhooks since Kubernetes 1.16; other clients may negotiate HTTP/2): reviews sent
+/// at once as the streams of one connection are each answered with their own uid and decision,
+/// whatever order they are decided in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reviews_multiplexed_over_one_http2_connection_are_each_answered() {
+    use http_body_util::{BodyExt, Full};
+    let Offline {
+        _dir,
+        ca,
+        controller,
+        client: _,
+    } = offline_enforcing_privileged().await;
+    let connector = rampart_test_support::tls_connector_offering(&ca, &[b"h2", b"http/1.1"])
+        .expect("connector");
+    let tcp = tokio::net::TcpStream::connect(controller.addr)
+        .await
+        .expect("connect");
+    let tls = connector
+        .connect("localhost".try_into().expect("name"), tcp)
+        .await
+        .expect("handshake");
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tls),
+    )
+    .await
+    .expect("HTTP/2 handshake");
+    tokio::spawn(connection);
+    let streams: Vec<_> = (0..64)
+        .map(|i| {
+            let mut sender = sender.clone();
+            let privileged = i % 3 == 0;
+            let body = review(
+                &format!("u-h2-{i}"),
+                "CREATE",
+                &deployment(&format!("web-{i}"), privileged, json!({})),
+                json!({}),
+            );
+            tokio::spawn(async move {
+                let request = hyper::Request::post("/validate")
+                    .header("content-type", "application/json")
+                    .body(Full::new(bytes::Bytes::from(
+                        serde_json::to_vec(&body).expect("json"),
+                    )))
+                    .expect("request");
+                let response = sender.send_request(request).await.expect("answer");
+                assert_eq!(response.version(), hyper::Version::HTTP_2);
+                assert_eq!(response.status(), 200);
+                let bytes = response
+                    .into_body()
+                    .collect()
+                    .await
+                    .expect("body")
+                    .to_bytes();
+                let answer: Value = serde_json::from_slice(&bytes).expect("JSON");
+                (i, privileged, answer)
+            })
+        })
+        .collect();
+    for stream in streams {
+        let (i, privileged, answer) = stream.await.expect("stream");
+        assert_eq!(answer["response"]["uid"], format!("u-h2-{i}"), "{answer}");
+        assert_eq!(answer["response"]["allowed"], !privileged, "{answer}");
+        if privileged {
+            let message = answer["response"]["status"]["message"]
+                .as_str()
+                .expect("message");
+            assert!(message.contains(&format!("shop/web-{i}")), "{message}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_a_clear_answer_and_nothing_breaks() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

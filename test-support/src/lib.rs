@@ -76,14 +76,24 @@ pub fn serving_cert(dir: &std::path::Path) -> std::io::Result<String> {
 
 /// A TLS connector (tokio-rustls) that trusts only `ca_pem`, without a client certificate.
 pub fn tls_connector(ca_pem: &str) -> Result<tokio_rustls::TlsConnector, rustls::Error> {
+    tls_connector_offering(ca_pem, &[])
+}
+
+/// [`tls_connector`] offering `protocols` by ALPN (`h2` for HTTP/2, as the API server's client
+/// offers it).
+pub fn tls_connector_offering(
+    ca_pem: &str,
+    protocols: &[&[u8]],
+) -> Result<tokio_rustls::TlsConnector, rustls::Error> {
     use rustls::pki_types::pem::PemObject;
     let ca = rustls::pki_types::CertificateDer::from_pem_slice(ca_pem.as_bytes())
         .map_err(|e| rustls::Error::General(format!("CA certificate: {e}")))?;
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca)?;
-    let config = rustls::ClientConfig::builder()
+    let mut config = rustls::ClientConfig::builder()
         .with_root_certificates(roots)
         .with_no_client_auth();
+    config.alpn_protocols = protocols.iter().map(|p| p.to_vec()).collect();
     Ok(tokio_rustls::TlsConnector::from(std::sync::Arc::new(
         config,
     )))
