@@ -101,7 +101,13 @@ pub struct SourceArgs {
     /// Registry user (with --password or RAMPART_REGISTRY_PASSWORD); overrides config.json.
     #[arg(long, env = "RAMPART_REGISTRY_USERNAME")]
     pub username: Option<String>,
-    #[arg(long, env = "RAMPART_REGISTRY_PASSWORD", hide_env_values = true)]
+    /// Registry password (may start with `-`).
+    #[arg(
+        long,
+        env = "RAMPART_REGISTRY_PASSWORD",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     pub password: Option<String>,
     /// Where layers are cached by digest (default: ~/.cache/rampart/blobs).
     #[arg(long = "cache-dir", value_name = "DIR", env = "RAMPART_CACHE_DIR")]

@@ -30,12 +30,13 @@ pub struct RemoteArgs {
         env = "RAMPART_API_TOKEN_FILE"
     )]
     pub token_file: Option<PathBuf>,
-    /// The admin password (prefer a token for automation).
+    /// The admin password (prefer a token for automation). May start with `-`.
     #[arg(
         long,
         global = true,
         env = "RAMPART_ADMIN_PASSWORD",
-        hide_env_values = true
+        hide_env_values = true,
+        allow_hyphen_values = true
     )]
     pub password: Option<String>,
     /// CA certificate that signed Central's serving certificate (PEM).

@@ -551,6 +551,34 @@ fn image_scan_errors_are_clear() {
     let (code, _, err) = rampart(&["image", "scan", "-i", "UPPER/Case:bad", "--no-cache"]);
     assert_eq!(code, 2);
     assert!(err.contains("not an image reference"), "{err}");
+    // A password may start with `-`: it is the option's value, not another option.
+    for args in [
+        &[
+            "rampart",
+            "-e",
+            "https://central:8443",
+            "--password",
+            "-fG3x",
+            "policy",
+            "import",
+            "-f",
+            "p.json",
+        ][..],
+        &[
+            "rampart",
+            "image",
+            "scan",
+            "-i",
+            "x",
+            "--username",
+            "u",
+            "--password",
+            "-x_9",
+            "--no-cache",
+        ],
+    ] {
+        rampart_cli::Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    }
     let err = rampart_cli::Cli::try_parse_from([
         "rampart",
         "image",
