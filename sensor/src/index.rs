@@ -240,8 +240,10 @@ struct Entry {
     /// The stripped object as JSON text, as published.
     text: std::sync::Arc<str>,
     text_hash: u64,
-    /// The uid of the workload controlling this one, when its kind is one the Sensor watches.
-    controller: Option<String>,
+    /// The workload its controller reference names (kind and uid), when its kind is one the
+    /// Sensor watches: the reference is the writer's word, checked against the owner when the
+    /// owner is known ([`Index::controlled_by`]).
+    controller: Option<(Kind, String)>,
 }
 
 /// What the index reads of a pod template (or a pod): labels, service account, ports. Kept
@@ -346,6 +348,9 @@ pub struct Index {
     pod_ips: HashMap<String, String>,
     /// Service cluster IP → the Service's uid (connections to a Service name its workload).
     service_ips: HashMap<String, String>,
+    /// Owner uid → the workloads whose controller reference names it: an owner that arrives
+    /// may turn their reference invalid.
+    dependents: HashMap<String, BTreeSet<String>>,
 }
 
 /// Where a container runs, as the Collector's events need it.
@@ -376,7 +381,14 @@ fn meta<'a>(object: &'a Value, field: &str) -> &'a str {
 /// What the Sensor keeps of an object: no managed fields, no Secret values (but an image pull
 /// secret's registry credentials), no status churn
 /// (only what Rampart reads: pod IPs and container ids, node addresses and info).
-pub fn strip(kind: Kind, mut object: Value) -> Value {
+pub fn strip(kind: Kind, object: Value) -> Value {
+    let controlled = kind == Kind::Pod && controller_of(&object).is_some();
+    strip_as(kind, object, controlled)
+}
+
+/// [`strip`], for a pod `controlled` or not: a controlled pod keeps only what says where and
+/// what it runs.
+fn strip_as(kind: Kind, mut object: Value, controlled: bool) -> Value {
     if let Some(m) = object.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("managedFields");
         m.remove("resourceVersion");
@@ -384,7 +396,6 @@ pub fn strip(kind: Kind, mut object: Value) -> Value {
             a.remove("kubectl.kubernetes.io/last-applied-configuration");
         }
     }
-    let controlled = kind == Kind::Pod && controller_of(&object).is_some();
     let Some(o) = object.as_object_mut() else {
         return object;
     };
@@ -520,14 +531,38 @@ impl Index {
         if let Some(pending) = self.relisting.get_mut(&kind) {
             pending.remove(&uid);
         }
-        let object = strip(kind, object);
         let namespace = meta(&object, "namespace").to_string();
-        let name = meta(&object, "name").to_string();
         let controller = if kind.is_workload() {
-            controller_of(&object).map(|(_, uid)| uid)
+            controller_of(&object)
         } else {
             None
         };
+        // A pod whose reference does not hold keeps its whole spec: it is its own workload.
+        let controlled = kind == Kind::Pod
+            && controller
+                .as_ref()
+                .is_some_and(|(k, owner)| self.reference_holds(*k, owner, &namespace));
+        let object = strip_as(kind, object, controlled);
+        let name = meta(&object, "name").to_string();
+        let known_before = self.entries.contains_key(&uid);
+        let old_controller = self.entries.get(&uid).and_then(|e| e.controller.clone());
+        if old_controller != controller {
+            if let Some((_, owner)) = &old_controller {
+                self.forget_dependent(owner, &uid);
+            }
+            if let Some((_, owner)) = &controller {
+                self.dependents
+                    .entry(owner.clone())
+                    .or_default()
+                    .insert(uid.clone());
+            }
+        }
+        // A new owner may show its dependents' references to be invalid (another namespace,
+        // another kind): they are then published on their own.
+        if !known_before && let Some(deps) = self.dependents.get(&uid) {
+            self.dirty.extend(deps.iter().cloned());
+            self.enforcement_dirty.extend(deps.iter().cloned());
+        }
         if let Some(old) = self.entries.get(&uid)
             && (old.namespace != namespace || old.name != name)
         {
@@ -593,6 +628,9 @@ impl Index {
         let Some(entry) = self.entries.remove(uid) else {
             return;
         };
+        if let Some((_, owner)) = &entry.controller {
+            self.forget_dependent(owner, uid);
+        }
         if let Some(m) = self.members.get_mut(&(kind, entry.namespace.clone())) {
             m.remove(uid);
         }
@@ -607,6 +645,36 @@ impl Index {
         if kind == Kind::Service {
             self.service_ips.retain(|_, svc| svc != uid);
         }
+    }
+
+    fn forget_dependent(&mut self, owner: &str, uid: &str) {
+        if let Some(deps) = self.dependents.get_mut(owner) {
+            deps.remove(uid);
+            if deps.is_empty() {
+                self.dependents.remove(owner);
+            }
+        }
+    }
+
+    /// The uid of the workload that controls `entry`, by its controller reference. Kubernetes
+    /// lets anyone write an ownerReference, and its garbage collector treats one naming an owner
+    /// in another namespace as absent: so does the Sensor, and for an owner of another kind than
+    /// the reference says. A pod claiming a kube-system workload's uid is thus its own
+    /// deployment, not hidden under (and excluded with) that workload. An owner not known
+    /// (yet) is taken at its word: the chain stops there, and an owner that never comes is
+    /// the garbage collector's to act on.
+    fn controlled_by<'a>(&self, entry: &'a Entry) -> Option<&'a str> {
+        let (kind, owner) = entry.controller.as_ref()?;
+        self.reference_holds(*kind, owner, &entry.namespace)
+            .then_some(owner.as_str())
+    }
+
+    /// Whether a reference to `owner` of `kind`, from an object in `namespace`, holds: the
+    /// owner is of that kind and in that namespace, or not known (yet).
+    fn reference_holds(&self, kind: Kind, owner: &str, namespace: &str) -> bool {
+        self.entries
+            .get(owner)
+            .is_none_or(|o| o.kind == kind && o.namespace == namespace)
     }
 
     /// A watcher starts a full list of `kind` (first start, or after its watch expired).
@@ -653,7 +721,7 @@ impl Index {
                 .filter(|uid| {
                     self.entries
                         .get(*uid)
-                        .is_some_and(|e| e.controller.is_none())
+                        .is_some_and(|e| self.controlled_by(e).is_none())
                 })
                 .cloned()
                 .collect(),
@@ -669,7 +737,7 @@ impl Index {
     }
 
     fn is_top_level(&self, entry: &Entry) -> bool {
-        entry.kind.is_workload() && entry.controller.is_none()
+        entry.kind.is_workload() && self.controlled_by(entry).is_none()
     }
 
     /// How an entry is published, if at all.
@@ -692,8 +760,8 @@ impl Index {
         let mut current = uid;
         for _ in 0..8 {
             let entry = self.entries.get(current)?;
-            match &entry.controller {
-                Some(owner) if self.entries.contains_key(owner.as_str()) => current = owner,
+            match self.controlled_by(entry) {
+                Some(owner) if self.entries.contains_key(owner) => current = owner,
                 // The owner is not known (yet): the chain stops at what is known.
                 Some(_) | None => return Some(self.entries.get_key_value(current)?.0),
             }

@@ -477,6 +477,95 @@ fn controlled_pods_keep_what_they_run_and_bare_pods_keep_their_whole_spec() {
     );
 }
 
+/// A privileged pod claiming a kube-system workload as its controller, as anyone allowed to
+/// create pods can write it.
+fn forged_pod(owner_kind: &str, owner_uid: &str, status: Value) -> Value {
+    let mut pod = object(
+        "Pod",
+        "shop",
+        "miner",
+        "p-forged",
+        json!({"spec": {"containers": [{"name": "x", "image": "evil:1",
+            "securityContext": {"privileged": true}}]}, "status": status}),
+    );
+    pod["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": owner_kind,
+        "name": "coredns-5d", "uid": owner_uid, "controller": true}]);
+    pod
+}
+
+#[test]
+fn a_pod_claiming_an_owner_in_another_namespace_or_of_another_kind_is_its_own_workload() {
+    let coredns_rs = || {
+        let mut rs = owned("ReplicaSet", "coredns-5d", "rs-dns", "Deployment", "d-dns");
+        rs["metadata"]["namespace"] = json!("kube-system");
+        rs
+    };
+    let published = |index: &Index, uid: &str| {
+        index
+            .outgoing(uid)
+            .map(|o| (o.published.clone(), o.value().expect("object")))
+    };
+    // The owner first, then the pod; and the pod first, its owner arriving later.
+    for owner_first in [true, false] {
+        let mut index = Index::new();
+        if owner_first {
+            index.apply(Kind::ReplicaSet, coredns_rs());
+        }
+        index.apply(
+            Kind::Pod,
+            forged_pod("ReplicaSet", "rs-dns", json!({"podIP": "10.1.0.9"})),
+        );
+        if !owner_first {
+            index.take_changes();
+            index.apply(Kind::ReplicaSet, coredns_rs());
+            let changes = index.take_changes();
+            assert!(
+                changes.iter().any(|c| matches!(c, Change::Upsert(o)
+                    if o.id == "p-forged" && o.published == Published::Deployment)),
+                "the owner's arrival publishes the pod as a deployment: {changes:?}"
+            );
+            // Its spec was stripped while its owner was unknown; the pod's next update (its
+            // status changes as it starts) brings it whole again.
+            index.apply(
+                Kind::Pod,
+                forged_pod(
+                    "ReplicaSet",
+                    "rs-dns",
+                    json!({"podIP": "10.1.0.9", "phase": "Running"}),
+                ),
+            );
+        }
+        assert_eq!(
+            index.top_level("p-forged"),
+            Some("p-forged"),
+            "{owner_first}"
+        );
+        let (how, object) = published(&index, "p-forged").expect("published");
+        assert_eq!(how, Published::Deployment, "{owner_first}");
+        assert_eq!(
+            object["spec"]["containers"][0]["securityContext"]["privileged"], true,
+            "its whole spec, to be evaluated: {object}"
+        );
+        // Its traffic is its own, not kube-system's.
+        assert_eq!(index.deployment_of_ip("10.1.0.9"), Some("p-forged"));
+    }
+    // The right namespace but another kind than the reference says: the same.
+    let mut index = Index::new();
+    index.apply(
+        Kind::Deployment,
+        deployment("web", "d1", "default", json!([])),
+    );
+    index.apply(Kind::Pod, forged_pod("ReplicaSet", "d1", json!({})));
+    assert_eq!(index.top_level("p-forged"), Some("p-forged"));
+    // A reference that holds still rolls the pod up.
+    index.apply(
+        Kind::ReplicaSet,
+        owned("ReplicaSet", "web-5f", "rs1", "Deployment", "d1"),
+    );
+    index.apply(Kind::Pod, forged_pod("ReplicaSet", "rs1", json!({})));
+    assert_eq!(index.top_level("p-forged"), Some("d1"));
+}
+
 #[test]
 fn an_address_names_its_workload_by_pod_ip_or_service_cluster_ip() {
     let mut index = Index::new();
