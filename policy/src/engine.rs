@@ -1046,6 +1046,14 @@ fn who(c: &Container) -> Who<'_> {
     }
 }
 
+/// [`who`] within a sentence: "container 'app'".
+fn whom(c: &Container) -> Who<'_> {
+    Who {
+        container: c,
+        capitalized: false,
+    }
+}
+
 /// Criteria that must hold for one component (and one of its vulnerabilities) together, as ACS
 /// links them: "CVSS >= 7 and Fixable" means one fixable vulnerability with CVSS >= 7.
 pub(crate) fn is_linked(field: Field) -> bool {
@@ -1106,11 +1114,12 @@ fn vulnerability_groups<M: Said>(
             if M::QUIET {
                 return Tri::matched();
             }
-            let who = who(c);
+            let whom = whom(c);
             let message = match vuln {
                 None => text!(
-                    who,
-                    " image contains component '",
+                    "Image of ",
+                    whom,
+                    " contains component '",
                     comp.name,
                     "' (version ",
                     comp.version,
@@ -1131,9 +1140,9 @@ fn vulnerability_groups<M: Said>(
                         comp.name,
                         "' (version ",
                         comp.version,
-                        ") of ",
-                        who,
-                        "'s image; ",
+                        ") in the image of ",
+                        whom,
+                        "; ",
                         fix
                     )
                 }
@@ -1204,39 +1213,39 @@ fn image_group<M: Said>(
     if !data.scanned && g.criterion.field != Field::UnscannedImage {
         return unknown(g);
     }
-    let who = who(c);
+    let whom = whom(c);
     match g.criterion.field {
         Field::UnscannedImage => bool_group(g, !data.scanned, |b| {
             if b {
-                text!(who, "'s image has not been scanned")
+                text!("Image of ", whom, " has not been scanned")
             } else {
-                text!(who, "'s image has been scanned")
+                text!("Image of ", whom, " has been scanned")
             }
         }),
-        Field::ImageOs => str_group(g, &data.os, |os| text!(who, "'s image OS is ", os)),
+        Field::ImageOs => str_group(g, &data.os, |os| text!("Image of ", whom, " has OS ", os)),
         Field::ImageUser => str_group(g, &data.user, |u| {
             if u.is_empty() {
-                text!(who, "'s image sets no user (runs as root)")
+                text!("Image of ", whom, " sets no user (runs as root)")
             } else {
-                text!(who, "'s image runs as user '", u, "'")
+                text!("Image of ", whom, " runs as user '", u, "'")
             }
         }),
         Field::ImageAge => match data.created {
             Some(t) => days_group(g, days_since(now, t), |d| {
-                text!(who, "'s image was created ", d, " days ago")
+                text!("Image of ", whom, " was created ", d, " days ago")
             }),
             None => unknown(g),
         },
         Field::ImageScanAge => match data.scan_time {
             Some(t) => days_group(g, days_since(now, t), |d| {
-                text!(who, "'s image was last scanned ", d, " days ago")
+                text!("Image of ", whom, " was last scanned ", d, " days ago")
             }),
             None => unknown(g),
         },
         Field::DisallowedImageLabel => {
             let pairs: Vec<_> = data.labels.iter().collect();
             match_candidates(g, &pairs, key_value_matches, |(k, v)| {
-                text!(who, "'s image has disallowed label ", k, "=", v)
+                text!("Image of ", whom, " has disallowed label ", k, "=", v)
             })
         }
         Field::RequiredImageLabel => {
@@ -1259,7 +1268,7 @@ fn image_group<M: Said>(
             Tri::Match(M::build(|| {
                 missing
                     .iter()
-                    .map(|raw| text!(who, "'s image has no label matching '", raw, "'"))
+                    .map(|raw| text!("Image of ", whom, " has no label matching '", raw, "'"))
                     .collect()
             }))
         }
@@ -1273,8 +1282,9 @@ fn image_group<M: Said>(
             };
             match_candidates(g, &data.dockerfile, matches, |l| {
                 text!(
-                    who,
-                    "'s image has Dockerfile line '",
+                    "Image of ",
+                    whom,
+                    " has Dockerfile line '",
                     l.instruction,
                     " ",
                     l.value,

@@ -1399,7 +1399,7 @@ fn image_criteria_evaluate_once_scan_data_is_attached() {
         (
             "Image OS",
             "debian:.*",
-            "image OS is debian:12",
+            "has OS debian:12",
             "alpine:.*",
         ),
         ("Image User", "1000", "runs as user '1000'", "0|root"),

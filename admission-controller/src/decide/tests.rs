@@ -998,7 +998,7 @@ fn an_enforced_images_with_no_scans_refuses_an_unscanned_image_until_its_scan() 
     let message = d.answer.message.to_text();
     for part in [
         "Policy: Images with no scans (severity MEDIUM)",
-        "Container 'app''s image has not been scanned",
+        "Image of container 'app' has not been scanned",
         "Central has not scanned registry.example.com/web:1 yet. Rampart has asked Central to scan it; retry once the scan is done",
         "admission.rampart.io/break-glass",
     ] {
