@@ -1396,12 +1396,7 @@ fn image_criteria_evaluate_once_scan_data_is_attached() {
             "CVE-2021-44228",
             "36500",
         ),
-        (
-            "Image OS",
-            "debian:.*",
-            "has OS debian:12",
-            "alpine:.*",
-        ),
+        ("Image OS", "debian:.*", "has OS debian:12", "alpine:.*"),
         ("Image User", "1000", "runs as user '1000'", "0|root"),
         ("Image Age", "90", "created 200 days ago", "365"),
         ("Image Scan Age", "1", "last scanned 3 days ago", "30"),
