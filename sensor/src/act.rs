@@ -11,7 +11,7 @@ use rampart_proto::v1::{EnforcementOrder, EnforcementReport};
 use tokio::sync::mpsc;
 
 use crate::Shared;
-use crate::enforce::{Action, Decision, Operation, Target, describe_outcome, plan};
+use crate::enforce::{Action, Decision, Images, Operation, Target, describe_outcome, plan};
 use crate::index::Kind;
 use crate::watch::api_resource;
 
@@ -82,11 +82,13 @@ pub async fn run(
             }
             let policies = crate::lock(&shared.policies);
             let cluster = shared.cluster_name.as_str();
+            let store = crate::lock(&shared.images);
+            let images = Images::of(&store);
             if policies.enforced().policies().is_empty() {
                 // Nothing is enforced (ACS's defaults enforce nothing at deploy time): nothing to
                 // decide, so the changes are not even looked at.
                 index.discard_workload_changes();
-                enforcer.baseline(policies.enforced(), [], cluster);
+                enforcer.baseline(policies.enforced(), [], cluster, &images);
                 crate::lock(&shared.status).enforcing = true;
                 continue;
             }
@@ -104,6 +106,7 @@ pub async fn run(
                         .iter()
                         .filter(|o| first || !changed_ids.contains(o.id.as_str())),
                     cluster,
+                    &images,
                 );
                 if first {
                     crate::lock(&shared.status).enforcing = true;
@@ -117,6 +120,7 @@ pub async fn run(
                     uid,
                     workload.as_ref(),
                     cluster,
+                    &images,
                 ));
             }
             crate::lock(&shared.status).break_glass_skips = enforcer.break_glass_skips;

@@ -18,7 +18,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rampart_policy::compile::{CompiledPolicy, compile};
+use rampart_policy::criteria::Needs;
 use rampart_policy::detect::Detector;
+use rampart_policy::image_data::ImageData;
 use rampart_policy::policy::EnforcementAction;
 use rampart_policy::{Outcome, Policy};
 use serde_json::{Value, json};
@@ -254,13 +256,64 @@ pub fn cluster_context(c: &Context) -> rampart_policy::ClusterContext {
     }
 }
 
+/// Central's findings for the images workloads run, for enforced policies on image data (CVEs,
+/// components, image age): each image decoded once per use of this view (a baseline of every
+/// workload decodes each image once). An image without findings leaves those criteria
+/// unknown, so the Sensor never enforces for want of a scan: a scan may simply be pending.
+pub struct Images<'a> {
+    store: Option<&'a crate::images::ImageFindingsStore>,
+    decoded: std::cell::RefCell<HashMap<String, Option<std::sync::Arc<ImageData>>>>,
+}
+
+impl<'a> Images<'a> {
+    pub fn of(store: &'a crate::images::ImageFindingsStore) -> Images<'a> {
+        Images {
+            store: Some(store),
+            decoded: Default::default(),
+        }
+    }
+
+    /// No findings at all.
+    pub fn none() -> Images<'static> {
+        Images {
+            store: None,
+            decoded: Default::default(),
+        }
+    }
+
+    fn get(&self, reference: &str) -> Option<std::sync::Arc<ImageData>> {
+        let store = self.store?;
+        self.decoded
+            .borrow_mut()
+            .entry(reference.to_string())
+            .or_insert_with(|| store.image_data(reference))
+            .clone()
+    }
+}
+
+/// Whether any of the policies reads image data.
+fn reads_image_data(policies: &Detector) -> bool {
+    policies.policies().iter().any(|p| {
+        p.sections.iter().any(|s| {
+            s.groups
+                .iter()
+                .any(|g| g.criterion.needs == Needs::ImageData)
+        })
+    })
+}
+
 /// The ids of the enforced policies a workload violates now.
-pub fn violated(policies: &Detector, o: &Outgoing, cluster: &str) -> BTreeSet<String> {
+pub fn violated(
+    policies: &Detector,
+    o: &Outgoing,
+    cluster: &str,
+    images: &Images<'_>,
+) -> BTreeSet<String> {
     if policies.policies().is_empty() {
         return BTreeSet::new();
     }
     o.value()
-        .map(|v| violated_value(policies, o, v, cluster))
+        .map(|v| violated_value(policies, o, v, cluster, images))
         .unwrap_or_default()
 }
 
@@ -269,11 +322,17 @@ fn violated_value(
     o: &Outgoing,
     object: Value,
     cluster: &str,
+    images: &Images<'_>,
 ) -> BTreeSet<String> {
     let Some(mut deployment) = Detector::normalize(object, &o.namespace) else {
         return BTreeSet::new();
     };
     deployment.cluster = o.context.as_ref().map(cluster_context);
+    if reads_image_data(policies) {
+        for c in &mut deployment.containers {
+            c.image_data = images.get(&c.image.full_name);
+        }
+    }
     policies
         .evaluate(&deployment, cluster)
         .into_iter()
@@ -311,6 +370,7 @@ impl Enforcer {
         policies: &Detector,
         workloads: impl IntoIterator<Item = &'a Outgoing>,
         cluster: &str,
+        images: &Images<'_>,
     ) {
         if policies.policies().is_empty() {
             // Nothing violated is remembered; the next set of enforced policies takes its own
@@ -319,7 +379,7 @@ impl Enforcer {
         }
         for o in workloads {
             self.seen
-                .insert(o.id.clone(), violated(policies, o, cluster));
+                .insert(o.id.clone(), violated(policies, o, cluster, images));
         }
         self.armed = true;
     }
@@ -331,6 +391,7 @@ impl Enforcer {
         uid: &str,
         workload: Option<&Outgoing>,
         cluster: &str,
+        images: &Images<'_>,
     ) -> Vec<Decision> {
         let Some(o) = workload else {
             self.seen.remove(uid);
@@ -343,7 +404,7 @@ impl Enforcer {
         };
         let now = value
             .clone()
-            .map(|v| violated_value(policies, o, v, cluster))
+            .map(|v| violated_value(policies, o, v, cluster, images))
             .unwrap_or_default();
         let before = self.seen.insert(uid.to_string(), now.clone());
         if !self.armed {

@@ -1,5 +1,6 @@
 //! Central's findings for the images the cluster runs (`ImageFindings`), held for the
-//! admission controllers, which decide the image criteria of enforced policies from them.
+//! admission controllers, which decide the image criteria of enforced policies from them, and
+//! for the Sensor's own backstop enforcement ([`crate::enforce::Images`]).
 //!
 //! Central sends every image's findings after its hello, then `ImageFindingsSynced`, then each
 //! change; an image not named again in a new session's first round went while the Sensor was
@@ -10,6 +11,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault};
 use std::sync::Arc;
 
+use rampart_policy::image_data::ImageData;
 use rampart_proto::v1::ImageFindings;
 
 /// Most bytes of findings (as JSON) held, as in the admission controller.
@@ -85,6 +87,14 @@ impl ImageFindingsStore {
         for (reference, e) in &self.entries {
             f(reference, e.hash, &e.json);
         }
+    }
+
+    /// One image's findings, decoded; `None` without findings (or unreadable ones).
+    pub fn image_data(&self, reference: &str) -> Option<Arc<ImageData>> {
+        let e = self.entries.get(reference)?;
+        serde_json::from_slice::<ImageData>(&e.json)
+            .ok()
+            .map(Arc::new)
     }
 
     pub fn len(&self) -> usize {

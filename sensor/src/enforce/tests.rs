@@ -70,14 +70,20 @@ fn a_workload_created_violating_an_enforced_policy_is_scaled_to_zero() {
     let local = policies(EnforcementAction::ScaleToZero);
     let mut e = Enforcer::default();
     let existing = workload("old", "Deployment", true, json!({}));
-    e.baseline(local.enforced(), [&existing], "prod");
+    e.baseline(local.enforced(), [&existing], "prod", &Images::none());
     // Running before the Sensor started: reported by Central, never touched here.
     assert!(
-        e.observe(local.enforced(), "old", Some(&existing), "prod")
-            .is_empty()
+        e.observe(
+            local.enforced(),
+            "old",
+            Some(&existing),
+            "prod",
+            &Images::none()
+        )
+        .is_empty()
     );
     let new = workload("new", "Deployment", true, json!({}));
-    let decisions = e.observe(local.enforced(), "new", Some(&new), "prod");
+    let decisions = e.observe(local.enforced(), "new", Some(&new), "prod", &Images::none());
     assert_eq!(decisions.len(), 1);
     let d = &decisions[0];
     assert_eq!(d.policy_id, PRIVILEGED);
@@ -86,7 +92,7 @@ fn a_workload_created_violating_an_enforced_policy_is_scaled_to_zero() {
     assert_eq!(d.target.replicas, Some(3));
     // The Sensor's own scale-down changes the workload; it still violates, nothing new.
     assert!(
-        e.observe(local.enforced(), "new", Some(&new), "prod")
+        e.observe(local.enforced(), "new", Some(&new), "prod", &Images::none())
             .is_empty()
     );
 }
@@ -95,22 +101,26 @@ fn a_workload_created_violating_an_enforced_policy_is_scaled_to_zero() {
 fn an_update_that_introduces_a_violation_is_enforced_and_compliant_ones_are_not() {
     let local = policies(EnforcementAction::UnsatisfiableNodeConstraint);
     let mut e = Enforcer::default();
-    e.baseline(local.enforced(), [], "prod");
+    e.baseline(local.enforced(), [], "prod", &Images::none());
     let fine = workload("w", "DaemonSet", false, json!({}));
     assert!(
-        e.observe(local.enforced(), "w", Some(&fine), "prod")
+        e.observe(local.enforced(), "w", Some(&fine), "prod", &Images::none())
             .is_empty()
     );
     let bad = workload("w", "DaemonSet", true, json!({}));
-    let decisions = e.observe(local.enforced(), "w", Some(&bad), "prod");
+    let decisions = e.observe(local.enforced(), "w", Some(&bad), "prod", &Images::none());
     assert_eq!(
         decisions.iter().map(|d| d.action).collect::<Vec<_>>(),
         [Action::UnsatisfiableNodeConstraint]
     );
     // Deleted and created again: a new creation.
-    assert!(e.observe(local.enforced(), "w", None, "prod").is_empty());
+    assert!(
+        e.observe(local.enforced(), "w", None, "prod", &Images::none())
+            .is_empty()
+    );
     assert_eq!(
-        e.observe(local.enforced(), "w", Some(&bad), "prod").len(),
+        e.observe(local.enforced(), "w", Some(&bad), "prod", &Images::none())
+            .len(),
         1
     );
 }
@@ -119,11 +129,11 @@ fn an_update_that_introduces_a_violation_is_enforced_and_compliant_ones_are_not(
 fn break_glass_workloads_are_never_enforced_automatically() {
     let local = policies(EnforcementAction::ScaleToZero);
     let mut e = Enforcer::default();
-    e.baseline(local.enforced(), [], "prod");
+    e.baseline(local.enforced(), [], "prod", &Images::none());
     for key in BREAK_GLASS_ANNOTATIONS {
         let w = workload(key, "Deployment", true, json!({ key: "incident 4711" }));
         assert!(
-            e.observe(local.enforced(), key, Some(&w), "prod")
+            e.observe(local.enforced(), key, Some(&w), "prod", &Images::none())
                 .is_empty(),
             "{key}"
         );
@@ -136,13 +146,13 @@ fn nothing_is_enforced_before_the_baseline() {
     let mut e = Enforcer::default();
     let w = workload("w", "Deployment", true, json!({}));
     assert!(
-        e.observe(local.enforced(), "w", Some(&w), "prod")
+        e.observe(local.enforced(), "w", Some(&w), "prod", &Images::none())
             .is_empty()
     );
-    e.baseline(local.enforced(), [], "prod");
+    e.baseline(local.enforced(), [], "prod", &Images::none());
     // Seen before arming: already known, not a creation.
     assert!(
-        e.observe(local.enforced(), "w", Some(&w), "prod")
+        e.observe(local.enforced(), "w", Some(&w), "prod", &Images::none())
             .is_empty()
     );
 }
@@ -242,4 +252,40 @@ fn policy_updates_and_deletes_change_the_enforced_set() {
         1,
         "a bad update keeps the set"
     );
+}
+
+#[test]
+fn a_workload_created_running_an_image_with_an_enforced_cve_is_enforced_from_centrals_findings() {
+    let cve_policy = json!({
+        "id": "log4shell", "name": "Log4Shell", "severity": "CRITICAL_SEVERITY",
+        "lifecycleStages": ["DEPLOY"], "enforcementActions": ["SCALE_TO_ZERO_ENFORCEMENT"],
+        "policySections": [{"policyGroups": [
+            {"fieldName": "CVE", "values": [{"value": "CVE-2021-44228"}]}]}]
+    });
+    let mut local = LocalPolicies::default();
+    let problems = local.replace("8", &[serde_json::to_vec(&cve_policy).expect("json")]);
+    assert!(problems.is_empty(), "{problems:?}");
+    let mut store = crate::images::ImageFindingsStore::default();
+    store
+        .apply(crate::images::findings(
+            "registry.example/app:1.0",
+            r#"{"scanned": true, "components": [{"name": "log4j-core", "version": "2.14.1",
+                "vulns": [{"cve": "CVE-2021-44228", "severity": "CRITICAL"}]}]}"#,
+        ))
+        .expect("kept");
+    let images = Images::of(&store);
+    let mut e = Enforcer::default();
+    e.baseline(local.enforced(), [], "prod", &images);
+    let new = workload("new", "Deployment", false, json!({}));
+    // Without Central's findings the criterion is unknown: nothing is enforced for want of a
+    // scan, which may be pending.
+    assert!(
+        e.observe(local.enforced(), "new", Some(&new), "prod", &Images::none())
+            .is_empty()
+    );
+    e.observe(local.enforced(), "new", None, "prod", &images);
+    let decisions = e.observe(local.enforced(), "new", Some(&new), "prod", &images);
+    assert_eq!(decisions.len(), 1, "{decisions:?}");
+    assert_eq!(decisions[0].policy_id, "log4shell");
+    assert_eq!(decisions[0].action, Action::ScaleToZero);
 }
