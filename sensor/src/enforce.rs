@@ -293,12 +293,14 @@ impl<'a> Images<'a> {
 
 /// Whether any of the policies reads image data.
 fn reads_image_data(policies: &Detector) -> bool {
-    policies.policies().iter().any(|p| {
-        p.sections.iter().any(|s| {
-            s.groups
-                .iter()
-                .any(|g| g.criterion.needs == Needs::ImageData)
-        })
+    policies.policies().iter().any(policy_reads_image_data)
+}
+
+fn policy_reads_image_data(p: &CompiledPolicy) -> bool {
+    p.sections.iter().any(|s| {
+        s.groups
+            .iter()
+            .any(|g| g.criterion.needs == Needs::ImageData)
     })
 }
 
@@ -410,9 +412,22 @@ impl Enforcer {
         if !self.armed {
             return Vec::new();
         }
+        // A violation of a policy on image data counts at a creation only: on a change it may
+        // come from findings that arrived since the workload was last seen (a scan done, new
+        // vulnerability data), not from the change, and a running workload is not scaled down
+        // for that.
         let new: Vec<&String> = match &before {
             None => now.iter().collect(),
-            Some(before) => now.difference(before).collect(),
+            Some(before) => now
+                .difference(before)
+                .filter(|id| {
+                    policies
+                        .policies()
+                        .iter()
+                        .find(|p| &&p.policy.id == id)
+                        .is_some_and(|p| !policy_reads_image_data(p))
+                })
+                .collect(),
         };
         if new.is_empty() {
             return Vec::new();

@@ -288,4 +288,21 @@ fn a_workload_created_running_an_image_with_an_enforced_cve_is_enforced_from_cen
     assert_eq!(decisions.len(), 1, "{decisions:?}");
     assert_eq!(decisions[0].policy_id, "log4shell");
     assert_eq!(decisions[0].action, Action::ScaleToZero);
+
+    // A workload running when findings were not there yet (the Sensor just started) is not
+    // scaled down at its next change for what the findings show: that violation came with the
+    // findings, not with the change.
+    let running = workload("running", "Deployment", false, json!({}));
+    e.baseline(local.enforced(), [&running], "prod", &Images::none());
+    let annotated = workload("running", "Deployment", false, json!({"team": "payments"}));
+    assert!(
+        e.observe(
+            local.enforced(),
+            "running",
+            Some(&annotated),
+            "prod",
+            &images
+        )
+        .is_empty()
+    );
 }
