@@ -152,11 +152,8 @@ impl PolicySet {
         set.image_from = set.deploy.len();
         set.tests_image_data = !on_image_data.is_empty()
             || set.deploy.iter().any(|p| {
-                p.sections.iter().any(|s| {
-                    s.groups
-                        .iter()
-                        .any(|g| g.criterion.needs == rampart_policy::criteria::Needs::ImageData)
-                })
+                p.needs
+                    .contains(&rampart_policy::criteria::Needs::ImageData)
             });
         for compiled in on_image_data {
             set.headers.push(header_of(&compiled));

@@ -297,11 +297,7 @@ fn reads_image_data(policies: &Detector) -> bool {
 }
 
 fn policy_reads_image_data(p: &CompiledPolicy) -> bool {
-    p.sections.iter().any(|s| {
-        s.groups
-            .iter()
-            .any(|g| g.criterion.needs == Needs::ImageData)
-    })
+    p.needs.contains(&Needs::ImageData)
 }
 
 /// The ids of the enforced policies a workload violates now.
