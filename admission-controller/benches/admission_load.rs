@@ -218,6 +218,21 @@ impl std::fmt::Display for Transport {
     }
 }
 
+/// One request at a time: a connection's, or a stream's of a shared HTTP/2 connection.
+enum Lane {
+    Http1(Sender),
+    Http2(Sender2),
+}
+
+impl Lane {
+    async fn send(&mut self, body: &Bytes) -> bool {
+        match self {
+            Lane::Http1(s) => send(s, body).await,
+            Lane::Http2(s) => send_h2(s, body).await,
+        }
+    }
+}
+
 /// The client's TLS set-ups: without ALPN (HTTP/1.1), and offering `h2`.
 struct Connectors {
     h1: tokio_rustls::TlsConnector,
@@ -403,48 +418,34 @@ async fn saturate(
     transport: Transport,
     length: Duration,
 ) -> (f64, usize) {
-    let mut tasks = Vec::new();
-    let start = Instant::now();
-    let until = start + length;
+    let mut lanes = Vec::new();
     match transport {
         Transport::Http1(connections) => {
-            let mut senders = Vec::new();
             for _ in 0..connections {
-                senders.push(connect(addr, &tls.h1).await);
-            }
-            for mut sender in senders {
-                let body = body.clone();
-                tasks.push(tokio::spawn(async move {
-                    let (mut done, mut failed) = (0usize, 0usize);
-                    while Instant::now() < until {
-                        if send(&mut sender, &body).await {
-                            done += 1;
-                        } else {
-                            failed += 1;
-                        }
-                    }
-                    (done, failed)
-                }));
+                lanes.push(Lane::Http1(connect(addr, &tls.h1).await));
             }
         }
         Transport::Http2(streams) => {
             let sender = connect_h2(addr, &tls.h2).await;
-            for _ in 0..streams {
-                let mut sender = sender.clone();
-                let body = body.clone();
-                tasks.push(tokio::spawn(async move {
-                    let (mut done, mut failed) = (0usize, 0usize);
-                    while Instant::now() < until {
-                        if send_h2(&mut sender, &body).await {
-                            done += 1;
-                        } else {
-                            failed += 1;
-                        }
-                    }
-                    (done, failed)
-                }));
-            }
+            lanes.extend((0..streams).map(|_| Lane::Http2(sender.clone())));
         }
+    }
+    let start = Instant::now();
+    let until = start + length;
+    let mut tasks = Vec::new();
+    for mut lane in lanes {
+        let body = body.clone();
+        tasks.push(tokio::spawn(async move {
+            let (mut done, mut failed) = (0usize, 0usize);
+            while Instant::now() < until {
+                if lane.send(&body).await {
+                    done += 1;
+                } else {
+                    failed += 1;
+                }
+            }
+            (done, failed)
+        }));
     }
     let (mut done, mut failed) = (0, 0);
     for t in tasks {
