@@ -553,10 +553,11 @@ fn judge(
     // Central's findings for the containers' images, for the image criteria. The policies on
     // image data alone can be violated only by an image with image data; without any, they are
     // not evaluated (they could only say "not evaluable"). Once the Sensor's view has arrived
-    // (findings included), an image without findings is one Central has not scanned: the
-    // Unscanned Image criterion ("Images with no scans", enforced) then holds for it, as at
-    // ACS's admission when its inline scan does not come; before, nothing is known of it.
-    let known_unscanned = policies.tests_image_data && inputs.resources.synced;
+    // (findings included), an image without findings is one Central has not scanned: where an
+    // enforced policy tests that ("Images with no scans"), the Unscanned Image criterion then
+    // holds for it, as at ACS's admission when its inline scan does not come; before, nothing
+    // is known of it.
+    let known_unscanned = policies.tests_unscanned && inputs.resources.synced;
     if inputs.resources.images() > 0 || known_unscanned {
         for c in &mut deployment.containers {
             c.image_data = inputs.resources.image(&c.image.full_name).cloned();
@@ -770,7 +771,10 @@ fn deny_message(
     for (index, p, v) in violated {
         policy_block(&mut out, &policies.header(*index, p), v);
     }
-    if violated.iter().any(|(_, p, _)| tests_unscanned(p)) {
+    if violated
+        .iter()
+        .any(|(_, p, _)| crate::policies::tests_unscanned(p))
+    {
         scan_note(&mut out, d, dry_run);
     }
     if break_glass {
@@ -780,15 +784,6 @@ fn deny_message(
         ));
     }
     out
-}
-
-/// Whether a section of `p` tests whether an image was scanned.
-fn tests_unscanned(p: &CompiledPolicy) -> bool {
-    p.sections.iter().any(|s| {
-        s.groups
-            .iter()
-            .any(|g| g.criterion.field == Field::UnscannedImage)
-    })
 }
 
 /// What happens to the images a denial names as unscanned: they have been asked for (not by a

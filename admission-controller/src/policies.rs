@@ -42,6 +42,15 @@ fn kube_event_policy(p: &Policy) -> bool {
         })
 }
 
+/// Whether a section of `p` tests whether an image was scanned.
+pub(crate) fn tests_unscanned(p: &CompiledPolicy) -> bool {
+    p.sections.iter().any(|s| {
+        s.groups
+            .iter()
+            .any(|g| g.criterion.field == rampart_policy::criteria::Field::UnscannedImage)
+    })
+}
+
 /// A compiled Kubernetes-event policy and whether it denies the request.
 #[derive(Debug)]
 pub struct EventPolicy {
@@ -66,6 +75,10 @@ pub struct PolicySet {
     /// Whether any enforced deploy-time policy tests image data (alone or with other
     /// criteria): an image without Central's findings is then decided only in part.
     pub tests_image_data: bool,
+    /// Whether any enforced deploy-time policy tests whether an image was scanned (ACS's
+    /// "Images with no scans"): only then is an image without Central's findings marked as one
+    /// with no scan, which makes every policy on image data evaluated.
+    pub tests_unscanned: bool,
     pub events: Vec<EventPolicy>,
     /// Policies that did not compile here (named in logs, skipped).
     pub problems: Vec<String>,
@@ -102,6 +115,7 @@ impl PolicySet {
             deploy: Vec::new(),
             image_from: 0,
             tests_image_data: false,
+            tests_unscanned: false,
             events: Vec::new(),
             problems: Vec::new(),
             headers: Vec::new(),
@@ -155,6 +169,7 @@ impl PolicySet {
                 p.needs
                     .contains(&rampart_policy::criteria::Needs::ImageData)
             });
+        set.tests_unscanned = set.deploy.iter().chain(&on_image_data).any(tests_unscanned);
         for compiled in on_image_data {
             set.headers.push(header_of(&compiled));
             set.deploy.push(compiled);

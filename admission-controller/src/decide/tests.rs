@@ -975,6 +975,7 @@ fn enforcing_images_with_no_scans() -> World {
 #[test]
 fn an_enforced_images_with_no_scans_refuses_an_unscanned_image_until_its_scan() {
     let mut w = enforcing_images_with_no_scans();
+    assert!(w.policies.as_ref().expect("set").tests_unscanned);
     let (clean, _, _) = object("Deployment", false, json!({}));
     let body = review_body("Deployment", "CREATE", &clean, json!({}));
     // Before the Sensor's view has arrived, no image is known to be unscanned.
@@ -1075,8 +1076,10 @@ fn an_enforced_images_with_no_scans_refuses_an_unscanned_image_until_its_scan() 
 
 #[test]
 fn unscanned_images_are_asked_for_but_refused_only_by_an_enforced_policy() {
-    // The image policy alone is enforced: an unscanned image cannot violate it.
+    // The image policy alone is enforced: an unscanned image cannot violate it (and is not
+    // marked as one, which would only make the policies on image data evaluated for nothing).
     let mut w = with_an_image_policy();
+    assert!(!w.policies.as_ref().expect("set").tests_unscanned);
     w.resources.synced = true;
     let (clean, _, _) = object("Deployment", false, json!({}));
     let d = w.validate(&review_body("Deployment", "CREATE", &clean, json!({})));
