@@ -239,13 +239,20 @@ struct Connectors {
     h2: tokio_rustls::TlsConnector,
 }
 
-async fn connect_h2(addr: SocketAddr, tls: &tokio_rustls::TlsConnector) -> Sender2 {
+/// A TLS connection to `addr` (no Nagle delay, as the API server's client).
+async fn tls_stream(
+    addr: SocketAddr,
+    tls: &tokio_rustls::TlsConnector,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
     tcp.set_nodelay(true).expect("nodelay");
-    let stream = tls
-        .connect("localhost".try_into().expect("name"), tcp)
+    tls.connect("localhost".try_into().expect("name"), tcp)
         .await
-        .expect("handshake");
+        .expect("handshake")
+}
+
+async fn connect_h2(addr: SocketAddr, tls: &tokio_rustls::TlsConnector) -> Sender2 {
+    let stream = tls_stream(addr, tls).await;
     assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
     let (sender, conn) = hyper::client::conn::http2::handshake(
         hyper_util::rt::TokioExecutor::new(),
@@ -258,12 +265,7 @@ async fn connect_h2(addr: SocketAddr, tls: &tokio_rustls::TlsConnector) -> Sende
 }
 
 async fn connect(addr: SocketAddr, tls: &tokio_rustls::TlsConnector) -> Sender {
-    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    tcp.set_nodelay(true).expect("nodelay");
-    let stream = tls
-        .connect("localhost".try_into().expect("name"), tcp)
-        .await
-        .expect("handshake");
+    let stream = tls_stream(addr, tls).await;
     let (sender, conn) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await
