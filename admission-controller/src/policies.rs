@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prometheus_client::metrics::counter::Counter;
 use rampart_policy::compile::{CompiledPolicy, compile};
-use rampart_policy::policy::{EnforcementAction, EventSource};
+use rampart_policy::policy::EnforcementAction;
 use rampart_policy::{LifecycleStage, Policy, can_violate_without_image_data};
 use serde::{Deserialize, Serialize};
 
@@ -30,16 +30,9 @@ fn enforced_deploy_time(p: &Policy) -> bool {
         })
 }
 
-/// A runtime policy about exec, attach or port-forward requests.
+/// An enabled runtime policy about exec, attach or port-forward requests.
 fn kube_event_policy(p: &Policy) -> bool {
-    !p.disabled
-        && p.has_stage(LifecycleStage::Runtime)
-        && p.event_source == EventSource::DeploymentEvent
-        && p.policy_sections.iter().any(|s| {
-            s.policy_groups
-                .iter()
-                .any(|g| g.field_name.eq_ignore_ascii_case("Kubernetes Resource"))
-        })
+    !p.disabled && p.tests_kube_events()
 }
 
 /// Whether a section of `p` tests whether an image was scanned.

@@ -234,7 +234,9 @@ async fn world_deciding(
 }
 
 /// Sets a default policy's enforcement in Central; waits until the controller enforces it.
-async fn enforce(w: &World, id: &str, action: &str) {
+/// Enforces a default policy at `stage` as `rampart policy enforce` does: the stage's usual
+/// action (a refusal of the request for an exec policy), patched into Central.
+async fn enforce(w: &World, id: &str, stage: rampart_policy::LifecycleStage) {
     let mut policy = w
         .central
         .core
@@ -243,13 +245,19 @@ async fn enforce(w: &World, id: &str, action: &str) {
         .get(id)
         .cloned()
         .expect("default policy");
-    policy.enforcement_actions = vec![serde_json::from_value(json!(action)).expect("action")];
+    policy
+        .set_enforced(stage, true)
+        .expect("the policy's stage");
+    let change = rampart_central::policies::PolicyChange {
+        enforcement_actions: Some(policy.enforcement_actions),
+        ..Default::default()
+    };
     w.central
         .core
         .policies
-        .update(id, policy)
+        .patch(id, change)
         .await
-        .expect("update");
+        .expect("patched");
     eventually("the controller to enforce the policy", || {
         let set = w.controller.state.policies()?;
         set.enforced_ids().contains(&id).then_some(())
@@ -283,7 +291,7 @@ async fn decides_with_policies_pushed_by_the_sensor_and_reports_alerts_to_centra
         .expect("pod");
 
     // Pushed while serving: enforcement switched on in Central reaches the controller.
-    enforce(&w, PRIVILEGED, "SCALE_TO_ZERO_ENFORCEMENT").await;
+    enforce(&w, PRIVILEGED, rampart_policy::LifecycleStage::Deploy).await;
 
     let clean = client
         .review(
@@ -468,7 +476,7 @@ async fn decides_with_policies_pushed_by_the_sensor_and_reports_alerts_to_centra
     assert_eq!(scaled["allowed"], false, "{scaled}");
 
     // exec into the existing pod, once exec is enforced.
-    enforce(&w, EXEC, "FAIL_KUBE_REQUEST_ENFORCEMENT").await;
+    enforce(&w, EXEC, rampart_policy::LifecycleStage::Runtime).await;
     let exec = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
         "uid": "u-exec",
         "kind": {"group": "", "version": "v1", "kind": "PodExecOptions"},

@@ -790,7 +790,9 @@ struct PolicySummary<'a> {
     categories: &'a [String],
     lifecycle_stages: &'a [LifecycleStage],
     disabled: bool,
+    /// Enforced at some stage (`enforcedStages` says which).
     enforced: bool,
+    enforced_stages: Vec<LifecycleStage>,
     is_default: bool,
     /// Data the policy needs that Central does not have yet (it is not evaluable without it).
     needs: Vec<&'static str>,
@@ -838,7 +840,8 @@ async fn list_policies<B: Backend>(
             categories: &p.categories,
             lifecycle_stages: &p.lifecycle_stages,
             disabled: p.disabled,
-            enforced: p.enforces_at_deploy() || p.enforces_at_build(),
+            enforced: !p.enforced_stages().is_empty(),
+            enforced_stages: p.enforced_stages(),
             is_default: p.is_default,
             needs: state
                 .compiled
@@ -894,10 +897,13 @@ async fn update_policy<B: Backend>(
     json(&api.core.policies.update(&id, policy).await?)
 }
 
+/// `PATCH /v1/policies/{id}`: `{"disabled": bool}` as in ACS, and `"enforcementActions"` (ACS's
+/// names) to switch enforcement without sending the whole policy.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct PolicyPatch {
-    disabled: bool,
+    disabled: Option<bool>,
+    enforcement_actions: Option<Vec<rampart_policy::policy::EnforcementAction>>,
 }
 
 async fn patch_policy<B: Backend>(
@@ -906,7 +912,16 @@ async fn patch_policy<B: Backend>(
     Limited(body): JsonBody,
 ) -> ApiResult<Response> {
     let patch: PolicyPatch = parse_json(&body)?;
-    json(&api.core.policies.set_disabled(&id, patch.disabled).await?)
+    if patch.disabled.is_none() && patch.enforcement_actions.is_none() {
+        return Err(ApiError::BadRequest(
+            "nothing to change: give \"disabled\", \"enforcementActions\" or both".into(),
+        ));
+    }
+    let change = crate::policies::PolicyChange {
+        disabled: patch.disabled,
+        enforcement_actions: patch.enforcement_actions,
+    };
+    json(&api.core.policies.patch(&id, change).await?)
 }
 
 async fn delete_policy<B: Backend>(

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use rampart_policy::compile::{CompiledPolicy, ValidationError, compile};
-use rampart_policy::policy::Policy;
+use rampart_policy::policy::{EnforcementAction, Policy};
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -33,6 +33,13 @@ pub enum PolicyError {
     Store(#[from] crate::store::Error),
     #[error(transparent)]
     Commit(#[from] CommitError),
+}
+
+/// What [`Policies::patch`] changes; `None` leaves it as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyChange {
+    pub disabled: Option<bool>,
+    pub enforcement_actions: Option<Vec<EnforcementAction>>,
 }
 
 /// One published set of policies and everything derived from it.
@@ -244,16 +251,49 @@ impl<B: Backend> Policies<B> {
 
     /// Enables or disables a policy.
     pub async fn set_disabled(&self, id: &str, disabled: bool) -> Result<Policy, PolicyError> {
+        self.patch(
+            id,
+            PolicyChange {
+                disabled: Some(disabled),
+                ..PolicyChange::default()
+            },
+        )
+        .await
+    }
+
+    /// Changes a policy's switches — enabled, and its enforcement actions — without sending
+    /// the whole policy (default policies too: their criteria stay locked, their enforcement is
+    /// the user's). Actions must belong to the policy's stages.
+    pub async fn patch(&self, id: &str, change: PolicyChange) -> Result<Policy, PolicyError> {
         let _write = self.write.lock().await;
         let state = self.current();
         let mut policy = state
             .get(id)
             .cloned()
             .ok_or_else(|| PolicyError::NotFound(id.to_string()))?;
-        if policy.disabled == disabled {
+        let before = policy.clone();
+        if let Some(disabled) = change.disabled {
+            policy.disabled = disabled;
+        }
+        if let Some(actions) = change.enforcement_actions {
+            policy.check_enforcement(&actions).map_err(|message| {
+                PolicyError::Invalid(vec![ValidationError {
+                    policy: policy.name.clone(),
+                    path: "enforcementActions".into(),
+                    message,
+                }])
+            })?;
+            let mut unique = Vec::with_capacity(actions.len());
+            for a in actions {
+                if !unique.contains(&a) {
+                    unique.push(a);
+                }
+            }
+            policy.enforcement_actions = unique;
+        }
+        if policy == before {
             return Ok(policy);
         }
-        policy.disabled = disabled;
         policy.last_updated = Some(now_rfc3339());
         self.apply(&state, vec![policy.clone()], Vec::new()).await?;
         Ok(policy)

@@ -552,6 +552,9 @@ fn bad_input_gets_clear_errors_and_changes_nothing() {
             "invalid",
         ),
         ("PATCH", "/v1/policies/x", br#"{"disabled":"yes"}"#.to_vec(), 400, "disabled"),
+        ("PATCH", "/v1/policies/x", br#"{}"#.to_vec(), 400, "nothing to change"),
+        ("PATCH", "/v1/policies/x", br#"{"enforcementActions":["KILL"]}"#.to_vec(), 400, "KILL"),
+        ("PATCH", "/v1/policies/x", br#"{"enforce":true}"#.to_vec(), 400, "enforce"),
         ("POST", "/v1/policies/import", br#"{"policies":[{"nam":1}]}"#.to_vec(), 422, "nothing was imported"),
         ("POST", "/v1/tokens", br#"{"name":"t","role":"root"}"#.to_vec(), 400, "unknown role"),
         ("POST", "/v1/tokens", br#"{"name":"t","role":"sensor"}"#.to_vec(), 400, "certificates"),
@@ -586,6 +589,101 @@ fn bad_input_gets_clear_errors_and_changes_nothing() {
         "nothing changed"
     );
     assert_eq!(central.call("GET", "/v1/health", None, None).0, 200);
+}
+
+#[test]
+fn enforcement_is_switched_by_patch_within_the_policys_stages() {
+    let central = start_central();
+    let (_, list) = central.admin("GET", "/v1/policies?query=privileged%20container", None);
+    let privileged = list["policies"]
+        .as_array()
+        .expect("policies")
+        .iter()
+        .find(|p| p["name"] == "Privileged Container")
+        .expect("a default policy")
+        .clone();
+    assert_eq!(
+        (&privileged["enforced"], &privileged["enforcedStages"]),
+        (&json!(false), &json!([]))
+    );
+    let id = privileged["id"].as_str().expect("id").to_string();
+    let path = format!("/v1/policies/{id}");
+    let revision = || central.running.core.policies.current().revision;
+    let before = revision();
+
+    let (status, patched) = central.admin(
+        "PATCH",
+        &path,
+        Some(json!({"enforcementActions": ["SCALE_TO_ZERO_ENFORCEMENT"]})),
+    );
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(
+        patched["enforcementActions"],
+        json!(["SCALE_TO_ZERO_ENFORCEMENT"])
+    );
+    // The criteria of a default policy stay as they were; only its switch moved.
+    assert_eq!(
+        patched["policySections"],
+        central.admin("GET", &path, None).1["policySections"]
+    );
+    assert!(revision() > before, "a new policy set is published");
+    let (_, list) = central.admin("GET", "/v1/policies?query=privileged%20container", None);
+    let listed = list["policies"]
+        .as_array()
+        .expect("policies")
+        .iter()
+        .find(|p| p["id"] == id.as_str())
+        .expect("listed")
+        .clone();
+    assert_eq!(
+        (&listed["enforced"], &listed["enforcedStages"]),
+        (&json!(true), &json!(["DEPLOY"]))
+    );
+
+    // An action of a stage the policy does not have is refused, naming it; nothing changes.
+    let enforced = revision();
+    let (status, refused) = central.admin(
+        "PATCH",
+        &path,
+        Some(json!({"enforcementActions": ["KILL_POD_ENFORCEMENT"]})),
+    );
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(
+        refused["details"],
+        json!([
+            "policy 'Privileged Container': enforcementActions: KILL_POD_ENFORCEMENT enforces \
+                the RUNTIME stage, which 'Privileged Container' does not have"
+        ]),
+        "{refused}"
+    );
+    assert_eq!(revision(), enforced);
+    assert_eq!(
+        central.admin("GET", &path, None).1["enforcementActions"],
+        json!(["SCALE_TO_ZERO_ENFORCEMENT"])
+    );
+
+    // Both switches at once; an empty list stops enforcing.
+    let (status, patched) = central.admin(
+        "PATCH",
+        &path,
+        Some(json!({"disabled": true, "enforcementActions": []})),
+    );
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["disabled"], true);
+    assert!(
+        patched
+            .get("enforcementActions")
+            .is_none_or(|a| a == &json!([])),
+        "{patched}"
+    );
+    // The same again changes nothing.
+    let settled = revision();
+    let (status, _) = central.admin(
+        "PATCH",
+        &path,
+        Some(json!({"disabled": true, "enforcementActions": []})),
+    );
+    assert_eq!((status, revision()), (200, settled));
 }
 
 fn runtime_results(

@@ -225,6 +225,42 @@ pub enum PolicyCommand {
     Enable { policy: String },
     /// Disable a policy in Central (needs -e).
     Disable { policy: String },
+    /// Enforce a policy in Central (needs -e), at each of its stages or those given: at deploy
+    /// time the admission controller refuses violating workloads and Sensors scale down those
+    /// that get in; at build time checks fail; at runtime exec, attach and port-forward are
+    /// refused (Kubernetes-event policies) or the violating pod is killed.
+    Enforce {
+        policy: String,
+        /// Only this stage (repeatable).
+        #[arg(long = "stage", value_enum, value_name = "STAGE")]
+        stages: Vec<StageArg>,
+    },
+    /// Stop enforcing a policy in Central (needs -e), at every stage or those given; it still
+    /// raises alerts.
+    Unenforce {
+        policy: String,
+        /// Only this stage (repeatable).
+        #[arg(long = "stage", value_enum, value_name = "STAGE")]
+        stages: Vec<StageArg>,
+    },
+}
+
+/// A policy's lifecycle stage on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StageArg {
+    Build,
+    Deploy,
+    Runtime,
+}
+
+impl From<StageArg> for rampart_policy::LifecycleStage {
+    fn from(s: StageArg) -> Self {
+        match s {
+            StageArg::Build => rampart_policy::LifecycleStage::Build,
+            StageArg::Deploy => rampart_policy::LifecycleStage::Deploy,
+            StageArg::Runtime => rampart_policy::LifecycleStage::Runtime,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -155,6 +155,20 @@ pub fn run(
         (PolicyCommand::Disable { policy }, _) => {
             remote_cmds::policy_set_disabled(&remote.require("policy disable")?, &policy, true, out)
         }
+        (PolicyCommand::Enforce { policy, stages }, _) => remote_cmds::policy_set_enforced(
+            &remote.require("policy enforce")?,
+            &policy,
+            &stages.into_iter().map(Into::into).collect::<Vec<_>>(),
+            true,
+            out,
+        ),
+        (PolicyCommand::Unenforce { policy, stages }, _) => remote_cmds::policy_set_enforced(
+            &remote.require("policy unenforce")?,
+            &policy,
+            &stages.into_iter().map(Into::into).collect::<Vec<_>>(),
+            false,
+            out,
+        ),
         (PolicyCommand::List { source, output }, None) => {
             let mut policies = load(&source)?;
             policies.sort_by(|a, b| {
@@ -172,7 +186,8 @@ pub fn run(
                                 "id": c.policy.id, "name": c.policy.name, "slug": c.policy.slug(),
                                 "severity": c.policy.severity, "lifecycleStages": c.policy.lifecycle_stages,
                                 "categories": c.policy.categories, "enabled": !c.policy.disabled,
-                                "enforced": c.policy.enforces_at_deploy() || c.policy.enforces_at_build(),
+                                "enforced": !c.policy.enforced_stages().is_empty(),
+                                "enforcedStages": c.policy.enforced_stages(),
                                 "needs": c.needs.iter().map(|n| n.describe()).collect::<Vec<_>>(),
                             })
                         })
@@ -193,12 +208,14 @@ pub fn run(
                                     .collect::<Vec<_>>()
                                     .join(","),
                                 if p.disabled { "no" } else { "yes" }.to_string(),
-                                if p.enforces_at_deploy() || p.enforces_at_build() {
-                                    "yes"
-                                } else {
-                                    "-"
-                                }
-                                .to_string(),
+                                match p.enforced_stages() {
+                                    stages if stages.is_empty() => "-".to_string(),
+                                    stages => stages
+                                        .iter()
+                                        .map(|s| s.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join(","),
+                                },
                                 if c.needs.is_empty() {
                                     "-".to_string()
                                 } else {

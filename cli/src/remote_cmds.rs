@@ -273,7 +273,17 @@ pub fn policy_list(
                 s(&p["severity"]).trim_end_matches("_SEVERITY").to_string(),
                 stages.join(","),
                 if p["disabled"] == true { "no" } else { "yes" }.to_string(),
-                if p["enforced"] == true { "yes" } else { "-" }.to_string(),
+                {
+                    let enforced: Vec<String> = p["enforcedStages"]
+                        .as_array()
+                        .map(|a| a.iter().map(s).collect())
+                        .unwrap_or_default();
+                    if enforced.is_empty() {
+                        "-".to_string()
+                    } else {
+                        enforced.join(",")
+                    }
+                },
                 if needs.is_empty() {
                     "-".to_string()
                 } else {
@@ -324,6 +334,90 @@ pub fn policy_set_disabled(
         if disabled { "Disabled" } else { "Enabled" },
         s(&v["name"])
     )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Enforces a policy at `stages` (all of its own when none is given), or stops enforcing it
+/// there (every stage it is enforced at when none is given), and says what that does.
+pub fn policy_set_enforced(
+    remote: &Remote,
+    wanted: &str,
+    stages: &[rampart_policy::LifecycleStage],
+    enforced: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let id = policy_id(remote, wanted)?;
+    let path = format!("/v1/policies/{}", encode(&id));
+    let mut policy: rampart_policy::Policy = serde_json::from_value(remote.get(&path)?)
+        .context("Central answered with a policy this CLI cannot read")?;
+    let stages = match (stages.is_empty(), enforced) {
+        (false, _) => stages.to_vec(),
+        (true, true) => policy.lifecycle_stages.clone(),
+        (true, false) => policy.enforced_stages(),
+    };
+    for &stage in &stages {
+        policy
+            .set_enforced(stage, enforced)
+            .map_err(anyhow::Error::msg)?;
+    }
+    let v = remote.send_json(
+        "PATCH",
+        &path,
+        &json!({ "enforcementActions": policy.enforcement_actions }),
+    )?;
+    let policy: rampart_policy::Policy =
+        serde_json::from_value(v).context("Central answered with a policy this CLI cannot read")?;
+    let name = &policy.name;
+    if !enforced {
+        let left = policy.enforced_stages();
+        let names: Vec<&str> = stages.iter().map(|s| s.as_str()).collect();
+        writeln!(
+            out,
+            "'{name}' is not enforced at {}; it still raises alerts.",
+            if names.is_empty() {
+                "any stage".to_string()
+            } else {
+                names.join(", ")
+            }
+        )?;
+        if !left.is_empty() {
+            let left: Vec<&str> = left.iter().map(|s| s.as_str()).collect();
+            writeln!(out, "Still enforced at {}.", left.join(", "))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    for stage in &stages {
+        let actions: Vec<&str> = policy
+            .enforcement_actions
+            .iter()
+            .filter(|a| a.stage() == Some(*stage))
+            .map(|a| a.as_str())
+            .collect();
+        let effect = match stage {
+            rampart_policy::LifecycleStage::Build => {
+                "`deployment check` and `image check` fail on its violations"
+            }
+            rampart_policy::LifecycleStage::Deploy => {
+                "admission controllers refuse workloads that violate it, and Sensors scale down those that get in"
+            }
+            rampart_policy::LifecycleStage::Runtime if policy.tests_kube_events() => {
+                "admission controllers refuse the exec, attach or port-forward requests it matches"
+            }
+            rampart_policy::LifecycleStage::Runtime => "Sensors kill the pods that violate it",
+        };
+        writeln!(
+            out,
+            "Enforced '{name}' at {} ({}): {effect}.",
+            stage.as_str(),
+            actions.join(", ")
+        )?;
+    }
+    if policy.disabled {
+        writeln!(
+            out,
+            "'{name}' is disabled, so it acts on nothing: `rampart policy enable '{name}'`."
+        )?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

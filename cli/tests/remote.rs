@@ -113,6 +113,83 @@ fn the_cli_drives_central_over_its_api() {
         0
     );
 
+    // Enforcement, switched on and off by name: remote checks then fail on the policy.
+    let breaks = || {
+        let (_, remote, _) = with(
+            &ci,
+            &[
+                "deployment",
+                "check",
+                "--remote",
+                "-f",
+                FIXTURE,
+                "-o",
+                "json",
+            ],
+        );
+        let report: serde_json::Value = serde_json::from_str(&remote).expect("json");
+        report["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .flat_map(|r| r["findings"].as_array().cloned().unwrap_or_default())
+            .find(|f| f["policy"] == "Privileged Container")
+            .expect("the fixture runs a privileged container")["breaks_build"]
+            == true
+    };
+    assert!(!breaks(), "not enforced by default");
+    let (code, out, err) = with(&admin, &["policy", "enforce", "privileged-container"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.trim(),
+        "Enforced 'Privileged Container' at DEPLOY (SCALE_TO_ZERO_ENFORCEMENT): admission \
+         controllers refuse workloads that violate it, and Sensors scale down those that get in."
+    );
+    assert!(breaks(), "an enforced policy breaks the check");
+    let (_, listed, _) = with(&admin, &["policy", "list"]);
+    let row = listed
+        .lines()
+        .find(|l| l.contains("| Privileged Container "))
+        .expect("listed");
+    assert!(row.contains("| DEPLOY   |"), "{row}");
+    // A stage the policy lacks is refused with the stages it has, and nothing changes.
+    let (code, _, err) = with(
+        &admin,
+        &[
+            "policy",
+            "enforce",
+            "Privileged Container",
+            "--stage",
+            "runtime",
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("'Privileged Container' has no RUNTIME stage to enforce (its stages: DEPLOY)"),
+        "{err}"
+    );
+    // An exec policy is enforced by refusing the request.
+    let (code, out, err) = with(
+        &admin,
+        &["policy", "enforce", "Kubernetes Actions: Exec into Pod"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("at RUNTIME (FAIL_KUBE_REQUEST_ENFORCEMENT): admission controllers refuse"),
+        "{out}"
+    );
+    // The CI role may not.
+    let (code, _, err) = with(&ci, &["policy", "unenforce", "Privileged Container"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("403"), "{err}");
+    let (code, out, err) = with(&admin, &["policy", "unenforce", "Privileged Container"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.trim(),
+        "'Privileged Container' is not enforced at DEPLOY; it still raises alerts."
+    );
+    assert!(!breaks());
+
     // Import a custom policy; importing it again is refused (exit 1) unless --overwrite.
     let policy = dir.path().join("custom.json");
     std::fs::write(

@@ -16,6 +16,17 @@ pub enum LifecycleStage {
     Runtime,
 }
 
+impl LifecycleStage {
+    /// The name ACS's JSON gives it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LifecycleStage::Deploy => "DEPLOY",
+            LifecycleStage::Build => "BUILD",
+            LifecycleStage::Runtime => "RUNTIME",
+        }
+    }
+}
+
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
 )]
@@ -91,6 +102,22 @@ pub enum EnforcementAction {
 }
 
 impl EnforcementAction {
+    /// The name ACS's JSON gives it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnforcementAction::Unset => "UNSET_ENFORCEMENT",
+            EnforcementAction::ScaleToZero => "SCALE_TO_ZERO_ENFORCEMENT",
+            EnforcementAction::UnsatisfiableNodeConstraint => {
+                "UNSATISFIABLE_NODE_CONSTRAINT_ENFORCEMENT"
+            }
+            EnforcementAction::KillPod => "KILL_POD_ENFORCEMENT",
+            EnforcementAction::FailBuild => "FAIL_BUILD_ENFORCEMENT",
+            EnforcementAction::FailKubeRequest => "FAIL_KUBE_REQUEST_ENFORCEMENT",
+            EnforcementAction::FailDeploymentCreate => "FAIL_DEPLOYMENT_CREATE_ENFORCEMENT",
+            EnforcementAction::FailDeploymentUpdate => "FAIL_DEPLOYMENT_UPDATE_ENFORCEMENT",
+        }
+    }
+
     pub fn stage(self) -> Option<LifecycleStage> {
         match self {
             EnforcementAction::Unset => None,
@@ -318,6 +345,98 @@ impl Policy {
             .contains(&EnforcementAction::FailBuild)
     }
 
+    /// A runtime policy on Kubernetes events (exec, attach, port-forward): one whose section
+    /// tests Kubernetes Resource, on deployment events. The admission controller decides these
+    /// requests; enforcing such a policy refuses them.
+    pub fn tests_kube_events(&self) -> bool {
+        self.has_stage(LifecycleStage::Runtime)
+            && self.event_source == EventSource::DeploymentEvent
+            && self.policy_sections.iter().any(|s| {
+                s.policy_groups
+                    .iter()
+                    .any(|g| g.field_name.eq_ignore_ascii_case("Kubernetes Resource"))
+            })
+    }
+
+    /// The action that enforces the policy at `stage` when none is named, as ACS's policy
+    /// editor sets it: fail the build; scale the deployment to zero (which the admission
+    /// controller turns into a refusal of the request); refuse the Kubernetes request for an
+    /// event policy, or kill the pod for a process or network one.
+    pub fn usual_enforcement(&self, stage: LifecycleStage) -> EnforcementAction {
+        match stage {
+            LifecycleStage::Build => EnforcementAction::FailBuild,
+            LifecycleStage::Deploy => EnforcementAction::ScaleToZero,
+            LifecycleStage::Runtime if self.tests_kube_events() => {
+                EnforcementAction::FailKubeRequest
+            }
+            LifecycleStage::Runtime => EnforcementAction::KillPod,
+        }
+    }
+
+    /// The stages the policy is enforced at, in its own order of stages.
+    pub fn enforced_stages(&self) -> Vec<LifecycleStage> {
+        self.lifecycle_stages
+            .iter()
+            .copied()
+            .filter(|stage| {
+                self.enforcement_actions
+                    .iter()
+                    .any(|a| a.stage() == Some(*stage))
+            })
+            .collect()
+    }
+
+    /// Enforces the policy at `stage` (an action of that stage it has is kept, else the usual
+    /// one is added) or stops enforcing it there (its actions of that stage removed). A stage
+    /// the policy does not have cannot be enforced: the error says which it has.
+    pub fn set_enforced(&mut self, stage: LifecycleStage, enforced: bool) -> Result<(), String> {
+        if enforced && !self.has_stage(stage) {
+            let stages: Vec<&str> = self.lifecycle_stages.iter().map(|s| s.as_str()).collect();
+            return Err(format!(
+                "'{}' has no {} stage to enforce (its stages: {})",
+                self.name,
+                stage.as_str(),
+                if stages.is_empty() {
+                    "none".to_string()
+                } else {
+                    stages.join(", ")
+                }
+            ));
+        }
+        let has = self
+            .enforcement_actions
+            .iter()
+            .any(|a| a.stage() == Some(stage));
+        if enforced && !has {
+            let usual = self.usual_enforcement(stage);
+            self.enforcement_actions.push(usual);
+        } else if !enforced {
+            self.enforcement_actions
+                .retain(|a| a.stage().is_some_and(|s| s != stage));
+        }
+        Ok(())
+    }
+
+    /// Why `actions` cannot be this policy's: an action of a stage it does not have, or
+    /// `UNSET_ENFORCEMENT`.
+    pub fn check_enforcement(&self, actions: &[EnforcementAction]) -> Result<(), String> {
+        for a in actions {
+            match a.stage() {
+                None => return Err(format!("{} is not an enforcement action", a.as_str())),
+                Some(stage) if !self.has_stage(stage) => {
+                    return Err(format!(
+                        "{} enforces the {} stage, which '{}' does not have",
+                        a.as_str(),
+                        stage.as_str(),
+                        self.name
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
     /// The policy name as a lower-case slug: `Latest tag` → `latest-tag`.
     pub fn slug(&self) -> String {
         slugify(&self.name)
@@ -407,6 +526,126 @@ mod tests {
         )
         .expect_err("typo");
         assert!(err.to_string().contains("unknown field `sevrity`"), "{err}");
+    }
+
+    fn policy(json: &str) -> Policy {
+        parse_policies(json).expect("policy").remove(0)
+    }
+
+    #[test]
+    fn enforcing_a_stage_adds_its_usual_action_and_keeps_a_chosen_one() {
+        let mut p = policy(r#"{"name": "p", "lifecycleStages": ["BUILD", "DEPLOY"]}"#);
+        p.set_enforced(LifecycleStage::Deploy, true)
+            .expect("deploy");
+        assert_eq!(p.enforcement_actions, [EnforcementAction::ScaleToZero]);
+        assert_eq!(p.enforced_stages(), [LifecycleStage::Deploy]);
+        // Again: nothing added twice.
+        p.set_enforced(LifecycleStage::Deploy, true)
+            .expect("deploy");
+        p.set_enforced(LifecycleStage::Build, true).expect("build");
+        assert_eq!(
+            p.enforcement_actions,
+            [EnforcementAction::ScaleToZero, EnforcementAction::FailBuild]
+        );
+        // A deploy-time action chosen by hand (refuse creates only) stays as it is.
+        let mut creates = policy(
+            r#"{"name": "c", "lifecycleStages": ["DEPLOY"],
+                "enforcementActions": ["FAIL_DEPLOYMENT_CREATE_ENFORCEMENT"]}"#,
+        );
+        creates
+            .set_enforced(LifecycleStage::Deploy, true)
+            .expect("deploy");
+        assert_eq!(
+            creates.enforcement_actions,
+            [EnforcementAction::FailDeploymentCreate]
+        );
+        // Off removes every action of that stage and no other.
+        p.set_enforced(LifecycleStage::Deploy, false).expect("off");
+        assert_eq!(p.enforcement_actions, [EnforcementAction::FailBuild]);
+        assert_eq!(p.enforced_stages(), [LifecycleStage::Build]);
+    }
+
+    #[test]
+    fn a_runtime_policy_on_kubernetes_events_is_enforced_by_refusing_the_request() {
+        let mut exec = policy(
+            r#"{"name": "Exec", "lifecycleStages": ["RUNTIME"], "eventSource": "DEPLOYMENT_EVENT",
+                "policySections": [{"policyGroups": [{"fieldName": "Kubernetes Resource",
+                    "values": [{"value": "PODS_EXEC"}]}]}]}"#,
+        );
+        assert!(exec.tests_kube_events());
+        exec.set_enforced(LifecycleStage::Runtime, true)
+            .expect("runtime");
+        assert_eq!(
+            exec.enforcement_actions,
+            [EnforcementAction::FailKubeRequest]
+        );
+        let mut process = policy(
+            r#"{"name": "nmap", "lifecycleStages": ["RUNTIME"], "eventSource": "DEPLOYMENT_EVENT",
+                "policySections": [{"policyGroups": [{"fieldName": "Process Name",
+                    "values": [{"value": "nmap"}]}]}]}"#,
+        );
+        assert!(!process.tests_kube_events());
+        process
+            .set_enforced(LifecycleStage::Runtime, true)
+            .expect("runtime");
+        assert_eq!(process.enforcement_actions, [EnforcementAction::KillPod]);
+    }
+
+    #[test]
+    fn a_stage_the_policy_lacks_is_refused_with_the_stages_it_has() {
+        let mut p = policy(r#"{"name": "Latest tag", "lifecycleStages": ["BUILD", "DEPLOY"]}"#);
+        let e = p
+            .set_enforced(LifecycleStage::Runtime, true)
+            .expect_err("no runtime stage");
+        assert_eq!(
+            e,
+            "'Latest tag' has no RUNTIME stage to enforce (its stages: BUILD, DEPLOY)"
+        );
+        assert!(p.enforcement_actions.is_empty());
+        // Not enforcing a stage it lacks is no change, not an error.
+        p.set_enforced(LifecycleStage::Runtime, false)
+            .expect("nothing to do");
+        assert_eq!(
+            p.check_enforcement(&[EnforcementAction::KillPod]),
+            Err(
+                "KILL_POD_ENFORCEMENT enforces the RUNTIME stage, which 'Latest tag' does not have"
+                    .into()
+            )
+        );
+        assert_eq!(
+            p.check_enforcement(&[EnforcementAction::Unset]),
+            Err("UNSET_ENFORCEMENT is not an enforcement action".into())
+        );
+        assert_eq!(
+            p.check_enforcement(&[
+                EnforcementAction::FailBuild,
+                EnforcementAction::FailDeploymentUpdate
+            ]),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn action_names_are_acs_names() {
+        for a in [
+            EnforcementAction::Unset,
+            EnforcementAction::ScaleToZero,
+            EnforcementAction::UnsatisfiableNodeConstraint,
+            EnforcementAction::KillPod,
+            EnforcementAction::FailBuild,
+            EnforcementAction::FailKubeRequest,
+            EnforcementAction::FailDeploymentCreate,
+            EnforcementAction::FailDeploymentUpdate,
+        ] {
+            assert_eq!(serde_json::to_value(a).expect("json"), a.as_str());
+        }
+        for s in [
+            LifecycleStage::Build,
+            LifecycleStage::Deploy,
+            LifecycleStage::Runtime,
+        ] {
+            assert_eq!(serde_json::to_value(s).expect("json"), s.as_str());
+        }
     }
 
     #[test]

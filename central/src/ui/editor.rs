@@ -16,8 +16,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use rampart_policy::policy::{
-    BooleanOperator, EnforcementAction, Exclusion, ExclusionDeployment, ExclusionImage, LabelMatch,
-    PolicyGroup, PolicySection, PolicyValue, Scope,
+    BooleanOperator, EnforcementAction, EventSource, Exclusion, ExclusionDeployment,
+    ExclusionImage, LabelMatch, PolicyGroup, PolicySection, PolicyValue, Scope,
 };
 use rampart_policy::{LifecycleStage, Severity};
 
@@ -319,42 +319,6 @@ impl PolicyForm {
         .filter(|(on, _)| *on)
         .map(|(_, s)| s)
         .collect();
-        // Each stage keeps the actions it had (a deploy-time policy may fail creates only);
-        // a stage newly enforced gets its usual action.
-        let mut actions: Vec<EnforcementAction> = Vec::new();
-        for (stage, on, usual) in [
-            (
-                LifecycleStage::Build,
-                self.build && self.enforce_build,
-                EnforcementAction::FailBuild,
-            ),
-            (
-                LifecycleStage::Deploy,
-                self.deploy && self.enforce_deploy,
-                EnforcementAction::ScaleToZero,
-            ),
-            (
-                LifecycleStage::Runtime,
-                self.runtime && self.enforce_runtime,
-                EnforcementAction::KillPod,
-            ),
-        ] {
-            if !on {
-                continue;
-            }
-            let kept: Vec<EnforcementAction> = p
-                .enforcement_actions
-                .iter()
-                .copied()
-                .filter(|a| a.stage() == Some(stage))
-                .collect();
-            if kept.is_empty() {
-                actions.push(usual);
-            } else {
-                actions.extend(kept);
-            }
-        }
-        p.enforcement_actions = actions;
         p.description = self.description.clone();
         p.rationale = self.rationale.clone();
         p.remediation = self.remediation.clone();
@@ -455,6 +419,40 @@ impl PolicyForm {
                 }
             })
             .collect();
+        // ACS's wizard gives a runtime policy deployment events as its source (the only one
+        // Rampart observes; an audit-log policy keeps its own), and other stages none.
+        if !self.runtime {
+            p.event_source = EventSource::NotApplicable;
+        } else if p.event_source == EventSource::NotApplicable {
+            p.event_source = EventSource::DeploymentEvent;
+        }
+        // Each stage keeps the actions it had (a deploy-time policy may fail creates only); a
+        // stage newly enforced gets its usual action, read off the finished criteria (an exec
+        // policy refuses the request, a process policy kills the pod).
+        let enforced = [
+            (LifecycleStage::Build, self.build && self.enforce_build),
+            (LifecycleStage::Deploy, self.deploy && self.enforce_deploy),
+            (
+                LifecycleStage::Runtime,
+                self.runtime && self.enforce_runtime,
+            ),
+        ];
+        let kept = std::mem::take(&mut p.enforcement_actions);
+        for (stage, on) in enforced {
+            if !on {
+                continue;
+            }
+            let had: Vec<EnforcementAction> = kept
+                .iter()
+                .copied()
+                .filter(|a| a.stage() == Some(stage))
+                .collect();
+            if had.is_empty() {
+                p.enforcement_actions.push(p.usual_enforcement(stage));
+            } else {
+                p.enforcement_actions.extend(had);
+            }
+        }
         if errors.is_empty() {
             Ok(p)
         } else {
@@ -800,6 +798,42 @@ mod tests {
             p.policy_sections[0].policy_groups[0].field_name,
             "Image Tag"
         );
+    }
+
+    #[test]
+    fn a_new_runtime_policy_gets_deployment_events_and_the_action_its_criteria_call_for() {
+        let runtime = |field: &str, value: &str| {
+            PolicyForm::parse(&form(&[
+                ("name", "new"),
+                ("stage_runtime", "on"),
+                ("enforce_runtime", "on"),
+                ("sections", "1"),
+                ("s0_rows", "1"),
+                ("s0_field0", field),
+                ("s0_values0", value),
+            ]))
+            .to_policy(None)
+            .expect("valid")
+        };
+        let exec = runtime("Kubernetes Resource", "PODS_EXEC");
+        assert_eq!(exec.event_source, EventSource::DeploymentEvent);
+        // The admission controller refuses exec for this action; a pod kill would not.
+        assert_eq!(
+            exec.enforcement_actions,
+            [EnforcementAction::FailKubeRequest]
+        );
+        rampart_policy::compile::compile(&exec).expect("an ACS-valid runtime policy");
+        let process = runtime("Process Name", "nmap");
+        assert_eq!(process.enforcement_actions, [EnforcementAction::KillPod]);
+        // Taken off runtime, the policy has no event source (ACS refuses one elsewhere).
+        let mut f = PolicyForm::of(&exec);
+        f.runtime = false;
+        f.deploy = true;
+        f.sections[0].rows[0].field = "Privileged Container".into();
+        f.sections[0].rows[0].values = "true".into();
+        let deploy = f.to_policy(Some(&exec)).expect("valid");
+        assert_eq!(deploy.event_source, EventSource::NotApplicable);
+        assert!(deploy.enforcement_actions.is_empty());
     }
 
     #[test]
