@@ -351,7 +351,12 @@ pub fn policy_set_enforced(
     let mut policy: rampart_policy::Policy = serde_json::from_value(remote.get(&path)?)
         .context("Central answered with a policy this CLI cannot read")?;
     let stages = match (stages.is_empty(), enforced) {
-        (false, _) => stages.to_vec(),
+        (false, _) => {
+            let mut given = stages.to_vec();
+            given.sort();
+            given.dedup();
+            given
+        }
         (true, true) => policy.lifecycle_stages.clone(),
         (true, false) => policy.enforced_stages(),
     };
