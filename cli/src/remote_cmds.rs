@@ -45,6 +45,13 @@ pub enum AlertCommand {
         #[arg(short = 'o', long, value_enum, default_value_t = Format::Table)]
         output: Format,
     },
+    /// One alert in full: its violations, what was enforced, the admission request or the
+    /// processes behind it, and its policy's remediation.
+    Get {
+        id: String,
+        #[arg(short = 'o', long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
     /// Resolve alerts by id, or every alert a query matches.
     Resolve {
         ids: Vec<String>,
@@ -54,6 +61,113 @@ pub enum AlertCommand {
         #[arg(long, conflicts_with = "query")]
         add_to_baseline: bool,
     },
+}
+
+/// An alert as `alert get` prints it.
+fn describe_alert(a: &Value, policy: &Value) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::new();
+    let ms = |v: &Value| v.as_i64().map_or_else(|| "-".to_string(), when);
+    let severity = s(&a["severity"]);
+    let _ = writeln!(
+        text,
+        "{}  {}: {} (severity {}, {} stage)",
+        s(&a["id"]),
+        s(&a["state"]),
+        s(&a["policyName"]),
+        severity.trim_end_matches("_SEVERITY"),
+        s(&a["lifecycleStage"])
+    );
+    let _ = writeln!(
+        text,
+        "Deployment:  {}/{}/{} ({})",
+        s(&a["clusterId"]),
+        s(&a["namespace"]),
+        s(&a["deploymentName"]),
+        s(&a["deploymentKind"])
+    );
+    let _ = writeln!(
+        text,
+        "Seen:        {} first, {} last",
+        ms(&a["firstOccurredUnixMs"]),
+        ms(&a["timeUnixMs"])
+    );
+    if !a["resolvedUnixMs"].is_null() {
+        let _ = writeln!(text, "Resolved:    {}", ms(&a["resolvedUnixMs"]));
+    }
+    let admission = &a["admission"];
+    if admission.is_object() {
+        let outcome = if admission["breakGlass"] == true {
+            "admitted with the break-glass annotation"
+        } else if s(&a["state"]) == "ATTEMPTED" {
+            "refused"
+        } else {
+            "admitted"
+        };
+        let pod = admission["pod"]
+            .as_str()
+            .map(|p| format!(" into pod {p}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            text,
+            "Request:     {}{pod} by {} (uid {}), {outcome}",
+            s(&admission["operation"]),
+            s(&admission["user"]),
+            s(&admission["requestUid"])
+        );
+        // Identical retries the controller counted on the first (absent: just the one).
+        if let Some(attempts) = admission["attempts"].as_u64().filter(|n| *n > 1) {
+            let _ = writeln!(
+                text,
+                "             {attempts} identical attempts, the first with this uid"
+            );
+        }
+    }
+    let list = |v: &Value| v.as_array().cloned().unwrap_or_default();
+    let _ = writeln!(text, "Violations:");
+    for v in list(&a["violations"]) {
+        let _ = writeln!(text, "  - {}", s(&v));
+    }
+    let processes = list(&a["processes"]);
+    if !processes.is_empty() {
+        let _ = writeln!(text, "Processes:");
+        for p in processes {
+            let _ = writeln!(
+                text,
+                "  - {} {} {} (container {}, uid {})",
+                ms(&p["timeUnixMs"]),
+                s(&p["execFilePath"]),
+                p["args"].as_str().unwrap_or_default(),
+                s(&p["containerName"]),
+                s(&p["uid"])
+            );
+        }
+    }
+    let enforcements = list(&a["enforcements"]);
+    if !enforcements.is_empty() {
+        let _ = writeln!(text, "Enforcement:");
+        for e in enforcements {
+            let _ = writeln!(
+                text,
+                "  - {} {}: {}{}",
+                ms(&e["timeUnixMs"]),
+                s(&e["action"]),
+                s(&e["message"]),
+                if e["succeeded"] == false {
+                    " (failed)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    if let Some(remediation) = policy["remediation"]
+        .as_str()
+        .filter(|r| !r.trim().is_empty())
+    {
+        let _ = writeln!(text, "Remediation: {}", remediation.trim());
+    }
+    text
 }
 
 pub fn when(unix_ms: i64) -> String {
@@ -185,6 +299,15 @@ pub fn alert(
                 alerts.len(),
                 s(&v["total"])
             )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        AlertCommand::Get { id, output } => {
+            let v = remote.get(&format!("/v1/alerts/{}", encode(id.trim())))?;
+            if output == Format::Json {
+                print_json(out, &v)?;
+            } else {
+                out.write_all(describe_alert(&v["alert"], &v["policy"]).as_bytes())?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         AlertCommand::Resolve {

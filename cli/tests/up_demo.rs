@@ -153,4 +153,106 @@ fn up_demo_shows_the_demo_cluster_and_its_violations_in_central() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+
+    // A user enforces a default policy by name; the demo's admission controller then refuses
+    // a privileged Deployment, and the attempt is an alert `alert get` shows in full.
+    let cli = |args: &[&str]| {
+        let mut all = vec![
+            "-e",
+            central.api.as_str(),
+            "--ca",
+            central.ca.as_str(),
+            "--password",
+            password.as_str(),
+        ];
+        all.extend_from_slice(args);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rampart"))
+            .args(&all)
+            .env_remove("RAMPART_ENDPOINT")
+            .output()
+            .expect("run rampart");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = cli(&["policy", "enforce", "Privileged Container"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (url, admission_ca) = central
+        .admission
+        .clone()
+        .expect("up runs an admission controller");
+    let admission_ca = std::fs::read_to_string(&admission_ca).expect("admission CA");
+    let webhook = rampart_test_support::https_agent(&admission_ca).expect("agent");
+    let review = serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": "u-e2e", "operation": "CREATE", "namespace": "shop", "name": "evil",
+            "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+            "resource": {"group": "apps", "version": "v1", "resource": "deployments"},
+            "userInfo": {"username": "alice"},
+            "object": {"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "evil", "namespace": "shop"},
+                "spec": {"selector": {"matchLabels": {"app": "evil"}},
+                    "template": {"metadata": {"labels": {"app": "evil"}},
+                        "spec": {"containers": [{"name": "c", "image": "nginx:1.27",
+                            "securityContext": {"privileged": true}}]}}}}}});
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let answer = loop {
+        let answer: Value = webhook
+            .post(&format!("{url}/validate"))
+            .send_json(&review)
+            .expect("the webhook answers")
+            .body_mut()
+            .read_json()
+            .expect("a review");
+        // Until the Sensor has pushed the new set, the controller allows.
+        if answer["response"]["allowed"] == false {
+            break answer;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the enforced policy never reached the controller: {answer}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let message = answer["response"]["status"]["message"]
+        .as_str()
+        .expect("message");
+    assert!(
+        message.contains("Policy: Privileged Container")
+            && message.contains("Container 'c' is privileged"),
+        "{message}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let id = loop {
+        let (_, listed, _) = cli(&[
+            "alert",
+            "list",
+            "-q",
+            "Violation State:ATTEMPTED+Deployment:evil",
+            "-o",
+            "json",
+        ]);
+        let listed: Value = serde_json::from_str(&listed).unwrap_or_default();
+        if let Some(id) = listed["alerts"][0]["id"].as_str() {
+            break id.to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no ATTEMPTED alert for the refusal"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let (code, shown, err) = cli(&["alert", "get", &id]);
+    assert_eq!(code, 0, "{err}");
+    for line in [
+        "ATTEMPTED: Privileged Container (severity MEDIUM, DEPLOY stage)",
+        "Deployment:  local/shop/evil (Deployment)",
+        "Request:     CREATE by alice (uid u-e2e), refused",
+        "  - Container 'c' is privileged",
+        "FAIL_DEPLOYMENT_CREATE_ENFORCEMENT: the admission controller denied CREATE by alice",
+        "Remediation: Remove securityContext.privileged",
+    ] {
+        assert!(shown.contains(line), "'{line}' in:\n{shown}");
+    }
 }

@@ -14,6 +14,8 @@ pub struct CentralProcess {
     pub ca: String,
     /// Printed on the first start only.
     pub password: Option<String>,
+    /// `rampart up`'s admission controller: its `https://localhost:port` and CA file.
+    pub admission: Option<(String, String)>,
 }
 
 impl Drop for CentralProcess {
@@ -100,6 +102,28 @@ fn start_with(command: &[&str], data: &std::path::Path, sensor_listen: &str) -> 
             break;
         }
     }
+    // `up` goes on to say where its admission controller serves, once it does.
+    let mut admission = None;
+    if command.first() == Some(&"up") {
+        for line in lines.by_ref() {
+            let line = line.expect("read");
+            if let Some(rest) = line.trim().strip_prefix("admission:") {
+                let url = rest
+                    .split_whitespace()
+                    .next()
+                    .and_then(|u| u.strip_suffix("/validate"))
+                    .expect("the admission controller's URL")
+                    .to_string();
+                let ca = rest
+                    .split_once("(CA ")
+                    .and_then(|(_, r)| r.split(';').next())
+                    .expect("the admission controller's CA")
+                    .to_string();
+                admission = Some((url, ca));
+                break;
+            }
+        }
+    }
     std::thread::spawn(move || for _ in lines {});
     CentralProcess {
         child,
@@ -107,5 +131,6 @@ fn start_with(command: &[&str], data: &std::path::Path, sensor_listen: &str) -> 
         api: api.expect("API URL"),
         ca: ca.expect("CA path"),
         password,
+        admission,
     }
 }
