@@ -203,6 +203,10 @@ pub fn run(args: UpArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                     admission.addr.port(),
                     bundle_dir.join("ca.pem").display()
                 );
+                let _ = writeln!(
+                    out,
+                    "                   it refuses nothing until a policy is enforced (none is by default, as in ACS): `rampart policy enforce \"Privileged Container\"`, with -e, --ca and --password as above"
+                );
                 Some((sensor, admission, demo_collector))
             }
             None => {
