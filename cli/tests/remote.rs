@@ -50,6 +50,21 @@ fn the_cli_drives_central_over_its_api() {
     let ci_token = out.lines().next().expect("token line").trim().to_string();
     assert!(ci_token.starts_with("rpt_"), "{out}");
     let ci = ["--token", ci_token.as_str()];
+    // `deployment check --remote` of the fixture, as CI runs it.
+    let remote_check = || {
+        with(
+            &ci,
+            &[
+                "deployment",
+                "check",
+                "--remote",
+                "-f",
+                FIXTURE,
+                "-o",
+                "json",
+            ],
+        )
+    };
     let (_, list, _) = with(&admin, &["central", "token", "list"]);
     assert!(
         list.contains("Continuous Integration") && !list.contains(&ci_token),
@@ -58,18 +73,7 @@ fn the_cli_drives_central_over_its_api() {
 
     // `deployment check --remote` gives exactly the local report (same engine, same defaults).
     let (local_code, local, _) = rampart(&["deployment", "check", "-f", FIXTURE, "-o", "json"]);
-    let (remote_code, remote, err) = with(
-        &ci,
-        &[
-            "deployment",
-            "check",
-            "--remote",
-            "-f",
-            FIXTURE,
-            "-o",
-            "json",
-        ],
-    );
+    let (remote_code, remote, err) = remote_check();
     assert_eq!(remote_code, local_code, "{err}");
     assert_eq!(remote, local);
     assert!(remote.contains("Privileged Container"));
@@ -83,18 +87,7 @@ fn the_cli_drives_central_over_its_api() {
     let (code, out, err) = with(&admin, &["policy", "disable", "privileged-container"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("Disabled 'Privileged Container'"), "{out}");
-    let (_, remote, _) = with(
-        &ci,
-        &[
-            "deployment",
-            "check",
-            "--remote",
-            "-f",
-            FIXTURE,
-            "-o",
-            "json",
-        ],
-    );
+    let (_, remote, _) = remote_check();
     assert!(
         !remote.contains("\"Privileged Container\""),
         "disabled policies are not run"
@@ -115,18 +108,7 @@ fn the_cli_drives_central_over_its_api() {
 
     // Enforcement, switched on and off by name: remote checks then fail on the policy.
     let breaks = || {
-        let (_, remote, _) = with(
-            &ci,
-            &[
-                "deployment",
-                "check",
-                "--remote",
-                "-f",
-                FIXTURE,
-                "-o",
-                "json",
-            ],
-        );
+        let (_, remote, _) = remote_check();
         let report: serde_json::Value = serde_json::from_str(&remote).expect("json");
         report["results"]
             .as_array()
