@@ -23,11 +23,20 @@ pub struct SensorArgs {
     pub server_name: Option<String>,
     /// The cluster's init bundle directory (`rampart central init-bundle generate NAME
     /// --output-dir DIR`): ca.pem, sensor.pem, sensor-key.pem.
-    #[arg(long, env = "RAMPART_BUNDLE_DIR", value_name = "DIR")]
-    pub bundle_dir: PathBuf,
+    #[arg(
+        long,
+        env = "RAMPART_BUNDLE_DIR",
+        value_name = "DIR",
+        required_unless_present = "print_rbac"
+    )]
+    pub bundle_dir: Option<PathBuf>,
     /// The cluster name the bundle was issued for.
-    #[arg(long, env = "RAMPART_CLUSTER_NAME")]
-    pub cluster_name: String,
+    #[arg(
+        long,
+        env = "RAMPART_CLUSTER_NAME",
+        required_unless_present = "print_rbac"
+    )]
+    pub cluster_name: Option<String>,
     /// Kubeconfig to watch; without it, the in-cluster service account or $KUBECONFIG.
     #[arg(long, env = "RAMPART_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
@@ -50,9 +59,26 @@ pub struct SensorArgs {
         value_name = "ADDR"
     )]
     pub health_listen: std::net::SocketAddr,
+    /// Print the ServiceAccount, ClusterRole and ClusterRoleBinding the Sensor needs (for the
+    /// Sensor in NAMESPACE, `rampart` by default) and exit: list and watch on what it watches,
+    /// patch on workloads and delete on pods for enforcement, nothing more.
+    #[arg(
+        long,
+        value_name = "NAMESPACE",
+        num_args = 0..=1,
+        default_missing_value = rampart_sensor::rbac::NAMESPACE
+    )]
+    pub print_rbac: Option<String>,
 }
 
 pub fn run(args: SensorArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    if let Some(namespace) = &args.print_rbac {
+        out.write_all(rampart_sensor::rbac::render(namespace).as_bytes())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (Some(bundle_dir), Some(cluster_name)) = (args.bundle_dir, args.cluster_name) else {
+        anyhow::bail!("--bundle-dir and --cluster-name are required");
+    };
     let host = args
         .central
         .split("://")
@@ -66,10 +92,10 @@ pub fn run(args: SensorArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         central: rampart_sensor::CentralConfig {
             endpoint: args.central.clone(),
             server_name: args.server_name.unwrap_or(host),
-            ca_pem: read_bundle_file(&args.bundle_dir, "ca.pem")?,
-            cert_pem: read_bundle_file(&args.bundle_dir, "sensor.pem")?,
-            key_pem: read_bundle_file(&args.bundle_dir, "sensor-key.pem")?,
-            cluster_name: args.cluster_name.clone(),
+            ca_pem: read_bundle_file(&bundle_dir, "ca.pem")?,
+            cert_pem: read_bundle_file(&bundle_dir, "sensor.pem")?,
+            key_pem: read_bundle_file(&bundle_dir, "sensor-key.pem")?,
+            cluster_name: cluster_name.clone(),
         },
         kubeconfig: args.kubeconfig,
         collector_listen: (!args.no_collectors).then_some(args.collector_listen),
@@ -84,7 +110,7 @@ pub fn run(args: SensorArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         let _ = writeln!(
             out,
             "Rampart Sensor for cluster {} streaming to {}",
-            args.cluster_name, args.central
+            cluster_name, args.central
         );
         if let Some(addr) = sensor.collector_addr {
             let _ = writeln!(out, "collector endpoint: {addr}");

@@ -1339,3 +1339,28 @@ fn netpol_generate_offline_from_manifests_and_a_flow_export() {
     assert_eq!(code, 2);
     assert!(err.contains("baselines are kept in Central"), "{err}");
 }
+
+#[test]
+fn sensor_print_rbac_writes_the_committed_role_and_otherwise_the_bundle_is_required() {
+    let (code, out, err) = rampart(&["sensor", "--print-rbac"]);
+    assert_eq!(code, 0, "{err}");
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/sensor/rbac.yaml"
+    ))
+    .expect("deploy/sensor/rbac.yaml");
+    assert_eq!(out, committed);
+    let (code, out, _) = rampart(&["sensor", "--print-rbac", "security"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("  namespace: \"security\"") && !out.contains("namespace: \"rampart\""),
+        "{out}"
+    );
+    // Without the flag the Sensor needs its bundle and cluster name, as before.
+    let refused = rampart_cli::Cli::try_parse_from(["rampart", "sensor"]).expect_err("refused");
+    let text = refused.to_string();
+    assert!(
+        text.contains("--bundle-dir") && text.contains("--cluster-name"),
+        "{text}"
+    );
+}

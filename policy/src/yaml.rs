@@ -357,6 +357,71 @@ fn parse_float(text: &str) -> Option<Number> {
     text.parse::<f64>().ok().and_then(Number::from_f64)
 }
 
+/// Block-style YAML for a JSON value, as Rampart writes the manifests it generates
+/// (`deploy/`): mappings and sequences indented by two, scalars in JSON notation (valid YAML),
+/// keys plain when they are simple. [`parse_document`] reads it back as the same value.
+pub fn to_block_yaml(v: &Value) -> String {
+    let mut out = String::new();
+    write_block(v, 0, &mut out);
+    out
+}
+
+/// [`to_block_yaml`] at an indent: mappings and sequences indented by two, scalars in JSON
+/// notation (valid YAML), keys plain when they are simple.
+fn write_block(v: &Value, indent: usize, out: &mut String) {
+    let pad = " ".repeat(indent);
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                let key = if k
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+                    && !k.is_empty()
+                {
+                    k.clone()
+                } else {
+                    Value::String(k.clone()).to_string()
+                };
+                match v {
+                    Value::Object(m) if !m.is_empty() => {
+                        out.push_str(&format!("{pad}{key}:\n"));
+                        write_block(v, indent + 2, out);
+                    }
+                    Value::Array(a) if !a.is_empty() => {
+                        out.push_str(&format!("{pad}{key}:\n"));
+                        write_block(v, indent, out);
+                    }
+                    _ => out.push_str(&format!("{pad}{key}: {}\n", scalar(v))),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                match item {
+                    Value::Object(m) if !m.is_empty() => {
+                        let mut inner = String::new();
+                        write_block(item, indent + 2, &mut inner);
+                        // The first line of the item goes after the dash.
+                        let inner = inner.replacen(&format!("{pad}  "), &format!("{pad}- "), 1);
+                        out.push_str(&inner);
+                    }
+                    _ => out.push_str(&format!("{pad}- {}\n", scalar(item))),
+                }
+            }
+        }
+        _ => out.push_str(&format!("{pad}{}\n", scalar(v))),
+    }
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::Object(_) => "{}".into(),
+        Value::Array(_) => "[]".into(),
+        Value::String(s) => Value::String(s.clone()).to_string(),
+        other => other.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

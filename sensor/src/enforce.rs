@@ -45,6 +45,13 @@ pub enum Action {
 }
 
 impl Action {
+    /// Every action, kept beside the enum so that a new one is added to both.
+    pub const ALL: [Action; 3] = [
+        Action::ScaleToZero,
+        Action::UnsatisfiableNodeConstraint,
+        Action::KillPod,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Action::ScaleToZero => "SCALE_TO_ZERO_ENFORCEMENT",
@@ -54,13 +61,7 @@ impl Action {
     }
 
     pub fn parse(s: &str) -> Option<Action> {
-        [
-            Action::ScaleToZero,
-            Action::UnsatisfiableNodeConstraint,
-            Action::KillPod,
-        ]
-        .into_iter()
-        .find(|a| a.as_str() == s)
+        Action::ALL.into_iter().find(|a| a.as_str() == s)
     }
 
     /// The deploy-time action a policy asks for (scale to zero wins when it lists both).

@@ -19,6 +19,7 @@ pub mod images;
 pub mod index;
 pub mod nodes;
 pub mod outbox;
+pub mod rbac;
 pub mod runtime;
 pub mod watch;
 
