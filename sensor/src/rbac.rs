@@ -181,6 +181,43 @@ mod tests {
         assert!(!text.contains("\"*\""), "no wildcard");
     }
 
+    /// The Sensor's own manifest passes Rampart's default policies, enabled or not (it mounts
+    /// its account's token, to watch the cluster, and that account is its own, not the
+    /// namespace's default). Its account is the one this role is bound to, and its Service is
+    /// the name the Sensor's certificate carries.
+    #[test]
+    fn the_sensor_manifest_passes_every_default_policy() {
+        use rampart_policy::check::{Source, run_check};
+        let text = include_str!("../../deploy/sensor/sensor.yaml");
+        let policies: Vec<_> = rampart_policy::defaults::default_policies()
+            .into_iter()
+            .map(|mut p| {
+                p.disabled = false;
+                rampart_policy::compile::compile(&p).expect("default policy compiles")
+            })
+            .collect();
+        let source = Source {
+            name: "sensor.yaml".into(),
+            text: text.into(),
+        };
+        let report = run_check(
+            &[source],
+            &policies,
+            &rampart_policy::EvalContext::default(),
+        );
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert_eq!(report.objects.len(), 1, "one workload");
+        let findings: Vec<_> = report
+            .active_findings()
+            .map(|(_, f)| (f.policy.clone(), f.violations.clone()))
+            .collect();
+        assert!(findings.is_empty(), "{findings:?}");
+        assert!(text.contains(&format!("serviceAccountName: {SERVICE_ACCOUNT}\n")));
+        assert!(text.contains(&format!(
+            "kind: Service\nmetadata:\n  name: sensor\n  namespace: {NAMESPACE}\n"
+        )));
+    }
+
     #[test]
     fn the_yaml_reads_back_as_the_objects() {
         let text = render("security");
