@@ -181,30 +181,10 @@ mod tests {
     /// service account and webhook port line up with the webhook configuration.
     #[test]
     fn the_controller_manifest_passes_every_default_policy() {
-        use rampart_policy::check::{Source, run_check};
         let text = include_str!("../../deploy/admission-controller/deployment.yaml");
-        let policies: Vec<_> = rampart_policy::defaults::default_policies()
-            .into_iter()
-            .map(|mut p| {
-                p.disabled = false;
-                rampart_policy::compile::compile(&p).expect("default policy compiles")
-            })
-            .collect();
-        let source = Source {
-            name: "deployment.yaml".into(),
-            text: text.into(),
-        };
-        let report = run_check(
-            &[source],
-            &policies,
-            &rampart_policy::EvalContext::default(),
-        );
-        assert!(report.problems.is_empty(), "{:?}", report.problems);
-        assert_eq!(report.objects.len(), 1, "one workload");
-        let findings: Vec<_> = report
-            .active_findings()
-            .map(|(_, f)| (f.policy.clone(), f.violations.clone()))
-            .collect();
+        let (workloads, findings) =
+            rampart_test_support::default_policy_findings("deployment.yaml", text);
+        assert_eq!(workloads, 1, "one workload");
         assert!(findings.is_empty(), "{findings:?}");
         let webhook = configuration(&WebhookOptions::default());
         let service = &webhook["webhooks"][0]["clientConfig"]["service"];

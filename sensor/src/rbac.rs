@@ -187,30 +187,10 @@ mod tests {
     /// the name the Sensor's certificate carries.
     #[test]
     fn the_sensor_manifest_passes_every_default_policy() {
-        use rampart_policy::check::{Source, run_check};
         let text = include_str!("../../deploy/sensor/sensor.yaml");
-        let policies: Vec<_> = rampart_policy::defaults::default_policies()
-            .into_iter()
-            .map(|mut p| {
-                p.disabled = false;
-                rampart_policy::compile::compile(&p).expect("default policy compiles")
-            })
-            .collect();
-        let source = Source {
-            name: "sensor.yaml".into(),
-            text: text.into(),
-        };
-        let report = run_check(
-            &[source],
-            &policies,
-            &rampart_policy::EvalContext::default(),
-        );
-        assert!(report.problems.is_empty(), "{:?}", report.problems);
-        assert_eq!(report.objects.len(), 1, "one workload");
-        let findings: Vec<_> = report
-            .active_findings()
-            .map(|(_, f)| (f.policy.clone(), f.violations.clone()))
-            .collect();
+        let (workloads, findings) =
+            rampart_test_support::default_policy_findings("sensor.yaml", text);
+        assert_eq!(workloads, 1, "one workload");
         assert!(findings.is_empty(), "{findings:?}");
         assert!(text.contains(&format!("serviceAccountName: {SERVICE_ACCOUNT}\n")));
         assert!(text.contains(&format!(

@@ -98,3 +98,32 @@ pub fn tls_connector_offering(
         config,
     )))
 }
+
+/// What Rampart's default policies, every one enabled, find in one of its own manifests
+/// (`deploy/...`): the number of workloads checked, and each finding's policy and violations.
+/// Panics when the manifest does not read.
+pub fn default_policy_findings(name: &str, text: &str) -> (usize, Vec<(String, Vec<String>)>) {
+    use rampart_policy::check::{Source, run_check};
+    let policies: Vec<_> = rampart_policy::defaults::default_policies()
+        .into_iter()
+        .map(|mut p| {
+            p.disabled = false;
+            rampart_policy::compile::compile(&p).expect("default policy compiles")
+        })
+        .collect();
+    let source = Source {
+        name: name.into(),
+        text: text.into(),
+    };
+    let report = run_check(
+        &[source],
+        &policies,
+        &rampart_policy::EvalContext::default(),
+    );
+    assert!(report.problems.is_empty(), "{name}: {:?}", report.problems);
+    let findings = report
+        .active_findings()
+        .map(|(_, f)| (f.policy.clone(), f.violations.clone()))
+        .collect();
+    (report.objects.len(), findings)
+}
