@@ -184,6 +184,7 @@ async fn world_deciding(
         server_names: vec!["localhost".into()],
         images,
         baselines: Default::default(),
+        admin_password: None,
     })
     .await
     .expect("central");

@@ -108,6 +108,8 @@ pub enum Error {
     Store(#[from] crate::store::Error),
     #[error("password hashing: {0}")]
     Hash(String),
+    #[error("the admin password is refused: {0}")]
+    WeakPassword(String),
     #[error("random source: {0}")]
     Random(String),
     #[error("no token with id '{0}'")]
@@ -200,6 +202,48 @@ pub fn reset_admin_password<B: Backend>(store: &Store<B>) -> Result<String, Erro
     store.apply(&batch)?;
     store.flush()?;
     Ok(password)
+}
+
+/// The shortest admin password [`set_admin_password`] takes.
+pub const MIN_ADMIN_PASSWORD: usize = 12;
+
+/// Makes `password` the admin password (given to Central, say from a Kubernetes Secret, rather
+/// than generated): stored hashed when it is not the stored one already, so the source stays
+/// authoritative across restarts. Returns whether it changed. Refused when shorter than
+/// [`MIN_ADMIN_PASSWORD`] characters or with a control character (a stray newline from an
+/// editor is trimmed first, by the caller).
+pub fn set_admin_password<B: Backend>(store: &Store<B>, password: &str) -> Result<bool, Error> {
+    if password.chars().count() < MIN_ADMIN_PASSWORD {
+        return Err(Error::WeakPassword(format!(
+            "it has {} characters; at least {MIN_ADMIN_PASSWORD} are required",
+            password.chars().count()
+        )));
+    }
+    if password.chars().any(char::is_control) {
+        return Err(Error::WeakPassword(
+            "it contains a control character".to_string(),
+        ));
+    }
+    if let Some(record) = store.get_record::<AdminRecord>(Table::Auth, ADMIN_KEY)?
+        && let Ok(parsed) = PasswordHash::new(&record.hash)
+        && Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    {
+        return Ok(false);
+    }
+    let mut batch = WriteBatch::default();
+    batch.put(
+        Table::Auth,
+        ADMIN_KEY,
+        &AdminRecord {
+            hash: hash_password(password)?,
+            changed_unix_ms: now_ms(),
+        },
+    )?;
+    store.apply(&batch)?;
+    store.flush()?;
+    Ok(true)
 }
 
 /// On the first start, creates the admin password and returns it; afterwards `None`.
@@ -396,6 +440,44 @@ mod tests {
                 "{password}"
             );
         }
+    }
+
+    #[test]
+    fn a_given_admin_password_is_set_checked_and_stays_authoritative() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(SledBackend::open(dir.path()).expect("backend")).expect("store");
+        let auth = Authenticator::default();
+        // Refused: too short, or with a control character; nothing is stored.
+        for bad in ["short-pw", "twelve chars\n!", ""] {
+            assert!(
+                matches!(set_admin_password(&store, bad), Err(Error::WeakPassword(_))),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            auth.authenticate(&store, Some(&basic("admin", "short-pw"))),
+            Err(AuthError::Invalid)
+        );
+        // Given on a first start, it is the password; given again, nothing changes.
+        let given = "correct horse battery staple";
+        assert!(set_admin_password(&store, given).expect("set"));
+        assert!(!set_admin_password(&store, given).expect("same again"));
+        assert_eq!(bootstrap_admin(&store).expect("bootstrap"), None);
+        assert!(
+            auth.authenticate(&store, Some(&basic("admin", given)))
+                .is_ok()
+        );
+        // A reset by hand is undone by the given password at the next start.
+        let reset = reset_admin_password(&store).expect("reset");
+        assert!(set_admin_password(&store, given).expect("restored"));
+        assert_eq!(
+            auth.authenticate(&store, Some(&basic("admin", &reset))),
+            Err(AuthError::Invalid)
+        );
+        assert!(
+            auth.authenticate(&store, Some(&basic("admin", given)))
+                .is_ok()
+        );
     }
 
     #[test]

@@ -70,10 +70,42 @@ impl Service {
         }
     }
 
-    fn parse(s: &str) -> Option<Service> {
+    pub fn parse(s: &str) -> Option<Service> {
         Service::ALL.into_iter().find(|v| v.as_str() == s)
     }
+
+    /// The service's certificate in a bundle: its file with `--output-dir`, its key in the
+    /// Secret, and what the service reads from `--bundle-dir`.
+    pub fn cert_file(self) -> &'static str {
+        match self {
+            Service::Sensor => "sensor.pem",
+            Service::AdmissionControl => "admission-control.pem",
+            Service::Collector => "collector.pem",
+        }
+    }
+
+    /// The service's private key in a bundle, named as [`Service::cert_file`].
+    pub fn key_file(self) -> &'static str {
+        match self {
+            Service::Sensor => "sensor-key.pem",
+            Service::AdmissionControl => "admission-control-key.pem",
+            Service::Collector => "collector-key.pem",
+        }
+    }
+
+    /// The Secret holding the service's part of a bundle, the one `deploy/`'s manifests mount
+    /// as its `--bundle-dir`.
+    pub fn secret_name(self) -> &'static str {
+        match self {
+            Service::Sensor => "rampart-sensor-bundle",
+            Service::AdmissionControl => "rampart-admission-bundle",
+            Service::Collector => "rampart-collector-bundle",
+        }
+    }
 }
+
+/// The cluster CA's certificate in a bundle (a file with `--output-dir`, a key of each Secret).
+pub const CA_FILE: &str = "ca.pem";
 
 /// Who is on the other end of a verified connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,18 +167,22 @@ pub struct InitBundle {
 }
 
 impl InitBundle {
-    /// The bundle as a Kubernetes Secret manifest per service (`--output-secrets`).
+    /// The bundle as a Kubernetes Secret manifest per service (`--output-secrets`): each named
+    /// as `deploy/`'s manifests mount it ([`Service::secret_name`]), its keys the files the
+    /// service reads from its `--bundle-dir` (the CA, its certificate and its key).
     pub fn to_secrets_yaml(&self, namespace: &str) -> String {
+        let indent = |s: &str| s.lines().map(|l| format!("    {l}\n")).collect::<String>();
         let mut out = String::new();
         for c in &self.certs {
-            let indent = |s: &str| s.lines().map(|l| format!("    {l}\n")).collect::<String>();
             out.push_str(&format!(
-                "apiVersion: v1\nkind: Secret\ntype: Opaque\nmetadata:\n  name: rampart-{service}-tls\n  namespace: {namespace}\n  labels:\n    app.kubernetes.io/part-of: rampart\n    rampart.io/init-bundle-id: \"{id}\"\n    rampart.io/cluster: \"{cluster}\"\nstringData:\n  ca.pem: |\n{ca}  cert.pem: |\n{cert}  key.pem: |\n{key}---\n",
-                service = c.service.as_str(),
+                "apiVersion: v1\nkind: Secret\ntype: Opaque\nmetadata:\n  name: {secret}\n  namespace: {namespace}\n  labels:\n    app.kubernetes.io/part-of: rampart\n    rampart.io/init-bundle-id: \"{id}\"\n    rampart.io/cluster: \"{cluster}\"\nstringData:\n  {CA_FILE}: |\n{ca}  {cert_file}: |\n{cert}  {key_file}: |\n{key}---\n",
+                secret = c.service.secret_name(),
                 id = self.record.id,
                 cluster = self.record.cluster,
                 ca = indent(&self.ca_pem),
+                cert_file = c.service.cert_file(),
                 cert = indent(&c.cert_pem),
+                key_file = c.service.key_file(),
                 key = indent(&c.key_pem),
             ));
         }
@@ -481,7 +517,28 @@ mod tests {
         }
         let yaml = bundle.to_secrets_yaml("rampart");
         assert_eq!(yaml.matches("kind: Secret").count(), 3);
-        assert!(yaml.contains("name: rampart-sensor-tls"));
+        // Each Secret holds what its service reads from its bundle directory.
+        let docs: Vec<serde_json::Value> = rampart_policy::yaml::split_documents(&yaml)
+            .into_iter()
+            .map(|d| rampart_policy::yaml::parse_document(d).expect("yaml"))
+            .collect();
+        for (service, doc) in Service::ALL.into_iter().zip(&docs) {
+            assert_eq!(doc["metadata"]["name"], service.secret_name());
+            assert_eq!(doc["metadata"]["namespace"], "rampart");
+            let data = &doc["stringData"];
+            assert_eq!(data[CA_FILE].as_str(), Some(bundle.ca_pem.as_str()));
+            let issued = bundle.certs.iter().find(|c| c.service == service);
+            let issued = issued.expect("the service's certificate");
+            assert_eq!(
+                data[service.cert_file()].as_str(),
+                Some(issued.cert_pem.as_str())
+            );
+            assert_eq!(
+                data[service.key_file()].as_str(),
+                Some(issued.key_pem.as_str())
+            );
+            assert_eq!(data.as_object().map(|o| o.len()), Some(3));
+        }
     }
 
     #[test]

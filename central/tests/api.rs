@@ -39,6 +39,7 @@ fn start_central() -> Central {
             server_names: vec!["localhost".into()],
             images: Default::default(),
             baselines: Default::default(),
+            admin_password: None,
         }))
         .expect("central starts");
     let ca = std::fs::read_to_string(&running.ca_file).expect("ca.pem written");

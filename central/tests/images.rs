@@ -59,6 +59,7 @@ fn start_central_with(
                 ..base
             },
             baselines: Default::default(),
+            admin_password: None,
         }))
         .expect("central starts");
     let ca = std::fs::read_to_string(&running.ca_file).expect("ca.pem");

@@ -48,6 +48,7 @@ fn start_central(registry: &str) -> Central {
                 ..Default::default()
             },
             baselines: Default::default(),
+            admin_password: None,
         }))
         .expect("central");
     let ca = std::fs::read_to_string(&running.ca_file).expect("ca");

@@ -13,6 +13,7 @@ use rampart_admission::webhook::WebhookOptions;
 use rampart_admission::{FailureMode, Settings};
 
 use crate::daemon::{read_bundle_file, shutdown_signal};
+use rampart_central::pki::{CA_FILE, Service};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum FailureArg {
@@ -204,9 +205,9 @@ fn serve(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         (Some(endpoint), Some(dir)) => Some(rampart_admission::SensorLink {
             endpoint: endpoint.clone(),
             server_name: args.sensor_server_name.clone(),
-            ca_pem: read_bundle_file(dir, "ca.pem")?,
-            cert_pem: read_bundle_file(dir, "admission-control.pem")?,
-            key_pem: read_bundle_file(dir, "admission-control-key.pem")?,
+            ca_pem: read_bundle_file(dir, CA_FILE)?,
+            cert_pem: read_bundle_file(dir, Service::AdmissionControl.cert_file())?,
+            key_pem: read_bundle_file(dir, Service::AdmissionControl.key_file())?,
             instance: std::env::var("HOSTNAME").unwrap_or_default(),
         }),
         (Some(_), None) => anyhow::bail!("--sensor needs --bundle-dir (the init bundle)"),

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use rampart_central::pki::persist;
+use rampart_central::pki::{CA_FILE, Service, persist};
 use rampart_central::store::{SledBackend, Store};
 
 use crate::remote::RemoteArgs;
@@ -117,6 +117,42 @@ pub struct StartArgs {
     /// How long a new deployment's network peers join its network baseline by themselves.
     #[arg(long, default_value = "1h", value_parser = parse_duration, env = "RAMPART_NETWORK_BASELINE_OBSERVATION")]
     pub network_baseline_observation: u64,
+    /// A file holding the admin password (a mounted Secret), instead of one generated at the
+    /// first start: set at every start where it differs, never printed.
+    #[arg(long, value_name = "FILE", env = "RAMPART_ADMIN_PASSWORD_FILE")]
+    pub admin_password_file: Option<PathBuf>,
+}
+
+impl StartArgs {
+    /// Central's configuration (`central start` and `up`).
+    pub fn runtime_config(&self) -> anyhow::Result<rampart_central::runtime::Config> {
+        Ok(rampart_central::runtime::Config {
+            data_dir: self.data.data_dir.clone(),
+            sensor_listen: self.sensor_listen,
+            api_listen: self.api_listen,
+            server_names: self.server_names.clone(),
+            images: self.images.settings()?,
+            baselines: rampart_central::baselines::BaselineSettings {
+                learning: std::time::Duration::from_secs(self.baseline_learning),
+                network_observation: std::time::Duration::from_secs(
+                    self.network_baseline_observation,
+                ),
+            },
+            admin_password: self.admin_password()?,
+        })
+    }
+
+    /// The admin password given with `--admin-password-file`, one trailing newline trimmed.
+    pub fn admin_password(&self) -> anyhow::Result<Option<String>> {
+        let Some(file) = &self.admin_password_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read the admin password from {}", file.display()))?;
+        let password = text.strip_suffix('\n').unwrap_or(&text);
+        let password = password.strip_suffix('\r').unwrap_or(password);
+        Ok(Some(password.to_string()))
+    }
 }
 
 /// How Central scans the images its deployments run.
@@ -336,7 +372,7 @@ fn token(
 fn write_bundle(
     name: &str,
     ca_pem: &str,
-    certs: &[(String, String, String)],
+    certs: &[(Service, String, String)],
     secrets_yaml: &str,
     output_dir: Option<PathBuf>,
     output_secrets: Option<String>,
@@ -345,10 +381,10 @@ fn write_bundle(
     if let Some(dir) = output_dir {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
-        std::fs::write(dir.join("ca.pem"), ca_pem)?;
+        std::fs::write(dir.join(CA_FILE), ca_pem)?;
         for (service, cert, key) in certs {
-            std::fs::write(dir.join(format!("{service}.pem")), cert)?;
-            write_private(&dir.join(format!("{service}-key.pem")), key)?;
+            std::fs::write(dir.join(service.cert_file()), cert)?;
+            write_private(&dir.join(service.key_file()), key)?;
         }
         writeln!(
             out,
@@ -394,13 +430,19 @@ fn init_bundle_remote(
                 &serde_json::json!({"name": name, "namespace": namespace}),
             )?;
             let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
-            let certs: Vec<(String, String, String)> = v["certs"]
+            let certs = v["certs"]
                 .as_array()
                 .map(Vec::as_slice)
                 .unwrap_or_default()
                 .iter()
-                .map(|c| (text(&c["service"]), text(&c["certPem"]), text(&c["keyPem"])))
-                .collect();
+                .map(|c| {
+                    let service = text(&c["service"]);
+                    let service = Service::parse(&service).with_context(|| {
+                        format!("Central sent a certificate for an unknown service '{service}'")
+                    })?;
+                    Ok((service, text(&c["certPem"]), text(&c["keyPem"])))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
             write_bundle(
                 &name,
                 &text(&v["caPem"]),
@@ -449,20 +491,7 @@ fn start(args: StartArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let running = rampart_central::runtime::start(rampart_central::runtime::Config {
-            data_dir: args.data.data_dir.clone(),
-            sensor_listen: args.sensor_listen,
-            api_listen: args.api_listen,
-            server_names: args.server_names.clone(),
-            images: args.images.settings()?,
-            baselines: rampart_central::baselines::BaselineSettings {
-                learning: std::time::Duration::from_secs(args.baseline_learning),
-                network_observation: std::time::Duration::from_secs(
-                    args.network_baseline_observation,
-                ),
-            },
-        })
-        .await?;
+        let running = rampart_central::runtime::start(args.runtime_config()?).await?;
         let host = if running.api_addr.ip().is_loopback() || running.api_addr.ip().is_unspecified() {
             format!("localhost:{}", running.api_addr.port())
         } else {
@@ -503,16 +532,10 @@ fn init_bundle(command: InitBundleCommand, out: &mut dyn Write) -> anyhow::Resul
             let now = time::OffsetDateTime::now_utc();
             let ca = persist::load_or_create_ca(&store, now)?;
             let bundle = persist::issue_bundle(&store, &ca, &name, now)?;
-            let certs: Vec<(String, String, String)> = bundle
+            let certs: Vec<_> = bundle
                 .certs
                 .iter()
-                .map(|c| {
-                    (
-                        c.service.as_str().to_string(),
-                        c.cert_pem.clone(),
-                        c.key_pem.clone(),
-                    )
-                })
+                .map(|c| (c.service, c.cert_pem.clone(), c.key_pem.clone()))
                 .collect();
             write_bundle(
                 &name,
@@ -608,6 +631,10 @@ pub(crate) fn banner(
                 file.display()
             )?;
         }
+        _ if running.admin_password_given => writeln!(
+            out,
+            "  admin password:  the one given (--admin-password-file)"
+        )?,
         (_, Some(file)) => writeln!(out, "  admin password:  in {}", file.display())?,
         (_, None) => writeln!(
             out,

@@ -10,6 +10,7 @@ use anyhow::Context as _;
 
 use crate::daemon::{read_bundle_file, shutdown_signal};
 use clap::{Args, ValueEnum};
+use rampart_central::pki::{CA_FILE, Service};
 use rampart_sensor::collector::{self, ModeChoice};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -54,6 +55,13 @@ pub struct CollectorArgs {
     /// Process and connection events per container and second (sustained).
     #[arg(long, default_value_t = 50)]
     pub rate_limit: u32,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served (plain HTTP; the node's address
+    /// when the pod runs in the host's network).
+    #[arg(long, env = "RAMPART_HEALTH_LISTEN", default_value = "0.0.0.0:9092")]
+    pub health_listen: std::net::SocketAddr,
+    /// Serve no health endpoint.
+    #[arg(long, conflicts_with = "health_listen")]
+    pub no_health: bool,
 }
 
 pub fn run(args: CollectorArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
@@ -61,9 +69,9 @@ pub fn run(args: CollectorArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode>
         collector::SensorEndpoint {
             endpoint: args.sensor.clone(),
             server_name: args.server_name,
-            ca_pem: read_bundle_file(&args.bundle_dir, "ca.pem")?,
-            cert_pem: read_bundle_file(&args.bundle_dir, "collector.pem")?,
-            key_pem: read_bundle_file(&args.bundle_dir, "collector-key.pem")?,
+            ca_pem: read_bundle_file(&args.bundle_dir, CA_FILE)?,
+            cert_pem: read_bundle_file(&args.bundle_dir, Service::Collector.cert_file())?,
+            key_pem: read_bundle_file(&args.bundle_dir, Service::Collector.key_file())?,
         },
         args.node_name,
     );
@@ -82,13 +90,25 @@ pub fn run(args: CollectorArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode>
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let collector = collector::start(config).await?;
+        let mut collector = collector::start(config).await?;
+        let health = if args.no_health {
+            None
+        } else {
+            let addr = collector
+                .serve_health(args.health_listen)
+                .await
+                .with_context(|| format!("cannot serve health on {}", args.health_listen))?;
+            Some(addr)
+        };
         let _ = writeln!(
             out,
             "Rampart Collector ({}) streaming to {}",
             collector.status().mode,
             args.sensor
         );
+        if let Some(addr) = health {
+            let _ = writeln!(out, "  health: http://{addr}/healthz, /readyz, /metrics");
+        }
         let _ = out.flush();
         shutdown_signal().await?;
         Ok(ExitCode::SUCCESS)

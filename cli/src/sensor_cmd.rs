@@ -8,6 +8,7 @@ use anyhow::Context as _;
 
 use crate::daemon::{read_bundle_file, shutdown_signal};
 use clap::Args;
+use rampart_central::pki::{CA_FILE, Service};
 
 #[derive(Debug, Args)]
 pub struct SensorArgs {
@@ -92,9 +93,9 @@ pub fn run(args: SensorArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         central: rampart_sensor::CentralConfig {
             endpoint: args.central.clone(),
             server_name: args.server_name.unwrap_or(host),
-            ca_pem: read_bundle_file(&bundle_dir, "ca.pem")?,
-            cert_pem: read_bundle_file(&bundle_dir, "sensor.pem")?,
-            key_pem: read_bundle_file(&bundle_dir, "sensor-key.pem")?,
+            ca_pem: read_bundle_file(&bundle_dir, CA_FILE)?,
+            cert_pem: read_bundle_file(&bundle_dir, Service::Sensor.cert_file())?,
+            key_pem: read_bundle_file(&bundle_dir, Service::Sensor.key_file())?,
             cluster_name: cluster_name.clone(),
         },
         kubeconfig: args.kubeconfig,

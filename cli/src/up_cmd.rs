@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
-use rampart_central::pki::{Service, persist};
+use rampart_central::pki::{CA_FILE, Service, persist};
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -78,28 +78,23 @@ fn local_bundle(
         let admission = cert(Service::AdmissionControl)?;
         let (tls_cert, tls_key) = ca.issue_server_cert(&["localhost".to_string()], now)?;
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        std::fs::write(dir.join("ca.pem"), &bundle.ca_pem)?;
-        std::fs::write(dir.join("sensor.pem"), &sensor.cert_pem)?;
-        crate::central_cmd::write_private(&dir.join("sensor-key.pem"), &sensor.key_pem)?;
-        std::fs::write(dir.join("admission-control.pem"), &admission.cert_pem)?;
-        crate::central_cmd::write_private(
-            &dir.join("admission-control-key.pem"),
-            &admission.key_pem,
-        )?;
-        let collector = cert(Service::Collector)?;
-        std::fs::write(dir.join("collector.pem"), &collector.cert_pem)?;
-        crate::central_cmd::write_private(&dir.join("collector-key.pem"), &collector.key_pem)?;
+        std::fs::write(dir.join(CA_FILE), &bundle.ca_pem)?;
+        for issued in [sensor, admission, cert(Service::Collector)?] {
+            std::fs::write(dir.join(issued.service.cert_file()), &issued.cert_pem)?;
+            crate::central_cmd::write_private(
+                &dir.join(issued.service.key_file()),
+                &issued.key_pem,
+            )?;
+        }
         std::fs::write(dir.join("admission-tls.pem"), tls_cert)?;
         crate::central_cmd::write_private(&dir.join("admission-tls-key.pem"), &tls_key)?;
     }
+    let pair = |s: Service| Ok::<_, anyhow::Error>((read(s.cert_file())?, read(s.key_file())?));
     Ok(LocalBundle {
-        ca: read("ca.pem")?,
-        sensor: (read("sensor.pem")?, read("sensor-key.pem")?),
-        admission: (
-            read("admission-control.pem")?,
-            read("admission-control-key.pem")?,
-        ),
-        collector: (read("collector.pem")?, read("collector-key.pem")?),
+        ca: read(CA_FILE)?,
+        sensor: pair(Service::Sensor)?,
+        admission: pair(Service::AdmissionControl)?,
+        collector: pair(Service::Collector)?,
     })
 }
 
@@ -110,15 +105,7 @@ pub fn run(args: UpArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let data_dir = args.central.data.data_dir.clone();
-        let running = rampart_central::runtime::start(rampart_central::runtime::Config {
-            data_dir: data_dir.clone(),
-            sensor_listen: args.central.sensor_listen,
-            api_listen: args.central.api_listen,
-            server_names: args.central.server_names.clone(),
-            images: args.central.images.settings()?,
-            baselines: Default::default(),
-        })
-        .await?;
+        let running = rampart_central::runtime::start(args.central.runtime_config()?).await?;
         let host = format!("localhost:{}", running.api_addr.port());
         let _ = crate::central_cmd::banner(&running, &host, &data_dir, out);
 

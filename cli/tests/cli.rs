@@ -848,6 +848,7 @@ fn image_scan_check_and_vulndb_through_central() {
                     ..Default::default()
                 },
                 baselines: Default::default(),
+                admin_password: None,
             },
         ))
         .expect("central");
@@ -956,6 +957,7 @@ fn baselines_through_central() {
                 server_names: vec!["localhost".into()],
                 images: Default::default(),
                 baselines: Default::default(),
+                admin_password: None,
             },
         ))
         .expect("central");

@@ -156,7 +156,7 @@ fn main() {
                 None
             } else {
                 Some(
-                    collector::connector::Connector::open()
+                    collector::connector::Connector::open(std::path::Path::new("/proc"))
                         .await
                         .expect("proc connector (run as root)"),
                 )

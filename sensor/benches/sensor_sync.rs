@@ -152,6 +152,7 @@ fn main() {
             server_names: vec!["localhost".into()],
             images: Default::default(),
             baselines: Default::default(),
+            admin_password: None,
         })
         .await
         .expect("central");

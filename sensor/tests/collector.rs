@@ -328,8 +328,12 @@ async fn polling_mode_sees_a_new_container_process_without_the_connector() {
     let mut config = collector::Config::new(w.collector_endpoint.clone(), "node-2".into());
     config.poll_interval = Duration::from_millis(100);
     config.mode = ModeChoice::Polling;
-    let collector = collector::start(config).await.expect("collector");
+    let mut collector = collector::start(config).await.expect("collector");
     assert_eq!(collector.status().mode, "proc-polling");
+    let health = collector
+        .serve_health("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("health endpoint");
     let mut cgroup = ContainerCgroup::create(&pod_uid, &container);
     let pid = cgroup.spawn("exec /usr/bin/sleep 31").id();
     let record = eventually("the polled process in Central", || {
@@ -349,6 +353,39 @@ async fn polling_mode_sees_a_new_container_process_without_the_connector() {
         .cloned()
         .expect("node");
     assert_eq!(node.mode, "proc-polling");
+
+    // Probes and metrics for the kubelet and Prometheus: alive, connected, what it reported.
+    let (live, ready, metrics) = tokio::task::spawn_blocking(move || {
+        let get = |path: &str| {
+            let mut r = ureq::get(format!("http://{health}{path}"))
+                .config()
+                .http_status_as_error(false)
+                .build()
+                .call()
+                .expect("response");
+            (
+                r.status().as_u16(),
+                r.body_mut().read_to_string().expect("body"),
+            )
+        };
+        (get("/healthz"), get("/readyz"), get("/metrics"))
+    })
+    .await
+    .expect("probe");
+    assert_eq!(live, (200, "ok\n".to_string()));
+    assert_eq!(ready, (200, "ready\n".to_string()));
+    assert_eq!(metrics.0, 200);
+    let value = |name: &str| {
+        metrics
+            .1
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{name} in\n{}", metrics.1))
+    };
+    assert_eq!(value("rampart_collector_info{mode=\"proc-polling\"}"), 1);
+    assert_eq!(value("rampart_collector_sensor_connected"), 1);
+    assert!(value("rampart_collector_processes") >= 1);
+    assert_eq!(value("rampart_collector_dropped_events"), 0);
 }
 
 /// A "Java" program (a copy of bash named `java`) in a container starts a shell: the Collector

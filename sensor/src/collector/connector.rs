@@ -69,9 +69,35 @@ pub fn exec_pids(datagram: &[u8]) -> Vec<u32> {
     pids
 }
 
+/// The namespaces the kernel reports process events to: a subscription from a task in another
+/// PID or user namespace is ignored without an error (`cn_proc_mcast_ctl`), so a Collector
+/// outside the host's (a pod without `hostPID`) would open the connector and never hear of an
+/// exec. Which of them this process is not in, compared with the host's init (PID 1 of
+/// `proc_root`, the host's procfs); empty when it is in both or when that cannot be read (a
+/// Collector run on the host itself reads its own procfs and compares alike).
+fn foreign_namespaces(proc_root: &std::path::Path) -> Vec<&'static str> {
+    ["pid", "user"]
+        .into_iter()
+        .filter(|ns| {
+            let host = std::fs::read_link(proc_root.join("1/ns").join(ns));
+            let own = std::fs::read_link(std::path::Path::new("/proc/self/ns").join(ns));
+            matches!((host, own), (Ok(h), Ok(o)) if h != o)
+        })
+        .collect()
+}
+
 impl Connector {
-    /// Opens and subscribes; fails without the privilege.
-    pub async fn open() -> std::io::Result<Connector> {
+    /// Opens and subscribes; fails without the privilege, or outside the host's PID and user
+    /// namespaces (where the kernel would send nothing).
+    pub async fn open(proc_root: &std::path::Path) -> std::io::Result<Connector> {
+        let foreign = foreign_namespaces(proc_root);
+        if !foreign.is_empty() {
+            return Err(std::io::Error::other(format!(
+                "the Collector is not in the host's {} namespace, and the kernel sends process \
+                 events only there (run its pod with hostPID and hostNetwork)",
+                foreign.join(" and ")
+            )));
+        }
         let mut socket = TokioSocket::new(protocols::NETLINK_CONNECTOR)?;
         socket.socket_mut().bind(&SocketAddr::new(0, CN_IDX_PROC))?;
         socket
@@ -100,6 +126,30 @@ mod tests {
         m[event + 16..event + 20].copy_from_slice(&pid.to_ne_bytes());
         m[event + 20..event + 24].copy_from_slice(&tgid.to_ne_bytes());
         m
+    }
+
+    #[test]
+    fn a_collector_outside_the_hosts_namespaces_is_told_so() {
+        let own = |ns: &str| std::fs::read_link(format!("/proc/self/ns/{ns}")).expect("own ns");
+        let root = tempfile::tempdir().expect("tempdir");
+        let ns = root.path().join("1/ns");
+        std::fs::create_dir_all(&ns).expect("mkdir");
+        // Unreadable (no such links): nothing to say.
+        assert!(foreign_namespaces(root.path()).is_empty());
+        // The host's init in this process's namespaces: the connector may be opened.
+        std::os::unix::fs::symlink(own("pid"), ns.join("pid")).expect("link");
+        std::os::unix::fs::symlink(own("user"), ns.join("user")).expect("link");
+        assert!(foreign_namespaces(root.path()).is_empty());
+        // A pod without hostPID: the host's PID namespace is another.
+        std::fs::remove_file(ns.join("pid")).expect("rm");
+        std::os::unix::fs::symlink("pid:[1]", ns.join("pid")).expect("link");
+        assert_eq!(foreign_namespaces(root.path()), ["pid"]);
+        std::fs::remove_file(ns.join("user")).expect("rm");
+        std::os::unix::fs::symlink("user:[1]", ns.join("user")).expect("link");
+        assert_eq!(foreign_namespaces(root.path()), ["pid", "user"]);
+        // A procfs of this process's own PID namespace (a Collector run on the host, or this
+        // test): its PID 1 shares the namespaces, or cannot be read without privilege.
+        assert!(foreign_namespaces(std::path::Path::new("/proc")).is_empty());
     }
 
     #[test]

@@ -15,6 +15,7 @@
 pub mod cgroup;
 pub mod client;
 pub mod connector;
+pub mod health;
 pub mod netstat;
 pub mod procfs;
 pub mod tracker;
@@ -119,6 +120,8 @@ pub struct Status {
     /// Messages dropped because the buffer was full (the Sensor away), since start.
     pub dropped: u64,
     pub acked_seq: u64,
+    /// When the scan loop last turned (the liveness probe's evidence).
+    pub last_scan: Option<std::time::Instant>,
 }
 
 #[derive(Debug, Clone)]
@@ -429,6 +432,8 @@ impl Scanner {
 pub struct Collector {
     pub status: Arc<Mutex<Status>>,
     outbox: Arc<Mutex<Outbox<Msg>>>,
+    /// The scan loop's slowest interval (the liveness probe allows it and a grace).
+    slowest_interval: Duration,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -441,6 +446,23 @@ impl Drop for Collector {
 }
 
 impl Collector {
+    /// Serves `/healthz`, `/readyz` and `/metrics` on `addr` for as long as the Collector runs;
+    /// returns the bound address.
+    pub async fn serve_health(
+        &mut self,
+        addr: std::net::SocketAddr,
+    ) -> std::io::Result<std::net::SocketAddr> {
+        let (addr, task) = health::serve(
+            Arc::clone(&self.status),
+            Arc::clone(&self.outbox),
+            self.slowest_interval,
+            addr,
+        )
+        .await?;
+        self.tasks.push(task);
+        Ok(addr)
+    }
+
     pub fn status(&self) -> Status {
         let mut status = crate::lock(&self.status).clone();
         status.dropped = crate::lock(&self.outbox).dropped();
@@ -451,7 +473,7 @@ impl Collector {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
-        "the proc connector cannot be opened ({0}); run the Collector privileged (CAP_NET_ADMIN) or choose --mode polling"
+        "the proc connector cannot be opened ({0}); give the Collector CAP_NET_ADMIN in the host's namespaces, or choose --mode polling"
     )]
     Connector(std::io::Error),
     #[error("{0} is not a readable procfs")]
@@ -468,12 +490,12 @@ pub async fn start(config: Config) -> Result<Collector, Error> {
         ModeChoice::Connector => (
             Mode::ProcConnector,
             Some(
-                connector::Connector::open()
+                connector::Connector::open(&config.proc_root)
                     .await
                     .map_err(Error::Connector)?,
             ),
         ),
-        ModeChoice::Auto => match connector::Connector::open().await {
+        ModeChoice::Auto => match connector::Connector::open(&config.proc_root).await {
             Ok(c) => (Mode::ProcConnector, Some(c)),
             Err(error) => {
                 tracing::warn!(%error, "proc connector unavailable; polling /proc (short-lived processes can be missed)");
@@ -489,6 +511,7 @@ pub async fn start(config: Config) -> Result<Collector, Error> {
     let outbox = Arc::new(Mutex::new(Outbox::new(config.buffer)));
     let ready = Arc::new(tokio::sync::Notify::new());
     let scanner = Scanner::new(&config, Arc::clone(&outbox));
+    let slowest_interval = config.poll_interval.max(config.net_interval);
     let tasks = vec![
         tokio::spawn(scan_loop(
             scanner,
@@ -508,6 +531,7 @@ pub async fn start(config: Config) -> Result<Collector, Error> {
     Ok(Collector {
         status,
         outbox,
+        slowest_interval,
         tasks,
     })
 }
@@ -554,6 +578,7 @@ async fn scan_loop(
             s.processes = scanner.processes;
             s.connections = scanner.connections;
             s.rate_limited = scanner.rate_limited();
+            s.last_scan = Some(std::time::Instant::now());
         }
         ready.notify_one();
     }

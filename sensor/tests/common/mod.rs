@@ -28,6 +28,7 @@ pub async fn setup() -> Setup {
         server_names: vec!["localhost".into()],
         images: Default::default(),
         baselines: Default::default(),
+        admin_password: None,
     })
     .await
     .expect("central");
