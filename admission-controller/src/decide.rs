@@ -42,8 +42,9 @@ pub const BYPASS_KUBE_EVENTS: [&str; 2] = [
     "admission.stackrox.io/bypass-kube-event-enforcement",
 ];
 
-/// Namespaces never evaluated unless configured otherwise: the control plane's and Rampart's.
-pub const DEFAULT_EXCLUDED_NAMESPACES: [&str; 3] = ["kube-system", "kube-public", "rampart"];
+/// Namespaces never evaluated unless configured otherwise: the control plane's and Rampart's
+/// (the Sensor's automatic enforcement exempts the same by default).
+pub const DEFAULT_EXCLUDED_NAMESPACES: [&str; 3] = rampart_policy::SYSTEM_NAMESPACES;
 
 /// What to do when a request cannot be decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,7 +126,7 @@ impl Default for Settings {
     fn default() -> Settings {
         Settings {
             failure_mode: FailureMode::Open,
-            excluded_namespaces: vec!["kube-system".into(), "kube-public".into(), "rampart".into()],
+            excluded_namespaces: DEFAULT_EXCLUDED_NAMESPACES.map(String::from).to_vec(),
             bypass_users: Vec::new(),
             bypass_groups: Vec::new(),
             break_glass: true,

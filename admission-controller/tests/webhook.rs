@@ -204,6 +204,7 @@ async fn world_deciding(
         kubeconfig: Some(dir.path().join("kubeconfig")),
         collector_listen: Some("127.0.0.1:0".parse().expect("addr")),
         health_listen: None,
+        exempt_namespaces: rampart_policy::SYSTEM_NAMESPACES.map(String::from).to_vec(),
     })
     .await
     .expect("sensor");

@@ -52,6 +52,16 @@ pub struct SensorArgs {
     /// Do not accept Collectors.
     #[arg(long)]
     pub no_collectors: bool,
+    /// Namespaces never enforced in (comma-separated; replaces the default list): workloads
+    /// there are not scaled down nor their pods killed, and their violations still alert. The
+    /// default is the admission controller's excluded namespaces.
+    #[arg(
+        long,
+        env = "RAMPART_EXEMPT_NAMESPACES",
+        value_delimiter = ',',
+        default_values = rampart_policy::SYSTEM_NAMESPACES
+    )]
+    pub exempt_namespaces: Vec<String>,
     /// Plain-HTTP /healthz, /readyz and /metrics (Prometheus) for probes and scraping.
     #[arg(
         long,
@@ -101,6 +111,7 @@ pub fn run(args: SensorArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         kubeconfig: args.kubeconfig,
         collector_listen: (!args.no_collectors).then_some(args.collector_listen),
         health_listen: Some(args.health_listen),
+        exempt_namespaces: args.exempt_namespaces,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -146,6 +146,7 @@ pub fn run(args: UpArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                     // Local only: the admission controller (and Collectors) connect here.
                     collector_listen: Some("127.0.0.1:0".parse().context("address")?),
                     health_listen: None,
+                    exempt_namespaces: rampart_policy::SYSTEM_NAMESPACES.map(String::from).to_vec(),
                 })
                 .await?;
                 let _ = writeln!(

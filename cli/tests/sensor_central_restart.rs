@@ -122,6 +122,7 @@ async fn the_sensor_reconnects_after_central_is_killed_and_central_matches_the_c
         kubeconfig: Some(kubeconfig),
         collector_listen: None,
         health_listen: None,
+        exempt_namespaces: rampart_policy::SYSTEM_NAMESPACES.map(String::from).to_vec(),
     })
     .await
     .expect("sensor");

@@ -36,3 +36,10 @@ pub use engine::{
     evaluate, evaluate_event, violations,
 };
 pub use policy::{LifecycleStage, Policy, Severity};
+
+/// Namespaces Rampart never enforces in unless configured otherwise: the control plane's and
+/// Rampart's own. The admission controller does not evaluate them, and the Sensor's automatic
+/// enforcement (scale-down, pod kills) passes them by, so that the two agree: what the webhook
+/// admitted there is not scaled down behind it, and Rampart never disables the cluster's
+/// system workloads or itself. Violations there are still reported.
+pub const SYSTEM_NAMESPACES: [&str; 3] = ["kube-system", "kube-public", "rampart"];

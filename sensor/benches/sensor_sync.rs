@@ -85,6 +85,7 @@ fn child() {
             kubeconfig: Some(dir.join("kubeconfig")),
             collector_listen: None,
             health_listen: None,
+            exempt_namespaces: rampart_policy::SYSTEM_NAMESPACES.map(String::from).to_vec(),
         })
         .await
         .expect("sensor");

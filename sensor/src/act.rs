@@ -43,7 +43,7 @@ pub async fn run(
 ) {
     let mut changes = shared.changed.subscribe();
     let mut policy_changes = shared.policies_changed.subscribe();
-    let mut enforcer = crate::enforce::Enforcer::default();
+    let mut enforcer = crate::enforce::Enforcer::exempting(shared.exempt_namespaces.clone());
     let mut done_orders: VecDeque<String> = VecDeque::new();
     loop {
         let mut rebaseline = false;
@@ -123,7 +123,12 @@ pub async fn run(
                     &images,
                 ));
             }
-            crate::lock(&shared.status).break_glass_skips = enforcer.break_glass_skips;
+            {
+                // Added to what the runtime path counts for the pods it did not kill.
+                let mut status = crate::lock(&shared.status);
+                status.break_glass_skips += std::mem::take(&mut enforcer.break_glass_skips);
+                status.exempt_skips += std::mem::take(&mut enforcer.exempt_skips);
+            }
             decisions
         };
         for decision in decisions {

@@ -353,11 +353,23 @@ pub struct Enforcer {
     /// Enforced policies each known workload violated when last seen.
     seen: HashMap<String, BTreeSet<String>>,
     armed: bool,
+    /// Namespaces never enforced in ([`rampart_policy::SYSTEM_NAMESPACES`] by default).
+    pub exempt_namespaces: Vec<String>,
     /// Enforcements not carried out because of the break-glass annotation.
     pub break_glass_skips: u64,
+    /// Enforcements not carried out because the workload is in an exempt namespace.
+    pub exempt_skips: u64,
 }
 
 impl Enforcer {
+    /// An enforcer that never acts in `namespaces`.
+    pub fn exempting(namespaces: Vec<String>) -> Enforcer {
+        Enforcer {
+            exempt_namespaces: namespaces,
+            ..Enforcer::default()
+        }
+    }
+
     pub fn is_armed(&self) -> bool {
         self.armed
     }
@@ -438,6 +450,11 @@ impl Enforcer {
         if has_break_glass(&value) {
             tracing::warn!(workload = %target.describe(), policies = ?new, "break-glass annotation: not enforcing");
             self.break_glass_skips += 1;
+            return Vec::new();
+        }
+        if self.exempt_namespaces.contains(&target.namespace) {
+            tracing::info!(workload = %target.describe(), policies = ?new, "exempt namespace: not enforcing");
+            self.exempt_skips += 1;
             return Vec::new();
         }
         policies

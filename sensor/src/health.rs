@@ -98,6 +98,12 @@ fn render(shared: &Shared) -> String {
         dropped,
     );
     metric(
+        "exempt_namespace_skips",
+        "counter",
+        "Enforcements skipped because the workload is in an exempt namespace",
+        status.exempt_skips,
+    );
+    metric(
         "enforcements",
         "counter",
         "Enforcements carried out",

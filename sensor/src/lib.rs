@@ -55,10 +55,12 @@ pub struct Shared {
     /// Central's findings for the images the cluster runs, for the admission controllers.
     pub images: Mutex<images::ImageFindingsStore>,
     pub images_changed: tokio::sync::watch::Sender<u64>,
+    /// Namespaces never enforced in ([`Config::exempt_namespaces`]).
+    pub exempt_namespaces: Vec<String>,
 }
 
 impl Shared {
-    fn new(cluster_name: String) -> Shared {
+    fn new(cluster_name: String, exempt_namespaces: Vec<String>) -> Shared {
         Shared {
             cluster_name,
             index: Mutex::new(Index::new()),
@@ -68,11 +70,12 @@ impl Shared {
             outbox: Mutex::default(),
             outbox_ready: tokio::sync::Notify::new(),
             status: Mutex::default(),
-            runtime: Mutex::default(),
+            runtime: Mutex::new(runtime::Detector::exempting(exempt_namespaces.clone())),
             kills: Mutex::default(),
             kills_ready: tokio::sync::Notify::new(),
             images: Mutex::default(),
             images_changed: tokio::sync::watch::channel(0).0,
+            exempt_namespaces,
         }
     }
 
@@ -138,6 +141,10 @@ pub struct Config {
     pub collector_listen: Option<std::net::SocketAddr>,
     /// Plain-HTTP probes and metrics (`None`: not served).
     pub health_listen: Option<std::net::SocketAddr>,
+    /// Namespaces the Sensor never enforces in, automatically or for a runtime policy: their
+    /// violations are still reported ([`rampart_policy::SYSTEM_NAMESPACES`] by default, as
+    /// the admission controller excludes them).
+    pub exempt_namespaces: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -210,7 +217,10 @@ pub async fn kube_client(kubeconfig: Option<&std::path::Path>) -> Result<kube::C
 pub async fn start(config: Config) -> Result<Sensor, Error> {
     let client = kube_client(config.kubeconfig.as_deref()).await?;
     let kinds = watch::kinds_to_watch(&client).await;
-    let shared = Arc::new(Shared::new(config.central.cluster_name.clone()));
+    let shared = Arc::new(Shared::new(
+        config.central.cluster_name.clone(),
+        config.exempt_namespaces.clone(),
+    ));
     let (orders, orders_rx) = tokio::sync::mpsc::channel(act::ORDER_QUEUE);
     let mut tasks: Vec<tokio::task::JoinHandle<()>> = kinds
         .iter()

@@ -235,6 +235,9 @@ fn detect(shared: &Shared, i: &ProcessIndicator) {
     if detection.break_glass_skips > 0 {
         crate::lock(&shared.status).break_glass_skips += detection.break_glass_skips;
     }
+    if detection.exempt_skips > 0 {
+        crate::lock(&shared.status).exempt_skips += detection.exempt_skips;
+    }
     if let Some(results) = detection.results {
         shared.send(FromSensor::AlertResults(results));
     }

@@ -98,6 +98,8 @@ pub struct Detection {
     pub kills: Vec<KillRequest>,
     /// Kills not requested because the workload carries the break-glass annotation.
     pub break_glass_skips: u64,
+    /// Kills not carried out because the pod is in an exempt namespace.
+    pub exempt_skips: u64,
 }
 
 #[derive(Debug)]
@@ -121,6 +123,8 @@ pub struct Detector {
     /// Processes evaluated, and policies they violated.
     pub evaluated: u64,
     pub violations: u64,
+    /// Namespaces whose pods are never killed (the Sensor's exempt namespaces).
+    pub exempt_namespaces: Vec<String>,
 }
 
 impl Default for Detector {
@@ -133,6 +137,7 @@ impl Default for Detector {
             repeat_after: REPEAT_AFTER,
             evaluated: 0,
             violations: 0,
+            exempt_namespaces: Vec::new(),
         }
     }
 }
@@ -151,6 +156,14 @@ fn violation_key(deployment: &str, policy: &str, e: &ProcessEvent) -> u64 {
 }
 
 impl Detector {
+    /// A detector that never kills pods in `namespaces`.
+    pub fn exempting(namespaces: Vec<String>) -> Detector {
+        Detector {
+            exempt_namespaces: namespaces,
+            ..Detector::default()
+        }
+    }
+
     /// Replaces the user-locked baselines (Central sends them whole).
     pub fn set_locked_baselines(&mut self, baselines: Vec<rampart_proto::v1::LockedBaseline>) {
         self.locked.clear();
@@ -253,9 +266,12 @@ impl Detector {
             };
             self.violations += 1;
             let policy = &p.compiled.policy;
-            let kill = p.kill_pod && !break_glass;
+            let exempt = self.exempt_namespaces.contains(&o.namespace);
+            let kill = p.kill_pod && !break_glass && !exempt;
             if p.kill_pod && break_glass {
                 detection.break_glass_skips += 1;
+            } else if p.kill_pod && exempt {
+                detection.exempt_skips += 1;
             }
             if kill {
                 detection.kills.push(KillRequest {

@@ -125,6 +125,48 @@ fn an_update_that_introduces_a_violation_is_enforced_and_compliant_ones_are_not(
     );
 }
 
+/// `workload`, in `namespace`.
+fn workload_in(namespace: &str, uid: &str, kind: &str, privileged: bool) -> Outgoing {
+    let mut o = workload(uid, kind, privileged, json!({}));
+    let mut object: Value = serde_json::from_str(&o.object).expect("json");
+    object["metadata"]["namespace"] = json!(namespace);
+    o.namespace = namespace.into();
+    o.object = object.to_string().into();
+    o
+}
+
+#[test]
+fn workloads_in_exempt_namespaces_are_never_enforced_and_counted() {
+    let local = policies(EnforcementAction::UnsatisfiableNodeConstraint);
+    let mut e = Enforcer::exempting(rampart_policy::SYSTEM_NAMESPACES.map(String::from).to_vec());
+    e.baseline(local.enforced(), [], "prod", &Images::none());
+    // Rampart's own Collector, created violating an enforced policy: left running.
+    let own = workload_in("rampart", "collector", "DaemonSet", true);
+    assert!(
+        e.observe(
+            local.enforced(),
+            "collector",
+            Some(&own),
+            "prod",
+            &Images::none()
+        )
+        .is_empty()
+    );
+    assert_eq!(e.exempt_skips, 1);
+    // The same workload anywhere else is enforced.
+    let other = workload_in("shop", "agent", "DaemonSet", true);
+    let decisions = e.observe(
+        local.enforced(),
+        "agent",
+        Some(&other),
+        "prod",
+        &Images::none(),
+    );
+    assert_eq!(decisions.len(), 1);
+    assert_eq!(decisions[0].target.namespace, "shop");
+    assert_eq!(e.exempt_skips, 1);
+}
+
 #[test]
 fn break_glass_workloads_are_never_enforced_automatically() {
     let local = policies(EnforcementAction::ScaleToZero);

@@ -216,3 +216,33 @@ fn break_glass_is_reported_not_killed_and_a_changed_deployment_is_normalized_aga
     assert_eq!(d.break_glass_skips, 1);
     assert!(d.results.is_some());
 }
+
+#[test]
+fn a_pod_in_an_exempt_namespace_is_reported_not_killed() {
+    let policies = policies(&["Iptables or nftables Executed in Privileged Container"]);
+    let mut detector =
+        Detector::exempting(rampart_policy::SYSTEM_NAMESPACES.map(String::from).to_vec());
+    let iptables = process("web-1", "/usr/sbin/iptables", "-L", &[]);
+    let mut own = outgoing("web", true, serde_json::json!({}), 1);
+    own.namespace = "rampart".into();
+    let d = detector.on_process(&policies, &own, &iptables, "prod", "r1");
+    assert!(
+        names(&d, &policies)
+            .contains(&"Iptables or nftables Executed in Privileged Container".to_string()),
+        "still reported: {:?}",
+        names(&d, &policies)
+    );
+    assert!(d.kills.is_empty());
+    assert_eq!(d.exempt_skips, 1);
+    // Outside the exempt namespaces the same process kills its pod.
+    let shop = outgoing("web", true, serde_json::json!({}), 2);
+    let d = detector.on_process(
+        &policies,
+        &shop,
+        &process("web-2", "/usr/sbin/iptables", "-F", &[]),
+        "prod",
+        "r1",
+    );
+    assert_eq!(d.kills.len(), 1);
+    assert_eq!(d.exempt_skips, 0);
+}

@@ -69,6 +69,7 @@ impl Setup {
             kubeconfig: Some(self.dir.path().join("kubeconfig")),
             collector_listen,
             health_listen: Some("127.0.0.1:0".parse().expect("addr")),
+            exempt_namespaces: rampart_policy::SYSTEM_NAMESPACES.map(String::from).to_vec(),
         }
     }
 }
