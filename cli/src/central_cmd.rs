@@ -369,8 +369,13 @@ fn token(
 }
 
 /// Writes a bundle's files and/or Secrets; shared by the local and remote forms.
+/// Writes a bundle where asked and says where, and its id. When the Secrets go to standard
+/// output, those lines are YAML comments, so that `--output-secrets - | kubectl apply -f -`
+/// reads only manifests.
+#[allow(clippy::too_many_arguments)]
 fn write_bundle(
     name: &str,
+    id: &str,
     ca_pem: &str,
     certs: &[(Service, String, String)],
     secrets_yaml: &str,
@@ -378,6 +383,11 @@ fn write_bundle(
     output_secrets: Option<String>,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
+    let comment = if output_secrets.as_deref() == Some("-") {
+        "# "
+    } else {
+        ""
+    };
     if let Some(dir) = output_dir {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -388,20 +398,24 @@ fn write_bundle(
         }
         writeln!(
             out,
-            "Wrote the bundle for cluster '{name}' to {}",
+            "{comment}Wrote the bundle for cluster '{name}' to {}",
             dir.display()
         )?;
     }
-    if let Some(file) = output_secrets {
-        if file == "-" {
+    match output_secrets.as_deref() {
+        Some("-") => {
+            writeln!(out, "{comment}Bundle id: {id}")?;
             out.write_all(secrets_yaml.as_bytes())?;
-        } else {
-            write_private(std::path::Path::new(&file), secrets_yaml)?;
+        }
+        Some(file) => {
+            write_private(std::path::Path::new(file), secrets_yaml)?;
             writeln!(
                 out,
                 "Wrote Kubernetes Secrets for cluster '{name}' to {file}"
             )?;
+            writeln!(out, "Bundle id: {id}")?;
         }
+        None => writeln!(out, "Bundle id: {id}")?,
     }
     Ok(())
 }
@@ -445,6 +459,7 @@ fn init_bundle_remote(
                 .collect::<anyhow::Result<Vec<_>>>()?;
             write_bundle(
                 &name,
+                &text(&v["bundle"]["id"]),
                 &text(&v["caPem"]),
                 &certs,
                 &text(&v["secretsYaml"]),
@@ -452,7 +467,6 @@ fn init_bundle_remote(
                 output_secrets,
                 out,
             )?;
-            writeln!(out, "Bundle id: {}", text(&v["bundle"]["id"]))?;
             Ok(ExitCode::SUCCESS)
         }
         InitBundleCommand::List { .. } => {
@@ -539,6 +553,7 @@ fn init_bundle(command: InitBundleCommand, out: &mut dyn Write) -> anyhow::Resul
                 .collect();
             write_bundle(
                 &name,
+                &bundle.record.id,
                 &bundle.ca_pem,
                 &certs,
                 &bundle.to_secrets_yaml(&namespace),
@@ -546,7 +561,6 @@ fn init_bundle(command: InitBundleCommand, out: &mut dyn Write) -> anyhow::Resul
                 output_secrets,
                 out,
             )?;
-            writeln!(out, "Bundle id: {}", bundle.record.id)?;
             Ok(ExitCode::SUCCESS)
         }
         InitBundleCommand::List { data } => {

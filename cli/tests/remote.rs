@@ -212,6 +212,41 @@ fn the_cli_drives_central_over_its_api() {
     );
     assert_eq!(code, 0, "{out}{err}");
     assert!(bundle.join("sensor-key.pem").exists());
+    // As Secrets on standard output, for `| kubectl apply -f -`: nothing there but manifests
+    // (what it says is in comments), the three the manifests in deploy/ mount.
+    let (code, out, err) = with(
+        &admin,
+        &[
+            "central",
+            "init-bundle",
+            "generate",
+            "edge-2",
+            "--output-secrets",
+            "-",
+            "--output-dir",
+            dir.path().join("bundle-2").to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let docs: Vec<serde_json::Value> = rampart_policy::yaml::split_documents(&out)
+        .into_iter()
+        .map(|d| rampart_policy::yaml::parse_document(d).expect("only YAML on stdout"))
+        .filter(|d| !d.is_null())
+        .collect();
+    assert!(docs.iter().all(|d| d["kind"] == "Secret"), "{out}");
+    let names: Vec<&str> = docs
+        .iter()
+        .filter_map(|d| d["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "rampart-sensor-bundle",
+            "rampart-admission-bundle",
+            "rampart-collector-bundle"
+        ]
+    );
+    assert!(out.contains("# Bundle id: "), "{out}");
     let (_, bundles, _) = with(&admin, &["central", "init-bundle", "list"]);
     assert!(bundles.contains("edge"), "{bundles}");
     let (code, clusters, err) = with(&admin, &["cluster", "list"]);
