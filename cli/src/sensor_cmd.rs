@@ -31,12 +31,9 @@ pub struct SensorArgs {
         required_unless_present = "print_rbac"
     )]
     pub bundle_dir: Option<PathBuf>,
-    /// The cluster name the bundle was issued for.
-    #[arg(
-        long,
-        env = "RAMPART_CLUSTER_NAME",
-        required_unless_present = "print_rbac"
-    )]
+    /// The cluster the Sensor speaks for: the one its bundle was issued for, which its
+    /// certificate names (the default); given, it must be that one.
+    #[arg(long, env = "RAMPART_CLUSTER_NAME")]
     pub cluster_name: Option<String>,
     /// Kubeconfig to watch; without it, the in-cluster service account or $KUBECONFIG.
     #[arg(long, env = "RAMPART_KUBECONFIG")]
@@ -82,14 +79,36 @@ pub struct SensorArgs {
     pub print_rbac: Option<String>,
 }
 
+/// The cluster a Sensor certificate was issued for, checked against the one given.
+fn bundle_cluster(cert_pem: &str, given: Option<&str>) -> anyhow::Result<String> {
+    let der = rampart_central::pki::pem_to_der(cert_pem)?;
+    let identity = rampart_central::pki::identity_of(&der)?;
+    anyhow::ensure!(
+        identity.service == Service::Sensor,
+        "this is a {} certificate, not the Sensor's",
+        identity.service.as_str()
+    );
+    match given {
+        Some(name) if name != identity.cluster => anyhow::bail!(
+            "the bundle was issued for cluster '{}', not '{name}' (leave --cluster-name out to \
+             use the bundle's)",
+            identity.cluster
+        ),
+        _ => Ok(identity.cluster),
+    }
+}
+
 pub fn run(args: SensorArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     if let Some(namespace) = &args.print_rbac {
         out.write_all(rampart_sensor::rbac::render(namespace).as_bytes())?;
         return Ok(ExitCode::SUCCESS);
     }
-    let (Some(bundle_dir), Some(cluster_name)) = (args.bundle_dir, args.cluster_name) else {
-        anyhow::bail!("--bundle-dir and --cluster-name are required");
+    let Some(bundle_dir) = args.bundle_dir else {
+        anyhow::bail!("--bundle-dir is required");
     };
+    let cert_pem = read_bundle_file(&bundle_dir, Service::Sensor.cert_file())?;
+    let cluster_name = bundle_cluster(&cert_pem, args.cluster_name.as_deref())
+        .with_context(|| format!("{}", bundle_dir.join(Service::Sensor.cert_file()).display()))?;
     let host = args
         .central
         .split("://")
@@ -104,7 +123,7 @@ pub fn run(args: SensorArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             endpoint: args.central.clone(),
             server_name: args.server_name.unwrap_or(host),
             ca_pem: read_bundle_file(&bundle_dir, CA_FILE)?,
-            cert_pem: read_bundle_file(&bundle_dir, Service::Sensor.cert_file())?,
+            cert_pem,
             key_pem: read_bundle_file(&bundle_dir, Service::Sensor.key_file())?,
             cluster_name: cluster_name.clone(),
         },
@@ -134,4 +153,39 @@ pub fn run(args: SensorArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         shutdown_signal().await?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cluster_is_the_bundles_and_another_one_given_is_refused() {
+        let now = time::OffsetDateTime::now_utc();
+        let ca = rampart_central::pki::CertificateAuthority::generate(now).expect("ca");
+        let bundle = ca.issue_bundle("prod-eu", now).expect("bundle");
+        let cert = |service: Service| {
+            &bundle
+                .certs
+                .iter()
+                .find(|c| c.service == service)
+                .expect("certificate")
+                .cert_pem
+        };
+        let sensor = cert(Service::Sensor);
+        assert_eq!(bundle_cluster(sensor, None).expect("default"), "prod-eu");
+        assert_eq!(
+            bundle_cluster(sensor, Some("prod-eu")).expect("same"),
+            "prod-eu"
+        );
+        let err = bundle_cluster(sensor, Some("prod")).expect_err("another cluster");
+        assert!(
+            err.to_string()
+                .contains("issued for cluster 'prod-eu', not 'prod'"),
+            "{err}"
+        );
+        let err = bundle_cluster(cert(Service::Collector), None).expect_err("not the Sensor's");
+        assert!(err.to_string().contains("collector certificate"), "{err}");
+        assert!(bundle_cluster("not a certificate", None).is_err());
+    }
 }
