@@ -368,21 +368,31 @@ fn token(
     }
 }
 
-/// Writes a bundle's files and/or Secrets; shared by the local and remote forms.
-/// Writes a bundle where asked and says where, and its id. When the Secrets go to standard
-/// output, those lines are YAML comments, so that `--output-secrets - | kubectl apply -f -`
-/// reads only manifests.
-#[allow(clippy::too_many_arguments)]
+/// An issued bundle as the CLI writes it (from the store, or from Central's API).
+struct IssuedBundle {
+    cluster: String,
+    id: String,
+    ca_pem: String,
+    certs: Vec<(Service, String, String)>,
+    secrets_yaml: String,
+}
+
+/// Writes a bundle where asked and says where, and its id; shared by the local and remote
+/// forms. When the Secrets go to standard output, those lines are YAML comments, so that
+/// `--output-secrets - | kubectl apply -f -` reads only manifests.
 fn write_bundle(
-    name: &str,
-    id: &str,
-    ca_pem: &str,
-    certs: &[(Service, String, String)],
-    secrets_yaml: &str,
+    bundle: &IssuedBundle,
     output_dir: Option<PathBuf>,
     output_secrets: Option<String>,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
+    let IssuedBundle {
+        cluster: name,
+        id,
+        ca_pem,
+        certs,
+        secrets_yaml,
+    } = bundle;
     let comment = if output_secrets.as_deref() == Some("-") {
         "# "
     } else {
@@ -404,7 +414,7 @@ fn write_bundle(
     }
     match output_secrets.as_deref() {
         Some("-") => {
-            writeln!(out, "{comment}Bundle id: {id}")?;
+            writeln!(out, "# Bundle id: {id}")?;
             out.write_all(secrets_yaml.as_bytes())?;
         }
         Some(file) => {
@@ -457,16 +467,14 @@ fn init_bundle_remote(
                     Ok((service, text(&c["certPem"]), text(&c["keyPem"])))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            write_bundle(
-                &name,
-                &text(&v["bundle"]["id"]),
-                &text(&v["caPem"]),
-                &certs,
-                &text(&v["secretsYaml"]),
-                output_dir,
-                output_secrets,
-                out,
-            )?;
+            let bundle = IssuedBundle {
+                cluster: name,
+                id: text(&v["bundle"]["id"]),
+                ca_pem: text(&v["caPem"]),
+                certs,
+                secrets_yaml: text(&v["secretsYaml"]),
+            };
+            write_bundle(&bundle, output_dir, output_secrets, out)?;
             Ok(ExitCode::SUCCESS)
         }
         InitBundleCommand::List { .. } => {
@@ -546,21 +554,18 @@ fn init_bundle(command: InitBundleCommand, out: &mut dyn Write) -> anyhow::Resul
             let now = time::OffsetDateTime::now_utc();
             let ca = persist::load_or_create_ca(&store, now)?;
             let bundle = persist::issue_bundle(&store, &ca, &name, now)?;
-            let certs: Vec<_> = bundle
-                .certs
-                .iter()
-                .map(|c| (c.service, c.cert_pem.clone(), c.key_pem.clone()))
-                .collect();
-            write_bundle(
-                &name,
-                &bundle.record.id,
-                &bundle.ca_pem,
-                &certs,
-                &bundle.to_secrets_yaml(&namespace),
-                output_dir,
-                output_secrets,
-                out,
-            )?;
+            let issued = IssuedBundle {
+                secrets_yaml: bundle.to_secrets_yaml(&namespace),
+                certs: bundle
+                    .certs
+                    .into_iter()
+                    .map(|c| (c.service, c.cert_pem, c.key_pem))
+                    .collect(),
+                cluster: name,
+                id: bundle.record.id,
+                ca_pem: bundle.ca_pem,
+            };
+            write_bundle(&issued, output_dir, output_secrets, out)?;
             Ok(ExitCode::SUCCESS)
         }
         InitBundleCommand::List { data } => {
