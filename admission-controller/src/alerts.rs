@@ -518,6 +518,71 @@ impl AlertQueue {
         batch
     }
 
+    /// Writes every waiting alert to `path` (as the one message the Sensor would receive;
+    /// a temporary file renamed over it, readable by the owner only: alerts name users) and
+    /// empties the queue; with none waiting, removes the file. For a controller stopping while
+    /// the Sensor is away: [`AlertQueue::restore`] queues them again at the next start.
+    pub fn save(&self, path: &std::path::Path) -> std::io::Result<usize> {
+        let batch = self.take(usize::MAX);
+        if batch.is_empty() {
+            return match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(0),
+            };
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = path.with_extension("tmp");
+        {
+            use std::io::Write as _;
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(&batch.bytes)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, path)?;
+        Ok(batch.alerts)
+    }
+
+    /// Queues the alerts [`AlertQueue::save`] left in `path`, first in line (the oldest beyond
+    /// capacity dropped and counted, as for any), and removes the file. A file that is not
+    /// alerts, or larger than `max_bytes`, is removed and said so; nothing is queued from it.
+    pub fn restore(
+        &self,
+        path: &std::path::Path,
+        max_bytes: u64,
+        metrics: &Metrics,
+    ) -> Result<usize, String> {
+        let shown = path.display();
+        let size = match std::fs::metadata(path) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(format!("{shown}: {e}")),
+        };
+        let read = if size > max_bytes {
+            Err(format!(
+                "{shown}: {size} bytes, over the {max_bytes} allowed"
+            ))
+        } else {
+            std::fs::read(path).map_err(|e| format!("{shown}: {e}"))
+        };
+        let removed = std::fs::remove_file(path).map_err(|e| format!("{shown}: {e}"));
+        let bytes = read?;
+        let alerts = AdmissionAlerts::decode(bytes.as_slice())
+            .map_err(|e| format!("{shown}: not saved alerts ({e})"))?
+            .alerts
+            .len();
+        removed?;
+        self.requeue(Batch { bytes, alerts }, metrics);
+        Ok(alerts)
+    }
+
     /// Puts back alerts the Sensor did not take, first in line; the oldest beyond capacity
     /// are dropped (and counted).
     pub fn requeue(&self, batch: Batch, metrics: &Metrics) {
@@ -850,5 +915,102 @@ mod tests {
         q.requeue(Batch::of_messages(vec![alert("g")]), &metrics);
         q.push(review(&["h"]), &metrics);
         assert_eq!(ids(&q.take(1)), vec!["g"], "a requeued alert goes first");
+    }
+}
+
+#[cfg(test)]
+mod saved {
+    use super::*;
+
+    fn review(id: &str, uid: &str) -> ReviewAlerts {
+        ReviewAlerts {
+            common: AdmissionAlert {
+                name: format!("dep-{id}"),
+                user: "system:serviceaccount:ci:deployer".into(),
+                request_uid: uid.into(),
+                time_unix_ms: 1_765_000_000_000,
+                ..Default::default()
+            },
+            policies: vec![PolicyAlert {
+                policy_id: id.into(),
+                violations: vec![format!("{id} violated")],
+                enforcement_action: Cow::Borrowed("FAIL_DEPLOYMENT_CREATE_ENFORCEMENT"),
+            }],
+        }
+    }
+
+    #[test]
+    fn waiting_alerts_survive_a_restart_in_order_with_their_attempts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("cache/alerts-pending.pb");
+        let metrics = Metrics::new();
+        let before = AlertQueue::new(100);
+        before.push(review("a", "u1"), &metrics);
+        // A retry of the first joins its alerts; then a second workload's.
+        let mut retry = review("a", "u2");
+        retry.common.time_unix_ms += 5_000;
+        before.push(retry, &metrics);
+        before.push(review("b", "u3"), &metrics);
+        assert_eq!(before.save(&path).expect("save"), 2);
+        assert!(before.is_empty());
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).expect("file").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "alerts name users: the owner's only");
+
+        let after = AlertQueue::new(100);
+        assert_eq!(after.restore(&path, 1 << 20, &metrics), Ok(2));
+        assert!(!path.exists(), "restored once");
+        let sent = after.take(100).messages().expect("decodes");
+        let got: Vec<(&str, &str, u64)> = sent
+            .iter()
+            .map(|a| (a.policy_id.as_str(), a.request_uid.as_str(), a.repeats))
+            .collect();
+        assert_eq!(got, [("a", "u1", 1), ("b", "u3", 0)]);
+        assert_eq!(sent[0].last_time_unix_ms, 1_765_000_005_000);
+        // Nothing waiting: no file; none to restore.
+        assert_eq!(after.save(&path).expect("save"), 0);
+        assert!(!path.exists());
+        assert_eq!(after.restore(&path, 1 << 20, &metrics), Ok(0));
+    }
+
+    #[test]
+    fn a_damaged_or_oversized_file_is_said_and_removed_and_capacity_holds() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("alerts-pending.pb");
+        let metrics = Metrics::new();
+        let q = AlertQueue::new(2);
+        std::fs::write(&path, b"\xff\xff\xff not protobuf").expect("write");
+        let err = q.restore(&path, 1 << 20, &metrics).expect_err("damaged");
+        assert!(err.contains("not saved alerts"), "{err}");
+        assert!(!path.exists());
+        assert!(q.is_empty());
+
+        let full = AlertQueue::new(10);
+        for (i, id) in ["a", "b", "c"].into_iter().enumerate() {
+            full.push(review(id, &format!("u{i}")), &metrics);
+        }
+        full.save(&path).expect("save");
+        let size = std::fs::metadata(&path).expect("file").len();
+        let err = q.restore(&path, size - 1, &metrics).expect_err("too large");
+        assert!(err.contains("over the"), "{err}");
+        assert!(!path.exists());
+
+        // Restored into a smaller queue: the oldest beyond capacity dropped, and counted.
+        full.push(review("d", "u4"), &metrics);
+        full.push(review("e", "u5"), &metrics);
+        full.push(review("f", "u6"), &metrics);
+        full.save(&path).expect("save");
+        let dropped = metrics.alerts_dropped.get();
+        assert_eq!(q.restore(&path, 1 << 20, &metrics), Ok(3));
+        assert_eq!(q.len(), 2);
+        assert_eq!(metrics.alerts_dropped.get(), dropped + 1);
+        let ids: Vec<String> = q
+            .take(10)
+            .messages()
+            .expect("decodes")
+            .into_iter()
+            .map(|a| a.policy_id)
+            .collect();
+        assert_eq!(ids, ["e", "f"]);
     }
 }

@@ -109,13 +109,35 @@ pub enum Error {
     Sensor(String),
 }
 
+/// Where the alerts waiting for the Sensor are kept across a restart, in the cache directory.
+pub const PENDING_ALERTS_FILE: &str = "alerts-pending.pb";
+
+/// The largest file of waiting alerts read back at a start (the queue's bound, 10,000 alerts
+/// by default, takes a few megabytes).
+const MAX_PENDING_ALERTS_BYTES: u64 = 256 << 20;
+
 /// A running admission controller; dropping it stops every task.
 #[derive(Debug)]
 pub struct AdmissionController {
     pub addr: SocketAddr,
     pub health_addr: Option<SocketAddr>,
     pub state: Arc<State>,
+    /// Where [`AdmissionController::stop`] keeps the alerts still waiting.
+    pending_alerts: std::path::PathBuf,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl AdmissionController {
+    /// Stops serving and reporting, and keeps the alerts not yet reported (the Sensor away)
+    /// in the cache directory, where the next start queues them again; returns how many. A
+    /// report in flight when the link stops is the one thing not kept.
+    pub async fn stop(mut self) -> std::io::Result<usize> {
+        for t in self.tasks.drain(..) {
+            t.abort();
+            let _ = t.await;
+        }
+        self.state.alerts.save(&self.pending_alerts)
+    }
 }
 
 impl Drop for AdmissionController {
@@ -161,6 +183,19 @@ pub async fn start(config: Config) -> Result<AdmissionController, Error> {
         metrics
             .image_findings
             .set(i64::try_from(resources.images()).unwrap_or(i64::MAX));
+    }
+    // Alerts a previous run could not report before it stopped.
+    let pending_alerts = config.cache_dir.join(PENDING_ALERTS_FILE);
+    match state
+        .alerts
+        .restore(&pending_alerts, MAX_PENDING_ALERTS_BYTES, &metrics)
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            alerts = n,
+            "alerts kept by the previous run queued for the Sensor"
+        ),
+        Err(error) => tracing::error!(%error, "alerts kept by the previous run lost"),
     }
     let state = Arc::new(state);
     let cache = policies::DiskCache::new(&config.cache_dir);
@@ -232,6 +267,7 @@ pub async fn start(config: Config) -> Result<AdmissionController, Error> {
         addr,
         health_addr,
         state,
+        pending_alerts,
         tasks,
     })
 }

@@ -147,7 +147,7 @@ struct World {
     api: ApiServer,
     central: Running,
     bundle: InitBundle,
-    _sensor: rampart_sensor::Sensor,
+    sensor: rampart_sensor::Sensor,
     ca: String,
     controller: AdmissionController,
 }
@@ -229,7 +229,7 @@ async fn world_deciding(
         api,
         central,
         bundle,
-        _sensor: sensor,
+        sensor,
         ca: serving_ca,
         controller,
     }
@@ -610,6 +610,65 @@ async fn decides_with_policies_pushed_by_the_sensor_and_reports_alerts_to_centra
     assert!(metrics.contains("rampart_admission_alert_attempts_coalesced_total"));
     assert!(metrics.contains("rampart_admission_policy_age_seconds"));
     let _ = (&w.dir, &w.bundle);
+}
+
+/// A controller stopped while the Sensor is away keeps its denials' alerts on disk; started
+/// again with the Sensor there, it reports them, and Central records the ATTEMPTED alert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_not_yet_reported_survive_a_restart_and_reach_central() {
+    let w = world().await;
+    enforce(&w, PRIVILEGED, rampart_policy::LifecycleStage::Deploy).await;
+    // A controller without a Sensor (away), deciding from the set the Sensor pushed before.
+    let away = offline(w.dir.path(), FailureMode::Closed).await;
+    let denied = Client::new(&w.ca, &away)
+        .review(
+            "/validate",
+            review(
+                "u-while-away",
+                "CREATE",
+                &deployment("offline", true, json!({})),
+                json!({}),
+            ),
+        )
+        .await;
+    assert_eq!(denied["allowed"], false, "{denied}");
+    assert_eq!(away.state.alerts.len(), 1);
+    assert_eq!(away.stop().await.expect("stopped"), 1);
+    let kept = w
+        .dir
+        .path()
+        .join("cache")
+        .join(rampart_admission::PENDING_ALERTS_FILE);
+    assert!(kept.exists());
+
+    // Started again, the Sensor reachable: the kept alert is reported.
+    let admission = cert(&w.bundle, Service::AdmissionControl);
+    let mut c = config(w.dir.path(), FailureMode::Closed);
+    c.sensor = Some(SensorLink {
+        endpoint: format!(
+            "https://{}",
+            w.sensor.collector_addr.expect("sensor endpoint")
+        ),
+        server_name: "sensor.rampart.svc".into(),
+        ca_pem: w.bundle.ca_pem.clone(),
+        cert_pem: admission.cert_pem.clone(),
+        key_pem: admission.key_pem.clone(),
+        instance: "restarted".into(),
+    });
+    let back = rampart_admission::start(c).await.expect("controller");
+    assert!(!kept.exists(), "read back once");
+    let alert = eventually("the kept alert in Central", || {
+        central_alerts(&w.central).into_iter().find(|a| {
+            a.admission
+                .as_ref()
+                .is_some_and(|r| r.request_uid == "u-while-away")
+        })
+    })
+    .await;
+    assert_eq!(alert.policy_id, PRIVILEGED);
+    assert_eq!(alert.state, AlertState::Attempted);
+    assert_eq!(alert.deployment_name, "offline");
+    drop(back);
 }
 
 /// A controller with no Sensor: what its disk cache holds is all it knows.

@@ -250,6 +250,14 @@ fn serve(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         }
         let _ = out.flush();
         shutdown_signal().await?;
+        match controller.stop().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                alerts = n,
+                "alerts not yet reported kept for the next start"
+            ),
+            Err(error) => tracing::error!(%error, "alerts not yet reported could not be kept"),
+        }
         Ok(ExitCode::SUCCESS)
     })
 }
