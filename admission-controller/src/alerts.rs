@@ -430,6 +430,9 @@ impl Queued {
 #[derive(Debug)]
 pub struct AlertQueue {
     queue: Mutex<Queued>,
+    /// The report being sent (its alerts' bytes and count), kept until the Sensor answers, so
+    /// that a controller stopping meanwhile keeps it too ([`AlertQueue::save`]).
+    in_flight: Mutex<Option<(bytes::Bytes, usize)>>,
     capacity: usize,
     /// Seeded per process, so which reviews' records share a hash is not up to a cluster's
     /// users; a shared hash only costs a comparison, as records are compared in full.
@@ -441,6 +444,7 @@ impl AlertQueue {
     pub fn new(capacity: usize) -> AlertQueue {
         AlertQueue {
             queue: Mutex::new(Queued::default()),
+            in_flight: Mutex::new(None),
             capacity: capacity.max(1),
             hasher: foldhash::quality::RandomState::default(),
             ready: tokio::sync::Notify::new(),
@@ -518,11 +522,26 @@ impl AlertQueue {
         batch
     }
 
+    /// Marks a report's alerts as being sent (`None`: the send is over, delivered or put back).
+    pub fn set_in_flight(&self, report: Option<(bytes::Bytes, usize)>) {
+        *self.in_flight.lock().unwrap_or_else(|e| e.into_inner()) = report;
+    }
+
     /// Writes every waiting alert to `path` (as the one message the Sensor would receive;
     /// a temporary file renamed over it, readable by the owner only: alerts name users) and
     /// empties the queue; with none waiting, removes the file. For a controller stopping while
     /// the Sensor is away: [`AlertQueue::restore`] queues them again at the next start.
-    pub fn save(&self, path: &std::path::Path) -> std::io::Result<usize> {
+    pub fn save(&self, path: &std::path::Path, metrics: &Metrics) -> std::io::Result<usize> {
+        // A report cut off mid-send may have reached the Sensor: sent again rather than lost.
+        let in_flight = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some((bytes, alerts)) = in_flight {
+            let bytes = bytes.to_vec();
+            self.requeue(Batch { bytes, alerts }, metrics);
+        }
         let batch = self.take(usize::MAX);
         if batch.is_empty() {
             return match std::fs::remove_file(path) {
@@ -951,7 +970,7 @@ mod saved {
         retry.common.time_unix_ms += 5_000;
         before.push(retry, &metrics);
         before.push(review("b", "u3"), &metrics);
-        assert_eq!(before.save(&path).expect("save"), 2);
+        assert_eq!(before.save(&path, &metrics).expect("save"), 2);
         assert!(before.is_empty());
         use std::os::unix::fs::PermissionsExt as _;
         let mode = std::fs::metadata(&path).expect("file").permissions().mode();
@@ -968,9 +987,39 @@ mod saved {
         assert_eq!(got, [("a", "u1", 1), ("b", "u3", 0)]);
         assert_eq!(sent[0].last_time_unix_ms, 1_765_000_005_000);
         // Nothing waiting: no file; none to restore.
-        assert_eq!(after.save(&path).expect("save"), 0);
+        assert_eq!(after.save(&path, &metrics).expect("save"), 0);
         assert!(!path.exists());
         assert_eq!(after.restore(&path, 1 << 20, &metrics), Ok(0));
+    }
+
+    #[test]
+    fn a_report_cut_off_mid_send_is_kept_first() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("alerts-pending.pb");
+        let metrics = Metrics::new();
+        let q = AlertQueue::new(100);
+        q.push(review("a", "u1"), &metrics);
+        q.push(review("b", "u2"), &metrics);
+        // The link took the first for a report, and the controller stops before the answer.
+        let report = q.take(1);
+        q.set_in_flight(Some((bytes::Bytes::from(report.bytes), report.alerts)));
+        assert_eq!(q.save(&path, &metrics).expect("save"), 2);
+        let after = AlertQueue::new(100);
+        assert_eq!(after.restore(&path, 1 << 20, &metrics), Ok(2));
+        let ids: Vec<String> = after
+            .take(10)
+            .messages()
+            .expect("decodes")
+            .into_iter()
+            .map(|a| a.policy_id)
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
+        // Once the Sensor has answered, nothing is in flight any more.
+        q.push(review("c", "u3"), &metrics);
+        let report = q.take(1);
+        q.set_in_flight(Some((bytes::Bytes::from(report.bytes), report.alerts)));
+        q.set_in_flight(None);
+        assert_eq!(q.save(&path, &metrics).expect("save"), 0);
     }
 
     #[test]
@@ -989,7 +1038,7 @@ mod saved {
         for (i, id) in ["a", "b", "c"].into_iter().enumerate() {
             full.push(review(id, &format!("u{i}")), &metrics);
         }
-        full.save(&path).expect("save");
+        full.save(&path, &metrics).expect("save");
         let size = std::fs::metadata(&path).expect("file").len();
         let err = q.restore(&path, size - 1, &metrics).expect_err("too large");
         assert!(err.contains("over the"), "{err}");
@@ -999,7 +1048,7 @@ mod saved {
         full.push(review("d", "u4"), &metrics);
         full.push(review("e", "u5"), &metrics);
         full.push(review("f", "u6"), &metrics);
-        full.save(&path).expect("save");
+        full.save(&path, &metrics).expect("save");
         let dropped = metrics.alerts_dropped.get();
         assert_eq!(q.restore(&path, 1 << 20, &metrics), Ok(3));
         assert_eq!(q.len(), 2);

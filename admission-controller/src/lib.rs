@@ -136,7 +136,9 @@ impl AdmissionController {
             t.abort();
             let _ = t.await;
         }
-        self.state.alerts.save(&self.pending_alerts)
+        self.state
+            .alerts
+            .save(&self.pending_alerts, &self.state.metrics)
     }
 }
 

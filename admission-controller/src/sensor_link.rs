@@ -283,8 +283,14 @@ pub async fn report(channel: Channel, state: Arc<State>) {
         let alerts_end = report.len();
         crate::alerts::append_scan_images(&images, &mut report);
         let report = Bytes::from(report);
+        if n > 0 {
+            state
+                .alerts
+                .set_in_flight(Some((report.slice(..alerts_end), n)));
+        }
         let sent =
             tokio::time::timeout(REPORT_TIMEOUT, send_report(&mut grpc, report.clone())).await;
+        state.alerts.set_in_flight(None);
         match sent {
             Ok(Ok(_)) => {
                 state.metrics.alerts_reported.inc_by(n as u64);
