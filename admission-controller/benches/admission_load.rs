@@ -123,7 +123,11 @@ fn start_servers(rt: &tokio::runtime::Runtime) -> Servers {
         let channel = tonic::transport::Endpoint::from_shared(format!("http://{sensor_addr}"))
             .expect("endpoint")
             .connect_lazy();
-        tokio::spawn(sensor_link::report(channel, Arc::clone(&state)));
+        let overflow = rampart_admission::overflow::Overflow::open(
+            &dir.path().join("alerts-overflow"),
+            rampart_admission::DEFAULT_ALERT_OVERFLOW_BYTES,
+        );
+        tokio::spawn(sensor_link::report(channel, Arc::clone(&state), overflow));
         tokio::spawn(server::serve(real, Arc::clone(&tls), Arc::clone(&state)));
         tokio::spawn(server::serve_with(noop, tls, noop_handler));
         addrs

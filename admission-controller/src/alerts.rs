@@ -438,6 +438,9 @@ pub struct AlertQueue {
     /// users; a shared hash only costs a comparison, as records are compared in full.
     hasher: foldhash::quality::RandomState,
     pub ready: tokio::sync::Notify,
+    /// Notified when the queue passes half its capacity (for the link to move the oldest
+    /// alerts to disk while the Sensor is away).
+    pub high_water: tokio::sync::Notify,
 }
 
 impl AlertQueue {
@@ -448,11 +451,17 @@ impl AlertQueue {
             capacity: capacity.max(1),
             hasher: foldhash::quality::RandomState::default(),
             ready: tokio::sync::Notify::new(),
+            high_water: tokio::sync::Notify::new(),
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Queued> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The most alerts kept in memory.
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// Alerts waiting.
@@ -494,11 +503,15 @@ impl AlertQueue {
         q.records.push_back(record);
         let over = q.count.saturating_sub(self.capacity);
         q.drop_oldest(over);
+        let high = q.count > self.capacity / 2;
         drop(q);
         if over > 0 {
             metrics.alerts_dropped.inc_by(over as u64);
         }
         self.ready.notify_one();
+        if high {
+            self.high_water.notify_one();
+        }
     }
 
     /// Up to `max` of the oldest alerts, encoded as the Sensor receives them.
@@ -549,23 +562,7 @@ impl AlertQueue {
                 _ => Ok(0),
             };
         }
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let tmp = path.with_extension("tmp");
-        {
-            use std::io::Write as _;
-            use std::os::unix::fs::OpenOptionsExt as _;
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            f.write_all(&batch.bytes)?;
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, path)?;
+        crate::overflow::write_private(path, &batch.bytes)?;
         Ok(batch.alerts)
     }
 

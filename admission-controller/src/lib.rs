@@ -18,6 +18,7 @@ pub mod decide;
 pub mod findings_cache;
 pub mod log_budget;
 pub mod metrics;
+pub mod overflow;
 pub mod policies;
 pub mod resources;
 pub mod review;
@@ -61,6 +62,9 @@ pub struct Config {
     /// answered by the failure mode (logged and counted).
     pub decision_budget: Duration,
     pub alert_queue: usize,
+    /// Bytes of alerts kept on disk, beyond the queue, while the Sensor is away
+    /// ([`overflow`]).
+    pub alert_overflow_bytes: u64,
     /// Decision lines a second at most (denials, break-glass, failure-mode answers, refused
     /// reviews); `0` for no limit.
     pub log_lines_per_second: u32,
@@ -88,6 +92,7 @@ impl Config {
             body_timeout: Duration::from_secs(5),
             decision_budget: server::DEFAULT_DECISION_BUDGET,
             alert_queue: 10_000,
+            alert_overflow_bytes: DEFAULT_ALERT_OVERFLOW_BYTES,
             log_lines_per_second: log_budget::DEFAULT_PER_SECOND,
         }
     }
@@ -111,6 +116,12 @@ pub enum Error {
 
 /// Where the alerts waiting for the Sensor are kept across a restart, in the cache directory.
 pub const PENDING_ALERTS_FILE: &str = "alerts-pending.pb";
+
+/// Where alerts overflowing the queue while the Sensor is away go, in the cache directory.
+pub const ALERT_OVERFLOW_DIR: &str = "alerts-overflow";
+
+/// The default bound on alerts kept on disk beyond the queue: some 200,000 denials' alerts.
+pub const DEFAULT_ALERT_OVERFLOW_BYTES: u64 = 64 << 20;
 
 /// The largest file of waiting alerts read back at a start (the queue's bound, 10,000 alerts
 /// by default, takes a few megabytes).
@@ -259,9 +270,20 @@ pub async fn start(config: Config) -> Result<AdmissionController, Error> {
             cache,
             findings,
         )));
+        let overflow = overflow::Overflow::open(
+            &config.cache_dir.join(ALERT_OVERFLOW_DIR),
+            config.alert_overflow_bytes,
+        );
+        if overflow.segments() > 0 {
+            tracing::info!(
+                bytes = overflow.bytes(),
+                "alerts kept on disk while the Sensor was away will be sent"
+            );
+        }
         tasks.push(tokio::spawn(sensor_link::report(
             channel,
             Arc::clone(&state),
+            overflow,
         )));
     }
     tracing::info!(%addr, failure_mode = config.settings.failure_mode.as_str(), "admission controller serving");

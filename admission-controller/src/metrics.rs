@@ -65,6 +65,8 @@ pub struct Metrics {
     pub sensor_connected: Gauge,
     pub alerts_reported: Counter,
     pub alerts_dropped: Counter,
+    /// Alerts moved to the cache directory while the Sensor was away (read back later).
+    pub alerts_spilled: Counter,
     /// Reviews counted on an identical review's alerts still waiting instead of raising their
     /// own.
     pub alerts_coalesced: Counter,
@@ -116,6 +118,7 @@ impl Metrics {
             sensor_connected: Gauge::default(),
             alerts_reported: Counter::default(),
             alerts_dropped: Counter::default(),
+            alerts_spilled: Counter::default(),
             alerts_coalesced: Counter::default(),
             certificate_reloads: Counter::default(),
             certificate_reload_failures: Counter::default(),
@@ -197,6 +200,11 @@ impl Metrics {
             "alerts_dropped",
             "Alerts dropped because the bounded queue was full while the Sensor was away",
             m.alerts_dropped.clone(),
+        );
+        registry.register(
+            "alerts_spilled",
+            "Alerts moved to the cache directory because the queue passed half its capacity while the Sensor was away; they are sent when it is back",
+            m.alerts_spilled.clone(),
         );
         registry.register(
             "alert_attempts_coalesced",

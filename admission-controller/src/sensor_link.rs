@@ -20,6 +20,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 use crate::alerts::Batch;
 use crate::findings_cache::FindingsCache;
+use crate::overflow::Overflow;
 use crate::policies::{DiskCache, PolicySet};
 use crate::resources::Resources;
 use crate::server::State;
@@ -257,10 +258,24 @@ async fn send_report(
 }
 
 /// Hands queued alerts to the Sensor until the task is dropped.
-pub async fn report(channel: Channel, state: Arc<State>) {
+pub async fn report(channel: Channel, state: Arc<State>, mut overflow: Overflow) {
     let mut grpc = tonic::client::Grpc::new(channel);
     let mut delay = INITIAL_BACKOFF;
+    // Whether the last report was delivered (at start: try).
+    let mut delivering = true;
     loop {
+        // The Sensor takes reports and the queue has room: the oldest alerts kept on disk go
+        // first.
+        if delivering
+            && overflow.segments() > 0
+            && state.alerts.len() <= state.alerts.capacity() / 4
+        {
+            match overflow.take_oldest() {
+                Some(Ok(batch)) => state.alerts.requeue(batch, &state.metrics),
+                Some(Err(error)) => tracing::error!(%error, "alerts kept on disk lost"),
+                None => {}
+            }
+        }
         if state.alerts.is_empty() && state.scan_wants.is_empty() {
             tokio::select! {
                 () = state.alerts.ready.notified() => {}
@@ -296,6 +311,7 @@ pub async fn report(channel: Channel, state: Arc<State>) {
                 state.metrics.alerts_reported.inc_by(n as u64);
                 state.metrics.scans_asked.inc_by(images.len() as u64);
                 delay = INITIAL_BACKOFF;
+                delivering = true;
                 continue;
             }
             Ok(Err(status)) => {
@@ -318,6 +334,40 @@ pub async fn report(channel: Channel, state: Arc<State>) {
                 .requeue(Batch { bytes, alerts: n }, &state.metrics);
         }
         state.scan_wants.requeue(images);
-        backoff(&mut delay).await;
+        delivering = false;
+        spill_excess(&state, &mut overflow);
+        // Waits out the backoff, moving the oldest alerts to disk whenever the queue passes
+        // half its capacity meanwhile (a storm of distinct denials with the Sensor away).
+        let pause = tokio::time::sleep(delay.mul_f64(rand::random_range(0.5..1.5)));
+        tokio::pin!(pause);
+        loop {
+            tokio::select! {
+                () = &mut pause => break,
+                () = state.alerts.high_water.notified() => spill_excess(&state, &mut overflow),
+            }
+        }
+        delay = (delay * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// With the Sensor away and the queue past half its capacity, moves its oldest alerts to disk
+/// until a quarter is left (the request path never writes); beyond the disk's bound they are
+/// dropped and counted, as the queue would have.
+fn spill_excess(state: &State, overflow: &mut Overflow) {
+    let capacity = state.alerts.capacity();
+    let len = state.alerts.len();
+    if len <= capacity / 2 {
+        return;
+    }
+    let batch = state.alerts.take(len - capacity / 4);
+    let n = batch.alerts as u64;
+    match overflow.spill(&batch) {
+        Ok(()) => {
+            state.metrics.alerts_spilled.inc_by(n);
+        }
+        Err(error) => {
+            tracing::warn!(%error, "alerts dropped: the Sensor is away and the disk's share is full");
+            state.metrics.alerts_dropped.inc_by(n);
+        }
     }
 }

@@ -642,19 +642,14 @@ async fn alerts_not_yet_reported_survive_a_restart_and_reach_central() {
     assert!(kept.exists());
 
     // Started again, the Sensor reachable: the kept alert is reported.
-    let admission = cert(&w.bundle, Service::AdmissionControl);
     let mut c = config(w.dir.path(), FailureMode::Closed);
-    c.sensor = Some(SensorLink {
-        endpoint: format!(
+    c.sensor = Some(link_to(
+        &w,
+        format!(
             "https://{}",
             w.sensor.collector_addr.expect("sensor endpoint")
         ),
-        server_name: "sensor.rampart.svc".into(),
-        ca_pem: w.bundle.ca_pem.clone(),
-        cert_pem: admission.cert_pem.clone(),
-        key_pem: admission.key_pem.clone(),
-        instance: "restarted".into(),
-    });
+    ));
     let back = rampart_admission::start(c).await.expect("controller");
     assert!(!kept.exists(), "read back once");
     let alert = eventually("the kept alert in Central", || {
@@ -668,6 +663,103 @@ async fn alerts_not_yet_reported_survive_a_restart_and_reach_central() {
     assert_eq!(alert.policy_id, PRIVILEGED);
     assert_eq!(alert.state, AlertState::Attempted);
     assert_eq!(alert.deployment_name, "offline");
+    drop(back);
+}
+
+/// The admission controller's link to the world's Sensor, at `endpoint`.
+fn link_to(w: &World, endpoint: String) -> SensorLink {
+    let admission = cert(&w.bundle, Service::AdmissionControl);
+    SensorLink {
+        endpoint,
+        server_name: "sensor.rampart.svc".into(),
+        ca_pem: w.bundle.ca_pem.clone(),
+        cert_pem: admission.cert_pem.clone(),
+        key_pem: admission.key_pem.clone(),
+        instance: "storm".into(),
+    }
+}
+
+/// Distinct denials while the Sensor is away, more than the queue holds: the link moves the
+/// oldest to disk instead of dropping them, and every one reaches Central once the Sensor is
+/// back (here, after a restart in between).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_distinct_denials_beyond_the_queue_is_kept_on_disk_and_reported() {
+    let w = world().await;
+    let storm_dir = w.dir.path().join("storm");
+    std::fs::create_dir_all(&storm_dir).expect("mkdir");
+    let ca = serving_cert(&storm_dir);
+    cache_enforcing_privileged(&storm_dir);
+    // The Sensor away: nothing listens where the link dials.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    let away_endpoint = format!("https://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    let mut c = config(&storm_dir, FailureMode::Closed);
+    c.alert_queue = 8;
+    c.sensor = Some(link_to(&w, away_endpoint));
+    let away = rampart_admission::start(c).await.expect("controller");
+    let client = Client::new(&ca, &away);
+    let storm = 20;
+    for i in 0..storm {
+        let answer = client
+            .review(
+                "/validate",
+                review(
+                    &format!("storm-{i}"),
+                    "CREATE",
+                    &deployment(&format!("storm-{i}"), true, json!({})),
+                    json!({}),
+                ),
+            )
+            .await;
+        assert_eq!(answer["allowed"], false, "{answer}");
+        // Paced as the link moves alerts out past half the queue.
+        eventually("the queue at half its capacity or less", || {
+            (away.state.alerts.len() <= 4).then_some(())
+        })
+        .await;
+    }
+    let metrics = &away.state.metrics;
+    assert!(metrics.alerts_spilled.get() > 0);
+    assert_eq!(metrics.alerts_dropped.get(), 0);
+    let exposed = exposed_metrics(&away);
+    assert!(
+        exposed.contains(&format!(
+            "rampart_admission_alerts_spilled_total {}",
+            metrics.alerts_spilled.get()
+        )),
+        "{exposed}"
+    );
+    away.stop().await.expect("stopped");
+
+    // Started again with the Sensor there: every denial's alert reaches Central.
+    let mut c = config(&storm_dir, FailureMode::Closed);
+    c.alert_queue = 8;
+    c.sensor = Some(link_to(
+        &w,
+        format!(
+            "https://{}",
+            w.sensor.collector_addr.expect("sensor endpoint")
+        ),
+    ));
+    let back = rampart_admission::start(c).await.expect("controller");
+    let uids = eventually("every denial's alert in Central", || {
+        let uids: std::collections::BTreeSet<String> = central_alerts(&w.central)
+            .into_iter()
+            .filter_map(|a| a.admission.map(|r| r.request_uid))
+            .filter(|uid| uid.starts_with("storm-"))
+            .collect();
+        (uids.len() == storm).then_some(uids)
+    })
+    .await;
+    assert_eq!(uids.len(), storm);
+    let left = std::fs::read_dir(
+        storm_dir
+            .join("cache")
+            .join(rampart_admission::ALERT_OVERFLOW_DIR),
+    )
+    .map(|d| d.count())
+    .unwrap_or(0);
+    assert_eq!(left, 0, "every segment read back");
     drop(back);
 }
 

@@ -138,6 +138,14 @@ pub struct RunArgs {
         default_value_t = rampart_admission::log_budget::DEFAULT_PER_SECOND
     )]
     pub log_decisions_per_second: u32,
+    /// Bytes of denials' alerts kept in the cache directory, beyond the queue in memory, while
+    /// the Sensor is away (sent when it is back; past it they are dropped and counted).
+    #[arg(
+        long,
+        env = "RAMPART_ALERT_OVERFLOW_BYTES",
+        default_value_t = rampart_admission::DEFAULT_ALERT_OVERFLOW_BYTES
+    )]
+    pub alert_overflow_bytes: u64,
 }
 
 #[derive(Debug, Args)]
@@ -234,6 +242,7 @@ fn serve(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     config.body_timeout = Duration::from_millis(args.body_timeout_ms.max(1));
     config.decision_budget = Duration::from_millis(args.decision_budget_ms.max(1));
     config.log_lines_per_second = args.log_decisions_per_second;
+    config.alert_overflow_bytes = args.alert_overflow_bytes;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
