@@ -147,9 +147,11 @@ impl AdmissionController {
             t.abort();
             let _ = t.await;
         }
-        self.state
-            .alerts
-            .save(&self.pending_alerts, &self.state.metrics)
+        let state = Arc::clone(&self.state);
+        let path = self.pending_alerts.clone();
+        tokio::task::spawn_blocking(move || state.alerts.save(&path, &state.metrics))
+            .await
+            .map_err(std::io::Error::other)?
     }
 }
 

@@ -257,8 +257,14 @@ async fn send_report(
         .await
 }
 
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Hands queued alerts to the Sensor until the task is dropped.
-pub async fn report(channel: Channel, state: Arc<State>, mut overflow: Overflow) {
+pub async fn report(channel: Channel, state: Arc<State>, overflow: Overflow) {
+    // Files are written and read on the blocking pool, never on the threads serving reviews.
+    let overflow = Arc::new(std::sync::Mutex::new(overflow));
     let mut grpc = tonic::client::Grpc::new(channel);
     let mut delay = INITIAL_BACKOFF;
     // Whether the last report was delivered (at start: try).
@@ -267,13 +273,15 @@ pub async fn report(channel: Channel, state: Arc<State>, mut overflow: Overflow)
         // The Sensor takes reports and the queue has room: the oldest alerts kept on disk go
         // first.
         if delivering
-            && overflow.segments() > 0
+            && lock(&overflow).segments() > 0
             && state.alerts.len() <= state.alerts.capacity() / 4
         {
-            match overflow.take_oldest() {
-                Some(Ok(batch)) => state.alerts.requeue(batch, &state.metrics),
-                Some(Err(error)) => tracing::error!(%error, "alerts kept on disk lost"),
-                None => {}
+            let o = Arc::clone(&overflow);
+            match tokio::task::spawn_blocking(move || lock(&o).take_oldest()).await {
+                Ok(Some(Ok(batch))) => state.alerts.requeue(batch, &state.metrics),
+                Ok(Some(Err(error))) => tracing::error!(%error, "alerts kept on disk lost"),
+                Ok(None) => {}
+                Err(error) => tracing::error!(%error, "reading alerts kept on disk failed"),
             }
         }
         if state.alerts.is_empty() && state.scan_wants.is_empty() {
@@ -335,7 +343,7 @@ pub async fn report(channel: Channel, state: Arc<State>, mut overflow: Overflow)
         }
         state.scan_wants.requeue(images);
         delivering = false;
-        spill_excess(&state, &mut overflow);
+        spill_excess(&state, &overflow).await;
         // Waits out the backoff, moving the oldest alerts to disk whenever the queue passes
         // half its capacity meanwhile (a storm of distinct denials with the Sensor away).
         let pause = tokio::time::sleep(delay.mul_f64(rand::random_range(0.5..1.5)));
@@ -343,7 +351,7 @@ pub async fn report(channel: Channel, state: Arc<State>, mut overflow: Overflow)
         loop {
             tokio::select! {
                 () = &mut pause => break,
-                () = state.alerts.high_water.notified() => spill_excess(&state, &mut overflow),
+                () = state.alerts.high_water.notified() => spill_excess(&state, &overflow).await,
             }
         }
         delay = (delay * 2).min(MAX_BACKOFF);
@@ -353,7 +361,7 @@ pub async fn report(channel: Channel, state: Arc<State>, mut overflow: Overflow)
 /// With the Sensor away and the queue past half its capacity, moves its oldest alerts to disk
 /// until a quarter is left (the request path never writes); beyond the disk's bound they are
 /// dropped and counted, as the queue would have.
-fn spill_excess(state: &State, overflow: &mut Overflow) {
+async fn spill_excess(state: &State, overflow: &Arc<std::sync::Mutex<Overflow>>) {
     let capacity = state.alerts.capacity();
     let len = state.alerts.len();
     if len <= capacity / 2 {
@@ -361,7 +369,11 @@ fn spill_excess(state: &State, overflow: &mut Overflow) {
     }
     let batch = state.alerts.take(len - capacity / 4);
     let n = batch.alerts as u64;
-    match overflow.spill(&batch) {
+    let o = Arc::clone(overflow);
+    let spilled = tokio::task::spawn_blocking(move || lock(&o).spill(&batch))
+        .await
+        .unwrap_or_else(|e| Err(format!("the writer failed: {e}")));
+    match spilled {
         Ok(()) => {
             state.metrics.alerts_spilled.inc_by(n);
         }
