@@ -129,7 +129,7 @@ pub fn run(args: UpArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         } else {
             args.kubeconfig.clone()
         };
-        let _sensor = match kubeconfig {
+        let watched = match kubeconfig {
             Some(kubeconfig) => {
                 let bundle_dir = data_dir.join("up-bundle").join(&args.cluster_name);
                 let bundle = local_bundle(&running.core.store, &bundle_dir, &args.cluster_name)?;
@@ -214,6 +214,13 @@ pub fn run(args: UpArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                 result.context("the API listener stopped")?;
             }
             signal = crate::daemon::shutdown_signal() => signal?,
+        }
+        if let Some((sensor, admission, demo_collector)) = watched {
+            // Alerts the admission controller could not hand over yet wait for the next `up`.
+            if let Err(error) = admission.stop().await {
+                tracing::error!(%error, "alerts not yet reported could not be kept");
+            }
+            drop((sensor, demo_collector));
         }
         drop(demo);
         running.core.store.flush().context("final flush")?;
