@@ -473,6 +473,34 @@ impl AlertQueue {
         self.len() == 0
     }
 
+    /// Alerts not yet delivered: those waiting and those in the report being sent.
+    pub fn undelivered(&self) -> usize {
+        let in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        self.len() + in_flight.as_ref().map_or(0, |(_, n)| *n)
+    }
+
+    /// Up to `max` of the oldest alerts for a report, held as in flight (kept by
+    /// [`AlertQueue::save`]) until [`AlertQueue::delivered`] or [`AlertQueue::not_delivered`].
+    pub fn take_for_report(&self, max: usize) -> Batch {
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let batch = self.take(max);
+        *in_flight = (!batch.is_empty())
+            .then(|| (bytes::Bytes::copy_from_slice(&batch.bytes), batch.alerts));
+        batch
+    }
+
+    /// The report in flight reached the Sensor.
+    pub fn delivered(&self) {
+        *self.in_flight.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// The report in flight did not reach the Sensor: its alerts go back first in line.
+    pub fn not_delivered(&self, batch: Batch, metrics: &Metrics) {
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        self.requeue(batch, metrics);
+        *in_flight = None;
+    }
+
     /// Queues one review's alerts, dropping (and counting) the oldest beyond capacity; or
     /// counts the review on an identical one's alerts still waiting whole.
     pub fn push(&self, alerts: ReviewAlerts, metrics: &Metrics) {
@@ -533,11 +561,6 @@ impl AlertQueue {
             }
         }
         batch
-    }
-
-    /// Marks a report's alerts as being sent (`None`: the send is over, delivered or put back).
-    pub fn set_in_flight(&self, report: Option<(bytes::Bytes, usize)>) {
-        *self.in_flight.lock().unwrap_or_else(|e| e.into_inner()) = report;
     }
 
     /// Writes every waiting alert to `path` (as the one message the Sensor would receive;
@@ -998,8 +1021,8 @@ mod saved {
         q.push(review("a", "u1"), &metrics);
         q.push(review("b", "u2"), &metrics);
         // The link took the first for a report, and the controller stops before the answer.
-        let report = q.take(1);
-        q.set_in_flight(Some((bytes::Bytes::from(report.bytes), report.alerts)));
+        let report = q.take_for_report(1);
+        assert_eq!((report.alerts, q.len(), q.undelivered()), (1, 1, 2));
         assert_eq!(q.save(&path, &metrics).expect("save"), 2);
         let after = AlertQueue::new(100);
         assert_eq!(after.restore(&path, 1 << 20, &metrics), Ok(2));
@@ -1011,12 +1034,26 @@ mod saved {
             .map(|a| a.policy_id)
             .collect();
         assert_eq!(ids, ["a", "b"]);
-        // Once the Sensor has answered, nothing is in flight any more.
+        // Once the Sensor has answered, nothing is in flight any more; a report it did not
+        // take is back first in line.
         q.push(review("c", "u3"), &metrics);
-        let report = q.take(1);
-        q.set_in_flight(Some((bytes::Bytes::from(report.bytes), report.alerts)));
-        q.set_in_flight(None);
+        q.take_for_report(1);
+        q.delivered();
+        assert_eq!(q.undelivered(), 0);
         assert_eq!(q.save(&path, &metrics).expect("save"), 0);
+        q.push(review("d", "u4"), &metrics);
+        q.push(review("e", "u5"), &metrics);
+        let report = q.take_for_report(1);
+        q.not_delivered(report, &metrics);
+        assert_eq!(q.undelivered(), 2);
+        let ids: Vec<String> = q
+            .take(10)
+            .messages()
+            .expect("decodes")
+            .into_iter()
+            .map(|a| a.policy_id)
+            .collect();
+        assert_eq!(ids, ["d", "e"]);
     }
 
     #[test]

@@ -295,7 +295,7 @@ pub async fn report(channel: Channel, state: Arc<State>, overflow: Overflow) {
             // the alerts waiting, instead of one round trip (and one alert) an attempt.
             tokio::time::sleep(REPORT_LINGER).await;
         }
-        let batch = state.alerts.take(MAX_ADMISSION_REPORT);
+        let batch = state.alerts.take_for_report(MAX_ADMISSION_REPORT);
         // Images met without findings ride along, for the Sensor to have Central scan them.
         let images = state.scan_wants.take();
         if batch.is_empty() && images.is_empty() {
@@ -306,16 +306,11 @@ pub async fn report(channel: Channel, state: Arc<State>, overflow: Overflow) {
         let alerts_end = report.len();
         crate::alerts::append_scan_images(&images, &mut report);
         let report = Bytes::from(report);
-        if n > 0 {
-            state
-                .alerts
-                .set_in_flight(Some((report.slice(..alerts_end), n)));
-        }
         let sent =
             tokio::time::timeout(REPORT_TIMEOUT, send_report(&mut grpc, report.clone())).await;
-        state.alerts.set_in_flight(None);
         match sent {
             Ok(Ok(_)) => {
+                state.alerts.delivered();
                 state.metrics.alerts_reported.inc_by(n as u64);
                 state.metrics.scans_asked.inc_by(images.len() as u64);
                 delay = INITIAL_BACKOFF;
@@ -339,7 +334,7 @@ pub async fn report(channel: Channel, state: Arc<State>, overflow: Overflow) {
             bytes.truncate(alerts_end);
             state
                 .alerts
-                .requeue(Batch { bytes, alerts: n }, &state.metrics);
+                .not_delivered(Batch { bytes, alerts: n }, &state.metrics);
         }
         state.scan_wants.requeue(images);
         delivering = false;

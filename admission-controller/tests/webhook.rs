@@ -698,7 +698,7 @@ async fn a_storm_of_distinct_denials_beyond_the_queue_is_kept_on_disk_and_report
     c.sensor = Some(link_to(&w, away_endpoint));
     let away = rampart_admission::start(c).await.expect("controller");
     let client = Client::new(&ca, &away);
-    let storm = 20;
+    let storm: usize = 20;
     for i in 0..storm {
         let answer = client
             .review(
@@ -712,13 +712,21 @@ async fn a_storm_of_distinct_denials_beyond_the_queue_is_kept_on_disk_and_report
             )
             .await;
         assert_eq!(answer["allowed"], false, "{answer}");
-        // Paced as the link moves alerts out past half the queue.
+        // Paced as the link moves alerts out past half the queue (counting those it holds
+        // for a report it is trying to send).
         eventually("the queue at half its capacity or less", || {
-            (away.state.alerts.len() <= 4).then_some(())
+            (away.state.alerts.undelivered() <= 4).then_some(())
         })
         .await;
     }
     let metrics = &away.state.metrics;
+    // Every denial's alert is on disk or still waiting (none delivered, none dropped) once the
+    // link is done moving them.
+    eventually("every alert on disk or waiting", || {
+        let accounted = metrics.alerts_spilled.get() + away.state.alerts.undelivered() as u64;
+        (accounted == storm as u64).then_some(())
+    })
+    .await;
     assert!(metrics.alerts_spilled.get() > 0);
     assert_eq!(metrics.alerts_dropped.get(), 0);
     let exposed = exposed_metrics(&away);
