@@ -57,7 +57,7 @@ pub struct CollectorArgs {
     pub rate_limit: u32,
     /// Where `/healthz`, `/readyz` and `/metrics` are served (plain HTTP; the node's address
     /// when the pod runs in the host's network).
-    #[arg(long, env = "RAMPART_HEALTH_LISTEN", default_value = "0.0.0.0:9092")]
+    #[arg(long, env = "RAMPART_HEALTH_LISTEN", default_value = "0.0.0.0:9097")]
     pub health_listen: std::net::SocketAddr,
     /// Serve no health endpoint.
     #[arg(long, conflicts_with = "health_listen")]
