@@ -84,7 +84,17 @@ pub struct Settings {
     /// naming a controlling workload is decided itself, as its ownerReference is only its
     /// writer's word. `system:serviceaccount:*:NAME` names that account in every namespace.
     pub controller_users: Vec<String>,
+    /// Whether an admitted or refused workload that violates enabled deploy-time policies the
+    /// set does not enforce gets a warning naming each (`kubectl` prints them; nothing is
+    /// refused for them, and no alert is raised: Central reports the deployment).
+    pub warn_unenforced: bool,
 }
+
+/// Warnings given at most for the policies not enforced; the last says how many more.
+pub const MAX_WARNINGS: usize = 8;
+
+/// The longest warning, in bytes (the API server keeps warnings short, and cuts them).
+pub const MAX_WARNING_BYTES: usize = 240;
 
 /// Who writes the objects Kubernetes' own workload controllers control: kube-controller-manager
 /// under its own name or under each controller's service account
@@ -134,6 +144,7 @@ impl Default for Settings {
             enforce_on_updates: true,
             enforce_events: true,
             controller_users: DEFAULT_CONTROLLER_USERS.map(String::from).into(),
+            warn_unenforced: true,
         }
     }
 }
@@ -603,8 +614,15 @@ fn judge(
         && BREAK_GLASS
             .iter()
             .any(|a| deployment.annotations.contains_key(*a));
+    let warnings = if settings.warn_unenforced {
+        unenforced_warnings(policies, &deployment, &ctx)
+    } else {
+        Vec::new()
+    };
     if violated.is_empty() {
-        return Decision::plain(Outcome::Allowed, "no enforced policy violated");
+        let mut allowed = Decision::plain(Outcome::Allowed, "no enforced policy violated");
+        allowed.answer.warnings = warnings;
+        return allowed;
     }
     let action = if operation == "CREATE" {
         "FAIL_DEPLOYMENT_CREATE_ENFORCEMENT"
@@ -620,10 +638,12 @@ fn judge(
         let answer = Answer {
             allowed: true,
             message: JsonText::default(),
-            warnings: vec![format!(
+            warnings: std::iter::once(format!(
                 "Rampart: admitted with the break-glass annotation despite violating {}; this was recorded as an alert",
                 names.join(", ")
-            )],
+            ))
+            .chain(warnings)
+            .collect(),
         };
         (answer, Outcome::BreakGlass, "break-glass annotation")
     } else {
@@ -638,7 +658,7 @@ fn judge(
                 dry_run,
                 settings.break_glass,
             ),
-            warnings: Vec::new(),
+            warnings,
         };
         (answer, Outcome::Denied, "enforced policies violated")
     };
@@ -679,6 +699,48 @@ fn judge(
         violated_deploy,
         alerts,
     }
+}
+
+/// A warning per enabled deploy-time policy the set does not enforce and the workload violates
+/// (its name, severity and first violation; at most [`MAX_WARNINGS`], the last then saying how
+/// many more), for `kubectl` to print: the developer learns of it at once, nothing is refused.
+fn unenforced_warnings(
+    policies: &PolicySet,
+    deployment: &Deployment,
+    ctx: &EvalContext<'_>,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let mut more = 0;
+    for p in &policies.unenforced {
+        let Some(found) = violations(p, deployment, ctx) else {
+            continue;
+        };
+        if warnings.len() == MAX_WARNINGS {
+            more += 1;
+            continue;
+        }
+        let first = found.first().map_or("violated", String::as_str);
+        let mut w = format!(
+            "Rampart: violates \"{}\" ({}, not enforced): {first}",
+            p.policy.name,
+            p.policy.severity.short()
+        );
+        if w.len() > MAX_WARNING_BYTES {
+            let mut end = MAX_WARNING_BYTES - 3;
+            while !w.is_char_boundary(end) {
+                end -= 1;
+            }
+            w.truncate(end);
+            w.push_str("...");
+        }
+        warnings.push(w);
+    }
+    if more > 0 {
+        warnings.push(format!(
+            "Rampart: and {more} more policies not enforced (rampart deployment check shows all)"
+        ));
+    }
+    warnings
 }
 
 /// `spec.replicas` of a Scale object.

@@ -30,6 +30,11 @@ fn enforced_deploy_time(p: &Policy) -> bool {
         })
 }
 
+/// An enabled deploy-time policy the admission controller does not enforce: it warns of it.
+fn unenforced_deploy_time(p: &Policy) -> bool {
+    !p.disabled && p.has_stage(LifecycleStage::Deploy) && !enforced_deploy_time(p)
+}
+
 /// An enabled runtime policy about exec, attach or port-forward requests.
 fn kube_event_policy(p: &Policy) -> bool {
     !p.disabled && p.tests_kube_events()
@@ -73,6 +78,9 @@ pub struct PolicySet {
     /// with no scan, which makes every policy on image data evaluated.
     pub tests_unscanned: bool,
     pub events: Vec<EventPolicy>,
+    /// The enabled deploy-time policies not enforced that a manifest can violate: an admitted
+    /// request that violates them is answered with a warning (`kubectl` prints it).
+    pub unenforced: Vec<CompiledPolicy>,
     /// Policies that did not compile here (named in logs, skipped).
     pub problems: Vec<String>,
     /// Each `deploy` policy's part of a denial before its violations, escaped for the answer's
@@ -110,6 +118,7 @@ impl PolicySet {
             tests_image_data: false,
             tests_unscanned: false,
             events: Vec::new(),
+            unenforced: Vec::new(),
             problems: Vec::new(),
             headers: Vec::new(),
             violation_counters: Vec::new(),
@@ -125,7 +134,8 @@ impl PolicySet {
             };
             let deploy = enforced_deploy_time(&policy);
             let event = kube_event_policy(&policy);
-            if !deploy && !event {
+            let unenforced = unenforced_deploy_time(&policy);
+            if !deploy && !event && !unenforced {
                 continue;
             }
             let compiled = match compile(&policy) {
@@ -148,6 +158,9 @@ impl PolicySet {
                     compiled: compiled.clone(),
                     enforced,
                 });
+            }
+            if unenforced && can_violate_without_image_data(&compiled) {
+                set.unenforced.push(compiled.clone());
             }
             if deploy && can_violate_without_image_data(&compiled) {
                 set.headers.push(header_of(&compiled));

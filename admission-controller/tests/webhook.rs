@@ -307,6 +307,22 @@ async fn decides_with_policies_pushed_by_the_sensor_and_reports_alerts_to_centra
         )
         .await;
     assert_eq!(clean["allowed"], true, "{clean}");
+    // The enabled default policies it violates, not enforced, come back as warnings (what
+    // `kubectl` prints), each naming its policy; the enforced one is not among them.
+    let warnings: Vec<&str> = clean["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(!warnings.is_empty(), "{clean}");
+    for w in &warnings {
+        assert!(
+            w.starts_with("Rampart: violates \"") && w.contains("not enforced"),
+            "{w}"
+        );
+        assert!(!w.contains("Privileged Container"), "{w}");
+    }
 
     let denied = client
         .review(

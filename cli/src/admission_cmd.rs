@@ -119,6 +119,10 @@ pub struct RunArgs {
     /// Never deny exec/attach/port-forward (violations still raise alerts).
     #[arg(long, env = "RAMPART_NO_ENFORCE_EVENTS")]
     pub no_enforce_events: bool,
+    /// Give no warning for the enabled policies that are not enforced (by default a workload
+    /// violating them is answered with a warning per policy, which `kubectl` prints).
+    #[arg(long, env = "RAMPART_NO_WARNINGS")]
+    pub no_warnings: bool,
     /// Largest AdmissionReview accepted (bytes; larger gets 413).
     #[arg(long, env = "RAMPART_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -236,6 +240,7 @@ fn serve(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         enforce_on_updates: !args.no_enforce_on_updates,
         enforce_events: !args.no_enforce_events,
         controller_users: args.controller_users,
+        warn_unenforced: !args.no_warnings,
     };
     config.sensor = sensor;
     config.max_body_bytes = args.max_body_bytes;

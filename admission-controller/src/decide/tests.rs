@@ -1135,3 +1135,95 @@ fn image_findings_are_bounded_and_unreadable_ones_refused() {
     ));
     assert_eq!(r.images(), 2);
 }
+
+/// [`policies_json`] and enabled deploy-time policies that are not enforced: one the
+/// privileged workload violates, one with a long name, and a disabled one.
+fn with_unenforced(extra: usize) -> PolicySet {
+    let doc = |v: Value| serde_json::to_vec(&v).expect("json");
+    let mut json = policies_json();
+    json.push(doc(json!({
+        "id": "host-pid", "name": "Run as root noticed", "severity": "MEDIUM_SEVERITY",
+        "lifecycleStages": ["DEPLOY"],
+        "policySections": [{"policyGroups": [{"fieldName": "Privileged Container", "values": [{"value": "true"}]}]}]
+    })));
+    json.push(doc(json!({
+        "id": "off", "name": "Disabled one", "severity": "LOW_SEVERITY", "disabled": true,
+        "lifecycleStages": ["DEPLOY"],
+        "policySections": [{"policyGroups": [{"fieldName": "Image Tag", "values": [{"value": "1"}]}]}]
+    })));
+    for i in 0..extra {
+        json.push(doc(json!({
+            "id": format!("tag-{i}"), "name": format!("Tag one noticed {i} {}", "é".repeat(150)),
+            "severity": "LOW_SEVERITY", "lifecycleStages": ["BUILD", "DEPLOY"],
+            "policySections": [{"policyGroups": [{"fieldName": "Image Tag", "values": [{"value": "1"}]}]}]
+        })));
+    }
+    PolicySet::build("r2", "prod", SystemTime::now(), &json)
+}
+
+#[test]
+fn policies_enabled_but_not_enforced_are_warned_of_and_refuse_nothing() {
+    let mut w = World::new();
+    w.policies = Some(with_unenforced(0));
+    // Violating only a policy not enforced: admitted, with a warning naming it; no alert.
+    let (clean, _, _) = object("Deployment", false, json!({}));
+    let d = w.validate(&review_body("Deployment", "CREATE", &clean, json!({})));
+    assert_eq!(d.outcome, Outcome::Allowed);
+    assert!(d.answer.warnings.is_empty(), "{:?}", d.answer.warnings);
+    let (bad, _, _) = object("Deployment", true, json!({}));
+    let d = w.validate(&review_body("Deployment", "CREATE", &bad, json!({})));
+    assert_eq!(
+        d.outcome,
+        Outcome::Denied,
+        "the enforced policy still refuses"
+    );
+    assert_eq!(d.violated, vec!["No privileged containers"]);
+    assert_eq!(
+        d.answer.warnings,
+        [
+            "Rampart: violates \"Run as root noticed\" (MEDIUM, not enforced): Container 'app' is privileged"
+        ]
+    );
+    assert_eq!(d.alerts.len(), 1, "only the enforced policy's alert");
+    // Its enforcement switched off for creates: admitted, the same warning.
+    w.settings.enforce_on_creates = false;
+    let d = w.validate(&review_body("Deployment", "CREATE", &bad, json!({})));
+    assert!(d.answer.allowed);
+    w.settings.enforce_on_creates = true;
+    // Break-glass: its own warning first, then the policies not enforced.
+    let (glass, _, _) = object(
+        "Deployment",
+        true,
+        json!({"admission.rampart.io/break-glass": "INC-1"}),
+    );
+    let d = w.validate(&review_body("Deployment", "CREATE", &glass, json!({})));
+    assert_eq!(d.outcome, Outcome::BreakGlass);
+    assert_eq!(d.answer.warnings.len(), 2, "{:?}", d.answer.warnings);
+    assert!(d.answer.warnings[1].contains("Run as root noticed"));
+    // Switched off: no warning.
+    w.settings.warn_unenforced = false;
+    let d = w.validate(&review_body("Deployment", "CREATE", &bad, json!({})));
+    assert!(d.answer.warnings.is_empty());
+}
+
+#[test]
+fn warnings_are_few_and_short_whatever_the_policies() {
+    let mut w = World::new();
+    w.policies = Some(with_unenforced(12));
+    // registry.example.com/web:1 violates the twelve "Tag one" policies (the disabled one is
+    // never evaluated): eight warnings, the last of them saying how many more.
+    let (clean, _, _) = object("Deployment", false, json!({}));
+    let d = w.validate(&review_body("Deployment", "UPDATE", &clean, json!({})));
+    assert!(d.answer.allowed);
+    let warnings = &d.answer.warnings;
+    assert_eq!(warnings.len(), MAX_WARNINGS + 1, "{warnings:#?}");
+    assert_eq!(
+        warnings.last().map(String::as_str),
+        Some("Rampart: and 4 more policies not enforced (rampart deployment check shows all)")
+    );
+    for w in warnings {
+        assert!(w.len() <= MAX_WARNING_BYTES, "{} bytes: {w}", w.len());
+        assert!(!w.contains("Disabled one"));
+    }
+    assert!(warnings[0].ends_with("..."), "{}", warnings[0]);
+}
