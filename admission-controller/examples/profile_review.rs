@@ -10,7 +10,8 @@
 //! With `0` it prints the answer once instead; with `--log` each denial is also logged as the
 //! binary logs it (into `/dev/null`, no log budget), to count the line's cost; with
 //! `--compliant` the review is the allowed CREATE of the compliant Deployment instead, with
-//! `--pod` a pod's CREATE by its ReplicaSet.
+//! `--pod` a pod's CREATE by its ReplicaSet; with `--warned` no policy is enforced and every
+//! default deploy-time policy warns instead.
 
 #[path = "../benches/common/mod.rs"]
 mod common;
@@ -62,7 +63,11 @@ fn main() {
             .init();
         state.log_budget = rampart_admission::log_budget::LogBudget::new(0);
     }
-    state.set_policies(common::all_enforced());
+    state.set_policies(if std::env::args().any(|a| a == "--warned") {
+        common::all_warned()
+    } else {
+        common::all_enforced()
+    });
     if n == 0 {
         let (status, answer) = state.review(Endpoint::Validate, &body);
         println!("{status} {}", String::from_utf8_lossy(&answer));

@@ -29,6 +29,23 @@ pub fn all_enforced() -> PolicySet {
     PolicySet::build("bench", "prod", SystemTime::now(), &all_enforced_json())
 }
 
+/// Every default deploy-time policy enabled and none enforced: the controller refuses nothing
+/// and answers with a warning for each one violated.
+#[allow(dead_code)] // each bench target compiles this module and uses a part of it
+pub fn all_warned() -> PolicySet {
+    let json: Vec<Vec<u8>> = default_policies()
+        .into_iter()
+        .map(|mut p| {
+            if p.has_stage(LifecycleStage::Deploy) {
+                p.disabled = false;
+                p.enforcement_actions.clear();
+            }
+            serde_json::to_vec(&p).expect("json")
+        })
+        .collect();
+    PolicySet::build("bench", "prod", SystemTime::now(), &json)
+}
+
 /// The typical Deployment as the API server holds it: managedFields, status.
 pub fn typical_object() -> Value {
     let text = include_str!("../../../policy/benches/fixtures/typical-deployment.yaml");
