@@ -961,6 +961,16 @@ mod tests {
 mod saved {
     use super::*;
 
+    /// The policy ids of what `q` hands over next.
+    fn taken_ids(q: &AlertQueue) -> Vec<String> {
+        q.take(100)
+            .messages()
+            .expect("decodes")
+            .into_iter()
+            .map(|a| a.policy_id)
+            .collect()
+    }
+
     fn review(id: &str, uid: &str) -> ReviewAlerts {
         ReviewAlerts {
             common: AdmissionAlert {
@@ -1026,13 +1036,7 @@ mod saved {
         assert_eq!(q.save(&path, &metrics).expect("save"), 2);
         let after = AlertQueue::new(100);
         assert_eq!(after.restore(&path, 1 << 20, &metrics), Ok(2));
-        let ids: Vec<String> = after
-            .take(10)
-            .messages()
-            .expect("decodes")
-            .into_iter()
-            .map(|a| a.policy_id)
-            .collect();
+        let ids = taken_ids(&after);
         assert_eq!(ids, ["a", "b"]);
         // Once the Sensor has answered, nothing is in flight any more; a report it did not
         // take is back first in line.
@@ -1046,13 +1050,7 @@ mod saved {
         let report = q.take_for_report(1);
         q.not_delivered(report, &metrics);
         assert_eq!(q.undelivered(), 2);
-        let ids: Vec<String> = q
-            .take(10)
-            .messages()
-            .expect("decodes")
-            .into_iter()
-            .map(|a| a.policy_id)
-            .collect();
+        let ids = taken_ids(&q);
         assert_eq!(ids, ["d", "e"]);
     }
 
@@ -1087,13 +1085,7 @@ mod saved {
         assert_eq!(q.restore(&path, 1 << 20, &metrics), Ok(3));
         assert_eq!(q.len(), 2);
         assert_eq!(metrics.alerts_dropped.get(), dropped + 1);
-        let ids: Vec<String> = q
-            .take(10)
-            .messages()
-            .expect("decodes")
-            .into_iter()
-            .map(|a| a.policy_id)
-            .collect();
+        let ids = taken_ids(&q);
         assert_eq!(ids, ["e", "f"]);
     }
 }

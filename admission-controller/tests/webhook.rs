@@ -271,6 +271,16 @@ fn central_alerts(central: &Running) -> Vec<AlertRecord> {
     rampart_central::alerts::persist::all(&central.core.store).expect("alerts")
 }
 
+/// Waits for Central's alert on the admission request `uid`.
+async fn central_alert_for(central: &Running, uid: &str, what: &str) -> AlertRecord {
+    eventually(what, || {
+        central_alerts(central)
+            .into_iter()
+            .find(|a| a.admission.as_ref().is_some_and(|r| r.request_uid == uid))
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decides_with_policies_pushed_by_the_sensor_and_reports_alerts_to_central() {
     let w = world().await;
@@ -668,14 +678,7 @@ async fn alerts_not_yet_reported_survive_a_restart_and_reach_central() {
     ));
     let back = rampart_admission::start(c).await.expect("controller");
     assert!(!kept.exists(), "read back once");
-    let alert = eventually("the kept alert in Central", || {
-        central_alerts(&w.central).into_iter().find(|a| {
-            a.admission
-                .as_ref()
-                .is_some_and(|r| r.request_uid == "u-while-away")
-        })
-    })
-    .await;
+    let alert = central_alert_for(&w.central, "u-while-away", "the kept alert in Central").await;
     assert_eq!(alert.policy_id, PRIVILEGED);
     assert_eq!(alert.state, AlertState::Attempted);
     assert_eq!(alert.deployment_name, "offline");
@@ -1593,13 +1596,11 @@ async fn an_image_met_unscanned_is_scanned_on_the_controllers_request_and_then_d
         !message.contains("musl"),
         "nothing is known of the image yet: {message}"
     );
-    let alert = eventually("the refusal's ATTEMPTED alert in Central", || {
-        central_alerts(&w.central).into_iter().find(|a| {
-            a.admission
-                .as_ref()
-                .is_some_and(|r| r.request_uid == "u-new")
-        })
-    })
+    let alert = central_alert_for(
+        &w.central,
+        "u-new",
+        "the refusal's ATTEMPTED alert in Central",
+    )
     .await;
     assert_eq!(alert.policy_id, NO_SCANS);
     assert_eq!(alert.state, AlertState::Attempted);

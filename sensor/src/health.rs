@@ -41,6 +41,20 @@ async fn readyz(State(p): State<Arc<Probe>>) -> (StatusCode, String) {
     }
 }
 
+/// One metric in the Prometheus text format: its help, type and one sample.
+pub(crate) fn write_metric(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    labels: &str,
+    value: u64,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    let _ = writeln!(out, "{name}{labels} {value}");
+}
+
 /// Renders the Sensor's state in the Prometheus text format.
 fn render(shared: &Shared) -> String {
     let status = crate::lock(&shared.status).clone();
@@ -51,9 +65,14 @@ fn render(shared: &Shared) -> String {
     let objects = crate::lock(&shared.index).len();
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
-        let _ = writeln!(out, "# HELP rampart_sensor_{name} {help}");
-        let _ = writeln!(out, "# TYPE rampart_sensor_{name} {kind}");
-        let _ = writeln!(out, "rampart_sensor_{name} {value}");
+        write_metric(
+            &mut out,
+            &format!("rampart_sensor_{name}"),
+            kind,
+            help,
+            "",
+            value,
+        );
     };
     metric(
         "central_connected",

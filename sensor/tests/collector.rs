@@ -355,23 +355,11 @@ async fn polling_mode_sees_a_new_container_process_without_the_connector() {
     assert_eq!(node.mode, "proc-polling");
 
     // Probes and metrics for the kubelet and Prometheus: alive, connected, what it reported.
-    let (live, ready, metrics) = tokio::task::spawn_blocking(move || {
-        let get = |path: &str| {
-            let mut r = ureq::get(format!("http://{health}{path}"))
-                .config()
-                .http_status_as_error(false)
-                .build()
-                .call()
-                .expect("response");
-            (
-                r.status().as_u16(),
-                r.body_mut().read_to_string().expect("body"),
-            )
-        };
-        (get("/healthz"), get("/readyz"), get("/metrics"))
-    })
-    .await
-    .expect("probe");
+    let [live, ready, metrics]: [(u16, String); 3] =
+        common::probe(health, &["/healthz", "/readyz", "/metrics"])
+            .await
+            .try_into()
+            .expect("three answers");
     assert_eq!(live, (200, "ok\n".to_string()));
     assert_eq!(ready, (200, "ready\n".to_string()));
     assert_eq!(metrics.0, 200);

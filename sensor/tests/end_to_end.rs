@@ -122,23 +122,10 @@ async fn a_privileged_deployment_alerts_then_resolves_when_fixed_and_is_gone_whe
         .as_ref()
         .and_then(|s| s.health_addr)
         .expect("health endpoint");
-    let (ready, metrics) = tokio::task::spawn_blocking(move || {
-        let get = |path: &str| {
-            let mut r = ureq::get(format!("http://{health}{path}"))
-                .config()
-                .http_status_as_error(false)
-                .build()
-                .call()
-                .expect("response");
-            (
-                r.status().as_u16(),
-                r.body_mut().read_to_string().expect("body"),
-            )
-        };
-        (get("/readyz"), get("/metrics"))
-    })
-    .await
-    .expect("probe");
+    let [ready, metrics]: [(u16, String); 2] = common::probe(health, &["/readyz", "/metrics"])
+        .await
+        .try_into()
+        .expect("two answers");
     assert_eq!(ready, (200, "ready\n".to_string()));
     assert_eq!(metrics.0, 200);
     assert!(

@@ -4,7 +4,6 @@
 //! interval, so a wedged Collector is restarted), `/readyz` (connected to the Sensor: 503 until
 //! then, with the reason), `/metrics` (Prometheus text).
 
-use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -69,9 +68,8 @@ async fn readyz(State(p): State<Arc<Probe>>) -> (StatusCode, String) {
 fn render(status: &Status, buffered: usize, dropped: u64) -> String {
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, labels: &str, value: u64| {
-        let _ = writeln!(out, "# HELP rampart_collector_{name} {help}");
-        let _ = writeln!(out, "# TYPE rampart_collector_{name} {kind}");
-        let _ = writeln!(out, "rampart_collector_{name}{labels} {value}");
+        let name = format!("rampart_collector_{name}");
+        crate::health::write_metric(&mut out, &name, kind, help, labels, value);
     };
     metric(
         "info",

@@ -108,3 +108,27 @@ pub async fn admin_call(
     .await
     .expect("call")
 }
+
+/// GETs plain-HTTP `paths` of a probe endpoint (the kubelet's view): each status and body.
+pub async fn probe(addr: std::net::SocketAddr, paths: &[&'static str]) -> Vec<(u16, String)> {
+    let paths = paths.to_vec();
+    tokio::task::spawn_blocking(move || {
+        paths
+            .into_iter()
+            .map(|path| {
+                let mut r = ureq::get(format!("http://{addr}{path}"))
+                    .config()
+                    .http_status_as_error(false)
+                    .build()
+                    .call()
+                    .expect("response");
+                (
+                    r.status().as_u16(),
+                    r.body_mut().read_to_string().expect("body"),
+                )
+            })
+            .collect()
+    })
+    .await
+    .expect("probe")
+}
