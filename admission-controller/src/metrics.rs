@@ -67,6 +67,8 @@ pub struct Metrics {
     pub alerts_dropped: Counter,
     /// Alerts moved to the cache directory while the Sensor was away (read back later).
     pub alerts_spilled: Counter,
+    /// Warnings given in answers (policies not enforced, break-glass, failure mode).
+    pub warnings: Counter,
     /// Reviews counted on an identical review's alerts still waiting instead of raising their
     /// own.
     pub alerts_coalesced: Counter,
@@ -119,6 +121,7 @@ impl Metrics {
             alerts_reported: Counter::default(),
             alerts_dropped: Counter::default(),
             alerts_spilled: Counter::default(),
+            warnings: Counter::default(),
             alerts_coalesced: Counter::default(),
             certificate_reloads: Counter::default(),
             certificate_reload_failures: Counter::default(),
@@ -200,6 +203,11 @@ impl Metrics {
             "alerts_dropped",
             "Alerts dropped because the bounded queue was full while the Sensor was away",
             m.alerts_dropped.clone(),
+        );
+        registry.register(
+            "warnings",
+            "Warnings given in answers: violated policies that are not enforced, break-glass admissions, failure-mode answers",
+            m.warnings.clone(),
         );
         registry.register(
             "alerts_spilled",

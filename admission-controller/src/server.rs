@@ -234,6 +234,9 @@ impl State {
         now_unix_ms: i64,
     ) {
         self.metrics.decision(endpoint.as_str(), d.outcome).inc();
+        if !d.answer.warnings.is_empty() {
+            self.metrics.warnings.inc_by(d.answer.warnings.len() as u64);
+        }
         // The set's own handles for its deploy-time policies; by name otherwise (events).
         let counters = policies.map_or(&[][..], |p| p.violation_counters.as_slice());
         let by_position =

@@ -333,6 +333,13 @@ async fn decides_with_policies_pushed_by_the_sensor_and_reports_alerts_to_centra
         );
         assert!(!w.contains("Privileged Container"), "{w}");
     }
+    assert!(
+        exposed_metrics(&w.controller).contains(&format!(
+            "rampart_admission_warnings_total {}",
+            warnings.len()
+        )),
+        "counted"
+    );
 
     let denied = client
         .review(

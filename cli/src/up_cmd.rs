@@ -193,7 +193,7 @@ pub fn run(args: UpArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                 );
                 let _ = writeln!(
                     out,
-                    "                   it refuses nothing until a policy is enforced (none is by default, as in ACS): `rampart policy enforce \"Privileged Container\"`, with -e, --ca and --password as above"
+                    "                   it refuses nothing until a policy is enforced (none is by default, as in ACS), and warns of the enabled ones a workload violates: `rampart policy enforce \"Privileged Container\"`, with -e, --ca and --password as above"
                 );
                 Some((sensor, admission, demo_collector))
             }
