@@ -168,13 +168,22 @@ pub async fn serve(
     kinds: Vec<Kind>,
     addr: std::net::SocketAddr,
 ) -> std::io::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let addr = listener.local_addr()?;
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(Arc::new(Probe { shared, kinds }));
+    serve_probes(addr, app).await
+}
+
+/// Binds `addr` and serves `app` (probes and metrics, plain HTTP) until the task is dropped;
+/// returns the bound address. The Sensor's and the Collector's.
+pub(crate) async fn serve_probes(
+    addr: std::net::SocketAddr,
+    app: Router,
+) -> std::io::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
     let task = tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).await {
             tracing::error!(%error, "health endpoint stopped");

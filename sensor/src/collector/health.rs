@@ -149,8 +149,6 @@ pub(super) async fn serve(
     slowest_interval: Duration,
     addr: std::net::SocketAddr,
 ) -> std::io::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let addr = listener.local_addr()?;
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -160,12 +158,7 @@ pub(super) async fn serve(
             outbox,
             stall_after: slowest_interval + STALL,
         }));
-    let task = tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app).await {
-            tracing::error!(%error, "health endpoint stopped");
-        }
-    });
-    Ok((addr, task))
+    crate::health::serve_probes(addr, app).await
 }
 
 #[cfg(test)]
