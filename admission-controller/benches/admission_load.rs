@@ -424,6 +424,18 @@ async fn saturate(
     transport: Transport,
     length: Duration,
 ) -> (f64, usize) {
+    saturate_with(addr, tls, std::slice::from_ref(body), transport, length).await
+}
+
+/// [`saturate`] with several bodies, each connection or stream sending them in turn from its
+/// own place in the list.
+async fn saturate_with(
+    addr: SocketAddr,
+    tls: &Connectors,
+    bodies: &[Bytes],
+    transport: Transport,
+    length: Duration,
+) -> (f64, usize) {
     let mut lanes = Vec::new();
     match transport {
         Transport::Http1(connections) => {
@@ -439,12 +451,15 @@ async fn saturate(
     let start = Instant::now();
     let until = start + length;
     let mut tasks = Vec::new();
-    for mut lane in lanes {
-        let body = body.clone();
+    for (n, mut lane) in lanes.into_iter().enumerate() {
+        let bodies = bodies.to_vec();
         tasks.push(tokio::spawn(async move {
             let (mut done, mut failed) = (0usize, 0usize);
+            let mut next = n;
             while Instant::now() < until {
-                if lane.send(&body).await {
+                let body = &bodies[next % bodies.len()];
+                next += 1;
+                if lane.send(body).await {
                     done += 1;
                 } else {
                     failed += 1;
@@ -636,6 +651,50 @@ fn install_the_binarys_log() {
         .init();
 }
 
+/// The training run: every training review, both handlers, as fast as answered over 32 and 8
+/// connections, twice in turn; the denials' alerts go to the Sensor as in the benchmark.
+fn train(client_rt: &tokio::runtime::Runtime, servers: &Servers, connectors: &Connectors) {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let reviews: Vec<Bytes> = common::train::training_reviews(&repo)
+        .into_iter()
+        .map(Bytes::from)
+        .collect();
+    assert!(
+        !reviews.is_empty(),
+        "no manifest to train on under {}",
+        repo.display()
+    );
+    println!("training on {} reviews", reviews.len());
+    client_rt.block_on(async {
+        for _ in 0..2 {
+            for (name, addr) in [("rampart", servers.real), ("no-op", servers.noop)] {
+                for connections in [32, 8] {
+                    let (rps, failed) = saturate_with(
+                        addr,
+                        connectors,
+                        &reviews,
+                        Transport::Http1(connections),
+                        Duration::from_secs(3),
+                    )
+                    .await;
+                    println!(
+                        "{name}, {connections} connections: {rps:.0} requests/s, {failed} failed"
+                    );
+                    assert_eq!(failed, 0, "every training review is answered");
+                }
+            }
+        }
+    });
+    print_reports(servers);
+    let started = Instant::now();
+    let outcomes = common::train::policy_roles(&repo, 300);
+    assert!(outcomes > 0, "the policy library's other roles had work");
+    println!(
+        "the policy library's other roles: {outcomes} outcomes in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
 fn main() {
     rustls::crypto::ring::default_provider()
         .install_default()
@@ -670,6 +729,12 @@ fn main() {
         body.len(),
         CONNECTIONS
     );
+    // `--train`: the profile-guided build's training run (`scripts/pgo-build`): both handlers
+    // answer reviews of the repository's own manifests, never the typical review measured here.
+    if std::env::args().any(|a| a == "--train") {
+        train(&client_rt, &servers, &connectors);
+        return;
+    }
     // `--saturate rampart|no-op`: only that handler, as fast as answered with 32 connections
     // (`--connections N` for another count; `--h2` for that many HTTP/2 streams on one
     // connection), for a profiler to watch.

@@ -425,7 +425,22 @@ fn the_containerfile_builds_the_binary_the_manifests_run_as_their_user() {
     let text =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../Containerfile"))
             .expect("Containerfile");
-    assert!(text.contains("--bin rampart"), "builds the rampart binary");
+    // The image's binary is the profile-guided build's.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let script = std::fs::read_to_string(root.join("scripts/pgo-build")).expect("pgo-build");
+    assert!(
+        text.contains("scripts/pgo-build"),
+        "builds with the PGO script"
+    );
+    assert!(
+        script.contains("--bin rampart"),
+        "the script builds the rampart binary"
+    );
+    assert!(
+        script.contains(r#"CARGO_TARGET_DIR="$root/target/pgo""#)
+            && text.contains("COPY --from=build /src/target/pgo/release/rampart /usr/local/bin/"),
+        "the image takes the binary the script built"
+    );
     assert!(text.contains(r#"ENTRYPOINT ["/usr/local/bin/rampart"]"#));
     assert!(text.contains("USER 65532:65532"));
     // Every non-root role's manifest runs as that user; the Collector alone as root.

@@ -7,6 +7,9 @@ use rampart_policy::LifecycleStage;
 use rampart_policy::defaults::default_policies;
 use serde_json::{Value, json};
 
+#[allow(dead_code)] // each bench target compiles this module and uses a part of it
+pub mod train;
+
 /// Every default deploy-time policy, enforced, as the JSON the Sensor sends.
 pub fn all_enforced_json() -> Vec<Vec<u8>> {
     default_policies()
@@ -71,7 +74,7 @@ pub fn typical_object() -> Value {
 }
 
 /// A review of `operation` on `object`, as the API server writes it.
-fn review(
+pub fn review(
     kind: Value,
     resource: Value,
     operation: &str,
