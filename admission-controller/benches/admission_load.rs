@@ -15,7 +15,8 @@
 //! `-- --saturate rampart [--connections N] [--h2]` for one handler alone, as fast as
 //! answered, under a profiler; `--h2`: over HTTP/2, that many streams in flight on one
 //! connection, as a client that negotiates it sends them — the API server speaks HTTP/1.1 to
-//! admission webhooks).
+//! admission webhooks; `-- --train` for the profile-guided build's training run, which
+//! `scripts/pgo-build` makes: reviews of the repository's own manifests, never this one).
 //! Server and client each get a two-thread runtime on the same machine; the denials' alerts go
 //! over gRPC, as the binary sends them, to a minimal Sensor on a thread of its own.
 
