@@ -717,25 +717,26 @@ fn main() {
         .build()
         .expect("runtime");
     let servers = start_servers(&server_rt);
-    let body = Bytes::from(common::typical_review());
-    let compliant = Bytes::from(common::compliant_create_review());
-    let pod = Bytes::from(common::pod_create_review());
     let tls = rampart_test_support::tls_connector(&servers.ca).expect("connector");
     let connectors = Connectors {
         h1: tls.clone(),
         h2: rampart_test_support::tls_connector_offering(&servers.ca, &[b"h2"]).expect("connector"),
     };
+    // `--train`: the profile-guided build's training run (`scripts/pgo-build`): both handlers
+    // answer reviews of the repository's own manifests; the typical review measured here is
+    // not even built.
+    if std::env::args().any(|a| a == "--train") {
+        train(&client_rt, &servers, &connectors);
+        return;
+    }
+    let body = Bytes::from(common::typical_review());
+    let compliant = Bytes::from(common::compliant_create_review());
+    let pod = Bytes::from(common::pod_create_review());
     println!(
         "review: {} bytes, UPDATE of a Deployment; {} connections for the fixed rates",
         body.len(),
         CONNECTIONS
     );
-    // `--train`: the profile-guided build's training run (`scripts/pgo-build`): both handlers
-    // answer reviews of the repository's own manifests, never the typical review measured here.
-    if std::env::args().any(|a| a == "--train") {
-        train(&client_rt, &servers, &connectors);
-        return;
-    }
     // `--saturate rampart|no-op`: only that handler, as fast as answered with 32 connections
     // (`--connections N` for another count; `--h2` for that many HTTP/2 streams on one
     // connection), for a profiler to watch.

@@ -126,15 +126,11 @@ pub fn policy_roles(repo: &Path, rounds: usize) -> usize {
         ..EvalContext::default()
     };
     let image = Arc::new(image_data());
-    let deployments: Vec<Deployment> = workloads(repo)
+    let mut objects = workloads(repo);
+    let refused_objects: Vec<Value> = objects.iter().map(refused).collect();
+    objects.extend(refused_objects);
+    let deployments: Vec<Deployment> = objects
         .iter()
-        .chain(
-            workloads(repo)
-                .iter()
-                .map(refused)
-                .collect::<Vec<_>>()
-                .iter(),
-        )
         .filter_map(|o| {
             let kind = rampart_policy::manifest::workload_kind(
                 o["apiVersion"].as_str()?,
@@ -365,8 +361,7 @@ fn refused(object: &Value) -> Value {
     let mut o = object.clone();
     if let Some(spec) = pod_spec(&mut o) {
         spec["hostNetwork"] = json!(true);
-        let volumes = spec["volumes"].as_array().cloned().unwrap_or_default();
-        let mut volumes = volumes;
+        let mut volumes = spec["volumes"].as_array().cloned().unwrap_or_default();
         volumes.push(json!({"name": "runtime", "hostPath": {"path": "/var/run/docker.sock"}}));
         spec["volumes"] = json!(volumes);
         if let Some(containers) = spec["containers"].as_array_mut() {
