@@ -373,7 +373,7 @@ pub fn validate(req: &mut Request<'_>, inputs: Inputs<'_>) -> Decision {
             return Decision::plain(Outcome::Allowed, "scaling to zero");
         }
         match decode(kind, &cached.json) {
-            Ok(w) => (w, Some(replicas)),
+            Ok(w) => (Box::new(w), Some(replicas)),
             Err(e) => return Decision::failure(settings.failure_mode, e),
         }
     } else {
@@ -417,10 +417,10 @@ pub fn validate(req: &mut Request<'_>, inputs: Inputs<'_>) -> Decision {
             owner.name,
             kind.as_str()
         ));
-        workload = whole;
+        *workload = whole;
     }
     let deployment_id = uid_of(&workload);
-    let mut deployment = Deployment::from_owned(workload, &req.namespace);
+    let mut deployment = Deployment::from_owned(*workload, &req.namespace);
     if deployment.name.is_empty() {
         deployment.name = req.name.to_string();
     }

@@ -51,11 +51,11 @@ pub enum Object<'a> {
 
 impl<'a> Object<'a> {
     /// The workload, decoding raw JSON as `kind`.
-    pub fn into_workload(self, kind: WorkloadKind) -> Result<Workload, String> {
+    pub fn into_workload(self, kind: WorkloadKind) -> Result<Box<Workload>, String> {
         match self {
-            Object::Workload(w, _) if w.kind == kind => Ok(*w),
+            Object::Workload(w, _) if w.kind == kind => Ok(w),
             Object::Workload(..) => Err("the object is not of the request's kind".to_string()),
-            Object::Raw(raw) => decode_object(kind, raw),
+            Object::Raw(raw) => decode_object(kind, raw).map(Box::new),
         }
     }
 
@@ -198,8 +198,9 @@ fn string<'a>(s: &mut Scanner<'a>) -> Result<Cow<'a, str>, ReviewError> {
 /// What the request's `object` field held.
 struct ObjectField<'a> {
     text: &'a str,
-    /// Decoded as it was read, when the kind came before it (the API server's order).
-    decoded: Option<Workload>,
+    /// Decoded as it was read, when the kind came before it (the API server's order); boxed
+    /// at once, so that the request is not moved with a workload inside.
+    decoded: Option<Box<Workload>>,
     /// The kind it was decoded as while read, so a failure is not tried again.
     tried: Option<WorkloadKind>,
 }
@@ -306,8 +307,8 @@ pub enum ReviewError {
 
 /// The request's object as a workload of `kind`: a controlled one's spec is not read, as the
 /// decision is taken at its owner.
-fn read_object(kind: WorkloadKind, s: &mut Scanner<'_>) -> Result<Workload, ScanError> {
-    decode_workload_json_with(kind, s, Spec::UnlessControlled)
+fn read_object(kind: WorkloadKind, s: &mut Scanner<'_>) -> Result<Box<Workload>, ScanError> {
+    decode_workload_json_with(kind, s, Spec::UnlessControlled).map(Box::new)
 }
 
 /// Decodes and checks a review; the returned request has a uid.
@@ -368,7 +369,7 @@ pub fn decode(body: &[u8]) -> Result<(Cow<'_, str>, Request<'_>), ReviewError> {
                 }),
             };
             Some(match workload {
-                Some(w) => Object::Workload(Box::new(w), text),
+                Some(w) => Object::Workload(w, text),
                 // Not a workload, or one that does not decode: the decision reads or reports it.
                 None => Object::Raw(text),
             })

@@ -508,6 +508,7 @@ fn convert_container(
             let (source, value) = match e.value_from {
                 None => (EnvSource::Raw, e.value.unwrap_or_default()),
                 Some(from) => {
+                    let from = *from;
                     if let Some(s) = from.secret_key_ref {
                         (EnvSource::SecretKey, text!(s.name, "/", s.key))
                     } else if let Some(s) = from.config_map_key_ref {

@@ -271,7 +271,9 @@ pub struct Capabilities {
 pub struct Env {
     pub name: String,
     pub value: Option<String>,
-    pub value_from: Option<EnvSourceRef>,
+    /// Boxed: most variables have a plain value, and an `Env` is moved and defaulted by the
+    /// dozen in every decode.
+    pub value_from: Option<Box<EnvSourceRef>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

@@ -109,6 +109,65 @@ fn array<'a, T>(
     Ok(out)
 }
 
+/// [`array`] into `out` (emptied first), each element read in place into a default one by
+/// `element`: no element (a container is some 400 bytes) is moved through a `Result`, a push and
+/// the closures between them.
+fn array_into<'a, T: Default>(
+    s: &mut Scanner<'a>,
+    out: &mut Vec<T>,
+    mut element: impl FnMut(&mut Scanner<'a>, &mut T) -> Result<()>,
+) -> Result<()> {
+    out.clear();
+    s.begin_array()?;
+    while s.next_element()? {
+        out.push(T::default());
+        if let Some(last) = out.last_mut() {
+            element(s, last)?;
+        }
+    }
+    Ok(())
+}
+
+/// A list field read in place: `null` is the empty list.
+fn nullable_array_into<'a, T: Default>(
+    s: &mut Scanner<'a>,
+    out: &mut Vec<T>,
+    element: impl FnMut(&mut Scanner<'a>, &mut T) -> Result<()>,
+) -> Result<()> {
+    if s.null() {
+        out.clear();
+        return Ok(());
+    }
+    array_into(s, out, element)
+}
+
+/// A struct field read in place, starting from its default (a repeated key replaces the whole
+/// value, as serde does); `null` reads as the default.
+fn nullable_into<'a, T: Default>(
+    s: &mut Scanner<'a>,
+    slot: &mut T,
+    read: impl FnOnce(&mut Scanner<'a>, &mut T) -> Result<()>,
+) -> Result<()> {
+    *slot = T::default();
+    if s.null() {
+        return Ok(());
+    }
+    read(s, slot)
+}
+
+/// An optional struct field read in place: `null` is `None`.
+fn option_into<'a, T: Default>(
+    s: &mut Scanner<'a>,
+    slot: &mut Option<T>,
+    read: impl FnOnce(&mut Scanner<'a>, &mut T) -> Result<()>,
+) -> Result<()> {
+    if s.null() {
+        *slot = None;
+        return Ok(());
+    }
+    read(s, slot.insert(T::default()))
+}
+
 /// `Option<T>`: `null` is `None`.
 fn option<'a, T>(
     s: &mut Scanner<'a>,
@@ -310,7 +369,7 @@ fn controller_spec<'a, Sel>(
         match key {
             "replicas" => c.replicas = opt_i32(s)?,
             "selector" => c.selector = option(s, selector)?,
-            "template" => c.template = nullable(s, pod_template)?,
+            "template" => nullable_into(s, &mut c.template, pod_template)?,
             _ => skip(s)?,
         }
         Ok(())
@@ -330,7 +389,7 @@ fn job_spec(s: &mut Scanner<'_>) -> Result<JobSpec> {
             "parallelism" => j.parallelism = opt_i32(s)?,
             "manualSelector" => j.manual_selector = opt_bool(s)?,
             "selector" => j.selector = option(s, label_selector)?,
-            "template" => j.template = nullable(s, pod_template)?,
+            "template" => nullable_into(s, &mut j.template, pod_template)?,
             _ => skip(s)?,
         }
         Ok(())
@@ -362,21 +421,24 @@ fn cron_job_spec(s: &mut Scanner<'_>) -> Result<CronJobSpec> {
     Ok(c)
 }
 
-fn pod_template(s: &mut Scanner<'_>) -> Result<PodTemplate> {
-    let mut t = PodTemplate::default();
+fn pod_template(s: &mut Scanner<'_>, t: &mut PodTemplate) -> Result<()> {
     fields(s, |s, key| {
         match key {
             "metadata" => t.metadata = nullable(s, meta)?,
-            "spec" => t.spec = nullable(s, pod_spec)?,
+            "spec" => nullable_into(s, &mut t.spec, pod_spec_into)?,
             _ => skip(s)?,
         }
         Ok(())
-    })?;
-    Ok(t)
+    })
 }
 
 fn pod_spec(s: &mut Scanner<'_>) -> Result<PodSpec> {
     let mut p = PodSpec::default();
+    pod_spec_into(s, &mut p)?;
+    Ok(p)
+}
+
+fn pod_spec_into(s: &mut Scanner<'_>, p: &mut PodSpec) -> Result<()> {
     fields(s, |s, key| {
         match key {
             "serviceAccountName" => p.service_account_name = opt_string(s)?,
@@ -387,17 +449,16 @@ fn pod_spec(s: &mut Scanner<'_>) -> Result<PodSpec> {
             "hostIPC" => p.host_ipc = opt_bool(s)?,
             "runtimeClassName" => p.runtime_class_name = opt_string(s)?,
             "securityContext" => p.security_context = option(s, pod_security_context)?,
-            "volumes" => p.volumes = nullable(s, |s| array(s, volume))?,
-            "initContainers" => p.init_containers = nullable(s, |s| array(s, container))?,
-            "containers" => p.containers = nullable(s, |s| array(s, container))?,
+            "volumes" => nullable_array_into(s, &mut p.volumes, volume)?,
+            "initContainers" => nullable_array_into(s, &mut p.init_containers, container)?,
+            "containers" => nullable_array_into(s, &mut p.containers, container)?,
             "ephemeralContainers" => {
-                p.ephemeral_containers = nullable(s, |s| array(s, container))?;
+                nullable_array_into(s, &mut p.ephemeral_containers, container)?;
             }
             _ => skip(s)?,
         }
         Ok(())
-    })?;
-    Ok(p)
+    })
 }
 
 fn pod_security_context(s: &mut Scanner<'_>) -> Result<PodSecurityContext> {
@@ -480,28 +541,27 @@ fn app_armor_profile(s: &mut Scanner<'_>) -> Result<AppArmorProfile> {
     Ok(p)
 }
 
-fn container(s: &mut Scanner<'_>) -> Result<Container> {
-    let mut c = Container::default();
+fn container(s: &mut Scanner<'_>, c: &mut Container) -> Result<()> {
     fields(s, |s, key| {
         match key {
             "name" => c.name = string(s)?,
             "image" => c.image = opt_string(s)?,
-            "securityContext" => c.security_context = option(s, container_security_context)?,
-            "env" => c.env = nullable(s, |s| array(s, env))?,
-            "resources" => c.resources = option(s, resources)?,
-            "volumeMounts" => c.volume_mounts = nullable(s, |s| array(s, volume_mount))?,
-            "ports" => c.ports = nullable(s, |s| array(s, container_port))?,
+            "securityContext" => {
+                option_into(s, &mut c.security_context, container_security_context)?;
+            }
+            "env" => nullable_array_into(s, &mut c.env, env)?,
+            "resources" => option_into(s, &mut c.resources, resources)?,
+            "volumeMounts" => nullable_array_into(s, &mut c.volume_mounts, volume_mount)?,
+            "ports" => nullable_array_into(s, &mut c.ports, container_port)?,
             "livenessProbe" => c.liveness_probe = present(s)?,
             "readinessProbe" => c.readiness_probe = present(s)?,
             _ => skip(s)?,
         }
         Ok(())
-    })?;
-    Ok(c)
+    })
 }
 
-fn container_security_context(s: &mut Scanner<'_>) -> Result<ContainerSecurityContext> {
-    let mut c = ContainerSecurityContext::default();
+fn container_security_context(s: &mut Scanner<'_>, c: &mut ContainerSecurityContext) -> Result<()> {
     fields(s, |s, key| {
         match key {
             "privileged" => c.privileged = opt_bool(s)?,
@@ -530,30 +590,27 @@ fn container_security_context(s: &mut Scanner<'_>) -> Result<ContainerSecurityCo
             _ => skip(s)?,
         }
         Ok(())
-    })?;
-    Ok(c)
+    })
 }
 
-fn env(s: &mut Scanner<'_>) -> Result<Env> {
-    let (mut name, mut value, mut value_from) = (None, None, None);
+fn env(s: &mut Scanner<'_>, e: &mut Env) -> Result<()> {
+    let mut named = false;
     fields(s, |s, key| {
         match key {
-            "name" => name = Some(string(s)?),
-            "value" => value = opt_string(s)?,
-            "valueFrom" => value_from = option(s, env_source)?,
+            "name" => {
+                e.name = string(s)?;
+                named = true;
+            }
+            "value" => e.value = opt_string(s)?,
+            "valueFrom" => option_into(s, &mut e.value_from, env_source)?,
             _ => skip(s)?,
         }
         Ok(())
     })?;
-    Ok(Env {
-        name: required(s, name)?,
-        value,
-        value_from,
-    })
+    required(s, named.then_some(()))
 }
 
-fn env_source(s: &mut Scanner<'_>) -> Result<EnvSourceRef> {
-    let mut r = EnvSourceRef::default();
+fn env_source(s: &mut Scanner<'_>, r: &mut Box<EnvSourceRef>) -> Result<()> {
     fields(s, |s, key| {
         match key {
             "secretKeyRef" => r.secret_key_ref = option(s, key_ref)?,
@@ -575,8 +632,7 @@ fn env_source(s: &mut Scanner<'_>) -> Result<EnvSourceRef> {
             _ => skip(s)?,
         }
         Ok(())
-    })?;
-    Ok(r)
+    })
 }
 
 fn key_ref(s: &mut Scanner<'_>) -> Result<KeyRef> {
@@ -592,8 +648,7 @@ fn key_ref(s: &mut Scanner<'_>) -> Result<KeyRef> {
     Ok(r)
 }
 
-fn resources(s: &mut Scanner<'_>) -> Result<ResourceRequirements> {
-    let mut r = ResourceRequirements::default();
+fn resources(s: &mut Scanner<'_>, r: &mut ResourceRequirements) -> Result<()> {
     fields(s, |s, key| {
         match key {
             "requests" => r.requests = nullable(s, cpu_memory)?,
@@ -601,8 +656,7 @@ fn resources(s: &mut Scanner<'_>) -> Result<ResourceRequirements> {
             _ => skip(s)?,
         }
         Ok(())
-    })?;
-    Ok(r)
+    })
 }
 
 fn cpu_memory(s: &mut Scanner<'_>) -> Result<CpuMemory> {
@@ -638,8 +692,7 @@ fn quantity(s: &mut Scanner<'_>) -> Result<Quantity> {
     Ok(Quantity(Some(value)))
 }
 
-fn volume_mount(s: &mut Scanner<'_>) -> Result<VolumeMount> {
-    let mut m = VolumeMount::default();
+fn volume_mount(s: &mut Scanner<'_>, m: &mut VolumeMount) -> Result<()> {
     fields(s, |s, key| {
         match key {
             "name" => m.name = string(s)?,
@@ -649,32 +702,28 @@ fn volume_mount(s: &mut Scanner<'_>) -> Result<VolumeMount> {
             _ => skip(s)?,
         }
         Ok(())
-    })?;
-    Ok(m)
+    })
 }
 
-fn container_port(s: &mut Scanner<'_>) -> Result<ContainerPort> {
-    let (mut name, mut port, mut protocol, mut host_port) = (None, None, None, None);
+fn container_port(s: &mut Scanner<'_>, p: &mut ContainerPort) -> Result<()> {
+    let mut numbered = false;
     fields(s, |s, key| {
         match key {
-            "name" => name = opt_string(s)?,
-            "containerPort" => port = Some(i32(s)?),
-            "protocol" => protocol = opt_string(s)?,
-            "hostPort" => host_port = opt_i32(s)?,
+            "name" => p.name = opt_string(s)?,
+            "containerPort" => {
+                p.container_port = i32(s)?;
+                numbered = true;
+            }
+            "protocol" => p.protocol = opt_string(s)?,
+            "hostPort" => p.host_port = opt_i32(s)?,
             _ => skip(s)?,
         }
         Ok(())
     })?;
-    Ok(ContainerPort {
-        name,
-        container_port: required(s, port)?,
-        protocol,
-        host_port,
-    })
+    required(s, numbered.then_some(()))
 }
 
-fn volume(s: &mut Scanner<'_>) -> Result<Volume> {
-    let mut v = Volume::default();
+fn volume(s: &mut Scanner<'_>, v: &mut Volume) -> Result<()> {
     fields(s, |s, key| {
         match key {
             "name" => v.name = string(s)?,
@@ -741,8 +790,7 @@ fn volume(s: &mut Scanner<'_>) -> Result<Volume> {
             _ => skip(s)?,
         }
         Ok(())
-    })?;
-    Ok(v)
+    })
 }
 
 #[cfg(test)]
