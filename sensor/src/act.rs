@@ -231,6 +231,17 @@ async fn execute_order(
             "deployment {} is not in this cluster (any more)",
             order.deployment_id
         )),
+        // Exempt namespaces hold what keeps the cluster running (kube-system, Rampart's own):
+        // an order names one workload, but scaling DNS or the Sensor itself to zero is never
+        // what it should do. A namespace is enforced in only by taking it off the list.
+        (Some(_), Some(target)) if shared.exempt_namespaces.contains(&target.namespace) => {
+            crate::lock(&shared.status).exempt_skips += 1;
+            Err(format!(
+                "{} is in namespace {}, which this Sensor exempts from enforcement (--exempt-namespaces); not enforced",
+                target.describe(),
+                target.namespace
+            ))
+        }
         (Some(action), Some(target)) => {
             match carry_out(client, shared, &target, action, &order.policy_id).await {
                 Ok(()) => Ok(describe_outcome(

@@ -75,7 +75,8 @@ pub struct Status {
     pub enforcing: bool,
     /// Automatic enforcements skipped because of the break-glass annotation.
     pub break_glass_skips: u64,
-    /// Automatic enforcements skipped because the workload is in an exempt namespace.
+    /// Enforcements (automatic and ordered) skipped because the workload is in an exempt
+    /// namespace.
     pub exempt_skips: u64,
     /// Workload enforcements carried out (automatic and ordered) and failed.
     pub enforcements: u64,

@@ -382,6 +382,47 @@ async fn an_enforcement_ordered_through_the_api_is_executed_and_reported() {
     assert_eq!(alert.enforcements[0].order_id, order);
     assert!(alert.enforcements[0].succeeded, "{:?}", alert.enforcements);
 
+    // In an exempt namespace (Rampart's own) an order is refused by the Sensor, said why on
+    // the alert, and the workload is left running.
+    let mut own = deployment("agent", true);
+    own["metadata"]["namespace"] = json!("rampart");
+    w.api.apply(own).expect("create");
+    let exempt = eventually("the exempt workload's alert", || {
+        alerts(&w.central, "Privileged Container", "agent")
+            .into_iter()
+            .find(|a| a.state == AlertState::Active)
+    })
+    .await;
+    let exempt_path = format!("/v1/alerts/{}/enforce", exempt.id);
+    let (status, body) = common::admin_call(
+        &w.central,
+        "POST",
+        &exempt_path,
+        json!({"action": "SCALE_TO_ZERO_ENFORCEMENT"}),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let refused = eventually("the refusal on the alert", || {
+        rampart_central::alerts::persist::get(&w.central.core.store, &exempt.id)
+            .ok()
+            .flatten()
+            .and_then(|a| a.enforcements.first().cloned())
+    })
+    .await;
+    assert!(!refused.succeeded, "{refused:?}");
+    assert!(
+        refused.message.contains("namespace rampart") && refused.message.contains("exempts"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        w.api
+            .get("Deployment", "rampart", "agent")
+            .and_then(|d| d.pointer("/spec/replicas").and_then(Value::as_i64)),
+        Some(2)
+    );
+    let status = w.sensor.as_ref().map(|s| s.status()).expect("sensor");
+    assert_eq!(status.exempt_skips, 1);
+
     // With the Sensor away, an order is refused at once rather than queued.
     let mut w = w;
     w.sensor = None;
