@@ -762,9 +762,20 @@ fn main() {
         } else {
             Transport::Http1(connections)
         };
-        let (rps, failed) =
-            client_rt.block_on(saturate(addr, &connectors, &body, transport, length));
-        println!("{only}: {rps:.0} requests/s, {failed} failed");
+        let s = client_rt.block_on(Saturated::measure(
+            addr,
+            &connectors,
+            &body,
+            transport,
+            length,
+        ));
+        println!(
+            "{only}: {:.0} requests/s, {} failed; CPU µs per request: server {}, client {}",
+            s.rps,
+            s.failed,
+            us(s.server),
+            us(s.client)
+        );
         print_reports(&servers);
         return;
     }
