@@ -11,6 +11,10 @@
 //! as fast as they answer to compare throughput — in alternating slices, pair by pair, as the
 //! shared machine's speed drifts between longer runs.
 //!
+//! Last, 50 to 500 concurrent clients (a connection each, the next request sent as soon as the
+//! last is answered), as other admission controllers' published load tests count them: the
+//! average, p95, p99 and maximum latency a client sees when the controller is the bottleneck.
+//!
 //! `cargo bench -p rampart-admission --bench admission_load` (`-- --quick` for a short run,
 //! `-- --saturate rampart [--connections N] [--h2]` for one handler alone, as fast as
 //! answered, under a profiler; `--h2`: over HTTP/2, that many streams in flight on one
@@ -386,6 +390,52 @@ async fn fixed_rate(
     run.latencies.sort_unstable();
     run
 }
+
+/// `clients` connections, each sending its next request as soon as the last is answered, for
+/// `length`: every request's latency (closed loop, as load tests of admission controllers count
+/// concurrent clients). The connections are all open before the clock starts.
+async fn closed_loop(
+    addr: SocketAddr,
+    tls: &tokio_rustls::TlsConnector,
+    body: &Bytes,
+    clients: usize,
+    length: Duration,
+) -> Run {
+    let mut senders = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        senders.push(connect(addr, tls).await);
+    }
+    let start = Instant::now();
+    let until = start + length;
+    let mut tasks = Vec::with_capacity(clients);
+    for mut sender in senders {
+        let body = body.clone();
+        tasks.push(tokio::spawn(async move {
+            let (mut latencies, mut failed) = (Vec::new(), 0usize);
+            while Instant::now() < until {
+                let began = Instant::now();
+                if send(&mut sender, &body).await {
+                    latencies.push(began.elapsed());
+                } else {
+                    failed += 1;
+                }
+            }
+            (latencies, failed)
+        }));
+    }
+    let mut run = Run::default();
+    for t in tasks {
+        let (l, f) = t.await.expect("client");
+        run.latencies.extend(l);
+        run.failed += f;
+    }
+    run.elapsed = start.elapsed();
+    run.latencies.sort_unstable();
+    run
+}
+
+/// Concurrent clients counted as Kyverno's published load test counts them.
+const CLIENTS: [usize; 4] = [50, 100, 200, 500];
 
 /// Fixed-rate slices of the two handlers, alternating (the order swapped every pair) as the
 /// saturated runs are, so that a slow moment of this shared VM falls on both: each handler's
@@ -911,6 +961,39 @@ fn main() {
                 us(t.server),
                 us(t.client)
             );
+        }
+        // Many clients at once, each waiting for its answer before its next request: the
+        // latency a client sees when the controller is the bottleneck.
+        println!(
+            "\n| request | concurrent clients | requests | failed | avg ms | p95 ms | p99 ms | max ms | requests/s |"
+        );
+        println!("|---|---|---|---|---|---|---|---|---|");
+        let user_pod = Bytes::from(common::user_pod_create_review());
+        let first = answer(servers.real, &tls, &user_pod).await;
+        assert!(first.contains("\"allowed\":true"), "{first}");
+        for (name, addr, review) in [
+            (
+                "Pod CREATE by a user, allowed (all evaluated)",
+                servers.real,
+                &user_pod,
+            ),
+            ("Deployment UPDATE, denied (7 policies)", servers.real, &body),
+            ("no-op handler (the stack alone)", servers.noop, &body),
+        ] {
+            for clients in CLIENTS {
+                let run = closed_loop(addr, &tls, review, clients, length / 2).await;
+                let n = run.latencies.len();
+                let avg = run.latencies.iter().sum::<Duration>() / u32::try_from(n.max(1)).unwrap_or(u32::MAX);
+                println!(
+                    "| {name} | {clients} | {n} | {} | {} | {} | {} | {} | {:.0} |",
+                    run.failed,
+                    ms(avg),
+                    ms(percentile(&run.latencies, 95.0)),
+                    ms(percentile(&run.latencies, 99.0)),
+                    ms(run.latencies.last().copied().unwrap_or_default()),
+                    n as f64 / run.elapsed.as_secs_f64()
+                );
+            }
         }
     });
     print_reports(&servers);

@@ -83,13 +83,19 @@ pub fn review(
     old: Option<&Value>,
 ) -> Vec<u8> {
     let name = object["metadata"]["name"].clone();
-    // A service account's groups, as the API server adds them.
-    let namespace = user.split(':').nth(2).unwrap_or_default();
-    let groups = json!([
-        "system:serviceaccounts",
-        format!("system:serviceaccounts:{namespace}"),
-        "system:authenticated"
-    ]);
+    // A service account's groups, as the API server adds them; a person's from their
+    // identity provider.
+    let groups = match user.strip_prefix("system:serviceaccount:") {
+        Some(rest) => json!([
+            "system:serviceaccounts",
+            format!(
+                "system:serviceaccounts:{}",
+                rest.split(':').next().unwrap_or_default()
+            ),
+            "system:authenticated"
+        ]),
+        None => json!(["developers", "system:authenticated"]),
+    };
     let mut request = json!({
         "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
         "kind": kind, "resource": resource, "requestKind": kind, "requestResource": resource,
@@ -134,6 +140,42 @@ pub fn typical_review() -> Vec<u8> {
 /// probes), created: every policy is evaluated and none is violated.
 #[allow(dead_code)] // each bench target compiles this module and uses a part of it
 pub fn compliant_create_review() -> Vec<u8> {
+    let (kind, resource) = deployment_kind();
+    review(
+        kind,
+        resource,
+        "CREATE",
+        "system:serviceaccount:ci:deployer",
+        &compliant_object(),
+        None,
+    )
+}
+
+/// A pod of the compliant Deployment's template created by a person, with no owner (as the
+/// published load tests of other admission controllers create pods): decided on itself, every
+/// policy evaluated, allowed.
+#[allow(dead_code)] // each bench target compiles this module and uses a part of it
+pub fn user_pod_create_review() -> Vec<u8> {
+    let template = compliant_object()["spec"]["template"].clone();
+    let mut pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": template["metadata"],
+        "spec": template["spec"]});
+    pod["metadata"]["name"] = json!("checkout-debug");
+    pod["metadata"]["namespace"] = json!("shop");
+    pod["metadata"]["annotations"]["email"] = json!("payments-team@example.com");
+    pod["metadata"]["annotations"]["owner"] = json!("payments-team@example.com");
+    pod["metadata"]["labels"]["team"] = json!("payments");
+    review(
+        json!({"group": "", "version": "v1", "kind": "Pod"}),
+        json!({"group": "", "version": "v1", "resource": "pods"}),
+        "CREATE",
+        "alice@example.com",
+        &pod,
+        None,
+    )
+}
+
+/// [`typical_object`] with what every default policy asks for.
+fn compliant_object() -> Value {
     let mut object = typical_object();
     object["metadata"]["annotations"]["email"] = json!("payments-team@example.com");
     object["status"] = json!({});
@@ -150,15 +192,7 @@ pub fn compliant_create_review() -> Vec<u8> {
         "readOnlyRootFilesystem": true, "runAsUser": 101, "capabilities": {"drop": ["ALL"]}});
     envoy["livenessProbe"] = json!({"httpGet": {"path": "/ready", "port": 15001}});
     envoy["readinessProbe"] = json!({"httpGet": {"path": "/ready", "port": 15001}});
-    let (kind, resource) = deployment_kind();
-    review(
-        kind,
-        resource,
-        "CREATE",
-        "system:serviceaccount:ci:deployer",
-        &object,
-        None,
-    )
+    object
 }
 
 /// A pod of the typical Deployment as its ReplicaSet's controller creates it: the most common
