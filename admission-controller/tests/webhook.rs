@@ -939,6 +939,86 @@ async fn offline_enforcing_privileged_with(tweak: impl FnOnce(&mut Config)) -> O
     }
 }
 
+/// A workload of `kind` named `web` around one container, privileged or not, as its API group
+/// writes it.
+fn workload(kind: &str, privileged: bool) -> Value {
+    let pod_spec = json!({"containers": [{"name": "app", "image": "registry.example.com/web:1.0",
+        "securityContext": {"privileged": privileged}}]});
+    let template = json!({"metadata": {"labels": {"app": "web"}}, "spec": pod_spec});
+    let (api_version, spec) = match kind {
+        "Pod" => ("v1", pod_spec),
+        "ReplicationController" => (
+            "v1",
+            json!({"replicas": 2, "selector": {"app": "web"}, "template": template}),
+        ),
+        "Job" => ("batch/v1", json!({"template": template})),
+        "CronJob" => (
+            "batch/v1",
+            json!({"schedule": "*/5 * * * *", "jobTemplate": {"spec": {"template": template}}}),
+        ),
+        "DeploymentConfig" => (
+            "apps.openshift.io/v1",
+            json!({"replicas": 2, "selector": {"app": "web"}, "template": template}),
+        ),
+        _ => (
+            "apps/v1",
+            json!({"replicas": 2, "selector": {"matchLabels": {"app": "web"}}, "template": template}),
+        ),
+    };
+    json!({"apiVersion": api_version, "kind": kind,
+        "metadata": {"name": "web", "namespace": "shop", "uid": format!("uid-{kind}")},
+        "spec": spec})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_workload_kind_is_decided_on_create_and_update_over_https() {
+    // Kept whole: the controller serves while it is held.
+    let offline = offline_enforcing_privileged().await;
+    let client = &offline.client;
+    for kind in [
+        "Deployment",
+        "StatefulSet",
+        "DaemonSet",
+        "ReplicaSet",
+        "ReplicationController",
+        "Job",
+        "CronJob",
+        "Pod",
+        "DeploymentConfig",
+    ] {
+        for operation in ["CREATE", "UPDATE"] {
+            let uid = format!("{kind}-{operation}");
+            let clean = client
+                .review(
+                    "/validate",
+                    review(&uid, operation, &workload(kind, false), json!({})),
+                )
+                .await;
+            assert_eq!(clean["allowed"], true, "{kind} {operation}: {clean}");
+
+            let denied = client
+                .review(
+                    "/validate",
+                    review(&uid, operation, &workload(kind, true), json!({})),
+                )
+                .await;
+            assert_eq!(denied["allowed"], false, "{kind} {operation}: {denied}");
+            assert_eq!(denied["status"]["code"], 403);
+            let message = denied["status"]["message"].as_str().expect("message");
+            for part in [
+                format!(
+                    "Rampart denied the {} of {kind} shop/web",
+                    operation.to_lowercase()
+                ),
+                "Policy: Privileged Container".to_string(),
+                "Container 'app' is privileged".to_string(),
+            ] {
+                assert!(message.contains(&part), "{part:?} missing from:\n{message}");
+            }
+        }
+    }
+}
+
 /// Opens a TLS connection to the controller.
 async fn tls_connect(
     ca: &str,
