@@ -975,17 +975,7 @@ async fn every_workload_kind_is_decided_on_create_and_update_over_https() {
     // Kept whole: the controller serves while it is held.
     let offline = offline_enforcing_privileged().await;
     let client = &offline.client;
-    for kind in [
-        "Deployment",
-        "StatefulSet",
-        "DaemonSet",
-        "ReplicaSet",
-        "ReplicationController",
-        "Job",
-        "CronJob",
-        "Pod",
-        "DeploymentConfig",
-    ] {
+    for kind in rampart_policy::WorkloadKind::ALL.map(|k| k.as_str()) {
         for operation in ["CREATE", "UPDATE"] {
             let uid = format!("{kind}-{operation}");
             let clean = client

@@ -35,6 +35,19 @@ pub enum WorkloadKind {
 }
 
 impl WorkloadKind {
+    /// Every kind, kept beside the enum so that a new one is added to both.
+    pub const ALL: [WorkloadKind; 9] = [
+        WorkloadKind::Deployment,
+        WorkloadKind::StatefulSet,
+        WorkloadKind::DaemonSet,
+        WorkloadKind::ReplicaSet,
+        WorkloadKind::ReplicationController,
+        WorkloadKind::Job,
+        WorkloadKind::CronJob,
+        WorkloadKind::Pod,
+        WorkloadKind::DeploymentConfig,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             WorkloadKind::Deployment => "Deployment",
@@ -620,6 +633,26 @@ fn describe_volume(v: &wire::Volume) -> (&'static str, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_workload_kind_is_in_all_at_its_own_position() {
+        for (i, kind) in WorkloadKind::ALL.iter().enumerate() {
+            // A new variant fails to compile here until it is placed in `ALL`.
+            let position = match kind {
+                WorkloadKind::Deployment => 0,
+                WorkloadKind::StatefulSet => 1,
+                WorkloadKind::DaemonSet => 2,
+                WorkloadKind::ReplicaSet => 3,
+                WorkloadKind::ReplicationController => 4,
+                WorkloadKind::Job => 5,
+                WorkloadKind::CronJob => 6,
+                WorkloadKind::Pod => 7,
+                WorkloadKind::DeploymentConfig => 8,
+            };
+            assert_eq!(i, position);
+            assert_eq!(*kind as usize, position);
+        }
+    }
 
     #[test]
     fn every_env_source_is_in_all_at_its_own_position() {

@@ -112,6 +112,18 @@ pub fn review(
     serde_json::to_vec(&review).expect("json")
 }
 
+/// The review of `user` creating `pod`.
+fn pod_create(user: &str, pod: &Value) -> Vec<u8> {
+    review(
+        json!({"group": "", "version": "v1", "kind": "Pod"}),
+        json!({"group": "", "version": "v1", "resource": "pods"}),
+        "CREATE",
+        user,
+        pod,
+        None,
+    )
+}
+
 fn deployment_kind() -> (Value, Value) {
     (
         json!({"group": "apps", "version": "v1", "kind": "Deployment"}),
@@ -164,14 +176,7 @@ pub fn user_pod_create_review() -> Vec<u8> {
     pod["metadata"]["annotations"]["email"] = json!("payments-team@example.com");
     pod["metadata"]["annotations"]["owner"] = json!("payments-team@example.com");
     pod["metadata"]["labels"]["team"] = json!("payments");
-    review(
-        json!({"group": "", "version": "v1", "kind": "Pod"}),
-        json!({"group": "", "version": "v1", "resource": "pods"}),
-        "CREATE",
-        "alice@example.com",
-        &pod,
-        None,
-    )
+    pod_create("alice@example.com", &pod)
 }
 
 /// [`typical_object`] with what every default policy asks for.
@@ -215,12 +220,8 @@ pub fn pod_create_review() -> Vec<u8> {
         "f:labels": {".": {}, "f:app.kubernetes.io/name": {}, "f:pod-template-hash": {}},
         "f:ownerReferences": {".": {}, "k:{\"uid\":\"0c6d2c9e-1f0a-4b8e-8a43-2b2c3d4e5f61\"}": {}}},
         "f:spec": {"f:containers": {"k:{\"name\":\"checkout\"}": {".": {}, "f:image": {}}}}}}]);
-    review(
-        json!({"group": "", "version": "v1", "kind": "Pod"}),
-        json!({"group": "", "version": "v1", "resource": "pods"}),
-        "CREATE",
+    pod_create(
         "system:serviceaccount:kube-system:replicaset-controller",
         &pod,
-        None,
     )
 }

@@ -145,22 +145,10 @@ impl World {
     }
 }
 
-const KINDS: [&str; 9] = [
-    "Deployment",
-    "StatefulSet",
-    "DaemonSet",
-    "ReplicaSet",
-    "ReplicationController",
-    "Job",
-    "CronJob",
-    "Pod",
-    "DeploymentConfig",
-];
-
 #[test]
 fn every_kind_and_operation_is_allowed_clean_and_denied_privileged() {
     let w = World::new();
-    for kind in KINDS {
+    for kind in rampart_policy::WorkloadKind::ALL.map(|k| k.as_str()) {
         for op in ["CREATE", "UPDATE"] {
             let (clean, _, _) = object(kind, false, json!({}));
             let d = w.validate(&review_body(kind, op, &clean, json!({})));
