@@ -434,6 +434,13 @@ async fn closed_loop(
     run
 }
 
+/// This process's soft limit on open files (`/proc/self/limits`), if it has one.
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
 /// Concurrent clients counted as Kyverno's published load test counts them.
 const CLIENTS: [usize; 4] = [50, 100, 200, 500];
 
@@ -981,6 +988,14 @@ fn main() {
             ("no-op handler (the stack alone)", servers.noop, &body),
         ] {
             for clients in CLIENTS {
+                // Both ends of every connection are this process's files.
+                let needed = 2 * clients as u64 + 256;
+                if let Some(limit) = open_files_limit().filter(|l| *l < needed) {
+                    println!(
+                        "| {name} | {clients} | skipped: needs about {needed} open files, the limit is {limit} (`ulimit -n`) |"
+                    );
+                    continue;
+                }
                 let run = closed_loop(addr, &tls, review, clients, length / 2).await;
                 let n = run.latencies.len();
                 let avg = run.latencies.iter().sum::<Duration>() / u32::try_from(n.max(1)).unwrap_or(u32::MAX);
