@@ -483,21 +483,9 @@ fn agree(kind: WorkloadKind, text: &str, case: &str) -> bool {
     }
 }
 
-const KINDS: [WorkloadKind; 9] = [
-    WorkloadKind::Deployment,
-    WorkloadKind::StatefulSet,
-    WorkloadKind::DaemonSet,
-    WorkloadKind::ReplicaSet,
-    WorkloadKind::ReplicationController,
-    WorkloadKind::Job,
-    WorkloadKind::CronJob,
-    WorkloadKind::Pod,
-    WorkloadKind::DeploymentConfig,
-];
-
 #[test]
 fn generated_objects_of_every_kind_decode_as_serde_decodes_them() {
-    for kind in KINDS {
+    for kind in WorkloadKind::ALL {
         let shape = workload(kind);
         let (mut decoded, mut refused) = (0, 0);
         for seed in 1..=1000u64 {
@@ -587,7 +575,7 @@ fn passing_over_controlled(kind: WorkloadKind, text: &str) -> Result<Workload, S
 #[test]
 fn a_controlled_objects_spec_passed_over_changes_nothing_else() {
     let (mut passed_over, mut read, mut refused) = (0, 0, 0);
-    for kind in KINDS {
+    for kind in WorkloadKind::ALL {
         let shape = workload(kind);
         for seed in 1..=3000u64 {
             let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ kind as u64);
